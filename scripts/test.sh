@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Runs every test. Installs what the tests need on a fresh machine first; a missing
+# dependency is a failure, never a silent skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo test --locked --all-targets

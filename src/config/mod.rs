@@ -1,0 +1,199 @@
+//! Configuration: one TOML file, every key overridable from the environment, loaded in
+//! two steps. `raw` holds the file as written (serde, unknown keys refused); `sections`
+//! checks it and builds the typed [`Config`]. Loading reports every problem it finds
+//! at once, each naming its key, so an operator fixes a file in one pass; nothing is
+//! bound or started before it succeeds.
+
+mod env;
+mod issuer;
+mod raw;
+mod secret;
+mod sections;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use toml::Table;
+
+pub use env::{Environment, PREFIX as ENV_PREFIX};
+pub use issuer::Issuer;
+pub use secret::{Secret, constant_time_eq};
+
+/// The validated configuration. Built only by [`load_file`] or [`load_str`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub upstream: UpstreamConfig,
+    pub log: LogConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// `listen`: the socket address to bind (default `127.0.0.1:8080`; port 0 picks one).
+    pub listen: SocketAddr,
+    /// `public_url`: the broker's issuer identifier (RFC 8414 §2), used character for
+    /// character in metadata, `iss` claims and `iss` parameters.
+    pub public_url: Issuer,
+    /// `max_body_bytes`: the largest request body accepted (default 64 KiB).
+    pub max_body_bytes: usize,
+    /// `shutdown_timeout`: how long in-flight requests may run after SIGTERM (default 30 s).
+    pub shutdown_timeout: Duration,
+    /// `workers`: HTTP worker threads (default: one per CPU).
+    pub workers: usize,
+}
+
+/// `[upstream]`
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// `issuer`: the OpenID provider's issuer, exactly as its discovery document says
+    /// (https; `allow_insecure_http = true` permits http for a private network).
+    pub issuer: Issuer,
+    /// `client_id`: the broker's own client at the provider.
+    pub client_id: String,
+    /// `client_secret`: that client's secret (inline, `env:NAME` or `file:PATH`).
+    pub client_secret: Secret,
+}
+
+/// `[log]`
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// `format`: `json` (one object a line, for collectors) or `pretty` (for people).
+    pub format: LogFormat,
+    /// `level`: a tracing filter directive such as `info` or `token_broker=debug,info`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// One thing wrong with the configuration: the dotted key and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read at all.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The file is not TOML; the message carries line and column.
+    #[error("configuration file is not valid TOML: {0}")]
+    Syntax(String),
+    /// The file parsed but some keys are missing, unknown or invalid.
+    #[error("{}", list_problems(.0))]
+    Invalid(Vec<Problem>),
+}
+
+impl ConfigError {
+    /// The individual problems (one for a read or syntax error).
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            Self::Invalid(problems) => problems.iter().map(ToString::to_string).collect(),
+            other => vec![other.to_string()],
+        }
+    }
+}
+
+fn list_problems(problems: &[Problem]) -> String {
+    let mut out = format!("configuration has {} problem(s):", problems.len());
+    for problem in problems {
+        out.push_str("\n  ");
+        out.push_str(&problem.to_string());
+    }
+    out
+}
+
+/// Reads and validates the file at `path`, applying `TOKEN_BROKER__…` overrides from `env`.
+pub fn load_file(path: &Path, env: &Environment) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    load_str(&text, env)
+}
+
+/// Validates configuration text, applying `TOKEN_BROKER__…` overrides from `env`.
+pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
+    let mut root: Table = toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+    let mut problems = Vec::new();
+    env.apply_overrides(&mut root, &mut problems);
+
+    let server = take_section::<raw::RawServer>(&mut root, "server", &mut problems)
+        .and_then(|raw| sections::server(raw, &mut problems));
+    let upstream = take_section::<raw::RawUpstream>(&mut root, "upstream", &mut problems)
+        .and_then(|raw| sections::upstream(raw, env, &mut problems));
+    let log = take_section::<raw::RawLog>(&mut root, "log", &mut problems)
+        .and_then(|raw| sections::log(raw, &mut problems));
+    for unknown in root.keys() {
+        problems.push(Problem::new(
+            unknown.clone(),
+            "unknown section (expected server, upstream, log)",
+        ));
+    }
+    match (server, upstream, log) {
+        (Some(server), Some(upstream), Some(log)) if problems.is_empty() => Ok(Config {
+            server,
+            upstream,
+            log,
+        }),
+        _ => Err(ConfigError::Invalid(problems)),
+    }
+}
+
+/// Removes section `name` from `root` and deserializes it (an absent section is
+/// empty). A section that fails to deserialize is reported and yields `None`, so its
+/// checks are skipped rather than reporting its keys as missing; the other sections
+/// are still checked.
+fn take_section<T: DeserializeOwned + Default>(
+    root: &mut Table,
+    name: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    let Some(value) = root.remove(name) else {
+        return Some(T::default());
+    };
+    match serde_path_to_error::deserialize(value) {
+        Ok(section) => Some(section),
+        Err(error) => {
+            let path = error.path().to_string();
+            let key = if path == "." {
+                name.to_owned()
+            } else {
+                format!("{name}.{path}")
+            };
+            problems.push(Problem::new(key, error.inner().to_string()));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,76 @@
+//! The configuration file as written: serde structs with every field optional and
+//! unknown keys refused. `super::validate` turns these into the typed `Config`.
+//!
+//! No `Debug` here: raw sections may hold inline secrets.
+
+use serde::{Deserialize, Deserializer};
+
+/// `[server]`: where the broker listens and what it calls itself.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub max_body_bytes: Option<u64>,
+    pub shutdown_timeout: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub workers: Option<u64>,
+}
+
+/// `[upstream]`: the OpenID provider the broker fronts, and the broker's client there.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub allow_insecure_http: Option<bool>,
+}
+
+/// `[log]`: output format and filter.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub format: Option<String>,
+    pub level: Option<String>,
+}
+
+/// A number written as a TOML integer or, as environment overrides are, as a string.
+fn lenient_u64<'de, D: Deserializer<'de>>(de: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumOrText {
+        Num(u64),
+        Text(String),
+    }
+    match NumOrText::deserialize(de)? {
+        NumOrText::Num(n) => Ok(Some(n)),
+        NumOrText::Text(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a whole number"))),
+    }
+}
+
+/// A boolean written as a TOML boolean or as the string `true`/`false`.
+fn lenient_bool<'de, D: Deserializer<'de>>(de: D) -> Result<Option<bool>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum BoolOrText {
+        Bool(bool),
+        Text(String),
+    }
+    match BoolOrText::deserialize(de)? {
+        BoolOrText::Bool(b) => Ok(Some(b)),
+        BoolOrText::Text(text) => match text.trim() {
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            _ => Err(serde::de::Error::custom(format!(
+                "`{text}` is not true or false"
+            ))),
+        },
+    }
+}

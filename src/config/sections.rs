@@ -1,0 +1,184 @@
+//! Step two of loading: each raw section checked and turned into its typed form.
+//! Every check pushes a [`Problem`] naming its key and goes on, so one pass reports
+//! everything; a section is returned only when all of its keys are valid.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tracing_subscriber::EnvFilter;
+
+use super::raw::{RawLog, RawServer, RawUpstream};
+use super::{
+    Environment, Issuer, LogConfig, LogFormat, Problem, Secret, ServerConfig, UpstreamConfig,
+};
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024;
+const MAX_BODY_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=16 * 1024 * 1024;
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Collects problems for one section; `finish` tells whether the section is usable.
+struct Checker<'a> {
+    section: &'static str,
+    problems: &'a mut Vec<Problem>,
+    before: usize,
+}
+
+impl<'a> Checker<'a> {
+    fn new(section: &'static str, problems: &'a mut Vec<Problem>) -> Self {
+        let before = problems.len();
+        Self {
+            section,
+            problems,
+            before,
+        }
+    }
+
+    fn report(&mut self, key: &str, message: impl Into<String>) {
+        self.problems
+            .push(Problem::new(format!("{}.{key}", self.section), message));
+    }
+
+    /// A required key: reports it when missing.
+    fn required<T>(&mut self, key: &str, value: Option<T>) -> Option<T> {
+        if value.is_none() {
+            self.report(key, "missing (required)");
+        }
+        value
+    }
+
+    /// Runs `parse` on a value and reports its error under `key`.
+    fn parse<T, U>(
+        &mut self,
+        key: &str,
+        value: Option<T>,
+        parse: impl FnOnce(T) -> Result<U, String>,
+    ) -> Option<U> {
+        match parse(value?) {
+            Ok(parsed) => Some(parsed),
+            Err(message) => {
+                self.report(key, message);
+                None
+            }
+        }
+    }
+
+    fn ok(&self) -> bool {
+        self.problems.len() == self.before
+    }
+}
+
+pub fn server(raw: RawServer, problems: &mut Vec<Problem>) -> Option<ServerConfig> {
+    let mut c = Checker::new("server", problems);
+    let listen = c.parse(
+        "listen",
+        Some(raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned())),
+        |text| {
+            text.parse::<SocketAddr>()
+                .map_err(|_| format!("`{text}` is not a socket address such as 127.0.0.1:8080"))
+        },
+    );
+    let public_url = c.required("public_url", raw.public_url);
+    let public_url = c.parse("public_url", public_url, |t| Issuer::parse(&t));
+    let max_body_bytes = c.parse(
+        "max_body_bytes",
+        Some(raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES)),
+        |n| {
+            if MAX_BODY_BYTES_RANGE.contains(&n) {
+                usize::try_from(n).map_err(|_| "too large for this machine".to_owned())
+            } else {
+                Err(format!(
+                    "{n} is out of range ({}..={})",
+                    MAX_BODY_BYTES_RANGE.start(),
+                    MAX_BODY_BYTES_RANGE.end()
+                ))
+            }
+        },
+    );
+    let shutdown_timeout = match raw.shutdown_timeout {
+        None => Some(DEFAULT_SHUTDOWN_TIMEOUT),
+        some => c.parse("shutdown_timeout", some, |t| duration(&t)),
+    };
+    let workers = match raw.workers {
+        None => Some(std::thread::available_parallelism().map_or(1, usize::from)),
+        some => c.parse("workers", some, |n| match usize::try_from(n) {
+            Ok(n @ 1..=256) => Ok(n),
+            _ => Err(format!("{n} is out of range (1..=256)")),
+        }),
+    };
+    if !c.ok() {
+        return None;
+    }
+    Some(ServerConfig {
+        listen: listen?,
+        public_url: public_url?,
+        max_body_bytes: max_body_bytes?,
+        shutdown_timeout: shutdown_timeout?,
+        workers: workers?,
+    })
+}
+
+pub fn upstream(
+    raw: RawUpstream,
+    env: &Environment,
+    problems: &mut Vec<Problem>,
+) -> Option<UpstreamConfig> {
+    let mut c = Checker::new("upstream", problems);
+    let allow_http = raw.allow_insecure_http.unwrap_or(false);
+    let issuer = c.required("issuer", raw.issuer);
+    let issuer = c.parse("issuer", issuer, |t| Issuer::parse_upstream(&t, allow_http));
+    let client_id = c.required("client_id", raw.client_id);
+    let client_id = c.parse("client_id", client_id, |id| {
+        if id.trim().is_empty() {
+            Err("must not be empty".to_owned())
+        } else {
+            Ok(id)
+        }
+    });
+    let client_secret = c.required("client_secret", raw.client_secret);
+    let client_secret = c.parse("client_secret", client_secret, |spec| {
+        Secret::resolve(&spec, env)
+    });
+    if !c.ok() {
+        return None;
+    }
+    Some(UpstreamConfig {
+        issuer: issuer?,
+        client_id: client_id?,
+        client_secret: client_secret?,
+    })
+}
+
+pub fn log(raw: RawLog, problems: &mut Vec<Problem>) -> Option<LogConfig> {
+    let mut c = Checker::new("log", problems);
+    let format = c.parse(
+        "format",
+        Some(raw.format.unwrap_or_else(|| "json".to_owned())),
+        |f| match f.as_str() {
+            "json" => Ok(LogFormat::Json),
+            "pretty" => Ok(LogFormat::Pretty),
+            other => Err(format!("`{other}` is not one of json, pretty")),
+        },
+    );
+    let level = c.parse(
+        "level",
+        Some(raw.level.unwrap_or_else(|| "info".to_owned())),
+        |level| match EnvFilter::try_new(&level) {
+            Ok(_) => Ok(level),
+            Err(e) => Err(format!("`{level}` is not a valid log filter: {e}")),
+        },
+    );
+    if !c.ok() {
+        return None;
+    }
+    Some(LogConfig {
+        format: format?,
+        level: level?,
+    })
+}
+
+/// A humantime duration such as `30s`, `5m` or `1h 30m`.
+fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|_| format!("`{text}` is not a duration such as 30s, 5m or 1h"))
+}

@@ -1,0 +1,159 @@
+use super::*;
+
+const VALID: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "https://broker.example.com"
+
+[upstream]
+issuer = "https://idp.example.com/realms/mcp"
+client_id = "token-broker"
+client_secret = "inline-secret"
+"#;
+
+fn env(pairs: &[(&str, &str)]) -> Environment {
+    Environment::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+}
+
+fn problems(text: &str, env: &Environment) -> Vec<String> {
+    match load_str(text, env) {
+        Ok(_) => panic!("configuration was accepted"),
+        Err(e) => e.problems(),
+    }
+}
+
+#[test]
+fn a_minimal_file_gets_defaults() {
+    let config = load_str(VALID, &Environment::default()).unwrap();
+    assert_eq!(
+        config.server.public_url.as_str(),
+        "https://broker.example.com"
+    );
+    assert_eq!(config.server.max_body_bytes, 64 * 1024);
+    assert_eq!(config.server.shutdown_timeout, Duration::from_secs(30));
+    assert_eq!(config.log.format, LogFormat::Json);
+    assert_eq!(config.log.level, "info");
+    assert_eq!(config.upstream.client_secret.expose(), "inline-secret");
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_key() {
+    let text = r#"
+[server]
+listen = "nowhere"
+public_url = "http://broker.example.com/"
+shutdown_timeout = "soon"
+
+[upstream]
+issuer = "https://idp.example.com"
+client_secret = "env:MISSING_SECRET"
+
+[log]
+format = "xml"
+"#;
+    let found = problems(text, &Environment::default());
+    let keys: Vec<&str> = found
+        .iter()
+        .map(|p| p.split(':').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "server.listen",
+            "server.public_url",
+            "server.shutdown_timeout",
+            "upstream.client_id",
+            "upstream.client_secret",
+            "log.format"
+        ],
+        "{found:#?}"
+    );
+    assert!(found[4].contains("MISSING_SECRET is not set"));
+}
+
+#[test]
+fn unknown_keys_and_sections_are_named() {
+    let text = format!("{VALID}\n[metrics]\nport = 1\n").replace("listen =", "listn =");
+    let found = problems(&text, &Environment::default());
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("server.listn: unknown field")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("metrics: unknown section")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn wrong_types_name_the_key() {
+    let text = VALID.replace("listen = \"127.0.0.1:0\"", "max_body_bytes = \"lots\"");
+    let found = problems(&text, &Environment::default());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("server.max_body_bytes:"), "{found:?}");
+}
+
+#[test]
+fn environment_overrides_win_over_the_file() {
+    let env = env(&[
+        ("TOKEN_BROKER__SERVER__LISTEN", "127.0.0.1:9000"),
+        ("TOKEN_BROKER__SERVER__MAX_BODY_BYTES", "2048"),
+        ("TOKEN_BROKER__UPSTREAM__CLIENT_SECRET", "env:REAL_SECRET"),
+        ("REAL_SECRET", "from-the-environment"),
+        ("TOKEN_BROKER__LOG__FORMAT", "pretty"),
+    ]);
+    let config = load_str(VALID, &env).unwrap();
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:9000");
+    assert_eq!(config.server.max_body_bytes, 2048);
+    assert_eq!(
+        config.upstream.client_secret.expose(),
+        "from-the-environment"
+    );
+    assert_eq!(config.log.format, LogFormat::Pretty);
+}
+
+#[test]
+fn an_override_can_supply_a_key_the_file_lacks() {
+    let text = VALID.replace("client_id = \"token-broker\"\n", "");
+    let env = env(&[("TOKEN_BROKER__UPSTREAM__CLIENT_ID", "12345")]);
+    assert_eq!(load_str(&text, &env).unwrap().upstream.client_id, "12345");
+}
+
+#[test]
+fn overrides_of_unknown_keys_are_problems() {
+    let env = env(&[
+        ("TOKEN_BROKER__SERVER__LISTN", "x"),
+        ("TOKEN_BROKER__SERVER", "x"),
+    ]);
+    let found = problems(VALID, &env);
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("server: environment variable TOKEN_BROKER__SERVER must")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("server.listn: unknown field")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn debug_output_of_the_config_hides_the_secret() {
+    let config = load_str(VALID, &Environment::default()).unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("inline-secret"), "{debug}");
+    assert!(debug.contains("Secret(<redacted>)"));
+}
+
+#[test]
+fn syntax_errors_carry_a_position() {
+    let err = load_str("[server\nlisten = 1", &Environment::default()).unwrap_err();
+    assert!(err.to_string().contains("line 1"), "{err}");
+}

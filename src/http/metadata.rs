@@ -1,0 +1,60 @@
+//! Authorization-server metadata (RFC 8414), served at
+//! `/.well-known/oauth-authorization-server` and, for OpenID-style discovery, at
+//! `/.well-known/openid-configuration`. Built once from configuration.
+//!
+//! Only what exists is advertised: endpoints are added here as they are built, so a
+//! client never follows a link to a 404.
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
+use actix_web::web;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::server::AppState;
+
+/// The grant types the token endpoint implements or will implement (RFC 8414 §2).
+pub const GRANT_TYPES: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+];
+
+/// Client authentication methods. `none` must be listed: public MCP clients (and
+/// Claude's choice of CIMD) depend on it.
+pub const TOKEN_ENDPOINT_AUTH_METHODS: &[&str] =
+    &["none", "client_secret_basic", "client_secret_post"];
+
+/// The RFC 8414 document.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerMetadata {
+    /// Exactly `server.public_url`; equal to every `iss` the broker sends.
+    pub issuer: String,
+    pub response_types_supported: &'static [&'static str],
+    pub response_modes_supported: &'static [&'static str],
+    pub grant_types_supported: &'static [&'static str],
+    /// S256 only (OAuth 2.1); MCP clients refuse a server that omits this field.
+    pub code_challenge_methods_supported: &'static [&'static str],
+    pub token_endpoint_auth_methods_supported: &'static [&'static str],
+}
+
+impl ServerMetadata {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            issuer: config.server.public_url.as_str().to_owned(),
+            response_types_supported: &["code"],
+            response_modes_supported: &["query"],
+            grant_types_supported: GRANT_TYPES,
+            code_challenge_methods_supported: &["S256"],
+            token_endpoint_auth_methods_supported: TOKEN_ENDPOINT_AUTH_METHODS,
+        }
+    }
+}
+
+/// Both well-known documents. Public and identical for everyone, so caches and
+/// browsers (the Inspector fetches it cross-origin) may keep it for a few minutes.
+pub async fn authorization_server(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(&state.metadata)
+}

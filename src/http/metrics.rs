@@ -1,0 +1,16 @@
+//! `GET /metrics`: Prometheus text exposition.
+
+use actix_web::{HttpResponse, web};
+
+use super::error::ApiError;
+use crate::server::AppState;
+
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let text = state
+        .metrics
+        .render()
+        .map_err(|e| ApiError::Internal(format!("rendering metrics: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(text))
+}

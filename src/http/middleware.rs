@@ -1,0 +1,106 @@
+//! Middleware applied to every request: a request id and tracing span, metrics and an
+//! access-log line, and the body-size guard.
+
+use std::time::Instant;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, ResponseError, web};
+use tracing::Instrument;
+
+use super::error::ApiError;
+use crate::server::AppState;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Gives the request an id (a well-formed incoming `X-Request-Id` from the proxy in
+/// front is kept, so logs correlate across hops), runs it inside a span carrying that
+/// id so every log line it causes names it, and records metrics and an access log.
+/// The path is logged without its query string: queries can carry codes and state.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let id = incoming_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let method = method_label(req.method());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let span = tracing::info_span!("request", request_id = %id, method, route = %route);
+
+    let result = next.call(req).instrument(span.clone()).await;
+    let status = match &result {
+        Ok(response) => response.status(),
+        Err(error) => error.as_response_error().status_code(),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(state) = state {
+        state
+            .metrics
+            .observe_request(method, &route, status.as_u16(), seconds);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            status = status.as_u16(),
+            elapsed_ms = seconds * 1000.0,
+            "request completed"
+        );
+    });
+
+    let mut response = result?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    Ok(response)
+}
+
+fn incoming_request_id(req: &ServiceRequest) -> Option<String> {
+    let value = req.headers().get(REQUEST_ID)?.to_str().ok()?;
+    let well_formed = (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    well_formed.then(|| value.to_owned())
+}
+
+/// A fixed set of labels, so a client sending made-up methods cannot grow the metrics.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "PATCH" => "PATCH",
+        _ => "other",
+    }
+}
+
+/// Refuses a body whose declared length exceeds `server.max_body_bytes` before any
+/// handler runs. Bodies without a length (chunked) are bounded by the extractors,
+/// which are configured with the same limit.
+pub async fn limit_body(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let limit = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.config.server.max_body_bytes);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let (Some(limit), Some(declared)) = (limit, declared)
+        && declared > limit as u64
+    {
+        let response = ApiError::PayloadTooLarge { limit }.error_response();
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}

@@ -1,0 +1,9 @@
+//! The HTTP API: thin handlers that parse, call actors or domain functions, and map
+//! results to responses through the one error type in [`error`].
+
+pub mod error;
+pub mod health;
+pub mod metadata;
+pub mod metrics;
+pub mod middleware;
+pub mod routes;

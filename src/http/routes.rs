@@ -1,0 +1,87 @@
+//! The route table: one function used by `serve`, the demo and the tests alike.
+
+use actix_cors::Cors;
+use actix_web::HttpResponse;
+use actix_web::web::{self, ServiceConfig};
+
+use super::error::{self, ApiError};
+use super::{health, metadata, metrics};
+use crate::server::AppState;
+
+const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
+const OIDC_METADATA: &str = "/.well-known/openid-configuration";
+
+/// Registers every route and the extractor configuration that turns bad input into
+/// RFC 6749 errors. The issuer path decides where the metadata also lives: for an
+/// issuer `https://host/auth`, RFC 8414 §3.1 puts it at
+/// `/.well-known/oauth-authorization-server/auth`, OIDC at `/auth/.well-known/openid-configuration`.
+pub fn configure(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
+    let limit = state.config.server.max_body_bytes;
+    let issuer_path = state.config.server.public_url.path().to_owned();
+    move |cfg: &mut ServiceConfig| {
+        cfg.app_data(
+            web::JsonConfig::default()
+                .limit(limit)
+                .error_handler(error::json_error),
+        )
+        .app_data(
+            web::FormConfig::default()
+                .limit(limit)
+                .error_handler(error::form_error),
+        )
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .app_data(web::PayloadConfig::new(limit));
+
+        get(cfg, "/healthz", health::healthz);
+        get(cfg, "/readyz", health::readyz);
+        get(cfg, "/metrics", metrics::metrics);
+
+        let mut metadata_paths = vec![AS_METADATA.to_owned(), OIDC_METADATA.to_owned()];
+        if !issuer_path.is_empty() {
+            metadata_paths.push(format!("{AS_METADATA}{issuer_path}"));
+            metadata_paths.push(format!("{issuer_path}{OIDC_METADATA}"));
+        }
+        for path in metadata_paths {
+            cfg.service(
+                web::resource(path)
+                    .wrap(public_cors())
+                    .route(web::get().to(metadata::authorization_server))
+                    .default_service(web::to(method_not_allowed)),
+            );
+        }
+    }
+}
+
+/// A GET-only resource whose other methods get the JSON 405.
+fn get<F, Args>(cfg: &mut ServiceConfig, path: &str, handler: F)
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    cfg.service(
+        web::resource(path)
+            .route(web::get().to(handler))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+/// Discovery documents are read by browser-based clients (the MCP Inspector) from
+/// other origins, with MCP headers that trigger a preflight.
+fn public_cors() -> Cors {
+    Cors::default()
+        .allow_any_origin()
+        .allowed_methods(["GET"])
+        .allow_any_header()
+        .max_age(86_400)
+}
+
+/// The App's default service: unknown paths.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}

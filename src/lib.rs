@@ -1,0 +1,10 @@
+//! token-broker: an OAuth 2.1 authorization-server facade, RFC 8693 token-exchange
+//! service and forward-auth endpoint for MCP servers behind an existing OpenID
+//! provider. `main.rs` is only the command line; everything it runs is built here so
+//! tests and the demo start exactly what `serve` starts.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod http;
+pub mod server;
+pub mod telemetry;

@@ -1,0 +1,173 @@
+//! Builds the HTTP server from a validated `Config`: shared state, middleware and the
+//! route table. `serve`, the demo and the integration tests all start it through
+//! [`start`], on a listener they bound themselves.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::web::ServiceConfig;
+use actix_web::{App, HttpServer, web};
+
+use crate::config::Config;
+use crate::http::metadata::ServerMetadata;
+use crate::http::{middleware, routes};
+use crate::telemetry::metrics::Metrics;
+
+/// What every handler can reach. Handlers hold no business state of their own.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub metrics: Metrics,
+    pub readiness: Readiness,
+    pub metadata: ServerMetadata,
+}
+
+/// The conditions `/readyz` checks. Draining (after SIGTERM) is one; later modules
+/// add theirs (a fresh upstream discovery document, a reachable store).
+#[derive(Default)]
+pub struct Readiness {
+    draining: AtomicBool,
+}
+
+impl Readiness {
+    /// Marks the broker as shutting down: `/readyz` fails from now on so load
+    /// balancers stop sending new work while in-flight requests finish.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// The unmet conditions, empty when ready.
+    pub fn unmet(&self) -> Vec<&'static str> {
+        let mut unmet = Vec::new();
+        if self.draining.load(Ordering::SeqCst) {
+            unmet.push("shutting down");
+        }
+        unmet
+    }
+}
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the HTTP server: {0}")]
+    Server(std::io::Error),
+    #[error("cannot set up metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// A started broker: its address, a handle to stop it, and the server future, which
+/// must be awaited (or spawned) for it to run.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub handle: ServerHandle,
+    pub state: web::Data<AppState>,
+    pub server: Server,
+}
+
+impl Running {
+    /// Serves until `shutdown` resolves, then stops gracefully: `/readyz` starts
+    /// failing, no new connections are accepted, idle connections are closed and
+    /// requests in flight finish (for at most `server.shutdown_timeout`).
+    pub async fn serve_until(
+        self,
+        shutdown: impl Future<Output = ()> + 'static,
+    ) -> std::io::Result<()> {
+        let handle = self.handle.clone();
+        let state = self.state.clone();
+        actix_web::rt::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutdown signal received: finishing in-flight requests");
+            state.readiness.start_draining();
+            handle.stop(true).await;
+        });
+        self.server.await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Binds `config.server.listen` and starts the broker on it.
+pub fn bind_and_start(config: Arc<Config>) -> Result<Running, StartError> {
+    let addr = config.server.listen;
+    let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+    start(config, listener)
+}
+
+/// The shared state every handler reaches, built from configuration.
+pub fn state(config: Arc<Config>) -> Result<web::Data<AppState>, StartError> {
+    Ok(web::Data::new(AppState {
+        metadata: ServerMetadata::from_config(&config),
+        metrics: Metrics::new()?,
+        readiness: Readiness::default(),
+        config,
+    }))
+}
+
+/// The application: state, routes and middleware. Middleware wraps every route,
+/// including any a caller registers on the returned `App`.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state.clone())
+        .configure(routes::configure(&state))
+        .default_service(web::to(routes::not_found))
+        .wrap(from_fn(middleware::limit_body))
+        .wrap(
+            DefaultHeaders::new()
+                .add(("Cache-Control", "no-store"))
+                .add(("Pragma", "no-cache"))
+                .add(("X-Content-Type-Options", "nosniff")),
+        )
+        .wrap(from_fn(middleware::observe))
+}
+
+/// Starts the broker on an already bound listener. Signals are not handled here: the
+/// caller decides when to stop ([`Running::serve_until`]).
+pub fn start(config: Arc<Config>, listener: TcpListener) -> Result<Running, StartError> {
+    start_with(config, listener, |_: &mut ServiceConfig| {})
+}
+
+/// Like [`start`], with more routes on the same application and middleware: the demo
+/// mounts its example MCP server this way, and tests mount probes.
+pub fn start_with<F>(
+    config: Arc<Config>,
+    listener: TcpListener,
+    extra: F,
+) -> Result<Running, StartError>
+where
+    F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
+{
+    let addr = listener.local_addr().map_err(StartError::Server)?;
+    let state = state(config.clone())?;
+    let app_state = state.clone();
+    let server = HttpServer::new(move || app(app_state.clone()).configure(extra.clone()))
+        .workers(config.server.workers)
+        .shutdown_timeout(config.server.shutdown_timeout.as_secs().max(1))
+        .disable_signals()
+        .listen(listener)
+        .map_err(StartError::Server)?
+        .run();
+    Ok(Running {
+        addr,
+        handle: server.handle(),
+        state,
+        server,
+    })
+}

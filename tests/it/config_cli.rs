@@ -1,0 +1,115 @@
+//! `check-config` and `--version` on the fixtures in `fixtures/config`.
+
+use crate::support::{binary, fixture};
+
+fn check(path: &std::path::Path, env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut command = binary();
+    command.arg("check-config").arg("--config").arg(path);
+    command.env_remove("TOKEN_BROKER_UPSTREAM_SECRET");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn valid_fixtures_are_accepted() {
+    let secret = [("TOKEN_BROKER_UPSTREAM_SECRET", "s3cret")];
+    for name in ["minimal.toml", "full.toml"] {
+        // full.toml reads its secret from a file that only exists in production;
+        // point it somewhere real the way an operator would, with an override.
+        let dir = tempfile::tempdir().unwrap();
+        let secret_file = dir.path().join("secret");
+        std::fs::write(&secret_file, "from-file\n").unwrap();
+        let spec = format!("file:{}", secret_file.display());
+        let env = [
+            secret[0],
+            ("TOKEN_BROKER__UPSTREAM__CLIENT_SECRET", spec.as_str()),
+        ];
+        let (code, stdout, stderr) = check(&fixture(&format!("config/{name}")), &env);
+        assert_eq!(code, Some(0), "{name}: {stderr}");
+        assert_eq!(stdout.trim(), "ok", "{name}");
+    }
+}
+
+#[test]
+fn each_broken_fixture_is_rejected_naming_its_keys() {
+    let dir = fixture("config/broken");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expected: Vec<&str> = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{} has no '# expect:' line", path.display()))
+            .split(", ")
+            .collect();
+        let (code, stdout, stderr) = check(&path, &[]);
+        assert_eq!(
+            code,
+            Some(78),
+            "{}: exit code; stderr:\n{stderr}",
+            path.display()
+        );
+        assert!(stdout.is_empty(), "{}: printed {stdout}", path.display());
+        for key in expected {
+            assert!(
+                stderr.contains(&format!("  {key}: ")) || stderr.contains(key),
+                "{}: problem for `{key}` not reported:\n{stderr}",
+                path.display()
+            );
+        }
+        seen += 1;
+    }
+    assert!(seen >= 10, "only {seen} broken fixtures");
+}
+
+#[test]
+fn many_problems_are_reported_in_one_run() {
+    let (_, _, stderr) = check(&fixture("config/broken/many-problems.toml"), &[]);
+    assert!(stderr.contains("6 problem(s)"), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("  ")).count(),
+        6,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_environment_override_repairs_a_broken_file() {
+    let path = fixture("config/broken/http-public-url.toml");
+    let env = [(
+        "TOKEN_BROKER__SERVER__PUBLIC_URL",
+        "https://mcp-auth.example.com",
+    )];
+    let (code, stdout, stderr) = check(&path, &env);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "ok");
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let (code, _, stderr) = check(std::path::Path::new("/nonexistent/broker.toml"), &[]);
+    assert_eq!(code, Some(78));
+    assert!(
+        stderr.contains("cannot read configuration file /nonexistent/broker.toml"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let out = binary().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("token-broker {}", env!("CARGO_PKG_VERSION"))
+    );
+}

@@ -1,0 +1,11 @@
+//! The integration tests: one binary (it links once), a module per capability.
+//! Servers bind 127.0.0.1:0 and are driven over real HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod config_cli;
+mod errors;
+mod process;
+mod shutdown;
+mod surface;

@@ -1,0 +1,206 @@
+//! Shared test harness: brokers in-process or as a child process, on ephemeral ports.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::web;
+use actix_web::web::ServiceConfig;
+use token_broker::config::{self, Config, Environment};
+use token_broker::server::{self, AppState};
+
+/// A configuration for tests: loopback issuer, one worker, no upstream contacted.
+pub fn config_text() -> String {
+    r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1:9"
+workers = 1
+shutdown_timeout = "5s"
+
+[upstream]
+issuer = "http://127.0.0.1:9/realms/test"
+client_id = "token-broker"
+client_secret = "test-secret"
+"#
+    .to_owned()
+}
+
+pub fn load(text: &str) -> Config {
+    config::load_str(text, &Environment::default()).unwrap()
+}
+
+/// A broker running in this process.
+pub struct TestBroker {
+    pub url: String,
+    pub state: web::Data<AppState>,
+    handle: ServerHandle,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    stopped: Option<actix_web::rt::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestBroker {
+    pub async fn start() -> Self {
+        Self::start_with(load(&config_text()), |_| {}).await
+    }
+
+    /// Starts the full application plus `extra` routes (used to drive the error
+    /// boundary with body-reading probes before the endpoints that read bodies exist).
+    pub async fn start_with(
+        config: Config,
+        extra: impl Fn(&mut ServiceConfig) + Clone + Send + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let running = server::start_with(Arc::new(config), listener, extra).unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let url = format!("http://{}", running.addr);
+        let state = running.state.clone();
+        let handle = running.handle.clone();
+        let done = actix_web::rt::spawn(running.serve_until(async {
+            let _ = rx.await;
+        }));
+        Self {
+            url,
+            state,
+            handle,
+            shutdown: Some(tx),
+            stopped: Some(done),
+        }
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+
+    /// Starts the graceful shutdown `serve` performs on SIGTERM, without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Waits until the server has stopped.
+    pub async fn stopped(&mut self) -> std::io::Result<()> {
+        match self.stopped.take() {
+            Some(done) => done.await.unwrap(),
+            None => Ok(()),
+        }
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+pub fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_token-broker"))
+}
+
+pub fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(path)
+}
+
+/// `token-broker serve` as a child process, its stderr (the logs) collected.
+pub struct BrokerProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+    logs: Arc<Mutex<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl BrokerProcess {
+    /// Writes `config` to a file and serves it; returns once the broker logs the
+    /// address it listens on.
+    pub fn spawn(config: &str, env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.toml");
+        std::fs::write(&path, config).unwrap();
+        let mut command = binary();
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().unwrap();
+        let logs = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line)
+                    && json["message"] == "listening"
+                {
+                    let _ = tx.send(json["addr"].as_str().unwrap_or_default().to_owned());
+                }
+                let mut logs = sink.lock().unwrap();
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr.parse().unwrap(),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("broker did not start; logs:\n{}", logs.lock().unwrap());
+            }
+        };
+        Self {
+            child,
+            addr,
+            logs,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    pub fn terminate(&self) {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).unwrap();
+    }
+
+    /// Waits (bounded) for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("broker did not exit; logs:\n{}", self.logs());
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
