@@ -4,7 +4,10 @@
 //! tests and the demo start exactly what `serve` starts.
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod config;
+pub mod dev_idp;
+pub mod domain;
 pub mod http;
 pub mod server;
 pub mod telemetry;

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use token_broker::clock::Clock;
 use token_broker::config::{self, Config, Environment};
+use token_broker::dev_idp::{self, DevIdpConfig};
 use token_broker::{server, telemetry};
 
 #[derive(Parser)]
@@ -25,6 +27,15 @@ enum Command {
     Serve {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
+    },
+    /// Run the development OpenID provider (development and tests only: no login form,
+    /// an unauthenticated control API under /_dev/).
+    DevIdp {
+        #[arg(long, default_value = "127.0.0.1:8081", value_name = "ADDR")]
+        listen: std::net::SocketAddr,
+        /// TOML file with users, clients, keys, lifetimes and faults (all optional).
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Validate a configuration file (with TOKEN_BROKER__* overrides) and print "ok" or every problem.
     CheckConfig {
@@ -49,6 +60,50 @@ fn main() -> ExitCode {
             Ok(config) => serve(config),
             Err(code) => code,
         },
+        Command::DevIdp { listen, config } => dev_idp(listen, config.as_deref()),
+    }
+}
+
+fn dev_idp(listen: std::net::SocketAddr, path: Option<&std::path::Path>) -> ExitCode {
+    let config = match path.map(std::fs::read_to_string).transpose() {
+        Err(error) => {
+            eprintln!("cannot read dev IdP configuration: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Ok(None) => DevIdpConfig::default(),
+        Ok(Some(text)) => match DevIdpConfig::from_toml(&text) {
+            Ok(config) => config,
+            Err(error) => {
+                eprintln!("invalid dev IdP configuration: {error}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+    };
+    let log = config::LogConfig {
+        format: config::LogFormat::Pretty,
+        level: "info".to_owned(),
+    };
+    if let Err(error) = telemetry::init_logging(&log) {
+        eprintln!("cannot set up logging: {error}");
+        return ExitCode::FAILURE;
+    }
+    let result = actix_web::rt::System::new().block_on(async move {
+        let listener = std::net::TcpListener::bind(listen)
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let running =
+            dev_idp::start(config, listener, Clock::system()).map_err(|e| e.to_string())?;
+        println!("dev IdP (development only) at {}", running.url);
+        running
+            .serve_until(wait_for_shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -80,18 +80,31 @@ impl Running {
         self,
         shutdown: impl Future<Output = ()> + 'static,
     ) -> std::io::Result<()> {
-        let handle = self.handle.clone();
         let state = self.state.clone();
-        actix_web::rt::spawn(async move {
-            shutdown.await;
-            tracing::info!("shutdown signal received: finishing in-flight requests");
-            state.readiness.start_draining();
-            handle.stop(true).await;
-        });
-        self.server.await?;
-        tracing::info!("stopped");
-        Ok(())
+        serve_until(self.server, shutdown, move || {
+            state.readiness.start_draining()
+        })
+        .await
     }
+}
+
+/// Runs `server` until `shutdown` resolves, calls `on_shutdown`, then stops it
+/// gracefully (listener closed, idle connections closed, in-flight requests finish).
+pub async fn serve_until(
+    server: Server,
+    shutdown: impl Future<Output = ()> + 'static,
+    on_shutdown: impl FnOnce() + 'static,
+) -> std::io::Result<()> {
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutdown signal received: finishing in-flight requests");
+        on_shutdown();
+        handle.stop(true).await;
+    });
+    server.await?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// Binds `config.server.listen` and starts the broker on it.

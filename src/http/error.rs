@@ -6,11 +6,11 @@ use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, Urlencode
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The `error` codes of RFC 6749 §4.1.2.1 / §5.2, RFC 7591 §3.2.2, RFC 8693 §2.2.2
 /// and RFC 6750 §3.1, as they appear on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// A required parameter is missing or malformed, or the request is otherwise
@@ -23,6 +23,8 @@ pub enum ErrorCode {
     InvalidGrant,
     /// The client may not use this grant type (RFC 6749 §5.2).
     UnauthorizedClient,
+    /// The authorization server does not support this `response_type` (RFC 6749 §4.1.2.1).
+    UnsupportedResponseType,
     /// The grant type is not supported (RFC 6749 §5.2).
     UnsupportedGrantType,
     /// The requested scope is invalid, unknown or exceeds what was granted (RFC 6749 §5.2).
@@ -63,9 +65,76 @@ pub enum ApiError {
     /// The endpoint exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// A protocol error whose code and description a module chose (RFC 6749 §5.2,
+    /// RFC 7591 §3.2.2, RFC 8693 §2.2.2); the status follows from the code.
+    #[error("{code:?}: {description}")]
+    OAuth {
+        code: ErrorCode,
+        description: String,
+    },
+    /// Client authentication failed (RFC 6749 §5.2): 401 with a Basic challenge.
+    #[error("{0}")]
+    InvalidClient(String),
+    /// A bearer token is missing, expired or invalid (RFC 6750 §3.1): 401 with a
+    /// Bearer challenge.
+    #[error("{0}")]
+    InvalidToken(String),
+    /// Too many requests (RFC 6585 §4): 429 with `Retry-After` (seconds or an HTTP date).
+    #[error("too many requests; retry later")]
+    RateLimited { retry_after: Option<String> },
+    /// Overloaded or a dependency is down: 503 `temporarily_unavailable`.
+    #[error("{description}")]
+    Unavailable {
+        description: String,
+        retry_after: Option<String>,
+    },
     /// Something failed on our side; the cause is logged, the client sees `server_error`.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl ApiError {
+    /// Shorthand for a protocol error.
+    pub fn oauth(code: ErrorCode, description: impl Into<String>) -> Self {
+        Self::OAuth {
+            code,
+            description: description.into(),
+        }
+    }
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::AccessDenied => "access_denied",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    /// The status RFC 6749 / RFC 6750 give this code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidClient | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope | Self::AccessDenied => StatusCode::FORBIDDEN,
+            Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -83,6 +152,12 @@ impl ApiError {
             | Self::UnsupportedMediaType { .. }
             | Self::NotFound
             | Self::MethodNotAllowed => ErrorCode::InvalidRequest,
+            Self::OAuth { code, .. } => *code,
+            Self::InvalidClient(_) => ErrorCode::InvalidClient,
+            Self::InvalidToken(_) => ErrorCode::InvalidToken,
+            Self::RateLimited { .. } | Self::Unavailable { .. } => {
+                ErrorCode::TemporarilyUnavailable
+            }
             Self::Internal(_) => ErrorCode::ServerError,
         }
     }
@@ -91,6 +166,8 @@ impl ApiError {
     fn description(&self) -> String {
         match self {
             Self::Internal(_) => "the server could not complete the request".to_owned(),
+            Self::InvalidRequest(message) => message.clone(),
+            Self::OAuth { description, .. } => description.clone(),
             other => other.to_string(),
         }
     }
@@ -104,6 +181,10 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::OAuth { code, .. } => code.status(),
+            Self::InvalidClient(_) | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -121,6 +202,32 @@ impl ResponseError for ApiError {
         response
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
+        match self {
+            Self::InvalidClient(_) => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"token\", charset=\"UTF-8\""),
+                ));
+            }
+            Self::InvalidToken(_) => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                ));
+            }
+            Self::RateLimited {
+                retry_after: Some(retry_after),
+            }
+            | Self::Unavailable {
+                retry_after: Some(retry_after),
+                ..
+            } => {
+                if let Ok(value) = HeaderValue::from_str(retry_after) {
+                    response.insert_header((header::RETRY_AFTER, value));
+                }
+            }
+            _ => {}
+        }
         response.json(body)
     }
 }

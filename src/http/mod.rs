@@ -6,4 +6,5 @@ pub mod health;
 pub mod metadata;
 pub mod metrics;
 pub mod middleware;
+pub mod params;
 pub mod routes;

@@ -53,6 +53,24 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
     }
 }
 
+/// Extractor configuration: body limits, and bad JSON, forms, queries and paths
+/// turned into `invalid_request` instead of actix's plain-text errors.
+pub fn extractor_configs(cfg: &mut ServiceConfig, limit: usize) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(limit)
+            .error_handler(error::json_error),
+    )
+    .app_data(
+        web::FormConfig::default()
+            .limit(limit)
+            .error_handler(error::form_error),
+    )
+    .app_data(web::QueryConfig::default().error_handler(error::query_error))
+    .app_data(web::PathConfig::default().error_handler(error::path_error))
+    .app_data(web::PayloadConfig::new(limit));
+}
+
 /// A GET-only resource whose other methods get the JSON 405.
 fn get<F, Args>(cfg: &mut ServiceConfig, path: &str, handler: F)
 where
@@ -82,6 +100,6 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
 }

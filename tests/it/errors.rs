@@ -83,7 +83,7 @@ async fn malformed_json_is_invalid_request() {
         .await
         .unwrap();
     let description = expect_error(syntax, 400, "invalid_request").await;
-    assert_eq!(description, "invalid request: the body is not valid JSON");
+    assert_eq!(description, "the body is not valid JSON");
 
     let fields = client
         .post(broker.at("/probe/json"))

@@ -1,0 +1,7 @@
+//! Pure protocol rules: no I/O, no actix, no clock (time is passed in). Shared by the
+//! broker's endpoints and the development IdP.
+
+pub mod client_auth;
+pub mod pkce;
+pub mod redirect_uri;
+pub mod scope;
