@@ -37,6 +37,12 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Check the upstream provider with a configuration: discovery, JWKS, and the
+    /// broker's client credentials. Prints one line per step; exit 1 on failure.
+    CheckUpstream {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Validate a configuration file (with TOKEN_BROKER__* overrides) and print "ok" or every problem.
     CheckConfig {
         #[arg(long, short, value_name = "FILE")]
@@ -61,6 +67,21 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::DevIdp { listen, config } => dev_idp(listen, config.as_deref()),
+        Command::CheckUpstream { config } => match load(&config) {
+            Ok(config) => {
+                let report = actix_web::rt::System::new()
+                    .block_on(token_broker::upstream::check::check(&config));
+                for line in &report.lines {
+                    println!("{line}");
+                }
+                if report.ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(code) => code,
+        },
     }
 }
 

@@ -9,3 +9,4 @@ mod errors;
 mod process;
 mod shutdown;
 mod surface;
+mod upstream;

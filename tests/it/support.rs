@@ -204,3 +204,59 @@ impl Drop for BrokerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// The development IdP running in this process, with a clock the test can move.
+pub struct TestDevIdp {
+    pub url: String,
+    handle: ServerHandle,
+}
+
+impl TestDevIdp {
+    pub async fn start() -> Self {
+        Self::start_with(token_broker::dev_idp::DevIdpConfig::default()).await
+    }
+
+    pub async fn start_with(config: token_broker::dev_idp::DevIdpConfig) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let clock = token_broker::clock::Clock::system();
+        let running = token_broker::dev_idp::start(config, listener, clock).unwrap();
+        let url = running.url.clone();
+        let handle = running.server.handle();
+        actix_web::rt::spawn(running.server);
+        Self { url, handle }
+    }
+
+    pub async fn calls(&self, name: &str) -> u64 {
+        let body: serde_json::Value = http()
+            .get(format!("{}/_dev/calls", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["calls"][name]["count"].as_u64().unwrap_or(0)
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}
+
+/// Runs the binary with `args` without blocking the test's runtime.
+pub async fn run_binary(args: Vec<String>) -> std::process::Output {
+    actix_web::rt::task::spawn_blocking(move || binary().args(args).output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// A broker configuration pointing at `issuer`, written to a temporary file.
+pub fn broker_config_file(issuer: &str, secret: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broker.toml");
+    let text = config_text()
+        .replace("http://127.0.0.1:9/realms/test", issuer)
+        .replace("test-secret", secret);
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}

@@ -1,0 +1,129 @@
+//! The one HTTP client for upstream calls: rustls, bounded time, no redirects (a
+//! provider that redirects its token endpoint is misconfigured or hijacked), bounded
+//! response size.
+
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, RETRY_AFTER};
+use serde::de::DeserializeOwned;
+
+use super::UpstreamError;
+
+/// Responses larger than this are refused: discovery documents and JWKS are small.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// A shared, cheaply cloned client.
+#[derive(Clone, Debug)]
+pub struct UpstreamHttp {
+    client: reqwest::Client,
+}
+
+impl UpstreamHttp {
+    pub fn new(timeout: Duration) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("token-broker/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .timeout(timeout)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Self { client })
+    }
+
+    /// GETs `url` and parses the JSON body.
+    pub async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, UpstreamError> {
+        let response = self
+            .client
+            .get(url)
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| unreachable(url, &e))?;
+        let body = read_body(url, response).await?;
+        serde_json::from_slice(&body).map_err(|e| UpstreamError::Invalid {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// POSTs a form, authenticating with HTTP Basic when `basic` is given, and parses
+    /// the JSON answer. RFC 6749 error bodies become [`UpstreamError::OAuth`].
+    pub async fn post_form<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        basic: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> Result<T, UpstreamError> {
+        let mut request = self
+            .client
+            .post(url)
+            .header(ACCEPT, "application/json")
+            .form(form);
+        if let Some(header) = basic {
+            request = request.header(AUTHORIZATION, header);
+        }
+        let response = request.send().await.map_err(|e| unreachable(url, &e))?;
+        let body = read_body(url, response).await?;
+        serde_json::from_slice(&body).map_err(|e| UpstreamError::Invalid {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+fn unreachable(url: &str, error: &reqwest::Error) -> UpstreamError {
+    // reqwest's Display is terse; the source chain says what actually failed.
+    let mut reason = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        reason.push_str(": ");
+        reason.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    UpstreamError::Unreachable {
+        url: url.to_owned(),
+        reason,
+    }
+}
+
+/// Reads at most `MAX_RESPONSE_BYTES`; maps error statuses, keeping RFC 6749 errors.
+async fn read_body(url: &str, mut response: reqwest::Response) -> Result<Vec<u8>, UpstreamError> {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| unreachable(url, &e))? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(UpstreamError::Invalid {
+                url: url.to_owned(),
+                reason: format!("response larger than {MAX_RESPONSE_BYTES} bytes"),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if status.is_success() {
+        return Ok(body);
+    }
+    #[derive(serde::Deserialize)]
+    struct OAuthError {
+        error: String,
+        error_description: Option<String>,
+    }
+    match serde_json::from_slice::<OAuthError>(&body) {
+        // RFC 6749 §5.2 errors come with 400 or 401 (403 from some providers); a JSON
+        // body on 404 or 5xx says nothing about our request.
+        Ok(e) if matches!(status.as_u16(), 400 | 401 | 403) => Err(UpstreamError::OAuth {
+            status: status.as_u16(),
+            error: e.error,
+            description: e.error_description,
+        }),
+        _ => Err(UpstreamError::Status {
+            url: url.to_owned(),
+            status: status.as_u16(),
+            retry_after,
+        }),
+    }
+}

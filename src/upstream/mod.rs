@@ -1,0 +1,38 @@
+//! Talking to the upstream OpenID provider: one HTTP client for every call, discovery,
+//! its JWKS, and token-endpoint grants.
+
+pub mod check;
+pub mod discovery;
+pub mod http;
+pub mod jwks;
+pub mod token;
+
+/// What can go wrong talking to the provider. Descriptions are for operators' logs;
+/// clients only ever see a generic error derived from these.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    /// No answer: connection refused, DNS, TLS or timeout.
+    #[error("cannot reach {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// An HTTP error status without an OAuth error body.
+    #[error("{url} answered HTTP {status}")]
+    Status {
+        url: String,
+        status: u16,
+        /// `Retry-After` as sent (seconds or an HTTP date), for 429 and 503.
+        retry_after: Option<String>,
+    },
+    /// The body is not what the endpoint promises.
+    #[error("{url} returned an invalid document: {reason}")]
+    Invalid { url: String, reason: String },
+    /// The discovery document names another issuer (RFC 8414 §3.3, OIDC Discovery §4.3).
+    #[error("issuer mismatch: configured `{expected}`, but the provider's document says `{found}`")]
+    IssuerMismatch { expected: String, found: String },
+    /// An RFC 6749 §5.2 error from the provider.
+    #[error("the provider answered `{error}`{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    OAuth {
+        status: u16,
+        error: String,
+        description: Option<String>,
+    },
+}
