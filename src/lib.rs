@@ -11,4 +11,5 @@ pub mod domain;
 pub mod http;
 pub mod server;
 pub mod telemetry;
+pub mod tokens;
 pub mod upstream;

@@ -1,0 +1,30 @@
+//! Who a verified request acts for.
+
+use crate::domain::scope::Scopes;
+
+/// How the caller's credential was verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// A JWT signed by the upstream provider (its JWKS).
+    UpstreamJwt,
+    /// A JWT the broker issued itself.
+    BrokerJwt,
+    /// An opaque upstream token, introspected (RFC 7662).
+    Introspected,
+    /// A static API key from configuration.
+    ApiKey,
+}
+
+/// The verified caller: attached to the request (as an actix extension) by whatever
+/// protected it, read by handlers such as the demo's MCP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// `sub` of the token, or the API key's configured subject.
+    pub subject: String,
+    pub scopes: Scopes,
+    /// `client_id` (or `azp`) of the token, when it names one.
+    pub client_id: Option<String>,
+    pub kind: CredentialKind,
+    /// Expiry as Unix seconds, when the credential has one.
+    pub expires_at: Option<u64>,
+}
