@@ -4,6 +4,7 @@
 //! tests and the demo start exactly what `serve` starts.
 #![forbid(unsafe_code)]
 
+pub mod actors;
 pub mod clock;
 pub mod config;
 pub mod dev_idp;

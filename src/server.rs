@@ -12,21 +12,28 @@ use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::web::ServiceConfig;
 use actix_web::{App, HttpServer, web};
 
+use crate::actors::discovery::{Discovery, DiscoveryHandle, Timing};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::metadata::ServerMetadata;
 use crate::http::{middleware, routes};
 use crate::telemetry::metrics::Metrics;
+use crate::tokens::Verifier;
+use crate::upstream::http::UpstreamHttp;
 
 /// What every handler can reach. Handlers hold no business state of their own.
 pub struct AppState {
     pub config: Arc<Config>,
+    pub clock: Clock,
     pub metrics: Metrics,
     pub readiness: Readiness,
     pub metadata: ServerMetadata,
+    pub discovery: DiscoveryHandle,
+    pub verifier: Verifier,
 }
 
-/// The conditions `/readyz` checks. Draining (after SIGTERM) is one; later modules
-/// add theirs (a fresh upstream discovery document, a reachable store).
+/// The conditions `/readyz` checks besides upstream discovery (which the handler
+/// asks the discovery handle about): draining after SIGTERM.
 #[derive(Default)]
 pub struct Readiness {
     draining: AtomicBool,
@@ -61,6 +68,8 @@ pub enum StartError {
     Server(std::io::Error),
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("cannot set up the upstream client: {0}")]
+    Upstream(String),
 }
 
 /// A started broker: its address, a handle to stop it, and the server future, which
@@ -114,12 +123,32 @@ pub fn bind_and_start(config: Arc<Config>) -> Result<Running, StartError> {
     start(config, listener)
 }
 
-/// The shared state every handler reaches, built from configuration.
-pub fn state(config: Arc<Config>) -> Result<web::Data<AppState>, StartError> {
+/// The shared state every handler reaches, built from configuration. Starts the
+/// actors, so it must run inside an actix `System`.
+pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, StartError> {
+    let metrics = Metrics::new()?;
+    let http = UpstreamHttp::new(config.upstream.timeout).map_err(StartError::Upstream)?;
+    let discovery = Discovery::start(
+        http,
+        config.upstream.issuer.clone(),
+        Timing::from_config(&config.upstream),
+        clock.clone(),
+        metrics.clone(),
+    );
+    let verifier = Verifier::new(
+        discovery.clone(),
+        config.upstream.issuer.as_str().to_owned(),
+        config.verify.leeway,
+        config.verify.cache_capacity,
+        clock.clone(),
+    );
     Ok(web::Data::new(AppState {
         metadata: ServerMetadata::from_config(&config),
-        metrics: Metrics::new()?,
+        metrics,
         readiness: Readiness::default(),
+        discovery,
+        verifier,
+        clock,
         config,
     }))
 }
@@ -154,7 +183,12 @@ pub fn app(
 /// Starts the broker on an already bound listener. Signals are not handled here: the
 /// caller decides when to stop ([`Running::serve_until`]).
 pub fn start(config: Arc<Config>, listener: TcpListener) -> Result<Running, StartError> {
-    start_with(config, listener, |_: &mut ServiceConfig| {})
+    start_with(
+        config,
+        listener,
+        Clock::system(),
+        |_: &mut ServiceConfig| {},
+    )
 }
 
 /// Like [`start`], with more routes on the same application and middleware: the demo
@@ -162,13 +196,14 @@ pub fn start(config: Arc<Config>, listener: TcpListener) -> Result<Running, Star
 pub fn start_with<F>(
     config: Arc<Config>,
     listener: TcpListener,
+    clock: Clock,
     extra: F,
 ) -> Result<Running, StartError>
 where
     F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
 {
     let addr = listener.local_addr().map_err(StartError::Server)?;
-    let state = state(config.clone())?;
+    let state = state(config.clone(), clock)?;
     let app_state = state.clone();
     let server = HttpServer::new(move || app(app_state.clone()).configure(extra.clone()))
         .workers(config.server.workers)

@@ -27,6 +27,9 @@ pub use secret::{Secret, constant_time_eq};
 pub struct Config {
     pub server: ServerConfig,
     pub upstream: UpstreamConfig,
+    pub verify: VerifyConfig,
+    /// `[[resources]]`: the protected resources, in configuration order.
+    pub resources: Vec<ResourceConfig>,
     pub log: LogConfig,
 }
 
@@ -56,6 +59,44 @@ pub struct UpstreamConfig {
     pub client_id: String,
     /// `client_secret`: that client's secret (inline, `env:NAME` or `file:PATH`).
     pub client_secret: Secret,
+    /// `timeout`: the bound on one upstream HTTP call (default 10 s).
+    pub timeout: Duration,
+    /// `discovery_ttl`: how long discovery and JWKS are used before a refresh (default 5 min).
+    pub discovery_ttl: Duration,
+    /// `discovery_grace`: how long past the TTL the last good copy is still served
+    /// while the provider is unreachable (default 1 h); after that verification of
+    /// upstream tokens fails closed and `/readyz` fails.
+    pub discovery_grace: Duration,
+    /// `jwks_refetch_interval`: the least time between JWKS refetches caused by an
+    /// unknown `kid` (default 1 min), so forged `kid`s cannot hammer the provider.
+    pub jwks_refetch_interval: Duration,
+}
+
+/// `[verify]`
+#[derive(Debug, Clone)]
+pub struct VerifyConfig {
+    /// `leeway`: clock skew tolerated on `exp`, `nbf` and `iat` (default 30 s, at most 5 min).
+    pub leeway: Duration,
+    /// `cache_capacity`: verified tokens remembered (default 100 000).
+    pub cache_capacity: u64,
+}
+
+/// One `[[resources]]` entry: a protected resource such as an MCP server (RFC 9728).
+#[derive(Debug, Clone)]
+pub struct ResourceConfig {
+    /// `uri`: the resource identifier clients send as `resource` (RFC 8707).
+    pub uri: String,
+    /// `name`: a human-readable name for its metadata.
+    pub name: Option<String>,
+    /// `audiences`: `aud` values accepted for it (default: the URI itself).
+    pub audiences: Vec<String>,
+    /// `required_scopes`: scopes every request must carry.
+    pub required_scopes: crate::domain::scope::Scopes,
+    /// `scopes_supported`: advertised in its metadata (default: the required scopes).
+    pub scopes_supported: Vec<String>,
+    /// The URI's path without a trailing slash (`""` for the root): requests under it
+    /// belong to this resource.
+    pub path: String,
 }
 
 /// `[log]`
@@ -150,20 +191,30 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
         .and_then(|raw| sections::server(raw, &mut problems));
     let upstream = take_section::<raw::RawUpstream>(&mut root, "upstream", &mut problems)
         .and_then(|raw| sections::upstream(raw, env, &mut problems));
+    let verify = take_section::<raw::RawVerify>(&mut root, "verify", &mut problems)
+        .and_then(|raw| sections::verify(raw, &mut problems));
+    let resources = take_list::<raw::RawResource>(&mut root, "resources", &mut problems)
+        .and_then(|raw| sections::resources(raw, &mut problems));
     let log = take_section::<raw::RawLog>(&mut root, "log", &mut problems)
         .and_then(|raw| sections::log(raw, &mut problems));
     for unknown in root.keys() {
         problems.push(Problem::new(
             unknown.clone(),
-            "unknown section (expected server, upstream, log)",
+            "unknown section (expected server, upstream, verify, resources, log)",
         ));
     }
-    match (server, upstream, log) {
-        (Some(server), Some(upstream), Some(log)) if problems.is_empty() => Ok(Config {
-            server,
-            upstream,
-            log,
-        }),
+    match (server, upstream, verify, resources, log) {
+        (Some(server), Some(upstream), Some(verify), Some(resources), Some(log))
+            if problems.is_empty() =>
+        {
+            Ok(Config {
+                server,
+                upstream,
+                verify,
+                resources,
+                log,
+            })
+        }
         _ => Err(ConfigError::Invalid(problems)),
     }
 }
@@ -192,6 +243,36 @@ fn take_section<T: DeserializeOwned + Default>(
             problems.push(Problem::new(key, error.inner().to_string()));
             None
         }
+    }
+}
+
+/// Like [`take_section`] for an array of tables (`[[resources]]`).
+fn take_list<T: DeserializeOwned>(
+    root: &mut Table,
+    name: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<Vec<T>> {
+    let Some(value) = root.remove(name) else {
+        return Some(Vec::new());
+    };
+    match serde_path_to_error::deserialize(value) {
+        Ok(list) => Some(list),
+        Err(error) => {
+            problems.push(Problem::new(
+                format!("{name}{}", display_index_path(&error.path().to_string())),
+                error.inner().to_string(),
+            ));
+            None
+        }
+    }
+}
+
+/// serde's path `[0].uri` → `[0].uri`; `.` (the list itself) → empty.
+fn display_index_path(path: &str) -> String {
+    if path == "." {
+        String::new()
+    } else {
+        path.to_owned()
     }
 }
 

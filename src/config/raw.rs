@@ -27,6 +27,30 @@ pub struct RawUpstream {
     pub client_secret: Option<String>,
     #[serde(default, deserialize_with = "lenient_bool")]
     pub allow_insecure_http: Option<bool>,
+    pub timeout: Option<String>,
+    pub discovery_ttl: Option<String>,
+    pub discovery_grace: Option<String>,
+    pub jwks_refetch_interval: Option<String>,
+}
+
+/// `[verify]`: how tokens are checked.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawVerify {
+    pub leeway: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub cache_capacity: Option<u64>,
+}
+
+/// `[[resources]]`: one protected resource (an MCP server).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawResource {
+    pub uri: Option<String>,
+    pub name: Option<String>,
+    pub audiences: Option<Vec<String>>,
+    pub required_scopes: Option<Vec<String>>,
+    pub scopes_supported: Option<Vec<String>>,
 }
 
 /// `[log]`: output format and filter.

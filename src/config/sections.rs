@@ -7,10 +7,15 @@ use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
 
-use super::raw::{RawLog, RawServer, RawUpstream};
+use url::Url;
+
+use super::raw::{RawLog, RawResource, RawServer, RawUpstream, RawVerify};
 use super::{
-    Environment, Issuer, LogConfig, LogFormat, Problem, Secret, ServerConfig, UpstreamConfig,
+    Environment, Issuer, LogConfig, LogFormat, Problem, ResourceConfig, Secret, ServerConfig,
+    UpstreamConfig, VerifyConfig,
 };
+use crate::domain::resource::same_resource;
+use crate::domain::scope::Scopes;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024;
@@ -139,6 +144,25 @@ pub fn upstream(
     let client_secret = c.parse("client_secret", client_secret, |spec| {
         Secret::resolve(&spec, env)
     });
+    let timeout = optional_duration(&mut c, "timeout", raw.timeout, Duration::from_secs(10));
+    let discovery_ttl = optional_duration(
+        &mut c,
+        "discovery_ttl",
+        raw.discovery_ttl,
+        Duration::from_secs(300),
+    );
+    let discovery_grace = optional_duration(
+        &mut c,
+        "discovery_grace",
+        raw.discovery_grace,
+        Duration::from_secs(3600),
+    );
+    let jwks_refetch_interval = optional_duration(
+        &mut c,
+        "jwks_refetch_interval",
+        raw.jwks_refetch_interval,
+        Duration::from_secs(60),
+    );
     if !c.ok() {
         return None;
     }
@@ -146,7 +170,121 @@ pub fn upstream(
         issuer: issuer?,
         client_id: client_id?,
         client_secret: client_secret?,
+        timeout: timeout?,
+        discovery_ttl: discovery_ttl?,
+        discovery_grace: discovery_grace?,
+        jwks_refetch_interval: jwks_refetch_interval?,
     })
+}
+
+pub fn verify(raw: RawVerify, problems: &mut Vec<Problem>) -> Option<VerifyConfig> {
+    let mut c = Checker::new("verify", problems);
+    let leeway = match raw.leeway {
+        None => Some(Duration::from_secs(30)),
+        some => c.parse("leeway", some, |t| {
+            let d = duration(&t)?;
+            if d > Duration::from_secs(300) {
+                Err(format!(
+                    "`{t}` is more than 5m: a long leeway keeps expired tokens alive"
+                ))
+            } else {
+                Ok(d)
+            }
+        }),
+    };
+    let cache_capacity = c.parse(
+        "cache_capacity",
+        Some(raw.cache_capacity.unwrap_or(100_000)),
+        |n| {
+            if n == 0 {
+                Err("must be at least 1".to_owned())
+            } else {
+                Ok(n)
+            }
+        },
+    );
+    if !c.ok() {
+        return None;
+    }
+    Some(VerifyConfig {
+        leeway: leeway?,
+        cache_capacity: cache_capacity?,
+    })
+}
+
+pub fn resources(
+    raw: Vec<RawResource>,
+    problems: &mut Vec<Problem>,
+) -> Option<Vec<ResourceConfig>> {
+    let before = problems.len();
+    let mut out: Vec<ResourceConfig> = Vec::new();
+    for (index, entry) in raw.into_iter().enumerate() {
+        let key = |field: &str| format!("resources[{index}].{field}");
+        let Some(uri) = entry.uri else {
+            problems.push(Problem::new(key("uri"), "missing (required)"));
+            continue;
+        };
+        let path = match Url::parse(&uri) {
+            Ok(url)
+                if matches!(url.scheme(), "https" | "http")
+                    && url.fragment().is_none()
+                    && url.query().is_none() =>
+            {
+                url.path().trim_end_matches('/').to_owned()
+            }
+            _ => {
+                problems.push(Problem::new(
+                    key("uri"),
+                    format!("`{uri}` must be an http(s) URL without query or fragment"),
+                ));
+                continue;
+            }
+        };
+        if out.iter().any(|r| same_resource(&r.uri, &uri)) {
+            problems.push(Problem::new(key("uri"), format!("`{uri}` is listed twice")));
+            continue;
+        }
+        let required = entry.required_scopes.unwrap_or_default();
+        let required_scopes = match Scopes::parse(&required.join(" ")) {
+            Ok(scopes) => scopes,
+            Err(e) => {
+                problems.push(Problem::new(key("required_scopes"), e));
+                continue;
+            }
+        };
+        let audiences = entry.audiences.unwrap_or_else(|| vec![uri.clone()]);
+        if audiences.is_empty() || audiences.iter().any(|a| a.trim().is_empty()) {
+            problems.push(Problem::new(
+                key("audiences"),
+                "must list at least one non-empty audience",
+            ));
+            continue;
+        }
+        let scopes_supported = entry
+            .scopes_supported
+            .unwrap_or_else(|| required_scopes.iter().map(String::from).collect());
+        out.push(ResourceConfig {
+            uri,
+            name: entry.name,
+            audiences,
+            required_scopes,
+            scopes_supported,
+            path,
+        });
+    }
+    (problems.len() == before).then_some(out)
+}
+
+fn optional_duration(
+    c: &mut Checker<'_>,
+    key: &str,
+    value: Option<String>,
+    default: Duration,
+) -> Option<Duration> {
+    match value {
+        None => Some(default),
+        some => c.parse(key, some, |t| duration(&t)),
+    }
 }
 
 pub fn log(raw: RawLog, problems: &mut Vec<Problem>) -> Option<LogConfig> {

@@ -40,10 +40,7 @@ impl Client {
             secret: spec.client_secret.clone(),
             redirect_uris: spec.redirect_uris.clone(),
             grant_types: spec.grant_types.clone(),
-            scopes: spec
-                .scopes
-                .as_ref()
-                .map(|s| Scopes::of(s.iter().cloned())),
+            scopes: spec.scopes.as_ref().map(|s| Scopes::of(s.iter().cloned())),
             registration_token: None,
             metadata: None,
         }
@@ -267,7 +264,8 @@ impl Idp {
         self.sign("JWT", &claims)
     }
 
-    fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, ApiError> {
+    /// Signs any claims with the current key (tests use it to forge edge cases).
+    pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, ApiError> {
         let key = self
             .keys
             .current()

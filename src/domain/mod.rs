@@ -4,4 +4,5 @@
 pub mod client_auth;
 pub mod pkce;
 pub mod redirect_uri;
+pub mod resource;
 pub mod scope;

@@ -13,7 +13,12 @@ pub async fn healthz() -> HttpResponse {
 /// Readiness: 200 only when every readiness condition holds; 503 with the reasons
 /// otherwise, so a load balancer takes the replica out of rotation.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let reasons = state.readiness.unmet();
+    let mut reasons = state.readiness.unmet();
+    // Waits for a refresh in flight rather than reporting a race; fails fast when the
+    // provider is unreachable and no copy within the grace is left.
+    if state.discovery.current().await.is_err() {
+        reasons.push("upstream discovery unavailable");
+    }
     if reasons.is_empty() {
         HttpResponse::Ok().json(json!({ "status": "ready" }))
     } else {

@@ -7,4 +7,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod middleware;
 pub mod params;
+pub mod protect;
+pub mod resource_metadata;
 pub mod routes;
+pub mod verify;

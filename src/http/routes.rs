@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use actix_web::web::{self, ServiceConfig};
 
 use super::error::{self, ApiError};
-use super::{health, metadata, metrics};
+use super::{health, metadata, metrics, resource_metadata, verify};
 use crate::server::AppState;
 
 const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
@@ -36,6 +36,17 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
         get(cfg, "/healthz", health::healthz);
         get(cfg, "/readyz", health::readyz);
         get(cfg, "/metrics", metrics::metrics);
+        // Proxies send the original method (nginx `auth_request` does), so any goes.
+        cfg.service(web::resource("/auth/verify").to(verify::verify));
+        cfg.service(
+            web::resource([
+                resource_metadata::PREFIX.to_owned(),
+                format!("{}/{{path:.*}}", resource_metadata::PREFIX),
+            ])
+            .wrap(public_cors())
+            .route(web::get().to(resource_metadata::metadata))
+            .default_service(web::to(method_not_allowed)),
+        );
 
         let mut metadata_paths = vec![AS_METADATA.to_owned(), OIDC_METADATA.to_owned()];
         if !issuer_path.is_empty() {

@@ -17,6 +17,8 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    auth_failures: IntCounterVec,
+    discovery_refreshes: IntCounterVec,
 }
 
 impl Metrics {
@@ -35,6 +37,21 @@ impl Metrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
             &["method", "route"],
         )?;
+        let auth_failures = IntCounterVec::new(
+            Opts::new("auth_failures_total", "Refused credentials by reason")
+                .namespace("token_broker"),
+            &["reason"],
+        )?;
+        let discovery_refreshes = IntCounterVec::new(
+            Opts::new(
+                "upstream_discovery_refreshes_total",
+                "Upstream discovery/JWKS refreshes by outcome (ok, stale: failed but the last good copy is served, failed)",
+            )
+            .namespace("token_broker"),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(auth_failures.clone()))?;
+        registry.register(Box::new(discovery_refreshes.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         #[cfg(target_os = "linux")]
@@ -45,6 +62,8 @@ impl Metrics {
             registry,
             requests,
             latency,
+            auth_failures,
+            discovery_refreshes,
         })
     }
 
@@ -57,6 +76,16 @@ impl Metrics {
         self.latency
             .with_label_values(&[method, route])
             .observe(seconds);
+    }
+
+    /// Counts a refused credential; `reason` is one of a fixed set.
+    pub fn auth_failure(&self, reason: &str) {
+        self.auth_failures.with_label_values(&[reason]).inc();
+    }
+
+    /// Counts an upstream discovery refresh: `ok`, `stale` or `failed`.
+    pub fn discovery_refresh(&self, outcome: &str) {
+        self.discovery_refreshes.with_label_values(&[outcome]).inc();
     }
 
     /// The registry, for later modules that register their own collectors.

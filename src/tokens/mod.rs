@@ -1,6 +1,11 @@
-//! Tokens: who a verified caller is, and (in later modules) verification, the
-//! verified-token cache, the broker's signing keys and issuing.
+//! Tokens: who a verified caller is, why a credential was refused, and verification
+//! with its cache. (The broker's own signing and issuing arrive with the
+//! authorization issue.)
 
 pub mod principal;
+pub mod rejection;
+pub mod verify;
 
 pub use principal::{CredentialKind, Principal};
+pub use rejection::Rejection;
+pub use verify::Verifier;

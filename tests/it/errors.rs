@@ -7,7 +7,7 @@ use actix_web::HttpResponse;
 use actix_web::web::{self, ServiceConfig};
 use serde::Deserialize;
 
-use crate::support::{TestBroker, config_text, http, load};
+use crate::support::{TestBroker, config_text, http};
 
 #[derive(Deserialize)]
 struct Probe {
@@ -35,7 +35,7 @@ fn probes(cfg: &mut ServiceConfig) {
 
 async fn start() -> TestBroker {
     let text = config_text().replace("workers = 1", "workers = 1\nmax_body_bytes = 2048");
-    TestBroker::start_with(load(&text), probes).await
+    TestBroker::start_with(&text, probes).await
 }
 
 /// Asserts an RFC 6749 error response and returns its description.

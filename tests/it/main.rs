@@ -10,3 +10,4 @@ mod process;
 mod shutdown;
 mod surface;
 mod upstream;
+mod verify;

@@ -6,7 +6,7 @@ use actix_web::web::{self, ServiceConfig};
 use futures_util::StreamExt;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
-use crate::support::{TestBroker, config_text, http, load};
+use crate::support::{TestBroker, config_text, http};
 
 /// Streams the body and answers once it is complete, so a request stays in flight for
 /// as long as its client takes to send it. Tells the test when the handler started.
@@ -32,7 +32,7 @@ async fn an_in_flight_request_finishes_after_shutdown_begins() {
         cfg.app_data(web::Data::new(started_tx.clone()))
             .route("/probe/upload", web::post().to(slow_upload));
     };
-    let mut broker = TestBroker::start_with(load(&config_text()), probe).await;
+    let mut broker = TestBroker::start_with(&config_text(), probe).await;
     let addr = broker.url.trim_start_matches("http://").to_owned();
 
     let (body_tx, body_rx) = unbounded_channel::<Vec<u8>>();

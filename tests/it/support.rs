@@ -26,6 +26,12 @@ shutdown_timeout = "5s"
 issuer = "http://127.0.0.1:9/realms/test"
 client_id = "token-broker"
 client_secret = "test-secret"
+
+[[resources]]
+uri = "http://127.0.0.1:9/mcp"
+name = "Test MCP server"
+required_scopes = ["notes:read"]
+scopes_supported = ["notes:read", "notes:write"]
 "#
     .to_owned()
 }
@@ -34,10 +40,16 @@ pub fn load(text: &str) -> Config {
     config::load_str(text, &Environment::default()).unwrap()
 }
 
-/// A broker running in this process.
+/// The placeholder issuer in `config_text()`, replaced by the dev IdP's URL.
+pub const UPSTREAM_PLACEHOLDER: &str = "http://127.0.0.1:9/realms/test";
+
+/// A broker running in this process, in front of its own development IdP; both share
+/// one clock, so a test moves time for both.
 pub struct TestBroker {
     pub url: String,
     pub state: web::Data<AppState>,
+    pub idp: TestDevIdp,
+    pub clock: token_broker::clock::Clock,
     handle: ServerHandle,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     stopped: Option<actix_web::rt::task::JoinHandle<std::io::Result<()>>>,
@@ -45,17 +57,41 @@ pub struct TestBroker {
 
 impl TestBroker {
     pub async fn start() -> Self {
-        Self::start_with(load(&config_text()), |_| {}).await
+        Self::start_with(&config_text(), |_| {}).await
     }
 
-    /// Starts the full application plus `extra` routes (used to drive the error
-    /// boundary with body-reading probes before the endpoints that read bodies exist).
-    pub async fn start_with(
-        config: Config,
+    /// Like [`start_with`](Self::start_with) with a dev IdP configured by the test.
+    pub async fn start_with_idp(
+        text: &str,
+        idp_config: token_broker::dev_idp::DevIdpConfig,
         extra: impl Fn(&mut ServiceConfig) + Clone + Send + 'static,
     ) -> Self {
+        let clock = token_broker::clock::Clock::system();
+        let idp = TestDevIdp::start_with_clock(idp_config, clock.clone()).await;
+        Self::start_on(text, idp, clock, extra).await
+    }
+
+    /// Starts the full application plus `extra` routes (probes that drive the error
+    /// boundary, the demo's MCP server) from configuration text whose upstream issuer
+    /// is [`UPSTREAM_PLACEHOLDER`].
+    pub async fn start_with(
+        text: &str,
+        extra: impl Fn(&mut ServiceConfig) + Clone + Send + 'static,
+    ) -> Self {
+        let clock = token_broker::clock::Clock::system();
+        let idp = TestDevIdp::start_with_clock(Default::default(), clock.clone()).await;
+        Self::start_on(text, idp, clock, extra).await
+    }
+
+    async fn start_on(
+        text: &str,
+        idp: TestDevIdp,
+        clock: token_broker::clock::Clock,
+        extra: impl Fn(&mut ServiceConfig) + Clone + Send + 'static,
+    ) -> Self {
+        let config = load(&text.replace(UPSTREAM_PLACEHOLDER, &idp.url));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let running = server::start_with(Arc::new(config), listener, extra).unwrap();
+        let running = server::start_with(Arc::new(config), listener, clock.clone(), extra).unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let url = format!("http://{}", running.addr);
         let state = running.state.clone();
@@ -66,6 +102,8 @@ impl TestBroker {
         Self {
             url,
             state,
+            idp,
+            clock,
             handle,
             shutdown: Some(tx),
             stopped: Some(done),
@@ -208,6 +246,7 @@ impl Drop for BrokerProcess {
 /// The development IdP running in this process, with a clock the test can move.
 pub struct TestDevIdp {
     pub url: String,
+    pub idp: web::Data<token_broker::dev_idp::idp::Idp>,
     handle: ServerHandle,
 }
 
@@ -217,13 +256,20 @@ impl TestDevIdp {
     }
 
     pub async fn start_with(config: token_broker::dev_idp::DevIdpConfig) -> Self {
+        Self::start_with_clock(config, token_broker::clock::Clock::system()).await
+    }
+
+    pub async fn start_with_clock(
+        config: token_broker::dev_idp::DevIdpConfig,
+        clock: token_broker::clock::Clock,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let clock = token_broker::clock::Clock::system();
         let running = token_broker::dev_idp::start(config, listener, clock).unwrap();
         let url = running.url.clone();
+        let idp = running.idp.clone();
         let handle = running.server.handle();
         actix_web::rt::spawn(running.server);
-        Self { url, handle }
+        Self { url, idp, handle }
     }
 
     pub async fn calls(&self, name: &str) -> u64 {
@@ -255,7 +301,7 @@ pub fn broker_config_file(issuer: &str, secret: &str) -> (tempfile::TempDir, Pat
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broker.toml");
     let text = config_text()
-        .replace("http://127.0.0.1:9/realms/test", issuer)
+        .replace(UPSTREAM_PLACEHOLDER, issuer)
         .replace("test-secret", secret);
     std::fs::write(&path, text).unwrap();
     (dir, path)

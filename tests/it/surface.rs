@@ -1,6 +1,6 @@
 //! The endpoints the foundation serves: health, readiness, metrics and metadata.
 
-use crate::support::{TestBroker, config_text, http, load};
+use crate::support::{TestBroker, config_text, http};
 
 #[actix_web::test]
 async fn healthz_and_readyz_answer_when_the_broker_runs() {
@@ -66,7 +66,7 @@ async fn both_metadata_documents_describe_the_broker() {
 #[actix_web::test]
 async fn an_issuer_with_a_path_is_served_at_the_rfc8414_locations_too() {
     let text = config_text().replace("http://127.0.0.1:9\"", "http://127.0.0.1:9/auth\"");
-    let broker = TestBroker::start_with(load(&text), |_| {}).await;
+    let broker = TestBroker::start_with(&text, |_| {}).await;
     for path in [
         "/.well-known/oauth-authorization-server/auth",
         "/auth/.well-known/openid-configuration",

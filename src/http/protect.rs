@@ -1,0 +1,183 @@
+//! The resource-server check shared by forward-auth (`/auth/verify`) and routes the
+//! broker protects itself (the demo's `/mcp`): find the protected resource for the
+//! path, read the bearer token from the header only, verify it, enforce the
+//! resource's required scopes, and describe any refusal the way MCP clients expect
+//! (RFC 6750 §3 + RFC 9728 §5.1 `resource_metadata`).
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::{StatusCode, Uri};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, HttpResponse, web};
+
+use crate::config::{Config, ResourceConfig};
+use crate::domain::scope::Scopes;
+use crate::server::AppState;
+use crate::tokens::{Principal, Rejection};
+
+/// A refusal, ready to become a 401 or 403.
+#[derive(Debug)]
+pub struct Denial {
+    pub status: StatusCode,
+    /// `WWW-Authenticate` value; absent when no resource matched.
+    pub challenge: Option<String>,
+    /// Metric/log reason.
+    pub reason: &'static str,
+}
+
+impl Denial {
+    pub fn response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(challenge) = &self.challenge {
+            response.insert_header((header::WWW_AUTHENTICATE, challenge.as_str()));
+        }
+        response.finish()
+    }
+}
+
+/// The resource a request path belongs to: the longest configured path that is a
+/// prefix of it at a segment boundary.
+pub fn resource_for<'a>(config: &'a Config, path: &str) -> Option<&'a ResourceConfig> {
+    config
+        .resources
+        .iter()
+        .filter(|r| {
+            r.path.is_empty()
+                || path == r.path
+                || path
+                    .strip_prefix(&r.path)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+        .max_by_key(|r| r.path.len())
+}
+
+/// Where the resource's metadata lives (RFC 9728 §3.1): its origin, the well-known
+/// prefix, then its path.
+pub fn metadata_url(resource: &ResourceConfig) -> String {
+    let origin = url::Url::parse(&resource.uri)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    format!(
+        "{origin}/.well-known/oauth-protected-resource{}",
+        resource.path
+    )
+}
+
+fn challenge(
+    resource: &ResourceConfig,
+    error: Option<&str>,
+    scope: &Scopes,
+    description: Option<&str>,
+) -> String {
+    let mut value = format!("Bearer resource_metadata=\"{}\"", metadata_url(resource));
+    let scope = if scope.is_empty() {
+        resource.scopes_supported.join(" ")
+    } else {
+        scope.to_string()
+    };
+    if !scope.is_empty() {
+        value.push_str(&format!(", scope=\"{scope}\""));
+    }
+    if let Some(error) = error {
+        value.push_str(&format!(", error=\"{error}\""));
+    }
+    if let Some(description) = description {
+        value.push_str(&format!(", error_description=\"{description}\""));
+    }
+    value
+}
+
+/// Checks a request to `uri` carrying `headers`.
+pub async fn check(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Principal, Denial> {
+    let Some(resource) = resource_for(&state.config, uri.path()) else {
+        return Err(Denial {
+            status: StatusCode::FORBIDDEN,
+            challenge: None,
+            reason: "no_resource",
+        });
+    };
+    let reject = |rejection: Rejection| {
+        state.metrics.auth_failure(rejection.reason());
+        tracing::info!(reason = rejection.reason(), resource = %resource.uri, "request refused");
+        Denial {
+            status: StatusCode::UNAUTHORIZED,
+            challenge: Some(challenge(
+                resource,
+                rejection.error_code(),
+                &resource.required_scopes,
+                None,
+            )),
+            reason: rejection.reason(),
+        }
+    };
+    let token_in_query = uri.query().is_some_and(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
+    });
+    if token_in_query {
+        return Err(reject(Rejection::TokenInQuery));
+    }
+    let token = bearer(headers).map_err(reject)?;
+    let principal = state
+        .verifier
+        .verify(token, resource)
+        .await
+        .map_err(reject)?;
+    let missing = resource.required_scopes.missing_from(&principal.scopes);
+    if !missing.is_empty() {
+        state.metrics.auth_failure("insufficient_scope");
+        tracing::info!(reason = "insufficient_scope", %missing, resource = %resource.uri, "request refused");
+        // `scope` names everything needed, so a client that re-requests exactly it
+        // keeps what it had; the description names what was missing.
+        let description = format!("missing scope: {missing}");
+        return Err(Denial {
+            status: StatusCode::FORBIDDEN,
+            challenge: Some(challenge(
+                resource,
+                Some("insufficient_scope"),
+                &resource.required_scopes,
+                Some(&description),
+            )),
+            reason: "insufficient_scope",
+        });
+    }
+    Ok(principal)
+}
+
+/// The bearer token from `Authorization` (scheme case-insensitive, RFC 6750 §2.1).
+fn bearer(headers: &HeaderMap) -> Result<&str, Rejection> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(Rejection::Missing)?
+        .to_str()
+        .map_err(|_| Rejection::Malformed)?;
+    let (scheme, token) = value.split_once(' ').ok_or(Rejection::WrongScheme)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Rejection::WrongScheme);
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(Rejection::Malformed);
+    }
+    Ok(token)
+}
+
+/// Middleware for routes the broker serves itself: verified requests continue with
+/// the `Principal` in their extensions; others get the 401/403 described above.
+pub async fn require_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(req
+            .into_response(HttpResponse::InternalServerError().finish())
+            .map_into_right_body());
+    };
+    match check(&state, req.headers(), req.uri()).await {
+        Ok(principal) => {
+            req.extensions_mut().insert(principal);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(denial) => Ok(req.into_response(denial.response()).map_into_right_body()),
+    }
+}

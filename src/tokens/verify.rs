@@ -1,0 +1,318 @@
+//! Verification of upstream JWT access tokens against the provider's JWKS, with a
+//! verified-token cache so a token seen before costs a hash and a lookup.
+//!
+//! Checks, in order: structure and header; algorithm (from the key's allow-list, never
+//! `none` or HMAC); `kid` (with one rate-limited refetch for an unknown one);
+//! signature; `iss`; required claims; `exp`/`nbf`/`iat` against the broker's clock
+//! with bounded leeway; then, per resource, `aud`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, Validation, decode};
+use moka::sync::Cache;
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::principal::{CredentialKind, Principal};
+use super::rejection::Rejection;
+use crate::actors::discovery::DiscoveryHandle;
+use crate::clock::{Clock, UnixSeconds};
+use crate::config::ResourceConfig;
+use crate::domain::resource::same_resource;
+use crate::domain::scope::Scopes;
+
+/// What a verified token established, independent of the resource asked about.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub principal: Principal,
+    pub audiences: Vec<String>,
+    pub expires_at: UnixSeconds,
+    pub not_before: Option<UnixSeconds>,
+}
+
+impl Verified {
+    /// Whether the token is meant for `resource` (RFC 8707 / OAuth 2.1 §5.2).
+    pub fn meant_for(&self, resource: &ResourceConfig) -> bool {
+        self.audiences
+            .iter()
+            .any(|aud| resource.audiences.iter().any(|ok| same_resource(ok, aud)))
+    }
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<Value>,
+    exp: Option<u64>,
+    nbf: Option<u64>,
+    iat: Option<u64>,
+    scope: Option<String>,
+    scp: Option<Value>,
+    client_id: Option<String>,
+    azp: Option<String>,
+}
+
+/// The verifier hot paths share. Cheap to clone.
+#[derive(Clone)]
+pub struct Verifier {
+    discovery: DiscoveryHandle,
+    issuer: String,
+    leeway: u64,
+    clock: Clock,
+    cache: Cache<[u8; 32], Arc<Verified>>,
+}
+
+/// Entries live until the token expires (plus leeway), never longer.
+struct UntilExpiry {
+    clock: Clock,
+    leeway: u64,
+}
+
+impl moka::Expiry<[u8; 32], Arc<Verified>> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _: &[u8; 32],
+        value: &Arc<Verified>,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        let now = self.clock.unix();
+        Some(Duration::from_secs(
+            (value.expires_at + self.leeway).saturating_sub(now),
+        ))
+    }
+}
+
+impl Verifier {
+    pub fn new(
+        discovery: DiscoveryHandle,
+        issuer: String,
+        leeway: Duration,
+        capacity: u64,
+        clock: Clock,
+    ) -> Self {
+        let leeway = leeway.as_secs();
+        let cache = Cache::builder()
+            .max_capacity(capacity)
+            .expire_after(UntilExpiry {
+                clock: clock.clone(),
+                leeway,
+            })
+            .build();
+        Self {
+            discovery,
+            issuer,
+            leeway,
+            clock,
+            cache,
+        }
+    }
+
+    /// Verifies `token` for `resource`.
+    pub async fn verify(
+        &self,
+        token: &str,
+        resource: &ResourceConfig,
+    ) -> Result<Principal, Rejection> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let verified = match self.cache.get(&key) {
+            Some(hit) => hit,
+            None => {
+                let verified = Arc::new(self.verify_signed(token).await?);
+                self.cache.insert(key, verified.clone());
+                verified
+            }
+        };
+        // Time and audience are checked on every use, cached or not.
+        let now = self.clock.unix();
+        if now >= verified.expires_at + self.leeway {
+            return Err(Rejection::Expired);
+        }
+        if verified
+            .not_before
+            .is_some_and(|nbf| now + self.leeway < nbf)
+        {
+            return Err(Rejection::NotYetValid);
+        }
+        if !verified.meant_for(resource) {
+            return Err(Rejection::WrongAudience);
+        }
+        Ok(verified.principal.clone())
+    }
+
+    /// Forgets every cached verification (revocation, key compromise).
+    pub fn clear_cache(&self) {
+        self.cache.invalidate_all();
+    }
+
+    async fn verify_signed(&self, token: &str) -> Result<Verified, Rejection> {
+        let (alg, kid) = read_header(token)?;
+        let snapshot = self
+            .discovery
+            .current()
+            .await
+            .map_err(|_| Rejection::Unavailable)?;
+        let snapshot = match (snapshot.keys.find(kid.as_deref()), &kid) {
+            (Some(_), _) => snapshot,
+            (None, Some(kid)) => self
+                .discovery
+                .key_for(kid)
+                .await
+                .map_err(|_| Rejection::Unavailable)?,
+            (None, None) => return Err(Rejection::UnknownKid),
+        };
+        let key = snapshot
+            .keys
+            .find(kid.as_deref())
+            .ok_or(Rejection::UnknownKid)?;
+        if !key.algorithms.contains(&alg) {
+            return Err(Rejection::AlgNotAllowed);
+        }
+        let mut validation = Validation::new(alg);
+        // Claims are checked below, against the broker's clock and with our reasons.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let claims = decode::<Claims>(token, &key.key, &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => Rejection::BadSignature,
+                jsonwebtoken::errors::ErrorKind::Json(_) => Rejection::MissingClaims,
+                _ => Rejection::Malformed,
+            })?
+            .claims;
+        self.check_claims(claims)
+    }
+
+    fn check_claims(&self, claims: Claims) -> Result<Verified, Rejection> {
+        let (Some(iss), Some(sub), Some(aud), Some(exp)) =
+            (claims.iss, claims.sub, claims.aud, claims.exp)
+        else {
+            return Err(Rejection::MissingClaims);
+        };
+        if iss != self.issuer {
+            return Err(Rejection::WrongIssuer);
+        }
+        let now = self.clock.unix();
+        if now >= exp + self.leeway {
+            return Err(Rejection::Expired);
+        }
+        if claims.nbf.is_some_and(|nbf| now + self.leeway < nbf)
+            || claims.iat.is_some_and(|iat| now + self.leeway < iat)
+        {
+            return Err(Rejection::NotYetValid);
+        }
+        let audiences = match aud {
+            Value::String(one) => vec![one],
+            Value::Array(many) => many
+                .into_iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+            _ => return Err(Rejection::MissingClaims),
+        };
+        let scopes = scopes_of(claims.scope.as_deref(), claims.scp.as_ref());
+        Ok(Verified {
+            principal: Principal {
+                subject: sub,
+                scopes,
+                client_id: claims.client_id.or(claims.azp),
+                kind: CredentialKind::UpstreamJwt,
+                expires_at: Some(exp),
+            },
+            audiences,
+            expires_at: exp,
+            not_before: claims.nbf,
+        })
+    }
+}
+
+/// `scope` (space-separated, RFC 9068) or `scp` (a string as Entra writes it, or an
+/// array as Okta does).
+fn scopes_of(scope: Option<&str>, scp: Option<&Value>) -> Scopes {
+    let text = match (scope, scp) {
+        (Some(scope), _) => scope.to_owned(),
+        (None, Some(Value::String(s))) => s.clone(),
+        (None, Some(Value::Array(items))) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    };
+    Scopes::parse(&text).unwrap_or_default()
+}
+
+/// Reads `alg` and `kid` from a compact JWS without trusting anything else in it.
+fn read_header(token: &str) -> Result<(Algorithm, Option<String>), Rejection> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Rejection::Malformed);
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| Rejection::Malformed)?;
+    let header: Value = serde_json::from_slice(&bytes).map_err(|_| Rejection::Malformed)?;
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or(Rejection::Malformed)?;
+    let alg: Algorithm = alg.parse().map_err(|_| Rejection::AlgNotAllowed)?;
+    if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+        return Err(Rejection::AlgNotAllowed);
+    }
+    let kid = header.get("kid").and_then(Value::as_str).map(String::from);
+    Ok((alg, kid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &str) -> String {
+        URL_SAFE_NO_PAD.encode(s)
+    }
+
+    #[test]
+    fn headers_are_read_strictly() {
+        let token = |h: &str| format!("{}.{}.sig", b64(h), b64("{}"));
+        assert_eq!(
+            read_header(&token(r#"{"alg":"RS256","kid":"k"}"#)),
+            Ok((Algorithm::RS256, Some("k".into())))
+        );
+        assert_eq!(
+            read_header(&token(r#"{"alg":"none"}"#)),
+            Err(Rejection::AlgNotAllowed)
+        );
+        assert_eq!(
+            read_header(&token(r#"{"alg":"HS256"}"#)),
+            Err(Rejection::AlgNotAllowed)
+        );
+        assert_eq!(
+            read_header(&token(r#"{"kid":"k"}"#)),
+            Err(Rejection::Malformed)
+        );
+        assert_eq!(read_header("a.b"), Err(Rejection::Malformed));
+        assert_eq!(read_header("!!.b.c"), Err(Rejection::Malformed));
+        assert_eq!(read_header("a.b.c.d"), Err(Rejection::Malformed));
+    }
+
+    #[test]
+    fn scopes_come_from_scope_or_scp() {
+        assert_eq!(scopes_of(Some("a b"), None).to_string(), "a b");
+        assert_eq!(
+            scopes_of(None, Some(&Value::String("c d".into()))).to_string(),
+            "c d"
+        );
+        assert_eq!(
+            scopes_of(None, Some(&serde_json::json!(["e", "f"]))).to_string(),
+            "e f"
+        );
+        assert!(scopes_of(None, None).is_empty());
+    }
+}
