@@ -7,6 +7,7 @@
 pub mod actors;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod dev_idp;
 pub mod domain;
 pub mod http;

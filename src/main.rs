@@ -28,6 +28,14 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Run the demo: the development IdP, the broker wired to it, and an example MCP
+    /// server at /mcp protected by the broker. Prints what to try next.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+        listen: std::net::SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:8081", value_name = "ADDR")]
+        idp_listen: std::net::SocketAddr,
+    },
     /// Run the development OpenID provider (development and tests only: no login form,
     /// an unauthenticated control API under /_dev/).
     DevIdp {
@@ -67,6 +75,7 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::DevIdp { listen, config } => dev_idp(listen, config.as_deref()),
+        Command::Demo { listen, idp_listen } => demo(listen, idp_listen),
         Command::CheckUpstream { config } => match load(&config) {
             Ok(config) => {
                 let report = actix_web::rt::System::new()
@@ -82,6 +91,32 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+    }
+}
+
+fn demo(listen: std::net::SocketAddr, idp_listen: std::net::SocketAddr) -> ExitCode {
+    let log = config::LogConfig {
+        format: config::LogFormat::Pretty,
+        level: "info".to_owned(),
+    };
+    if let Err(error) = telemetry::init_logging(&log) {
+        eprintln!("cannot set up logging: {error}");
+        return ExitCode::FAILURE;
+    }
+    let addrs = token_broker::demo::app::DemoAddrs {
+        broker: listen,
+        idp: idp_listen,
+    };
+    let result = actix_web::rt::System::new().block_on(token_broker::demo::app::run(
+        addrs,
+        wait_for_shutdown_signal(),
+    ));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -27,7 +27,7 @@ pub async fn discovery(idp: web::Data<Idp>) -> HttpResponse {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [idp.keys.alg().name()],
+        "id_token_signing_alg_values_supported": idp.keys.algs(idp.clock.unix()),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "name", "email", "email_verified", "nonce"],
         "authorization_response_iss_parameter_supported": true,
     }))

@@ -43,6 +43,10 @@ impl FaultSpec {
                 ENDPOINTS.join(", ")
             ));
         }
+        if self.count == Some(0) {
+            // A queued fault always answers at least one call; zero would still fail one.
+            return Err("count must be at least 1".to_owned());
+        }
         match self.status {
             None | Some(429) | Some(503) => Ok(()),
             Some(other) => Err(format!("status {other} is not 429 or 503")),
@@ -236,5 +240,6 @@ mod tests {
     fn unknown_endpoints_and_statuses_are_refused() {
         assert!(spec("nope", Some(429), None).check().is_err());
         assert!(spec("token", Some(500), None).check().is_err());
+        assert!(spec("token", Some(429), Some(0)).check().is_err());
     }
 }

@@ -248,7 +248,7 @@ impl Idp {
         let user = self.user(sub);
         // at_hash: left half of the SHA-256 of the access token (OIDC Core §3.1.3.6).
         let digest = Sha256::digest(access_token.as_bytes());
-        let claims = serde_json::json!({
+        let mut claims = serde_json::json!({
             "iss": self.issuer,
             "sub": sub,
             "aud": client_id,
@@ -261,6 +261,10 @@ impl Idp {
             "name": user.map(|u| u.name.clone()),
             "email": user.map(|u| u.email.clone()),
         });
+        // Absent, not null: a request without a nonce gets no `nonce` claim (OIDC Core §2).
+        if let Value::Object(map) = &mut claims {
+            map.retain(|_, v| !v.is_null());
+        }
         self.sign("JWT", &claims)
     }
 

@@ -215,6 +215,20 @@ impl KeyRing {
         Ok(kid)
     }
 
+    /// The algorithms of the keys published at `now`, the current key's first: after a
+    /// rotation to another algorithm, tokens of both are in circulation.
+    pub fn algs(&self, now: UnixSeconds) -> Vec<&'static str> {
+        let mut algs: Vec<&'static str> = Vec::new();
+        if let Ok(keys) = self.keys.read() {
+            for key in keys.iter().filter(|k| k.retire_at.is_none_or(|t| now < t)) {
+                if !algs.contains(&key.alg.name()) {
+                    algs.push(key.alg.name());
+                }
+            }
+        }
+        algs
+    }
+
     /// The published keys at `now`.
     pub fn jwks(&self, now: UnixSeconds) -> JwkSet {
         let keys = self

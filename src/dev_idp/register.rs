@@ -142,7 +142,12 @@ pub async fn read(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let client = authorized(&idp, &req, &path)?;
-    Ok(HttpResponse::Ok().json(client.metadata.unwrap_or(Value::Object(Map::new()))))
+    let mut body = client.metadata.unwrap_or(Value::Object(Map::new()));
+    // RFC 7592 §3: the client information response carries the access token too.
+    if let (Value::Object(map), Some(token)) = (&mut body, client.registration_token) {
+        map.insert("registration_access_token".into(), json!(token));
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// RFC 7592 §2.3: delete a registration; its refresh tokens go with it.

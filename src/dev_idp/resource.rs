@@ -1,7 +1,7 @@
 //! Token introspection (RFC 7662), revocation (RFC 7009) and userinfo (OIDC Core §5.3).
 
-use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
 use super::idp::{Client, Idp, err};
@@ -109,10 +109,17 @@ pub async fn userinfo(idp: web::Data<Idp>, req: HttpRequest) -> Result<HttpRespo
     })?;
     let scopes = claims.scopes();
     if !scopes.contains("openid") {
-        return Err(err(
+        // RFC 6750 §3: a 403 for a token lacking scope carries the challenge too.
+        let mut response = err(
             ErrorCode::InsufficientScope,
             "userinfo needs the openid scope",
-        ));
+        )
+        .error_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"insufficient_scope\", scope=\"openid\""),
+        );
+        return Ok(response);
     }
     let mut body = json!({ "sub": claims.sub });
     if let Some(user) = idp.user(&claims.sub) {

@@ -5,7 +5,10 @@
 mod support;
 
 mod config_cli;
+mod demo;
+mod dev_idp;
 mod errors;
+mod mcp_server;
 mod process;
 mod shutdown;
 mod surface;

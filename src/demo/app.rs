@@ -1,0 +1,121 @@
+//! `token-broker demo`: the development IdP, the broker wired to it, and an example
+//! MCP server at `/mcp` on the broker's address, protected by the broker exactly as
+//! an operator's MCP server would be. Prints what to try next; everything it prints
+//! works as printed (a test runs it).
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::middleware::from_fn;
+use actix_web::web;
+
+use crate::clock::Clock;
+use crate::config::{self, Config, Environment};
+use crate::dev_idp::{self, DevIdpConfig};
+use crate::http::protect;
+use crate::server;
+
+/// Where the demo listens.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoAddrs {
+    pub broker: SocketAddr,
+    pub idp: SocketAddr,
+}
+
+/// The broker configuration the demo runs with, for a broker at `broker` and the dev
+/// IdP at `idp_url`.
+pub fn broker_config(broker: SocketAddr, idp_url: &str) -> Result<Config, config::ConfigError> {
+    let text = format!(
+        r#"
+[server]
+listen = "{broker}"
+public_url = "http://{broker}"
+
+[upstream]
+issuer = "{idp_url}"
+client_id = "token-broker"
+client_secret = "token-broker-secret"
+
+[[resources]]
+uri = "http://{broker}/mcp"
+name = "token-broker demo MCP server"
+required_scopes = ["notes:read"]
+scopes_supported = ["notes:read", "notes:write"]
+
+[log]
+format = "pretty"
+level = "info"
+"#
+    );
+    config::load_str(&text, &Environment::default())
+}
+
+/// What the demo prints once both servers listen.
+pub fn instructions(broker: SocketAddr, idp_url: &str) -> String {
+    let mcp = format!("http://{broker}/mcp");
+    let headers =
+        "-H 'content-type: application/json' -H 'accept: application/json, text/event-stream'";
+    format!(
+        r#"token-broker demo (development only: in-memory state, a development IdP with no login form)
+
+  broker (authorization server)  http://{broker}
+  example MCP server (protected) {mcp}
+  development IdP (user alice)   {idp_url}
+
+Try it (each line works as printed):
+
+  # the broker's metadata, and the MCP server's protected-resource metadata
+  curl -s http://{broker}/.well-known/oauth-authorization-server
+  curl -s http://{broker}/.well-known/oauth-protected-resource/mcp
+  # without a token the MCP server answers 401 and says where to authorize
+  curl -si {mcp} {headers} -d '{{"jsonrpc":"2.0","id":1,"method":"tools/list"}}'
+  # a token for the MCP server from the development IdP (service account demo-service)
+  TOKEN=$(curl -s -u demo-service:demo-service-secret -d grant_type=client_credentials -d scope=notes:read -d resource={mcp} {idp_url}/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  # call a tool with it
+  curl -s {mcp} {headers} -H "authorization: Bearer $TOKEN" -d '{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"whoami","arguments":{{}}}}}}'
+  # forward-auth, as nginx auth_request would ask for a request to /mcp
+  curl -si http://{broker}/auth/verify -H 'x-forwarded-uri: /mcp' -H "authorization: Bearer $TOKEN"
+
+MCP Inspector (npx @modelcontextprotocol/inspector): transport "Streamable HTTP", URL {mcp},
+Authentication: Bearer token = the $TOKEN above. Login through the broker for clients such as
+`claude mcp add --transport http demo {mcp}` arrives with the broker's authorization endpoints.
+
+Ctrl-C stops the demo.
+"#
+    )
+}
+
+/// Runs the demo until `shutdown` resolves.
+pub async fn run(
+    addrs: DemoAddrs,
+    shutdown: impl Future<Output = ()> + 'static,
+) -> Result<(), String> {
+    let idp_listener =
+        TcpListener::bind(addrs.idp).map_err(|e| format!("cannot listen on {}: {e}", addrs.idp))?;
+    let broker_listener = TcpListener::bind(addrs.broker)
+        .map_err(|e| format!("cannot listen on {}: {e}", addrs.broker))?;
+    let broker_addr = broker_listener.local_addr().map_err(|e| e.to_string())?;
+    let clock = Clock::system();
+    let idp = dev_idp::start(DevIdpConfig::default(), idp_listener, clock.clone())
+        .map_err(|e| e.to_string())?;
+    let idp_url = idp.url.clone();
+    let config = broker_config(broker_addr, &idp_url).map_err(|e| e.to_string())?;
+    let mcp_routes = |cfg: &mut web::ServiceConfig| {
+        cfg.service(
+            web::scope("/mcp")
+                .wrap(from_fn(protect::require_token))
+                .configure(|inner| super::mcp::configure(inner, "")),
+        );
+    };
+    let broker = server::start_with(Arc::new(config), broker_listener, clock, mcp_routes)
+        .map_err(|e| e.to_string())?;
+    let idp_handle = idp.server.handle();
+    actix_web::rt::spawn(idp.server);
+    println!("{}", instructions(broker_addr, &idp_url));
+    let result = broker
+        .serve_until(shutdown)
+        .await
+        .map_err(|e| e.to_string());
+    idp_handle.stop(true).await;
+    result
+}
