@@ -51,6 +51,12 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Print the `sha256:` hash of an API key read from standard input (one line), for
+    /// `[[api_keys]] hash`; with --generate, make a new random key and print both.
+    HashKey {
+        #[arg(long)]
+        generate: bool,
+    },
     /// Validate a configuration file (with TOKEN_BROKER__* overrides) and print "ok" or every problem.
     CheckConfig {
         #[arg(long, short, value_name = "FILE")]
@@ -76,6 +82,7 @@ fn main() -> ExitCode {
         },
         Command::DevIdp { listen, config } => dev_idp(listen, config.as_deref()),
         Command::Demo { listen, idp_listen } => demo(listen, idp_listen),
+        Command::HashKey { generate } => hash_key(generate),
         Command::CheckUpstream { config } => match load(&config) {
             Ok(config) => {
                 let report = actix_web::rt::System::new()
@@ -92,6 +99,30 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
     }
+}
+
+fn hash_key(generate: bool) -> ExitCode {
+    use token_broker::tokens::api_keys;
+    let key = if generate {
+        let key = api_keys::generate_key();
+        println!("key:  {key}");
+        println!("      (shown once: give it to the client and store it as a secret)");
+        key
+    } else {
+        let mut line = String::new();
+        if let Err(error) = std::io::stdin().read_line(&mut line) {
+            eprintln!("cannot read the key from standard input: {error}");
+            return ExitCode::FAILURE;
+        }
+        let key = line.trim_end_matches(['\r', '\n']).to_owned();
+        if key.len() < 32 {
+            eprintln!("refusing a key shorter than 32 characters: use --generate for a strong one");
+            return ExitCode::FAILURE;
+        }
+        key
+    };
+    println!("hash: {}", api_keys::hash_key(&key));
+    ExitCode::SUCCESS
 }
 
 fn demo(listen: std::net::SocketAddr, idp_listen: std::net::SocketAddr) -> ExitCode {

@@ -19,7 +19,11 @@ use crate::http::metadata::ServerMetadata;
 use crate::http::{middleware, routes};
 use crate::telemetry::metrics::Metrics;
 use crate::tokens::Verifier;
+use crate::tokens::api_keys::ApiKeys;
+use crate::tokens::introspect::Introspector;
+use crate::tokens::verify::VerifierParts;
 use crate::upstream::http::UpstreamHttp;
+use crate::upstream::token::ClientCredentials;
 
 /// What every handler can reach. Handlers hold no business state of their own.
 pub struct AppState {
@@ -129,18 +133,37 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
     let metrics = Metrics::new()?;
     let http = UpstreamHttp::new(config.upstream.timeout).map_err(StartError::Upstream)?;
     let discovery = Discovery::start(
-        http,
+        http.clone(),
         config.upstream.issuer.clone(),
         Timing::from_config(&config.upstream),
         clock.clone(),
         metrics.clone(),
     );
+    let issuer = config.upstream.issuer.as_str().to_owned();
+    let introspector = config.verify.introspection.then(|| {
+        Introspector::new(
+            http,
+            discovery.clone(),
+            ClientCredentials {
+                client_id: config.upstream.client_id.clone(),
+                secret: config.upstream.client_secret.clone(),
+            },
+            issuer.clone(),
+            config.verify.introspection_cache_ttl,
+            config.verify.cache_capacity,
+            clock.clone(),
+        )
+    });
     let verifier = Verifier::new(
         discovery.clone(),
-        config.upstream.issuer.as_str().to_owned(),
-        config.verify.leeway,
-        config.verify.cache_capacity,
-        clock.clone(),
+        VerifierParts {
+            issuer,
+            leeway: config.verify.leeway,
+            capacity: config.verify.cache_capacity,
+            clock: clock.clone(),
+            api_keys: ApiKeys::new(config.api_keys.clone()),
+            introspector,
+        },
     );
     Ok(web::Data::new(AppState {
         metadata: ServerMetadata::from_config(&config),

@@ -30,6 +30,8 @@ pub struct Config {
     pub verify: VerifyConfig,
     /// `[[resources]]`: the protected resources, in configuration order.
     pub resources: Vec<ResourceConfig>,
+    /// `[[api_keys]]`: static API keys, by hash.
+    pub api_keys: Vec<ApiKeyConfig>,
     pub log: LogConfig,
 }
 
@@ -79,6 +81,31 @@ pub struct VerifyConfig {
     pub leeway: Duration,
     /// `cache_capacity`: verified tokens remembered (default 100 000).
     pub cache_capacity: u64,
+    /// `introspection`: verify opaque (non-JWT) upstream tokens by RFC 7662
+    /// introspection at the provider (default true; needs its introspection endpoint).
+    pub introspection: bool,
+    /// `introspection_cache_ttl`: how long an introspection answer is reused, never
+    /// past the token's `exp` (default 60 s).
+    pub introspection_cache_ttl: Duration,
+}
+
+/// One `[[api_keys]]` entry. The key itself is never configured, only its hash.
+#[derive(Debug, Clone)]
+pub struct ApiKeyConfig {
+    /// `name`: a label for logs and metrics.
+    pub name: String,
+    /// `hash`: `sha256:<64 hex>` as printed by `token-broker hash-key`.
+    pub hash: [u8; 32],
+    /// `subject`: the principal the key acts as.
+    pub subject: String,
+    /// `scopes`: what the key may do.
+    pub scopes: crate::domain::scope::Scopes,
+    /// `expires_at`: RFC 3339 time after which the key is refused.
+    pub expires_at: Option<u64>,
+    /// `active`: false disables the key without removing it (default true).
+    pub active: bool,
+    /// `resources`: resource URIs it is valid for (default: all).
+    pub resources: Option<Vec<String>>,
 }
 
 /// One `[[resources]]` entry: a protected resource such as an MCP server (RFC 9728).
@@ -195,26 +222,32 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
         .and_then(|raw| sections::verify(raw, &mut problems));
     let resources = take_list::<raw::RawResource>(&mut root, "resources", &mut problems)
         .and_then(|raw| sections::resources(raw, &mut problems));
+    let api_keys = take_list::<raw::RawApiKey>(&mut root, "api_keys", &mut problems)
+        .and_then(|raw| sections::api_keys(raw, &mut problems));
     let log = take_section::<raw::RawLog>(&mut root, "log", &mut problems)
         .and_then(|raw| sections::log(raw, &mut problems));
     for unknown in root.keys() {
         problems.push(Problem::new(
             unknown.clone(),
-            "unknown section (expected server, upstream, verify, resources, log)",
+            "unknown section (expected server, upstream, verify, resources, api_keys, log)",
         ));
     }
-    match (server, upstream, verify, resources, log) {
-        (Some(server), Some(upstream), Some(verify), Some(resources), Some(log))
-            if problems.is_empty() =>
-        {
-            Ok(Config {
-                server,
-                upstream,
-                verify,
-                resources,
-                log,
-            })
-        }
+    match (server, upstream, verify, resources, api_keys, log) {
+        (
+            Some(server),
+            Some(upstream),
+            Some(verify),
+            Some(resources),
+            Some(api_keys),
+            Some(log),
+        ) if problems.is_empty() => Ok(Config {
+            server,
+            upstream,
+            verify,
+            resources,
+            api_keys,
+            log,
+        }),
         _ => Err(ConfigError::Invalid(problems)),
     }
 }

@@ -40,6 +40,23 @@ pub struct RawVerify {
     pub leeway: Option<String>,
     #[serde(default, deserialize_with = "lenient_u64")]
     pub cache_capacity: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub introspection: Option<bool>,
+    pub introspection_cache_ttl: Option<String>,
+}
+
+/// `[[api_keys]]`: a static API key for development and service accounts.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiKey {
+    pub name: Option<String>,
+    pub hash: Option<String>,
+    pub subject: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub expires_at: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub active: Option<bool>,
+    pub resources: Option<Vec<String>>,
 }
 
 /// `[[resources]]`: one protected resource (an MCP server).

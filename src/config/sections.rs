@@ -9,10 +9,10 @@ use tracing_subscriber::EnvFilter;
 
 use url::Url;
 
-use super::raw::{RawLog, RawResource, RawServer, RawUpstream, RawVerify};
+use super::raw::{RawApiKey, RawLog, RawResource, RawServer, RawUpstream, RawVerify};
 use super::{
-    Environment, Issuer, LogConfig, LogFormat, Problem, ResourceConfig, Secret, ServerConfig,
-    UpstreamConfig, VerifyConfig,
+    ApiKeyConfig, Environment, Issuer, LogConfig, LogFormat, Problem, ResourceConfig, Secret,
+    ServerConfig, UpstreamConfig, VerifyConfig,
 };
 use crate::domain::resource::same_resource;
 use crate::domain::scope::Scopes;
@@ -203,13 +203,104 @@ pub fn verify(raw: RawVerify, problems: &mut Vec<Problem>) -> Option<VerifyConfi
             }
         },
     );
+    let introspection_cache_ttl = optional_duration(
+        &mut c,
+        "introspection_cache_ttl",
+        raw.introspection_cache_ttl,
+        Duration::from_secs(60),
+    );
     if !c.ok() {
         return None;
     }
     Some(VerifyConfig {
         leeway: leeway?,
         cache_capacity: cache_capacity?,
+        introspection: raw.introspection.unwrap_or(true),
+        introspection_cache_ttl: introspection_cache_ttl?,
     })
+}
+
+pub fn api_keys(raw: Vec<RawApiKey>, problems: &mut Vec<Problem>) -> Option<Vec<ApiKeyConfig>> {
+    let before = problems.len();
+    let mut out: Vec<ApiKeyConfig> = Vec::new();
+    for (index, entry) in raw.into_iter().enumerate() {
+        let key = |field: &str| format!("api_keys[{index}].{field}");
+        let mut report =
+            |field: &str, message: String| problems.push(Problem::new(key(field), message));
+        let name = entry.name.unwrap_or_else(|| format!("key-{index}"));
+        if out.iter().any(|k| k.name == name) {
+            report("name", format!("`{name}` is used twice"));
+        }
+        let hash = match entry.hash.as_deref().map(parse_key_hash) {
+            Some(Ok(hash)) => Some(hash),
+            Some(Err(e)) => {
+                report("hash", e);
+                None
+            }
+            None => {
+                report(
+                    "hash",
+                    "missing (required; `token-broker hash-key` prints one)".to_owned(),
+                );
+                None
+            }
+        };
+        let subject = entry.subject.filter(|s| !s.trim().is_empty());
+        if subject.is_none() {
+            report("subject", "missing (required)".to_owned());
+        }
+        let scopes = match Scopes::parse(&entry.scopes.unwrap_or_default().join(" ")) {
+            Ok(scopes) => Some(scopes),
+            Err(e) => {
+                report("scopes", e);
+                None
+            }
+        };
+        let expires_at = match entry.expires_at.as_deref().map(humantime::parse_rfc3339) {
+            None => Some(None),
+            Some(Ok(time)) => Some(Some(
+                time.duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            )),
+            Some(Err(_)) => {
+                report(
+                    "expires_at",
+                    "must be an RFC 3339 UTC time such as 2027-01-31T00:00:00Z".to_owned(),
+                );
+                None
+            }
+        };
+        if let (Some(hash), Some(subject), Some(scopes), Some(expires_at)) =
+            (hash, subject, scopes, expires_at)
+        {
+            out.push(ApiKeyConfig {
+                name,
+                hash,
+                subject,
+                scopes,
+                expires_at,
+                active: entry.active.unwrap_or(true),
+                resources: entry.resources,
+            });
+        }
+    }
+    (problems.len() == before).then_some(out)
+}
+
+/// `sha256:` followed by 64 hex digits.
+fn parse_key_hash(text: &str) -> Result<[u8; 32], String> {
+    let hex = text
+        .strip_prefix("sha256:")
+        .ok_or_else(|| "must start with `sha256:` (use `token-broker hash-key`)".to_owned())?;
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("must be sha256: followed by 64 hex digits".to_owned());
+    }
+    let mut hash = [0u8; 32];
+    for (i, byte) in hash.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+            .map_err(|_| "must be sha256: followed by 64 hex digits".to_owned())?;
+    }
+    Ok(hash)
 }
 
 pub fn resources(

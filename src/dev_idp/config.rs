@@ -47,6 +47,7 @@ struct RawDevIdp {
     users: Option<Vec<User>>,
     clients: Option<Vec<ClientSpec>>,
     faults: Option<Vec<FaultSpec>>,
+    opaque_access_tokens: Option<bool>,
 }
 
 /// The validated configuration.
@@ -68,6 +69,8 @@ pub struct DevIdpConfig {
     pub users: Vec<User>,
     pub clients: Vec<ClientSpec>,
     pub faults: Vec<FaultSpec>,
+    /// Issue opaque access tokens (resource servers must introspect them) instead of JWTs.
+    pub opaque_access_tokens: bool,
 }
 
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -137,6 +140,7 @@ impl Default for DevIdpConfig {
                 },
             ],
             faults: Vec::new(),
+            opaque_access_tokens: false,
         }
     }
 }
@@ -174,6 +178,7 @@ impl DevIdpConfig {
         config.users = raw.users.unwrap_or(config.users);
         config.clients = raw.clients.unwrap_or(config.clients);
         config.faults = raw.faults.unwrap_or_default();
+        config.opaque_access_tokens = raw.opaque_access_tokens.unwrap_or(false);
         config.validate()?;
         Ok(config)
     }

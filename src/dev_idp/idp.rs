@@ -144,6 +144,8 @@ pub struct Store {
     pub spent: HashMap<String, String>,
     /// Revoked access-token ids, until their expiry.
     pub revoked: HashMap<String, UnixSeconds>,
+    /// Opaque access tokens (`opaque_access_tokens = true`) and their claims.
+    pub opaque: HashMap<String, AccessClaims>,
 }
 
 /// Everything the IdP's handlers share.
@@ -232,6 +234,13 @@ impl Idp {
             scp: if grant.entra { scope_text } else { None },
             act: grant.act,
         };
+        if self.config.opaque_access_tokens {
+            let token = random_token();
+            let mut store = self.store()?;
+            store.opaque.retain(|_, c| c.exp > now);
+            store.opaque.insert(token.clone(), claims.clone());
+            return Ok((token, claims));
+        }
         let token = self.sign("at+jwt", &claims)?;
         Ok((token, claims))
     }
@@ -282,6 +291,16 @@ impl Idp {
     /// `exp`/`nbf` against the IdP's clock, not revoked. `None` when any check fails.
     pub fn verify_access(&self, token: &str) -> Option<AccessClaims> {
         let now = self.clock.unix();
+        let opaque = {
+            let store = self.store.lock().ok()?;
+            store
+                .opaque
+                .get(token)
+                .map(|claims| (claims.clone(), store.revoked.contains_key(&claims.jti)))
+        };
+        if let Some((claims, revoked)) = opaque {
+            return (now < claims.exp && !revoked).then_some(claims);
+        }
         let header = decode_header(token).ok()?;
         if header.typ.as_deref() != Some("at+jwt") {
             return None;

@@ -2,6 +2,8 @@
 //! with its cache. (The broker's own signing and issuing arrive with the
 //! authorization issue.)
 
+pub mod api_keys;
+pub mod introspect;
 pub mod principal;
 pub mod rejection;
 pub mod verify;

@@ -14,3 +14,4 @@ mod shutdown;
 mod surface;
 mod upstream;
 mod verify;
+mod verify_opaque;

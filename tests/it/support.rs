@@ -89,7 +89,12 @@ impl TestBroker {
         clock: token_broker::clock::Clock,
         extra: impl Fn(&mut ServiceConfig) + Clone + Send + 'static,
     ) -> Self {
-        let config = load(&text.replace(UPSTREAM_PLACEHOLDER, &idp.url));
+        // The dev IdP knows the broker as token-broker / token-broker-secret.
+        let config = load(
+            &text
+                .replace(UPSTREAM_PLACEHOLDER, &idp.url)
+                .replace("\"test-secret\"", "\"token-broker-secret\""),
+        );
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let running = server::start_with(Arc::new(config), listener, clock.clone(), extra).unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
