@@ -169,7 +169,7 @@ fn authorized(idp: &Idp, req: &HttpRequest, client_id: &str) -> Result<Client, A
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| ApiError::InvalidToken("registration access token required".to_owned()))?;
+        .ok_or_else(|| ApiError::MissingToken("registration access token required".to_owned()))?;
     let client = idp.store()?.clients.get(client_id).cloned();
     match client {
         Some(client)

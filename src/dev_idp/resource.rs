@@ -103,7 +103,7 @@ pub async fn userinfo(idp: web::Data<Idp>, req: HttpRequest) -> Result<HttpRespo
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| ApiError::InvalidToken("a bearer token is required".to_owned()))?;
+        .ok_or_else(|| ApiError::MissingToken("a bearer token is required".to_owned()))?;
     let claims = idp.verify_access(token).ok_or_else(|| {
         ApiError::InvalidToken("the token is invalid, expired or revoked".to_owned())
     })?;

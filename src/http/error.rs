@@ -75,10 +75,14 @@ pub enum ApiError {
     /// Client authentication failed (RFC 6749 §5.2): 401 with a Basic challenge.
     #[error("{0}")]
     InvalidClient(String),
-    /// A bearer token is missing, expired or invalid (RFC 6750 §3.1): 401 with a
-    /// Bearer challenge.
+    /// A bearer token is expired or invalid (RFC 6750 §3.1): 401 with a Bearer
+    /// challenge naming `invalid_token`.
     #[error("{0}")]
     InvalidToken(String),
+    /// No bearer token at all: 401 with a bare Bearer challenge (RFC 6750 §3.1: no
+    /// error code when the request carried no authentication).
+    #[error("{0}")]
+    MissingToken(String),
     /// Too many requests (RFC 6585 §4): 429 with `Retry-After` (seconds or an HTTP date).
     #[error("too many requests; retry later")]
     RateLimited { retry_after: Option<String> },
@@ -154,7 +158,7 @@ impl ApiError {
             | Self::MethodNotAllowed => ErrorCode::InvalidRequest,
             Self::OAuth { code, .. } => *code,
             Self::InvalidClient(_) => ErrorCode::InvalidClient,
-            Self::InvalidToken(_) => ErrorCode::InvalidToken,
+            Self::InvalidToken(_) | Self::MissingToken(_) => ErrorCode::InvalidToken,
             Self::RateLimited { .. } | Self::Unavailable { .. } => {
                 ErrorCode::TemporarilyUnavailable
             }
@@ -182,7 +186,9 @@ impl ResponseError for ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::OAuth { code, .. } => code.status(),
-            Self::InvalidClient(_) | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::InvalidClient(_) | Self::InvalidToken(_) | Self::MissingToken(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -214,6 +220,9 @@ impl ResponseError for ApiError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer error=\"invalid_token\""),
                 ));
+            }
+            Self::MissingToken(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
             Self::RateLimited {
                 retry_after: Some(retry_after),
