@@ -3,4 +3,6 @@
 # dependency is a failure, never a silent skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/oidc-provider-setup.sh
+bash scripts/ensure-nginx.sh
 cargo test --locked --all-targets

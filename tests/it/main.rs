@@ -7,6 +7,7 @@ mod support;
 mod config_cli;
 mod demo;
 mod dev_idp;
+mod e2e_oidc_provider;
 mod errors;
 mod mcp_server;
 mod process;
