@@ -10,6 +10,7 @@ mod dev_idp;
 mod e2e_oidc_provider;
 mod errors;
 mod mcp_server;
+mod nginx;
 mod process;
 mod shutdown;
 mod surface;

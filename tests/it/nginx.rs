@@ -1,0 +1,484 @@
+//! A real nginx in front of the demo's MCP server, asking the broker through
+//! `auth_request`. The configuration is the snippet in README.md ("Putting it in front of
+//! an MCP server") or docker/nginx.conf, read from those files, so the documentation is
+//! what these tests prove. nginx comes from `scripts/ensure-nginx.sh`; without it these
+//! tests fail.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, Error, HttpServer, web};
+use serde_json::{Value, json};
+
+use crate::support::{TestBroker, config_text, http};
+
+const RESOURCE: &str = "http://127.0.0.1:9/mcp";
+const METADATA: &str = "http://127.0.0.1:9/.well-known/oauth-protected-resource/mcp";
+/// The addresses the README snippet uses for the broker and the MCP server.
+const README_BROKER: &str = "127.0.0.1:8080";
+const README_MCP: &str = "127.0.0.1:3000";
+/// The same in docker/nginx.conf, and the listen directive there.
+const DOCKER_BROKER: &str = "broker:8080";
+const DOCKER_MCP: &str = "mcp-server:3000";
+const DOCKER_LISTEN: &str = "listen 80;";
+
+fn repository_file(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+}
+
+/// The body of the ```nginx block in README.md's section on reverse proxies.
+fn readme_snippet() -> String {
+    let readme = repository_file("README.md");
+    let section = readme
+        .split("## Putting it in front of an MCP server")
+        .nth(1)
+        .expect("README.md lost its section \"Putting it in front of an MCP server\"");
+    let block = section
+        .split("```nginx\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("README.md's reverse-proxy section lost its ```nginx block");
+    assert!(
+        block.contains(README_BROKER) && block.contains(README_MCP),
+        "the README snippet should proxy to {README_BROKER} (broker) and {README_MCP} (MCP server)"
+    );
+    block.to_owned()
+}
+
+/// Which documented configuration nginx runs.
+#[derive(Clone, Copy)]
+enum Example {
+    /// The README snippet inside a minimal server block.
+    Readme,
+    /// docker/nginx.conf, a complete server block.
+    Docker,
+}
+
+impl Example {
+    /// The server block, proxying to the given broker and MCP server addresses and
+    /// listening on `127.0.0.1:port`.
+    fn server_block(self, broker: &str, mcp: &str, port: u16) -> String {
+        let listen = format!("listen 127.0.0.1:{port};");
+        match self {
+            Self::Readme => format!(
+                "server {{\n    {listen}\n{}}}\n",
+                readme_snippet()
+                    .replace(README_BROKER, broker)
+                    .replace(README_MCP, mcp)
+            ),
+            Self::Docker => {
+                let conf = repository_file("docker/nginx.conf");
+                for needle in [DOCKER_BROKER, DOCKER_MCP, DOCKER_LISTEN] {
+                    assert!(conf.contains(needle), "docker/nginx.conf lost `{needle}`");
+                }
+                conf.replace(DOCKER_BROKER, broker)
+                    .replace(DOCKER_MCP, mcp)
+                    .replace(DOCKER_LISTEN, &listen)
+            }
+        }
+    }
+}
+
+/// The nginx binary, or a failure telling how to get one: never a silent skip.
+fn nginx_binary() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join("nginx"));
+    on_path
+        .chain([PathBuf::from("/usr/sbin/nginx")])
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "nginx not found on PATH or at /usr/sbin/nginx: run `bash scripts/ensure-nginx.sh`"
+            )
+        })
+}
+
+/// Counts the requests that reach the MCP server and echoes the identity headers nginx
+/// passed on, so a test sees both what got through and as whom.
+async fn echo_identity(
+    seen: web::Data<AtomicUsize>,
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    seen.fetch_add(1, Ordering::SeqCst);
+    let received: Vec<(&str, HeaderValue)> = [
+        ("x-auth-subject", "x-seen-auth-subject"),
+        ("x-auth-scopes", "x-seen-auth-scopes"),
+    ]
+    .into_iter()
+    .flat_map(|(from, to)| {
+        req.headers()
+            .get_all(from)
+            .cloned()
+            .map(move |value| (to, value))
+            .collect::<Vec<_>>()
+    })
+    .collect();
+    let mut response = next.call(req).await?;
+    for (name, value) in received {
+        response
+            .headers_mut()
+            .append(HeaderName::from_static(name), value);
+    }
+    Ok(response)
+}
+
+/// The demo's MCP server at `/mcp` with no protection of its own; returns its address
+/// and how many requests reached it. It ends with the test's runtime.
+fn start_mcp_server() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = web::Data::new(AtomicUsize::new(0));
+    let count = seen.clone().into_inner();
+    let server = HttpServer::new(move || {
+        let seen = seen.clone();
+        App::new()
+            .wrap(from_fn(move |req, next| {
+                echo_identity(seen.clone(), req, next)
+            }))
+            .configure(|cfg| token_broker::demo::mcp::configure(cfg, "/mcp"))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    (addr.to_string(), count)
+}
+
+/// nginx as a child process with its whole state (config, logs, pid, temp files) in a
+/// temporary directory; killed on drop.
+struct Nginx {
+    child: Child,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    /// Serves `server(port)`, a server block, on a free port. The kernel picks the
+    /// port, which is released for nginx to bind; if another process takes it first,
+    /// nginx exits and we try another. (Handing nginx the bound socket through its
+    /// `NGINX` variable would avoid that race, but nginx 1.22 segfaults on inherited
+    /// sockets with `master_process off`, and a master process could orphan its worker
+    /// when killed.)
+    async fn start(binary: &Path, server: impl Fn(u16) -> String) -> Self {
+        let mut last_log = String::new();
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut nginx = Self::spawn(binary, port, &server(port));
+            match nginx.wait_ready().await {
+                Ok(()) => return nginx,
+                Err(log) if log.contains("Address already in use") => last_log = log,
+                Err(log) => panic!("nginx did not start; error.log:\n{log}"),
+            }
+        }
+        panic!("nginx never got a free port; error.log:\n{last_log}");
+    }
+
+    fn spawn(binary: &Path, port: u16, server: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name).display().to_string();
+        let conf = format!(
+            r#"daemon off;
+master_process off;
+pid {pid};
+error_log {error_log} info;
+events {{ worker_connections 64; }}
+http {{
+    access_log {access_log};
+    client_body_temp_path {tmp}/client_body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+{server}
+}}
+"#,
+            pid = at("nginx.pid"),
+            error_log = at("error.log"),
+            access_log = at("access.log"),
+            tmp = dir.path().display(),
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        // `-e` keeps even the messages before the configuration is read (nginx would
+        // otherwise try /var/log/nginx) in the temporary directory.
+        let child = Command::new(binary)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-e")
+            .arg(at("error.log"))
+            .arg("-c")
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            dir,
+        }
+    }
+
+    /// Waits until nginx listens: it writes its pid file after binding, and then the
+    /// port accepts. Err carries error.log if nginx exited or never got there.
+    async fn wait_ready(&mut self) -> Result<(), String> {
+        let pid = self.dir.path().join("nginx.pid");
+        let addr = self.url.trim_start_matches("http://").to_owned();
+        for _ in 0..400 {
+            if self.child.try_wait().unwrap().is_some() {
+                return Err(self.error_log());
+            }
+            if pid.exists() && std::net::TcpStream::connect(&addr).is_ok() {
+                return Ok(());
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+        }
+        Err(self.error_log())
+    }
+
+    fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The broker, the unprotected MCP server and nginx in front of both, configured with
+/// one of the documented examples.
+struct Stack {
+    broker: TestBroker,
+    nginx: Nginx,
+    reached_mcp: Arc<AtomicUsize>,
+}
+
+impl Stack {
+    async fn start(example: Example) -> Self {
+        let binary = nginx_binary();
+        let broker = TestBroker::start_with(&config_text(), |_| {}).await;
+        let (mcp, reached_mcp) = start_mcp_server();
+        let broker_addr = broker.url.trim_start_matches("http://").to_owned();
+        let nginx = Nginx::start(&binary, |port| {
+            example.server_block(&broker_addr, &mcp, port)
+        })
+        .await;
+        Self {
+            broker,
+            nginx,
+            reached_mcp,
+        }
+    }
+
+    /// A client-credentials token from the dev IdP as `demo-service`, with `scope`.
+    async fn token(&self, scope: &str) -> String {
+        let mut form = vec![("grant_type", "client_credentials"), ("resource", RESOURCE)];
+        if !scope.is_empty() {
+            form.push(("scope", scope));
+        }
+        let body: Value = http()
+            .post(format!("{}/token", self.broker.idp.url))
+            .basic_auth("demo-service", Some("demo-service-secret"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// `tools/list` through nginx, as a 2025-11-25 MCP client sends it.
+    async fn tools_list(&self, authorization: Option<&str>) -> reqwest::Response {
+        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {} });
+        let mut request = http()
+            .post(self.nginx.at("/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            // A client cannot claim an identity: nginx replaces these.
+            .header("x-auth-subject", "mallory")
+            .header("x-auth-scopes", "notes:write")
+            .body(body.to_string());
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request.send().await.unwrap()
+    }
+
+    fn reached_mcp(&self) -> usize {
+        self.reached_mcp.load(Ordering::SeqCst)
+    }
+
+    async fn stop(self) {
+        drop(self.nginx);
+        self.broker.stop().await;
+    }
+}
+
+/// Every value of header `name`, so a doubled header shows up in an assertion.
+fn all(response: &reqwest::Response, name: &str) -> Vec<String> {
+    response
+        .headers()
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+// Each check works on a running stack and leaves it usable, so the docker example can
+// run them all on one.
+
+/// (a) A valid token gets the MCP server's answer, which saw the verified identity.
+async fn check_valid_token_reaches_the_mcp_server(stack: &Stack) {
+    let before = stack.reached_mcp();
+    let token = stack.token("notes:read").await;
+    let response = stack.tools_list(Some(&format!("Bearer {token}"))).await;
+    assert_eq!(response.status(), 200, "{}", stack.nginx.error_log());
+    assert_eq!(all(&response, "x-seen-auth-subject"), ["demo-service"]);
+    assert_eq!(all(&response, "x-seen-auth-scopes"), ["notes:read"]);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["id"], 1);
+    let names: Vec<&str> = reply["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["whoami", "echo"]);
+    assert_eq!(stack.reached_mcp(), before + 1);
+}
+
+/// (b) No token: the broker's challenge, exactly once, and the MCP server untouched.
+async fn check_no_token_is_challenged(stack: &Stack) {
+    let before = stack.reached_mcp();
+    let response = stack.tools_list(None).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        all(&response, "www-authenticate"),
+        [format!(
+            "Bearer resource_metadata=\"{METADATA}\", scope=\"notes:read\""
+        )]
+    );
+    assert_eq!(stack.reached_mcp(), before);
+}
+
+/// (c) A token that is no JWT at all.
+async fn check_garbage_token_is_invalid(stack: &Stack) {
+    let before = stack.reached_mcp();
+    let response = stack.tools_list(Some("Bearer not-a-jwt")).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        all(&response, "www-authenticate"),
+        [format!(
+            "Bearer resource_metadata=\"{METADATA}\", scope=\"notes:read\", error=\"invalid_token\""
+        )]
+    );
+    assert_eq!(stack.reached_mcp(), before);
+}
+
+/// (d) A valid token without `notes:read`.
+async fn check_missing_scope_is_forbidden(stack: &Stack) {
+    let before = stack.reached_mcp();
+    let token = stack.token("").await;
+    let response = stack.tools_list(Some(&format!("Bearer {token}"))).await;
+    assert_eq!(response.status(), 403);
+    // nginx copies WWW-Authenticate from the auth subrequest only on 401; on 403 the
+    // example's error_page location must add it.
+    assert_eq!(
+        all(&response, "www-authenticate"),
+        [format!(
+            "Bearer resource_metadata=\"{METADATA}\", scope=\"notes:read\", error=\"insufficient_scope\", error_description=\"missing scope: notes:read\""
+        )]
+    );
+    assert_eq!(stack.reached_mcp(), before);
+}
+
+/// (e) The RFC 9728 document the challenges point to, served by the broker.
+async fn check_metadata_is_reachable(stack: &Stack) {
+    let before = stack.reached_mcp();
+    let response = http()
+        .get(stack.nginx.at("/.well-known/oauth-protected-resource/mcp"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let doc: Value = response.json().await.unwrap();
+    assert_eq!(doc["resource"], RESOURCE);
+    assert_eq!(
+        doc["scopes_supported"],
+        json!(["notes:read", "notes:write"])
+    );
+    assert_eq!(stack.reached_mcp(), before);
+}
+
+#[actix_web::test]
+async fn a_valid_token_reaches_the_mcp_server_with_the_verified_identity() {
+    let stack = Stack::start(Example::Readme).await;
+    check_valid_token_reaches_the_mcp_server(&stack).await;
+    stack.stop().await;
+}
+
+#[actix_web::test]
+async fn no_token_gets_the_brokers_challenge_through_nginx() {
+    let stack = Stack::start(Example::Readme).await;
+    check_no_token_is_challenged(&stack).await;
+    stack.stop().await;
+}
+
+#[actix_web::test]
+async fn a_garbage_token_is_401_invalid_token_through_nginx() {
+    let stack = Stack::start(Example::Readme).await;
+    check_garbage_token_is_invalid(&stack).await;
+    stack.stop().await;
+}
+
+#[actix_web::test]
+async fn a_token_without_the_required_scope_is_403_insufficient_scope_through_nginx() {
+    let stack = Stack::start(Example::Readme).await;
+    check_missing_scope_is_forbidden(&stack).await;
+    stack.stop().await;
+}
+
+#[actix_web::test]
+async fn protected_resource_metadata_is_reachable_through_nginx() {
+    let stack = Stack::start(Example::Readme).await;
+    check_metadata_is_reachable(&stack).await;
+    stack.stop().await;
+}
+
+#[actix_web::test]
+async fn the_docker_example_behaves_like_the_readme_snippet() {
+    let stack = Stack::start(Example::Docker).await;
+    check_valid_token_reaches_the_mcp_server(&stack).await;
+    check_no_token_is_challenged(&stack).await;
+    check_garbage_token_is_invalid(&stack).await;
+    check_missing_scope_is_forbidden(&stack).await;
+    check_metadata_is_reachable(&stack).await;
+    stack.stop().await;
+}
