@@ -9,7 +9,9 @@ use crate::domain::client_auth;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::params::Params;
 
-fn authenticate(idp: &Idp, req: &HttpRequest, params: &Params) -> Result<Client, ApiError> {
+/// Reads and checks the client's credentials (RFC 6749 §2.3.1) for the token,
+/// introspection and revocation endpoints.
+pub fn authenticate(idp: &Idp, req: &HttpRequest, params: &Params) -> Result<Client, ApiError> {
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)

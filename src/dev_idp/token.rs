@@ -1,7 +1,6 @@
 //! `POST /token`: client authentication, then one function per grant. The exchange
 //! grants (RFC 8693 and Entra's on-behalf-of) live in `exchange.rs`.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
@@ -9,7 +8,6 @@ use super::authorize::is_resource;
 use super::config::{JWT_BEARER, TOKEN_EXCHANGE};
 use super::exchange;
 use super::idp::{AccessGrant, Client, Idp, Issued, Refresh, err, random_token};
-use crate::domain::client_auth;
 use crate::domain::pkce;
 use crate::domain::scope::Scopes;
 use crate::http::error::{ApiError, ErrorCode};
@@ -42,17 +40,7 @@ pub async fn token(
     let params = Params::new(form.into_inner());
     let grant_type = params.required("grant_type")?;
     idp.faults.record(&format!("token:{grant_type}"));
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let presented = client_auth::read(
-        authorization,
-        params.one("client_id")?,
-        params.one("client_secret")?,
-    )
-    .map_err(|e| ApiError::InvalidClient(e.to_string()))?;
-    let client = idp.authenticate(&presented)?;
+    let client = super::resource::authenticate(&idp, &req, &params)?;
     if !client.allows_grant(grant_type) {
         return Err(if is_known(grant_type) {
             err(

@@ -222,7 +222,8 @@ impl ResponseError for ApiError {
                 ));
             }
             Self::MissingToken(_) => {
-                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
             Self::RateLimited {
                 retry_after: Some(retry_after),

@@ -181,7 +181,10 @@ async fn userinfo_returns_claims_by_scope() {
 async fn userinfo_without_a_token_is_401_with_a_bearer_challenge() {
     let idp = TestIdp::start().await;
     // RFC 6750 §3.1: no error code when no token was sent; invalid_token otherwise.
-    for (token, expected) in [(None, "Bearer"), (Some("garbage"), "Bearer error=\"invalid_token\"")] {
+    for (token, expected) in [
+        (None, "Bearer"),
+        (Some("garbage"), "Bearer error=\"invalid_token\""),
+    ] {
         let answer = userinfo(&idp, token).await;
         answer.assert_error(401, "invalid_token");
         assert_eq!(answer.header("www-authenticate").unwrap(), expected);
