@@ -12,6 +12,7 @@ pub mod dev_idp;
 pub mod domain;
 pub mod http;
 pub mod server;
+pub mod store;
 pub mod telemetry;
 pub mod tokens;
 pub mod upstream;

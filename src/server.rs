@@ -13,10 +13,13 @@ use actix_web::web::ServiceConfig;
 use actix_web::{App, HttpServer, web};
 
 use crate::actors::discovery::{Discovery, DiscoveryHandle, Timing};
+use crate::actors::registration::{Registration, RegistrationHandle};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::metadata::ServerMetadata;
+use crate::http::rate_limit::RateLimiter;
 use crate::http::{middleware, routes};
+use crate::store::{MemoryStore, Store};
 use crate::telemetry::metrics::Metrics;
 use crate::tokens::Verifier;
 use crate::tokens::api_keys::ApiKeys;
@@ -34,6 +37,10 @@ pub struct AppState {
     pub metadata: ServerMetadata,
     pub discovery: DiscoveryHandle,
     pub verifier: Verifier,
+    pub store: Arc<dyn Store>,
+    pub registration: RegistrationHandle,
+    /// Registrations per client IP (`registration.rate_limit_*`).
+    pub registration_limiter: RateLimiter<std::net::IpAddr>,
 }
 
 /// The conditions `/readyz` checks besides upstream discovery (which the handler
@@ -165,8 +172,18 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
             introspector,
         },
     );
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let registration = Registration::start(
+        config.registration.clone(),
+        store.clone(),
+        clock.clone(),
+        metrics.clone(),
+    );
     Ok(web::Data::new(AppState {
         metadata: ServerMetadata::from_config(&config),
+        registration_limiter: RateLimiter::new(config.registration.rate_limit, clock.clone()),
+        registration,
+        store,
         metrics,
         readiness: Readiness::default(),
         discovery,

@@ -3,3 +3,4 @@
 //! and the small handle that HTTP handlers and hot paths use.
 
 pub mod discovery;
+pub mod registration;

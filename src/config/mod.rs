@@ -32,6 +32,7 @@ pub struct Config {
     pub resources: Vec<ResourceConfig>,
     /// `[[api_keys]]`: static API keys, by hash.
     pub api_keys: Vec<ApiKeyConfig>,
+    pub registration: RegistrationConfig,
     pub log: LogConfig,
 }
 
@@ -49,6 +50,39 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// `workers`: HTTP worker threads (default: one per CPU).
     pub workers: usize,
+    /// `trusted_proxies`: CIDRs of reverse proxies whose `X-Forwarded-For` is believed
+    /// (default none: the socket peer is the client).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// `[registration]`
+#[derive(Debug, Clone)]
+pub struct RegistrationConfig {
+    /// `mode`: `local` (the broker issues client ids; default).
+    pub mode: RegistrationMode,
+    /// `rate_limit_per_minute` / `rate_limit_burst`: registrations per client IP
+    /// (default 10 a minute, bursts of 10).
+    pub rate_limit: crate::domain::rate_limit::Rate,
+    /// `allow_private_use_schemes`: accept `cursor://…`-style redirect URIs (default true).
+    pub allow_private_use_schemes: bool,
+    /// `redirect_uri_allow_list`: patterns every redirect URI must match (default: any).
+    pub redirect_uri_allow_list: Vec<String>,
+    /// `dedupe_window`: identical public registrations within it share one client
+    /// (default 10 min).
+    pub dedupe_window: Duration,
+    /// `unused_ttl`: a client that never completes a login is removed after this (default 24 h).
+    pub unused_ttl: Duration,
+    /// `idle_ttl`: a client unused this long is removed (default 90 days).
+    pub idle_ttl: Duration,
+    /// `sweep_interval`: how often clean-up runs (default 10 min).
+    pub sweep_interval: Duration,
+    /// `max_clients`: registrations beyond this are refused with 503 (default 100 000).
+    pub max_clients: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationMode {
+    Local,
 }
 
 /// `[upstream]`
@@ -224,21 +258,33 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
         .and_then(|raw| sections::resources(raw, &mut problems));
     let api_keys = take_list::<raw::RawApiKey>(&mut root, "api_keys", &mut problems)
         .and_then(|raw| sections::api_keys(raw, &mut problems));
+    let registration =
+        take_section::<raw::RawRegistration>(&mut root, "registration", &mut problems)
+            .and_then(|raw| sections::registration(raw, &mut problems));
     let log = take_section::<raw::RawLog>(&mut root, "log", &mut problems)
         .and_then(|raw| sections::log(raw, &mut problems));
     for unknown in root.keys() {
         problems.push(Problem::new(
             unknown.clone(),
-            "unknown section (expected server, upstream, verify, resources, api_keys, log)",
+            "unknown section (expected server, upstream, verify, resources, api_keys, registration, log)",
         ));
     }
-    match (server, upstream, verify, resources, api_keys, log) {
+    match (
+        server,
+        upstream,
+        verify,
+        resources,
+        api_keys,
+        registration,
+        log,
+    ) {
         (
             Some(server),
             Some(upstream),
             Some(verify),
             Some(resources),
             Some(api_keys),
+            Some(registration),
             Some(log),
         ) if problems.is_empty() => Ok(Config {
             server,
@@ -246,6 +292,7 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
             verify,
             resources,
             api_keys,
+            registration,
             log,
         }),
         _ => Err(ConfigError::Invalid(problems)),

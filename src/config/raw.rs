@@ -16,6 +16,27 @@ pub struct RawServer {
     pub shutdown_timeout: Option<String>,
     #[serde(default, deserialize_with = "lenient_u64")]
     pub workers: Option<u64>,
+    pub trusted_proxies: Option<Vec<String>>,
+}
+
+/// `[registration]`: how MCP clients register (RFC 7591).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistration {
+    pub mode: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub rate_limit_per_minute: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub rate_limit_burst: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub allow_private_use_schemes: Option<bool>,
+    pub redirect_uri_allow_list: Option<Vec<String>>,
+    pub dedupe_window: Option<String>,
+    pub unused_ttl: Option<String>,
+    pub idle_ttl: Option<String>,
+    pub sweep_interval: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub max_clients: Option<u64>,
 }
 
 /// `[upstream]`: the OpenID provider the broker fronts, and the broker's client there.

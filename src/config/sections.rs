@@ -9,10 +9,12 @@ use tracing_subscriber::EnvFilter;
 
 use url::Url;
 
-use super::raw::{RawApiKey, RawLog, RawResource, RawServer, RawUpstream, RawVerify};
+use super::raw::{
+    RawApiKey, RawLog, RawRegistration, RawResource, RawServer, RawUpstream, RawVerify,
+};
 use super::{
-    ApiKeyConfig, Environment, Issuer, LogConfig, LogFormat, Problem, ResourceConfig, Secret,
-    ServerConfig, UpstreamConfig, VerifyConfig,
+    ApiKeyConfig, Environment, Issuer, LogConfig, LogFormat, Problem, RegistrationConfig,
+    RegistrationMode, ResourceConfig, Secret, ServerConfig, UpstreamConfig, VerifyConfig,
 };
 use crate::domain::resource::same_resource;
 use crate::domain::scope::Scopes;
@@ -111,6 +113,21 @@ pub fn server(raw: RawServer, problems: &mut Vec<Problem>) -> Option<ServerConfi
             _ => Err(format!("{n} is out of range (1..=256)")),
         }),
     };
+    let trusted_proxies = c.parse(
+        "trusted_proxies",
+        Some(raw.trusted_proxies.unwrap_or_default()),
+        |list| {
+            list.iter()
+                .map(|cidr| {
+                    cidr.parse::<ipnet::IpNet>()
+                        .or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            format!("`{cidr}` is not an IP address or CIDR such as 10.0.0.0/8")
+                        })
+                })
+                .collect()
+        },
+    );
     if !c.ok() {
         return None;
     }
@@ -120,6 +137,7 @@ pub fn server(raw: RawServer, problems: &mut Vec<Problem>) -> Option<ServerConfi
         max_body_bytes: max_body_bytes?,
         shutdown_timeout: shutdown_timeout?,
         workers: workers?,
+        trusted_proxies: trusted_proxies?,
     })
 }
 
@@ -217,6 +235,87 @@ pub fn verify(raw: RawVerify, problems: &mut Vec<Problem>) -> Option<VerifyConfi
         cache_capacity: cache_capacity?,
         introspection: raw.introspection.unwrap_or(true),
         introspection_cache_ttl: introspection_cache_ttl?,
+    })
+}
+
+pub fn registration(
+    raw: RawRegistration,
+    problems: &mut Vec<Problem>,
+) -> Option<RegistrationConfig> {
+    let mut c = Checker::new("registration", problems);
+    let mode = c.parse("mode", Some(raw.mode.unwrap_or_else(|| "local".to_owned())), |m| match m.as_str() {
+        "local" => Ok(RegistrationMode::Local),
+        "proxy" => Err("`proxy` (registration forwarded to the provider) is not available in this build; use `local`".to_owned()),
+        other => Err(format!("`{other}` is not one of local, proxy")),
+    });
+    let count = c.parse(
+        "rate_limit_per_minute",
+        Some(raw.rate_limit_per_minute.unwrap_or(10)),
+        |n| match u32::try_from(n) {
+            Ok(n @ 1..=100_000) => Ok(n),
+            _ => Err(format!("{n} is out of range (1..=100000)")),
+        },
+    );
+    let burst = c.parse(
+        "rate_limit_burst",
+        Some(raw.rate_limit_burst.unwrap_or(10)),
+        |n| match u32::try_from(n) {
+            Ok(n @ 1..=100_000) => Ok(n),
+            _ => Err(format!("{n} is out of range (1..=100000)")),
+        },
+    );
+    let dedupe_window = optional_duration(
+        &mut c,
+        "dedupe_window",
+        raw.dedupe_window,
+        Duration::from_secs(600),
+    );
+    let unused_ttl = optional_duration(
+        &mut c,
+        "unused_ttl",
+        raw.unused_ttl,
+        Duration::from_secs(86_400),
+    );
+    let idle_ttl = optional_duration(
+        &mut c,
+        "idle_ttl",
+        raw.idle_ttl,
+        Duration::from_secs(90 * 86_400),
+    );
+    let sweep_interval = optional_duration(
+        &mut c,
+        "sweep_interval",
+        raw.sweep_interval,
+        Duration::from_secs(600),
+    );
+    let max_clients = c.parse(
+        "max_clients",
+        Some(raw.max_clients.unwrap_or(100_000)),
+        |n| {
+            if n == 0 {
+                Err("must be at least 1".to_owned())
+            } else {
+                Ok(n)
+            }
+        },
+    );
+    if !c.ok() {
+        return None;
+    }
+    Some(RegistrationConfig {
+        mode: mode?,
+        rate_limit: crate::domain::rate_limit::Rate {
+            count: count?,
+            period_ms: 60_000,
+            burst: burst?,
+        },
+        allow_private_use_schemes: raw.allow_private_use_schemes.unwrap_or(true),
+        redirect_uri_allow_list: raw.redirect_uri_allow_list.unwrap_or_default(),
+        dedupe_window: dedupe_window?,
+        unused_ttl: unused_ttl?,
+        idle_ttl: idle_ttl?,
+        sweep_interval: sweep_interval?,
+        max_clients: max_clients?,
     })
 }
 

@@ -2,7 +2,10 @@
 //! broker's endpoints and the development IdP.
 
 pub mod client_auth;
+pub mod client_ip;
+pub mod client_metadata;
 pub mod pkce;
+pub mod rate_limit;
 pub mod redirect_uri;
 pub mod resource;
 pub mod scope;

@@ -36,6 +36,8 @@ pub struct ServerMetadata {
     /// S256 only (OAuth 2.1); MCP clients refuse a server that omits this field.
     pub code_challenge_methods_supported: &'static [&'static str],
     pub token_endpoint_auth_methods_supported: &'static [&'static str],
+    /// RFC 7591 dynamic registration.
+    pub registration_endpoint: String,
 }
 
 impl ServerMetadata {
@@ -47,6 +49,7 @@ impl ServerMetadata {
             grant_types_supported: GRANT_TYPES,
             code_challenge_methods_supported: &["S256"],
             token_endpoint_auth_methods_supported: TOKEN_ENDPOINT_AUTH_METHODS,
+            registration_endpoint: config.server.public_url.endpoint("/oauth/register"),
         }
     }
 }

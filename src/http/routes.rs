@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use actix_web::web::{self, ServiceConfig};
 
 use super::error::{self, ApiError};
-use super::{health, metadata, metrics, resource_metadata, verify};
+use super::{health, metadata, metrics, register, resource_metadata, verify};
 use crate::server::AppState;
 
 const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
@@ -36,6 +36,19 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
         get(cfg, "/healthz", health::healthz);
         get(cfg, "/readyz", health::readyz);
         get(cfg, "/metrics", metrics::metrics);
+        // Browser-based clients (the MCP Inspector) register cross-origin.
+        cfg.service(
+            web::resource("/oauth/register")
+                .wrap(
+                    Cors::default()
+                        .allow_any_origin()
+                        .allowed_methods(["POST"])
+                        .allow_any_header()
+                        .max_age(86_400),
+                )
+                .route(web::post().to(register::register))
+                .default_service(web::to(method_not_allowed)),
+        );
         // Proxies send the original method (nginx `auth_request` does), so any goes.
         cfg.service(web::resource("/auth/verify").to(verify::verify));
         cfg.service(

@@ -19,6 +19,8 @@ pub struct Metrics {
     latency: HistogramVec,
     auth_failures: IntCounterVec,
     discovery_refreshes: IntCounterVec,
+    registrations: IntCounterVec,
+    clients_removed: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -50,6 +52,20 @@ impl Metrics {
             .namespace("token_broker"),
             &["outcome"],
         )?;
+        let registrations = IntCounterVec::new(
+            Opts::new("registrations_total", "Client registrations by outcome (created, reused, invalid, rate_limited, full, failed)")
+                .namespace("token_broker"),
+            &["outcome"],
+        )?;
+        let clients_removed = prometheus::IntCounter::with_opts(
+            Opts::new(
+                "clients_removed_total",
+                "Unused or idle client registrations removed by clean-up",
+            )
+            .namespace("token_broker"),
+        )?;
+        registry.register(Box::new(registrations.clone()))?;
+        registry.register(Box::new(clients_removed.clone()))?;
         registry.register(Box::new(auth_failures.clone()))?;
         registry.register(Box::new(discovery_refreshes.clone()))?;
         registry.register(Box::new(requests.clone()))?;
@@ -64,6 +80,8 @@ impl Metrics {
             latency,
             auth_failures,
             discovery_refreshes,
+            registrations,
+            clients_removed,
         })
     }
 
@@ -86,6 +104,16 @@ impl Metrics {
     /// Counts an upstream discovery refresh: `ok`, `stale` or `failed`.
     pub fn discovery_refresh(&self, outcome: &str) {
         self.discovery_refreshes.with_label_values(&[outcome]).inc();
+    }
+
+    /// Counts a registration attempt by outcome.
+    pub fn registration(&self, outcome: &str) {
+        self.registrations.with_label_values(&[outcome]).inc();
+    }
+
+    /// Counts clients removed by clean-up.
+    pub fn clients_removed(&self, count: u64) {
+        self.clients_removed.inc_by(count);
     }
 
     /// The registry, for later modules that register their own collectors.

@@ -12,6 +12,7 @@ mod errors;
 mod mcp_server;
 mod nginx;
 mod process;
+mod register;
 mod shutdown;
 mod surface;
 mod upstream;

@@ -1,0 +1,457 @@
+//! Client registration metadata (RFC 7591 §2), validated for MCP clients: the rules
+//! every real client's registration passes (CLIENTS.md) and no open redirector does.
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::redirect_uri::is_loopback_http;
+use super::scope::Scopes;
+
+/// The operator's redirect-URI rules (`[registration]`).
+#[derive(Debug, Clone, Default)]
+pub struct RedirectPolicy {
+    /// Accept private-use schemes (`cursor://…`): one refused URI fails a client's
+    /// whole registration, so they are allowed by default.
+    pub allow_private_use_schemes: bool,
+    /// Patterns each URI must match when non-empty: `*` as the port means any port,
+    /// a trailing `/*` any path below.
+    pub allowed_patterns: Vec<String>,
+}
+
+/// Scopes a client may register; `None` = any.
+#[derive(Debug, Clone, Default)]
+pub struct SupportedScopes(pub Option<Scopes>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenEndpointAuthMethod {
+    None,
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+impl TokenEndpointAuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplicationType {
+    Web,
+    Native,
+}
+
+/// Validated metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientMetadata {
+    pub redirect_uris: Vec<String>,
+    /// Omitted means `client_secret_basic` (RFC 7591 §2). The MCP Python SDK omits it
+    /// yet sends the secret it is given in the token request, so it still works: the
+    /// token endpoint accepts either secret method from a confidential client.
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    pub grant_types: Vec<String>,
+    pub response_types: Vec<String>,
+    pub application_type: Option<ApplicationType>,
+    pub client_name: Option<String>,
+    pub client_uri: Option<String>,
+    pub logo_uri: Option<String>,
+    pub scope: Option<Scopes>,
+    pub software_id: Option<String>,
+    pub software_version: Option<String>,
+    pub contacts: Vec<String>,
+    /// Other members, kept and echoed back (RFC 7591 §3.2.1), bounded in number.
+    pub extra: Map<String, Value>,
+}
+
+/// Why metadata was refused (RFC 7591 §3.2.2 codes).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    #[error("{0}")]
+    InvalidRedirectUri(String),
+    #[error("{0}")]
+    InvalidClientMetadata(String),
+}
+
+use MetadataError::{InvalidClientMetadata as Meta, InvalidRedirectUri as Redirect};
+
+const MAX_REDIRECT_URIS: usize = 20;
+const MAX_URI_LEN: usize = 2000;
+const MAX_EXTRA: usize = 50;
+/// Schemes that are never a redirect target, whatever the policy.
+const FORBIDDEN_SCHEMES: &[&str] = &[
+    "javascript",
+    "data",
+    "file",
+    "vbscript",
+    "about",
+    "blob",
+    "ftp",
+    "ws",
+    "wss",
+    "http",
+];
+const KNOWN: &[&str] = &[
+    "redirect_uris",
+    "token_endpoint_auth_method",
+    "grant_types",
+    "response_types",
+    "application_type",
+    "client_name",
+    "client_uri",
+    "logo_uri",
+    "scope",
+    "software_id",
+    "software_version",
+    "contacts",
+];
+
+/// Validates a registration request body.
+pub fn validate(
+    body: &Value,
+    policy: &RedirectPolicy,
+    supported: &SupportedScopes,
+) -> Result<ClientMetadata, MetadataError> {
+    let Value::Object(map) = body else {
+        return Err(Meta("the registration must be a JSON object".into()));
+    };
+    let application_type = match text(map, "application_type")?.as_deref() {
+        None => None,
+        Some("web") => Some(ApplicationType::Web),
+        Some("native") => Some(ApplicationType::Native),
+        Some(other) => {
+            return Err(Meta(format!(
+                "application_type `{other}` is not web or native"
+            )));
+        }
+    };
+    let grant_types =
+        list(map, "grant_types")?.unwrap_or_else(|| vec!["authorization_code".into()]);
+    for grant in &grant_types {
+        if !matches!(grant.as_str(), "authorization_code" | "refresh_token") {
+            return Err(Meta(format!(
+                "grant type `{grant}` cannot be registered here: MCP clients use authorization_code (and refresh_token)"
+            )));
+        }
+    }
+    let code = grant_types.iter().any(|g| g == "authorization_code");
+    if !code {
+        return Err(Meta("grant_types must include authorization_code".into()));
+    }
+    let response_types = list(map, "response_types")?.unwrap_or_else(|| vec!["code".into()]);
+    if response_types != ["code"] {
+        return Err(Meta(
+            "response_types must be [\"code\"] for the authorization_code grant".into(),
+        ));
+    }
+    let token_endpoint_auth_method = match text(map, "token_endpoint_auth_method")?.as_deref() {
+        None | Some("client_secret_basic") => TokenEndpointAuthMethod::ClientSecretBasic,
+        Some("client_secret_post") => TokenEndpointAuthMethod::ClientSecretPost,
+        Some("none") => TokenEndpointAuthMethod::None,
+        Some(other) => {
+            return Err(Meta(format!(
+                "token_endpoint_auth_method `{other}` is not supported (none, client_secret_basic, client_secret_post)"
+            )));
+        }
+    };
+    let redirect_uris = list(map, "redirect_uris")
+        .map_err(|_| Meta("redirect_uris must be an array of strings".into()))?
+        .unwrap_or_default();
+    if redirect_uris.is_empty() {
+        return Err(Redirect(
+            "redirect_uris is required for the authorization_code grant".into(),
+        ));
+    }
+    if redirect_uris.len() > MAX_REDIRECT_URIS {
+        return Err(Redirect(format!(
+            "at most {MAX_REDIRECT_URIS} redirect_uris"
+        )));
+    }
+    for uri in &redirect_uris {
+        check_redirect(uri, application_type, policy)?;
+    }
+    let scope = match text(map, "scope")? {
+        None => None,
+        Some(text) => {
+            let scopes = Scopes::parse(&text).map_err(Meta)?;
+            if let SupportedScopes(Some(allowed)) = supported {
+                let unknown = scopes.missing_from(allowed);
+                if !unknown.is_empty() {
+                    return Err(Meta(format!("unsupported scope: {unknown}")));
+                }
+            }
+            Some(scopes)
+        }
+    };
+    let client_name = text(map, "client_name")?;
+    if client_name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 200)
+    {
+        return Err(Meta("client_name is longer than 200 characters".into()));
+    }
+    let https_url = |key: &str| -> Result<Option<String>, MetadataError> {
+        let value = text(map, key)?;
+        if let Some(v) = &value
+            && !Url::parse(v).is_ok_and(|u| u.scheme() == "https")
+        {
+            return Err(Meta(format!("{key} must be an https URL")));
+        }
+        Ok(value)
+    };
+    let extra: Map<String, Value> = map
+        .iter()
+        .filter(|(k, _)| !KNOWN.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if extra.len() > MAX_EXTRA {
+        return Err(Meta(format!(
+            "more than {MAX_EXTRA} unknown metadata fields"
+        )));
+    }
+    Ok(ClientMetadata {
+        client_uri: https_url("client_uri")?,
+        logo_uri: https_url("logo_uri")?,
+        software_id: text(map, "software_id")?,
+        software_version: text(map, "software_version")?,
+        contacts: list(map, "contacts")?.unwrap_or_default(),
+        redirect_uris,
+        token_endpoint_auth_method,
+        grant_types,
+        response_types,
+        application_type,
+        client_name,
+        scope,
+        extra,
+    })
+}
+
+fn check_redirect(
+    uri: &str,
+    app: Option<ApplicationType>,
+    policy: &RedirectPolicy,
+) -> Result<(), MetadataError> {
+    if uri.len() > MAX_URI_LEN {
+        return Err(Redirect(format!(
+            "a redirect URI is longer than {MAX_URI_LEN} characters"
+        )));
+    }
+    if uri.contains('*') {
+        return Err(Redirect(format!("`{uri}`: wildcards are not allowed")));
+    }
+    let url = Url::parse(uri).map_err(|_| Redirect(format!("`{uri}` is not an absolute URI")))?;
+    if url.fragment().is_some() {
+        return Err(Redirect(format!("`{uri}` must not have a fragment")));
+    }
+    let scheme = url.scheme();
+    let loopback = is_loopback_http(&url);
+    if scheme == "https" {
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(Redirect(format!("`{uri}` has no host")));
+        }
+    } else if loopback {
+        // RFC 8252 §7.3: native apps' loopback redirects, any port.
+    } else if FORBIDDEN_SCHEMES.contains(&scheme) {
+        return Err(Redirect(format!(
+            "`{uri}`: {scheme} redirect URIs are not allowed"
+        )));
+    } else {
+        if !policy.allow_private_use_schemes {
+            return Err(Redirect(format!(
+                "`{uri}`: private-use schemes are not allowed here"
+            )));
+        }
+        if app == Some(ApplicationType::Web) {
+            return Err(Redirect(format!(
+                "`{uri}`: a web application must use https redirect URIs"
+            )));
+        }
+    }
+    if !policy.allowed_patterns.is_empty()
+        && !policy
+            .allowed_patterns
+            .iter()
+            .any(|p| pattern_matches(p, &url))
+    {
+        return Err(Redirect(format!(
+            "`{uri}` is not among the redirect URIs this server allows"
+        )));
+    }
+    Ok(())
+}
+
+/// `https://claude.ai/api/mcp/auth_callback` (exact), `http://127.0.0.1:*/*`
+/// (any port, any path).
+fn pattern_matches(pattern: &str, url: &Url) -> bool {
+    let (base, any_path) = match pattern.strip_suffix("/*") {
+        Some(base) => (base, true),
+        None => (pattern, false),
+    };
+    let (base, any_port) = match base.find(":*") {
+        Some(at) => (format!("{}{}", &base[..at], &base[at + 2..]), true),
+        None => (base.to_owned(), false),
+    };
+    let Ok(pattern_url) = Url::parse(&base) else {
+        return false;
+    };
+    let path_ok = if any_path {
+        let prefix = pattern_url.path().trim_end_matches('/');
+        url.path() == prefix || url.path().starts_with(&format!("{prefix}/")) || prefix.is_empty()
+    } else {
+        url.path() == pattern_url.path() && url.query() == pattern_url.query()
+    };
+    url.scheme() == pattern_url.scheme()
+        && url.host_str() == pattern_url.host_str()
+        && (any_port || url.port_or_known_default() == pattern_url.port_or_known_default())
+        && path_ok
+}
+
+fn text(map: &Map<String, Value>, key: &str) -> Result<Option<String>, MetadataError> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(Meta(format!("{key} must be a string"))),
+    }
+}
+
+fn list(map: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, MetadataError> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(String::from))
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| Meta(format!("{key} must be an array of strings"))),
+        Some(_) => Err(Meta(format!("{key} must be an array of strings"))),
+    }
+}
+
+impl ClientMetadata {
+    /// The metadata as the registration response echoes it (RFC 7591 §3.2.1).
+    pub fn to_response_json(&self) -> Map<String, Value> {
+        let mut out = self.extra.clone();
+        out.insert("redirect_uris".into(), json!(self.redirect_uris));
+        out.insert(
+            "token_endpoint_auth_method".into(),
+            json!(self.token_endpoint_auth_method.as_str()),
+        );
+        out.insert("grant_types".into(), json!(self.grant_types));
+        out.insert("response_types".into(), json!(self.response_types));
+        let optional = [
+            ("client_name", self.client_name.clone()),
+            ("client_uri", self.client_uri.clone()),
+            ("logo_uri", self.logo_uri.clone()),
+            ("scope", self.scope.as_ref().map(ToString::to_string)),
+            ("software_id", self.software_id.clone()),
+            ("software_version", self.software_version.clone()),
+            (
+                "application_type",
+                self.application_type.map(|a| match a {
+                    ApplicationType::Web => "web".to_owned(),
+                    ApplicationType::Native => "native".to_owned(),
+                }),
+            ),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                out.insert(key.into(), json!(value));
+            }
+        }
+        if !self.contacts.is_empty() {
+            out.insert("contacts".into(), json!(self.contacts));
+        }
+        out
+    }
+
+    /// SHA-256 over a canonical form: equal for the same registration whatever the
+    /// member or grant order, different for any difference that matters.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        let mut canonical = self.to_response_json();
+        let mut grants = self.grant_types.clone();
+        grants.sort();
+        canonical.insert("grant_types".into(), json!(grants));
+        let sorted: std::collections::BTreeMap<_, _> = canonical.into_iter().collect();
+        Sha256::digest(json!(sorted).to_string().as_bytes()).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(body: Value) -> ClientMetadata {
+        validate(
+            &body,
+            &RedirectPolicy {
+                allow_private_use_schemes: true,
+                ..Default::default()
+            },
+            &SupportedScopes(None),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn defaults_follow_rfc7591() {
+        let m = ok(json!({"redirect_uris": ["https://a.example/cb"]}));
+        assert_eq!(m.grant_types, ["authorization_code"]);
+        assert_eq!(m.response_types, ["code"]);
+        assert_eq!(
+            m.token_endpoint_auth_method,
+            TokenEndpointAuthMethod::ClientSecretBasic
+        );
+    }
+
+    #[test]
+    fn allow_list_patterns_match_ports_and_paths() {
+        let policy = RedirectPolicy {
+            allow_private_use_schemes: true,
+            allowed_patterns: vec![
+                "https://claude.ai/api/mcp/auth_callback".into(),
+                "http://127.0.0.1:*/*".into(),
+            ],
+        };
+        let check = |u: &str| {
+            validate(
+                &json!({"redirect_uris": [u]}),
+                &policy,
+                &SupportedScopes(None),
+            )
+        };
+        assert!(check("https://claude.ai/api/mcp/auth_callback").is_ok());
+        assert!(check("http://127.0.0.1:5555/callback").is_ok());
+        assert!(matches!(check("https://claude.ai/other"), Err(Redirect(_))));
+        assert!(matches!(
+            check("http://localhost:5555/callback"),
+            Err(Redirect(_))
+        ));
+    }
+
+    #[test]
+    fn fingerprints_ignore_order_but_not_content() {
+        let a = ok(
+            json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["authorization_code", "refresh_token"], "client_name": "A"}),
+        );
+        let b = ok(
+            json!({"client_name": "A", "grant_types": ["refresh_token", "authorization_code"], "redirect_uris": ["https://a.example/cb"]}),
+        );
+        let c = ok(
+            json!({"redirect_uris": ["https://a.example/cb2"], "grant_types": ["authorization_code", "refresh_token"], "client_name": "A"}),
+        );
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), c.fingerprint());
+    }
+
+    #[test]
+    fn scopes_are_checked_against_what_is_supported() {
+        let supported = SupportedScopes(Some(Scopes::parse("notes:read").unwrap()));
+        let policy = RedirectPolicy::default();
+        let body = json!({"redirect_uris": ["https://a.example/cb"], "scope": "notes:write"});
+        assert!(matches!(validate(&body, &policy, &supported), Err(Meta(_))));
+    }
+}

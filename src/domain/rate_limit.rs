@@ -1,0 +1,69 @@
+//! Rate limiting by GCRA (the generic cell rate algorithm): one number of state per
+//! key (the theoretical arrival time), exact bursts, and a precise `Retry-After`.
+
+/// `count` events per `period_ms`, with bursts of up to `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub period_ms: u64,
+    pub burst: u32,
+}
+
+impl Rate {
+    fn interval(&self) -> u64 {
+        (self.period_ms / u64::from(self.count.max(1))).max(1)
+    }
+}
+
+/// Decides one event at `now_ms` given the key's state (`None` for a new key).
+/// `Ok(new_state)` admits it; `Err(wait_ms)` refuses it and says how long to wait.
+pub fn admit(state: Option<u64>, now_ms: u64, rate: Rate) -> Result<u64, u64> {
+    let interval = rate.interval();
+    let tolerance = interval * u64::from(rate.burst.max(1).saturating_sub(1));
+    let tat = state.unwrap_or(now_ms).max(now_ms);
+    if tat > now_ms + tolerance {
+        return Err(tat - tolerance - now_ms);
+    }
+    Ok(tat + interval)
+}
+
+/// Whole seconds to put in `Retry-After` for a wait, rounded up, at least 1.
+pub fn retry_after_secs(wait_ms: u64) -> u64 {
+    wait_ms.div_ceil(1000).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIVE_A_MINUTE: Rate = Rate {
+        count: 5,
+        period_ms: 60_000,
+        burst: 5,
+    };
+
+    #[test]
+    fn a_burst_is_admitted_then_refused_until_the_next_slot() {
+        let mut state = None;
+        for _ in 0..5 {
+            state = Some(admit(state, 0, FIVE_A_MINUTE).unwrap());
+        }
+        assert_eq!(admit(state, 0, FIVE_A_MINUTE), Err(12_000));
+        assert_eq!(admit(state, 11_999, FIVE_A_MINUTE), Err(1));
+        assert!(admit(state, 12_000, FIVE_A_MINUTE).is_ok());
+        assert_eq!(retry_after_secs(12_000), 12);
+        assert_eq!(retry_after_secs(1), 1);
+    }
+
+    #[test]
+    fn a_quiet_key_recovers_its_whole_burst() {
+        let mut state = None;
+        for _ in 0..5 {
+            state = Some(admit(state, 0, FIVE_A_MINUTE).unwrap());
+        }
+        for _ in 0..5 {
+            state = Some(admit(state, 60_000, FIVE_A_MINUTE).unwrap());
+        }
+        assert!(admit(state, 60_000, FIVE_A_MINUTE).is_err());
+    }
+}

@@ -1,0 +1,135 @@
+//! The in-memory store: tests and the default demo. Forgets everything on restart.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use async_trait::async_trait;
+
+use super::{Store, StoreError, StoredClient};
+use crate::clock::UnixSeconds;
+
+#[derive(Default)]
+pub struct MemoryStore {
+    clients: RwLock<HashMap<String, StoredClient>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn poisoned<T>(_: T) -> StoreError {
+    StoreError::Unavailable("memory store lock poisoned".to_owned())
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn put_client(&self, client: StoredClient) -> Result<(), StoreError> {
+        self.clients
+            .write()
+            .map_err(poisoned)?
+            .insert(client.client_id.clone(), client);
+        Ok(())
+    }
+
+    async fn get_client(&self, client_id: &str) -> Result<Option<StoredClient>, StoreError> {
+        Ok(self
+            .clients
+            .read()
+            .map_err(poisoned)?
+            .get(client_id)
+            .cloned())
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .clients
+            .write()
+            .map_err(poisoned)?
+            .remove(client_id)
+            .is_some())
+    }
+
+    async fn touch_client(&self, client_id: &str, at: UnixSeconds) -> Result<(), StoreError> {
+        if let Some(client) = self.clients.write().map_err(poisoned)?.get_mut(client_id) {
+            client.last_used_at = Some(client.last_used_at.map_or(at, |t| t.max(at)));
+        }
+        Ok(())
+    }
+
+    async fn stale_clients(
+        &self,
+        unused_before: UnixSeconds,
+        idle_before: UnixSeconds,
+    ) -> Result<Vec<StoredClient>, StoreError> {
+        Ok(self
+            .clients
+            .read()
+            .map_err(poisoned)?
+            .values()
+            .filter(|c| match c.last_used_at {
+                None => c.issued_at < unused_before,
+                Some(used) => used < idle_before,
+            })
+            .cloned()
+            .collect())
+    }
+
+    async fn count_clients(&self) -> Result<u64, StoreError> {
+        Ok(self.clients.read().map_err(poisoned)?.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ClientOrigin;
+
+    fn client(id: &str, issued_at: u64, last_used_at: Option<u64>) -> StoredClient {
+        StoredClient {
+            client_id: id.into(),
+            secret_hash: None,
+            metadata: serde_json::json!({}),
+            fingerprint: [0; 32],
+            issued_at,
+            last_used_at,
+            origin: ClientOrigin::Local,
+        }
+    }
+
+    #[actix_web::test]
+    async fn stale_clients_are_the_unused_and_the_idle() {
+        let store = MemoryStore::new();
+        store
+            .put_client(client("never-used-old", 10, None))
+            .await
+            .unwrap();
+        store
+            .put_client(client("never-used-new", 100, None))
+            .await
+            .unwrap();
+        store
+            .put_client(client("idle", 10, Some(20)))
+            .await
+            .unwrap();
+        store
+            .put_client(client("active", 10, Some(95)))
+            .await
+            .unwrap();
+        let mut stale: Vec<String> = store
+            .stale_clients(50, 90)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.client_id)
+            .collect();
+        stale.sort();
+        assert_eq!(stale, ["idle", "never-used-old"]);
+        store.touch_client("never-used-old", 60).await.unwrap();
+        assert_eq!(store.stale_clients(50, 50).await.unwrap().len(), 1);
+        assert!(store.delete_client("idle").await.unwrap());
+        assert!(!store.delete_client("idle").await.unwrap());
+        assert_eq!(store.count_clients().await.unwrap(), 3);
+    }
+}

@@ -1,0 +1,76 @@
+//! Persistent state behind one trait, so backends can change without the actors
+//! noticing: `memory` (tests, the default demo) now; sqlite and Redis arrive with the
+//! storage issue. Secrets are stored as hashes, never in the clear.
+
+mod memory;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub use memory::MemoryStore;
+
+use crate::clock::UnixSeconds;
+
+/// Where a registered client came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ClientOrigin {
+    /// Registered at the broker (`registration.mode = "local"`).
+    Local,
+    /// Registered at the broker, which registered a client upstream for it.
+    Proxied {
+        upstream_client_id: String,
+        /// RFC 7592 management, when the provider offered it.
+        registration_client_uri: Option<String>,
+        registration_access_token: Option<String>,
+    },
+    /// A Client ID Metadata Document (never stored, listed for completeness).
+    MetadataDocument,
+}
+
+/// A registered client as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredClient {
+    pub client_id: String,
+    /// SHA-256 of the client secret (secrets are 256-bit random, so a fast hash
+    /// suffices); `None` for public clients.
+    pub secret_hash: Option<[u8; 32]>,
+    /// The registered metadata as the registration response echoed it.
+    pub metadata: serde_json::Value,
+    /// SHA-256 of the canonical metadata, for de-duplicating identical registrations.
+    pub fingerprint: [u8; 32],
+    pub issued_at: UnixSeconds,
+    /// When the client last completed a login or used a token; `None` until then.
+    pub last_used_at: Option<UnixSeconds>,
+    pub origin: ClientOrigin,
+}
+
+/// Why the store could not answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The backend is unreachable or failed; nothing was written.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The stored bytes could not be read back.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+/// The operations the broker needs. Every write is atomic.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn put_client(&self, client: StoredClient) -> Result<(), StoreError>;
+    async fn get_client(&self, client_id: &str) -> Result<Option<StoredClient>, StoreError>;
+    /// Removes a client; `true` when it existed.
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError>;
+    /// Records a use of the client (a completed login, a token issued).
+    async fn touch_client(&self, client_id: &str, at: UnixSeconds) -> Result<(), StoreError>;
+    /// Clients with no use since `unused_before` (never used and issued before it) or
+    /// last used before `idle_before`: the candidates for clean-up.
+    async fn stale_clients(
+        &self,
+        unused_before: UnixSeconds,
+        idle_before: UnixSeconds,
+    ) -> Result<Vec<StoredClient>, StoreError>;
+    async fn count_clients(&self) -> Result<u64, StoreError>;
+}
