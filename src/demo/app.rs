@@ -67,6 +67,8 @@ Try it (each line works as printed):
   # the broker's metadata, and the MCP server's protected-resource metadata
   curl -s http://{broker}/.well-known/oauth-authorization-server
   curl -s http://{broker}/.well-known/oauth-protected-resource/mcp
+  # register a client as an MCP client would (RFC 7591)
+  curl -s http://{broker}/oauth/register -H 'content-type: application/json' -d '{{"client_name":"demo client","redirect_uris":["http://127.0.0.1:33418/callback"],"token_endpoint_auth_method":"none"}}'
   # without a token the MCP server answers 401 and says where to authorize
   curl -si {mcp} {headers} -d '{{"jsonrpc":"2.0","id":1,"method":"tools/list"}}'
   # a token for the MCP server from the development IdP (service account demo-service)

@@ -70,7 +70,7 @@ fn every_printed_command_works_as_printed() {
         demo.printed
     );
     let lines = commands(&demo.printed);
-    assert_eq!(lines.len(), 6, "{}", demo.printed);
+    assert_eq!(lines.len(), 7, "{}", demo.printed);
     // Run them all in one shell, as a person pasting them would; mark each output.
     let script: String = lines
         .iter()
@@ -96,6 +96,10 @@ fn every_printed_command_works_as_printed() {
     );
     let resource: serde_json::Value = serde_json::from_str(outputs[1][2..].trim()).unwrap();
     assert!(resource["resource"].as_str().unwrap().ends_with("/mcp"));
+    let registered: serde_json::Value = serde_json::from_str(outputs[2][2..].trim()).unwrap();
+    assert!(registered["client_id"].is_string(), "{registered}");
+    assert_eq!(registered["client_name"], "demo client");
+    let outputs = &outputs[1..];
     assert!(outputs[2].contains("HTTP/1.1 401"), "{}", outputs[2]);
     assert!(outputs[2].contains("resource_metadata="), "{}", outputs[2]);
     let call: serde_json::Value = serde_json::from_str(outputs[4][2..].trim()).unwrap();
