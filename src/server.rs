@@ -13,7 +13,9 @@ use actix_web::web::ServiceConfig;
 use actix_web::{App, HttpServer, web};
 
 use crate::actors::discovery::{Discovery, DiscoveryHandle, Timing};
-use crate::actors::registration::{Registration, RegistrationHandle};
+use crate::actors::registration::{
+    Registration, RegistrationHandle, Upstream as RegistrationUpstream,
+};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::metadata::ServerMetadata;
@@ -139,6 +141,7 @@ pub fn bind_and_start(config: Arc<Config>) -> Result<Running, StartError> {
 pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, StartError> {
     let metrics = Metrics::new()?;
     let http = UpstreamHttp::new(config.upstream.timeout).map_err(StartError::Upstream)?;
+    let upstream_http = http.clone();
     let discovery = Discovery::start(
         http.clone(),
         config.upstream.issuer.clone(),
@@ -178,6 +181,11 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         store.clone(),
         clock.clone(),
         metrics.clone(),
+        RegistrationUpstream {
+            http: upstream_http,
+            discovery: discovery.clone(),
+            callback: config.server.public_url.endpoint("/oauth/callback"),
+        },
     );
     Ok(web::Data::new(AppState {
         metadata: ServerMetadata::from_config(&config),

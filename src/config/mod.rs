@@ -78,11 +78,17 @@ pub struct RegistrationConfig {
     pub sweep_interval: Duration,
     /// `max_clients`: registrations beyond this are refused with 503 (default 100 000).
     pub max_clients: u64,
+    /// Proxy mode's retries on 429/503: `retry_base` (200 ms), `retry_cap` (10 s),
+    /// `retry_attempts` (5), `retry_deadline` (30 s), `max_retry_after` (30 s).
+    pub backoff: crate::domain::backoff::BackoffPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegistrationMode {
+    /// The broker issues client ids and secrets itself.
     Local,
+    /// Each registration is forwarded to the provider's `registration_endpoint`.
+    Proxy,
 }
 
 /// `[upstream]`

@@ -37,6 +37,12 @@ pub struct RawRegistration {
     pub sweep_interval: Option<String>,
     #[serde(default, deserialize_with = "lenient_u64")]
     pub max_clients: Option<u64>,
+    pub retry_base: Option<String>,
+    pub retry_cap: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub retry_attempts: Option<u64>,
+    pub retry_deadline: Option<String>,
+    pub max_retry_after: Option<String>,
 }
 
 /// `[upstream]`: the OpenID provider the broker fronts, and the broker's client there.

@@ -243,11 +243,15 @@ pub fn registration(
     problems: &mut Vec<Problem>,
 ) -> Option<RegistrationConfig> {
     let mut c = Checker::new("registration", problems);
-    let mode = c.parse("mode", Some(raw.mode.unwrap_or_else(|| "local".to_owned())), |m| match m.as_str() {
-        "local" => Ok(RegistrationMode::Local),
-        "proxy" => Err("`proxy` (registration forwarded to the provider) is not available in this build; use `local`".to_owned()),
-        other => Err(format!("`{other}` is not one of local, proxy")),
-    });
+    let mode = c.parse(
+        "mode",
+        Some(raw.mode.unwrap_or_else(|| "local".to_owned())),
+        |m| match m.as_str() {
+            "local" => Ok(RegistrationMode::Local),
+            "proxy" => Ok(RegistrationMode::Proxy),
+            other => Err(format!("`{other}` is not one of local, proxy")),
+        },
+    );
     let count = c.parse(
         "rate_limit_per_minute",
         Some(raw.rate_limit_per_minute.unwrap_or(10)),
@@ -299,6 +303,30 @@ pub fn registration(
             }
         },
     );
+    let defaults = crate::domain::backoff::BackoffPolicy::default();
+    let retry_base = optional_duration(&mut c, "retry_base", raw.retry_base, defaults.base);
+    let retry_cap = optional_duration(&mut c, "retry_cap", raw.retry_cap, defaults.cap);
+    let retry_deadline = optional_duration(
+        &mut c,
+        "retry_deadline",
+        raw.retry_deadline,
+        defaults.deadline,
+    );
+    let max_retry_after = optional_duration(
+        &mut c,
+        "max_retry_after",
+        raw.max_retry_after,
+        defaults.max_retry_after,
+    );
+    let attempts = raw
+        .retry_attempts
+        .unwrap_or(u64::from(defaults.max_attempts));
+    let retry_attempts = c.parse("retry_attempts", Some(attempts), |n| {
+        match u32::try_from(n) {
+            Ok(n @ 1..=20) => Ok(n),
+            _ => Err(format!("{n} is out of range (1..=20)")),
+        }
+    });
     if !c.ok() {
         return None;
     }
@@ -316,6 +344,13 @@ pub fn registration(
         idle_ttl: idle_ttl?,
         sweep_interval: sweep_interval?,
         max_clients: max_clients?,
+        backoff: crate::domain::backoff::BackoffPolicy {
+            base: retry_base?,
+            cap: retry_cap?,
+            max_attempts: retry_attempts?,
+            deadline: retry_deadline?,
+            max_retry_after: max_retry_after?,
+        },
     })
 }
 

@@ -72,6 +72,22 @@ pub async fn register(
             RegistrationError::Stopped => {
                 ApiError::Internal("registration actor stopped".to_owned())
             }
+            RegistrationError::UpstreamRefused(description) => ApiError::oauth(
+                ErrorCode::InvalidClientMetadata,
+                format!("the identity provider refused the registration: {description}"),
+            ),
+            RegistrationError::UpstreamBusy { retry_after } => ApiError::Unavailable {
+                description: "the identity provider is busy; retry later".to_owned(),
+                retry_after: Some(retry_after.as_secs().max(1).to_string()),
+            },
+            RegistrationError::Upstream(cause) => {
+                tracing::error!(%cause, "proxied registration failed");
+                ApiError::Unavailable {
+                    description: "registration at the identity provider failed; retry later"
+                        .to_owned(),
+                    retry_after: Some("30".to_owned()),
+                }
+            }
         })?;
     tracing::info!(client_id = %registered.client.client_id, "client registered");
     Ok(created(&registered.client, registered.secret.as_deref()))

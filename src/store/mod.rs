@@ -20,6 +20,9 @@ pub enum ClientOrigin {
     /// Registered at the broker, which registered a client upstream for it.
     Proxied {
         upstream_client_id: String,
+        /// The upstream secret. Kept in the clear in memory; the storage issue
+        /// encrypts it at rest.
+        upstream_client_secret: Option<String>,
         /// RFC 7592 management, when the provider offered it.
         registration_client_uri: Option<String>,
         registration_access_token: Option<String>,

@@ -32,18 +32,8 @@ impl UpstreamHttp {
 
     /// GETs `url` and parses the JSON body.
     pub async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, UpstreamError> {
-        let response = self
-            .client
-            .get(url)
-            .header(ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| unreachable(url, &e))?;
-        let body = read_body(url, response).await?;
-        serde_json::from_slice(&body).map_err(|e| UpstreamError::Invalid {
-            url: url.to_owned(),
-            reason: e.to_string(),
-        })
+        let request = self.client.get(url).header(ACCEPT, "application/json");
+        self.execute(url, request).await
     }
 
     /// POSTs a form, authenticating with HTTP Basic when `basic` is given, and parses
@@ -62,6 +52,43 @@ impl UpstreamHttp {
         if let Some(header) = basic {
             request = request.header(AUTHORIZATION, header);
         }
+        self.execute(url, request).await
+    }
+
+    /// POSTs a JSON body (dynamic client registration) and parses the JSON answer.
+    pub async fn post_json<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, UpstreamError> {
+        let request = self
+            .client
+            .post(url)
+            .header(ACCEPT, "application/json")
+            .json(body);
+        self.execute(url, request).await
+    }
+
+    /// DELETEs `url` with a bearer token (RFC 7592 §2.3); any 2xx or 404 is success.
+    pub async fn delete(&self, url: &str, bearer: &str) -> Result<(), UpstreamError> {
+        let response = self
+            .client
+            .delete(url)
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .map_err(|e| unreachable(url, &e))?;
+        if response.status().is_success() || response.status().as_u16() == 404 {
+            return Ok(());
+        }
+        read_body(url, response).await.map(|_| ())
+    }
+
+    async fn execute<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, UpstreamError> {
         let response = request.send().await.map_err(|e| unreachable(url, &e))?;
         let body = read_body(url, response).await?;
         serde_json::from_slice(&body).map_err(|e| UpstreamError::Invalid {

@@ -5,6 +5,7 @@ pub mod check;
 pub mod discovery;
 pub mod http;
 pub mod jwks;
+pub mod registration;
 pub mod token;
 
 /// What can go wrong talking to the provider. Descriptions are for operators' logs;

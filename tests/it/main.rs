@@ -13,6 +13,7 @@ mod mcp_server;
 mod nginx;
 mod process;
 mod register;
+mod register_proxy;
 mod shutdown;
 mod surface;
 mod upstream;

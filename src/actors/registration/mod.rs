@@ -16,11 +16,18 @@ use sha2::{Digest, Sha256};
 
 pub use messages::{RegisterClient, Sweep};
 
+use std::collections::HashMap;
+
+use tokio::sync::oneshot;
+
+use crate::actors::discovery::DiscoveryHandle;
 use crate::clock::Clock;
-use crate::config::RegistrationConfig;
+use crate::config::{RegistrationConfig, RegistrationMode};
 use crate::domain::client_metadata::{ClientMetadata, TokenEndpointAuthMethod};
 use crate::store::{ClientOrigin, Store, StoreError, StoredClient};
 use crate::telemetry::metrics::Metrics;
+use crate::upstream::http::UpstreamHttp;
+use crate::upstream::registration::{self, ProxyError};
 
 /// A registration's outcome.
 #[derive(Debug, Clone)]
@@ -49,6 +56,15 @@ pub enum RegistrationError {
     /// The actor is gone (shutting down).
     #[error("the registration actor has stopped")]
     Stopped,
+    /// Proxy mode: the provider refused the metadata (400, passed on).
+    #[error("{0}")]
+    UpstreamRefused(String),
+    /// Proxy mode: the provider stayed busy (429/503) past the retry budget.
+    #[error("the provider is busy")]
+    UpstreamBusy { retry_after: Duration },
+    /// Proxy mode: the provider could not be used (unreachable, no endpoint, bad answer).
+    #[error("{0}")]
+    Upstream(String),
 }
 
 /// What handlers hold.
@@ -93,12 +109,26 @@ impl RegistrationHandle {
     }
 }
 
+/// What proxy mode needs to reach the provider.
+#[derive(Clone)]
+pub struct Upstream {
+    pub http: UpstreamHttp,
+    pub discovery: DiscoveryHandle,
+    /// The broker's own callback, the redirect URI of every upstream client.
+    pub callback: String,
+}
+
+type Reply = Result<Registered, RegistrationError>;
+
 pub struct Registration {
     config: RegistrationConfig,
     store: Arc<dyn Store>,
     clock: Clock,
     metrics: Metrics,
+    upstream: Upstream,
     recent_public: Cache<[u8; 32], String>,
+    /// Public registrations under way, by fingerprint, with the callers waiting for them.
+    in_flight: HashMap<[u8; 32], Vec<oneshot::Sender<Reply>>>,
 }
 
 impl Registration {
@@ -107,6 +137,7 @@ impl Registration {
         store: Arc<dyn Store>,
         clock: Clock,
         metrics: Metrics,
+        upstream: Upstream,
     ) -> RegistrationHandle {
         let recent_public = Cache::builder()
             .max_capacity(100_000)
@@ -117,7 +148,9 @@ impl Registration {
             store: store.clone(),
             clock,
             metrics,
+            upstream,
             recent_public: recent_public.clone(),
+            in_flight: HashMap::new(),
         };
         RegistrationHandle {
             addr: actor.start(),
@@ -144,53 +177,147 @@ impl Actor for Registration {
     }
 }
 
-impl Handler<RegisterClient> for Registration {
-    type Result = ResponseActFuture<Self, Result<Registered, RegistrationError>>;
+/// Creates the client: locally, or at the provider first in proxy mode.
+async fn create(
+    metadata: ClientMetadata,
+    config: RegistrationConfig,
+    store: Arc<dyn Store>,
+    upstream: Upstream,
+    now: u64,
+) -> Reply {
+    if store.count_clients().await? >= config.max_clients {
+        return Err(RegistrationError::Full);
+    }
+    let public = metadata.token_endpoint_auth_method == TokenEndpointAuthMethod::None;
+    let origin = match config.mode {
+        RegistrationMode::Local => ClientOrigin::Local,
+        RegistrationMode::Proxy => {
+            let snapshot = upstream
+                .discovery
+                .current()
+                .await
+                .map_err(|e| RegistrationError::Upstream(e.to_string()))?;
+            let endpoint = snapshot.info.registration_endpoint.clone().ok_or_else(|| {
+                RegistrationError::Upstream(
+                    "the provider offers no registration_endpoint".to_owned(),
+                )
+            })?;
+            let body = registration::upstream_body(
+                &upstream.callback,
+                metadata.client_name.as_deref(),
+                metadata.scope.as_ref().map(ToString::to_string).as_deref(),
+            );
+            let client = registration::register(&upstream.http, &endpoint, &body, &config.backoff)
+                .await
+                .map_err(|e| match e {
+                    ProxyError::Refused(description) => {
+                        RegistrationError::UpstreamRefused(description)
+                    }
+                    ProxyError::Busy { retry_after } => {
+                        RegistrationError::UpstreamBusy { retry_after }
+                    }
+                    ProxyError::Upstream(error) => RegistrationError::Upstream(error.to_string()),
+                })?;
+            ClientOrigin::Proxied {
+                upstream_client_id: client.client_id,
+                upstream_client_secret: client.client_secret,
+                registration_client_uri: client.registration_client_uri,
+                registration_access_token: client.registration_access_token,
+            }
+        }
+    };
+    let secret = (!public).then(|| random_b64(32));
+    let client = StoredClient {
+        client_id: random_b64(16),
+        secret_hash: secret.as_ref().map(|s| Sha256::digest(s.as_bytes()).into()),
+        metadata: serde_json::Value::Object(metadata.to_response_json()),
+        fingerprint: metadata.fingerprint(),
+        issued_at: now,
+        last_used_at: None,
+        origin,
+    };
+    store.put_client(client.clone()).await?;
+    Ok(Registered {
+        client,
+        secret,
+        reused: false,
+    })
+}
 
-    fn handle(&mut self, message: RegisterClient, _: &mut Self::Context) -> Self::Result {
-        let store = self.store.clone();
-        let max = self.config.max_clients;
-        let now = self.clock.unix();
+impl Handler<RegisterClient> for Registration {
+    type Result = ResponseFuture<Reply>;
+
+    fn handle(&mut self, message: RegisterClient, ctx: &mut Self::Context) -> Self::Result {
         let metadata = message.metadata;
         let public = metadata.token_endpoint_auth_method == TokenEndpointAuthMethod::None;
         let fingerprint = metadata.fingerprint();
-        let work = async move {
-            if store.count_clients().await? >= max {
-                return Err(RegistrationError::Full);
-            }
-            let secret = (!public).then(|| random_b64(32));
-            let client = StoredClient {
-                client_id: random_b64(16),
-                secret_hash: secret.as_ref().map(|s| Sha256::digest(s.as_bytes()).into()),
-                metadata: serde_json::Value::Object(metadata.to_response_json()),
-                fingerprint,
-                issued_at: now,
-                last_used_at: None,
-                origin: ClientOrigin::Local,
-            };
-            store.put_client(client.clone()).await?;
-            Ok(Registered {
-                client,
-                secret,
-                reused: false,
-            })
-        };
-        Box::pin(work.into_actor(self).map(move |result, actor, _| {
-            match &result {
-                Ok(registered) => {
-                    actor.metrics.registration("created");
-                    if public {
-                        actor
-                            .recent_public
-                            .insert(fingerprint, registered.client.client_id.clone());
+        let (tx, rx) = oneshot::channel();
+        let mut own = Some(tx);
+        if public {
+            // One that was just made is answered with its client (the handler's check
+            // can race with the registration completing).
+            if let Some(client_id) = self.recent_public.get(&fingerprint) {
+                let store = self.store.clone();
+                return Box::pin(async move {
+                    match store.get_client(&client_id).await? {
+                        Some(client) => Ok(Registered {
+                            client,
+                            secret: None,
+                            reused: true,
+                        }),
+                        None => Err(RegistrationError::Store(crate::store::StoreError::Corrupt(
+                            "a de-duplicated client vanished".to_owned(),
+                        ))),
                     }
-                }
+                });
+            }
+            // Identical public registrations under way share the one being made.
+            if let Some(waiters) = self.in_flight.get_mut(&fingerprint) {
+                waiters.extend(own.take());
+                return wait(rx);
+            }
+            self.in_flight
+                .insert(fingerprint, own.take().into_iter().collect());
+        }
+        let work = create(
+            metadata,
+            self.config.clone(),
+            self.store.clone(),
+            self.upstream.clone(),
+            self.clock.unix(),
+        );
+        ctx.spawn(work.into_actor(self).map(move |result, actor, _| {
+            match &result {
+                Ok(_) => actor.metrics.registration("created"),
                 Err(RegistrationError::Full) => actor.metrics.registration("full"),
                 Err(_) => actor.metrics.registration("failed"),
             }
-            result
-        }))
+            if let Some(tx) = own {
+                let _ = tx.send(result);
+                return;
+            }
+            if let Ok(registered) = &result {
+                actor
+                    .recent_public
+                    .insert(fingerprint, registered.client.client_id.clone());
+            }
+            for (i, waiter) in actor
+                .in_flight
+                .remove(&fingerprint)
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+            {
+                let reply = result.clone().map(|r| Registered { reused: i > 0, ..r });
+                let _ = waiter.send(reply);
+            }
+        }));
+        wait(rx)
     }
+}
+
+fn wait(rx: oneshot::Receiver<Reply>) -> ResponseFuture<Reply> {
+    Box::pin(async move { rx.await.unwrap_or(Err(RegistrationError::Stopped)) })
 }
 
 impl Handler<Sweep> for Registration {
@@ -198,12 +325,24 @@ impl Handler<Sweep> for Registration {
 
     fn handle(&mut self, _: Sweep, _: &mut Self::Context) -> Self::Result {
         let store = self.store.clone();
+        let http = self.upstream.http.clone();
         let now = self.clock.unix();
         let unused_before = now.saturating_sub(self.config.unused_ttl.as_secs());
         let idle_before = now.saturating_sub(self.config.idle_ttl.as_secs());
         let work = async move {
             let mut report = SweepReport::default();
             for client in store.stale_clients(unused_before, idle_before).await? {
+                if let ClientOrigin::Proxied {
+                    registration_client_uri: Some(uri),
+                    registration_access_token: Some(token),
+                    ..
+                } = &client.origin
+                    && let Err(error) = registration::delete(&http, uri, token).await
+                {
+                    // Keep the record so the next sweep tries again.
+                    tracing::warn!(%error, client_id = %client.client_id, "upstream registration not deleted");
+                    continue;
+                }
                 if store.delete_client(&client.client_id).await? {
                     report.removed += 1;
                 }

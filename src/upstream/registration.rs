@@ -1,0 +1,114 @@
+//! Dynamic client registration at the provider (`registration.mode = "proxy"`): one
+//! upstream client per broker client, with the broker's callback as its redirect URI
+//! (the MCP client's own redirect URIs stay with the broker), retried on 429/503 with
+//! backoff, and deleted again (RFC 7592) when the broker removes the client.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::UpstreamError;
+use super::http::UpstreamHttp;
+use crate::domain::backoff::{self, BackoffPolicy, Decision};
+
+/// What the provider registered (RFC 7591 §3.2.1).
+#[derive(Debug, Clone, Deserialize)]
+pub struct UpstreamClient {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub registration_access_token: Option<String>,
+    pub registration_client_uri: Option<String>,
+}
+
+/// Why a proxied registration did not succeed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProxyError {
+    /// The provider refused the metadata (not retried); its description is passed on.
+    #[error("the provider refused the registration: {0}")]
+    Refused(String),
+    /// 429/503 beyond the retry budget: our client should retry after this long.
+    #[error("the provider is rate limiting registrations")]
+    Busy { retry_after: Duration },
+    /// Anything else (unreachable, invalid answer).
+    #[error(transparent)]
+    Upstream(UpstreamError),
+}
+
+/// The upstream registration body for an MCP client named `client_name`.
+pub fn upstream_body(callback: &str, client_name: Option<&str>, scope: Option<&str>) -> Value {
+    let mut body = json!({
+        "redirect_uris": [callback],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "client_secret_basic",
+        "client_name": format!("{} (via token-broker)", client_name.unwrap_or("MCP client")),
+    });
+    if let Some(scope) = scope {
+        body["scope"] = json!(scope);
+    }
+    body
+}
+
+/// Registers `body` at `endpoint`, retrying 429/503 by `policy`.
+pub async fn register(
+    http: &UpstreamHttp,
+    endpoint: &str,
+    body: &Value,
+    policy: &BackoffPolicy,
+) -> Result<UpstreamClient, ProxyError> {
+    let started = Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let error = match http.post_json::<UpstreamClient>(endpoint, body).await {
+            Ok(client) => return Ok(client),
+            Err(error) => error,
+        };
+        let server_retry_after = match &error {
+            UpstreamError::Status {
+                status: 429 | 503,
+                retry_after,
+                ..
+            } => retry_after
+                .as_deref()
+                .and_then(|v| backoff::parse_retry_after(v, SystemTime::now())),
+            UpstreamError::OAuth {
+                error, description, ..
+            } => {
+                return Err(ProxyError::Refused(
+                    description.clone().unwrap_or_else(|| error.clone()),
+                ));
+            }
+            _ => return Err(ProxyError::Upstream(error)),
+        };
+        match backoff::next(
+            policy,
+            attempt,
+            started.elapsed(),
+            server_retry_after,
+            rand::random::<f64>(),
+        ) {
+            Decision::RetryAfter(wait) => {
+                tracing::info!(
+                    attempt,
+                    wait_ms = wait.as_millis() as u64,
+                    "provider busy: retrying registration"
+                );
+                actix_web::rt::time::sleep(wait).await;
+            }
+            Decision::GiveUp { retry_after } => {
+                tracing::warn!(
+                    attempt,
+                    "provider still busy: giving up on the registration"
+                );
+                return Err(ProxyError::Busy { retry_after });
+            }
+        }
+    }
+}
+
+/// Deletes an upstream registration (RFC 7592 §2.3).
+pub async fn delete(http: &UpstreamHttp, uri: &str, token: &str) -> Result<(), UpstreamError> {
+    http.delete(uri, token).await
+}
