@@ -220,6 +220,7 @@ fn serve(config: Config) -> ExitCode {
 
 async fn run(config: Arc<Config>) -> Result<(), Box<dyn std::error::Error>> {
     let running = server::bind_and_start(config.clone())?;
+    server::startup_checks(&running.state).await?;
     tracing::info!(
         addr = %running.addr,
         issuer = %config.server.public_url,

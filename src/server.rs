@@ -129,6 +129,27 @@ pub async fn serve_until(
     Ok(())
 }
 
+/// Checks that need the provider, run by `serve` before it accepts requests: in
+/// proxy registration mode the provider must offer dynamic registration. An
+/// unreachable provider is not fatal (`/readyz` reports it); a provider that answers
+/// without a `registration_endpoint` is a configuration error.
+pub async fn startup_checks(state: &AppState) -> Result<(), String> {
+    if state.config.registration.mode != crate::config::RegistrationMode::Proxy {
+        return Ok(());
+    }
+    match state.discovery.current().await {
+        Ok(snapshot) if snapshot.info.registration_endpoint.is_none() => Err(format!(
+            "registration.mode = \"proxy\" needs dynamic client registration, but the provider `{}` advertises no registration_endpoint; use mode = \"local\"",
+            snapshot.info.issuer
+        )),
+        Ok(_) => Ok(()),
+        Err(error) => {
+            tracing::warn!(%error, "provider unreachable at start-up: proxy registration waits for it");
+            Ok(())
+        }
+    }
+}
+
 /// Binds `config.server.listen` and starts the broker on it.
 pub fn bind_and_start(config: Arc<Config>) -> Result<Running, StartError> {
     let addr = config.server.listen;

@@ -48,6 +48,7 @@ struct RawDevIdp {
     clients: Option<Vec<ClientSpec>>,
     faults: Option<Vec<FaultSpec>>,
     opaque_access_tokens: Option<bool>,
+    dynamic_registration: Option<bool>,
 }
 
 /// The validated configuration.
@@ -71,6 +72,8 @@ pub struct DevIdpConfig {
     pub faults: Vec<FaultSpec>,
     /// Issue opaque access tokens (resource servers must introspect them) instead of JWTs.
     pub opaque_access_tokens: bool,
+    /// Offer RFC 7591 registration (default true); false mimics Entra or Google.
+    pub dynamic_registration: bool,
 }
 
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -141,6 +144,7 @@ impl Default for DevIdpConfig {
             ],
             faults: Vec::new(),
             opaque_access_tokens: false,
+            dynamic_registration: true,
         }
     }
 }
@@ -179,6 +183,7 @@ impl DevIdpConfig {
         config.clients = raw.clients.unwrap_or(config.clients);
         config.faults = raw.faults.unwrap_or_default();
         config.opaque_access_tokens = raw.opaque_access_tokens.unwrap_or(false);
+        config.dynamic_registration = raw.dynamic_registration.unwrap_or(true);
         config.validate()?;
         Ok(config)
     }

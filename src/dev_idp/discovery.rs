@@ -7,7 +7,7 @@ use super::config::{JWT_BEARER, TOKEN_EXCHANGE};
 use super::idp::Idp;
 
 pub async fn discovery(idp: web::Data<Idp>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
+    let mut doc = json!({
         "issuer": idp.issuer,
         "authorization_endpoint": idp.endpoint("/authorize"),
         "token_endpoint": idp.endpoint("/token"),
@@ -30,7 +30,13 @@ pub async fn discovery(idp: web::Data<Idp>) -> HttpResponse {
         "id_token_signing_alg_values_supported": idp.keys.algs(idp.clock.unix()),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "name", "email", "email_verified", "nonce"],
         "authorization_response_iss_parameter_supported": true,
-    }))
+    });
+    if !idp.config.dynamic_registration
+        && let Some(map) = doc.as_object_mut()
+    {
+        map.remove("registration_endpoint");
+    }
+    HttpResponse::Ok().json(doc)
 }
 
 pub async fn jwks(idp: web::Data<Idp>) -> HttpResponse {

@@ -24,6 +24,9 @@ pub async fn register(
     idp: web::Data<Idp>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    if !idp.config.dynamic_registration {
+        return Err(ApiError::NotFound);
+    }
     let Value::Object(mut metadata) = body.into_inner() else {
         return Err(err(
             ErrorCode::InvalidClientMetadata,

@@ -162,3 +162,71 @@ async fn the_broker_verifies_tokens_issued_by_oidc_provider() {
     assert_eq!(refused.status(), 401);
     handle.stop(false).await;
 }
+
+#[actix_web::test]
+async fn a_registration_is_proxied_to_oidc_provider() {
+    let rig = start_rig();
+    let text = config_text()
+        .replace(UPSTREAM_PLACEHOLDER, &rig.issuer)
+        .replace("\"test-secret\"", "\"token-broker-secret\"")
+        .replace(
+            "[upstream]",
+            "[registration]\nmode = \"proxy\"\n\n[upstream]",
+        );
+    let running = server::start_with(
+        Arc::new(load(&text)),
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        token_broker::clock::Clock::system(),
+        |_| {},
+    )
+    .unwrap();
+    let url = format!("http://{}", running.addr);
+    let handle = running.handle.clone();
+    let state = running.state.clone();
+    actix_web::rt::spawn(running.server);
+    token_broker::server::startup_checks(&state).await.unwrap();
+
+    let response = http()
+        .post(format!("{url}/oauth/register"))
+        .json(&serde_json::json!({
+            "redirect_uris": ["http://localhost:6274/oauth/callback"],
+            "token_endpoint_auth_method": "none",
+            "client_name": "MCP Inspector"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let answer: Value = response.json().await.unwrap();
+    let stored = state
+        .store
+        .get_client(answer["client_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let token_broker::store::ClientOrigin::Proxied {
+        upstream_client_id,
+        registration_client_uri: Some(uri),
+        registration_access_token: Some(rat),
+        ..
+    } = stored.origin
+    else {
+        panic!("not proxied with RFC 7592 management: {:?}", stored.origin);
+    };
+    // oidc-provider knows the client, with the broker's callback.
+    let upstream: Value = http()
+        .get(uri)
+        .bearer_auth(rat)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(upstream["client_id"], upstream_client_id);
+    assert_eq!(
+        upstream["redirect_uris"],
+        serde_json::json!(["http://127.0.0.1:9/oauth/callback"])
+    );
+    handle.stop(false).await;
+}

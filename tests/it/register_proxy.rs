@@ -236,3 +236,32 @@ async fn removing_an_unused_client_deletes_it_upstream() {
     assert_eq!(gone.status(), 401, "the upstream registration still exists");
     broker.stop().await;
 }
+
+#[actix_web::test]
+async fn proxy_mode_refuses_a_provider_without_registration() {
+    let idp = token_broker::dev_idp::DevIdpConfig {
+        dynamic_registration: false,
+        ..Default::default()
+    };
+    let broker = TestBroker::start_with_idp(&proxy_config(""), idp, |_| {}).await;
+    let error = token_broker::server::startup_checks(&broker.state)
+        .await
+        .unwrap_err();
+    assert!(
+        error.contains("advertises no registration_endpoint"),
+        "{error}"
+    );
+    // Local mode does not care.
+    let idp = token_broker::dev_idp::DevIdpConfig {
+        dynamic_registration: false,
+        ..Default::default()
+    };
+    let local = TestBroker::start_with_idp(&config_text(), idp, |_| {}).await;
+    assert!(
+        token_broker::server::startup_checks(&local.state)
+            .await
+            .is_ok()
+    );
+    broker.stop().await;
+    local.stop().await;
+}
