@@ -44,6 +44,10 @@ impl Scopes {
         Self(self.0.difference(&other.0).cloned().collect())
     }
 
+    pub fn union(&self, other: &Scopes) -> Scopes {
+        Self(self.0.union(&other.0).cloned().collect())
+    }
+
     pub fn intersection(&self, other: &Scopes) -> Scopes {
         Self(self.0.intersection(&other.0).cloned().collect())
     }
