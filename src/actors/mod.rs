@@ -4,3 +4,4 @@
 
 pub mod discovery;
 pub mod registration;
+pub mod sessions;
