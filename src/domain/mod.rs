@@ -11,3 +11,4 @@ pub mod rate_limit;
 pub mod redirect_uri;
 pub mod resource;
 pub mod scope;
+pub mod upstream_request;

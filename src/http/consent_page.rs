@@ -1,0 +1,144 @@
+//! The consent page: server-rendered HTML, no JavaScript, readable on a phone. It
+//! names the client, where it will send the user back (with a warning when that is
+//! only this machine), what it asks for and for which resource. Every value is
+//! escaped: client names and URIs come from untrusted registrations.
+
+use url::Url;
+
+use crate::domain::redirect_uri::is_loopback_http;
+
+/// What the page shows.
+#[derive(Debug, Clone)]
+pub struct ConsentView<'a> {
+    pub client_name: Option<&'a str>,
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub scopes: Vec<&'a str>,
+    pub resource: Option<&'a str>,
+    pub session: &'a str,
+    pub csrf: &'a str,
+    /// Where the form posts (the broker's consent endpoint).
+    pub action: &'a str,
+}
+
+/// Escapes text for HTML element content and quoted attributes.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Where the client will receive the user: its host, or a note for private-use schemes.
+fn destination(redirect_uri: &str) -> (String, bool) {
+    match Url::parse(redirect_uri) {
+        Ok(url) if is_loopback_http(&url) => ("an application on this computer".to_owned(), true),
+        Ok(url) => match url.host_str() {
+            Some(host) => (host.to_owned(), false),
+            None => (format!("the {} application", url.scheme()), false),
+        },
+        Err(_) => ("an unknown place".to_owned(), false),
+    }
+}
+
+pub fn render(view: &ConsentView<'_>) -> String {
+    let name = escape(view.client_name.unwrap_or(view.client_id));
+    let (host, loopback) = destination(view.redirect_uri);
+    let warning = if loopback {
+        "<p class=\"warn\">This client runs on your own computer. Approve only if you just started a login from an application you trust.</p>"
+    } else {
+        ""
+    };
+    let scopes = if view.scopes.is_empty() {
+        "<li>basic access</li>".to_owned()
+    } else {
+        view.scopes
+            .iter()
+            .map(|s| format!("<li><code>{}</code></li>", escape(s)))
+            .collect()
+    };
+    let resource = view
+        .resource
+        .map(|r| format!("<p>Resource: <code>{}</code></p>", escape(r)))
+        .unwrap_or_default();
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Allow {name}?</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 32rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.5; }}
+.warn {{ background: #fff4ce; border-left: 4px solid #c9a100; padding: .5rem .75rem; }}
+button {{ font-size: 1rem; padding: .6rem 1.2rem; margin-right: .5rem; }}
+code {{ word-break: break-all; }}
+</style>
+</head>
+<body>
+<h1>Allow <strong>{name}</strong>?</h1>
+<p><strong>{name}</strong> wants to act on your behalf and will receive your answer at <strong>{host}</strong>.</p>
+{warning}
+<p>It asks for:</p>
+<ul>{scopes}</ul>
+{resource}
+<form method="post" action="{action}">
+<input type="hidden" name="session" value="{session}">
+<input type="hidden" name="csrf" value="{csrf}">
+<button type="submit" name="decision" value="approve">Approve</button>
+<button type="submit" name="decision" value="deny">Deny</button>
+</form>
+</body>
+</html>
+"#,
+        host = escape(&host),
+        action = escape(view.action),
+        session = escape(view.session),
+        csrf = escape(view.csrf),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view<'a>(name: &'a str, redirect: &'a str) -> ConsentView<'a> {
+        ConsentView {
+            client_name: Some(name),
+            client_id: "c1",
+            redirect_uri: redirect,
+            scopes: vec!["notes:read"],
+            resource: Some("https://mcp.example/mcp"),
+            session: "sess",
+            csrf: "tok",
+            action: "/oauth/consent",
+        }
+    }
+
+    #[test]
+    fn untrusted_names_cannot_inject_markup() {
+        let page = render(&view("<script>alert(1)</script>\"", "https://claude.ai/cb"));
+        assert!(!page.contains("<script>"));
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;"));
+        assert!(page.contains("claude.ai"));
+        assert!(!page.contains("class=\"warn\""));
+    }
+
+    #[test]
+    fn loopback_clients_get_a_warning_and_the_form_carries_its_tokens() {
+        let page = render(&view("Claude Code", "http://127.0.0.1:5555/callback"));
+        assert!(page.contains("class=\"warn\""));
+        assert!(page.contains("name=\"csrf\" value=\"tok\""));
+        assert!(page.contains("name=\"session\" value=\"sess\""));
+        assert!(page.contains("<code>notes:read</code>"));
+        assert!(!page.contains("<script"), "no JavaScript");
+    }
+}
