@@ -6,6 +6,7 @@
 
 mod env;
 mod issuer;
+mod login;
 mod raw;
 mod secret;
 mod sections;
@@ -20,6 +21,7 @@ use toml::Table;
 
 pub use env::{Environment, PREFIX as ENV_PREFIX};
 pub use issuer::Issuer;
+pub use login::{ConsentConfig, RefreshConfig, SessionsConfig, TokenMode, TokensConfig};
 pub use secret::{Secret, constant_time_eq};
 
 /// The validated configuration. Built only by [`load_file`] or [`load_str`].
@@ -33,6 +35,10 @@ pub struct Config {
     /// `[[api_keys]]`: static API keys, by hash.
     pub api_keys: Vec<ApiKeyConfig>,
     pub registration: RegistrationConfig,
+    pub sessions: SessionsConfig,
+    pub consent: ConsentConfig,
+    pub tokens: TokensConfig,
+    pub refresh: RefreshConfig,
     pub log: LogConfig,
 }
 
@@ -112,6 +118,10 @@ pub struct UpstreamConfig {
     /// `jwks_refetch_interval`: the least time between JWKS refetches caused by an
     /// unknown `kid` (default 1 min), so forged `kid`s cannot hammer the provider.
     pub jwks_refetch_interval: Duration,
+    /// `profile`: how the provider hears which API a login is for: `generic` (RFC
+    /// 8707 `resource`; default), `keycloak` (`audience`), `entra` (`<api>/.default`
+    /// scope) or `none`.
+    pub profile: crate::domain::upstream_request::Profile,
 }
 
 /// `[verify]`
@@ -267,14 +277,23 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
     let registration =
         take_section::<raw::RawRegistration>(&mut root, "registration", &mut problems)
             .and_then(|raw| sections::registration(raw, &mut problems));
+    let sessions = take_section::<raw::RawSessions>(&mut root, "sessions", &mut problems)
+        .and_then(|raw| login::sessions(raw, &mut problems));
+    let consent = take_section::<raw::RawConsent>(&mut root, "consent", &mut problems)
+        .and_then(|raw| login::consent(raw, env, &mut problems));
+    let tokens = take_section::<raw::RawTokens>(&mut root, "tokens", &mut problems)
+        .and_then(|raw| login::tokens(raw, &mut problems));
+    let refresh = take_section::<raw::RawRefresh>(&mut root, "refresh", &mut problems)
+        .and_then(|raw| login::refresh(raw, &mut problems));
     let log = take_section::<raw::RawLog>(&mut root, "log", &mut problems)
         .and_then(|raw| sections::log(raw, &mut problems));
     for unknown in root.keys() {
         problems.push(Problem::new(
             unknown.clone(),
-            "unknown section (expected server, upstream, verify, resources, api_keys, registration, log)",
+            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, log)",
         ));
     }
+    let login = (sessions, consent, tokens, refresh);
     match (
         server,
         upstream,
@@ -282,6 +301,7 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
         resources,
         api_keys,
         registration,
+        login,
         log,
     ) {
         (
@@ -291,6 +311,7 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
             Some(resources),
             Some(api_keys),
             Some(registration),
+            (Some(sessions), Some(consent), Some(tokens), Some(refresh)),
             Some(log),
         ) if problems.is_empty() => Ok(Config {
             server,
@@ -299,6 +320,10 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
             resources,
             api_keys,
             registration,
+            sessions,
+            consent,
+            tokens,
+            refresh,
             log,
         }),
         _ => Err(ConfigError::Invalid(problems)),

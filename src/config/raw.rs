@@ -58,6 +58,47 @@ pub struct RawUpstream {
     pub discovery_ttl: Option<String>,
     pub discovery_grace: Option<String>,
     pub jwks_refetch_interval: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// `[sessions]`: logins in progress and the one-time codes they end in.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSessions {
+    pub ttl: Option<String>,
+    pub code_ttl: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub max_sessions: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub max_codes: Option<u64>,
+    pub run_interval: Option<String>,
+}
+
+/// `[consent]`: the broker's consent page.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsent {
+    pub remember_for: Option<String>,
+    pub cookie_key: Option<String>,
+}
+
+/// `[tokens]`: what the broker hands to clients at its token endpoint.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokens {
+    pub mode: Option<String>,
+    pub access_token_ttl: Option<String>,
+    pub algorithm: Option<String>,
+    pub key_file: Option<String>,
+    pub key_grace: Option<String>,
+}
+
+/// `[refresh]`: refresh-token rotation.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRefresh {
+    pub ttl: Option<String>,
+    pub reuse_grace: Option<String>,
 }
 
 /// `[verify]`: how tokens are checked.

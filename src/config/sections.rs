@@ -25,14 +25,14 @@ const MAX_BODY_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=16 * 1024 * 1
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Collects problems for one section; `finish` tells whether the section is usable.
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     section: &'static str,
     problems: &'a mut Vec<Problem>,
     before: usize,
 }
 
 impl<'a> Checker<'a> {
-    fn new(section: &'static str, problems: &'a mut Vec<Problem>) -> Self {
+    pub(super) fn new(section: &'static str, problems: &'a mut Vec<Problem>) -> Self {
         let before = problems.len();
         Self {
             section,
@@ -41,7 +41,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn report(&mut self, key: &str, message: impl Into<String>) {
+    pub(super) fn report(&mut self, key: &str, message: impl Into<String>) {
         self.problems
             .push(Problem::new(format!("{}.{key}", self.section), message));
     }
@@ -55,7 +55,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Runs `parse` on a value and reports its error under `key`.
-    fn parse<T, U>(
+    pub(super) fn parse<T, U>(
         &mut self,
         key: &str,
         value: Option<T>,
@@ -70,7 +70,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn ok(&self) -> bool {
+    pub(super) fn ok(&self) -> bool {
         self.problems.len() == self.before
     }
 }
@@ -181,10 +181,16 @@ pub fn upstream(
         raw.jwks_refetch_interval,
         Duration::from_secs(60),
     );
+    let profile = c.parse(
+        "profile",
+        Some(raw.profile.unwrap_or_else(|| "generic".to_owned())),
+        |p| crate::domain::upstream_request::Profile::parse(&p),
+    );
     if !c.ok() {
         return None;
     }
     Some(UpstreamConfig {
+        profile: profile?,
         issuer: issuer?,
         client_id: client_id?,
         client_secret: client_secret?,
@@ -500,7 +506,7 @@ pub fn resources(
     (problems.len() == before).then_some(out)
 }
 
-fn optional_duration(
+pub(super) fn optional_duration(
     c: &mut Checker<'_>,
     key: &str,
     value: Option<String>,

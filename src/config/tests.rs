@@ -157,3 +157,45 @@ fn syntax_errors_carry_a_position() {
     let err = load_str("[server\nlisten = 1", &Environment::default()).unwrap_err();
     assert!(err.to_string().contains("line 1"), "{err}");
 }
+
+#[test]
+fn login_sections_have_safe_defaults() {
+    let config = load_str(VALID, &Environment::default()).unwrap();
+    assert_eq!(config.sessions.ttl, Duration::from_secs(600));
+    assert_eq!(config.sessions.code_ttl, Duration::from_secs(60));
+    assert_eq!(config.tokens.mode, TokenMode::Issue);
+    assert_eq!(config.tokens.access_token_ttl, Duration::from_secs(900));
+    assert_eq!(config.tokens.algorithm, "RS256");
+    assert!(config.tokens.key_file.is_none());
+    assert_eq!(config.refresh.reuse_grace, Duration::from_secs(10));
+    assert_eq!(
+        config.consent.remember_for,
+        Duration::from_secs(30 * 86_400)
+    );
+    assert_eq!(
+        config.upstream.profile,
+        crate::domain::upstream_request::Profile::Generic
+    );
+}
+
+#[test]
+fn login_sections_report_each_bad_key() {
+    let text = format!(
+        "{VALID}profile = \"okta\"\n[sessions]\ncode_ttl = \"1h\"\n[tokens]\nmode = \"mint\"\naccess_token_ttl = \"5s\"\nalgorithm = \"HS256\"\n[refresh]\nreuse_grace = \"1h\"\n[consent]\ncookie_key = \"short\"\n"
+    );
+    let found = problems(&text, &Environment::default());
+    for key in [
+        "upstream.profile",
+        "sessions.code_ttl",
+        "tokens.mode",
+        "tokens.access_token_ttl",
+        "tokens.algorithm",
+        "refresh.reuse_grace",
+        "consent.cookie_key",
+    ] {
+        assert!(
+            found.iter().any(|p| p.starts_with(&format!("{key}:"))),
+            "{key} not reported in {found:?}"
+        );
+    }
+}
