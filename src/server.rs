@@ -16,8 +16,10 @@ use crate::actors::discovery::{Discovery, DiscoveryHandle, Timing};
 use crate::actors::registration::{
     Registration, RegistrationHandle, Upstream as RegistrationUpstream,
 };
+use crate::actors::sessions::{SessionLimits, Sessions};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::http::login_cookies::LoginCookies;
 use crate::http::metadata::ServerMetadata;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{middleware, routes};
@@ -43,6 +45,10 @@ pub struct AppState {
     pub registration: RegistrationHandle,
     /// Registrations per client IP (`registration.rate_limit_*`).
     pub registration_limiter: RateLimiter<std::net::IpAddr>,
+    /// Login sessions and one-time codes.
+    pub sessions: actix::Addr<Sessions>,
+    /// The login's cookies (browser binding, remembered approvals).
+    pub cookies: LoginCookies,
 }
 
 /// The conditions `/readyz` checks besides upstream discovery (which the handler
@@ -208,7 +214,20 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
             callback: config.server.public_url.endpoint("/oauth/callback"),
         },
     );
+    let sessions = Sessions::new(
+        SessionLimits {
+            session_ttl: config.sessions.ttl,
+            code_ttl: config.sessions.code_ttl,
+            max_sessions: config.sessions.max_sessions,
+            max_codes: config.sessions.max_codes,
+            sweep_interval: config.sessions.run_interval,
+        },
+        clock.clone(),
+    )
+    .with_metrics(metrics.clone());
     Ok(web::Data::new(AppState {
+        sessions: actix::Actor::start(sessions),
+        cookies: LoginCookies::from_config(&config),
         metadata: ServerMetadata::from_config(&config),
         registration_limiter: RateLimiter::new(config.registration.rate_limit, clock.clone()),
         registration,

@@ -19,6 +19,8 @@ pub struct ConsentView<'a> {
     pub csrf: &'a str,
     /// Where the form posts (the broker's consent endpoint).
     pub action: &'a str,
+    /// Offer "remember this decision" (approvals are remembered at all).
+    pub offer_remember: bool,
 }
 
 /// Escapes text for HTML element content and quoted attributes.
@@ -93,16 +95,45 @@ code {{ word-break: break-all; }}
 <form method="post" action="{action}">
 <input type="hidden" name="session" value="{session}">
 <input type="hidden" name="csrf" value="{csrf}">
-<button type="submit" name="decision" value="approve">Approve</button>
+{remember}<button type="submit" name="decision" value="approve">Approve</button>
 <button type="submit" name="decision" value="deny">Deny</button>
 </form>
 </body>
 </html>
 "#,
         host = escape(&host),
+        remember = if view.offer_remember {
+            "<p><label><input type=\"checkbox\" name=\"remember\" value=\"on\"> Remember this decision on this browser</label></p>\n"
+        } else {
+            ""
+        },
         action = escape(view.action),
         session = escape(view.session),
         csrf = escape(view.csrf),
+    )
+}
+
+/// A page for a login that cannot go on and must not be sent back to the client
+/// (unknown client, unregistered redirect URI, expired or forged session).
+pub fn error_page(title: &str, message: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>body {{ font-family: system-ui, sans-serif; max-width: 32rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.5; }}</style>
+</head>
+<body>
+<h1>{title}</h1>
+<p>{message}</p>
+<p>Start the login again from your application.</p>
+</body>
+</html>
+"#,
+        title = escape(title),
+        message = escape(message),
     )
 }
 
@@ -120,6 +151,7 @@ mod tests {
             session: "sess",
             csrf: "tok",
             action: "/oauth/consent",
+            offer_remember: true,
         }
     }
 

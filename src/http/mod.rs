@@ -1,9 +1,14 @@
 //! The HTTP API: thin handlers that parse, call actors or domain functions, and map
 //! results to responses through the one error type in [`error`].
 
+pub mod authorize;
+pub mod clients;
+pub mod consent;
 pub mod consent_page;
 pub mod error;
 pub mod health;
+pub mod login;
+pub mod login_cookies;
 pub mod metadata;
 pub mod metrics;
 pub mod middleware;

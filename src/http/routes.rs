@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use actix_web::web::{self, ServiceConfig};
 
 use super::error::{self, ApiError};
-use super::{health, metadata, metrics, register, resource_metadata, verify};
+use super::{authorize, consent, health, metadata, metrics, register, resource_metadata, verify};
 use crate::server::AppState;
 
 const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
@@ -47,6 +47,12 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
                         .max_age(86_400),
                 )
                 .route(web::post().to(register::register))
+                .default_service(web::to(method_not_allowed)),
+        );
+        get(cfg, "/oauth/authorize", authorize::authorize);
+        cfg.service(
+            web::resource("/oauth/consent")
+                .route(web::post().to(consent::consent))
                 .default_service(web::to(method_not_allowed)),
         );
         // Proxies send the original method (nginx `auth_request` does), so any goes.

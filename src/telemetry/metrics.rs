@@ -21,6 +21,9 @@ pub struct Metrics {
     discovery_refreshes: IntCounterVec,
     registrations: IntCounterVec,
     clients_removed: prometheus::IntCounter,
+    logins: IntCounterVec,
+    tokens: IntCounterVec,
+    login_state_expired: IntCounterVec,
 }
 
 impl Metrics {
@@ -64,6 +67,33 @@ impl Metrics {
             )
             .namespace("token_broker"),
         )?;
+        let logins = IntCounterVec::new(
+            Opts::new(
+                "logins_total",
+                "Login steps by outcome (refused, consent_shown, consent_remembered, approved, denied, csrf_refused, upstream_error, completed, failed)",
+            )
+            .namespace("token_broker"),
+            &["outcome"],
+        )?;
+        let tokens = IntCounterVec::new(
+            Opts::new(
+                "token_requests_total",
+                "Token endpoint requests by grant type and outcome (issued or the OAuth error code)",
+            )
+            .namespace("token_broker"),
+            &["grant_type", "outcome"],
+        )?;
+        let login_state_expired = IntCounterVec::new(
+            Opts::new(
+                "login_state_expired_total",
+                "Login sessions and codes dropped by the periodic clean-up",
+            )
+            .namespace("token_broker"),
+            &["kind"],
+        )?;
+        registry.register(Box::new(logins.clone()))?;
+        registry.register(Box::new(tokens.clone()))?;
+        registry.register(Box::new(login_state_expired.clone()))?;
         registry.register(Box::new(registrations.clone()))?;
         registry.register(Box::new(clients_removed.clone()))?;
         registry.register(Box::new(auth_failures.clone()))?;
@@ -82,6 +112,9 @@ impl Metrics {
             discovery_refreshes,
             registrations,
             clients_removed,
+            logins,
+            tokens,
+            login_state_expired,
         })
     }
 
@@ -109,6 +142,23 @@ impl Metrics {
     /// Counts a registration attempt by outcome.
     pub fn registration(&self, outcome: &str) {
         self.registrations.with_label_values(&[outcome]).inc();
+    }
+
+    /// Counts a login step by outcome.
+    pub fn login(&self, outcome: &str) {
+        self.logins.with_label_values(&[outcome]).inc();
+    }
+
+    /// Counts a token request by grant type and outcome.
+    pub fn token(&self, grant_type: &str, outcome: &str) {
+        self.tokens.with_label_values(&[grant_type, outcome]).inc();
+    }
+
+    /// Counts sessions (`kind = "session"`) or codes (`"code"`) dropped by clean-up.
+    pub fn login_state_expired(&self, kind: &str, count: u64) {
+        self.login_state_expired
+            .with_label_values(&[kind])
+            .inc_by(count);
     }
 
     /// Counts clients removed by clean-up.

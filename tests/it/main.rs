@@ -9,6 +9,7 @@ mod demo;
 mod dev_idp;
 mod e2e_oidc_provider;
 mod errors;
+mod login_consent;
 mod mcp_server;
 mod nginx;
 mod process;

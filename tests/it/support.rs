@@ -83,10 +83,39 @@ impl TestBroker {
         Self::start_on(text, idp, clock, extra).await
     }
 
+    /// Like [`start_with_idp`](Self::start_with_idp), but the broker's public URL and
+    /// the resource are its real address (`http://127.0.0.1:9` in the text becomes
+    /// it), so browsers and MCP clients can follow every redirect and link.
+    pub async fn start_live(
+        text: &str,
+        idp_config: token_broker::dev_idp::DevIdpConfig,
+        extra: impl Fn(&mut ServiceConfig) + Clone + Send + 'static,
+    ) -> Self {
+        let clock = token_broker::clock::Clock::system();
+        let idp = TestDevIdp::start_with_clock(idp_config, clock.clone()).await;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let real = format!("http://{}", listener.local_addr().unwrap());
+        let text = text
+            .replace(UPSTREAM_PLACEHOLDER, &idp.url)
+            .replace("http://127.0.0.1:9", &real);
+        Self::start_listening(&text, idp, clock, listener, extra).await
+    }
+
     async fn start_on(
         text: &str,
         idp: TestDevIdp,
         clock: token_broker::clock::Clock,
+        extra: impl Fn(&mut ServiceConfig) + Clone + Send + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_listening(text, idp, clock, listener, extra).await
+    }
+
+    async fn start_listening(
+        text: &str,
+        idp: TestDevIdp,
+        clock: token_broker::clock::Clock,
+        listener: TcpListener,
         extra: impl Fn(&mut ServiceConfig) + Clone + Send + 'static,
     ) -> Self {
         // The dev IdP knows the broker as token-broker / token-broker-secret.
@@ -95,7 +124,6 @@ impl TestBroker {
                 .replace(UPSTREAM_PLACEHOLDER, &idp.url)
                 .replace("\"test-secret\"", "\"token-broker-secret\""),
         );
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let running = server::start_with(Arc::new(config), listener, clock.clone(), extra).unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let url = format!("http://{}", running.addr);

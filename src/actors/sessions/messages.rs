@@ -38,12 +38,14 @@ pub struct DenySession {
     pub csrf: String,
 }
 
-/// Sent by `GET /oauth/callback` with the upstream `state`: takes an approved session
-/// exactly once.
+/// Sent by `GET /oauth/callback` with the upstream `state` and the CSRF token the
+/// browser's login cookie carries: takes an approved session exactly once, and only
+/// in the browser that started it (a wrong token leaves the session in place).
 #[derive(Message)]
 #[rtype(result = "Result<(Authorization, UpstreamLeg), SessionError>")]
 pub struct TakeSession {
     pub state: String,
+    pub csrf: String,
 }
 
 /// Sent by the callback after the grant is stored: a one-time proxy code for the client.

@@ -116,6 +116,7 @@ pub struct Sessions {
     clock: Clock,
     sessions: HashMap<[u8; 32], Session>,
     codes: HashMap<[u8; 32], Code>,
+    metrics: Option<crate::telemetry::metrics::Metrics>,
 }
 
 fn random() -> String {
@@ -135,7 +136,14 @@ impl Sessions {
             clock,
             sessions: HashMap::new(),
             codes: HashMap::new(),
+            metrics: None,
         }
+    }
+
+    /// Reports clean-up work to `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::telemetry::metrics::Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn live_session(&mut self, id: &str) -> Result<&mut Session, SessionError> {
@@ -160,10 +168,15 @@ impl Sessions {
         self.sessions.retain(|_, s| now < s.expires_at);
         // Redeemed codes are kept until expiry so a replay is recognised as one.
         self.codes.retain(|_, c| now < c.expires_at);
-        SweepCounts {
+        let counts = SweepCounts {
             sessions: (sessions - self.sessions.len()) as u64,
             codes: (codes - self.codes.len()) as u64,
+        };
+        if let Some(metrics) = &self.metrics {
+            metrics.login_state_expired("session", counts.sessions);
+            metrics.login_state_expired("code", counts.codes);
         }
+        counts
     }
 }
 
@@ -257,7 +270,7 @@ impl Handler<TakeSession> for Sessions {
     type Result = Result<(Authorization, UpstreamLeg), SessionError>;
 
     fn handle(&mut self, message: TakeSession, _: &mut Self::Context) -> Self::Result {
-        self.live_session(&message.state)?;
+        Self::check_csrf(self.live_session(&message.state)?, &message.csrf)?;
         let session = self
             .sessions
             .remove(&key(&message.state))

@@ -74,22 +74,38 @@ async fn a_session_is_approved_then_taken_once() {
     let again = addr
         .send(ApproveSession {
             id: ticket.id.clone(),
-            csrf: ticket.csrf,
+            csrf: ticket.csrf.clone(),
         })
         .await
         .unwrap()
         .unwrap();
     assert_eq!(again, leg, "a double click gets the same upstream leg");
+    assert_eq!(
+        addr.send(TakeSession {
+            state: leg.state.clone(),
+            csrf: "another browser".into(),
+        })
+        .await
+        .unwrap(),
+        Err(SessionError::Csrf),
+        "the callback must come back to the browser that started the login"
+    );
     let (taken, taken_leg) = addr
         .send(TakeSession {
             state: leg.state.clone(),
+            csrf: ticket.csrf.clone(),
         })
         .await
         .unwrap()
         .unwrap();
     assert_eq!((taken, taken_leg), (request(), leg.clone()));
     assert_eq!(
-        addr.send(TakeSession { state: leg.state }).await.unwrap(),
+        addr.send(TakeSession {
+            state: leg.state,
+            csrf: ticket.csrf
+        })
+        .await
+        .unwrap(),
         Err(SessionError::UnknownSession)
     );
 }
@@ -105,7 +121,8 @@ async fn unapproved_denied_and_expired_sessions_end_there() {
         .unwrap();
     assert_eq!(
         addr.send(TakeSession {
-            state: ticket.id.clone()
+            state: ticket.id.clone(),
+            csrf: ticket.csrf.clone(),
         })
         .await
         .unwrap(),

@@ -1,0 +1,148 @@
+//! The registered client as the login endpoints see it: looked up by `client_id`,
+//! read from its stored metadata, and authenticated at the token, revocation and
+//! introspection endpoints (RFC 6749 §2.3).
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use super::params::Params;
+use crate::config::{Config, Secret, constant_time_eq};
+use crate::domain::client_auth::{self, ClientAuthError, Presented};
+use crate::domain::scope::Scopes;
+use crate::server::AppState;
+use crate::store::{ClientOrigin, StoredClient};
+use crate::upstream::token::ClientCredentials;
+
+/// A client the broker knows, with the metadata fields the login needs.
+#[derive(Debug, Clone)]
+pub struct KnownClient {
+    pub client_id: String,
+    pub name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    /// The scopes it registered for, when it named any.
+    pub scope: Option<Scopes>,
+    pub grant_types: Vec<String>,
+    pub secret_hash: Option<[u8; 32]>,
+    pub origin: ClientOrigin,
+}
+
+impl KnownClient {
+    pub fn from_stored(stored: StoredClient) -> Self {
+        let meta = &stored.metadata;
+        let strings = |key: &str| -> Vec<String> {
+            meta.get(key)
+                .and_then(|v| v.as_array())
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|i| i.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut grant_types = strings("grant_types");
+        if grant_types.is_empty() {
+            // RFC 7591 §2: the default.
+            grant_types.push("authorization_code".to_owned());
+        }
+        Self {
+            client_id: stored.client_id,
+            name: meta
+                .get("client_name")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+            redirect_uris: strings("redirect_uris"),
+            scope: meta
+                .get("scope")
+                .and_then(|v| v.as_str())
+                .and_then(|s| Scopes::parse(s).ok()),
+            grant_types,
+            secret_hash: stored.secret_hash,
+            origin: stored.origin,
+        }
+    }
+
+    /// Whether the client may hold refresh tokens: it registered for the grant, or
+    /// asked for `offline_access`.
+    pub fn gets_refresh_tokens(&self, scopes: &Scopes) -> bool {
+        self.grant_types.iter().any(|g| g == "refresh_token") || scopes.contains("offline_access")
+    }
+
+    /// The credentials the broker uses at the provider on this client's behalf: the
+    /// upstream client registered for it in proxy mode, else the broker's own.
+    pub fn upstream_credentials(&self, config: &Config) -> ClientCredentials {
+        match &self.origin {
+            ClientOrigin::Proxied {
+                upstream_client_id,
+                upstream_client_secret,
+                ..
+            } => ClientCredentials {
+                client_id: upstream_client_id.clone(),
+                secret: Secret::new(upstream_client_secret.clone().unwrap_or_default()),
+            },
+            _ => ClientCredentials {
+                client_id: config.upstream.client_id.clone(),
+                secret: config.upstream.client_secret.clone(),
+            },
+        }
+    }
+}
+
+/// The client named `client_id`, if registered.
+pub async fn find(state: &AppState, client_id: &str) -> Result<Option<KnownClient>, ApiError> {
+    let stored = state
+        .store
+        .get_client(client_id)
+        .await
+        .map_err(|e| ApiError::Unavailable {
+            description: format!("client registry unavailable: {e}"),
+            retry_after: Some("5".to_owned()),
+        })?;
+    Ok(stored.map(KnownClient::from_stored))
+}
+
+/// Authenticates the caller of a back-channel endpoint. Confidential clients must
+/// present their secret (Basic or form, whichever they use); public clients only name
+/// themselves and must not present a secret. Every failure is `invalid_client` (401).
+pub async fn authenticate(
+    state: &AppState,
+    req: &HttpRequest,
+    form: &Params,
+) -> Result<KnownClient, ApiError> {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let presented = client_auth::read(
+        authorization,
+        form.one("client_id")?,
+        form.one("client_secret")?,
+    )
+    .map_err(|e| match e {
+        ClientAuthError::Missing => ApiError::InvalidClient(e.to_string()),
+        other => ApiError::InvalidClient(other.to_string()),
+    })?;
+    let failed = || ApiError::InvalidClient("client authentication failed".to_owned());
+    let client = find(state, presented.client_id())
+        .await?
+        .ok_or_else(failed)?;
+    match (&presented, client.secret_hash) {
+        (Presented::Public { .. }, None) => Ok(client),
+        (Presented::Basic { secret, .. } | Presented::Post { secret, .. }, Some(hash)) => {
+            let presented_hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+            if constant_time_eq(&presented_hash, &hash) {
+                Ok(client)
+            } else {
+                Err(failed())
+            }
+        }
+        (Presented::Public { .. }, Some(_)) => Err(ApiError::InvalidClient(
+            "this client is confidential: authenticate with its client secret".to_owned(),
+        )),
+        (_, None) => Err(ApiError::InvalidClient(
+            "this client is public: send client_id without a secret".to_owned(),
+        )),
+    }
+}
