@@ -28,6 +28,9 @@ use crate::telemetry::metrics::Metrics;
 use crate::tokens::Verifier;
 use crate::tokens::api_keys::ApiKeys;
 use crate::tokens::introspect::Introspector;
+use crate::tokens::revocations::Revocations;
+use crate::tokens::signing::SigningKeys;
+use crate::tokens::verify::BrokerTrust;
 use crate::tokens::verify::VerifierParts;
 use crate::upstream::http::UpstreamHttp;
 use crate::upstream::token::ClientCredentials;
@@ -49,6 +52,12 @@ pub struct AppState {
     pub sessions: actix::Addr<Sessions>,
     /// The login's cookies (browser binding, remembered approvals).
     pub cookies: LoginCookies,
+    /// The broker's signing keys (`/jwks.json`, issued access tokens).
+    pub signing: Arc<SigningKeys>,
+    /// Grants revoked while their access tokens may still circulate.
+    pub revocations: Revocations,
+    /// The one HTTP client for the provider.
+    pub upstream_http: UpstreamHttp,
 }
 
 /// The conditions `/readyz` checks besides upstream discovery (which the handler
@@ -89,6 +98,8 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error("cannot set up the upstream client: {0}")]
     Upstream(String),
+    #[error("cannot load the signing keys: {0}")]
+    Signing(#[from] crate::tokens::signing::SigningError),
 }
 
 /// A started broker: its address, a handle to stop it, and the server future, which
@@ -177,6 +188,13 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         metrics.clone(),
     );
     let issuer = config.upstream.issuer.as_str().to_owned();
+    if config.tokens.key_file.is_none() {
+        tracing::warn!(
+            "tokens.key_file is not set: signing keys live in memory and issued tokens do not survive a restart"
+        );
+    }
+    let signing = Arc::new(SigningKeys::load_or_create(&config.tokens, clock.unix())?);
+    let revocations = Revocations::new(clock.clone());
     let introspector = config.verify.introspection.then(|| {
         Introspector::new(
             http,
@@ -200,6 +218,11 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
             clock: clock.clone(),
             api_keys: ApiKeys::new(config.api_keys.clone()),
             introspector,
+            broker: Some(BrokerTrust {
+                issuer: config.server.public_url.as_str().to_owned(),
+                keys: signing.clone(),
+                revocations: revocations.clone(),
+            }),
         },
     );
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
@@ -209,7 +232,7 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         clock.clone(),
         metrics.clone(),
         RegistrationUpstream {
-            http: upstream_http,
+            http: upstream_http.clone(),
             discovery: discovery.clone(),
             callback: config.server.public_url.endpoint("/oauth/callback"),
         },
@@ -224,8 +247,12 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         },
         clock.clone(),
     )
-    .with_metrics(metrics.clone());
+    .with_metrics(metrics.clone())
+    .with_grant_sweep(store.clone(), config.refresh.ttl);
     Ok(web::Data::new(AppState {
+        signing,
+        revocations,
+        upstream_http,
         sessions: actix::Actor::start(sessions),
         cookies: LoginCookies::from_config(&config),
         metadata: ServerMetadata::from_config(&config),

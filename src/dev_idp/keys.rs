@@ -4,152 +4,49 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
-use serde::Deserialize;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{DecodingKey, EncodingKey, Header};
 
 use crate::clock::UnixSeconds;
+use crate::tokens::keypair::KeyPair;
+pub use crate::tokens::keypair::{KeyError, SigningAlg};
 
-/// The algorithm new keys use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum SigningAlg {
-    #[serde(rename = "RS256")]
-    Rs256,
-    #[serde(rename = "ES256")]
-    Es256,
-    #[serde(rename = "EdDSA")]
-    EdDsa,
-}
-
-impl SigningAlg {
-    pub fn algorithm(self) -> Algorithm {
-        match self {
-            Self::Rs256 => Algorithm::RS256,
-            Self::Es256 => Algorithm::ES256,
-            Self::EdDsa => Algorithm::EdDSA,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Rs256 => "RS256",
-            Self::Es256 => "ES256",
-            Self::EdDsa => "EdDSA",
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<Self, String> {
-        match text {
-            "RS256" => Ok(Self::Rs256),
-            "ES256" => Ok(Self::Es256),
-            "EdDSA" => Ok(Self::EdDsa),
-            other => Err(format!("`{other}` is not one of RS256, ES256, EdDSA")),
-        }
-    }
-}
-
-/// One key pair with its public JWK.
+/// One key pair with its public JWK, and when it leaves the JWKS.
 pub struct SigningKey {
     pub kid: String,
     pub alg: SigningAlg,
-    encoding: EncodingKey,
     pub jwk: Jwk,
-    decoding: DecodingKey,
+    pair: Arc<KeyPair>,
     /// When a rotated-out key leaves the JWKS; `None` while current.
     retire_at: Option<UnixSeconds>,
 }
 
-/// Why a key could not be made.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot generate a {alg} key: {reason}")]
-pub struct KeyError {
-    alg: &'static str,
-    reason: String,
-}
-
 impl SigningKey {
     pub fn generate(alg: SigningAlg) -> Result<Self, KeyError> {
-        let fail = |reason: String| KeyError {
-            alg: alg.name(),
-            reason,
-        };
-        let encoding = match alg {
-            SigningAlg::Rs256 => {
-                let pair =
-                    RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| fail(e.to_string()))?;
-                let der = pair.as_der().map_err(|e| fail(e.to_string()))?;
-                let pem = pem_wrap("PRIVATE KEY", der.as_ref());
-                EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| fail(e.to_string()))?
-            }
-            SigningAlg::Es256 => {
-                let doc = EcdsaKeyPair::generate_pkcs8(
-                    &ECDSA_P256_SHA256_FIXED_SIGNING,
-                    &SystemRandom::new(),
-                )
-                .map_err(|e| fail(e.to_string()))?;
-                EncodingKey::from_ec_der(doc.as_ref())
-            }
-            SigningAlg::EdDsa => {
-                let doc = Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new())
-                    .map_err(|e| fail(e.to_string()))?;
-                EncodingKey::from_ed_der(doc.as_ref())
-            }
-        };
-        let mut jwk =
-            Jwk::from_encoding_key(&encoding, alg.algorithm()).map_err(|e| fail(e.to_string()))?;
-        let kid = jwk
-            .thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
-            .map_err(|e| fail(e.to_string()))?;
-        jwk.common.key_id = Some(kid.clone());
-        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-        jwk.common.key_algorithm = Some(match alg {
-            SigningAlg::Rs256 => KeyAlgorithm::RS256,
-            SigningAlg::Es256 => KeyAlgorithm::ES256,
-            SigningAlg::EdDsa => KeyAlgorithm::EdDSA,
-        });
-        let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| fail(e.to_string()))?;
+        let pair = KeyPair::generate(alg)?;
         Ok(Self {
-            kid,
+            kid: pair.kid.clone(),
             alg,
-            encoding,
-            jwk,
-            decoding,
+            jwk: pair.jwk.clone(),
+            pair: Arc::new(pair),
             retire_at: None,
         })
     }
 
     /// A JWT header for this key with the given `typ`.
     pub fn header(&self, typ: &str) -> Header {
-        let mut header = Header::new(self.alg.algorithm());
-        header.kid = Some(self.kid.clone());
-        header.typ = Some(typ.to_owned());
-        header
+        self.pair.header(typ)
     }
 
     pub fn encoding(&self) -> &EncodingKey {
-        &self.encoding
+        self.pair.encoding()
     }
 
     pub fn decoding(&self) -> &DecodingKey {
-        &self.decoding
+        self.pair.decoding()
     }
-}
-
-fn pem_wrap(label: &str, der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let mut pem = format!("-----BEGIN {label}-----\n");
-    for line in body.as_bytes().chunks(64) {
-        pem.push_str(&String::from_utf8_lossy(line));
-        pem.push('\n');
-    }
-    pem.push_str(&format!("-----END {label}-----\n"));
-    pem
 }
 
 /// The current key first, then rotated-out keys still within their grace.
@@ -202,9 +99,8 @@ impl KeyRing {
                     None => Arc::new(SigningKey {
                         kid: k.kid.clone(),
                         alg: k.alg,
-                        encoding: k.encoding.clone(),
                         jwk: k.jwk.clone(),
-                        decoding: k.decoding.clone(),
+                        pair: k.pair.clone(),
                         retire_at: Some(retire_at),
                     }),
                 })

@@ -9,6 +9,7 @@ pub mod client_metadata;
 pub mod pkce;
 pub mod rate_limit;
 pub mod redirect_uri;
+pub mod refresh;
 pub mod resource;
 pub mod scope;
 pub mod upstream_request;

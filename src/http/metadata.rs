@@ -13,12 +13,8 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::server::AppState;
 
-/// The grant types the token endpoint implements or will implement (RFC 8414 §2).
-pub const GRANT_TYPES: &[&str] = &[
-    "authorization_code",
-    "refresh_token",
-    "urn:ietf:params:oauth:grant-type:token-exchange",
-];
+/// The grant types the token endpoint implements (RFC 8414 §2).
+pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
 
 /// Client authentication methods. `none` must be listed: public MCP clients (and
 /// Claude's choice of CIMD) depend on it.
@@ -38,6 +34,20 @@ pub struct ServerMetadata {
     pub token_endpoint_auth_methods_supported: &'static [&'static str],
     /// RFC 7591 dynamic registration.
     pub registration_endpoint: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    /// RFC 7009.
+    pub revocation_endpoint: String,
+    pub revocation_endpoint_auth_methods_supported: &'static [&'static str],
+    /// RFC 7662, for resource servers (confidential clients).
+    pub introspection_endpoint: String,
+    pub introspection_endpoint_auth_methods_supported: &'static [&'static str],
+    /// The broker's signing keys (its access tokens are JWTs, RFC 9068).
+    pub jwks_uri: String,
+    /// RFC 9207: every authorization response carries `iss`.
+    pub authorization_response_iss_parameter_supported: bool,
+    /// The resources' scopes plus OpenID's and `offline_access`.
+    pub scopes_supported: Vec<String>,
 }
 
 impl ServerMetadata {
@@ -50,8 +60,35 @@ impl ServerMetadata {
             code_challenge_methods_supported: &["S256"],
             token_endpoint_auth_methods_supported: TOKEN_ENDPOINT_AUTH_METHODS,
             registration_endpoint: config.server.public_url.endpoint("/oauth/register"),
+            authorization_endpoint: config.server.public_url.endpoint("/oauth/authorize"),
+            token_endpoint: config.server.public_url.endpoint("/oauth/token"),
+            revocation_endpoint: config.server.public_url.endpoint("/oauth/revoke"),
+            revocation_endpoint_auth_methods_supported: TOKEN_ENDPOINT_AUTH_METHODS,
+            introspection_endpoint: config.server.public_url.endpoint("/oauth/introspect"),
+            introspection_endpoint_auth_methods_supported: &[
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            jwks_uri: config.server.public_url.endpoint("/jwks.json"),
+            authorization_response_iss_parameter_supported: true,
+            scopes_supported: scopes_supported(config),
         }
     }
+}
+
+fn scopes_supported(config: &Config) -> Vec<String> {
+    let mut scopes: Vec<String> = crate::domain::authorize::BASE_SCOPES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    for resource in &config.resources {
+        for scope in &resource.scopes_supported {
+            if !scopes.contains(scope) {
+                scopes.push(scope.clone());
+            }
+        }
+    }
+    scopes
 }
 
 /// Both well-known documents. Public and identical for everyone, so caches and

@@ -2,11 +2,14 @@
 //! results to responses through the one error type in [`error`].
 
 pub mod authorize;
+pub mod callback;
 pub mod clients;
 pub mod consent;
 pub mod consent_page;
 pub mod error;
 pub mod health;
+pub mod introspect;
+pub mod jwks;
 pub mod login;
 pub mod login_cookies;
 pub mod metadata;
@@ -17,5 +20,7 @@ pub mod protect;
 pub mod rate_limit;
 pub mod register;
 pub mod resource_metadata;
+pub mod revoke;
 pub mod routes;
+pub mod token;
 pub mod verify;

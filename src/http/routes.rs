@@ -5,7 +5,10 @@ use actix_web::HttpResponse;
 use actix_web::web::{self, ServiceConfig};
 
 use super::error::{self, ApiError};
-use super::{authorize, consent, health, metadata, metrics, register, resource_metadata, verify};
+use super::{
+    authorize, callback, consent, health, introspect, jwks, metadata, metrics, register,
+    resource_metadata, revoke, token, verify,
+};
 use crate::server::AppState;
 
 const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
@@ -39,20 +42,31 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
         // Browser-based clients (the MCP Inspector) register cross-origin.
         cfg.service(
             web::resource("/oauth/register")
-                .wrap(
-                    Cors::default()
-                        .allow_any_origin()
-                        .allowed_methods(["POST"])
-                        .allow_any_header()
-                        .max_age(86_400),
-                )
+                .wrap(cors_post())
                 .route(web::post().to(register::register))
                 .default_service(web::to(method_not_allowed)),
         );
         get(cfg, "/oauth/authorize", authorize::authorize);
+        get(cfg, "/oauth/callback", callback::callback);
+        post(cfg, "/oauth/consent", consent::consent);
+        // Browser-based clients (the MCP Inspector) call these cross-origin.
         cfg.service(
-            web::resource("/oauth/consent")
-                .route(web::post().to(consent::consent))
+            web::resource("/oauth/token")
+                .wrap(cors_post())
+                .route(web::post().to(token::token))
+                .default_service(web::to(method_not_allowed)),
+        );
+        cfg.service(
+            web::resource("/oauth/revoke")
+                .wrap(cors_post())
+                .route(web::post().to(revoke::revoke))
+                .default_service(web::to(method_not_allowed)),
+        );
+        post(cfg, "/oauth/introspect", introspect::introspect);
+        cfg.service(
+            web::resource("/jwks.json")
+                .wrap(public_cors())
+                .route(web::get().to(jwks::jwks))
                 .default_service(web::to(method_not_allowed)),
         );
         // Proxies send the original method (nginx `auth_request` does), so any goes.
@@ -113,6 +127,30 @@ where
             .route(web::get().to(handler))
             .default_service(web::to(method_not_allowed)),
     );
+}
+
+/// A POST-only resource whose other methods get the JSON 405.
+fn post<F, Args>(cfg: &mut ServiceConfig, path: &str, handler: F)
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    cfg.service(
+        web::resource(path)
+            .route(web::post().to(handler))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+/// Endpoints browser-based clients POST to from other origins; credentials are in
+/// the body or the Authorization header, never in cookies.
+fn cors_post() -> Cors {
+    Cors::default()
+        .allow_any_origin()
+        .allowed_methods(["POST"])
+        .allow_any_header()
+        .max_age(86_400)
 }
 
 /// Discovery documents are read by browser-based clients (the MCP Inspector) from

@@ -2,11 +2,15 @@
 //! noticing: `memory` (tests, the default demo) now; sqlite and Redis arrive with the
 //! storage issue. Secrets are stored as hashes, never in the clear.
 
+mod grants;
 mod memory;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use grants::{Grant, RefreshRecord, RotateOutcome, Rotation, UpstreamTokens};
 pub use memory::MemoryStore;
 
 use crate::clock::UnixSeconds;
@@ -76,4 +80,42 @@ pub trait Store: Send + Sync + 'static {
         idle_before: UnixSeconds,
     ) -> Result<Vec<StoredClient>, StoreError>;
     async fn count_clients(&self) -> Result<u64, StoreError>;
+
+    async fn put_grant(&self, grant: Grant) -> Result<(), StoreError>;
+    async fn get_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError>;
+    /// Replaces the provider's tokens of a live grant (after an upstream refresh).
+    async fn set_upstream_tokens(
+        &self,
+        grant_id: &str,
+        tokens: UpstreamTokens,
+    ) -> Result<(), StoreError>;
+    /// Marks the grant revoked and deletes every refresh token of it, atomically.
+    /// Idempotent; returns the grant as it now is.
+    async fn revoke_grant(
+        &self,
+        grant_id: &str,
+        now: UnixSeconds,
+    ) -> Result<Option<Grant>, StoreError>;
+    async fn put_refresh(&self, record: RefreshRecord) -> Result<(), StoreError>;
+    /// A refresh token by hash, when it exists and its grant is live.
+    async fn find_refresh(&self, hash: &[u8; 32]) -> Result<Option<RefreshRecord>, StoreError>;
+    /// Presents the token stored under `presented` (see `domain::refresh`), all in one
+    /// atomic step: rotation stores `successor`; a retry within `grace` also deletes
+    /// the previous successor; a replay revokes the grant.
+    async fn rotate_refresh(
+        &self,
+        presented: [u8; 32],
+        successor: RefreshRecord,
+        now: UnixSeconds,
+        grace: Duration,
+    ) -> Result<RotateOutcome, StoreError>;
+    /// Drops refresh tokens expired before `now`, and grants revoked before
+    /// `revoked_before` or left with no refresh token and created before
+    /// `idle_before`. Returns how many grants went.
+    async fn sweep_grants(
+        &self,
+        now: UnixSeconds,
+        revoked_before: UnixSeconds,
+        idle_before: UnixSeconds,
+    ) -> Result<u64, StoreError>;
 }

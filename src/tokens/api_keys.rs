@@ -82,6 +82,7 @@ impl ApiKeys {
                 client_id: Some(format!("api-key:{}", key.name)),
                 kind: CredentialKind::ApiKey,
                 expires_at: key.expires_at,
+                grant_id: None,
             })
         })
     }

@@ -182,6 +182,7 @@ impl Introspector {
                 client_id: answer.client_id,
                 kind: CredentialKind::Introspected,
                 expires_at: answer.exp,
+                grant_id: None,
             },
             audiences,
             expires_at: answer.exp,

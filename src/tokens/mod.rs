@@ -1,11 +1,14 @@
-//! Tokens: who a verified caller is, why a credential was refused, and verification
-//! with its cache. (The broker's own signing and issuing arrive with the
-//! authorization issue.)
+//! Tokens: who a verified caller is, why a credential was refused, verification with
+//! its cache, and the broker's own signing keys, access tokens and revocations.
 
 pub mod api_keys;
 pub mod introspect;
+pub mod issue;
+pub mod keypair;
 pub mod principal;
 pub mod rejection;
+pub mod revocations;
+pub mod signing;
 pub mod verify;
 
 pub use principal::{CredentialKind, Principal};

@@ -27,4 +27,6 @@ pub struct Principal {
     pub kind: CredentialKind,
     /// Expiry as Unix seconds, when the credential has one.
     pub expires_at: Option<u64>,
+    /// The grant a broker-issued token belongs to (its `sid`).
+    pub grant_id: Option<String>,
 }

@@ -44,6 +44,9 @@ pub enum Rejection {
     /// The provider's keys cannot be had (outage beyond the grace): fail closed.
     #[error("verification unavailable")]
     Unavailable,
+    /// A broker token whose grant was revoked.
+    #[error("grant revoked")]
+    Revoked,
 }
 
 impl Rejection {
@@ -64,6 +67,7 @@ impl Rejection {
             Self::MissingClaims => "missing_claims",
             Self::Inactive => "inactive",
             Self::Unavailable => "unavailable",
+            Self::Revoked => "revoked",
         }
     }
 

@@ -1,5 +1,7 @@
-//! Verification of upstream JWT access tokens against the provider's JWKS, with a
-//! verified-token cache so a token seen before costs a hash and a lookup.
+//! Verification of JWT access tokens — the provider's, against its JWKS, and the
+//! broker's own, against its signing keys — with a verified-token cache so a token
+//! seen before costs a hash and a lookup (plus, for broker tokens, a revocation
+//! lookup by grant).
 //!
 //! Checks, in order: structure and header; algorithm (from the key's allow-list, never
 //! `none` or HMAC); `kid` (with one rate-limited refetch for an unknown one);
@@ -21,6 +23,8 @@ use super::api_keys::ApiKeys;
 use super::introspect::{Introspected, Introspector};
 use super::principal::{CredentialKind, Principal};
 use super::rejection::Rejection;
+use super::revocations::Revocations;
+use super::signing::SigningKeys;
 use crate::actors::discovery::DiscoveryHandle;
 use crate::clock::{Clock, UnixSeconds};
 use crate::config::ResourceConfig;
@@ -39,9 +43,10 @@ pub struct Verified {
 impl Verified {
     /// Whether the token is meant for `resource` (RFC 8707 / OAuth 2.1 §5.2).
     pub fn meant_for(&self, resource: &ResourceConfig) -> bool {
-        self.audiences
-            .iter()
-            .any(|aud| resource.audiences.iter().any(|ok| same_resource(ok, aud)))
+        self.audiences.iter().any(|aud| {
+            same_resource(&resource.uri, aud)
+                || resource.audiences.iter().any(|ok| same_resource(ok, aud))
+        })
     }
 }
 
@@ -57,6 +62,7 @@ struct Claims {
     scp: Option<Value>,
     client_id: Option<String>,
     azp: Option<String>,
+    sid: Option<String>,
 }
 
 /// The verifier hot paths share. Cheap to clone.
@@ -69,6 +75,16 @@ pub struct Verifier {
     cache: Cache<[u8; 32], Arc<Verified>>,
     api_keys: Arc<ApiKeys>,
     introspector: Option<Introspector>,
+    broker: Option<BrokerTrust>,
+}
+
+/// What verifies the broker's own tokens.
+#[derive(Clone)]
+pub struct BrokerTrust {
+    /// `server.public_url`: the `iss` of broker tokens.
+    pub issuer: String,
+    pub keys: Arc<SigningKeys>,
+    pub revocations: Revocations,
 }
 
 /// Entries live until the token expires (plus leeway), never longer.
@@ -99,6 +115,8 @@ pub struct VerifierParts {
     pub clock: Clock,
     pub api_keys: ApiKeys,
     pub introspector: Option<Introspector>,
+    /// The broker's own tokens are accepted when given.
+    pub broker: Option<BrokerTrust>,
 }
 
 impl Verifier {
@@ -119,6 +137,7 @@ impl Verifier {
             cache,
             api_keys: Arc::new(parts.api_keys),
             introspector: parts.introspector,
+            broker: parts.broker,
         }
     }
 
@@ -135,6 +154,29 @@ impl Verifier {
             }
             return self.verify_opaque(token, resource).await;
         }
+        let verified = self.verified_jwt(token).await?;
+        if !verified.meant_for(resource) {
+            return Err(Rejection::WrongAudience);
+        }
+        Ok(verified.principal.clone())
+    }
+
+    /// A broker-issued access token, whatever resource it is for (introspection and
+    /// revocation): the same checks as [`verify`](Self::verify) but the audience.
+    pub async fn verify_broker(&self, token: &str) -> Result<Arc<Verified>, Rejection> {
+        if token.bytes().filter(|b| *b == b'.').count() != 2 {
+            return Err(Rejection::Malformed);
+        }
+        let verified = self.verified_jwt(token).await?;
+        if verified.principal.kind != CredentialKind::BrokerJwt {
+            return Err(Rejection::WrongIssuer);
+        }
+        Ok(verified)
+    }
+
+    /// A JWT from the cache or verified now; time and revocation are checked on
+    /// every use, cached or not.
+    async fn verified_jwt(&self, token: &str) -> Result<Arc<Verified>, Rejection> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let verified = match self.cache.get(&key) {
             Some(hit) => hit,
@@ -144,7 +186,6 @@ impl Verifier {
                 verified
             }
         };
-        // Time and audience are checked on every use, cached or not.
         let now = self.clock.unix();
         if now >= verified.expires_at + self.leeway {
             return Err(Rejection::Expired);
@@ -155,10 +196,12 @@ impl Verifier {
         {
             return Err(Rejection::NotYetValid);
         }
-        if !verified.meant_for(resource) {
-            return Err(Rejection::WrongAudience);
+        if let (Some(grant), Some(broker)) = (&verified.principal.grant_id, &self.broker)
+            && broker.revocations.is_revoked(grant)
+        {
+            return Err(Rejection::Revoked);
         }
-        Ok(verified.principal.clone())
+        Ok(verified)
     }
 
     async fn verify_opaque(
@@ -197,6 +240,11 @@ impl Verifier {
 
     async fn verify_signed(&self, token: &str) -> Result<Verified, Rejection> {
         let (alg, kid) = read_header(token)?;
+        if let Some(broker) = &self.broker
+            && unverified_issuer(token).as_deref() == Some(broker.issuer.as_str())
+        {
+            return self.verify_broker_signed(broker, token, alg, kid.as_deref());
+        }
         let snapshot = self
             .discovery
             .current()
@@ -231,16 +279,53 @@ impl Verifier {
                 _ => Rejection::Malformed,
             })?
             .claims;
-        self.check_claims(claims)
+        self.check_claims(claims, &self.issuer, CredentialKind::UpstreamJwt)
     }
 
-    fn check_claims(&self, claims: Claims) -> Result<Verified, Rejection> {
+    /// A token naming the broker as issuer: only the broker's keys can vouch for it.
+    fn verify_broker_signed(
+        &self,
+        broker: &BrokerTrust,
+        token: &str,
+        alg: Algorithm,
+        kid: Option<&str>,
+    ) -> Result<Verified, Rejection> {
+        let key = kid
+            .and_then(|kid| broker.keys.find(kid, self.clock.unix()))
+            .ok_or(Rejection::UnknownKid)?;
+        if key.alg.algorithm() != alg {
+            return Err(Rejection::AlgNotAllowed);
+        }
+        let mut validation = Validation::new(alg);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let claims = decode::<Claims>(token, key.decoding(), &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => Rejection::BadSignature,
+                jsonwebtoken::errors::ErrorKind::Json(_) => Rejection::MissingClaims,
+                _ => Rejection::Malformed,
+            })?
+            .claims;
+        if claims.sid.is_none() {
+            return Err(Rejection::MissingClaims);
+        }
+        self.check_claims(claims, &broker.issuer, CredentialKind::BrokerJwt)
+    }
+
+    fn check_claims(
+        &self,
+        claims: Claims,
+        issuer: &str,
+        kind: CredentialKind,
+    ) -> Result<Verified, Rejection> {
         let (Some(iss), Some(sub), Some(aud), Some(exp)) =
             (claims.iss, claims.sub, claims.aud, claims.exp)
         else {
             return Err(Rejection::MissingClaims);
         };
-        if iss != self.issuer {
+        if iss != issuer {
             return Err(Rejection::WrongIssuer);
         }
         let now = self.clock.unix();
@@ -266,8 +351,9 @@ impl Verifier {
                 subject: sub,
                 scopes,
                 client_id: claims.client_id.or(claims.azp),
-                kind: CredentialKind::UpstreamJwt,
+                kind,
                 expires_at: Some(exp),
+                grant_id: claims.sid.filter(|_| kind == CredentialKind::BrokerJwt),
             },
             audiences,
             expires_at: exp,
@@ -290,6 +376,18 @@ fn scopes_of(scope: Option<&str>, scp: Option<&Value>) -> Scopes {
         _ => String::new(),
     };
     Scopes::parse(&text).unwrap_or_default()
+}
+
+/// The `iss` of a compact JWS's payload, read without trusting it: it only decides
+/// which keys may verify the token.
+fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    #[derive(Deserialize)]
+    struct Iss {
+        iss: Option<String>,
+    }
+    serde_json::from_slice::<Iss>(&bytes).ok()?.iss
 }
 
 /// Reads `alg` and `kid` from a compact JWS without trusting anything else in it.

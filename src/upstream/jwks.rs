@@ -28,6 +28,9 @@ pub struct KeySet {
     without_kid: Vec<VerifyKey>,
     /// How many published keys were skipped, for logs.
     pub skipped: usize,
+    /// The document as published (ID tokens are checked by openidconnect's own
+    /// key types, built from it).
+    pub document: Value,
 }
 
 impl KeySet {
@@ -37,7 +40,10 @@ impl KeySet {
             .get("keys")
             .and_then(Value::as_array)
             .ok_or("the document has no `keys` array")?;
-        let mut set = Self::default();
+        let mut set = Self {
+            document: doc.clone(),
+            ..Self::default()
+        };
         for raw in keys {
             match serde_json::from_value::<Jwk>(raw.clone())
                 .ok()

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod discovery;
 pub mod http;
+pub mod id_token;
 pub mod jwks;
 pub mod registration;
 pub mod token;

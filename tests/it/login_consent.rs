@@ -9,7 +9,7 @@ use crate::support::{TestBroker, config_text, http};
 
 pub const REDIRECT: &str = "http://127.0.0.1:4711/callback";
 /// RFC 7636 appendix B (its verifier is dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk).
-pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCgaXoL7_o9bT0JqhD6f1Vs0";
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 pub async fn live_broker() -> TestBroker {
     TestBroker::start_live(&config_text(), Default::default(), |_| {}).await

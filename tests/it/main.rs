@@ -10,6 +10,7 @@ mod dev_idp;
 mod e2e_oidc_provider;
 mod errors;
 mod login_consent;
+mod login_flow;
 mod mcp_server;
 mod nginx;
 mod process;

@@ -26,6 +26,7 @@ async fn as_alice(
         client_id: Some("client-1".to_owned()),
         kind: CredentialKind::ApiKey,
         expires_at: None,
+        grant_id: None,
     });
     next.call(req).await
 }

@@ -43,7 +43,7 @@ async fn both_metadata_documents_describe_the_broker() {
         assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
         let grants = doc["grant_types_supported"].as_array().unwrap();
         assert!(grants.contains(&"authorization_code".into()));
-        assert!(grants.contains(&"urn:ietf:params:oauth:grant-type:token-exchange".into()));
+        assert!(grants.contains(&"refresh_token".into()));
         let methods = doc["token_endpoint_auth_methods_supported"]
             .as_array()
             .unwrap();
@@ -51,13 +51,20 @@ async fn both_metadata_documents_describe_the_broker() {
             methods.contains(&"none".into()),
             "public clients need `none`"
         );
-        // Nothing is advertised that does not exist yet.
-        assert_eq!(
-            doc["registration_endpoint"],
-            "http://127.0.0.1:9/oauth/register"
-        );
-        for absent in ["authorization_endpoint", "token_endpoint"] {
-            assert!(doc.get(absent).is_none(), "{path} advertises {absent}");
+        for (field, path) in [
+            ("registration_endpoint", "/oauth/register"),
+            ("authorization_endpoint", "/oauth/authorize"),
+            ("token_endpoint", "/oauth/token"),
+            ("revocation_endpoint", "/oauth/revoke"),
+            ("introspection_endpoint", "/oauth/introspect"),
+            ("jwks_uri", "/jwks.json"),
+        ] {
+            assert_eq!(doc[field], format!("http://127.0.0.1:9{path}"), "{field}");
+        }
+        assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+        let scopes = doc["scopes_supported"].as_array().unwrap();
+        for scope in ["openid", "offline_access", "notes:read", "notes:write"] {
+            assert!(scopes.contains(&scope.into()), "{scope}");
         }
     }
     broker.stop().await;

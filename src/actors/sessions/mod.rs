@@ -117,6 +117,8 @@ pub struct Sessions {
     sessions: HashMap<[u8; 32], Session>,
     codes: HashMap<[u8; 32], Code>,
     metrics: Option<crate::telemetry::metrics::Metrics>,
+    /// Grants are swept on the same timer: (store, how long an idle grant lives).
+    grants: Option<(std::sync::Arc<dyn crate::store::Store>, Duration)>,
 }
 
 fn random() -> String {
@@ -137,7 +139,19 @@ impl Sessions {
             sessions: HashMap::new(),
             codes: HashMap::new(),
             metrics: None,
+            grants: None,
         }
+    }
+
+    /// Also drops dead grants on each run: revoked ones, and ones without a refresh
+    /// token older than `idle` (the refresh-token lifetime).
+    pub fn with_grant_sweep(
+        mut self,
+        store: std::sync::Arc<dyn crate::store::Store>,
+        idle: Duration,
+    ) -> Self {
+        self.grants = Some((store, idle));
+        self
     }
 
     /// Reports clean-up work to `metrics`.
@@ -194,6 +208,29 @@ impl Actor for Sessions {
                         codes = counts.codes,
                         "expired login state dropped"
                     );
+                }
+                if let Some((store, idle)) = actor.grants.clone() {
+                    let now = actor.clock.unix();
+                    let metrics = actor.metrics.clone();
+                    actix::spawn(async move {
+                        // Revoked grants are kept a day so late presentations of
+                        // their tokens are still recognised as revoked.
+                        match store
+                            .sweep_grants(
+                                now,
+                                now.saturating_sub(86_400),
+                                now.saturating_sub(idle.as_secs()),
+                            )
+                            .await
+                        {
+                            Ok(dropped) => {
+                                if let Some(metrics) = metrics {
+                                    metrics.login_state_expired("grant", dropped);
+                                }
+                            }
+                            Err(error) => tracing::warn!(%error, "grant clean-up failed"),
+                        }
+                    });
                 }
             },
         );

@@ -1,16 +1,20 @@
 //! The in-memory store: tests and the default demo. Forgets everything on restart.
 
+mod grants;
+
 use std::collections::HashMap;
 use std::sync::RwLock;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Store, StoreError, StoredClient};
+use super::{Grant, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient, UpstreamTokens};
 use crate::clock::UnixSeconds;
 
 #[derive(Default)]
 pub struct MemoryStore {
     clients: RwLock<HashMap<String, StoredClient>>,
+    grants: grants::GrantTables,
 }
 
 impl MemoryStore {
@@ -78,6 +82,57 @@ impl Store for MemoryStore {
 
     async fn count_clients(&self) -> Result<u64, StoreError> {
         Ok(self.clients.read().map_err(poisoned)?.len() as u64)
+    }
+
+    async fn put_grant(&self, grant: Grant) -> Result<(), StoreError> {
+        self.grants.put_grant(grant)
+    }
+
+    async fn get_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {
+        self.grants.get_grant(grant_id)
+    }
+
+    async fn set_upstream_tokens(
+        &self,
+        grant_id: &str,
+        tokens: UpstreamTokens,
+    ) -> Result<(), StoreError> {
+        self.grants.set_upstream_tokens(grant_id, tokens)
+    }
+
+    async fn revoke_grant(
+        &self,
+        grant_id: &str,
+        now: UnixSeconds,
+    ) -> Result<Option<Grant>, StoreError> {
+        self.grants.revoke_grant(grant_id, now)
+    }
+
+    async fn put_refresh(&self, record: RefreshRecord) -> Result<(), StoreError> {
+        self.grants.put_refresh(record)
+    }
+
+    async fn find_refresh(&self, hash: &[u8; 32]) -> Result<Option<RefreshRecord>, StoreError> {
+        self.grants.find_refresh(hash)
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: [u8; 32],
+        successor: RefreshRecord,
+        now: UnixSeconds,
+        grace: Duration,
+    ) -> Result<RotateOutcome, StoreError> {
+        self.grants.rotate_refresh(presented, successor, now, grace)
+    }
+
+    async fn sweep_grants(
+        &self,
+        now: UnixSeconds,
+        revoked_before: UnixSeconds,
+        idle_before: UnixSeconds,
+    ) -> Result<u64, StoreError> {
+        self.grants.sweep(now, revoked_before, idle_before)
     }
 }
 

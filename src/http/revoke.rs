@@ -1,0 +1,73 @@
+//! `POST /oauth/revoke` (RFC 7009). Revoking a refresh token or an access token
+//! revokes its grant: every refresh token of the chain dies and the grant's access
+//! tokens stop verifying on their next use. The answer is 200 whether or not the
+//! token was known (§2.2), so the endpoint tells an attacker nothing; a token issued
+//! to another client is left alone.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::clients;
+use super::error::{ApiError, ErrorCode};
+use super::params::Params;
+use super::token::revoke as revoke_grant;
+use crate::domain::refresh as refresh_tokens;
+use crate::server::AppState;
+
+pub async fn revoke(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::new(form.into_inner());
+    let client = clients::authenticate(&state, &req, &params).await?;
+    let token = params.required("token")?;
+    match params.one("token_type_hint")? {
+        None | Some("refresh_token" | "access_token") => {}
+        Some(other) => {
+            return Err(ApiError::oauth(
+                ErrorCode::InvalidRequest,
+                format!("unsupported token_type_hint `{other}`"),
+            ));
+        }
+    }
+    if let Some(grant_id) = grant_of(&state, token).await? {
+        let owner = state
+            .store
+            .get_grant(&grant_id)
+            .await
+            .map_err(|e| ApiError::Unavailable {
+                description: format!("token store unavailable: {e}"),
+                retry_after: Some("5".to_owned()),
+            })?
+            .map(|g| g.client_id);
+        if owner.as_deref() == Some(client.client_id.as_str()) {
+            revoke_grant(&state, &grant_id).await?;
+            state.metrics.token("revoke", "revoked");
+        } else {
+            tracing::info!(client_id = %client.client_id, "revocation of another client's token ignored");
+        }
+    }
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// The grant a broker-issued token belongs to: a refresh token by its hash, an
+/// access token by its verified `sid`.
+pub async fn grant_of(state: &AppState, token: &str) -> Result<Option<String>, ApiError> {
+    let record = state
+        .store
+        .find_refresh(&refresh_tokens::hash(token))
+        .await
+        .map_err(|e| ApiError::Unavailable {
+            description: format!("token store unavailable: {e}"),
+            retry_after: Some("5".to_owned()),
+        })?;
+    if let Some(record) = record {
+        return Ok(Some(record.grant_id));
+    }
+    Ok(state
+        .verifier
+        .verify_broker(token)
+        .await
+        .ok()
+        .and_then(|verified| verified.principal.grant_id.clone()))
+}

@@ -1,0 +1,389 @@
+//! `POST /oauth/token`: the `authorization_code` grant (PKCE, one-time; a replay
+//! revokes everything the code produced) and the `refresh_token` grant (rotation,
+//! reuse detection with a grace for lost responses, scope may only narrow, the
+//! provider's tokens refreshed when they expired). Every answer is `no-store`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use super::clients::{self, KnownClient};
+use super::error::{ApiError, ErrorCode};
+use super::params::Params;
+use crate::actors::sessions::{RedeemProxyCode, SessionError};
+use crate::config::TokenMode;
+use crate::domain::refresh as refresh_tokens;
+use crate::domain::scope::Scopes;
+use crate::server::AppState;
+use crate::store::{Grant, RefreshRecord, RotateOutcome, StoreError, UpstreamTokens};
+use crate::upstream::UpstreamError;
+use crate::upstream::token as upstream_token;
+
+#[derive(Serialize)]
+struct TokenBody {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+}
+
+pub async fn token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::new(form.into_inner());
+    let grant_type = params.required("grant_type")?.to_owned();
+    let label = match grant_type.as_str() {
+        "authorization_code" | "refresh_token" => grant_type.as_str(),
+        _ => "other",
+    };
+    let result = match grant_type.as_str() {
+        "authorization_code" => authorization_code(&state, &req, &params).await,
+        "refresh_token" => refresh(&state, &req, &params).await,
+        other => Err(ApiError::oauth(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type `{other}` is not supported"),
+        )),
+    };
+    match &result {
+        Ok(_) => state.metrics.token(label, "issued"),
+        Err(error) => state.metrics.token(label, error.code().as_str()),
+    }
+    result
+}
+
+fn invalid_grant(description: impl Into<String>) -> ApiError {
+    ApiError::oauth(ErrorCode::InvalidGrant, description)
+}
+
+fn store_failed(error: StoreError) -> ApiError {
+    ApiError::Unavailable {
+        description: format!("token store unavailable: {error}"),
+        retry_after: Some("5".to_owned()),
+    }
+}
+
+fn may_use(client: &KnownClient, grant_type: &str) -> Result<(), ApiError> {
+    if client.grant_types.iter().any(|g| g == grant_type) {
+        Ok(())
+    } else {
+        Err(ApiError::oauth(
+            ErrorCode::UnauthorizedClient,
+            format!("this client did not register for the {grant_type} grant"),
+        ))
+    }
+}
+
+async fn authorization_code(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<HttpResponse, ApiError> {
+    let client = clients::authenticate(state, req, params).await?;
+    let code = params.required("code")?;
+    let redirect_uri = params.required("redirect_uri")?;
+    let verifier = params.required("code_verifier")?;
+    may_use(&client, "authorization_code")?;
+    let redeemed = state
+        .sessions
+        .send(RedeemProxyCode {
+            code: code.to_owned(),
+            client_id: client.client_id.clone(),
+            redirect_uri: redirect_uri.to_owned(),
+            verifier: verifier.to_owned(),
+        })
+        .await
+        .unwrap_or(Err(SessionError::Stopped));
+    let code_grant = match redeemed {
+        Ok(grant) => grant,
+        Err(SessionError::Replayed { grant_id }) => {
+            revoke(state, &grant_id).await?;
+            tracing::warn!(
+                client_id = %client.client_id,
+                "authorization code replayed: every token issued from it is revoked"
+            );
+            return Err(invalid_grant(
+                "authorization code already used; the tokens issued from it are revoked",
+            ));
+        }
+        Err(SessionError::Mismatch(what)) => return Err(invalid_grant(what)),
+        Err(SessionError::Stopped) => {
+            return Err(ApiError::Unavailable {
+                description: "shutting down".to_owned(),
+                retry_after: Some("1".to_owned()),
+            });
+        }
+        Err(_) => return Err(invalid_grant("unknown, expired or already used code")),
+    };
+    let grant = live_grant(state, &code_grant.grant_id).await?;
+    let refresh = client.gets_refresh_tokens(&code_grant.scopes);
+    respond(state, &client, &grant, &code_grant.scopes, refresh).await
+}
+
+async fn refresh(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<HttpResponse, ApiError> {
+    let client = clients::authenticate(state, req, params).await?;
+    let presented = params.required("refresh_token")?;
+    let hash = refresh_tokens::hash(presented);
+    let record = state
+        .store
+        .find_refresh(&hash)
+        .await
+        .map_err(store_failed)?
+        .ok_or_else(|| invalid_grant("unknown, expired or revoked refresh token"))?;
+    let grant = live_grant(state, &record.grant_id).await?;
+    if grant.client_id != client.client_id {
+        return Err(invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    let scopes = match params.one("scope")? {
+        None => record.scopes.clone(),
+        Some(text) => {
+            let asked =
+                Scopes::parse(text).map_err(|e| ApiError::oauth(ErrorCode::InvalidScope, e))?;
+            let excess = asked.missing_from(&record.scopes);
+            if !excess.is_empty() {
+                return Err(ApiError::oauth(
+                    ErrorCode::InvalidScope,
+                    format!("a refresh may only narrow the scope; not granted: {excess}"),
+                ));
+            }
+            asked
+        }
+    };
+    let now = state.clock.unix();
+    let (successor, successor_hash) = refresh_tokens::new_token();
+    let outcome = state
+        .store
+        .rotate_refresh(
+            hash,
+            RefreshRecord {
+                hash: successor_hash,
+                grant_id: grant.grant_id.clone(),
+                scopes: scopes.clone(),
+                issued_at: now,
+                expires_at: now + state.config.refresh.ttl.as_secs(),
+                rotated: None,
+            },
+            now,
+            state.config.refresh.reuse_grace,
+        )
+        .await
+        .map_err(store_failed)?;
+    match outcome {
+        RotateOutcome::Rotated { .. } => {}
+        RotateOutcome::Replayed { grant_id } => {
+            revoke(state, &grant_id).await?;
+            tracing::warn!(
+                client_id = %client.client_id,
+                "rotated refresh token presented again: grant revoked"
+            );
+            return Err(invalid_grant(
+                "refresh token already used; the grant is revoked",
+            ));
+        }
+        _ => return Err(invalid_grant("unknown, expired or revoked refresh token")),
+    }
+    // After the rotation, so a replayed token never reaches the provider; a client
+    // whose answer is lost to a provider outage retries within the reuse grace.
+    let grant = refresh_upstream(state, grant).await?;
+    let body = access_token(state, &grant, &scopes, Some(successor))?;
+    touch(state, &client.client_id).await;
+    Ok(no_store(body))
+}
+
+/// A grant that exists and is not revoked.
+async fn live_grant(state: &AppState, grant_id: &str) -> Result<Grant, ApiError> {
+    match state
+        .store
+        .get_grant(grant_id)
+        .await
+        .map_err(store_failed)?
+    {
+        Some(grant) if grant.revoked_at.is_none() => Ok(grant),
+        _ => Err(invalid_grant("the grant was revoked")),
+    }
+}
+
+/// Revokes a grant everywhere: stored (its refresh tokens die) and in the verifier
+/// (its access tokens stop verifying on the next request).
+pub async fn revoke(state: &AppState, grant_id: &str) -> Result<(), ApiError> {
+    state
+        .store
+        .revoke_grant(grant_id, state.clock.unix())
+        .await
+        .map_err(store_failed)?;
+    let until = state.clock.unix()
+        + state.config.tokens.access_token_ttl.as_secs()
+        + state.config.verify.leeway.as_secs();
+    state.revocations.revoke(grant_id, until);
+    Ok(())
+}
+
+/// The provider's tokens, refreshed when they expired and a refresh token exists. A
+/// provider that refuses the refresh ended the user's session there: the grant is
+/// revoked. A provider that cannot be reached only matters in passthrough mode,
+/// where its access token is what the client gets.
+async fn refresh_upstream(state: &AppState, grant: Grant) -> Result<Grant, ApiError> {
+    let now = state.clock.unix();
+    let expired = grant.upstream.expires_at.is_some_and(|at| at <= now);
+    let Some(upstream_refresh) = grant.upstream.refresh_token.clone().filter(|_| expired) else {
+        return Ok(grant);
+    };
+    let passthrough = state.config.tokens.mode == TokenMode::Passthrough;
+    let unavailable = |cause: String| {
+        tracing::warn!(%cause, "upstream refresh failed");
+        ApiError::Unavailable {
+            description: "the identity provider cannot be reached".to_owned(),
+            retry_after: Some("5".to_owned()),
+        }
+    };
+    let client = clients::find(state, &grant.client_id)
+        .await?
+        .ok_or_else(|| invalid_grant("the client no longer exists"))?;
+    let snapshot = match state.discovery.current().await {
+        Ok(snapshot) => snapshot,
+        Err(e) if passthrough => return Err(unavailable(e.to_string())),
+        Err(_) => return Ok(grant),
+    };
+    let Some(endpoint) = snapshot.info.token_endpoint.as_deref() else {
+        return Err(unavailable("no token_endpoint".to_owned()));
+    };
+    let credentials = client.upstream_credentials(&state.config);
+    match upstream_token::refresh(
+        &state.upstream_http,
+        endpoint,
+        &credentials,
+        &upstream_refresh,
+        None,
+    )
+    .await
+    {
+        Ok(tokens) => {
+            let upstream = UpstreamTokens {
+                access_token: tokens.access_token.clone(),
+                refresh_token: tokens.refresh_token.clone().or(Some(upstream_refresh)),
+                expires_at: tokens.expires_in.map(|s| now + s),
+                scope: tokens.scope.clone().or(grant.upstream.scope.clone()),
+            };
+            state
+                .store
+                .set_upstream_tokens(&grant.grant_id, upstream.clone())
+                .await
+                .map_err(store_failed)?;
+            Ok(Grant { upstream, ..grant })
+        }
+        Err(UpstreamError::OAuth { .. }) => {
+            revoke(state, &grant.grant_id).await?;
+            Err(invalid_grant(
+                "the identity provider ended this session; log in again",
+            ))
+        }
+        Err(e) if passthrough => Err(unavailable(e.to_string())),
+        Err(e) => {
+            tracing::warn!(error = %e, "upstream refresh failed; the provider's tokens stay expired");
+            Ok(grant)
+        }
+    }
+}
+
+/// The response for a new grant: an access token and, when the client may have one,
+/// the first refresh token of the chain.
+async fn respond(
+    state: &AppState,
+    client: &KnownClient,
+    grant: &Grant,
+    scopes: &Scopes,
+    with_refresh: bool,
+) -> Result<HttpResponse, ApiError> {
+    let refresh = if with_refresh {
+        let now = state.clock.unix();
+        let (token, hash) = refresh_tokens::new_token();
+        state
+            .store
+            .put_refresh(RefreshRecord {
+                hash,
+                grant_id: grant.grant_id.clone(),
+                scopes: scopes.clone(),
+                issued_at: now,
+                expires_at: now + state.config.refresh.ttl.as_secs(),
+                rotated: None,
+            })
+            .await
+            .map_err(store_failed)?;
+        Some(token)
+    } else {
+        None
+    };
+    let body = access_token(state, grant, scopes, refresh)?;
+    touch(state, &client.client_id).await;
+    Ok(no_store(body))
+}
+
+fn access_token(
+    state: &AppState,
+    grant: &Grant,
+    scopes: &Scopes,
+    refresh_token: Option<String>,
+) -> Result<TokenBody, ApiError> {
+    let now = state.clock.unix();
+    let (access_token, expires_at) = match state.config.tokens.mode {
+        TokenMode::Issue => {
+            let audience = grant
+                .resource
+                .clone()
+                .unwrap_or_else(|| state.config.server.public_url.as_str().to_owned());
+            crate::tokens::issue::mint(
+                &state.signing,
+                &crate::tokens::issue::Minting {
+                    issuer: state.config.server.public_url.as_str(),
+                    subject: &grant.subject,
+                    client_id: &grant.client_id,
+                    audience: &audience,
+                    scopes,
+                    grant_id: &grant.grant_id,
+                    now,
+                    ttl: state.config.tokens.access_token_ttl,
+                },
+            )
+            .map_err(|e| ApiError::Internal(format!("cannot sign the access token: {e}")))?
+        }
+        TokenMode::Passthrough => (
+            grant.upstream.access_token.clone(),
+            grant
+                .upstream
+                .expires_at
+                .unwrap_or(now + state.config.tokens.access_token_ttl.as_secs()),
+        ),
+    };
+    Ok(TokenBody {
+        access_token,
+        token_type: "Bearer",
+        expires_in: expires_at.saturating_sub(now),
+        scope: scopes.to_string(),
+        refresh_token,
+    })
+}
+
+async fn touch(state: &AppState, client_id: &str) {
+    if let Err(error) = state
+        .store
+        .touch_client(client_id, state.clock.unix())
+        .await
+    {
+        tracing::warn!(%error, "could not record the client's use");
+    }
+}
+
+fn no_store(body: TokenBody) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"))
+        .json(body)
+}

@@ -1,0 +1,97 @@
+//! What a completed login leaves behind: the grant (who, which client, which scopes
+//! and resource, the provider's tokens) and the refresh tokens of its chain.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::clock::UnixSeconds;
+use crate::domain::scope::Scopes;
+
+/// The provider's tokens for a grant. Kept in the clear in memory; the storage issue
+/// encrypts them at rest. `Debug` never shows them.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamTokens {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_at: Option<UnixSeconds>,
+    pub scope: Option<String>,
+}
+
+impl fmt::Debug for UpstreamTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamTokens")
+            .field("access_token", &"<redacted>")
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("expires_at", &self.expires_at)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// A user's authorization of a client, from one login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub grant_id: String,
+    pub subject: String,
+    pub client_id: String,
+    #[serde(with = "scope_text")]
+    pub scopes: Scopes,
+    pub resource: Option<String>,
+    pub upstream: UpstreamTokens,
+    pub created_at: UnixSeconds,
+    pub revoked_at: Option<UnixSeconds>,
+}
+
+/// A refresh token as stored: by hash, never the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    pub hash: [u8; 32],
+    pub grant_id: String,
+    /// May be narrower than the grant's.
+    #[serde(with = "scope_text")]
+    pub scopes: Scopes,
+    pub issued_at: UnixSeconds,
+    pub expires_at: UnixSeconds,
+    pub rotated: Option<Rotation>,
+}
+
+/// When a token was spent, and for which successor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    pub at: UnixSeconds,
+    pub successor: [u8; 32],
+}
+
+/// The result of presenting a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The successor is stored; `retried` when this was a retry within the grace.
+    Rotated {
+        previous: RefreshRecord,
+        retried: bool,
+    },
+    /// A spent token outside the grace: the grant is now revoked.
+    Replayed {
+        grant_id: String,
+    },
+    Expired,
+    /// Unknown, or its grant is revoked.
+    Unknown,
+}
+
+mod scope_text {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(scopes: &Scopes, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&scopes.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Scopes, D::Error> {
+        let text = String::deserialize(d)?;
+        Scopes::parse(&text).map_err(serde::de::Error::custom)
+    }
+}

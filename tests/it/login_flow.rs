@@ -1,0 +1,434 @@
+//! The whole login against the dev IdP: register → authorize → consent → provider →
+//! callback → token → refresh → revoke, every redirect and field checked, and the
+//! negative paths of the token endpoint.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use url::Url;
+
+use crate::login_consent::{
+    REDIRECT, authorize_url, live_broker, location, open_consent, post_consent, query, register,
+};
+use crate::support::{TestBroker, http};
+
+/// RFC 7636 appendix B: the verifier of `login_consent::CHALLENGE`.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+/// Drives the browser's part: consent approved, the provider's redirect followed to
+/// the broker's callback with the binding cookie, and the client's code returned.
+pub async fn login(broker: &TestBroker, client_id: &str, extra: &[(&str, &str)]) -> String {
+    let to = login_redirect(broker, client_id, extra).await;
+    assert_eq!(query(&to, "state").as_deref(), Some("client-state"));
+    assert_eq!(query(&to, "iss").as_deref(), Some(broker.url.as_str()));
+    assert!(query(&to, "error").is_none(), "{to}");
+    query(&to, "code").expect("a code for the client")
+}
+
+/// Like [`login`], returning where the broker finally sent the browser.
+pub async fn login_redirect(broker: &TestBroker, client_id: &str, extra: &[(&str, &str)]) -> Url {
+    let consent = open_consent(&authorize_url(broker, client_id, extra)).await;
+    let approved = post_consent(
+        broker,
+        Some(&consent.cookie),
+        &[
+            ("session", &consent.session),
+            ("csrf", &consent.csrf),
+            ("decision", "approve"),
+        ],
+    )
+    .await;
+    assert_eq!(approved.status(), 303);
+    let upstream = location(&approved);
+    let at_idp = http().get(upstream.as_str()).send().await.unwrap();
+    assert!(at_idp.status().is_redirection(), "{}", at_idp.status());
+    let callback = location(&at_idp);
+    assert!(
+        callback.as_str().starts_with(&broker.at("/oauth/callback")),
+        "{callback}"
+    );
+    let back = http()
+        .get(callback.as_str())
+        .header("cookie", &consent.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        back.status(),
+        303,
+        "{}",
+        back.text().await.unwrap_or_default()
+    );
+    let to = location(&back);
+    assert!(to.as_str().starts_with(REDIRECT), "{to}");
+    to
+}
+
+pub async fn token(broker: &TestBroker, form: &[(&str, &str)]) -> (u16, Value) {
+    let response = http()
+        .post(broker.at("/oauth/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    if status == 200 {
+        assert_eq!(response.headers()["cache-control"], "no-store");
+    }
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn redeem(broker: &TestBroker, client_id: &str, code: &str) -> (u16, Value) {
+    token(
+        broker,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await
+}
+
+async fn refresh(broker: &TestBroker, client_id: &str, refresh_token: &str) -> (u16, Value) {
+    token(
+        broker,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", client_id),
+            ("refresh_token", refresh_token),
+        ],
+    )
+    .await
+}
+
+/// `/auth/verify` for the broker's resource: the status and the subject header.
+async fn verify(broker: &TestBroker, access_token: &str) -> (u16, Option<String>) {
+    let response = http()
+        .get(broker.at("/auth/verify"))
+        .header("x-forwarded-uri", "/mcp")
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap();
+    let subject = response
+        .headers()
+        .get("x-auth-subject")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (response.status().as_u16(), subject)
+}
+
+#[actix_web::test]
+async fn a_client_logs_in_refreshes_and_revokes() {
+    let broker = live_broker().await;
+    let client = register(&broker, "Flow").await;
+    let code = login(&broker, &client, &[]).await;
+    let (status, body) = redeem(&broker, &client, &code).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "notes:read");
+    assert!(body["expires_in"].as_u64().unwrap() > 0);
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    let first_refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(verify(&broker, &access).await, (200, Some("alice".into())));
+
+    // Rotation: a new pair; the old refresh token is spent.
+    let (status, body) = refresh(&broker, &client, &first_refresh).await;
+    assert_eq!(status, 200, "{body}");
+    let second_refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second_refresh, first_refresh);
+    let second_access = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(verify(&broker, &second_access).await.0, 200);
+
+    // Revoking the refresh token ends the grant: both tokens stop working.
+    let revoked = http()
+        .post(broker.at("/oauth/revoke"))
+        .form(&[("client_id", client.as_str()), ("token", &second_refresh)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(verify(&broker, &second_access).await.0, 401);
+    assert_eq!(verify(&broker, &access).await.0, 401);
+    let (status, body) = refresh(&broker, &client, &second_refresh).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+#[actix_web::test]
+async fn a_replayed_code_fails_and_revokes_what_it_issued() {
+    let broker = live_broker().await;
+    let client = register(&broker, "Replay").await;
+    let code = login(&broker, &client, &[]).await;
+    let (status, body) = redeem(&broker, &client, &code).await;
+    assert_eq!(status, 200);
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    let refresh_token = body["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = redeem(&broker, &client, &code).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(verify(&broker, &access).await.0, 401);
+    assert_eq!(refresh(&broker, &client, &refresh_token).await.0, 400);
+}
+
+#[actix_web::test]
+async fn the_code_is_bound_to_verifier_redirect_uri_and_client() {
+    let broker = live_broker().await;
+    let client = register(&broker, "Bound").await;
+    let other = register(&broker, "Other").await;
+    let code = login(&broker, &client, &[]).await;
+    let wrong: [(&str, &str, &str, &str); 4] = [
+        (
+            client.as_str(),
+            REDIRECT,
+            "wrong-verifier-wrong-verifier-wrong-verifier-x",
+            "verifier",
+        ),
+        (
+            client.as_str(),
+            "http://127.0.0.1:4711/other",
+            VERIFIER,
+            "redirect",
+        ),
+        (other.as_str(), REDIRECT, VERIFIER, "client"),
+        (client.as_str(), REDIRECT, "", "missing verifier"),
+    ];
+    for (client_id, redirect, verifier, what) in wrong {
+        let (status, body) = token(
+            &broker,
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", client_id),
+                ("code", &code),
+                ("redirect_uri", redirect),
+                ("code_verifier", verifier),
+            ],
+        )
+        .await;
+        assert_eq!(status, 400, "{what}: {body}");
+        assert!(
+            matches!(
+                body["error"].as_str(),
+                Some("invalid_grant" | "invalid_request")
+            ),
+            "{what}: {body}"
+        );
+    }
+    // None of those attempts burnt the code.
+    assert_eq!(redeem(&broker, &client, &code).await.0, 200);
+}
+
+#[actix_web::test]
+async fn expired_codes_and_sessions_are_refused() {
+    let broker = live_broker().await;
+    let client = register(&broker, "Slow").await;
+    let code = login(&broker, &client, &[]).await;
+    broker.clock.advance(Duration::from_secs(61));
+    let (status, body) = redeem(&broker, &client, &code).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+
+    // A consent page left open past the session's life.
+    let consent = open_consent(&authorize_url(&broker, &client, &[])).await;
+    broker.clock.advance(Duration::from_secs(601));
+    let late = post_consent(
+        &broker,
+        Some(&consent.cookie),
+        &[
+            ("session", &consent.session),
+            ("csrf", &consent.csrf),
+            ("decision", "approve"),
+        ],
+    )
+    .await;
+    assert_eq!(late.status(), 400);
+    assert!(late.headers().get("location").is_none());
+}
+
+#[actix_web::test]
+async fn a_reused_state_or_a_callback_in_another_browser_is_an_error_page() {
+    let broker = live_broker().await;
+    let client = register(&broker, "State").await;
+    let consent = open_consent(&authorize_url(&broker, &client, &[])).await;
+    let approved = post_consent(
+        &broker,
+        Some(&consent.cookie),
+        &[
+            ("session", &consent.session),
+            ("csrf", &consent.csrf),
+            ("decision", "approve"),
+        ],
+    )
+    .await;
+    let at_idp = http()
+        .get(location(&approved).as_str())
+        .send()
+        .await
+        .unwrap();
+    let callback = location(&at_idp);
+    // Another browser (no binding cookie) cannot complete it.
+    let stranger = http().get(callback.as_str()).send().await.unwrap();
+    assert_eq!(stranger.status(), 403);
+    let first = http()
+        .get(callback.as_str())
+        .header("cookie", &consent.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 303);
+    let again = http()
+        .get(callback.as_str())
+        .header("cookie", &consent.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 400);
+    assert!(again.headers().get("location").is_none());
+}
+
+#[actix_web::test]
+async fn refresh_reuse_within_the_grace_is_a_retry_and_outside_it_revokes() {
+    let broker = live_broker().await;
+    let client = register(&broker, "Retry").await;
+    let code = login(&broker, &client, &[]).await;
+    let (_, body) = redeem(&broker, &client, &code).await;
+    let original = body["refresh_token"].as_str().unwrap().to_owned();
+    let (status, lost) = refresh(&broker, &client, &original).await;
+    assert_eq!(status, 200);
+    let lost = lost["refresh_token"].as_str().unwrap().to_owned();
+    // The client never saw `lost` and retries with the original within the grace.
+    let (status, retried) = refresh(&broker, &client, &original).await;
+    assert_eq!(status, 200, "{retried}");
+    let current = retried["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        refresh(&broker, &client, &lost).await.0,
+        400,
+        "only one live chain remains"
+    );
+    // Outside the grace, the rotated token is a theft signal: the grant ends.
+    broker.clock.advance(Duration::from_secs(11));
+    let (status, body) = refresh(&broker, &client, &original).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(refresh(&broker, &client, &current).await.0, 400);
+}
+
+#[actix_web::test]
+async fn refresh_may_narrow_scope_but_never_widen_it_and_only_for_its_client() {
+    let broker = live_broker().await;
+    let client = register(&broker, "Scopes").await;
+    let other = register(&broker, "Thief").await;
+    let code = login(&broker, &client, &[("scope", "notes:read offline_access")]).await;
+    let (_, body) = redeem(&broker, &client, &code).await;
+    let refresh_token = body["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = token(
+        &broker,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", &client),
+            ("refresh_token", &refresh_token),
+            ("scope", "notes:read notes:write"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+    let (status, body) = refresh(&broker, &other, &refresh_token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, body) = token(
+        &broker,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", &client),
+            ("refresh_token", &refresh_token),
+            ("scope", "notes:read"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "notes:read");
+}
+
+#[actix_web::test]
+async fn consent_denied_never_reaches_the_provider_and_unknown_grants_are_refused() {
+    let broker = live_broker().await;
+    let client = register(&broker, "Deny").await;
+    let (status, body) = token(
+        &broker,
+        &[("grant_type", "password"), ("client_id", &client)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+    let (status, body) = redeem(&broker, "nobody", "x").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let (status, _) = redeem(&broker, &client, "never-issued").await;
+    assert_eq!(status, 400);
+}
+
+#[actix_web::test]
+async fn introspection_describes_broker_tokens_to_confidential_clients_only() {
+    let broker = live_broker().await;
+    let public = register(&broker, "Public").await;
+    let code = login(&broker, &public, &[]).await;
+    let (_, body) = redeem(&broker, &public, &code).await;
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    let refused = http()
+        .post(broker.at("/oauth/introspect"))
+        .form(&[("client_id", public.as_str()), ("token", &access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let server: Value = http()
+        .post(broker.at("/oauth/register"))
+        .json(&serde_json::json!({
+            "client_name": "MCP server",
+            "redirect_uris": ["https://mcp.example/cb"],
+            "token_endpoint_auth_method": "client_secret_basic",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, secret) = (
+        server["client_id"].as_str().unwrap(),
+        server["client_secret"].as_str().unwrap(),
+    );
+    let ask = |token: String| {
+        http()
+            .post(broker.at("/oauth/introspect"))
+            .basic_auth(id, Some(secret))
+            .form(&[("token", token)])
+            .send()
+    };
+    let active: Value = ask(access.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(active["active"], true, "{active}");
+    assert_eq!(active["sub"], "alice");
+    assert_eq!(active["client_id"], public.as_str());
+    assert_eq!(active["scope"], "notes:read");
+    let garbage: Value = ask("garbage".into()).await.unwrap().json().await.unwrap();
+    assert_eq!(garbage, serde_json::json!({"active": false}));
+}
