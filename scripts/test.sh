@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/oidc-provider-setup.sh
 bash scripts/ensure-nginx.sh
+bash scripts/mcp-client-setup.sh
 cargo test --locked --all-targets
