@@ -58,6 +58,8 @@ pub struct AppState {
     pub revocations: Revocations,
     /// The one HTTP client for the provider.
     pub upstream_http: UpstreamHttp,
+    /// Client ID Metadata Documents, when `registration.metadata_documents` is on.
+    pub metadata_documents: Option<crate::upstream::cimd::CimdFetcher>,
 }
 
 /// The conditions `/readyz` checks besides upstream discovery (which the handler
@@ -249,7 +251,23 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
     )
     .with_metrics(metrics.clone())
     .with_grant_sweep(store.clone(), config.refresh.ttl);
+    let metadata_documents = if config.registration.metadata_documents {
+        let loopback = config.registration.metadata_documents_allow_loopback;
+        let policy = crate::upstream::cimd::CimdPolicy {
+            allow_loopback: loopback,
+            allow_private: config.registration.metadata_documents_allow_private,
+            allow_http: loopback,
+            ..Default::default()
+        };
+        Some(
+            crate::upstream::cimd::CimdFetcher::new(policy, clock.clone())
+                .map_err(StartError::Upstream)?,
+        )
+    } else {
+        None
+    };
     Ok(web::Data::new(AppState {
+        metadata_documents,
         signing,
         revocations,
         upstream_http,

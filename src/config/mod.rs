@@ -87,6 +87,15 @@ pub struct RegistrationConfig {
     /// Proxy mode's retries on 429/503: `retry_base` (200 ms), `retry_cap` (10 s),
     /// `retry_attempts` (5), `retry_deadline` (30 s), `max_retry_after` (30 s).
     pub backoff: crate::domain::backoff::BackoffPolicy,
+    /// `metadata_documents`: accept Client ID Metadata Documents — an https URL as
+    /// `client_id`, fetched instead of registered (default true; MCP 2025-11-25).
+    pub metadata_documents: bool,
+    /// `metadata_documents_allow_private`: fetch documents from private networks
+    /// (default false).
+    pub metadata_documents_allow_private: bool,
+    /// `metadata_documents_allow_loopback`: fetch documents from loopback, over plain
+    /// http too — development and tests only (default false).
+    pub metadata_documents_allow_loopback: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

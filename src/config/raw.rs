@@ -43,6 +43,12 @@ pub struct RawRegistration {
     pub retry_attempts: Option<u64>,
     pub retry_deadline: Option<String>,
     pub max_retry_after: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub metadata_documents: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub metadata_documents_allow_private: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub metadata_documents_allow_loopback: Option<bool>,
 }
 
 /// `[upstream]`: the OpenID provider the broker fronts, and the broker's client there.

@@ -357,6 +357,9 @@ pub fn registration(
             deadline: retry_deadline?,
             max_retry_after: max_retry_after?,
         },
+        metadata_documents: raw.metadata_documents.unwrap_or(true),
+        metadata_documents_allow_private: raw.metadata_documents_allow_private.unwrap_or(false),
+        metadata_documents_allow_loopback: raw.metadata_documents_allow_loopback.unwrap_or(false),
     })
 }
 

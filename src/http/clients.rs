@@ -13,6 +13,7 @@ use crate::domain::client_auth::{self, ClientAuthError, Presented};
 use crate::domain::scope::Scopes;
 use crate::server::AppState;
 use crate::store::{ClientOrigin, StoredClient};
+use crate::upstream::cimd::ClientDocument;
 use crate::upstream::token::ClientCredentials;
 
 /// A client the broker knows, with the metadata fields the login needs.
@@ -64,6 +65,36 @@ impl KnownClient {
         }
     }
 
+    /// A public client described by its metadata document.
+    pub fn from_document(document: &ClientDocument) -> Self {
+        let meta = &document.document;
+        let mut grant_types: Vec<String> = meta
+            .get("grant_types")
+            .and_then(|v| v.as_array())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if grant_types.is_empty() {
+            grant_types.push("authorization_code".to_owned());
+        }
+        Self {
+            client_id: document.client_id.clone(),
+            name: document.client_name.clone(),
+            redirect_uris: document.redirect_uris.clone(),
+            scope: meta
+                .get("scope")
+                .and_then(|v| v.as_str())
+                .and_then(|s| Scopes::parse(s).ok()),
+            grant_types,
+            secret_hash: None,
+            origin: ClientOrigin::MetadataDocument,
+        }
+    }
+
     /// Whether the client may hold refresh tokens: it registered for the grant, or
     /// asked for `offline_access`.
     pub fn gets_refresh_tokens(&self, scopes: &Scopes) -> bool {
@@ -90,8 +121,20 @@ impl KnownClient {
     }
 }
 
-/// The client named `client_id`, if registered.
+/// The client named `client_id`: registered, or — for a URL, when metadata documents
+/// are on — described by the Client ID Metadata Document at that URL.
 pub async fn find(state: &AppState, client_id: &str) -> Result<Option<KnownClient>, ApiError> {
+    if let Some(fetcher) = &state.metadata_documents
+        && (client_id.starts_with("https://") || client_id.starts_with("http://"))
+    {
+        return match fetcher.fetch(client_id).await {
+            Ok(document) => Ok(Some(KnownClient::from_document(&document))),
+            Err(error) => {
+                tracing::info!(client_id, %error, "client metadata document refused");
+                Ok(None)
+            }
+        };
+    }
     let stored = state
         .store
         .get_client(client_id)

@@ -48,6 +48,8 @@ pub struct ServerMetadata {
     pub authorization_response_iss_parameter_supported: bool,
     /// The resources' scopes plus OpenID's and `offline_access`.
     pub scopes_supported: Vec<String>,
+    /// An https URL may be used as `client_id` (Client ID Metadata Documents).
+    pub client_id_metadata_document_supported: bool,
 }
 
 impl ServerMetadata {
@@ -72,6 +74,7 @@ impl ServerMetadata {
             jwks_uri: config.server.public_url.endpoint("/jwks.json"),
             authorization_response_iss_parameter_supported: true,
             scopes_supported: scopes_supported(config),
+            client_id_metadata_document_supported: config.registration.metadata_documents,
         }
     }
 }

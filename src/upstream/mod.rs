@@ -2,6 +2,7 @@
 //! its JWKS, and token-endpoint grants.
 
 pub mod check;
+pub mod cimd;
 pub mod discovery;
 pub mod http;
 pub mod id_token;

@@ -4,12 +4,14 @@
 
 mod support;
 
+mod cimd;
 mod config_cli;
 mod demo;
 mod dev_idp;
 mod e2e_oidc_provider;
 mod errors;
 mod login_browser;
+mod login_cimd;
 mod login_consent;
 mod login_flow;
 mod login_sdk;
