@@ -16,9 +16,9 @@ use crate::support::{
 };
 
 /// The oidc-provider process; killed on drop.
-struct Rig {
+pub struct Rig {
     child: Child,
-    issuer: String,
+    pub issuer: String,
 }
 
 impl Drop for Rig {
@@ -28,7 +28,7 @@ impl Drop for Rig {
     }
 }
 
-fn start_rig() -> Rig {
+pub fn start_rig() -> Rig {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/oidc-provider");
     let node = dir.join("node_modules/.bin/node");
     assert!(

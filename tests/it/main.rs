@@ -8,6 +8,7 @@ mod cimd;
 mod config_cli;
 mod demo;
 mod dev_idp;
+mod e2e_oidc_login;
 mod e2e_oidc_provider;
 mod errors;
 mod login_browser;
