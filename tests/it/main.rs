@@ -4,6 +4,7 @@
 
 mod support;
 
+mod broker_tokens;
 mod cimd;
 mod config_cli;
 mod demo;
@@ -24,5 +25,6 @@ mod register_proxy;
 mod shutdown;
 mod surface;
 mod upstream;
+mod upstream_id_token;
 mod verify;
 mod verify_opaque;
