@@ -57,6 +57,17 @@ enum Command {
         #[arg(long)]
         generate: bool,
     },
+    /// Add a new signing key to `tokens.key_file`, active after --activate-in (so every
+    /// replica publishes it before any signs with it); the key it replaces stays
+    /// published for `tokens.key_grace` after that. Prints the new kid.
+    RotateKeys {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// How long until the new key signs (a restart of every replica must happen
+        /// within it), e.g. `1h`.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        activate_in: std::time::Duration,
+    },
     /// Validate a configuration file (with TOKEN_BROKER__* overrides) and print "ok" or every problem.
     CheckConfig {
         #[arg(long, short, value_name = "FILE")]
@@ -83,6 +94,13 @@ fn main() -> ExitCode {
         Command::DevIdp { listen, config } => dev_idp(listen, config.as_deref()),
         Command::Demo { listen, idp_listen } => demo(listen, idp_listen),
         Command::HashKey { generate } => hash_key(generate),
+        Command::RotateKeys {
+            config,
+            activate_in,
+        } => match load(&config) {
+            Ok(config) => rotate_keys(&config, activate_in),
+            Err(code) => code,
+        },
         Command::CheckUpstream { config } => match load(&config) {
             Ok(config) => {
                 let report = actix_web::rt::System::new()
@@ -98,6 +116,43 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+    }
+}
+
+fn rotate_keys(config: &Config, activate_in: std::time::Duration) -> ExitCode {
+    use token_broker::tokens::{keypair::SigningAlg, signing};
+    let Some(path) = &config.tokens.key_file else {
+        eprintln!("tokens.key_file is not set: keys live in memory and cannot be rotated");
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    let alg = match SigningAlg::parse(&config.tokens.algorithm) {
+        Ok(alg) => alg,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let now = Clock::system().unix();
+    // A first rotation before the first start creates the file with its first key.
+    if let Err(error) = signing::SigningKeys::load_or_create(&config.tokens, now) {
+        eprintln!("{error}");
+        return ExitCode::FAILURE;
+    }
+    match signing::rotate_file(
+        path,
+        alg,
+        now,
+        now + activate_in.as_secs(),
+        config.tokens.key_grace.as_secs(),
+    ) {
+        Ok(kid) => {
+            println!("{kid}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -113,3 +113,40 @@ fn version_prints_the_crate_version() {
         format!("token-broker {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[actix_web::test]
+async fn rotate_keys_adds_a_published_key_to_the_key_file() {
+    let (dir, path) = crate::support::broker_config_file("http://127.0.0.1:9/realms/test", "s");
+    let keys = dir.path().join("keys.json");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!("\n[tokens]\nkey_file = \"{}\"\n", keys.display()));
+    std::fs::write(&path, text).unwrap();
+    let config = path.display().to_string();
+    let output =
+        crate::support::run_binary(vec!["rotate-keys".into(), "--config".into(), config]).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let kid = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&keys).unwrap()).unwrap();
+    let kids: Vec<&str> = file["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 2, "the first key and the new one");
+    assert_eq!(kids[1], kid);
+    // Without a key file there is nothing to rotate: a configuration error.
+    let (_dir, plain) = crate::support::broker_config_file("http://127.0.0.1:9/realms/test", "s");
+    let output = crate::support::run_binary(vec![
+        "rotate-keys".into(),
+        "--config".into(),
+        plain.display().to_string(),
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(78));
+}
