@@ -55,6 +55,11 @@ pub fn instructions(broker: SocketAddr, idp_url: &str) -> String {
     let mcp = format!("http://{broker}/mcp");
     let headers =
         "-H 'content-type: application/json' -H 'accept: application/json, text/event-stream'";
+    let redirect = "http://127.0.0.1:33418/callback";
+    let redirect_q = "http%3A%2F%2F127.0.0.1%3A33418%2Fcallback";
+    // RFC 7636 appendix B.
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     format!(
         r#"token-broker demo (development only: in-memory state, a development IdP with no login form)
 
@@ -78,9 +83,28 @@ Try it (each line works as printed):
   # forward-auth, as nginx auth_request would ask for a request to /mcp
   curl -si http://{broker}/auth/verify -H 'x-forwarded-uri: /mcp' -H "authorization: Bearer $TOKEN"
 
-MCP Inspector (npx @modelcontextprotocol/inspector): transport "Streamable HTTP", URL {mcp},
-Authentication: Bearer token = the $TOKEN above. Login through the broker for clients such as
-`claude mcp add --transport http demo {mcp}` arrives with the broker's authorization endpoints.
+Log in as an MCP client would (authorization code + PKCE through the broker's consent page):
+
+  # a public client with a loopback redirect URI, as Claude Code or VS Code register
+  CLIENT=$(curl -s http://{broker}/oauth/register -H 'content-type: application/json' -d '{{"client_name":"demo login","redirect_uris":["{redirect}"],"grant_types":["authorization_code","refresh_token"],"token_endpoint_auth_method":"none"}}' | sed -E 's/.*"client_id":"([^"]+)".*/\1/')
+  AUTHZ="http://{broker}/oauth/authorize?response_type=code&client_id=$CLIENT&redirect_uri={redirect_q}&code_challenge={challenge}&code_challenge_method=S256&state=demo&scope=notes%3Aread"
+  # open "$AUTHZ" in a browser and press Approve (you land on {redirect}?code=...), or let curl press it:
+  PAGE=$(curl -s -c /tmp/token-broker-demo.jar "$AUTHZ")
+  UPSTREAM=$(curl -s -b /tmp/token-broker-demo.jar -o /dev/null -w '%{{redirect_url}}' http://{broker}/oauth/consent -d decision=approve -d session=$(echo "$PAGE" | sed -nE 's/.*name="session" value="([^"]+)".*/\1/p') -d csrf=$(echo "$PAGE" | sed -nE 's/.*name="csrf" value="([^"]+)".*/\1/p'))
+  CALLBACK=$(curl -s -o /dev/null -w '%{{redirect_url}}' "$UPSTREAM")
+  CODE=$(curl -s -b /tmp/token-broker-demo.jar -o /dev/null -w '%{{redirect_url}}' "$CALLBACK" | sed -E 's/.*[?&]code=([^&]+).*/\1/')
+  # the code for tokens (the verifier is RFC 7636's example, matching the challenge above)
+  LOGIN=$(curl -s http://{broker}/oauth/token -d grant_type=authorization_code -d client_id=$CLIENT -d code=$CODE -d redirect_uri={redirect} -d code_verifier={verifier})
+  echo "$LOGIN"
+  # whoami as alice, with the broker's own access token
+  curl -s {mcp} {headers} -H "authorization: Bearer $(echo "$LOGIN" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')" -d '{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"whoami","arguments":{{}}}}}}'
+  # a new token pair from the refresh token (the old one is spent)
+  curl -s http://{broker}/oauth/token -d grant_type=refresh_token -d client_id=$CLIENT -d refresh_token=$(echo "$LOGIN" | sed -E 's/.*"refresh_token":"([^"]+)".*/\1/')
+
+Real MCP clients do all of this themselves: `claude mcp add --transport http demo {mcp}`, VS Code
+("MCP: Add Server" → HTTP → {mcp}) or the MCP Inspector (npx @modelcontextprotocol/inspector,
+transport "Streamable HTTP", URL {mcp}) find the broker from the 401, register, open the consent
+page in your browser and refresh on their own.
 
 Ctrl-C stops the demo.
 "#

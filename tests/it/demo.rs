@@ -52,26 +52,19 @@ fn start_demo() -> Demo {
     Demo { child, printed }
 }
 
-/// The shell lines of the instructions: indented commands, comments dropped.
+/// The shell lines of the instructions: the indented lines after "Try it" that are
+/// not comments (the address table above it is indented too).
 fn commands(printed: &str) -> Vec<String> {
     printed
         .lines()
-        .filter(|l| l.starts_with("  curl") || l.starts_with("  TOKEN="))
+        .skip_while(|l| !l.starts_with("Try it"))
+        .filter(|l| l.starts_with("  ") && !l.trim_start().starts_with('#'))
         .map(|l| l.trim().to_owned())
         .collect()
 }
 
-#[test]
-fn every_printed_command_works_as_printed() {
-    let demo = start_demo();
-    assert!(
-        !demo.printed.contains("127.0.0.1:0"),
-        "ports must be the bound ones:\n{}",
-        demo.printed
-    );
-    let lines = commands(&demo.printed);
-    assert_eq!(lines.len(), 7, "{}", demo.printed);
-    // Run them all in one shell, as a person pasting them would; mark each output.
+/// Runs `lines` in one shell, as a person pasting them would; returns each line's output.
+fn run(lines: &[String]) -> Vec<String> {
     let script: String = lines
         .iter()
         .enumerate()
@@ -87,33 +80,80 @@ fn every_printed_command_works_as_printed() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let outputs: Vec<&str> = stdout.split("=== ").skip(1).collect();
+    stdout
+        .split("=== ")
+        .skip(1)
+        .map(|chunk| {
+            chunk
+                .split_once('\n')
+                .map_or("", |(_, rest)| rest)
+                .trim()
+                .to_owned()
+        })
+        .collect()
+}
 
-    let metadata: serde_json::Value = serde_json::from_str(outputs[0][2..].trim()).unwrap();
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+#[test]
+fn every_printed_command_works_as_printed() {
+    let demo = start_demo();
+    assert!(
+        !demo.printed.contains("127.0.0.1:0"),
+        "ports must be the bound ones:\n{}",
+        demo.printed
+    );
+    let lines = commands(&demo.printed);
+    assert_eq!(lines.len(), 17, "{}", demo.printed);
+    let outputs = run(&lines);
+    let output = |starts: &str| -> &str {
+        let index = lines
+            .iter()
+            .position(|l| l.starts_with(starts))
+            .unwrap_or_else(|| panic!("no line starts with {starts}"));
+        &outputs[index]
+    };
+    let nth = |i: usize| outputs[i].as_str();
+
+    let metadata = json(nth(0));
     assert_eq!(
         metadata["code_challenge_methods_supported"],
         serde_json::json!(["S256"])
     );
-    let resource: serde_json::Value = serde_json::from_str(outputs[1][2..].trim()).unwrap();
-    assert!(resource["resource"].as_str().unwrap().ends_with("/mcp"));
-    let registered: serde_json::Value = serde_json::from_str(outputs[2][2..].trim()).unwrap();
+    assert!(json(nth(1))["resource"].as_str().unwrap().ends_with("/mcp"));
+    let registered = json(nth(2));
     assert!(registered["client_id"].is_string(), "{registered}");
     assert_eq!(registered["client_name"], "demo client");
-    let outputs = &outputs[1..];
-    assert!(outputs[2].contains("HTTP/1.1 401"), "{}", outputs[2]);
-    assert!(outputs[2].contains("resource_metadata="), "{}", outputs[2]);
-    let call: serde_json::Value = serde_json::from_str(outputs[4][2..].trim()).unwrap();
+    assert!(nth(3).contains("HTTP/1.1 401"), "{}", nth(3));
+    assert!(nth(3).contains("resource_metadata="), "{}", nth(3));
+    let call = json(nth(5));
     assert_eq!(
         call["result"]["structuredContent"],
         serde_json::json!({"subject": "demo-service", "scope": "notes:read",
                            "scopes": ["notes:read"], "client_id": "demo-service"})
     );
-    assert!(outputs[5].contains("HTTP/1.1 200"), "{}", outputs[5]);
+    assert!(nth(6).contains("HTTP/1.1 200"), "{}", nth(6));
     assert!(
-        outputs[5]
+        nth(6)
             .to_ascii_lowercase()
             .contains("x-auth-subject: demo-service"),
         "{}",
-        outputs[5]
+        nth(6)
     );
+
+    // The login: tokens from the code, whoami as alice, then a refresh.
+    let login = json(output("echo \"$LOGIN\""));
+    assert_eq!(login["token_type"], "Bearer", "{login}");
+    assert_eq!(login["scope"], "notes:read");
+    assert!(login["refresh_token"].is_string());
+    let whoami = json(&outputs[lines.len() - 2]);
+    assert_eq!(
+        whoami["result"]["structuredContent"]["subject"], "alice",
+        "{whoami}"
+    );
+    let refreshed = json(&outputs[lines.len() - 1]);
+    assert!(refreshed["access_token"].is_string(), "{refreshed}");
+    assert_ne!(refreshed["refresh_token"], login["refresh_token"]);
 }
