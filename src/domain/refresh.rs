@@ -2,7 +2,9 @@
 //! successor and spends the token. A spent token presented again is a theft signal
 //! — the grant is revoked — except within a short grace after its rotation, when it
 //! is a client retrying a response it lost: it then gets a new successor and the one
-//! it never saw dies, so one live chain remains.
+//! it never saw dies, so one live chain remains. A client that lost the response
+//! never saw the successor, so a successor that has itself been presented proves the
+//! response arrived: the old token coming back then is a replay, grace or not.
 //!
 //! Tokens are 256-bit random strings; only their SHA-256 is stored.
 
@@ -35,6 +37,8 @@ pub struct TokenState {
     pub expires_at: UnixSeconds,
     /// When it was rotated, if it was.
     pub rotated_at: Option<UnixSeconds>,
+    /// Whether the successor of that rotation has itself been presented (rotated).
+    pub successor_spent: bool,
 }
 
 /// What to do with a presented token.
@@ -58,7 +62,9 @@ pub fn decide(token: TokenState, now: UnixSeconds, grace: Duration) -> Decision 
     }
     match token.rotated_at {
         None => Decision::Rotate,
-        Some(at) if now < at + grace.as_secs() => Decision::Retry,
+        Some(at) if now < at.saturating_add(grace.as_secs()) && !token.successor_spent => {
+            Decision::Retry
+        }
         Some(_) => Decision::Replay,
     }
 }
@@ -73,6 +79,7 @@ mod tests {
         TokenState {
             expires_at: 1_000,
             rotated_at,
+            successor_spent: false,
         }
     }
 
@@ -88,6 +95,23 @@ mod tests {
         assert_eq!(
             decide(token(Some(500)), 501, Duration::ZERO),
             Decision::Replay
+        );
+    }
+
+    #[test]
+    fn a_spent_token_whose_successor_was_used_is_a_replay_even_within_the_grace() {
+        let used = TokenState {
+            successor_spent: true,
+            ..token(Some(500))
+        };
+        assert_eq!(decide(used, 501, GRACE), Decision::Replay);
+    }
+
+    #[test]
+    fn a_huge_grace_does_not_overflow() {
+        assert_eq!(
+            decide(token(Some(500)), 600, Duration::MAX),
+            Decision::Retry
         );
     }
 

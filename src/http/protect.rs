@@ -4,6 +4,8 @@
 //! resource's required scopes, and describe any refusal the way MCP clients expect
 //! (RFC 6750 §3 + RFC 9728 §5.1 `resource_metadata`).
 
+use std::sync::Arc;
+
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap};
@@ -89,7 +91,11 @@ fn challenge(
 }
 
 /// Checks a request to `uri` carrying `headers`.
-pub async fn check(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Principal, Denial> {
+pub async fn check(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<Arc<Principal>, Denial> {
     let Some(resource) = resource_for(&state.config, uri.path()) else {
         return Err(Denial {
             status: StatusCode::FORBIDDEN,
@@ -149,17 +155,21 @@ fn bearer(headers: &HeaderMap) -> Result<&str, Rejection> {
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or(Rejection::Missing)?
-        .to_str()
-        .map_err(|_| Rejection::Malformed)?;
-    let (scheme, token) = value.split_once(' ').ok_or(Rejection::WrongScheme)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+        .as_bytes();
+    let space = value
+        .iter()
+        .position(|b| *b == b' ')
+        .ok_or(Rejection::WrongScheme)?;
+    if !value[..space].eq_ignore_ascii_case(b"bearer") {
         return Err(Rejection::WrongScheme);
     }
-    let token = token.trim();
-    if token.is_empty() {
+    // Visible ASCII only (RFC 6750's b64token, loosened for providers whose opaque
+    // tokens use other punctuation); checked as bytes, cheaper than `to_str`.
+    let token = value[space + 1..].trim_ascii();
+    if token.is_empty() || !token.iter().all(|b| (0x21..=0x7e).contains(b)) {
         return Err(Rejection::Malformed);
     }
-    Ok(token)
+    std::str::from_utf8(token).map_err(|_| Rejection::Malformed)
 }
 
 /// Middleware for routes the broker serves itself: verified requests continue with
@@ -175,7 +185,7 @@ pub async fn require_token(
     };
     match check(&state, req.headers(), req.uri()).await {
         Ok(principal) => {
-            req.extensions_mut().insert(principal);
+            req.extensions_mut().insert(Principal::clone(&principal));
             Ok(next.call(req).await?.map_into_left_body())
         }
         Err(denial) => Ok(req.into_response(denial.response()).map_into_right_body()),

@@ -95,3 +95,41 @@ mod scope_text {
         Scopes::parse(&text).map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant() -> Grant {
+        Grant {
+            grant_id: "g1".into(),
+            subject: "alice".into(),
+            client_id: "c1".into(),
+            scopes: Scopes::of(["notes:read", "offline_access"]),
+            resource: None,
+            upstream: UpstreamTokens {
+                access_token: "upstream-at".into(),
+                refresh_token: Some("upstream-rt".into()),
+                expires_at: Some(100),
+                scope: Some("openid".into()),
+            },
+            created_at: 0,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_providers_tokens() {
+        let text = format!("{:?}", grant());
+        assert!(!text.contains("upstream-at") && !text.contains("upstream-rt"));
+        assert!(text.contains("<redacted>") && text.contains("openid"));
+    }
+
+    #[test]
+    fn scopes_are_stored_as_the_space_separated_string() {
+        let json = serde_json::to_value(grant()).unwrap();
+        assert_eq!(json["scopes"], "notes:read offline_access");
+        let back: Grant = serde_json::from_value(json).unwrap();
+        assert_eq!(back, grant());
+    }
+}

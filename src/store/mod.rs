@@ -97,11 +97,19 @@ pub trait Store: Send + Sync + 'static {
         now: UnixSeconds,
     ) -> Result<Option<Grant>, StoreError>;
     async fn put_refresh(&self, record: RefreshRecord) -> Result<(), StoreError>;
-    /// A refresh token by hash, when it exists and its grant is live.
+    /// A refresh token by hash, when it exists and its grant is live. Spent tokens are
+    /// kept (until they expire) to recognise replays: check `rotated` before honouring one.
     async fn find_refresh(&self, hash: &[u8; 32]) -> Result<Option<RefreshRecord>, StoreError>;
-    /// Presents the token stored under `presented` (see `domain::refresh`), all in one
-    /// atomic step: rotation stores `successor`; a retry within `grace` also deletes
-    /// the previous successor; a replay revokes the grant.
+    /// Deletes one refresh token; `true` when it existed. Revoking a token the client
+    /// holds goes through `revoke_grant` (RFC 7009: the whole grant goes).
+    async fn delete_refresh(&self, hash: &[u8; 32]) -> Result<bool, StoreError>;
+    /// Presents the token stored under `presented` (see `domain::refresh::decide`), all
+    /// in one atomic step (sqlite: one `IMMEDIATE` transaction; Redis: one script), so
+    /// concurrent presentations cannot both rotate: rotation marks it spent and stores
+    /// `successor`; a retry within `grace` also deletes the previous successor; a
+    /// replay revokes the grant as `revoke_grant` does. Expired, unknown and
+    /// revoked-grant tokens change nothing. The successor always joins the presented
+    /// token's grant, whatever its `grant_id` says.
     async fn rotate_refresh(
         &self,
         presented: [u8; 32],

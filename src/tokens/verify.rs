@@ -34,7 +34,7 @@ use crate::domain::scope::Scopes;
 /// What a verified token established, independent of the resource asked about.
 #[derive(Debug, Clone)]
 pub struct Verified {
-    pub principal: Principal,
+    pub principal: Arc<Principal>,
     pub audiences: Vec<String>,
     pub expires_at: UnixSeconds,
     pub not_before: Option<UnixSeconds>,
@@ -147,10 +147,10 @@ impl Verifier {
         &self,
         token: &str,
         resource: &ResourceConfig,
-    ) -> Result<Principal, Rejection> {
+    ) -> Result<Arc<Principal>, Rejection> {
         if token.bytes().filter(|b| *b == b'.').count() != 2 {
             if let Some(verdict) = self.api_keys.verify(token, resource, self.clock.unix()) {
-                return verdict;
+                return verdict.map(Arc::new);
             }
             return self.verify_opaque(token, resource).await;
         }
@@ -158,7 +158,7 @@ impl Verifier {
         if !verified.meant_for(resource) {
             return Err(Rejection::WrongAudience);
         }
-        Ok(verified.principal.clone())
+        Ok(Arc::clone(&verified.principal))
     }
 
     /// A broker-issued access token, whatever resource it is for (introspection and
@@ -208,7 +208,7 @@ impl Verifier {
         &self,
         token: &str,
         resource: &ResourceConfig,
-    ) -> Result<Principal, Rejection> {
+    ) -> Result<Arc<Principal>, Rejection> {
         let introspector = self.introspector.as_ref().ok_or(Rejection::Malformed)?;
         match introspector.introspect(token).await?.as_ref() {
             Introspected::Inactive => Err(Rejection::Inactive),
@@ -228,7 +228,7 @@ impl Verifier {
                 if !meant {
                     return Err(Rejection::WrongAudience);
                 }
-                Ok(principal.clone())
+                Ok(Arc::new(principal.clone()))
             }
         }
     }
@@ -347,14 +347,14 @@ impl Verifier {
         };
         let scopes = scopes_of(claims.scope.as_deref(), claims.scp.as_ref());
         Ok(Verified {
-            principal: Principal {
+            principal: Arc::new(Principal {
                 subject: sub,
                 scopes,
                 client_id: claims.client_id.or(claims.azp),
                 kind,
                 expires_at: Some(exp),
                 grant_id: claims.sid.filter(|_| kind == CredentialKind::BrokerJwt),
-            },
+            }),
             audiences,
             expires_at: exp,
             not_before: claims.nbf,

@@ -30,6 +30,10 @@ fn valid_fixtures_are_accepted() {
         let env = [
             secret[0],
             ("TOKEN_BROKER__UPSTREAM__CLIENT_SECRET", spec.as_str()),
+            (
+                "TOKEN_BROKER_COOKIE_KEY",
+                "a-cookie-signing-key-of-at-least-32-bytes",
+            ),
         ];
         let (code, stdout, stderr) = check(&fixture(&format!("config/{name}")), &env);
         assert_eq!(code, Some(0), "{name}: {stderr}");

@@ -116,6 +116,10 @@ impl Store for MemoryStore {
         self.grants.find_refresh(hash)
     }
 
+    async fn delete_refresh(&self, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        self.grants.delete_refresh(hash)
+    }
+
     async fn rotate_refresh(
         &self,
         presented: [u8; 32],
@@ -137,54 +141,4 @@ impl Store for MemoryStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::ClientOrigin;
-
-    fn client(id: &str, issued_at: u64, last_used_at: Option<u64>) -> StoredClient {
-        StoredClient {
-            client_id: id.into(),
-            secret_hash: None,
-            metadata: serde_json::json!({}),
-            fingerprint: [0; 32],
-            issued_at,
-            last_used_at,
-            origin: ClientOrigin::Local,
-        }
-    }
-
-    #[actix_web::test]
-    async fn stale_clients_are_the_unused_and_the_idle() {
-        let store = MemoryStore::new();
-        store
-            .put_client(client("never-used-old", 10, None))
-            .await
-            .unwrap();
-        store
-            .put_client(client("never-used-new", 100, None))
-            .await
-            .unwrap();
-        store
-            .put_client(client("idle", 10, Some(20)))
-            .await
-            .unwrap();
-        store
-            .put_client(client("active", 10, Some(95)))
-            .await
-            .unwrap();
-        let mut stale: Vec<String> = store
-            .stale_clients(50, 90)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|c| c.client_id)
-            .collect();
-        stale.sort();
-        assert_eq!(stale, ["idle", "never-used-old"]);
-        store.touch_client("never-used-old", 60).await.unwrap();
-        assert_eq!(store.stale_clients(50, 50).await.unwrap().len(), 1);
-        assert!(store.delete_client("idle").await.unwrap());
-        assert!(!store.delete_client("idle").await.unwrap());
-        assert_eq!(store.count_clients().await.unwrap(), 3);
-    }
-}
+mod tests;
