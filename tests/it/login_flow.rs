@@ -432,3 +432,159 @@ async fn introspection_describes_broker_tokens_to_confidential_clients_only() {
     let garbage: Value = ask("garbage".into()).await.unwrap().json().await.unwrap();
     assert_eq!(garbage, serde_json::json!({"active": false}));
 }
+
+#[actix_web::test]
+async fn a_provider_refusal_reaches_the_client_as_access_denied() {
+    let broker = live_broker().await;
+    let client = register(&broker, "Refused").await;
+    let consent = open_consent(&authorize_url(&broker, &client, &[])).await;
+    let approved = post_consent(
+        &broker,
+        Some(&consent.cookie),
+        &[
+            ("session", &consent.session),
+            ("csrf", &consent.csrf),
+            ("decision", "approve"),
+        ],
+    )
+    .await;
+    let upstream = location(&approved);
+    let state = query(&upstream, "state").unwrap();
+    // The provider answers as it does when the user cancels its login.
+    let mut callback = Url::parse(&broker.at("/oauth/callback")).unwrap();
+    callback
+        .query_pairs_mut()
+        .append_pair("state", &state)
+        .append_pair("error", "login_required")
+        .append_pair("iss", &broker.idp.url);
+    let back = http()
+        .get(callback.as_str())
+        .header("cookie", &consent.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), 303);
+    let to = location(&back);
+    assert!(to.as_str().starts_with(REDIRECT));
+    assert_eq!(query(&to, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query(&to, "state").as_deref(), Some("client-state"));
+    assert_eq!(query(&to, "iss").as_deref(), Some(broker.url.as_str()));
+    // A callback naming another issuer (RFC 9207 mix-up) is refused too.
+    let consent = open_consent(&authorize_url(&broker, &client, &[])).await;
+    let approved = post_consent(
+        &broker,
+        Some(&consent.cookie),
+        &[
+            ("session", &consent.session),
+            ("csrf", &consent.csrf),
+            ("decision", "approve"),
+        ],
+    )
+    .await;
+    let mut at_idp = location(&approved);
+    let at_idp_response = http().get(at_idp.as_str()).send().await.unwrap();
+    at_idp = location(&at_idp_response);
+    let mixed: String = at_idp.as_str().replace(
+        &format!("iss={}", urlencode(&broker.idp.url)),
+        "iss=https%3A%2F%2Fevil.example",
+    );
+    let back = http()
+        .get(mixed)
+        .header("cookie", &consent.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        query(&location(&back), "error").as_deref(),
+        Some("server_error")
+    );
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[actix_web::test]
+async fn an_expired_upstream_token_is_refreshed_at_the_provider_on_refresh() {
+    let broker = live_broker().await;
+    let client = register(&broker, "Upstream refresh").await;
+    let code = login(&broker, &client, &[]).await;
+    let (_, body) = redeem(&broker, &client, &code).await;
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    let grant_id = broker
+        .state
+        .verifier
+        .verify_broker(&access)
+        .await
+        .unwrap()
+        .principal
+        .grant_id
+        .clone()
+        .unwrap();
+    let before = broker
+        .state
+        .store
+        .get_grant(&grant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let calls = broker.idp.calls("token").await;
+    // Within the provider token's life nothing goes upstream.
+    let (status, body) = refresh(&broker, &client, body["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(broker.idp.calls("token").await, calls);
+    // Past it (the dev IdP's tokens live 5 min), the provider is asked.
+    broker.clock.advance(Duration::from_secs(301));
+    let (status, _) = refresh(&broker, &client, body["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(broker.idp.calls("token").await, calls + 1);
+    let after = broker
+        .state
+        .store
+        .get_grant(&grant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(after.upstream.access_token, before.upstream.access_token);
+    assert!(after.upstream.expires_at > before.upstream.expires_at);
+}
+
+#[actix_web::test]
+async fn loopback_redirect_uris_match_on_any_port_for_localhost_too() {
+    let broker = live_broker().await;
+    let registered: Value = http()
+        .post(broker.at("/oauth/register"))
+        .json(&serde_json::json!({
+            "client_name": "VS Code",
+            "redirect_uris": ["http://127.0.0.1/", "http://localhost/callback"],
+            "application_type": "native",
+            "token_endpoint_auth_method": "none",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client = registered["client_id"].as_str().unwrap();
+    for redirect in ["http://127.0.0.1:33418/", "http://localhost:5173/callback"] {
+        let response = http()
+            .get(authorize_url(
+                &broker,
+                client,
+                &[("redirect_uri", redirect)],
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{redirect}");
+    }
+    for wrong in ["http://localhost:5173/other", "http://127.0.0.2:33418/"] {
+        let response = http()
+            .get(authorize_url(&broker, client, &[("redirect_uri", wrong)]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{wrong}");
+    }
+}
