@@ -58,6 +58,8 @@ pub struct AppState {
     pub revocations: Revocations,
     /// The one HTTP client for the provider.
     pub upstream_http: UpstreamHttp,
+    /// Token exchange (RFC 8693) with its cache.
+    pub exchanger: crate::actors::exchange::Exchanger,
     /// Client ID Metadata Documents, when `registration.metadata_documents` is on.
     pub metadata_documents: Option<crate::upstream::cimd::CimdFetcher>,
 }
@@ -257,6 +259,10 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
             allow_loopback: loopback,
             allow_private: config.registration.metadata_documents_allow_private,
             allow_http: loopback,
+            redirects: crate::domain::client_metadata::RedirectPolicy {
+                allow_private_use_schemes: config.registration.allow_private_use_schemes,
+                allowed_patterns: config.registration.redirect_uri_allow_list.clone(),
+            },
             ..Default::default()
         };
         Some(
@@ -266,7 +272,15 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
     } else {
         None
     };
+    let exchanger = crate::actors::exchange::Exchanger::new(
+        upstream_http.clone(),
+        discovery.clone(),
+        clock.clone(),
+        config.exchange.cache_capacity,
+        config.exchange.skew,
+    );
     Ok(web::Data::new(AppState {
+        exchanger,
         metadata_documents,
         signing,
         revocations,

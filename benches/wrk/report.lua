@@ -1,13 +1,18 @@
 -- wrk script shared by every measured case. It prints one machine-readable line:
---   BENCH requests=… duration_us=… mean_us=… p50_us=… p99_us=… non2xx=… sockerr=… tokens=… reused=…
+--   BENCH requests=… duration_us=… mean_us=… p50_us=… p99_us=… non2xx=… sockerr=…
+--         tokens=… sent=… responses=… window_us=…
+--
+-- Without BENCH_TOKENS the request is wrk's static one (URL and -H headers) and only
+-- wrk's own counters are reported (tokens/sent/responses/window_us are 0).
 --
 -- With BENCH_TOKENS set, each request carries a different bearer token: thread i reads
--- "$BENCH_TOKENS.<i>" (one token a line) and sends each token once, in order. Should a
--- thread run out it starts over, and every such repeat is counted in `reused` (a
--- repeat hits the broker's verified-token cache, so it is not a fresh verification).
--- With BENCH_STOP_WHEN_EXHAUSTED=1 a thread that runs out stops instead (used by the
--- probe, whose mean latency then describes fresh verifications only).
--- Without BENCH_TOKENS the request is wrk's static one (URL and -H headers).
+-- "$BENCH_TOKENS.<i>" (one token a line, all distinct) and sends each token exactly
+-- once, in order; a thread that has sent its last token stops sending (so no token is
+-- ever repeated, and no request is a verified-token cache hit). Because wrk's run time
+-- is fixed (-d) and threads may stop before it ends, the rate is measured by the
+-- script itself: `responses` over `window_us`, the wall-clock time (CLOCK_MONOTONIC via
+-- LuaJIT's ffi) from the first request sent to the last response received, across
+-- all threads.
 
 local threads = {}
 function setup(thread)
@@ -16,11 +21,22 @@ function setup(thread)
 end
 
 local token_prefix = os.getenv("BENCH_TOKENS")
-local stop_when_exhausted = os.getenv("BENCH_STOP_WHEN_EXHAUSTED") == "1"
 
 if token_prefix then
+  local ffi = require("ffi")
+  ffi.cdef [[
+    typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+    int clock_gettime(int clk_id, bench_timespec *tp);
+  ]]
+  local ts = ffi.new("bench_timespec")
+  local CLOCK_MONOTONIC = 1
+  local function now_us()
+    ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
+    return tonumber(ts.tv_sec) * 1000000 + math.floor(tonumber(ts.tv_nsec) / 1000)
+  end
+
   function init(args)
-    tokens, ntokens, sent, reused = {}, 0, 0, 0
+    tokens, ntokens, sent, responses, first_us, last_us = {}, 0, 0, 0, 0, 0
     for line in io.lines(token_prefix .. "." .. id) do
       if #line > 0 then
         ntokens = ntokens + 1
@@ -33,31 +49,43 @@ if token_prefix then
   end
 
   function request()
+    if sent >= ntokens then
+      -- out of tokens: stop this thread; the empty request writes nothing
+      wrk.thread:stop()
+      return ""
+    end
     sent = sent + 1
-    if sent > ntokens then
-      if stop_when_exhausted then
-        wrk.thread:stop()
-      else
-        reused = reused + 1
-      end
+    if sent == 1 then
+      first_us = now_us()
     end
     -- wrk.format() without a headers argument uses wrk.headers (incl. the -H ones)
-    wrk.headers["Authorization"] = "Bearer " .. tokens[(sent - 1) % ntokens + 1]
+    wrk.headers["Authorization"] = "Bearer " .. tokens[sent]
     return wrk.format()
+  end
+
+  function response(status, headers, body)
+    responses = responses + 1
+    last_us = now_us()
   end
 end
 
 function done(summary, latency, requests)
-  local tokens, reused = 0, 0
+  local tokens, sent, responses, first, last = 0, 0, 0, nil, nil
   for _, thread in ipairs(threads) do
     tokens = tokens + (thread:get("ntokens") or 0)
-    reused = reused + (thread:get("reused") or 0)
+    sent = sent + (thread:get("sent") or 0)
+    responses = responses + (thread:get("responses") or 0)
+    local f, l = thread:get("first_us"), thread:get("last_us")
+    if f and f > 0 and (first == nil or f < first) then first = f end
+    if l and l > 0 and (last == nil or l > last) then last = l end
   end
+  local window = (first and last) and (last - first) or 0
   local e = summary.errors
   io.write(string.format(
-    "BENCH requests=%d duration_us=%d mean_us=%d p50_us=%d p99_us=%d non2xx=%d sockerr=%d tokens=%d reused=%d\n",
+    "BENCH requests=%d duration_us=%d mean_us=%d p50_us=%d p99_us=%d non2xx=%d sockerr=%d "
+      .. "tokens=%d sent=%d responses=%d window_us=%d\n",
     summary.requests, summary.duration, latency.mean,
     latency:percentile(50), latency:percentile(99),
     e.status, e.connect + e.read + e.write + e.timeout,
-    tokens, reused))
+    tokens, sent, responses, window))
 end

@@ -3,5 +3,6 @@
 //! and the small handle that HTTP handlers and hot paths use.
 
 pub mod discovery;
+pub mod exchange;
 pub mod registration;
 pub mod sessions;

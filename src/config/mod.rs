@@ -5,6 +5,7 @@
 //! bound or started before it succeeds.
 
 mod env;
+mod exchange;
 mod issuer;
 mod login;
 mod raw;
@@ -20,6 +21,7 @@ use serde::de::DeserializeOwned;
 use toml::Table;
 
 pub use env::{Environment, PREFIX as ENV_PREFIX};
+pub use exchange::{AudienceConfig, CallerConfig, ExchangeConfig, Strategy};
 pub use issuer::Issuer;
 pub use login::{ConsentConfig, RefreshConfig, SessionsConfig, TokenMode, TokensConfig};
 pub use secret::{Secret, constant_time_eq};
@@ -39,6 +41,7 @@ pub struct Config {
     pub consent: ConsentConfig,
     pub tokens: TokensConfig,
     pub refresh: RefreshConfig,
+    pub exchange: ExchangeConfig,
     pub log: LogConfig,
 }
 
@@ -294,15 +297,17 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
         .and_then(|raw| login::tokens(raw, &mut problems));
     let refresh = take_section::<raw::RawRefresh>(&mut root, "refresh", &mut problems)
         .and_then(|raw| login::refresh(raw, &mut problems));
+    let exchange = take_section::<exchange::RawExchange>(&mut root, "exchange", &mut problems)
+        .and_then(|raw| exchange::exchange(raw, env, &mut problems));
     let log = take_section::<raw::RawLog>(&mut root, "log", &mut problems)
         .and_then(|raw| sections::log(raw, &mut problems));
     for unknown in root.keys() {
         problems.push(Problem::new(
             unknown.clone(),
-            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, log)",
+            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, log)",
         ));
     }
-    let login = (sessions, consent, tokens, refresh);
+    let login = (sessions, consent, tokens, refresh, exchange);
     match (
         server,
         upstream,
@@ -320,7 +325,7 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
             Some(resources),
             Some(api_keys),
             Some(registration),
-            (Some(sessions), Some(consent), Some(tokens), Some(refresh)),
+            (Some(sessions), Some(consent), Some(tokens), Some(refresh), Some(exchange)),
             Some(log),
         ) if problems.is_empty() => Ok(Config {
             server,
@@ -333,6 +338,7 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
             consent,
             tokens,
             refresh,
+            exchange,
             log,
         }),
         _ => Err(ConfigError::Invalid(problems)),

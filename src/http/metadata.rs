@@ -14,7 +14,11 @@ use crate::config::Config;
 use crate::server::AppState;
 
 /// The grant types the token endpoint implements (RFC 8414 §2).
-pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
+pub const GRANT_TYPES: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+];
 
 /// Client authentication methods. `none` must be listed: public MCP clients (and
 /// Claude's choice of CIMD) depend on it.

@@ -7,6 +7,7 @@ pub mod clients;
 pub mod consent;
 pub mod consent_page;
 pub mod error;
+pub mod exchange;
 pub mod health;
 pub mod introspect;
 pub mod jwks;

@@ -15,8 +15,9 @@ use crate::domain::refresh as refresh_tokens;
 use crate::domain::scope::Scopes;
 use crate::server::AppState;
 use crate::store::{Grant, RefreshRecord, RotateOutcome, StoreError, UpstreamTokens};
-use crate::upstream::UpstreamError;
 use crate::upstream::token as upstream_token;
+
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 #[derive(Serialize)]
 struct TokenBody {
@@ -37,11 +38,13 @@ pub async fn token(
     let grant_type = params.required("grant_type")?.to_owned();
     let label = match grant_type.as_str() {
         "authorization_code" | "refresh_token" => grant_type.as_str(),
+        TOKEN_EXCHANGE => "token_exchange",
         _ => "other",
     };
     let result = match grant_type.as_str() {
         "authorization_code" => authorization_code(&state, &req, &params).await,
         "refresh_token" => refresh(&state, &req, &params).await,
+        TOKEN_EXCHANGE => super::exchange::token_exchange(&state, &req, &params).await,
         other => Err(ApiError::oauth(
             ErrorCode::UnsupportedGrantType,
             format!("grant_type `{other}` is not supported"),
@@ -199,7 +202,7 @@ async fn refresh(
 }
 
 /// A grant that exists and is not revoked.
-async fn live_grant(state: &AppState, grant_id: &str) -> Result<Grant, ApiError> {
+pub(crate) async fn live_grant(state: &AppState, grant_id: &str) -> Result<Grant, ApiError> {
     match state
         .store
         .get_grant(grant_id)
@@ -230,7 +233,7 @@ pub async fn revoke(state: &AppState, grant_id: &str) -> Result<(), ApiError> {
 /// provider that refuses the refresh ended the user's session there: the grant is
 /// revoked. A provider that cannot be reached only matters in passthrough mode,
 /// where its access token is what the client gets.
-async fn refresh_upstream(state: &AppState, grant: Grant) -> Result<Grant, ApiError> {
+pub(crate) async fn refresh_upstream(state: &AppState, grant: Grant) -> Result<Grant, ApiError> {
     let now = state.clock.unix();
     let expired = grant.upstream.expires_at.is_some_and(|at| at <= now);
     let Some(upstream_refresh) = grant.upstream.refresh_token.clone().filter(|_| expired) else {
@@ -279,7 +282,10 @@ async fn refresh_upstream(state: &AppState, grant: Grant) -> Result<Grant, ApiEr
                 .map_err(store_failed)?;
             Ok(Grant { upstream, ..grant })
         }
-        Err(UpstreamError::OAuth { .. }) => {
+        // Only `invalid_grant` means the provider ended the session; `invalid_client`
+        // and the like are the broker's own configuration and must not cost the user
+        // their grant.
+        Err(e) if e.is_invalid_grant() => {
             revoke(state, &grant.grant_id).await?;
             Err(invalid_grant(
                 "the identity provider ended this session; log in again",

@@ -60,3 +60,75 @@ pub fn mint(keys: &SigningKeys, m: &Minting<'_>) -> Result<(String, UnixSeconds)
     };
     Ok((keys.sign("at+jwt", &claims, m.now)?, exp))
 }
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{Validation, decode, decode_header};
+
+    use super::*;
+    use crate::config::{TokenMode, TokensConfig};
+
+    fn keys() -> SigningKeys {
+        let config = TokensConfig {
+            mode: TokenMode::Issue,
+            access_token_ttl: Duration::from_secs(900),
+            algorithm: "EdDSA".to_owned(),
+            key_file: None,
+            key_grace: Duration::from_secs(3_600),
+        };
+        SigningKeys::load_or_create(&config, 0).unwrap()
+    }
+
+    fn minting<'a>(scopes: &'a Scopes) -> Minting<'a> {
+        Minting {
+            issuer: "https://broker.example",
+            subject: "alice",
+            client_id: "client-1",
+            audience: "https://mcp.example/mcp",
+            scopes,
+            grant_id: "grant-1",
+            now: 1_000,
+            ttl: Duration::from_secs(900),
+        }
+    }
+
+    fn claims_of(keys: &SigningKeys, token: &str) -> AccessTokenClaims {
+        let kid = decode_header(token).unwrap().kid.unwrap();
+        let (key, _) = keys.find(&kid, 1_000).unwrap();
+        let mut validation = Validation::new(key.alg.algorithm());
+        validation.validate_exp = false;
+        validation.set_audience(&["https://mcp.example/mcp"]);
+        decode::<AccessTokenClaims>(token, key.decoding(), &validation)
+            .unwrap()
+            .claims
+    }
+
+    #[test]
+    fn a_minted_token_says_who_for_what_and_until_when() {
+        let keys = keys();
+        let scopes = Scopes::of(["notes:read", "notes:write"]);
+        let (token, expires_at) = mint(&keys, &minting(&scopes)).unwrap();
+        assert_eq!(expires_at, 1_900);
+        let header = decode_header(&token).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 §2.1");
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
+        let claims = claims_of(&keys, &token);
+        assert_eq!(claims.iss, "https://broker.example");
+        assert_eq!(claims.sub, "alice");
+        assert_eq!(claims.aud, "https://mcp.example/mcp");
+        assert_eq!(claims.scope, scopes.to_string());
+        assert_eq!(claims.client_id, "client-1");
+        assert_eq!(claims.sid, "grant-1");
+        assert_eq!((claims.iat, claims.nbf, claims.exp), (1_000, 1_000, 1_900));
+        assert!(claims.jti.len() >= 22, "128 random bits");
+    }
+
+    #[test]
+    fn every_token_gets_its_own_jti() {
+        let keys = keys();
+        let scopes = Scopes::of(["notes:read"]);
+        let (a, _) = mint(&keys, &minting(&scopes)).unwrap();
+        let (b, _) = mint(&keys, &minting(&scopes)).unwrap();
+        assert_ne!(claims_of(&keys, &a).jti, claims_of(&keys, &b).jti);
+    }
+}

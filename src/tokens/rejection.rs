@@ -21,7 +21,8 @@ pub enum Rejection {
     /// `none`, an HMAC algorithm, or one the key does not allow.
     #[error("signing algorithm not allowed")]
     AlgNotAllowed,
-    /// No published key has this `kid`, even after a refetch.
+    /// No published key has this `kid`, even after a refetch; or the broker key that
+    /// signed a cached token has since left `/jwks.json`.
     #[error("unknown signing key")]
     UnknownKid,
     #[error("bad signature")]
@@ -47,6 +48,9 @@ pub enum Rejection {
     /// A broker token whose grant was revoked.
     #[error("grant revoked")]
     Revoked,
+    /// A broker-signed JWT whose `typ` is not `at+jwt` (RFC 9068 §4).
+    #[error("not an access token")]
+    WrongType,
 }
 
 impl Rejection {
@@ -68,6 +72,7 @@ impl Rejection {
             Self::Inactive => "inactive",
             Self::Unavailable => "unavailable",
             Self::Revoked => "revoked",
+            Self::WrongType => "wrong_type",
         }
     }
 

@@ -92,13 +92,17 @@ impl SigningKeys {
             .or(self.keys.first())
     }
 
-    /// Whether the key at `index` is still published at `now`: not replaced by an
-    /// active newer key, or replaced less than the grace ago.
+    /// When the key at `index` leaves `/jwks.json`: the grace after its successor
+    /// activates (`None`: it has no successor yet).
+    fn published_until(&self, index: usize) -> Option<UnixSeconds> {
+        self.keys
+            .get(index + 1)
+            .map(|next| next.activates_at.saturating_add(self.grace))
+    }
+
+    /// Whether the key at `index` is still published at `now`.
     fn published(&self, index: usize, now: UnixSeconds) -> bool {
-        match self.keys.get(index + 1) {
-            Some(next) if next.activates_at <= now => now < next.activates_at + self.grace,
-            _ => true,
-        }
+        self.published_until(index).is_none_or(|until| now < until)
     }
 
     /// Signs `claims` with the active key; the header names its `kid` and `typ`.
@@ -115,13 +119,14 @@ impl SigningKeys {
             .map_err(|e| SigningError::Sign(e.to_string()))
     }
 
-    /// The published key named `kid`, for verification.
-    pub fn find(&self, kid: &str, now: UnixSeconds) -> Option<&KeyPair> {
+    /// The published key named `kid`, for verification, with the time it stops being
+    /// published (`None`: not scheduled), after which nothing it signed is accepted.
+    pub fn find(&self, kid: &str, now: UnixSeconds) -> Option<(&KeyPair, Option<UnixSeconds>)> {
         self.keys
             .iter()
             .enumerate()
             .find(|(i, k)| k.pair.kid == kid && self.published(*i, now))
-            .map(|(_, k)| &k.pair)
+            .map(|(i, k)| (&k.pair, self.published_until(i)))
     }
 
     /// `/jwks.json`: the public halves of the published keys.
@@ -295,6 +300,8 @@ mod tests {
         assert_eq!(keys.jwks(1_000)["keys"].as_array().unwrap().len(), 2);
         assert_eq!(signer(1_999), old_kid, "not active before its time");
         assert_eq!(signer(2_000), new_kid);
+        assert_eq!(keys.find(&old_kid, 5_599).unwrap().1, Some(5_600));
+        assert_eq!(keys.find(&new_kid, 5_599).unwrap().1, None, "no successor");
         assert!(keys.find(&old_kid, 5_599).is_some(), "within the grace");
         assert!(keys.find(&old_kid, 5_600).is_none(), "after the grace");
         assert_eq!(keys.jwks(5_600)["keys"].as_array().unwrap().len(), 1);

@@ -6,7 +6,8 @@
 //! Checks, in order: structure and header; algorithm (from the key's allow-list, never
 //! `none` or HMAC); `kid` (with one rate-limited refetch for an unknown one);
 //! signature; `iss`; required claims; `exp`/`nbf`/`iat` against the broker's clock
-//! with bounded leeway; then, per resource, `aud`.
+//! with bounded leeway; then, per resource, `aud`. A broker token must also be typed
+//! `at+jwt` (RFC 9068 §4), carry a `sid`, and its grant must not be revoked.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,9 @@ pub struct Verified {
     pub audiences: Vec<String>,
     pub expires_at: UnixSeconds,
     pub not_before: Option<UnixSeconds>,
+    /// When the broker key that signed it leaves `/jwks.json`: from then on the token
+    /// is refused even from the cache. `None` for provider tokens and current keys.
+    pub key_until: Option<UnixSeconds>,
 }
 
 impl Verified {
@@ -196,6 +200,9 @@ impl Verifier {
         {
             return Err(Rejection::NotYetValid);
         }
+        if verified.key_until.is_some_and(|until| now >= until) {
+            return Err(Rejection::UnknownKid);
+        }
         if let (Some(grant), Some(broker)) = (&verified.principal.grant_id, &self.broker)
             && broker.revocations.is_revoked(grant)
         {
@@ -239,12 +246,13 @@ impl Verifier {
     }
 
     async fn verify_signed(&self, token: &str) -> Result<Verified, Rejection> {
-        let (alg, kid) = read_header(token)?;
+        let header = read_header(token)?;
         if let Some(broker) = &self.broker
             && unverified_issuer(token).as_deref() == Some(broker.issuer.as_str())
         {
-            return self.verify_broker_signed(broker, token, alg, kid.as_deref());
+            return self.verify_broker_signed(broker, token, &header);
         }
+        let JwtHeader { alg, kid, .. } = header;
         let snapshot = self
             .discovery
             .current()
@@ -266,19 +274,7 @@ impl Verifier {
         if !key.algorithms.contains(&alg) {
             return Err(Rejection::AlgNotAllowed);
         }
-        let mut validation = Validation::new(alg);
-        // Claims are checked below, against the broker's clock and with our reasons.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
-        let claims = decode::<Claims>(token, &key.key, &validation)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => Rejection::BadSignature,
-                jsonwebtoken::errors::ErrorKind::Json(_) => Rejection::MissingClaims,
-                _ => Rejection::Malformed,
-            })?
-            .claims;
+        let claims = decode_claims(token, alg, &key.key)?;
         self.check_claims(claims, &self.issuer, CredentialKind::UpstreamJwt)
     }
 
@@ -287,31 +283,29 @@ impl Verifier {
         &self,
         broker: &BrokerTrust,
         token: &str,
-        alg: Algorithm,
-        kid: Option<&str>,
+        header: &JwtHeader,
     ) -> Result<Verified, Rejection> {
-        let key = kid
+        let (key, key_until) = header
+            .kid
+            .as_deref()
             .and_then(|kid| broker.keys.find(kid, self.clock.unix()))
             .ok_or(Rejection::UnknownKid)?;
-        if key.alg.algorithm() != alg {
+        // The key's own algorithm, never the header's choice.
+        if key.alg.algorithm() != header.alg {
             return Err(Rejection::AlgNotAllowed);
         }
-        let mut validation = Validation::new(alg);
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
-        let claims = decode::<Claims>(token, key.decoding(), &validation)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => Rejection::BadSignature,
-                jsonwebtoken::errors::ErrorKind::Json(_) => Rejection::MissingClaims,
-                _ => Rejection::Malformed,
-            })?
-            .claims;
+        // The broker signs nothing else with these keys, but a token of another type
+        // must never pass as an access token (RFC 9068 §4).
+        if !header.typ.as_deref().is_some_and(is_access_token_type) {
+            return Err(Rejection::WrongType);
+        }
+        let claims = decode_claims(token, header.alg, key.decoding())?;
         if claims.sid.is_none() {
             return Err(Rejection::MissingClaims);
         }
-        self.check_claims(claims, &broker.issuer, CredentialKind::BrokerJwt)
+        let mut verified = self.check_claims(claims, &broker.issuer, CredentialKind::BrokerJwt)?;
+        verified.key_until = key_until;
+        Ok(verified)
     }
 
     fn check_claims(
@@ -358,8 +352,35 @@ impl Verifier {
             audiences,
             expires_at: exp,
             not_before: claims.nbf,
+            key_until: None,
         })
     }
+}
+
+/// Checks the signature with `key` and reads the claims; the time claims are checked
+/// afterwards, against the broker's clock and with our own reasons.
+fn decode_claims(
+    token: &str,
+    alg: Algorithm,
+    key: &jsonwebtoken::DecodingKey,
+) -> Result<Claims, Rejection> {
+    let mut validation = Validation::new(alg);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    decode::<Claims>(token, key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => Rejection::BadSignature,
+            jsonwebtoken::errors::ErrorKind::Json(_) => Rejection::MissingClaims,
+            _ => Rejection::Malformed,
+        })
+}
+
+/// `at+jwt` or its full media type, in any case (RFC 9068 §2.1).
+fn is_access_token_type(typ: &str) -> bool {
+    typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
 }
 
 /// `scope` (space-separated, RFC 9068) or `scp` (a string as Entra writes it, or an
@@ -390,8 +411,16 @@ fn unverified_issuer(token: &str) -> Option<String> {
     serde_json::from_slice::<Iss>(&bytes).ok()?.iss
 }
 
-/// Reads `alg` and `kid` from a compact JWS without trusting anything else in it.
-fn read_header(token: &str) -> Result<(Algorithm, Option<String>), Rejection> {
+/// The parts of a JWS header verification looks at.
+#[derive(Debug, PartialEq, Eq)]
+struct JwtHeader {
+    alg: Algorithm,
+    kid: Option<String>,
+    typ: Option<String>,
+}
+
+/// Reads `alg`, `kid` and `typ` from a compact JWS without trusting anything else in it.
+fn read_header(token: &str) -> Result<JwtHeader, Rejection> {
     let mut parts = token.split('.');
     let (Some(header), Some(_), Some(_), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -410,8 +439,12 @@ fn read_header(token: &str) -> Result<(Algorithm, Option<String>), Rejection> {
     if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
         return Err(Rejection::AlgNotAllowed);
     }
-    let kid = header.get("kid").and_then(Value::as_str).map(String::from);
-    Ok((alg, kid))
+    let text = |name: &str| header.get(name).and_then(Value::as_str).map(String::from);
+    Ok(JwtHeader {
+        alg,
+        kid: text("kid"),
+        typ: text("typ"),
+    })
 }
 
 #[cfg(test)]
@@ -426,8 +459,12 @@ mod tests {
     fn headers_are_read_strictly() {
         let token = |h: &str| format!("{}.{}.sig", b64(h), b64("{}"));
         assert_eq!(
-            read_header(&token(r#"{"alg":"RS256","kid":"k"}"#)),
-            Ok((Algorithm::RS256, Some("k".into())))
+            read_header(&token(r#"{"alg":"RS256","kid":"k","typ":"at+jwt"}"#)),
+            Ok(JwtHeader {
+                alg: Algorithm::RS256,
+                kid: Some("k".into()),
+                typ: Some("at+jwt".into()),
+            })
         );
         assert_eq!(
             read_header(&token(r#"{"alg":"none"}"#)),
@@ -444,6 +481,15 @@ mod tests {
         assert_eq!(read_header("a.b"), Err(Rejection::Malformed));
         assert_eq!(read_header("!!.b.c"), Err(Rejection::Malformed));
         assert_eq!(read_header("a.b.c.d"), Err(Rejection::Malformed));
+    }
+
+    #[test]
+    fn access_token_types_are_recognised() {
+        assert!(is_access_token_type("at+jwt"));
+        assert!(is_access_token_type("AT+JWT"));
+        assert!(is_access_token_type("application/at+jwt"));
+        assert!(!is_access_token_type("JWT"));
+        assert!(!is_access_token_type("at+jwt2"));
     }
 
     #[test]

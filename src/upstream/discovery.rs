@@ -54,6 +54,8 @@ struct OAuthMetadata {
     grant_types_supported: Vec<String>,
     #[serde(default)]
     code_challenge_methods_supported: Vec<String>,
+    #[serde(default)]
+    id_token_signing_alg_values_supported: Vec<String>,
 }
 
 /// Which document the metadata came from.
@@ -78,6 +80,9 @@ pub struct ProviderInfo {
     pub revocation_endpoint: Option<String>,
     pub grant_types_supported: Vec<String>,
     pub code_challenge_methods_supported: Vec<String>,
+    /// JWS algorithms the provider may sign ID tokens with (OIDC Discovery §3), as
+    /// named there (`RS256`, `ES256`, …); empty when the document says nothing.
+    pub id_token_signing_alg_values_supported: Vec<String>,
 }
 
 /// `{issuer}/.well-known/openid-configuration` (OIDC Discovery §4).
@@ -152,6 +157,11 @@ fn from_oidc(issuer: &Issuer, doc: OidcMetadata) -> Result<ProviderInfo, Upstrea
         code_challenge_methods_supported: extras
             .code_challenge_methods_supported
             .unwrap_or_default(),
+        id_token_signing_alg_values_supported: doc
+            .id_token_signing_alg_values_supported()
+            .iter()
+            .filter_map(|alg| serde_json::to_value(alg).ok()?.as_str().map(String::from))
+            .collect(),
     })
 }
 
@@ -181,5 +191,6 @@ fn from_oauth(
             doc.grant_types_supported
         },
         code_challenge_methods_supported: doc.code_challenge_methods_supported,
+        id_token_signing_alg_values_supported: doc.id_token_signing_alg_values_supported,
     })
 }

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod cimd;
 pub mod discovery;
+pub mod exchange;
 pub mod http;
 pub mod id_token;
 pub mod jwks;
@@ -38,4 +39,48 @@ pub enum UpstreamError {
         error: String,
         description: Option<String>,
     },
+}
+
+impl UpstreamError {
+    /// The provider's RFC 6749 §5.2 `error` code, when it answered with one.
+    pub fn oauth_error(&self) -> Option<&str> {
+        match self {
+            Self::OAuth { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The provider refused the grant itself (`invalid_grant`): the code was spent,
+    /// expired or bound to another verifier, or the refresh token is dead. Only this
+    /// ends a grant; `invalid_client` and the rest are the broker's own problem.
+    pub fn is_invalid_grant(&self) -> bool {
+        self.oauth_error() == Some("invalid_grant")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oauth(error: &str) -> UpstreamError {
+        UpstreamError::OAuth {
+            status: 400,
+            error: error.to_owned(),
+            description: None,
+        }
+    }
+
+    #[test]
+    fn only_invalid_grant_means_the_grant_is_dead() {
+        assert!(oauth("invalid_grant").is_invalid_grant());
+        assert!(!oauth("invalid_client").is_invalid_grant());
+        assert_eq!(oauth("invalid_scope").oauth_error(), Some("invalid_scope"));
+        let status = UpstreamError::Status {
+            url: "https://idp.example/token".to_owned(),
+            status: 503,
+            retry_after: None,
+        };
+        assert!(!status.is_invalid_grant());
+        assert_eq!(status.oauth_error(), None);
+    }
 }

@@ -66,6 +66,7 @@ async fn serve(docs: web::Data<Docs>, name: web::Path<String>) -> HttpResponse {
             .finish(),
         "mismatch" => ok(json!({"client_id": "https://elsewhere.example/clients/mismatch"})),
         "secret" => ok(json!({"client_secret": "s3cret"})),
+        "script" => ok(json!({"redirect_uris": ["javascript:alert(document.domain)"]})),
         "chatgpt" => ok(json!({
             "token_endpoint_auth_method": "private_key_jwt",
             "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
@@ -348,6 +349,17 @@ async fn a_document_carrying_a_secret_is_refused() {
         refusal(&fetcher, &server.url("secret")).await,
         CimdError::Invalid("a metadata document must not carry a client secret".to_owned())
     );
+}
+
+#[actix_web::test]
+async fn a_redirect_uri_registration_would_refuse_is_refused() {
+    let server = DocServer::start();
+    let (fetcher, _) = fetcher(loopback());
+    let CimdError::Invalid(reason) = refusal(&fetcher, &server.url("script")).await else {
+        panic!("expected Invalid");
+    };
+    assert!(reason.contains("redirect URI is not allowed"), "{reason}");
+    assert!(!reason.contains("javascript"), "{reason}");
 }
 
 #[actix_web::test]

@@ -49,7 +49,7 @@ fn challenge(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
-async fn failures(broker: &TestBroker, reason: &str) -> u64 {
+pub(crate) async fn failures(broker: &TestBroker, reason: &str) -> u64 {
     let text = http()
         .get(broker.at("/metrics"))
         .send()

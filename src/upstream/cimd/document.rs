@@ -2,6 +2,7 @@
 //! usable redirect URIs and no secrets.
 
 use super::*;
+use crate::domain::client_metadata::{self, SupportedScopes};
 
 /// The members the broker relies on, checked.
 #[derive(Debug)]
@@ -25,7 +26,11 @@ pub(super) fn invalid(reason: &str) -> CimdError {
 /// document, which the broker cannot do yet. Quietly treating such a client as public
 /// would drop the authentication its owner asked for; the refusal names the method so
 /// the operator can see why, and ChatGPT can register through DCR instead.
-pub(super) fn validate(client_id: &str, body: &[u8]) -> Result<Fields, CimdError> {
+pub(super) fn validate(
+    client_id: &str,
+    body: &[u8],
+    redirects: &RedirectPolicy,
+) -> Result<Fields, CimdError> {
     let Ok(Value::Object(document)) = serde_json::from_slice::<Value>(body) else {
         return Err(invalid("the document is not a JSON object"));
     };
@@ -72,14 +77,13 @@ pub(super) fn validate(client_id: &str, body: &[u8]) -> Result<Fields, CimdError
         Some(Value::Array(uris)) if !uris.is_empty() => uris
             .iter()
             .map(|uri| match uri {
-                Value::String(uri) if is_redirect_uri(uri) => Ok(uri.clone()),
-                _ => Err(invalid(
-                    "every redirect URI must be an absolute URI without a fragment",
-                )),
+                Value::String(uri) => Ok(uri.clone()),
+                _ => Err(invalid("every redirect URI must be a string")),
             })
             .collect::<Result<Vec<_>, _>>()?,
         _ => return Err(invalid("redirect_uris must be a non-empty array")),
     };
+    check_redirect_uris(client_id, &document, &redirect_uris, redirects)?;
     let client_name = match document.get("client_name") {
         None => None,
         Some(Value::String(name)) => Some(name.clone()),
@@ -92,9 +96,33 @@ pub(super) fn validate(client_id: &str, body: &[u8]) -> Result<Fields, CimdError
     })
 }
 
-/// RFC 6749 §3.1.2: absolute, no fragment.
-pub(super) fn is_redirect_uri(uri: &str) -> bool {
-    !uri.contains('#') && Url::parse(uri).is_ok()
+/// The redirect URIs pass the rules dynamic registration applies (RFC 6749 §3.1.2;
+/// MCP: https or loopback http): absolute, no fragment, no `javascript:`, `data:`,
+/// `file:` or plain http to another host, private-use schemes and the allow list as
+/// the operator's [`RedirectPolicy`] says, and `application_type` `web` https-only.
+/// The refused URI is logged, not repeated in the error.
+pub(super) fn check_redirect_uris(
+    client_id: &str,
+    document: &Map<String, Value>,
+    uris: &[String],
+    redirects: &RedirectPolicy,
+) -> Result<(), CimdError> {
+    let mut registration = Map::new();
+    registration.insert("redirect_uris".to_owned(), Value::from(uris.to_vec()));
+    // Only `web` narrows the rules; other values are not the broker's concern here.
+    if document.get("application_type").and_then(Value::as_str) == Some("web") {
+        registration.insert("application_type".to_owned(), Value::from("web"));
+    }
+    let registration = Value::Object(registration);
+    client_metadata::validate(&registration, redirects, &SupportedScopes(None))
+        .map(drop)
+        .map_err(|error| {
+            tracing::info!(client_id, %error, "client metadata document redirect URIs refused");
+            invalid(
+                "a redirect URI is not allowed: https, loopback http or a permitted \
+                 private-use scheme, without a fragment, as for registered clients",
+            )
+        })
 }
 
 /// Whether a `jwks` member holds private (RFC 7518 §6.2.2, §6.3.2) or symmetric

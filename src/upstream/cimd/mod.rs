@@ -32,6 +32,7 @@ use serde_json::{Map, Value};
 use url::{Host, Url};
 
 use crate::clock::Clock;
+use crate::domain::client_metadata::RedirectPolicy;
 
 /// Memory bound of the document cache, in bytes of document bodies.
 const CACHE_BYTES: u64 = 8 * 1024 * 1024;
@@ -58,8 +59,12 @@ pub struct CimdPolicy {
     pub min_ttl: Duration,
     /// Longest reuse, whatever `max-age` says: documents change (draft §8.4).
     pub max_ttl: Duration,
-    /// Reuse when the response has no `Cache-Control: max-age`.
+    /// Reuse when the response has neither `Cache-Control: max-age` nor `Expires`.
     pub default_ttl: Duration,
+    /// The redirect-URI rules registered clients get (`[registration]`
+    /// `allow_private_use_schemes`, `redirect_uri_allow_list`); a document's
+    /// `redirect_uris` must pass them too.
+    pub redirects: RedirectPolicy,
 }
 
 impl Default for CimdPolicy {
@@ -73,6 +78,11 @@ impl Default for CimdPolicy {
             min_ttl: Duration::from_secs(60),
             max_ttl: Duration::from_secs(24 * 3600),
             default_ttl: Duration::from_secs(3600),
+            // The `[registration]` defaults.
+            redirects: RedirectPolicy {
+                allow_private_use_schemes: true,
+                allowed_patterns: Vec::new(),
+            },
         }
     }
 }
@@ -316,9 +326,9 @@ impl CimdFetcher {
                 "the response's Content-Type is not JSON".to_owned(),
             ));
         }
-        let lifetime = freshness(response.headers(), &self.policy);
+        let lifetime = freshness(response.headers(), &self.policy, self.clock.now());
         let body = read_limited(client_id, response, self.policy.max_bytes).await?;
-        let fields = validate(client_id, &body)?;
+        let fields = validate(client_id, &body, &self.policy.redirects)?;
         let fetched_at = self.clock.unix();
         let document = ClientDocument {
             client_id: client_id.to_owned(),

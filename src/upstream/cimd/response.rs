@@ -2,6 +2,8 @@
 //! how long it may be cached.
 
 use super::*;
+use reqwest::header::{DATE, EXPIRES, HeaderValue};
+use std::time::SystemTime;
 
 /// Maps a transport failure to a description fit for users; the cause is logged.
 pub(super) fn request_error(client_id: &str, error: &reqwest::Error) -> CimdError {
@@ -79,8 +81,11 @@ pub(super) async fn read_limited(
     Ok(body)
 }
 
-/// How long a response may be reused (RFC 9111 §4.2), within the policy's bounds.
-pub(super) fn freshness(headers: &HeaderMap, policy: &CimdPolicy) -> Duration {
+/// How long a response may be reused (RFC 9111 §4.2), within the policy's bounds:
+/// `max-age`, else `Expires` minus `Date`, less `Age`; `no-store`/`no-cache` and
+/// malformed values mean stale (so `min_ttl`); none of them means `default_ttl`.
+/// `now` (the broker clock) stands in for a missing or invalid `Date`.
+pub(super) fn freshness(headers: &HeaderMap, policy: &CimdPolicy, now: SystemTime) -> Duration {
     let mut max_age: Option<Option<u64>> = None;
     let mut uncacheable = false;
     for value in headers.get_all(CACHE_CONTROL) {
@@ -95,24 +100,52 @@ pub(super) fn freshness(headers: &HeaderMap, policy: &CimdPolicy) -> Duration {
             match name.trim().to_ascii_lowercase().as_str() {
                 "no-store" | "no-cache" => uncacheable = true,
                 "max-age" => {
-                    max_age = Some(argument.and_then(|a| a.trim().trim_matches('"').parse().ok()));
+                    max_age =
+                        Some(argument.and_then(|a| delta_seconds(a.trim().trim_matches('"'))));
                 }
                 _ => {}
             }
         }
     }
     let lifetime = match (uncacheable, max_age) {
-        (false, None) => return policy.default_ttl,
-        (false, Some(Some(seconds))) => {
-            let age = headers
-                .get(AGE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(0);
-            Duration::from_secs(seconds.saturating_sub(age))
-        }
+        (false, Some(Some(seconds))) => Duration::from_secs(seconds),
         // Malformed freshness information means stale (RFC 9111 §4.2.1).
         (true, _) | (false, Some(None)) => Duration::ZERO,
+        (false, None) => match expires_lifetime(headers, now) {
+            Some(lifetime) => lifetime,
+            None => return policy.default_ttl,
+        },
     };
-    lifetime.max(policy.min_ttl).min(policy.max_ttl)
+    let age = headers
+        .get(AGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| delta_seconds(v.trim()))
+        .unwrap_or(0);
+    lifetime
+        .saturating_sub(Duration::from_secs(age))
+        .max(policy.min_ttl)
+        .min(policy.max_ttl)
+}
+
+/// RFC 9111 §1.2.2 delta-seconds: digits only; a value too large to represent is
+/// taken as the largest representable, not as malformed.
+fn delta_seconds(text: &str) -> Option<u64> {
+    (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse().unwrap_or(u64::MAX))
+}
+
+/// `Expires` minus `Date` (RFC 9111 §4.2.1), or `None` without `Expires`. An invalid
+/// `Expires` such as `0` means already expired (§5.3).
+fn expires_lifetime(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let date = |value: &HeaderValue| {
+        value
+            .to_str()
+            .ok()
+            .and_then(|text| httpdate::parse_http_date(text.trim()).ok())
+    };
+    let Some(expires) = date(headers.get(EXPIRES)?) else {
+        return Some(Duration::ZERO);
+    };
+    let sent = headers.get(DATE).and_then(date).unwrap_or(now);
+    Some(expires.duration_since(sent).unwrap_or(Duration::ZERO))
 }

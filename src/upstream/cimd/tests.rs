@@ -150,7 +150,8 @@ fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
 #[test]
 fn freshness_follows_cache_control_within_bounds() {
     let policy = CimdPolicy::default();
-    let secs = |pairs: &[(&'static str, &str)]| freshness(&headers(pairs), &policy).as_secs();
+    let now = std::time::SystemTime::now();
+    let secs = |pairs: &[(&'static str, &str)]| freshness(&headers(pairs), &policy, now).as_secs();
     assert_eq!(secs(&[]), 3600);
     assert_eq!(secs(&[("cache-control", "public, max-age=600")]), 600);
     assert_eq!(
@@ -162,6 +163,56 @@ fn freshness_follows_cache_control_within_bounds() {
     assert_eq!(secs(&[("cache-control", "no-store")]), 60);
     assert_eq!(secs(&[("cache-control", "max-age=600, No-Cache")]), 60);
     assert_eq!(secs(&[("cache-control", "max-age=soon")]), 60);
+    assert_eq!(secs(&[("cache-control", "max-age=+600")]), 60);
+    // Too large to represent is very large (RFC 9111 §1.2.2), not malformed.
+    let huge = "max-age=99999999999999999999999";
+    assert_eq!(secs(&[("cache-control", huge)]), 86400);
+    assert_eq!(
+        secs(&[
+            ("cache-control", "max-age=600"),
+            ("age", "99999999999999999999")
+        ]),
+        60
+    );
+}
+
+#[test]
+fn expires_counts_when_max_age_is_absent() {
+    let policy = CimdPolicy::default();
+    let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+    let secs = |pairs: &[(&'static str, &str)]| freshness(&headers(pairs), &policy, now).as_secs();
+    let date = ("date", "Sun, 06 Nov 1994 08:49:37 GMT");
+    assert_eq!(
+        secs(&[date, ("expires", "Sun, 06 Nov 1994 08:59:37 GMT")]),
+        600
+    );
+    assert_eq!(
+        secs(&[
+            date,
+            ("expires", "Sun, 06 Nov 1994 08:59:37 GMT"),
+            ("age", "100")
+        ]),
+        500
+    );
+    // Without Date, the broker's clock.
+    assert_eq!(secs(&[("expires", "Sun, 06 Nov 1994 09:09:37 GMT")]), 1200);
+    // Past, invalid (`0`) or far: within the bounds.
+    assert_eq!(
+        secs(&[date, ("expires", "Sat, 05 Nov 1994 08:49:37 GMT")]),
+        60
+    );
+    assert_eq!(secs(&[date, ("expires", "0")]), 60);
+    assert_eq!(
+        secs(&[date, ("expires", "Sun, 06 Nov 2044 08:49:37 GMT")]),
+        86400
+    );
+    // max-age wins over Expires.
+    let both = [
+        date,
+        ("expires", "Sun, 06 Nov 1994 08:59:37 GMT"),
+        ("cache-control", "max-age=300"),
+    ];
+    assert_eq!(secs(&both), 300);
 }
 
 #[test]
@@ -178,7 +229,11 @@ fn json_content_types() {
 const ID: &str = "https://client.example/meta";
 
 fn check(document: Value) -> Result<Fields, CimdError> {
-    validate(ID, document.to_string().as_bytes())
+    validate(
+        ID,
+        document.to_string().as_bytes(),
+        &CimdPolicy::default().redirects,
+    )
 }
 
 #[test]
@@ -198,6 +253,12 @@ fn documents_are_validated() {
         serde_json::json!({"client_id": ID, "redirect_uris": [7]}),
         serde_json::json!({"client_id": ID, "redirect_uris": ["https://c/cb#x"]}),
         serde_json::json!({"client_id": ID, "redirect_uris": ["/relative"]}),
+        serde_json::json!({"client_id": ID, "redirect_uris": ["javascript:alert(1)"]}),
+        serde_json::json!({"client_id": ID, "redirect_uris": ["data:text/html,x"]}),
+        serde_json::json!({"client_id": ID, "redirect_uris": ["http://client.example/cb"]}),
+        serde_json::json!({"client_id": ID, "redirect_uris": ["https://c/cb", "file:///etc/x"]}),
+        serde_json::json!({"client_id": ID, "redirect_uris": ["cursor://x/cb"],
+            "application_type": "web"}),
         serde_json::json!({"client_id": ID, "redirect_uris": ["https://c/cb"], "client_name": 1}),
         serde_json::json!({"client_id": ID, "redirect_uris": ["https://c/cb"],
             "token_endpoint_auth_method": "client_secret_basic"}),
@@ -212,6 +273,44 @@ fn documents_are_validated() {
         assert!(
             matches!(check(document.clone()), Err(CimdError::Invalid(_))),
             "{document}"
+        );
+    }
+}
+
+#[test]
+fn redirect_uris_follow_the_registration_rules() {
+    let document = |uris: Value| {
+        serde_json::json!({"client_id": ID, "redirect_uris": uris})
+            .to_string()
+            .into_bytes()
+    };
+    let loopback = document(serde_json::json!([
+        "http://127.0.0.1/cb",
+        "http://localhost:1/cb"
+    ]));
+    assert!(validate(ID, &loopback, &CimdPolicy::default().redirects).is_ok());
+    let strict = RedirectPolicy {
+        allow_private_use_schemes: false,
+        allowed_patterns: vec!["https://client.example/*".to_owned()],
+    };
+    assert!(
+        validate(
+            ID,
+            &document(serde_json::json!(["https://client.example/cb"])),
+            &strict
+        )
+        .is_ok()
+    );
+    for refused in [
+        serde_json::json!(["cursor://x/cb"]),
+        serde_json::json!(["https://elsewhere.example/cb"]),
+    ] {
+        assert!(
+            matches!(
+                validate(ID, &document(refused.clone()), &strict),
+                Err(CimdError::Invalid(_))
+            ),
+            "{refused}"
         );
     }
 }

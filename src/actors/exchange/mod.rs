@@ -1,0 +1,242 @@
+//! Exchanges a client's token for a downstream token (RFC 8693), per request, with a
+//! cache in front. Hot and concurrent: this is a shared handle, not a mailbox — a
+//! mailbox would put every exchange of every worker in one queue — and moka's
+//! per-key initialisation makes concurrent identical misses one upstream call.
+//!
+//! Entries are keyed by the subject token's hash, audience, scopes and token type, so
+//! one subject's token is never served to another, and live until the downstream
+//! token's expiry minus the skew; a token with less than the skew left is not cached.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::future::Cache;
+
+use crate::actors::discovery::DiscoveryHandle;
+use crate::clock::{Clock, UnixSeconds};
+use crate::config::Strategy;
+use crate::domain::scope::Scopes;
+use crate::upstream::UpstreamError;
+use crate::upstream::exchange as token;
+use crate::upstream::http::UpstreamHttp;
+use crate::upstream::token::{ClientCredentials, TokenResponse};
+
+/// A downstream token.
+#[derive(Clone)]
+pub struct Exchanged {
+    pub access_token: String,
+    pub issued_token_type: String,
+    pub expires_at: UnixSeconds,
+    pub scope: Scopes,
+}
+
+impl std::fmt::Debug for Exchanged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Exchanged(expires_at {}, scope `{}`)",
+            self.expires_at, self.scope
+        )
+    }
+}
+
+/// What the provider is asked, with what.
+pub struct ExchangeRequest {
+    /// `domain::exchange::cache_key`.
+    pub key: [u8; 32],
+    pub strategy: Strategy,
+    pub upstream_audience: String,
+    pub scopes: Scopes,
+    /// The subject as the provider knows it: the client's token if the provider
+    /// issued it, else the grant's upstream access token.
+    pub subject_token: String,
+    /// The grant's upstream refresh token (the `refresh` strategy needs it).
+    pub refresh_token: Option<String>,
+    pub credentials: ClientCredentials,
+}
+
+/// Why no downstream token could be had. Never answered with the client's token.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ExchangeError {
+    /// The provider refused (its RFC 6749 / 8693 error code and description).
+    #[error("the provider refused the exchange: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Refused {
+        error: String,
+        description: Option<String>,
+    },
+    /// The provider could not be used.
+    #[error("the provider is unavailable: {0}")]
+    Unavailable(String),
+    /// The strategy cannot run for this subject (e.g. `refresh` without a grant).
+    #[error("{0}")]
+    NotPossible(String),
+}
+
+/// Entries expire `skew` before the token does.
+struct BeforeExpiry {
+    clock: Clock,
+    skew: u64,
+}
+
+impl moka::Expiry<[u8; 32], Arc<Exchanged>> for BeforeExpiry {
+    fn expire_after_create(
+        &self,
+        _: &[u8; 32],
+        value: &Arc<Exchanged>,
+        _: Instant,
+    ) -> Option<Duration> {
+        let until = value.expires_at.saturating_sub(self.skew);
+        Some(Duration::from_secs(until.saturating_sub(self.clock.unix())))
+    }
+}
+
+#[derive(Clone)]
+pub struct Exchanger {
+    cache: Cache<[u8; 32], Arc<Exchanged>>,
+    http: UpstreamHttp,
+    discovery: DiscoveryHandle,
+    clock: Clock,
+    skew: u64,
+}
+
+impl Exchanger {
+    pub fn new(
+        http: UpstreamHttp,
+        discovery: DiscoveryHandle,
+        clock: Clock,
+        capacity: u64,
+        skew: Duration,
+    ) -> Self {
+        Self {
+            cache: Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(BeforeExpiry {
+                    clock: clock.clone(),
+                    skew: skew.as_secs(),
+                })
+                .build(),
+            http,
+            discovery,
+            clock,
+            skew: skew.as_secs(),
+        }
+    }
+
+    /// A downstream token for `request`: cached, or from the provider (one call for
+    /// any number of identical concurrent requests).
+    pub async fn exchange(
+        &self,
+        request: ExchangeRequest,
+    ) -> Result<Arc<Exchanged>, ExchangeError> {
+        let key = request.key;
+        // Moka's timer runs on real time; the broker's clock decides freshness, so a
+        // hit past `expires_at - skew` by that clock is dropped and fetched again.
+        if let Some(hit) = self.cache.get(&key).await {
+            if self.clock.unix() + self.skew < hit.expires_at {
+                return Ok(hit);
+            }
+            self.cache.invalidate(&key).await;
+        }
+        self.cache
+            .try_get_with(key, self.fetch_upstream(request))
+            .await
+            .map_err(|e| (*e).clone())
+    }
+
+    /// Forgets every cached exchange (a subject's grant revoked, scopes changed).
+    pub fn invalidate_all(&self) {
+        self.cache.invalidate_all();
+    }
+
+    async fn fetch_upstream(
+        &self,
+        request: ExchangeRequest,
+    ) -> Result<Arc<Exchanged>, ExchangeError> {
+        let snapshot = self
+            .discovery
+            .current()
+            .await
+            .map_err(|e| ExchangeError::Unavailable(e.to_string()))?;
+        let endpoint = snapshot
+            .info
+            .token_endpoint
+            .clone()
+            .ok_or_else(|| ExchangeError::Unavailable("no token_endpoint".to_owned()))?;
+        let scope = request.scopes.to_string();
+        let answer = match request.strategy {
+            Strategy::Rfc8693 => {
+                token::token_exchange(
+                    &self.http,
+                    &endpoint,
+                    &request.credentials,
+                    &request.subject_token,
+                    &request.upstream_audience,
+                    &scope,
+                )
+                .await
+            }
+            Strategy::EntraObo => {
+                let api = request.upstream_audience.trim_end_matches('/');
+                let scopes: Vec<String> = if request.scopes.is_empty() {
+                    vec![format!("{api}/.default")]
+                } else {
+                    request
+                        .scopes
+                        .iter()
+                        .map(|s| format!("{api}/{s}"))
+                        .collect()
+                };
+                token::on_behalf_of(
+                    &self.http,
+                    &endpoint,
+                    &request.credentials,
+                    &request.subject_token,
+                    &scopes.join(" "),
+                )
+                .await
+            }
+            Strategy::Refresh => {
+                let refresh_token = request.refresh_token.as_deref().ok_or_else(|| {
+                    ExchangeError::NotPossible(
+                        "the refresh strategy needs a token the broker issued (it holds the provider's refresh token)"
+                            .to_owned(),
+                    )
+                })?;
+                token::refresh_for_resource(
+                    &self.http,
+                    &endpoint,
+                    &request.credentials,
+                    refresh_token,
+                    &request.upstream_audience,
+                    &scope,
+                )
+                .await
+            }
+        };
+        let answer = answer.map_err(|e| match e {
+            UpstreamError::OAuth {
+                error, description, ..
+            } => ExchangeError::Refused { error, description },
+            other => ExchangeError::Unavailable(other.to_string()),
+        })?;
+        Ok(Arc::new(self.downstream(answer, &request.scopes)))
+    }
+
+    fn downstream(&self, answer: TokenResponse, asked: &Scopes) -> Exchanged {
+        let now = self.clock.unix();
+        Exchanged {
+            scope: answer
+                .scope
+                .as_deref()
+                .and_then(|s| Scopes::parse(s).ok())
+                .unwrap_or_else(|| asked.clone()),
+            issued_token_type: answer
+                .issued_token_type
+                .clone()
+                .unwrap_or_else(|| token::ACCESS_TOKEN_TYPE.to_owned()),
+            // Without `expires_in` the token is used once and not cached.
+            expires_at: answer.expires_in.map_or(now, |s| now + s),
+            access_token: answer.access_token,
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The token-exchange policy (RFC 8693 §2.1, §2.2.2): a caller may exchange only for
+//! the audiences it is allowed, and the downstream token carries at most what the
+//! subject holds and the audience may receive.
+
+use sha2::{Digest, Sha256};
+
+use super::scope::Scopes;
+
+/// Why the policy refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// RFC 8693 `invalid_target`.
+    #[error("{0}")]
+    Target(String),
+    /// RFC 6749 `invalid_scope`.
+    #[error("{0}")]
+    Scope(String),
+}
+
+/// The scopes of the downstream token: the requested ones when each is held by the
+/// subject and allowed for the audience; without a request, everything both allow.
+pub fn scopes(
+    subject: &Scopes,
+    allowed: &Scopes,
+    requested: Option<&Scopes>,
+) -> Result<Scopes, PolicyError> {
+    let grantable = subject.intersection(allowed);
+    match requested {
+        Some(requested) => {
+            let excess = requested.missing_from(&grantable);
+            if excess.is_empty() {
+                Ok(requested.clone())
+            } else {
+                Err(PolicyError::Scope(format!(
+                    "not held by the subject or not allowed for this audience: {excess}"
+                )))
+            }
+        }
+        None if grantable.is_empty() => Err(PolicyError::Scope(
+            "the subject holds no scope this audience may receive".to_owned(),
+        )),
+        None => Ok(grantable),
+    }
+}
+
+/// Whether `caller` may exchange for `audience`.
+pub fn target(allowed: &[String], audience: &str) -> Result<(), PolicyError> {
+    if allowed.iter().any(|a| a == audience) {
+        Ok(())
+    } else {
+        Err(PolicyError::Target(format!(
+            "this client may not exchange tokens for `{audience}`"
+        )))
+    }
+}
+
+/// The cache key of an exchange: the subject token's hash, the audience, the sorted
+/// scopes and the requested token type, each length-prefixed so no two requests share
+/// a key (and one subject's entry can never answer another's).
+pub fn cache_key(
+    subject_token: &str,
+    audience: &str,
+    scopes: &Scopes,
+    token_type: &str,
+) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    let scope_text = scopes.to_string();
+    for part in [subject_token, audience, scope_text.as_str(), token_type] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hasher.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(text: &str) -> Scopes {
+        Scopes::parse(text).unwrap()
+    }
+
+    #[test]
+    fn scopes_are_the_intersection_or_the_request_within_it() {
+        let subject = s("notes:read notes:write openid");
+        let allowed = s("notes:read calendar:read");
+        assert_eq!(scopes(&subject, &allowed, None), Ok(s("notes:read")));
+        assert_eq!(
+            scopes(&subject, &allowed, Some(&s("notes:read"))),
+            Ok(s("notes:read"))
+        );
+        assert!(matches!(
+            scopes(&subject, &allowed, Some(&s("notes:write"))),
+            Err(PolicyError::Scope(_))
+        ));
+        assert!(matches!(
+            scopes(&subject, &allowed, Some(&s("calendar:read"))),
+            Err(PolicyError::Scope(_))
+        ));
+        assert!(matches!(
+            scopes(&s("openid"), &allowed, None),
+            Err(PolicyError::Scope(_))
+        ));
+    }
+
+    #[test]
+    fn targets_must_be_allowed_for_the_caller() {
+        let allowed = vec!["https://api.example".to_owned()];
+        assert!(target(&allowed, "https://api.example").is_ok());
+        assert!(target(&allowed, "https://api.example/").is_err());
+        assert!(target(&[], "https://api.example").is_err());
+    }
+
+    #[test]
+    fn keys_separate_every_part() {
+        let one = s("a b");
+        let base = cache_key("tok", "aud", &one, "at");
+        assert_ne!(base, cache_key("tok2", "aud", &one, "at"));
+        assert_ne!(base, cache_key("tok", "aud2", &one, "at"));
+        assert_ne!(base, cache_key("tok", "aud", &s("a"), "at"));
+        assert_ne!(base, cache_key("tok", "aud", &one, "jwt"));
+        assert_eq!(base, cache_key("tok", "aud", &s("b a"), "at"));
+        assert_ne!(
+            cache_key("ab", "c", &one, "at"),
+            cache_key("a", "bc", &one, "at")
+        );
+    }
+}

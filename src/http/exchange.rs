@@ -1,0 +1,231 @@
+//! `POST /oauth/token` with `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`
+//! (RFC 8693): a configured caller (usually an MCP server) trades the client's token
+//! for a token for a downstream API. The subject is verified like any protected
+//! request; the policy bounds audience and scopes; the provider issues the token; the
+//! answer is cached per subject token. Failures are errors, never the client's token.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::error::{ApiError, ErrorCode};
+use super::params::Params;
+use super::token::{live_grant, refresh_upstream};
+use crate::actors::exchange::{ExchangeError, ExchangeRequest};
+use crate::config::{CallerConfig, Strategy, constant_time_eq};
+use crate::domain::client_auth;
+use crate::domain::exchange::{self, PolicyError};
+use crate::domain::scope::Scopes;
+use crate::server::AppState;
+use crate::tokens::{CredentialKind, Principal};
+use crate::upstream::exchange::ACCESS_TOKEN_TYPE;
+
+const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+#[derive(Serialize)]
+struct ExchangeBody {
+    access_token: String,
+    issued_token_type: String,
+    token_type: &'static str,
+    expires_in: u64,
+    scope: String,
+}
+
+pub async fn token_exchange(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate_caller(state, req, params)?;
+    let subject_token = params.required("subject_token")?;
+    match params.required("subject_token_type")? {
+        ACCESS_TOKEN_TYPE | JWT_TOKEN_TYPE => {}
+        other => {
+            return Err(ApiError::InvalidRequest(format!(
+                "subject_token_type `{other}` is not supported (use {ACCESS_TOKEN_TYPE})"
+            )));
+        }
+    }
+    let token_type = params
+        .one("requested_token_type")?
+        .unwrap_or(ACCESS_TOKEN_TYPE);
+    if token_type != ACCESS_TOKEN_TYPE {
+        return Err(ApiError::InvalidRequest(format!(
+            "requested_token_type `{token_type}` is not supported (use {ACCESS_TOKEN_TYPE})"
+        )));
+    }
+    let targets: Vec<&str> = params
+        .all("audience")
+        .into_iter()
+        .chain(params.all("resource"))
+        .collect();
+    let target = match targets.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(ApiError::InvalidRequest(
+                "name the downstream API with `audience` or `resource`".to_owned(),
+            ));
+        }
+        _ => {
+            return Err(ApiError::oauth(
+                ErrorCode::InvalidTarget,
+                "exchange for one audience at a time",
+            ));
+        }
+    };
+    let audience = state.config.exchange.audience(target).ok_or_else(|| {
+        ApiError::oauth(
+            ErrorCode::InvalidTarget,
+            format!("`{target}` is not a configured exchange audience"),
+        )
+    })?;
+    exchange::target(&caller.audiences, target).map_err(policy_error)?;
+    let principal = verify_subject(state, subject_token).await?;
+    let requested = params
+        .one("scope")?
+        .map(Scopes::parse)
+        .transpose()
+        .map_err(|e| ApiError::oauth(ErrorCode::InvalidScope, e))?;
+    let scopes = exchange::scopes(&principal.scopes, &audience.scopes, requested.as_ref())
+        .map_err(policy_error)?;
+    // What the provider knows the subject by.
+    let (upstream_subject, refresh_token) = match principal.kind {
+        CredentialKind::BrokerJwt => {
+            let grant_id = principal.grant_id.as_deref().ok_or_else(|| {
+                ApiError::oauth(ErrorCode::InvalidGrant, "subject_token has no grant")
+            })?;
+            let grant = refresh_upstream(state, live_grant(state, grant_id).await?).await?;
+            (grant.upstream.access_token, grant.upstream.refresh_token)
+        }
+        CredentialKind::UpstreamJwt | CredentialKind::Introspected => {
+            if audience.strategy == Strategy::Refresh {
+                return Err(ApiError::oauth(
+                    ErrorCode::InvalidGrant,
+                    "this audience is reached with the refresh strategy, which needs a token the broker issued",
+                ));
+            }
+            (subject_token.to_owned(), None)
+        }
+        CredentialKind::ApiKey => {
+            return Err(ApiError::oauth(
+                ErrorCode::InvalidGrant,
+                "an API key cannot be exchanged",
+            ));
+        }
+    };
+    let exchanged = state
+        .exchanger
+        .exchange(ExchangeRequest {
+            key: exchange::cache_key(subject_token, target, &scopes, token_type),
+            strategy: audience.strategy,
+            upstream_audience: audience.upstream_audience.clone(),
+            scopes,
+            subject_token: upstream_subject,
+            refresh_token,
+            credentials: crate::upstream::token::ClientCredentials {
+                client_id: state.config.upstream.client_id.clone(),
+                secret: state.config.upstream.client_secret.clone(),
+            },
+        })
+        .await
+        .map_err(|e| upstream_error(e, target))?;
+    let now = state.clock.unix();
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(ExchangeBody {
+            access_token: exchanged.access_token.clone(),
+            issued_token_type: exchanged.issued_token_type.clone(),
+            token_type: "Bearer",
+            expires_in: exchanged.expires_at.saturating_sub(now),
+            scope: exchanged.scope.to_string(),
+        }))
+}
+
+/// The caller must be a configured `[[exchange.clients]]` entry with its secret.
+fn authenticate_caller<'a>(
+    state: &'a AppState,
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<&'a CallerConfig, ApiError> {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let presented = client_auth::read(
+        authorization,
+        params.one("client_id")?,
+        params.one("client_secret")?,
+    )
+    .map_err(|e| ApiError::InvalidClient(e.to_string()))?;
+    let failed = || ApiError::InvalidClient("client authentication failed".to_owned());
+    let caller = state
+        .config
+        .exchange
+        .caller(presented.client_id())
+        .ok_or_else(failed)?;
+    let secret = presented.secret().ok_or_else(failed)?;
+    // Hashes first: equal lengths, so the comparison leaks nothing about the length.
+    let (a, b): ([u8; 32], [u8; 32]) = (
+        Sha256::digest(secret.as_bytes()).into(),
+        Sha256::digest(caller.client_secret.expose().as_bytes()).into(),
+    );
+    if constant_time_eq(&a, &b) {
+        Ok(caller)
+    } else {
+        Err(failed())
+    }
+}
+
+/// The subject token, verified as if it called one of the protected resources.
+async fn verify_subject(
+    state: &AppState,
+    token: &str,
+) -> Result<std::sync::Arc<Principal>, ApiError> {
+    let mut last = None;
+    for resource in &state.config.resources {
+        match state.verifier.verify(token, resource).await {
+            Ok(principal) => return Ok(principal),
+            Err(rejection) => last = Some(rejection),
+        }
+    }
+    let reason = last.map_or("no protected resource is configured", |r| r.reason());
+    state.metrics.auth_failure(reason);
+    Err(ApiError::oauth(
+        ErrorCode::InvalidGrant,
+        format!("subject_token is not valid ({reason})"),
+    ))
+}
+
+fn policy_error(error: PolicyError) -> ApiError {
+    match error {
+        PolicyError::Target(d) => ApiError::oauth(ErrorCode::InvalidTarget, d),
+        PolicyError::Scope(d) => ApiError::oauth(ErrorCode::InvalidScope, d),
+    }
+}
+
+/// RFC 8693 §2.2.2, with what an operator needs to act on.
+fn upstream_error(error: ExchangeError, target: &str) -> ApiError {
+    tracing::warn!(%error, audience = target, "token exchange failed");
+    match error {
+        ExchangeError::Refused { error, description } => {
+            let detail = description.unwrap_or_default();
+            let code = match error.as_str() {
+                "invalid_scope" => ErrorCode::InvalidScope,
+                "invalid_grant" => ErrorCode::InvalidGrant,
+                _ => ErrorCode::InvalidTarget,
+            };
+            ApiError::oauth(
+                code,
+                format!("the identity provider refused a token for `{target}`: {error} {detail}")
+                    .trim_end()
+                    .to_owned(),
+            )
+        }
+        ExchangeError::Unavailable(_) => ApiError::Unavailable {
+            description: "the identity provider cannot be reached".to_owned(),
+            retry_after: Some("5".to_owned()),
+        },
+        ExchangeError::NotPossible(d) => ApiError::oauth(ErrorCode::InvalidGrant, d),
+    }
+}
