@@ -186,6 +186,10 @@ pub struct ResourceConfig {
     /// The URI's path without a trailing slash (`""` for the root): requests under it
     /// belong to this resource.
     pub path: String,
+    /// `exchange_audience`: forward-auth for this resource also exchanges the
+    /// caller's token for one for this `[[exchange.audiences]]` entry and hands it to
+    /// the proxy (`Authorization`, `X-Auth-Access-Token`).
+    pub exchange_audience: Option<String>,
 }
 
 /// `[log]`
@@ -306,6 +310,18 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
             unknown.clone(),
             "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, log)",
         ));
+    }
+    if let (Some(resources), Some(exchange)) = (&resources, &exchange) {
+        for (index, resource) in resources.iter().enumerate() {
+            if let Some(audience) = &resource.exchange_audience
+                && exchange.audience(audience).is_none()
+            {
+                problems.push(Problem::new(
+                    format!("resources[{index}].exchange_audience"),
+                    format!("`{audience}` is not an [[exchange.audiences]] entry"),
+                ));
+            }
+        }
     }
     let login = (sessions, consent, tokens, refresh, exchange);
     match (

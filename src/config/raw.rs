@@ -142,6 +142,7 @@ pub struct RawResource {
     pub audiences: Option<Vec<String>>,
     pub required_scopes: Option<Vec<String>>,
     pub scopes_supported: Option<Vec<String>>,
+    pub exchange_audience: Option<String>,
 }
 
 /// `[log]`: output format and filter.

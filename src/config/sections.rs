@@ -504,6 +504,7 @@ pub fn resources(
             required_scopes,
             scopes_supported,
             path,
+            exchange_audience: entry.exchange_audience,
         });
     }
     (problems.len() == before).then_some(out)

@@ -199,3 +199,67 @@ fn login_sections_report_each_bad_key() {
         );
     }
 }
+
+#[test]
+fn exchange_policy_problems_name_their_keys() {
+    let text = format!(
+        r#"{VALID}
+[[resources]]
+uri = "https://mcp.example.com/mcp"
+exchange_audience = "https://nowhere.example"
+
+[[exchange.audiences]]
+audience = "https://api.example"
+strategy = "magic"
+
+[[exchange.audiences]]
+audience = "https://ok.example"
+
+[[exchange.clients]]
+client_id = "mcp"
+client_secret = "short"
+audiences = ["https://ok.example"]
+
+[[exchange.clients]]
+client_id = "other"
+client_secret = "a-long-enough-secret"
+audiences = ["https://unknown.example"]
+"#
+    );
+    let found = problems(&text, &Environment::default());
+    for key in [
+        "exchange.audiences[0].strategy",
+        "exchange.clients[0].client_secret",
+        "exchange.clients[1].audiences",
+    ] {
+        assert!(
+            found.iter().any(|p| p.starts_with(&format!("{key}:"))),
+            "{key} not reported in {found:?}"
+        );
+    }
+    let config = load_str(
+        &format!(
+            "{VALID}\n[[exchange.audiences]]\naudience = \"https://ok.example\"\nscopes = [\"a\"]\n"
+        ),
+        &Environment::default(),
+    )
+    .unwrap();
+    let audience = config.exchange.audience("https://ok.example").unwrap();
+    assert_eq!(audience.strategy, Strategy::Rfc8693);
+    assert_eq!(audience.upstream_audience, "https://ok.example");
+    assert_eq!(config.exchange.skew, Duration::from_secs(30));
+}
+
+#[test]
+fn a_resource_may_only_name_a_configured_exchange_audience() {
+    let text = format!(
+        "{VALID}\n[[resources]]\nuri = \"https://mcp.example.com/mcp\"\nexchange_audience = \"https://nowhere.example\"\n"
+    );
+    let found = problems(&text, &Environment::default());
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("resources[0].exchange_audience:")),
+        "{found:?}"
+    );
+}

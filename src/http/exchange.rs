@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 use super::error::{ApiError, ErrorCode};
 use super::params::Params;
 use super::token::{live_grant, refresh_upstream};
-use crate::actors::exchange::{ExchangeError, ExchangeRequest};
-use crate::config::{CallerConfig, Strategy, constant_time_eq};
+use crate::actors::exchange::{ExchangeError, ExchangeRequest, Exchanged};
+use crate::config::{AudienceConfig, CallerConfig, Strategy, constant_time_eq};
 use crate::domain::client_auth;
 use crate::domain::exchange::{self, PolicyError};
 use crate::domain::scope::Scopes;
@@ -87,16 +87,54 @@ pub async fn token_exchange(
         .map(Scopes::parse)
         .transpose()
         .map_err(|e| ApiError::oauth(ErrorCode::InvalidScope, e))?;
-    let scopes = exchange::scopes(&principal.scopes, &audience.scopes, requested.as_ref())
-        .map_err(policy_error)?;
+    let exchanged = downstream(
+        state,
+        subject_token,
+        &principal,
+        audience,
+        requested.as_ref(),
+        token_type,
+    )
+    .await?;
+    let now = state.clock.unix();
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(ExchangeBody {
+            access_token: exchanged.access_token.clone(),
+            issued_token_type: exchanged.issued_token_type.clone(),
+            token_type: "Bearer",
+            expires_in: exchanged.expires_at.saturating_sub(now),
+            scope: exchanged.scope.to_string(),
+        }))
+}
+
+/// A downstream token for `audience` on behalf of the verified `principal` whose
+/// token is `subject_token`: the policy's scopes, the provider's answer (cached).
+/// Shared by the token endpoint and forward-auth.
+pub async fn downstream(
+    state: &AppState,
+    subject_token: &str,
+    principal: &Principal,
+    audience: &AudienceConfig,
+    requested: Option<&Scopes>,
+    token_type: &str,
+) -> Result<std::sync::Arc<Exchanged>, ApiError> {
+    let scopes =
+        exchange::scopes(&principal.scopes, &audience.scopes, requested).map_err(policy_error)?;
     // What the provider knows the subject by.
+    let mut grant = None;
     let (upstream_subject, refresh_token) = match principal.kind {
         CredentialKind::BrokerJwt => {
             let grant_id = principal.grant_id.as_deref().ok_or_else(|| {
                 ApiError::oauth(ErrorCode::InvalidGrant, "subject_token has no grant")
             })?;
-            let grant = refresh_upstream(state, live_grant(state, grant_id).await?).await?;
-            (grant.upstream.access_token, grant.upstream.refresh_token)
+            let live = refresh_upstream(state, live_grant(state, grant_id).await?).await?;
+            let pair = (
+                live.upstream.access_token.clone(),
+                live.upstream.refresh_token.clone(),
+            );
+            grant = Some(live);
+            pair
         }
         CredentialKind::UpstreamJwt | CredentialKind::Introspected => {
             if audience.strategy == Strategy::Refresh {
@@ -117,7 +155,7 @@ pub async fn token_exchange(
     let exchanged = state
         .exchanger
         .exchange(ExchangeRequest {
-            key: exchange::cache_key(subject_token, target, &scopes, token_type),
+            key: exchange::cache_key(subject_token, &audience.audience, &scopes, token_type),
             strategy: audience.strategy,
             upstream_audience: audience.upstream_audience.clone(),
             scopes,
@@ -129,17 +167,25 @@ pub async fn token_exchange(
             },
         })
         .await
-        .map_err(|e| upstream_error(e, target))?;
-    let now = state.clock.unix();
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(ExchangeBody {
-            access_token: exchanged.access_token.clone(),
-            issued_token_type: exchanged.issued_token_type.clone(),
-            token_type: "Bearer",
-            expires_in: exchanged.expires_at.saturating_sub(now),
-            scope: exchanged.scope.to_string(),
-        }))
+        .map_err(|e| upstream_error(e, &audience.audience))?;
+    if let (Some(grant), Some(rotated), Strategy::Refresh) = (
+        grant,
+        exchanged.rotated_refresh_token.clone(),
+        audience.strategy,
+    ) && grant.upstream.refresh_token.as_deref() != Some(rotated.as_str())
+    {
+        let mut upstream = grant.upstream;
+        upstream.refresh_token = Some(rotated);
+        state
+            .store
+            .set_upstream_tokens(&grant.grant_id, upstream)
+            .await
+            .map_err(|e| ApiError::Unavailable {
+                description: format!("token store unavailable: {e}"),
+                retry_after: Some("5".to_owned()),
+            })?;
+    }
+    Ok(exchanged)
 }
 
 /// The caller must be a configured `[[exchange.clients]]` entry with its secret.

@@ -151,7 +151,7 @@ pub async fn check(
 }
 
 /// The bearer token from `Authorization` (scheme case-insensitive, RFC 6750 §2.1).
-fn bearer(headers: &HeaderMap) -> Result<&str, Rejection> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, Rejection> {
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or(Rejection::Missing)?

@@ -1,13 +1,15 @@
 //! `GET /auth/verify`: forward-auth for nginx `auth_request`, Traefik `forwardAuth`
 //! and Envoy `ext_authz` (HTTP). The proxy forwards the client's `Authorization` and
 //! the original URI; 200 lets the request through with `X-Auth-*` headers, 401/403
-//! carry the `WWW-Authenticate` the proxy passes back to the client.
+//! carry the `WWW-Authenticate` the proxy passes back to the client. For a resource
+//! with an `exchange_audience`, a 200 also carries the downstream token.
 
 use actix_web::http::Uri;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::protect;
+use super::{exchange, protect};
 use crate::server::AppState;
+use crate::upstream::exchange::ACCESS_TOKEN_TYPE;
 
 /// The original request URI, as the proxy reports it.
 fn original_uri(req: &HttpRequest) -> Uri {
@@ -18,15 +20,48 @@ fn original_uri(req: &HttpRequest) -> Uri {
 }
 
 pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    match protect::check(&state, req.headers(), &original_uri(&req)).await {
-        Ok(principal) => HttpResponse::Ok()
-            .insert_header(("X-Auth-Subject", principal.subject.as_str()))
-            .insert_header(("X-Auth-Scopes", principal.scopes.to_string()))
-            .insert_header((
-                "X-Auth-Client-Id",
-                principal.client_id.as_deref().unwrap_or(""),
-            ))
-            .finish(),
-        Err(denial) => denial.response(),
+    let uri = original_uri(&req);
+    let principal = match protect::check(&state, req.headers(), &uri).await {
+        Ok(principal) => principal,
+        Err(denial) => return denial.response(),
+    };
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header(("X-Auth-Subject", principal.subject.as_str()))
+        .insert_header(("X-Auth-Scopes", principal.scopes.to_string()))
+        .insert_header((
+            "X-Auth-Client-Id",
+            principal.client_id.as_deref().unwrap_or(""),
+        ));
+    // A resource that names an exchange audience gets the downstream token, so the
+    // MCP server behind the proxy never sees (or needs) the client's token.
+    let audience = protect::resource_for(&state.config, uri.path())
+        .and_then(|r| r.exchange_audience.as_deref())
+        .and_then(|name| state.config.exchange.audience(name));
+    if let Some(audience) = audience {
+        let Ok(token) = protect::bearer(req.headers()) else {
+            return HttpResponse::Unauthorized().finish();
+        };
+        match exchange::downstream(&state, token, &principal, audience, None, ACCESS_TOKEN_TYPE)
+            .await
+        {
+            Ok(exchanged) => {
+                response
+                    .insert_header((
+                        "Authorization",
+                        format!("Bearer {}", exchanged.access_token),
+                    ))
+                    .insert_header(("X-Auth-Access-Token", exchanged.access_token.as_str()));
+            }
+            // Fail closed: no downstream token, no request through.
+            Err(error) => {
+                tracing::warn!(%error, audience = %audience.audience, "forward-auth exchange failed");
+                state.metrics.auth_failure("exchange_failed");
+                return HttpResponse::ServiceUnavailable()
+                    .insert_header(("Retry-After", "5"))
+                    .finish();
+            }
+        }
     }
+    response.finish()
 }

@@ -289,3 +289,50 @@ async fn a_revoked_grant_can_no_longer_be_exchanged() {
         (400, Some("invalid_grant"))
     );
 }
+
+#[actix_web::test]
+async fn forward_auth_hands_the_proxy_the_downstream_token() {
+    let text = text().replacen(
+        "scopes_supported = [\"notes:read\", \"notes:write\"]\n",
+        &format!("scopes_supported = [\"notes:read\", \"notes:write\"]\nexchange_audience = \"{NOTES}\"\n"),
+        1,
+    );
+    let broker = TestBroker::start_live(&text, Default::default(), |_| {}).await;
+    let subject = alice(&broker).await;
+    let verify = || {
+        http()
+            .get(broker.at("/auth/verify"))
+            .header("x-forwarded-uri", "/mcp")
+            .bearer_auth(&subject)
+            .send()
+    };
+    let ok = verify().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["x-auth-subject"], "alice");
+    let downstream = ok.headers()["x-auth-access-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        ok.headers()["authorization"].to_str().unwrap(),
+        format!("Bearer {downstream}")
+    );
+    assert_ne!(downstream, subject);
+    let c = claims(&downstream);
+    assert_eq!(
+        (c["sub"].as_str(), c["aud"].as_str()),
+        (Some("alice"), Some(NOTES))
+    );
+    // The provider refuses: the request is not let through, and no token is handed on.
+    http()
+        .post(format!("{}/_dev/exchange", broker.idp.url))
+        .json(&serde_json::json!({"refuse": true}))
+        .send()
+        .await
+        .unwrap();
+    broker.state.exchanger.invalidate_all();
+    let refused = verify().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().get("x-auth-access-token").is_none());
+    assert!(refused.headers().get("authorization").is_none());
+}

@@ -28,6 +28,9 @@ pub struct Exchanged {
     pub issued_token_type: String,
     pub expires_at: UnixSeconds,
     pub scope: Scopes,
+    /// The provider's new refresh token when the `refresh` strategy rotated it: the
+    /// grant must keep it, or its next refresh fails.
+    pub rotated_refresh_token: Option<String>,
 }
 
 impl std::fmt::Debug for Exchanged {
@@ -237,6 +240,7 @@ impl Exchanger {
             // Without `expires_in` the token is used once and not cached.
             expires_at: answer.expires_in.map_or(now, |s| now + s),
             access_token: answer.access_token,
+            rotated_refresh_token: answer.refresh_token,
         }
     }
 }
