@@ -196,15 +196,38 @@ async fn five_hundred_identical_concurrent_exchanges_make_one_upstream_call() {
     let broker = broker_with(Default::default()).await;
     let subject = alice(&broker).await;
     let before = broker.idp.calls("token").await;
-    // 500 requests, 125 in flight at once (the test client's own limit: more
-    // simultaneous new connections overrun a loopback accept queue): the first wave
-    // is coalesced into one upstream call, every later one is a cache hit.
-    use futures_util::StreamExt;
-    let answers: Vec<(u16, Value)> = futures_util::stream::iter(0..500)
-        .map(|_| exchange(&broker, CALLER, &subject, &[]))
-        .buffer_unordered(125)
-        .collect()
-        .await;
+    // One client, as a resource server would use: 500 requests, all in flight at
+    // once over its pooled connections. The first is coalesced with every other miss
+    // into one upstream call; later ones are cache hits.
+    let client = http();
+    let form = [
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+        ("subject_token", subject.as_str()),
+        (
+            "subject_token_type",
+            "urn:ietf:params:oauth:token-type:access_token",
+        ),
+        ("audience", NOTES),
+    ];
+    let requests = (0..500).map(|_| {
+        let request = client
+            .post(broker.at("/oauth/token"))
+            .basic_auth(CALLER.0, Some(CALLER.1))
+            .form(&form)
+            .send();
+        async move {
+            let response = request.await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    });
+    let answers: Vec<(u16, Value)> = futures_util::future::join_all(requests).await;
     assert!(answers.iter().all(|(status, _)| *status == 200));
     let first = &answers[0].1["access_token"];
     assert!(
