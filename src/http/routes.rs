@@ -37,6 +37,9 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
         .app_data(web::PayloadConfig::new(limit));
 
         get(cfg, "/healthz", health::healthz);
+        // The hot path, matched early. Proxies send the original method (nginx
+        // `auth_request` does), so any goes.
+        cfg.service(web::resource("/auth/verify").to(verify::verify));
         get(cfg, "/readyz", health::readyz);
         get(cfg, "/metrics", metrics::metrics);
         // Browser-based clients (the MCP Inspector) register cross-origin.
@@ -69,8 +72,6 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
                 .route(web::get().to(jwks::jwks))
                 .default_service(web::to(method_not_allowed)),
         );
-        // Proxies send the original method (nginx `auth_request` does), so any goes.
-        cfg.service(web::resource("/auth/verify").to(verify::verify));
         cfg.service(
             web::resource([
                 resource_metadata::PREFIX.to_owned(),

@@ -5,11 +5,17 @@
 //! with an `exchange_audience`, a 200 also carries the downstream token.
 
 use actix_web::http::Uri;
+use actix_web::http::header::HeaderName;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{exchange, protect};
 use crate::server::AppState;
 use crate::upstream::exchange::ACCESS_TOKEN_TYPE;
+
+// Names built once, not parsed per request.
+const X_AUTH_SUBJECT: HeaderName = HeaderName::from_static("x-auth-subject");
+const X_AUTH_SCOPES: HeaderName = HeaderName::from_static("x-auth-scopes");
+const X_AUTH_CLIENT_ID: HeaderName = HeaderName::from_static("x-auth-client-id");
 
 /// The original request URI, as the proxy reports it.
 fn original_uri(req: &HttpRequest) -> Uri {
@@ -27,10 +33,10 @@ pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
     };
     let mut response = HttpResponse::Ok();
     response
-        .insert_header(("X-Auth-Subject", principal.subject.as_str()))
-        .insert_header(("X-Auth-Scopes", principal.scopes.to_string()))
+        .insert_header((X_AUTH_SUBJECT, principal.subject.as_str()))
+        .insert_header((X_AUTH_SCOPES, principal.scopes.to_string()))
         .insert_header((
-            "X-Auth-Client-Id",
+            X_AUTH_CLIENT_ID,
             principal.client_id.as_deref().unwrap_or(""),
         ));
     // A resource that names an exchange audience gets the downstream token, so the
