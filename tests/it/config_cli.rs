@@ -34,6 +34,7 @@ fn valid_fixtures_are_accepted() {
                 "TOKEN_BROKER_COOKIE_KEY",
                 "a-cookie-signing-key-of-at-least-32-bytes",
             ),
+            ("NOTES_MCP_SECRET", "a-notes-mcp-secret-0123456789"),
         ];
         let (code, stdout, stderr) = check(&fixture(&format!("config/{name}")), &env);
         assert_eq!(code, Some(0), "{name}: {stderr}");
