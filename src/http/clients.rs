@@ -4,12 +4,13 @@
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 use super::params::Params;
 use crate::config::{Config, Secret, constant_time_eq};
-use crate::domain::client_auth::{self, ClientAuthError, Presented};
+use crate::domain::client_auth::{self, Presented};
 use crate::domain::scope::Scopes;
 use crate::server::AppState;
 use crate::store::{ClientOrigin, StoredClient};
@@ -32,34 +33,15 @@ pub struct KnownClient {
 impl KnownClient {
     pub fn from_stored(stored: StoredClient) -> Self {
         let meta = &stored.metadata;
-        let strings = |key: &str| -> Vec<String> {
-            meta.get(key)
-                .and_then(|v| v.as_array())
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(|i| i.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let mut grant_types = strings("grant_types");
-        if grant_types.is_empty() {
-            // RFC 7591 §2: the default.
-            grant_types.push("authorization_code".to_owned());
-        }
         Self {
             client_id: stored.client_id,
             name: meta
                 .get("client_name")
                 .and_then(|v| v.as_str())
                 .map(str::to_owned),
-            redirect_uris: strings("redirect_uris"),
-            scope: meta
-                .get("scope")
-                .and_then(|v| v.as_str())
-                .and_then(|s| Scopes::parse(s).ok()),
-            grant_types,
+            redirect_uris: strings(meta, "redirect_uris"),
+            scope: scope(meta),
+            grant_types: grant_types(meta),
             secret_hash: stored.secret_hash,
             origin: stored.origin,
         }
@@ -68,28 +50,12 @@ impl KnownClient {
     /// A public client described by its metadata document.
     pub fn from_document(document: &ClientDocument) -> Self {
         let meta = &document.document;
-        let mut grant_types: Vec<String> = meta
-            .get("grant_types")
-            .and_then(|v| v.as_array())
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|i| i.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if grant_types.is_empty() {
-            grant_types.push("authorization_code".to_owned());
-        }
         Self {
             client_id: document.client_id.clone(),
             name: document.client_name.clone(),
             redirect_uris: document.redirect_uris.clone(),
-            scope: meta
-                .get("scope")
-                .and_then(|v| v.as_str())
-                .and_then(|s| Scopes::parse(s).ok()),
-            grant_types,
+            scope: scope(meta),
+            grant_types: grant_types(meta),
             secret_hash: None,
             origin: ClientOrigin::MetadataDocument,
         }
@@ -121,6 +87,34 @@ impl KnownClient {
     }
 }
 
+/// A metadata member that is a list of strings (absent or malformed: empty).
+fn strings(meta: &Value, key: &str) -> Vec<String> {
+    meta.get(key)
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `grant_types`, with RFC 7591 §2's default when absent.
+fn grant_types(meta: &Value) -> Vec<String> {
+    let mut grants = strings(meta, "grant_types");
+    if grants.is_empty() {
+        grants.push("authorization_code".to_owned());
+    }
+    grants
+}
+
+fn scope(meta: &Value) -> Option<Scopes> {
+    meta.get("scope")
+        .and_then(Value::as_str)
+        .and_then(|s| Scopes::parse(s).ok())
+}
+
 /// The client named `client_id`: registered, or — for a URL, when metadata documents
 /// are on — described by the Client ID Metadata Document at that URL.
 pub async fn find(state: &AppState, client_id: &str) -> Result<Option<KnownClient>, ApiError> {
@@ -146,6 +140,21 @@ pub async fn find(state: &AppState, client_id: &str) -> Result<Option<KnownClien
     Ok(stored.map(KnownClient::from_stored))
 }
 
+/// The credentials a back-channel request carries (Basic header or form fields);
+/// unreadable ones are `invalid_client`.
+pub fn presented(req: &HttpRequest, form: &Params) -> Result<Presented, ApiError> {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    client_auth::read(
+        authorization,
+        form.one("client_id")?,
+        form.one("client_secret")?,
+    )
+    .map_err(|e| ApiError::InvalidClient(e.to_string()))
+}
+
 /// Authenticates the caller of a back-channel endpoint. Confidential clients must
 /// present their secret (Basic or form, whichever they use); public clients only name
 /// themselves and must not present a secret. Every failure is `invalid_client` (401).
@@ -154,19 +163,7 @@ pub async fn authenticate(
     req: &HttpRequest,
     form: &Params,
 ) -> Result<KnownClient, ApiError> {
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let presented = client_auth::read(
-        authorization,
-        form.one("client_id")?,
-        form.one("client_secret")?,
-    )
-    .map_err(|e| match e {
-        ClientAuthError::Missing => ApiError::InvalidClient(e.to_string()),
-        other => ApiError::InvalidClient(other.to_string()),
-    })?;
+    let presented = presented(req, form)?;
     let failed = || ApiError::InvalidClient("client authentication failed".to_owned());
     let client = find(state, presented.client_id())
         .await?

@@ -14,7 +14,6 @@ use super::params::Params;
 use super::token::{live_grant, refresh_upstream};
 use crate::actors::exchange::{ExchangeError, ExchangeRequest, Exchanged};
 use crate::config::{AudienceConfig, CallerConfig, Strategy, constant_time_eq};
-use crate::domain::client_auth;
 use crate::domain::exchange::{self, PolicyError};
 use crate::domain::scope::Scopes;
 use crate::server::AppState;
@@ -194,16 +193,7 @@ fn authenticate_caller<'a>(
     req: &HttpRequest,
     params: &Params,
 ) -> Result<&'a CallerConfig, ApiError> {
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let presented = client_auth::read(
-        authorization,
-        params.one("client_id")?,
-        params.one("client_secret")?,
-    )
-    .map_err(|e| ApiError::InvalidClient(e.to_string()))?;
+    let presented = super::clients::presented(req, params)?;
     let failed = || ApiError::InvalidClient("client authentication failed".to_owned());
     let caller = state
         .config

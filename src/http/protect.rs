@@ -96,6 +96,17 @@ pub async fn check(
     headers: &HeaderMap,
     uri: &Uri,
 ) -> Result<Arc<Principal>, Denial> {
+    check_resource(state, headers, uri)
+        .await
+        .map(|(_, principal)| principal)
+}
+
+/// [`check`], also naming the resource the request was checked for.
+pub async fn check_resource<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<(&'a ResourceConfig, Arc<Principal>), Denial> {
     let Some(resource) = resource_for(&state.config, uri.path()) else {
         return Err(Denial {
             status: StatusCode::FORBIDDEN,
@@ -147,7 +158,7 @@ pub async fn check(
             reason: "insufficient_scope",
         });
     }
-    Ok(principal)
+    Ok((resource, principal))
 }
 
 /// The bearer token from `Authorization` (scheme case-insensitive, RFC 6750 §2.1).

@@ -42,29 +42,14 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
         cfg.service(web::resource("/auth/verify").to(verify::verify));
         get(cfg, "/readyz", health::readyz);
         get(cfg, "/metrics", metrics::metrics);
-        // Browser-based clients (the MCP Inspector) register cross-origin.
-        cfg.service(
-            web::resource("/oauth/register")
-                .wrap(cors_post())
-                .route(web::post().to(register::register))
-                .default_service(web::to(method_not_allowed)),
-        );
+        // Browser-based clients (the MCP Inspector) register, redeem and revoke
+        // cross-origin.
+        cross_origin_post(cfg, "/oauth/register", register::register);
         get(cfg, "/oauth/authorize", authorize::authorize);
         get(cfg, "/oauth/callback", callback::callback);
         post(cfg, "/oauth/consent", consent::consent);
-        // Browser-based clients (the MCP Inspector) call these cross-origin.
-        cfg.service(
-            web::resource("/oauth/token")
-                .wrap(cors_post())
-                .route(web::post().to(token::token))
-                .default_service(web::to(method_not_allowed)),
-        );
-        cfg.service(
-            web::resource("/oauth/revoke")
-                .wrap(cors_post())
-                .route(web::post().to(revoke::revoke))
-                .default_service(web::to(method_not_allowed)),
-        );
+        cross_origin_post(cfg, "/oauth/token", token::token);
+        cross_origin_post(cfg, "/oauth/revoke", revoke::revoke);
         post(cfg, "/oauth/introspect", introspect::introspect);
         cfg.service(
             web::resource("/jwks.json")
@@ -144,14 +129,26 @@ where
     );
 }
 
-/// Endpoints browser-based clients POST to from other origins; credentials are in
-/// the body or the Authorization header, never in cookies.
-fn cors_post() -> Cors {
-    Cors::default()
-        .allow_any_origin()
-        .allowed_methods(["POST"])
-        .allow_any_header()
-        .max_age(86_400)
+/// A POST-only resource browser-based clients call from other origins; credentials
+/// are in the body or the Authorization header, never in cookies.
+fn cross_origin_post<F, Args>(cfg: &mut ServiceConfig, path: &str, handler: F)
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    cfg.service(
+        web::resource(path)
+            .wrap(
+                Cors::default()
+                    .allow_any_origin()
+                    .allowed_methods(["POST"])
+                    .allow_any_header()
+                    .max_age(86_400),
+            )
+            .route(web::post().to(handler))
+            .default_service(web::to(method_not_allowed)),
+    );
 }
 
 /// Discovery documents are read by browser-based clients (the MCP Inspector) from

@@ -27,8 +27,8 @@ fn original_uri(req: &HttpRequest) -> Uri {
 
 pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let uri = original_uri(&req);
-    let principal = match protect::check(&state, req.headers(), &uri).await {
-        Ok(principal) => principal,
+    let (resource, principal) = match protect::check_resource(&state, req.headers(), &uri).await {
+        Ok(checked) => checked,
         Err(denial) => return denial.response(),
     };
     let mut response = HttpResponse::Ok();
@@ -41,8 +41,9 @@ pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         ));
     // A resource that names an exchange audience gets the downstream token, so the
     // MCP server behind the proxy never sees (or needs) the client's token.
-    let audience = protect::resource_for(&state.config, uri.path())
-        .and_then(|r| r.exchange_audience.as_deref())
+    let audience = resource
+        .exchange_audience
+        .as_deref()
         .and_then(|name| state.config.exchange.audience(name));
     if let Some(audience) = audience {
         let Ok(token) = protect::bearer(req.headers()) else {

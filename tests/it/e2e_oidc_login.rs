@@ -9,7 +9,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::e2e_oidc_provider::start_rig;
-use crate::login_consent::{REDIRECT, authorize_url, open_consent, post_consent, query, register};
+use crate::login_consent::{REDIRECT, answer, authorize_url, open_consent, query, register};
 use crate::login_flow::{redeem, token};
 use crate::support::{TestBroker, UPSTREAM_PLACEHOLDER, config_text, http};
 
@@ -82,16 +82,7 @@ async fn a_client_logs_in_through_oidc_provider_refreshes_and_revokes() {
     let client = register(&broker, "E2E client").await;
 
     let consent = open_consent(&authorize_url(&broker, &client, &[])).await;
-    let approved = post_consent(
-        &broker,
-        Some(&consent.cookie),
-        &[
-            ("session", &consent.session),
-            ("csrf", &consent.csrf),
-            ("decision", "approve"),
-        ],
-    )
-    .await;
+    let approved = answer(&broker, &consent, "approve").await;
     assert_eq!(approved.status(), 303);
     let upstream = Url::parse(approved.headers()[LOCATION].to_str().unwrap()).unwrap();
     assert!(

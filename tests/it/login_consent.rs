@@ -102,6 +102,21 @@ pub async fn open_consent(url: &str) -> Consent {
     }
 }
 
+/// The consent form as the browser that opened it sends it: its cookie, session and
+/// CSRF token, with `decision`.
+pub async fn answer(broker: &TestBroker, consent: &Consent, decision: &str) -> reqwest::Response {
+    post_consent(
+        broker,
+        Some(&consent.cookie),
+        &[
+            ("session", &consent.session),
+            ("csrf", &consent.csrf),
+            ("decision", decision),
+        ],
+    )
+    .await
+}
+
 pub async fn post_consent(
     broker: &TestBroker,
     cookie: Option<&str>,
@@ -218,32 +233,14 @@ async fn deny_sends_access_denied_to_the_client() {
     let broker = live_broker().await;
     let client = register(&broker, "App").await;
     let consent = open_consent(&authorize_url(&broker, &client, &[])).await;
-    let response = post_consent(
-        &broker,
-        Some(&consent.cookie),
-        &[
-            ("session", &consent.session),
-            ("csrf", &consent.csrf),
-            ("decision", "deny"),
-        ],
-    )
-    .await;
+    let response = answer(&broker, &consent, "deny").await;
     assert_eq!(response.status(), 303);
     let to = location(&response);
     assert_eq!(query(&to, "error").as_deref(), Some("access_denied"));
     assert_eq!(query(&to, "state").as_deref(), Some("client-state"));
     assert_eq!(query(&to, "iss").as_deref(), Some(broker.url.as_str()));
     // The session is over: approving it now fails.
-    let again = post_consent(
-        &broker,
-        Some(&consent.cookie),
-        &[
-            ("session", &consent.session),
-            ("csrf", &consent.csrf),
-            ("decision", "approve"),
-        ],
-    )
-    .await;
+    let again = answer(&broker, &consent, "approve").await;
     assert_eq!(again.status(), 400);
     assert_eq!(broker.idp.calls("authorize").await, 0);
 }
@@ -273,16 +270,7 @@ async fn forged_consent_posts_are_refused_and_change_nothing() {
         assert!(response.headers().get(LOCATION).is_none());
     }
     // The genuine form still works afterwards.
-    let response = post_consent(
-        &broker,
-        Some(&consent.cookie),
-        &[
-            ("session", &consent.session),
-            ("csrf", &consent.csrf),
-            ("decision", "approve"),
-        ],
-    )
-    .await;
+    let response = answer(&broker, &consent, "approve").await;
     assert_eq!(response.status(), 303);
     assert!(location(&response).as_str().starts_with(&broker.idp.url));
 }
@@ -292,16 +280,7 @@ async fn approve_starts_the_upstream_login_with_the_brokers_own_pkce_state_and_n
     let broker = live_broker().await;
     let client = register(&broker, "App").await;
     let consent = open_consent(&authorize_url(&broker, &client, &[])).await;
-    let response = post_consent(
-        &broker,
-        Some(&consent.cookie),
-        &[
-            ("session", &consent.session),
-            ("csrf", &consent.csrf),
-            ("decision", "approve"),
-        ],
-    )
-    .await;
+    let response = answer(&broker, &consent, "approve").await;
     assert_eq!(response.status(), 303);
     let to = location(&response);
     assert!(

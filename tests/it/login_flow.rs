@@ -8,7 +8,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::login_consent::{
-    REDIRECT, authorize_url, live_broker, location, open_consent, post_consent, query, register,
+    REDIRECT, answer, authorize_url, live_broker, location, open_consent, query, register,
 };
 use crate::support::{TestBroker, http};
 
@@ -28,16 +28,7 @@ pub async fn login(broker: &TestBroker, client_id: &str, extra: &[(&str, &str)])
 /// Like [`login`], returning where the broker finally sent the browser.
 pub async fn login_redirect(broker: &TestBroker, client_id: &str, extra: &[(&str, &str)]) -> Url {
     let consent = open_consent(&authorize_url(broker, client_id, extra)).await;
-    let approved = post_consent(
-        broker,
-        Some(&consent.cookie),
-        &[
-            ("session", &consent.session),
-            ("csrf", &consent.csrf),
-            ("decision", "approve"),
-        ],
-    )
-    .await;
+    let approved = answer(broker, &consent, "approve").await;
     assert_eq!(approved.status(), 303);
     let upstream = location(&approved);
     let at_idp = http().get(upstream.as_str()).send().await.unwrap();
@@ -239,16 +230,7 @@ async fn expired_codes_and_sessions_are_refused() {
     // A consent page left open past the session's life.
     let consent = open_consent(&authorize_url(&broker, &client, &[])).await;
     broker.clock.advance(Duration::from_secs(601));
-    let late = post_consent(
-        &broker,
-        Some(&consent.cookie),
-        &[
-            ("session", &consent.session),
-            ("csrf", &consent.csrf),
-            ("decision", "approve"),
-        ],
-    )
-    .await;
+    let late = answer(&broker, &consent, "approve").await;
     assert_eq!(late.status(), 400);
     assert!(late.headers().get("location").is_none());
 }
@@ -258,16 +240,7 @@ async fn a_reused_state_or_a_callback_in_another_browser_is_an_error_page() {
     let broker = live_broker().await;
     let client = register(&broker, "State").await;
     let consent = open_consent(&authorize_url(&broker, &client, &[])).await;
-    let approved = post_consent(
-        &broker,
-        Some(&consent.cookie),
-        &[
-            ("session", &consent.session),
-            ("csrf", &consent.csrf),
-            ("decision", "approve"),
-        ],
-    )
-    .await;
+    let approved = answer(&broker, &consent, "approve").await;
     let at_idp = http()
         .get(location(&approved).as_str())
         .send()
@@ -365,7 +338,7 @@ async fn refresh_may_narrow_scope_but_never_widen_it_and_only_for_its_client() {
 }
 
 #[actix_web::test]
-async fn consent_denied_never_reaches_the_provider_and_unknown_grants_are_refused() {
+async fn unsupported_grants_unknown_clients_and_unknown_codes_are_refused() {
     let broker = live_broker().await;
     let client = register(&broker, "Deny").await;
     let (status, body) = token(
@@ -438,16 +411,7 @@ async fn a_provider_refusal_reaches_the_client_as_access_denied() {
     let broker = live_broker().await;
     let client = register(&broker, "Refused").await;
     let consent = open_consent(&authorize_url(&broker, &client, &[])).await;
-    let approved = post_consent(
-        &broker,
-        Some(&consent.cookie),
-        &[
-            ("session", &consent.session),
-            ("csrf", &consent.csrf),
-            ("decision", "approve"),
-        ],
-    )
-    .await;
+    let approved = answer(&broker, &consent, "approve").await;
     let upstream = location(&approved);
     let state = query(&upstream, "state").unwrap();
     // The provider answers as it does when the user cancels its login.
@@ -471,16 +435,7 @@ async fn a_provider_refusal_reaches_the_client_as_access_denied() {
     assert_eq!(query(&to, "iss").as_deref(), Some(broker.url.as_str()));
     // A callback naming another issuer (RFC 9207 mix-up) is refused too.
     let consent = open_consent(&authorize_url(&broker, &client, &[])).await;
-    let approved = post_consent(
-        &broker,
-        Some(&consent.cookie),
-        &[
-            ("session", &consent.session),
-            ("csrf", &consent.csrf),
-            ("decision", "approve"),
-        ],
-    )
-    .await;
+    let approved = answer(&broker, &consent, "approve").await;
     let mut at_idp = location(&approved);
     let at_idp_response = http().get(at_idp.as_str()).send().await.unwrap();
     at_idp = location(&at_idp_response);

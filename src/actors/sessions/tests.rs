@@ -250,3 +250,25 @@ async fn mismatched_redemptions_do_not_spend_the_code() {
         Err(SessionError::InvalidCode)
     );
 }
+
+#[actix::test]
+async fn the_sweep_is_counted_in_metrics() {
+    let clock = Clock::system();
+    let metrics = crate::telemetry::metrics::Metrics::new().unwrap();
+    let addr = Sessions::new(SessionLimits::default(), clock.clone())
+        .with_metrics(metrics.clone())
+        .start();
+    for _ in 0..2 {
+        addr.send(StartSession { request: request() })
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    clock.advance(Duration::from_secs(601));
+    assert_eq!(addr.send(SweepSessions).await.unwrap().sessions, 2);
+    let text = metrics.render().unwrap();
+    assert!(
+        text.contains("token_broker_login_state_expired_total{kind=\"session\"} 2"),
+        "{text}"
+    );
+}
