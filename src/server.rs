@@ -16,6 +16,7 @@ use crate::actors::discovery::{Discovery, DiscoveryHandle, Timing};
 use crate::actors::registration::{
     Registration, RegistrationHandle, Upstream as RegistrationUpstream,
 };
+use crate::actors::scopes::{Invalidate, Invalidator, Origin, ScopeCache};
 use crate::actors::sessions::{SessionLimits, Sessions};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -28,7 +29,6 @@ use crate::telemetry::metrics::Metrics;
 use crate::tokens::Verifier;
 use crate::tokens::api_keys::ApiKeys;
 use crate::tokens::introspect::Introspector;
-use crate::tokens::revocations::Revocations;
 use crate::tokens::signing::SigningKeys;
 use crate::tokens::verify::BrokerTrust;
 use crate::tokens::verify::VerifierParts;
@@ -54,14 +54,33 @@ pub struct AppState {
     pub cookies: LoginCookies,
     /// The broker's signing keys (`/jwks.json`, issued access tokens).
     pub signing: Arc<SigningKeys>,
-    /// Grants revoked while their access tokens may still circulate.
-    pub revocations: Revocations,
+    /// What each grant may still do (consulted on every broker-token verification).
+    pub grants: ScopeCache,
+    /// Applies invalidations to every cache and tells the other replicas.
+    pub invalidator: actix::Addr<Invalidator>,
     /// The one HTTP client for the provider.
     pub upstream_http: UpstreamHttp,
     /// Token exchange (RFC 8693) with its cache.
     pub exchanger: crate::actors::exchange::Exchanger,
     /// Client ID Metadata Documents, when `registration.metadata_documents` is on.
     pub metadata_documents: Option<crate::upstream::cimd::CimdFetcher>,
+}
+
+impl AppState {
+    /// Applies an invalidation decided here, on every cache, before returning; other
+    /// replicas are told.
+    pub async fn invalidate(&self, what: crate::domain::invalidation::Invalidation) {
+        let sent = self
+            .invalidator
+            .send(Invalidate {
+                what,
+                origin: Origin::Local,
+            })
+            .await;
+        if let Err(error) = sent {
+            tracing::error!(%error, "the invalidation actor is gone");
+        }
+    }
 }
 
 /// The conditions `/readyz` checks besides upstream discovery (which the handler
@@ -198,7 +217,8 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         );
     }
     let signing = Arc::new(SigningKeys::load_or_create(&config.tokens, clock.unix())?);
-    let revocations = Revocations::new(clock.clone());
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let grants = ScopeCache::new(store.clone(), clock.clone(), &config.scope_cache);
     let introspector = config.verify.introspection.then(|| {
         Introspector::new(
             http,
@@ -225,11 +245,10 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
             broker: Some(BrokerTrust {
                 issuer: config.server.public_url.as_str().to_owned(),
                 keys: signing.clone(),
-                revocations: revocations.clone(),
+                grants: grants.clone(),
             }),
         },
     );
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let registration = Registration::start(
         config.registration.clone(),
         store.clone(),
@@ -279,11 +298,18 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         config.exchange.cache_capacity,
         config.exchange.skew,
     );
+    let invalidator = actix::Actor::start(Invalidator::new(
+        grants.clone(),
+        verifier.clone(),
+        exchanger.clone(),
+        metrics.clone(),
+    ));
     Ok(web::Data::new(AppState {
         exchanger,
+        grants,
+        invalidator,
         metadata_documents,
         signing,
-        revocations,
         upstream_http,
         sessions: actix::Actor::start(sessions),
         cookies: LoginCookies::from_config(&config),

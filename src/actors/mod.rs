@@ -5,4 +5,5 @@
 pub mod discovery;
 pub mod exchange;
 pub mod registration;
+pub mod scopes;
 pub mod sessions;

@@ -4,6 +4,7 @@
 //! at once, each naming its key, so an operator fixes a file in one pass; nothing is
 //! bound or started before it succeeds.
 
+mod admin;
 mod env;
 mod exchange;
 mod issuer;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use toml::Table;
 
+pub use admin::{AdminConfig, ScopeCacheConfig};
 pub use env::{Environment, PREFIX as ENV_PREFIX};
 pub use exchange::{AudienceConfig, CallerConfig, ExchangeConfig, Strategy};
 pub use issuer::Issuer;
@@ -42,6 +44,8 @@ pub struct Config {
     pub tokens: TokensConfig,
     pub refresh: RefreshConfig,
     pub exchange: ExchangeConfig,
+    pub admin: AdminConfig,
+    pub scope_cache: ScopeCacheConfig,
     pub log: LogConfig,
 }
 
@@ -303,12 +307,16 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
         .and_then(|raw| login::refresh(raw, &mut problems));
     let exchange = take_section::<exchange::RawExchange>(&mut root, "exchange", &mut problems)
         .and_then(|raw| exchange::exchange(raw, env, &mut problems));
+    let admin = take_section::<admin::RawAdmin>(&mut root, "admin", &mut problems)
+        .and_then(|raw| admin::admin(raw, env, &mut problems));
+    let scope_cache = take_section::<admin::RawScopeCache>(&mut root, "scope_cache", &mut problems)
+        .and_then(|raw| admin::scope_cache(raw, &mut problems));
     let log = take_section::<raw::RawLog>(&mut root, "log", &mut problems)
         .and_then(|raw| sections::log(raw, &mut problems));
     for unknown in root.keys() {
         problems.push(Problem::new(
             unknown.clone(),
-            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, log)",
+            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, scope_cache, log)",
         ));
     }
     if let (Some(resources), Some(exchange)) = (&resources, &exchange) {
@@ -324,6 +332,7 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
         }
     }
     let login = (sessions, consent, tokens, refresh, exchange);
+    let operator = (admin, scope_cache);
     match (
         server,
         upstream,
@@ -332,6 +341,7 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
         api_keys,
         registration,
         login,
+        operator,
         log,
     ) {
         (
@@ -342,6 +352,7 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
             Some(api_keys),
             Some(registration),
             (Some(sessions), Some(consent), Some(tokens), Some(refresh), Some(exchange)),
+            (Some(admin), Some(scope_cache)),
             Some(log),
         ) if problems.is_empty() => Ok(Config {
             server,
@@ -355,6 +366,8 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
             tokens,
             refresh,
             exchange,
+            admin,
+            scope_cache,
             log,
         }),
         _ => Err(ConfigError::Invalid(problems)),

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::error::{ApiError, ErrorCode};
 use super::params::Params;
 use super::token::{live_grant, refresh_upstream};
-use crate::actors::exchange::{ExchangeError, ExchangeRequest, Exchanged};
+use crate::actors::exchange::{ExchangeError, ExchangeRequest, Exchanged, Holder};
 use crate::config::{AudienceConfig, CallerConfig, Strategy, constant_time_eq};
 use crate::domain::exchange::{self, PolicyError};
 use crate::domain::scope::Scopes;
@@ -163,6 +163,11 @@ pub async fn downstream(
             credentials: crate::upstream::token::ClientCredentials {
                 client_id: state.config.upstream.client_id.clone(),
                 secret: state.config.upstream.client_secret.clone(),
+            },
+            holder: Holder {
+                subject: principal.subject.clone(),
+                client_id: principal.client_id.clone(),
+                grant_id: principal.grant_id.clone(),
             },
         })
         .await

@@ -1,6 +1,7 @@
 //! The HTTP API: thin handlers that parse, call actors or domain functions, and map
 //! results to responses through the one error type in [`error`].
 
+pub mod admin;
 pub mod authorize;
 pub mod callback;
 pub mod clients;

@@ -6,7 +6,7 @@ use actix_web::web::{self, ServiceConfig};
 
 use super::error::{self, ApiError};
 use super::{
-    authorize, callback, consent, health, introspect, jwks, metadata, metrics, register,
+    admin, authorize, callback, consent, health, introspect, jwks, metadata, metrics, register,
     resource_metadata, revoke, token, verify,
 };
 use crate::server::AppState;
@@ -21,6 +21,7 @@ const OIDC_METADATA: &str = "/.well-known/openid-configuration";
 pub fn configure(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
     let limit = state.config.server.max_body_bytes;
     let issuer_path = state.config.server.public_url.path().to_owned();
+    let admin_api = state.config.admin.token.is_some();
     move |cfg: &mut ServiceConfig| {
         cfg.app_data(
             web::JsonConfig::default()
@@ -51,6 +52,9 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
         cross_origin_post(cfg, "/oauth/token", token::token);
         cross_origin_post(cfg, "/oauth/revoke", revoke::revoke);
         post(cfg, "/oauth/introspect", introspect::introspect);
+        if admin_api {
+            post(cfg, "/admin/invalidate", admin::invalidate);
+        }
         cfg.service(
             web::resource("/jwks.json")
                 .wrap(public_cors())

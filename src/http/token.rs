@@ -11,6 +11,7 @@ use super::error::{ApiError, ErrorCode};
 use super::params::Params;
 use crate::actors::sessions::{RedeemProxyCode, SessionError};
 use crate::config::TokenMode;
+use crate::domain::invalidation::Invalidation;
 use crate::domain::refresh as refresh_tokens;
 use crate::domain::scope::Scopes;
 use crate::server::AppState;
@@ -222,10 +223,9 @@ pub async fn revoke(state: &AppState, grant_id: &str) -> Result<(), ApiError> {
         .revoke_grant(grant_id, state.clock.unix())
         .await
         .map_err(store_failed)?;
-    let until = state.clock.unix()
-        + state.config.tokens.access_token_ttl.as_secs()
-        + state.config.verify.leeway.as_secs();
-    state.revocations.revoke(grant_id, until);
+    state
+        .invalidate(Invalidation::GrantId(grant_id.to_owned()))
+        .await;
     Ok(())
 }
 

@@ -24,6 +24,7 @@ pub struct Metrics {
     logins: IntCounterVec,
     tokens: IntCounterVec,
     login_state_expired: IntCounterVec,
+    invalidations: IntCounterVec,
 }
 
 impl Metrics {
@@ -91,6 +92,15 @@ impl Metrics {
             .namespace("token_broker"),
             &["kind"],
         )?;
+        let invalidations = IntCounterVec::new(
+            Opts::new(
+                "invalidations_total",
+                "Cache invalidations applied, by what they covered (grant, subject, client, all) and where they came from (local or peer)",
+            )
+            .namespace("token_broker"),
+            &["kind", "origin"],
+        )?;
+        registry.register(Box::new(invalidations.clone()))?;
         registry.register(Box::new(logins.clone()))?;
         registry.register(Box::new(tokens.clone()))?;
         registry.register(Box::new(login_state_expired.clone()))?;
@@ -115,6 +125,7 @@ impl Metrics {
             logins,
             tokens,
             login_state_expired,
+            invalidations,
         })
     }
 
@@ -159,6 +170,11 @@ impl Metrics {
         self.login_state_expired
             .with_label_values(&[kind])
             .inc_by(count);
+    }
+
+    /// Counts an applied invalidation.
+    pub fn invalidation(&self, kind: &str, origin: &str) {
+        self.invalidations.with_label_values(&[kind, origin]).inc();
     }
 
     /// Counts clients removed by clean-up.

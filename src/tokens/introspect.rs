@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::domain::invalidation::Invalidation;
 use moka::future::Cache;
 use serde::Deserialize;
 use serde_json::Value;
@@ -91,6 +92,7 @@ impl Introspector {
             .expire_after(UntilExpiry {
                 clock: clock.clone(),
             })
+            .support_invalidation_closures()
             .build();
         Self {
             http,
@@ -133,6 +135,20 @@ impl Introspector {
             .await
             .map_err(|rejection: Arc<Rejection>| *rejection)?;
         Ok(cached.answer.clone())
+    }
+
+    /// Forgets the answers `what` covers: those tokens are asked about again.
+    pub fn invalidate(&self, what: &Invalidation) {
+        if let Invalidation::All(_) = what {
+            return self.cache.invalidate_all();
+        }
+        let what = what.clone();
+        let registered = self.cache.invalidate_entries_if(move |_, cached| {
+            matches!(cached.answer.as_ref(), Introspected::Active { principal, .. } if what.covers(principal.owner()))
+        });
+        if registered.is_err() {
+            self.cache.invalidate_all();
+        }
     }
 
     async fn ask(&self, token: &str) -> Result<Arc<Introspected>, Rejection> {

@@ -1,5 +1,5 @@
 //! Tokens: who a verified caller is, why a credential was refused, verification with
-//! its cache, and the broker's own signing keys, access tokens and revocations.
+//! its cache, and the broker's own signing keys, access tokens.
 
 pub mod api_keys;
 pub mod introspect;
@@ -7,7 +7,6 @@ pub mod issue;
 pub mod keypair;
 pub mod principal;
 pub mod rejection;
-pub mod revocations;
 pub mod signing;
 pub mod verify;
 

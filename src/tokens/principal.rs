@@ -1,5 +1,6 @@
 //! Who a verified request acts for.
 
+use crate::domain::invalidation::Owner;
 use crate::domain::scope::Scopes;
 
 /// How the caller's credential was verified.
@@ -29,4 +30,15 @@ pub struct Principal {
     pub expires_at: Option<u64>,
     /// The grant a broker-issued token belongs to (its `sid`).
     pub grant_id: Option<String>,
+}
+
+impl Principal {
+    /// Whose cached entries hold this principal (for invalidation).
+    pub fn owner(&self) -> Owner<'_> {
+        Owner {
+            subject: &self.subject,
+            client_id: self.client_id.as_deref(),
+            grant_id: self.grant_id.as_deref(),
+        }
+    }
 }

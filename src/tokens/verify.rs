@@ -24,11 +24,12 @@ use super::api_keys::ApiKeys;
 use super::introspect::{Introspected, Introspector};
 use super::principal::{CredentialKind, Principal};
 use super::rejection::Rejection;
-use super::revocations::Revocations;
 use super::signing::SigningKeys;
 use crate::actors::discovery::DiscoveryHandle;
+use crate::actors::scopes::ScopeCache;
 use crate::clock::{Clock, UnixSeconds};
 use crate::config::ResourceConfig;
+use crate::domain::invalidation::Invalidation;
 use crate::domain::resource::same_resource;
 use crate::domain::scope::Scopes;
 
@@ -88,7 +89,33 @@ pub struct BrokerTrust {
     /// `server.public_url`: the `iss` of broker tokens.
     pub issuer: String,
     pub keys: Arc<SigningKeys>,
-    pub revocations: Revocations,
+    /// What each grant may still do: consulted on every use of a broker token.
+    pub grants: ScopeCache,
+}
+
+/// A broker token as its grant now stands: refused when the grant is revoked or
+/// unknown, its scopes narrowed to what the grant may still do.
+async fn current(
+    verified: Arc<Verified>,
+    grant_id: &str,
+    grants: &ScopeCache,
+) -> Result<Arc<Verified>, Rejection> {
+    let standing = grants
+        .effective(grant_id)
+        .await
+        .map_err(|_| Rejection::Unavailable)?;
+    let Some(allowed) = &standing.scopes else {
+        return Err(Rejection::Revoked);
+    };
+    if verified.principal.scopes.is_subset(allowed) {
+        return Ok(verified);
+    }
+    let mut narrowed = Verified::clone(&verified);
+    narrowed.principal = Arc::new(Principal {
+        scopes: verified.principal.scopes.intersection(allowed),
+        ..Principal::clone(&verified.principal)
+    });
+    Ok(Arc::new(narrowed))
 }
 
 /// Entries live until the token expires (plus leeway), never longer.
@@ -132,6 +159,7 @@ impl Verifier {
                 clock: parts.clock.clone(),
                 leeway,
             })
+            .support_invalidation_closures()
             .build();
         Self {
             discovery,
@@ -203,12 +231,10 @@ impl Verifier {
         if verified.key_until.is_some_and(|until| now >= until) {
             return Err(Rejection::UnknownKid);
         }
-        if let (Some(grant), Some(broker)) = (&verified.principal.grant_id, &self.broker)
-            && broker.revocations.is_revoked(grant)
-        {
-            return Err(Rejection::Revoked);
+        match (verified.principal.grant_id.clone(), &self.broker) {
+            (Some(grant), Some(broker)) => current(verified, &grant, &broker.grants).await,
+            _ => Ok(verified),
         }
-        Ok(verified)
     }
 
     async fn verify_opaque(
@@ -243,6 +269,23 @@ impl Verifier {
     /// Forgets every cached verification (revocation, key compromise).
     pub fn clear_cache(&self) {
         self.cache.invalidate_all();
+    }
+
+    /// Forgets the verifications (and introspection answers) `what` covers.
+    pub fn invalidate(&self, what: &Invalidation) {
+        if let Some(introspector) = &self.introspector {
+            introspector.invalidate(what);
+        }
+        if let Invalidation::All(_) = what {
+            return self.clear_cache();
+        }
+        let what = what.clone();
+        let registered = self
+            .cache
+            .invalidate_entries_if(move |_, verified| what.covers(verified.principal.owner()));
+        if registered.is_err() {
+            self.clear_cache();
+        }
     }
 
     async fn verify_signed(&self, token: &str) -> Result<Verified, Rejection> {

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use token_broker::domain::invalidation::Invalidation;
 use token_broker::domain::scope::Scopes;
+use token_broker::store::{Grant, UpstreamTokens};
 use token_broker::tokens::issue::{Minting, mint};
 use token_broker::tokens::keypair::{KeyPair, SigningAlg};
 use token_broker::tokens::signing::{SigningKeys, rotate_file};
@@ -18,7 +20,30 @@ use crate::verify::failures;
 const RESOURCE: &str = "http://127.0.0.1:9/mcp";
 
 /// A token for `audience` of grant `grant`, issued now, living `ttl`.
-fn minted_for(broker: &TestBroker, audience: &str, grant: &str, ttl: Duration) -> String {
+/// A token the broker signed, of a grant it holds (stored here when new).
+async fn minted_for(broker: &TestBroker, audience: &str, grant: &str, ttl: Duration) -> String {
+    if broker.state.store.get_grant(grant).await.unwrap().is_none() {
+        broker
+            .state
+            .store
+            .put_grant(Grant {
+                grant_id: grant.to_owned(),
+                subject: "alice".to_owned(),
+                client_id: "c1".to_owned(),
+                scopes: Scopes::of(["notes:read"]),
+                resource: None,
+                upstream: UpstreamTokens {
+                    access_token: "upstream".to_owned(),
+                    refresh_token: None,
+                    expires_at: None,
+                    scope: None,
+                },
+                created_at: broker.clock.unix(),
+                revoked_at: None,
+            })
+            .await
+            .unwrap();
+    }
     mint(
         &broker.state.signing,
         &Minting {
@@ -36,8 +61,8 @@ fn minted_for(broker: &TestBroker, audience: &str, grant: &str, ttl: Duration) -
     .0
 }
 
-fn minted(broker: &TestBroker, audience: &str) -> String {
-    minted_for(broker, audience, "g1", Duration::from_secs(900))
+async fn minted(broker: &TestBroker, audience: &str) -> String {
+    minted_for(broker, audience, "g1", Duration::from_secs(900)).await
 }
 
 async fn forward(broker: &TestBroker, token: &str) -> reqwest::Response {
@@ -72,7 +97,7 @@ fn kid_of(token: &str) -> String {
 #[actix_web::test]
 async fn jwks_publishes_the_public_key_that_verifies_issued_tokens() {
     let broker = TestBroker::start().await;
-    let token = minted(&broker, RESOURCE);
+    let token = minted(&broker, RESOURCE).await;
     let kid = kid_of(&token);
     let jwks = jwks(&broker).await;
     assert_eq!(jwks, broker.state.signing.jwks(broker.clock.unix()));
@@ -105,7 +130,7 @@ async fn jwks_publishes_the_public_key_that_verifies_issued_tokens() {
 #[actix_web::test]
 async fn forged_swapped_stale_and_misdirected_tokens_are_refused() {
     let broker = TestBroker::start().await;
-    let good = minted(&broker, RESOURCE);
+    let good = minted(&broker, RESOURCE).await;
     let kid = kid_of(&good);
     let claims: Value = {
         let payload = good.split('.').nth(1).unwrap();
@@ -141,7 +166,7 @@ async fn forged_swapped_stale_and_misdirected_tokens_are_refused() {
     assert_eq!(failures(&broker, "missing_claims").await, 1);
     // For another resource.
     assert_eq!(
-        verify(&broker, &minted(&broker, "https://other.example/mcp")).await,
+        verify(&broker, &minted(&broker, "https://other.example/mcp").await).await,
         401
     );
     // Expired, on the broker's clock, past the leeway.
@@ -155,18 +180,26 @@ async fn forged_swapped_stale_and_misdirected_tokens_are_refused() {
 async fn a_revoked_grant_is_refused_on_the_next_request_even_after_a_cached_success() {
     let broker = TestBroker::start().await;
     let ttl = Duration::from_secs(900);
-    let doomed = minted_for(&broker, RESOURCE, "g-doomed", ttl);
-    let other = minted_for(&broker, RESOURCE, "g-other", ttl);
+    let doomed = minted_for(&broker, RESOURCE, "g-doomed", ttl).await;
+    let other = minted_for(&broker, RESOURCE, "g-other", ttl).await;
     // Twice: the second answer comes from the verified-token cache.
     assert_eq!(verify(&broker, &doomed).await, 200);
     assert_eq!(verify(&broker, &doomed).await, 200);
     assert_eq!(verify(&broker, &other).await, 200);
-    let until = broker.clock.unix() + ttl.as_secs() + 30;
-    broker.state.revocations.revoke("g-doomed", until);
+    broker
+        .state
+        .store
+        .revoke_grant("g-doomed", broker.clock.unix())
+        .await
+        .unwrap();
+    broker
+        .state
+        .invalidate(Invalidation::GrantId("g-doomed".into()))
+        .await;
     assert_eq!(verify(&broker, &doomed).await, 401);
     assert_eq!(failures(&broker, "revoked").await, 1);
     // A new token of the same grant is refused too; other grants are untouched.
-    let fresh = minted_for(&broker, RESOURCE, "g-doomed", ttl);
+    let fresh = minted_for(&broker, RESOURCE, "g-doomed", ttl).await;
     assert_eq!(verify(&broker, &fresh).await, 401);
     assert_eq!(verify(&broker, &other).await, 200);
 }
@@ -191,13 +224,13 @@ async fn a_retired_key_verifies_within_its_grace_and_not_after() {
 
     // Long-lived so that only the key's withdrawal can end them.
     let long = Duration::from_secs(3 * 3_600);
-    let old = minted_for(&broker, RESOURCE, "g1", long);
-    let old_unused = minted_for(&broker, RESOURCE, "g1", long);
+    let old = minted_for(&broker, RESOURCE, "g1", long).await;
+    let old_unused = minted_for(&broker, RESOURCE, "g1", long).await;
     assert_ne!(kid_of(&old), new_kid, "not active yet");
     assert_eq!(verify(&broker, &old).await, 200);
 
     broker.clock.advance(Duration::from_secs(60));
-    let new = minted_for(&broker, RESOURCE, "g1", long);
+    let new = minted_for(&broker, RESOURCE, "g1", long).await;
     assert_eq!(kid_of(&new), new_kid, "active now");
     assert_eq!(
         verify(&broker, &old).await,

@@ -35,6 +35,10 @@ fn valid_fixtures_are_accepted() {
                 "a-cookie-signing-key-of-at-least-32-bytes",
             ),
             ("NOTES_MCP_SECRET", "a-notes-mcp-secret-0123456789"),
+            (
+                "TOKEN_BROKER_ADMIN_TOKEN",
+                "an-admin-token-of-at-least-32-bytes-long",
+            ),
         ];
         let (code, stdout, stderr) = check(&fixture(&format!("config/{name}")), &env);
         assert_eq!(code, Some(0), "{name}: {stderr}");

@@ -8,16 +8,17 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use token_broker::dev_idp::DevIdpConfig;
+use token_broker::domain::invalidation::Invalidation;
 
 use crate::login_consent::register;
 use crate::login_flow::{login, redeem};
 use crate::support::{TestBroker, config_text, http};
 
-const NOTES: &str = "https://notes.example/api";
+pub(crate) const NOTES: &str = "https://notes.example/api";
 const CALENDAR: &str = "https://calendar.example/api";
-const CALLER: (&str, &str) = ("notes-mcp", "notes-mcp-secret-0123456789");
+pub(crate) const CALLER: (&str, &str) = ("notes-mcp", "notes-mcp-secret-0123456789");
 
-fn text() -> String {
+pub(crate) fn text() -> String {
     format!(
         r#"{}
 [[exchange.audiences]]
@@ -44,14 +45,14 @@ async fn broker_with(idp: DevIdpConfig) -> TestBroker {
 }
 
 /// A broker-issued access token for alice.
-async fn alice(broker: &TestBroker) -> String {
+pub(crate) async fn alice(broker: &TestBroker) -> String {
     let client = register(broker, "Exchange test").await;
     let code = login(broker, &client, &[]).await;
     let (_, body) = redeem(broker, &client, &code).await;
     body["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn exchange(
+pub(crate) async fn exchange(
     broker: &TestBroker,
     caller: (&str, &str),
     subject: &str,
@@ -85,7 +86,7 @@ async fn exchange(
     )
 }
 
-fn claims(token: &str) -> Value {
+pub(crate) fn claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
@@ -353,7 +354,7 @@ async fn forward_auth_hands_the_proxy_the_downstream_token() {
         .send()
         .await
         .unwrap();
-    broker.state.exchanger.invalidate_all();
+    broker.state.exchanger.invalidate(&Invalidation::All(true));
     let refused = verify().await.unwrap();
     assert_eq!(refused.status(), 503);
     assert!(refused.headers().get("x-auth-access-token").is_none());

@@ -15,6 +15,7 @@ use moka::future::Cache;
 use crate::actors::discovery::DiscoveryHandle;
 use crate::clock::{Clock, UnixSeconds};
 use crate::config::Strategy;
+use crate::domain::invalidation::{Invalidation, Owner};
 use crate::domain::scope::Scopes;
 use crate::upstream::UpstreamError;
 use crate::upstream::exchange as token;
@@ -31,6 +32,26 @@ pub struct Exchanged {
     /// The provider's new refresh token when the `refresh` strategy rotated it: the
     /// grant must keep it, or its next refresh fails.
     pub rotated_refresh_token: Option<String>,
+    /// On whose behalf: what invalidations match.
+    pub holder: Holder,
+}
+
+/// Whose subject token a downstream token was exchanged for.
+#[derive(Debug, Clone, Default)]
+pub struct Holder {
+    pub subject: String,
+    pub client_id: Option<String>,
+    pub grant_id: Option<String>,
+}
+
+impl Holder {
+    fn owner(&self) -> Owner<'_> {
+        Owner {
+            subject: &self.subject,
+            client_id: self.client_id.as_deref(),
+            grant_id: self.grant_id.as_deref(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Exchanged {
@@ -56,6 +77,7 @@ pub struct ExchangeRequest {
     /// The grant's upstream refresh token (the `refresh` strategy needs it).
     pub refresh_token: Option<String>,
     pub credentials: ClientCredentials,
+    pub holder: Holder,
 }
 
 /// Why no downstream token could be had. Never answered with the client's token.
@@ -117,6 +139,7 @@ impl Exchanger {
                     clock: clock.clone(),
                     skew: skew.as_secs(),
                 })
+                .support_invalidation_closures()
                 .build(),
             http,
             discovery,
@@ -146,9 +169,18 @@ impl Exchanger {
             .map_err(|e| (*e).clone())
     }
 
-    /// Forgets every cached exchange (a subject's grant revoked, scopes changed).
-    pub fn invalidate_all(&self) {
-        self.cache.invalidate_all();
+    /// Forgets the exchanged tokens `what` covers.
+    pub fn invalidate(&self, what: &Invalidation) {
+        if let Invalidation::All(_) = what {
+            return self.cache.invalidate_all();
+        }
+        let what = what.clone();
+        let registered = self
+            .cache
+            .invalidate_entries_if(move |_, exchanged| what.covers(exchanged.holder.owner()));
+        if registered.is_err() {
+            self.cache.invalidate_all();
+        }
     }
 
     async fn fetch_upstream(
@@ -222,10 +254,11 @@ impl Exchanger {
             } => ExchangeError::Refused { error, description },
             other => ExchangeError::Unavailable(other.to_string()),
         })?;
-        Ok(Arc::new(self.downstream(answer, &request.scopes)))
+        Ok(Arc::new(self.downstream(answer, request)))
     }
 
-    fn downstream(&self, answer: TokenResponse, asked: &Scopes) -> Exchanged {
+    fn downstream(&self, answer: TokenResponse, request: ExchangeRequest) -> Exchanged {
+        let asked = &request.scopes;
         let now = self.clock.unix();
         Exchanged {
             scope: answer
@@ -241,6 +274,7 @@ impl Exchanger {
             expires_at: answer.expires_in.map_or(now, |s| now + s),
             access_token: answer.access_token,
             rotated_refresh_token: answer.refresh_token,
+            holder: request.holder,
         }
     }
 }
