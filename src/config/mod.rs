@@ -12,6 +12,7 @@ mod login;
 mod raw;
 mod secret;
 mod sections;
+mod store;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ pub use exchange::{AudienceConfig, CallerConfig, ExchangeConfig, Strategy};
 pub use issuer::Issuer;
 pub use login::{ConsentConfig, RefreshConfig, SessionsConfig, TokenMode, TokensConfig};
 pub use secret::{Secret, constant_time_eq};
+pub use store::{EncryptionConfig, STORE_KEY_ENV, StoreBackend, StoreConfig, StoreKey};
 
 /// The validated configuration. Built only by [`load_file`] or [`load_str`].
 #[derive(Debug, Clone)]
@@ -46,6 +48,8 @@ pub struct Config {
     pub exchange: ExchangeConfig,
     pub admin: AdminConfig,
     pub scope_cache: ScopeCacheConfig,
+    /// `[store]`: where clients, grants and refresh tokens live.
+    pub store: StoreConfig,
     pub log: LogConfig,
 }
 
@@ -311,12 +315,14 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
         .and_then(|raw| admin::admin(raw, env, &mut problems));
     let scope_cache = take_section::<admin::RawScopeCache>(&mut root, "scope_cache", &mut problems)
         .and_then(|raw| admin::scope_cache(raw, &mut problems));
+    let store = take_section::<store::RawStore>(&mut root, "store", &mut problems)
+        .and_then(|raw| store::store(raw, env, &mut problems));
     let log = take_section::<raw::RawLog>(&mut root, "log", &mut problems)
         .and_then(|raw| sections::log(raw, &mut problems));
     for unknown in root.keys() {
         problems.push(Problem::new(
             unknown.clone(),
-            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, scope_cache, log)",
+            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, scope_cache, store, log)",
         ));
     }
     if let (Some(resources), Some(exchange)) = (&resources, &exchange) {
@@ -342,6 +348,7 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
         registration,
         login,
         operator,
+        store,
         log,
     ) {
         (
@@ -353,6 +360,7 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
             Some(registration),
             (Some(sessions), Some(consent), Some(tokens), Some(refresh), Some(exchange)),
             (Some(admin), Some(scope_cache)),
+            Some(store),
             Some(log),
         ) if problems.is_empty() => Ok(Config {
             server,
@@ -368,6 +376,7 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
             exchange,
             admin,
             scope_cache,
+            store,
             log,
         }),
         _ => Err(ConfigError::Invalid(problems)),

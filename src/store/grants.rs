@@ -8,8 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::clock::UnixSeconds;
 use crate::domain::scope::Scopes;
 
-/// The provider's tokens for a grant. Kept in the clear in memory; the storage issue
-/// encrypts them at rest. `Debug` never shows them.
+/// The provider's tokens for a grant. Kept in the clear in memory; durable backends
+/// seal them at rest. `Debug` never shows them.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpstreamTokens {
     pub access_token: String,

@@ -1,10 +1,18 @@
 //! Persistent state behind one trait, so backends can change without the actors
-//! noticing: `memory` (tests, the default demo) now; sqlite and Redis arrive with the
-//! storage issue. Secrets are stored as hashes, never in the clear.
+//! noticing: `memory` (tests, the default demo) and `sqlite` (one durable file); Redis
+//! arrives later. Codes, refresh tokens and client secrets reach the store as hashes;
+//! what must stay usable — the provider's tokens, a proxied client's upstream
+//! credentials — a durable backend seals (`seal`). One behaviour suite (`suite`)
+//! runs against every backend.
 
 mod grants;
 mod memory;
+mod seal;
+mod sqlite;
+#[cfg(test)]
+mod suite;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,8 +20,38 @@ use serde::{Deserialize, Serialize};
 
 pub use grants::{Grant, RefreshRecord, RotateOutcome, Rotation, UpstreamTokens};
 pub use memory::MemoryStore;
+pub use seal::{SealError, Sealer};
+pub use sqlite::SqliteStore;
 
 use crate::clock::UnixSeconds;
+use crate::config::{EncryptionConfig, StoreBackend, StoreConfig};
+
+/// Opens the configured backend: a fresh memory store, or the sqlite file (created
+/// and migrated as needed). Blocks on file I/O, so call it at start-up; fails — with
+/// the reason — on an unreadable file, a newer schema or missing keys.
+pub fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    match &config.backend {
+        StoreBackend::Memory => Ok(Arc::new(MemoryStore::new())),
+        StoreBackend::Sqlite { path } => {
+            let encryption = config.encryption.as_ref().ok_or_else(|| {
+                StoreError::Unavailable("the sqlite store needs [store.encryption]".to_owned())
+            })?;
+            Ok(Arc::new(SqliteStore::open(path, sealer(encryption)?)?))
+        }
+    }
+}
+
+/// The sealer for the configured keys.
+pub fn sealer(config: &EncryptionConfig) -> Result<Sealer, StoreError> {
+    Sealer::new(
+        &config.key_id,
+        config
+            .keys
+            .iter()
+            .map(|(id, key)| (id.clone(), zeroize::Zeroizing::new(*key.expose()))),
+    )
+    .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
 
 /// Where a registered client came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,10 +62,9 @@ pub enum ClientOrigin {
     /// Registered at the broker, which registered a client upstream for it.
     Proxied {
         upstream_client_id: String,
-        /// The upstream secret. Kept in the clear in memory; the storage issue
-        /// encrypts it at rest.
+        /// The upstream secret. Kept in the clear in memory; sealed at rest.
         upstream_client_secret: Option<String>,
-        /// RFC 7592 management, when the provider offered it.
+        /// RFC 7592 management, when the provider offered it (the token sealed at rest).
         registration_client_uri: Option<String>,
         registration_access_token: Option<String>,
     },

@@ -39,6 +39,14 @@ fn valid_fixtures_are_accepted() {
                 "TOKEN_BROKER_ADMIN_TOKEN",
                 "an-admin-token-of-at-least-32-bytes-long",
             ),
+            (
+                "TOKEN_BROKER_STORE_KEY",
+                "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+            ),
+            (
+                "TOKEN_BROKER_STORE_KEY_2026_05",
+                "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=",
+            ),
         ];
         let (code, stdout, stderr) = check(&fixture(&format!("config/{name}")), &env);
         assert_eq!(code, Some(0), "{name}: {stderr}");

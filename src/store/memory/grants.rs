@@ -170,6 +170,3 @@ impl GrantTables {
         Ok((before - grants.len()) as u64)
     }
 }
-
-#[cfg(test)]
-mod tests;

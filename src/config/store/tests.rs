@@ -1,0 +1,155 @@
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::config::{ConfigError, Environment, load_str};
+
+use super::*;
+
+const BASE: &str = r#"
+[server]
+public_url = "https://broker.example.com"
+
+[upstream]
+issuer = "https://idp.example.com/realms/mcp"
+client_id = "token-broker"
+client_secret = "inline-secret"
+"#;
+
+fn b64(byte: u8) -> String {
+    STANDARD.encode([byte; 32])
+}
+
+fn env(pairs: &[(&str, &str)]) -> Environment {
+    Environment::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+}
+
+fn load(store: &str, env: &Environment) -> Result<StoreConfig, Vec<String>> {
+    load_str(&format!("{BASE}\n{store}"), env)
+        .map(|c| c.store)
+        .map_err(|e: ConfigError| e.problems())
+}
+
+fn has(found: &[String], key: &str) -> bool {
+    found.iter().any(|p| p.starts_with(&format!("{key}:")))
+}
+
+#[test]
+fn the_default_store_is_memory() {
+    let store = load("", &Environment::default()).unwrap();
+    assert_eq!(store.backend, StoreBackend::Memory);
+    assert!(store.encryption.is_none());
+}
+
+#[test]
+fn a_sqlite_store_reads_its_path_and_keys() {
+    let text = format!(
+        "[store]\nbackend = \"sqlite\"\npath = \"/var/lib/tb/store.db\"\n\
+         [store.encryption]\nkey_id = \"2026-11\"\nkeys = {{ \"2026-05\" = \"{}\", \"2026-11\" = \"env:NEW_KEY\" }}\n",
+        b64(1)
+    );
+    let store = load(&text, &env(&[("NEW_KEY", &b64(2))])).unwrap();
+    assert_eq!(
+        store.backend,
+        StoreBackend::Sqlite {
+            path: "/var/lib/tb/store.db".into()
+        }
+    );
+    let encryption = store.encryption.unwrap();
+    assert_eq!(encryption.key_id, "2026-11");
+    assert_eq!(encryption.keys["2026-05"].expose(), &[1; 32]);
+    assert_eq!(encryption.keys["2026-11"].expose(), &[2; 32]);
+}
+
+#[test]
+fn the_current_key_may_come_from_its_own_variable() {
+    let text =
+        "[store]\nbackend = \"sqlite\"\npath = \"s.db\"\n[store.encryption]\nkey_id = \"k1\"\n";
+    let store = load(text, &env(&[(STORE_KEY_ENV, &b64(7))])).unwrap();
+    assert_eq!(store.encryption.unwrap().keys["k1"].expose(), &[7; 32]);
+    let found = load(text, &Environment::default()).unwrap_err();
+    assert!(has(&found, "store.encryption.key_id"), "{found:?}");
+    assert!(found[0].contains(STORE_KEY_ENV), "{found:?}");
+}
+
+#[test]
+fn environment_overrides_configure_the_store() {
+    let store = load(
+        "",
+        &env(&[
+            ("TOKEN_BROKER__STORE__BACKEND", "sqlite"),
+            ("TOKEN_BROKER__STORE__PATH", "/data/store.db"),
+            ("TOKEN_BROKER__STORE__ENCRYPTION__KEY_ID", "k1"),
+            (STORE_KEY_ENV, &b64(3)),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        store.backend,
+        StoreBackend::Sqlite {
+            path: "/data/store.db".into()
+        }
+    );
+    assert_eq!(store.encryption.unwrap().keys["k1"].expose(), &[3; 32]);
+}
+
+#[test]
+fn every_store_problem_is_reported_with_its_key() {
+    let text = format!(
+        "[store]\nbackend = \"sqlite\"\n[store.encryption]\nkey_id = \"k 1\"\n\
+         keys = {{ short = \"{}\", bad = \"%%%\", missing = \"env:NOPE\", \"x/y\" = \"{}\" }}\n",
+        STANDARD.encode([1u8; 16]),
+        b64(1)
+    );
+    let found = load(&text, &Environment::default()).unwrap_err();
+    for key in [
+        "store.path",
+        "store.encryption.key_id",
+        "store.encryption.keys.short",
+        "store.encryption.keys.bad",
+        "store.encryption.keys.missing",
+        "store.encryption.keys.x/y",
+    ] {
+        assert!(has(&found, key), "{key} not reported in {found:?}");
+    }
+    assert!(
+        found.iter().any(|p| p.contains("16 bytes, not 32")),
+        "{found:?}"
+    );
+    let found = load("[store]\nbackend = \"redis\"\n", &Environment::default()).unwrap_err();
+    assert!(has(&found, "store.backend"), "{found:?}");
+    let found = load(
+        "[store]\nbackend = \"sqlite\"\npath = \"s.db\"\n",
+        &Environment::default(),
+    )
+    .unwrap_err();
+    assert!(has(&found, "store.encryption.key_id"), "{found:?}");
+    let found = load("[store]\nbackned = \"sqlite\"\n", &Environment::default()).unwrap_err();
+    assert!(has(&found, "store.backned"), "{found:?}");
+}
+
+#[test]
+fn the_current_key_given_twice_must_agree() {
+    let text = format!(
+        "[store]\nbackend = \"sqlite\"\npath = \"s.db\"\n[store.encryption]\nkey_id = \"k1\"\nkeys = {{ k1 = \"{}\" }}\n",
+        b64(1)
+    );
+    assert!(load(&text, &env(&[(STORE_KEY_ENV, &b64(1))])).is_ok());
+    let found = load(&text, &env(&[(STORE_KEY_ENV, &b64(2))])).unwrap_err();
+    assert!(has(&found, "store.encryption.keys.k1"), "{found:?}");
+    let found = load(&text, &env(&[(STORE_KEY_ENV, "not base64!")])).unwrap_err();
+    assert!(found.iter().any(|p| p.contains(STORE_KEY_ENV)), "{found:?}");
+}
+
+#[test]
+fn debug_output_never_shows_a_key() {
+    let text =
+        "[store]\nbackend = \"sqlite\"\npath = \"s.db\"\n[store.encryption]\nkey_id = \"k1\"\n";
+    let config = load_str(
+        &format!("{BASE}\n{text}"),
+        &env(&[(STORE_KEY_ENV, &b64(0xAB))]),
+    )
+    .unwrap();
+    let debug = format!("{config:?}");
+    assert!(debug.contains("StoreKey(<redacted>)"), "{debug}");
+    assert!(!debug.contains("171"), "{debug}");
+}

@@ -1,0 +1,272 @@
+//! Grants and their refresh tokens as rows, with the memory store's semantics: a
+//! refresh token is visible only while its grant is live, revoking deletes the chain,
+//! and the provider's tokens are sealed, bound to the grant id.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::codec::{corrupt, db_error, hash, opt_unix, scopes, seal_error, secs, unix};
+use crate::clock::UnixSeconds;
+use crate::store::seal::{Sealer, aad};
+use crate::store::{Grant, RefreshRecord, Rotation, StoreError, UpstreamTokens};
+
+const SEALED_UPSTREAM: &str = "grants.upstream";
+const GRANT_COLUMNS: &str =
+    "grant_id, subject, client_id, scopes, resource, upstream, created_at, revoked_at";
+const REFRESH_COLUMNS: &str = "r.hash, r.grant_id, r.scopes, r.issued_at, r.expires_at, \
+                               r.rotated_at, r.successor";
+
+pub fn put_grant(conn: &Connection, sealer: &Sealer, grant: &Grant) -> Result<(), StoreError> {
+    let upstream = seal_upstream(sealer, &grant.grant_id, &grant.upstream)?;
+    // An upsert, not `INSERT OR REPLACE`: replacing would delete the row and, through
+    // the foreign key, its refresh tokens.
+    conn.prepare_cached(&format!(
+        "INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (grant_id) DO UPDATE SET subject = excluded.subject, \
+         client_id = excluded.client_id, scopes = excluded.scopes, \
+         resource = excluded.resource, upstream = excluded.upstream, \
+         created_at = excluded.created_at, revoked_at = excluded.revoked_at"
+    ))
+    .and_then(|mut s| {
+        s.execute(params![
+            grant.grant_id,
+            grant.subject,
+            grant.client_id,
+            grant.scopes.to_string(),
+            grant.resource,
+            upstream,
+            secs(grant.created_at),
+            grant.revoked_at.map(secs),
+        ])
+    })
+    .map_err(db_error)?;
+    Ok(())
+}
+
+pub fn get_grant(
+    conn: &Connection,
+    sealer: &Sealer,
+    grant_id: &str,
+) -> Result<Option<Grant>, StoreError> {
+    let raw = conn
+        .prepare_cached(&format!(
+            "SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = ?1"
+        ))
+        .and_then(|mut s| s.query_row([grant_id], RawGrant::read).optional())
+        .map_err(db_error)?;
+    raw.map(|r| r.decode(sealer)).transpose()
+}
+
+pub fn set_upstream(
+    conn: &Connection,
+    sealer: &Sealer,
+    grant_id: &str,
+    tokens: &UpstreamTokens,
+) -> Result<(), StoreError> {
+    let upstream = seal_upstream(sealer, grant_id, tokens)?;
+    conn.execute(
+        "UPDATE grants SET upstream = ?1 WHERE grant_id = ?2 AND revoked_at IS NULL",
+        params![upstream, grant_id],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Deletes the grant's refresh tokens and marks it revoked (keeping an earlier
+/// revocation time). Callers run it inside a transaction.
+pub fn revoke(conn: &Connection, grant_id: &str, now: UnixSeconds) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM refresh_tokens WHERE grant_id = ?1", [grant_id])
+        .map_err(db_error)?;
+    conn.execute(
+        "UPDATE grants SET revoked_at = COALESCE(revoked_at, ?1) WHERE grant_id = ?2",
+        params![secs(now), grant_id],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Stores a refresh token when its grant is live (a token for a revoked or unknown
+/// grant is silently dropped, as in memory).
+pub fn put_refresh(conn: &Connection, record: &RefreshRecord) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO refresh_tokens \
+         (hash, grant_id, scopes, issued_at, expires_at, rotated_at, successor) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
+         WHERE EXISTS (SELECT 1 FROM grants WHERE grant_id = ?2 AND revoked_at IS NULL)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            record.hash,
+            record.grant_id,
+            record.scopes.to_string(),
+            secs(record.issued_at),
+            secs(record.expires_at),
+            record.rotated.map(|r| secs(r.at)),
+            record.rotated.map(|r| r.successor),
+        ])
+    })
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// A refresh token by hash, whether or not its grant is live, with the grant's
+/// liveness.
+pub fn refresh_with_liveness(
+    conn: &Connection,
+    hash: &[u8; 32],
+) -> Result<Option<(RefreshRecord, bool)>, StoreError> {
+    let found = conn
+        .prepare_cached(&format!(
+            "SELECT {REFRESH_COLUMNS}, \
+             EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = r.grant_id AND g.revoked_at IS NULL) \
+             FROM refresh_tokens r WHERE r.hash = ?1"
+        ))
+        .and_then(|mut s| {
+            s.query_row([hash], |row| Ok((RawRefresh::read(row)?, row.get::<_, bool>(7)?)))
+                .optional()
+        })
+        .map_err(db_error)?;
+    found
+        .map(|(raw, live)| Ok((raw.decode()?, live)))
+        .transpose()
+}
+
+pub fn find_refresh(
+    conn: &Connection,
+    hash: &[u8; 32],
+) -> Result<Option<RefreshRecord>, StoreError> {
+    Ok(refresh_with_liveness(conn, hash)?
+        .filter(|(_, live)| *live)
+        .map(|(record, _)| record))
+}
+
+pub fn delete_refresh(conn: &Connection, hash: &[u8; 32]) -> Result<bool, StoreError> {
+    let n = conn
+        .execute("DELETE FROM refresh_tokens WHERE hash = ?1", [hash])
+        .map_err(db_error)?;
+    Ok(n > 0)
+}
+
+/// Drops expired refresh tokens, then dead grants; returns how many grants went.
+/// Callers run it inside a transaction.
+pub fn sweep(
+    conn: &Connection,
+    now: UnixSeconds,
+    revoked_before: UnixSeconds,
+    idle_before: UnixSeconds,
+) -> Result<u64, StoreError> {
+    conn.execute(
+        "DELETE FROM refresh_tokens WHERE expires_at <= ?1",
+        [secs(now)],
+    )
+    .map_err(db_error)?;
+    let gone = conn
+        .execute(
+            "DELETE FROM grants WHERE \
+             (revoked_at IS NOT NULL AND revoked_at < ?1) OR \
+             (revoked_at IS NULL AND created_at < ?2 AND NOT EXISTS \
+                (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.grant_id))",
+            params![secs(revoked_before), secs(idle_before)],
+        )
+        .map_err(db_error)?;
+    Ok(gone as u64)
+}
+
+fn seal_upstream(
+    sealer: &Sealer,
+    grant_id: &str,
+    tokens: &UpstreamTokens,
+) -> Result<Vec<u8>, StoreError> {
+    let plain = serde_json::to_vec(tokens)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| StoreError::Unavailable(format!("cannot encode upstream tokens: {e}")))?;
+    sealer
+        .seal(&aad(SEALED_UPSTREAM, grant_id), &plain)
+        .map_err(seal_error)
+}
+
+struct RawGrant {
+    grant_id: String,
+    subject: String,
+    client_id: String,
+    scopes: String,
+    resource: Option<String>,
+    upstream: Vec<u8>,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl RawGrant {
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            grant_id: row.get(0)?,
+            subject: row.get(1)?,
+            client_id: row.get(2)?,
+            scopes: row.get(3)?,
+            resource: row.get(4)?,
+            upstream: row.get(5)?,
+            created_at: row.get(6)?,
+            revoked_at: row.get(7)?,
+        })
+    }
+
+    fn decode(self, sealer: &Sealer) -> Result<Grant, StoreError> {
+        let plain = sealer
+            .open(&aad(SEALED_UPSTREAM, &self.grant_id), &self.upstream)
+            .map_err(seal_error)?;
+        let upstream: UpstreamTokens =
+            serde_json::from_slice(&plain).map_err(|e| corrupt(format!("upstream tokens: {e}")))?;
+        Ok(Grant {
+            scopes: scopes(&self.scopes)?,
+            created_at: unix(self.created_at)?,
+            revoked_at: opt_unix(self.revoked_at)?,
+            grant_id: self.grant_id,
+            subject: self.subject,
+            client_id: self.client_id,
+            resource: self.resource,
+            upstream,
+        })
+    }
+}
+
+struct RawRefresh {
+    hash: Vec<u8>,
+    grant_id: String,
+    scopes: String,
+    issued_at: i64,
+    expires_at: i64,
+    rotated_at: Option<i64>,
+    successor: Option<Vec<u8>>,
+}
+
+impl RawRefresh {
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            hash: row.get(0)?,
+            grant_id: row.get(1)?,
+            scopes: row.get(2)?,
+            issued_at: row.get(3)?,
+            expires_at: row.get(4)?,
+            rotated_at: row.get(5)?,
+            successor: row.get(6)?,
+        })
+    }
+
+    fn decode(self) -> Result<RefreshRecord, StoreError> {
+        let rotated = match (self.rotated_at, self.successor) {
+            (Some(at), Some(successor)) => Some(Rotation {
+                at: unix(at)?,
+                successor: hash(successor)?,
+            }),
+            (None, None) => None,
+            _ => return Err(corrupt("refresh token half rotated")),
+        };
+        Ok(RefreshRecord {
+            hash: hash(self.hash)?,
+            grant_id: self.grant_id,
+            scopes: scopes(&self.scopes)?,
+            issued_at: unix(self.issued_at)?,
+            expires_at: unix(self.expires_at)?,
+            rotated,
+        })
+    }
+}

@@ -1,0 +1,126 @@
+//! The sqlite store against the behaviour suite every backend passes, and what only a
+//! durable backend promises: restarts, schema versions, secrets at rest.
+
+mod at_rest;
+mod restart;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use super::SqliteStore;
+use crate::config::{EncryptionConfig, StoreBackend, StoreConfig, StoreKey};
+use crate::store::Sealer;
+use crate::store::suite::{Subject, store_behaviour};
+
+fn open() -> Subject {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("store.db"), sealer()).unwrap();
+    Subject::new(Arc::new(store), dir)
+}
+
+store_behaviour!(open);
+
+fn key(byte: u8) -> Zeroizing<[u8; 32]> {
+    Zeroizing::new([byte; 32])
+}
+
+/// The sealer most tests use: key `k1` only.
+fn sealer() -> Sealer {
+    Sealer::new("k1", [("k1".to_string(), key(1))]).unwrap()
+}
+
+/// A fresh directory and the database path inside it.
+fn temp_db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    (dir, path)
+}
+
+fn reopen(path: &Path) -> SqliteStore {
+    SqliteStore::open(path, sealer()).unwrap()
+}
+
+#[actix_web::test]
+async fn the_configured_backend_opens() {
+    let (_dir, path) = temp_db();
+    let encryption = EncryptionConfig {
+        key_id: "k1".into(),
+        keys: [("k1".to_string(), StoreKey::new([1; 32]))].into(),
+    };
+    let sqlite = StoreConfig {
+        backend: StoreBackend::Sqlite { path: path.clone() },
+        encryption: Some(encryption),
+    };
+    let store = crate::store::open(&sqlite).unwrap();
+    store
+        .put_grant(crate::store::suite::grant("g1"))
+        .await
+        .unwrap();
+    drop(store);
+    assert!(reopen(&path).get_grant_blocking("g1").is_some());
+
+    let memory = crate::store::open(&StoreConfig::default()).unwrap();
+    assert_eq!(memory.count_clients().await.unwrap(), 0);
+    let unsealed = StoreConfig {
+        encryption: None,
+        ..sqlite
+    };
+    assert!(crate::store::open(&unsealed).is_err());
+}
+
+impl SqliteStore {
+    /// A grant read on the calling thread (tests outside a runtime).
+    fn get_grant_blocking(&self, grant_id: &str) -> Option<crate::store::Grant> {
+        let conn = self.inner.conn.lock().unwrap();
+        super::grants::get_grant(&conn, &self.inner.sealer, grant_id).unwrap()
+    }
+}
+
+/// Two processes sharing the file (a restart overlapping the old process, an admin
+/// command) each have their own connection: `BEGIN IMMEDIATE`, not the mutex, keeps
+/// rotation atomic between them.
+#[test]
+fn connections_sharing_the_file_rotate_a_token_once() {
+    use crate::store::suite::{record, with_token};
+    use crate::store::{RotateOutcome, Store};
+    use std::sync::Barrier;
+
+    let (_dir, path) = temp_db();
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    };
+    let first = runtime().block_on(with_token(&reopen(&path)));
+    let n = 8;
+    let start = Arc::new(Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let (store, start) = (reopen(&path), start.clone());
+            std::thread::spawn(move || {
+                let next = record("g1", 5);
+                start.wait();
+                runtime().block_on(store.rotate_refresh(first, next, 5, std::time::Duration::ZERO))
+            })
+        })
+        .collect();
+    let outcomes: Vec<RotateOutcome> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap().unwrap())
+        .collect();
+    let rotated = outcomes
+        .iter()
+        .filter(|o| matches!(o, RotateOutcome::Rotated { .. }))
+        .count();
+    assert_eq!(rotated, 1, "{outcomes:?}");
+    // The first loser revokes the grant; later ones find it revoked.
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, RotateOutcome::Replayed { .. })),
+        "{outcomes:?}"
+    );
+}
