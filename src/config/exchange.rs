@@ -49,6 +49,17 @@ pub enum Strategy {
     Refresh,
 }
 
+impl Strategy {
+    /// As written in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rfc8693 => "rfc8693",
+            Self::EntraObo => "entra-obo",
+            Self::Refresh => "refresh",
+        }
+    }
+}
+
 /// One downstream audience.
 #[derive(Debug, Clone)]
 pub struct AudienceConfig {

@@ -55,17 +55,26 @@ pub fn target(allowed: &[String], audience: &str) -> Result<(), PolicyError> {
 }
 
 /// The cache key of an exchange: the subject token's hash, the audience, the sorted
-/// scopes and the requested token type, each length-prefixed so no two requests share
-/// a key (and one subject's entry can never answer another's).
+/// scopes, the requested token type and the actor token, each length-prefixed so no
+/// two requests share a key (and one subject's or actor's entry can never answer
+/// another's).
 pub fn cache_key(
     subject_token: &str,
     audience: &str,
     scopes: &Scopes,
     token_type: &str,
+    actor_token: Option<&str>,
 ) -> [u8; 32] {
     let mut hasher = Sha256::new();
     let scope_text = scopes.to_string();
-    for part in [subject_token, audience, scope_text.as_str(), token_type] {
+    let actor = actor_token.map_or(String::new(), |a| format!("actor:{a}"));
+    for part in [
+        subject_token,
+        audience,
+        scope_text.as_str(),
+        token_type,
+        actor.as_str(),
+    ] {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part.as_bytes());
     }
@@ -114,15 +123,20 @@ mod tests {
     #[test]
     fn keys_separate_every_part() {
         let one = s("a b");
-        let base = cache_key("tok", "aud", &one, "at");
-        assert_ne!(base, cache_key("tok2", "aud", &one, "at"));
-        assert_ne!(base, cache_key("tok", "aud2", &one, "at"));
-        assert_ne!(base, cache_key("tok", "aud", &s("a"), "at"));
-        assert_ne!(base, cache_key("tok", "aud", &one, "jwt"));
-        assert_eq!(base, cache_key("tok", "aud", &s("b a"), "at"));
+        let base = cache_key("tok", "aud", &one, "at", None);
+        assert_ne!(base, cache_key("tok2", "aud", &one, "at", None));
+        assert_ne!(base, cache_key("tok", "aud2", &one, "at", None));
+        assert_ne!(base, cache_key("tok", "aud", &s("a"), "at", None));
+        assert_ne!(base, cache_key("tok", "aud", &one, "at", Some("")));
         assert_ne!(
-            cache_key("ab", "c", &one, "at"),
-            cache_key("a", "bc", &one, "at")
+            cache_key("tok", "aud", &one, "at", Some("x")),
+            cache_key("tok", "aud", &one, "at", Some("y"))
+        );
+        assert_ne!(base, cache_key("tok", "aud", &one, "jwt", None));
+        assert_eq!(base, cache_key("tok", "aud", &s("b a"), "at", None));
+        assert_ne!(
+            cache_key("ab", "c", &one, "at", None),
+            cache_key("a", "bc", &one, "at", None)
         );
     }
 }

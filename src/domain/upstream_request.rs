@@ -46,6 +46,11 @@ pub struct UpstreamAuthorize<'a> {
     pub scopes: &'a [String],
     /// The upstream name of the API (the resource's audience at the provider).
     pub audience: Option<&'a str>,
+    /// Further APIs the grant must reach later by refreshing (the `refresh` exchange
+    /// strategy): asked as more `resource`s where the provider understands them
+    /// (generic). Entra's refresh tokens reach any consented API anyway; Keycloak and
+    /// `none` have no way to say it.
+    pub also: &'a [String],
     pub profile: Profile,
 }
 
@@ -74,8 +79,13 @@ pub fn build(request: &UpstreamAuthorize<'_>) -> Result<Url, String> {
             .append_pair("code_challenge", &pkce::challenge_of(request.verifier))
             .append_pair("code_challenge_method", "S256");
         match (request.profile, request.audience) {
-            (Profile::Generic, Some(audience)) => {
-                query.append_pair("resource", audience);
+            (Profile::Generic, audience) => {
+                for resource in audience
+                    .into_iter()
+                    .chain(request.also.iter().map(String::as_str))
+                {
+                    query.append_pair("resource", resource);
+                }
             }
             (Profile::Keycloak, Some(audience)) => {
                 query.append_pair("audience", audience);
@@ -100,6 +110,7 @@ mod tests {
             verifier: "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
             scopes: &[],
             audience: Some("https://mcp.example/mcp"),
+            also: &[],
             profile,
         }
     }
@@ -153,5 +164,28 @@ mod tests {
         let none = query(&build(&request(Profile::None)).unwrap());
         assert_eq!(get(&none, "resource"), None);
         assert_eq!(get(&none, "audience"), None);
+    }
+
+    #[test]
+    fn apis_reached_by_refreshing_are_asked_for_where_the_provider_understands() {
+        let also = ["https://notes.example/api".to_owned()];
+        let resources = |profile| {
+            let request = UpstreamAuthorize {
+                also: &also,
+                ..request(profile)
+            };
+            query(&build(&request).unwrap())
+                .into_iter()
+                .filter(|(k, _)| k == "resource")
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            resources(Profile::Generic),
+            ["https://mcp.example/mcp", "https://notes.example/api"]
+        );
+        for profile in [Profile::Keycloak, Profile::Entra, Profile::None] {
+            assert!(resources(profile).is_empty());
+        }
     }
 }

@@ -17,6 +17,7 @@ use crate::config::{AudienceConfig, CallerConfig, Strategy, constant_time_eq};
 use crate::domain::exchange::{self, PolicyError};
 use crate::domain::scope::Scopes;
 use crate::server::AppState;
+use crate::store::Grant;
 use crate::tokens::{CredentialKind, Principal};
 use crate::upstream::exchange::ACCESS_TOKEN_TYPE;
 
@@ -80,16 +81,29 @@ pub async fn token_exchange(
         )
     })?;
     exchange::target(&caller.audiences, target).map_err(policy_error)?;
-    let principal = verify_subject(state, subject_token).await?;
+    let actor_token = actor_token(params)?;
+    let principal = verify_presented(state, subject_token, "subject_token").await?;
+    let actor = match actor_token {
+        Some(token) => Some((token, verify_presented(state, token, "actor_token").await?)),
+        None => None,
+    };
     let requested = params
         .one("scope")?
         .map(Scopes::parse)
         .transpose()
         .map_err(|e| ApiError::oauth(ErrorCode::InvalidScope, e))?;
+    if let Some((_, actor)) = &actor {
+        tracing::info!(subject = %principal.subject, actor = %actor.subject, audience = target, "token exchange on behalf of a subject by an actor");
+    }
     let exchanged = downstream(
         state,
-        subject_token,
-        &principal,
+        Presented {
+            token: subject_token,
+            principal: &principal,
+        },
+        actor
+            .as_ref()
+            .map(|(token, principal)| Presented { token, principal }),
         audience,
         requested.as_ref(),
         token_type,
@@ -107,58 +121,89 @@ pub async fn token_exchange(
         }))
 }
 
-/// A downstream token for `audience` on behalf of the verified `principal` whose
-/// token is `subject_token`: the policy's scopes, the provider's answer (cached).
-/// Shared by the token endpoint and forward-auth.
+/// A verified token and who it stands for.
+#[derive(Clone, Copy)]
+pub struct Presented<'a> {
+    pub token: &'a str,
+    pub principal: &'a Principal,
+}
+
+/// What the provider knows a presented token by: the token itself when the provider
+/// issued it; for a broker token, its grant's provider token (refreshed first when
+/// expired), with the grant.
+async fn at_provider(
+    state: &AppState,
+    presented: Presented<'_>,
+    what: &str,
+) -> Result<(String, Option<Grant>), ApiError> {
+    match presented.principal.kind {
+        CredentialKind::BrokerJwt => {
+            let grant_id = presented
+                .principal
+                .grant_id
+                .as_deref()
+                .ok_or_else(|| ApiError::InvalidRequest(format!("{what} names no grant")))?;
+            let live = refresh_upstream(state, live_grant(state, grant_id).await?).await?;
+            Ok((live.upstream.access_token.clone(), Some(live)))
+        }
+        CredentialKind::UpstreamJwt | CredentialKind::Introspected => {
+            Ok((presented.token.to_owned(), None))
+        }
+        CredentialKind::ApiKey => Err(ApiError::InvalidRequest(format!(
+            "{what}: an API key cannot be exchanged"
+        ))),
+    }
+}
+
+/// A downstream token for `audience` on behalf of the verified subject (and actor):
+/// the policy's scopes, the provider's answer (cached). Shared by the token endpoint
+/// and forward-auth.
 pub async fn downstream(
     state: &AppState,
-    subject_token: &str,
-    principal: &Principal,
+    subject: Presented<'_>,
+    actor: Option<Presented<'_>>,
     audience: &AudienceConfig,
     requested: Option<&Scopes>,
     token_type: &str,
 ) -> Result<std::sync::Arc<Exchanged>, ApiError> {
+    let principal = subject.principal;
     let scopes =
         exchange::scopes(&principal.scopes, &audience.scopes, requested).map_err(policy_error)?;
-    // What the provider knows the subject by.
-    let mut grant = None;
-    let (upstream_subject, refresh_token) = match principal.kind {
-        CredentialKind::BrokerJwt => {
-            let grant_id = principal.grant_id.as_deref().ok_or_else(|| {
-                ApiError::oauth(ErrorCode::InvalidGrant, "subject_token has no grant")
-            })?;
-            let live = refresh_upstream(state, live_grant(state, grant_id).await?).await?;
-            let pair = (
-                live.upstream.access_token.clone(),
-                live.upstream.refresh_token.clone(),
-            );
-            grant = Some(live);
-            pair
-        }
-        CredentialKind::UpstreamJwt | CredentialKind::Introspected => {
-            if audience.strategy == Strategy::Refresh {
-                return Err(ApiError::oauth(
-                    ErrorCode::InvalidGrant,
-                    "this audience is reached with the refresh strategy, which needs a token the broker issued",
-                ));
-            }
-            (subject_token.to_owned(), None)
-        }
-        CredentialKind::ApiKey => {
-            return Err(ApiError::oauth(
-                ErrorCode::InvalidGrant,
-                "an API key cannot be exchanged",
-            ));
-        }
+    if actor.is_some() && audience.strategy != Strategy::Rfc8693 {
+        return Err(ApiError::InvalidRequest(format!(
+            "`{}` is reached with the {} strategy, which cannot carry an actor_token",
+            audience.audience,
+            audience.strategy.name()
+        )));
+    }
+    if audience.strategy == Strategy::Refresh && principal.kind != CredentialKind::BrokerJwt {
+        return Err(ApiError::InvalidRequest(
+            "this audience is reached with the refresh strategy, which needs a subject_token the broker issued".to_owned(),
+        ));
+    }
+    let (upstream_subject, grant) = at_provider(state, subject, "subject_token").await?;
+    let upstream_actor = match actor {
+        Some(actor) => Some(at_provider(state, actor, "actor_token").await?.0),
+        None => None,
     };
+    let refresh_token = grant
+        .as_ref()
+        .and_then(|g| g.upstream.refresh_token.clone());
     let exchanged = state
         .exchanger
         .exchange(ExchangeRequest {
-            key: exchange::cache_key(subject_token, &audience.audience, &scopes, token_type),
+            key: exchange::cache_key(
+                subject.token,
+                &audience.audience,
+                &scopes,
+                token_type,
+                actor.map(|a| a.token),
+            ),
             strategy: audience.strategy,
             upstream_audience: audience.upstream_audience.clone(),
             scopes,
             subject_token: upstream_subject,
+            actor_token: upstream_actor,
             refresh_token,
             credentials: crate::upstream::token::ClientCredentials {
                 client_id: state.config.upstream.client_id.clone(),
@@ -192,6 +237,24 @@ pub async fn downstream(
     Ok(exchanged)
 }
 
+/// `actor_token` with its type (RFC 8693 §2.1: the type is required with it and
+/// meaningless without it).
+fn actor_token(params: &Params) -> Result<Option<&str>, ApiError> {
+    match (params.one("actor_token")?, params.one("actor_token_type")?) {
+        (None, None) => Ok(None),
+        (Some(token), Some(ACCESS_TOKEN_TYPE | JWT_TOKEN_TYPE)) => Ok(Some(token)),
+        (Some(_), Some(other)) => Err(ApiError::InvalidRequest(format!(
+            "actor_token_type `{other}` is not supported (use {ACCESS_TOKEN_TYPE})"
+        ))),
+        (Some(_), None) => Err(ApiError::InvalidRequest(
+            "actor_token_type is required with actor_token".to_owned(),
+        )),
+        (None, Some(_)) => Err(ApiError::InvalidRequest(
+            "actor_token_type without actor_token".to_owned(),
+        )),
+    }
+}
+
 /// The caller must be a configured `[[exchange.clients]]` entry with its secret.
 fn authenticate_caller<'a>(
     state: &'a AppState,
@@ -218,10 +281,12 @@ fn authenticate_caller<'a>(
     }
 }
 
-/// The subject token, verified as if it called one of the protected resources.
-async fn verify_subject(
+/// A presented token (`subject_token`, `actor_token`), verified as if it called one of
+/// the protected resources. Invalid → `invalid_request` (RFC 8693 §2.2.2).
+async fn verify_presented(
     state: &AppState,
     token: &str,
+    what: &str,
 ) -> Result<std::sync::Arc<Principal>, ApiError> {
     let mut last = None;
     for resource in &state.config.resources {
@@ -232,10 +297,9 @@ async fn verify_subject(
     }
     let reason = last.map_or("no protected resource is configured", |r| r.reason());
     state.metrics.auth_failure(reason);
-    Err(ApiError::oauth(
-        ErrorCode::InvalidGrant,
-        format!("subject_token is not valid ({reason})"),
-    ))
+    Err(ApiError::InvalidRequest(format!(
+        "{what} is not valid ({reason})"
+    )))
 }
 
 fn policy_error(error: PolicyError) -> ApiError {

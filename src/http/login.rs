@@ -146,6 +146,15 @@ pub async fn upstream_url(
             .map(String::as_str)
     });
     let scopes: Vec<String> = request.scopes.iter().map(str::to_owned).collect();
+    let also: Vec<String> = state
+        .config
+        .exchange
+        .audiences
+        .iter()
+        .filter(|a| a.strategy == crate::config::Strategy::Refresh)
+        .map(|a| a.upstream_audience.clone())
+        .filter(|a| Some(a.as_str()) != audience)
+        .collect();
     let callback = state.config.server.public_url.endpoint("/oauth/callback");
     upstream_request::build(&UpstreamAuthorize {
         authorization_endpoint: endpoint,
@@ -156,6 +165,7 @@ pub async fn upstream_url(
         verifier: &leg.verifier,
         scopes: &scopes,
         audience,
+        also: &also,
         profile: state.config.upstream.profile,
     })
     .map_err(|e| unavailable(&e))

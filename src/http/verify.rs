@@ -49,8 +49,18 @@ pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         let Ok(token) = protect::bearer(req.headers()) else {
             return HttpResponse::Unauthorized().finish();
         };
-        match exchange::downstream(&state, token, &principal, audience, None, ACCESS_TOKEN_TYPE)
-            .await
+        match exchange::downstream(
+            &state,
+            exchange::Presented {
+                token,
+                principal: &principal,
+            },
+            None,
+            audience,
+            None,
+            ACCESS_TOKEN_TYPE,
+        )
+        .await
         {
             Ok(exchanged) => {
                 response

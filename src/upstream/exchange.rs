@@ -19,6 +19,7 @@ pub async fn token_exchange(
     token_endpoint: &str,
     client: &ClientCredentials,
     subject_token: &str,
+    actor_token: Option<&str>,
     audience: &str,
     scope: &str,
 ) -> Result<TokenResponse, UpstreamError> {
@@ -32,6 +33,10 @@ pub async fn token_exchange(
         ("requested_token_type", ACCESS_TOKEN_TYPE),
         ("audience", audience),
     ];
+    if let Some(actor) = actor_token {
+        form.push(("actor_token", actor));
+        form.push(("actor_token_type", ACCESS_TOKEN_TYPE));
+    }
     if !scope.is_empty() {
         form.push(("scope", scope));
     }

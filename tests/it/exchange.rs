@@ -183,8 +183,12 @@ async fn every_policy_refusal_has_its_code() {
             "{extra:?}: {body}"
         );
     }
+    // RFC 8693 §2.2.2: an invalid subject_token is `invalid_request`.
     let (got, body) = exchange(&broker, CALLER, "not-a-token", &[]).await;
-    assert_eq!((got, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (got, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
     assert_eq!(
         broker.idp.calls("token").await,
         before,
@@ -310,8 +314,10 @@ async fn a_revoked_grant_can_no_longer_be_exchanged() {
     let (status, body) = exchange(&broker, CALLER, access, &[]).await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
+        (400, Some("invalid_request"))
     );
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.contains("revoked"), "{description}");
 }
 
 #[actix_web::test]

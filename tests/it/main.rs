@@ -13,6 +13,7 @@ mod e2e_oidc_login;
 mod e2e_oidc_provider;
 mod errors;
 mod exchange;
+mod exchange_strategies;
 mod invalidation;
 mod login_browser;
 mod login_cimd;

@@ -76,6 +76,7 @@ async fn authorize_at(authorization_endpoint: &str, client_id: &str, scopes: &[&
         verifier: VERIFIER,
         scopes: &scopes,
         audience: None,
+        also: &[],
         profile: Profile::Generic,
     })
     .unwrap();
@@ -295,6 +296,7 @@ async fn without_the_openid_scope_there_is_no_id_token_and_nothing_to_validate()
         verifier: VERIFIER,
         scopes: &[],
         audience: None,
+        also: &[],
         profile: Profile::Generic,
     })
     .unwrap();

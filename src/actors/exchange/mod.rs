@@ -74,6 +74,8 @@ pub struct ExchangeRequest {
     /// The subject as the provider knows it: the client's token if the provider
     /// issued it, else the grant's upstream access token.
     pub subject_token: String,
+    /// The actor (RFC 8693 §4.1 `act`) as the provider knows it (`rfc8693` only).
+    pub actor_token: Option<String>,
     /// The grant's upstream refresh token (the `refresh` strategy needs it).
     pub refresh_token: Option<String>,
     pub credentials: ClientCredentials,
@@ -205,6 +207,7 @@ impl Exchanger {
                     &endpoint,
                     &request.credentials,
                     &request.subject_token,
+                    request.actor_token.as_deref(),
                     &request.upstream_audience,
                     &scope,
                 )
@@ -260,12 +263,22 @@ impl Exchanger {
     fn downstream(&self, answer: TokenResponse, request: ExchangeRequest) -> Exchanged {
         let asked = &request.scopes;
         let now = self.clock.unix();
+        let api = format!("{}/", request.upstream_audience.trim_end_matches('/'));
+        let scope = answer
+            .scope
+            .as_deref()
+            .map(|text| {
+                text.split_ascii_whitespace()
+                    .map(|s| s.strip_prefix(api.as_str()).unwrap_or(s))
+                    .filter(|s| *s != ".default")
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .and_then(|s| Scopes::parse(&s).ok())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| asked.clone());
         Exchanged {
-            scope: answer
-                .scope
-                .as_deref()
-                .and_then(|s| Scopes::parse(s).ok())
-                .unwrap_or_else(|| asked.clone()),
+            scope,
             issued_token_type: answer
                 .issued_token_type
                 .clone()
