@@ -28,9 +28,6 @@
 set -euo pipefail
 
 started_at=$(date +%s)
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-repo=$PWD
-benches=$repo/benches
 
 DURATION=${DURATION:-3}
 ROUNDS=${ROUNDS:-5}
@@ -47,82 +44,12 @@ NICE=${NICE:--10}
 [[ $(id -u) -eq 0 ]] || NICE=0
 run=(nice -n "$NICE")
 
-log() { printf '[verify-bench] %s\n' "$*" >&2; }
-die() { log "error: $*"; [[ -z ${work:-} ]] || KEEP=1; exit 1; }
-
-# --- tools -----------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1; then
-  log "wrk not found; installing the Debian package"
-  sudo_cmd=()
-  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
-  command -v apt-get >/dev/null 2>&1 || die "wrk is missing and apt-get is unavailable; install wrk"
-  "${sudo_cmd[@]}" apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq wrk >&2
-fi
-for tool in curl python3 awk sort; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is required"
-done
-
-if [[ $BUILD == 1 ]]; then
-  log "cargo build --release"
-  cargo build --release --quiet >&2 ||
-    die "cargo build --release failed (BUILD=0 runs the existing target/release/token-broker)"
-fi
-bin=$repo/target/release/token-broker
-[[ -x $bin ]] || die "$bin not found (run cargo build --release)"
-
-# --- processes and clean-up ------------------------------------------------------
-work=$(mktemp -d "${TMPDIR:-/tmp}/verify-bench.XXXXXX")
-pids=()
-child=
-# in_child CMD…: runs CMD (wrk) in the background and waits for it, so a
-# signal to this script interrupts the wait and the EXIT trap stops CMD at once.
-in_child() {
-  local rc=0
-  "$@" &
-  child=$!
-  wait "$child" || rc=$?
-  child=
-  return "$rc"
-}
-cleanup() {
-  local pid
-  [[ -z $child ]] || kill -TERM "$child" 2>/dev/null || true
-  for pid in "${pids[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  if [[ $KEEP == 1 ]]; then
-    log "work directory kept: $work"
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-
-alive() { kill -0 "$1" 2>/dev/null; }
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+BENCH_NAME=verify-bench
+# shellcheck source=benches/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Development IdP on a port of its choosing, with 2 h tokens (none expires mid-run).
-printf 'access_token_ttl = "2h"\n' >"$work/idp.toml"
-"${run[@]}" "$bin" dev-idp --listen 127.0.0.1:0 --config "$work/idp.toml" \
-  >"$work/idp.out" 2>"$work/idp.err" &
-idp_pid=$!
-pids+=("$idp_pid")
-idp_url=
-for _ in $(seq 100); do
-  idp_url=$(sed -n 's/^dev IdP (development only) at \(http[^ ]*\).*/\1/p' "$work/idp.out")
-  [[ -n $idp_url ]] && break
-  alive "$idp_pid" || { cat "$work/idp.err" >&2; die "dev IdP exited"; }
-  sleep 0.1
-done
-[[ -n $idp_url ]] || die "dev IdP did not start"
+start_dev_idp 'access_token_ttl = "2h"'
 
 # The broker, protecting one resource that needs notes:read.
 broker_port=$(free_port)
@@ -147,19 +74,7 @@ required_scopes = ["notes:read"]
 [log]
 level = "warn"
 EOF
-"${run[@]}" "$bin" serve --config "$work/broker.toml" >"$work/broker.out" 2>"$work/broker.err" &
-broker_pid=$!
-pids+=("$broker_pid")
-ready=0
-for _ in $(seq 150); do
-  if [[ $(curl -s -o /dev/null -w '%{http_code}' "$broker/readyz" || true) == 200 ]]; then
-    ready=1
-    break
-  fi
-  alive "$broker_pid" || { cat "$work/broker.err" >&2; die "broker exited"; }
-  sleep 0.2
-done
-[[ $ready == 1 ]] || { cat "$work/broker.err" >&2; die "broker not ready after 30 s"; }
+start_broker "$work/broker.toml" "$broker"
 log "dev IdP $idp_url, broker $broker ($WORKERS workers)"
 
 resource_form=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$resource")
@@ -190,33 +105,6 @@ fresh_count=$(wc -l <"$work/fresh.all")
 log "minted $fresh_count distinct fresh tokens"
 
 # --- measuring -------------------------------------------------------------------
-clk_tck=$(getconf CLK_TCK)
-# CPU time (user + system, in clock ticks) the broker has used so far.
-broker_ticks() { awk '{ print $14 + $15 }' "/proc/$broker_pid/stat"; }
-
-# run_wrk NAME SECONDS URL [wrk args…]: runs wrk with report.lua and sets R_<field> from
-# its BENCH line, plus R_ticks (broker CPU ticks used during the run).
-run_wrk() {
-  local name=$1 seconds=$2 url=$3
-  shift 3
-  local before line kv
-  alive "$broker_pid" || die "the broker died (see $work/broker.err)"
-  before=$(broker_ticks)
-  in_child "${run[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --timeout 5s -s "$benches/wrk/report.lua" \
-    "$@" "$url" >"$work/$name.log" 2>&1 || { cat "$work/$name.log" >&2; die "wrk failed ($name)"; }
-  R_ticks=$(( $(broker_ticks) - before ))
-  line=$(grep '^BENCH ' "$work/$name.log") || { cat "$work/$name.log" >&2; die "no BENCH line ($name)"; }
-  for kv in ${line#BENCH }; do
-    printf -v "R_${kv%%=*}" '%s' "${kv#*=}"
-  done
-  if (( R_non2xx > 0 )); then
-    die "$name: $R_non2xx non-2xx answers (see $work/$name.log and $work/broker.err)"
-  fi
-  if (( R_sockerr * 100 > R_requests )); then
-    die "$name: $R_sockerr socket errors in $R_requests requests (see $work/$name.log)"
-  fi
-}
-
 declare -A REQ US TICKS P50 P99 ERR
 declare -a ROUND_RATIO=()
 # add CASE: accumulates the last run into CASE's totals; p50/p99 are the worst round's.
@@ -230,7 +118,6 @@ add() {
   (( R_p99_us > ${P99[$c]:-0} )) && P99[$c]=$R_p99_us
   return 0
 }
-rate() { awk -v n="$1" -v us="$2" 'BEGIN { printf "%.0f", (us > 0 ? n / (us / 1e6) : 0) }'; }
 
 repeated_args=("${verify_headers[@]}" -H "Authorization: Bearer $repeated_token")
 
@@ -273,8 +160,6 @@ fresh_window_us=$R_window_us
 # broker CPU for case 3 is taken over wrk's whole run, idle tail included (idle costs ~0)
 
 # --- report ----------------------------------------------------------------------
-ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 declare -A RPS CPU
 for c in healthz repeated fresh; do
   RPS[$c]=$(rate "${REQ[$c]}" "${US[$c]}")
@@ -283,8 +168,7 @@ for c in healthz repeated fresh; do
 done
 r_pooled=$(ratio "${RPS[repeated]}" "${RPS[healthz]}")
 # the verdict uses the median of the per-round ratios: robust to one disturbed round
-r_repeated=$(printf '%s\n' "${ROUND_RATIO[@]}" | sort -n |
-  awk '{ v[NR] = $1 } END { printf "%.2f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
+r_repeated=$(median "${ROUND_RATIO[@]}")
 r_fresh=$(ratio "${RPS[fresh]}" "${RPS[healthz]}")
 r_cpu=$(ratio "${CPU[healthz]}" "${CPU[repeated]}")
 verdict=$(awk -v r="$r_repeated" -v t="$TARGET" 'BEGIN { print (r >= t ? "PASS" : "FAIL") }')

@@ -24,7 +24,7 @@ use crate::http::login_cookies::LoginCookies;
 use crate::http::metadata::ServerMetadata;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{middleware, routes};
-use crate::store::{MemoryStore, Store};
+use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
 use crate::tokens::Verifier;
 use crate::tokens::api_keys::ApiKeys;
@@ -123,6 +123,8 @@ pub enum StartError {
     Upstream(String),
     #[error("cannot load the signing keys: {0}")]
     Signing(#[from] crate::tokens::signing::SigningError),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// A started broker: its address, a handle to stop it, and the server future, which
@@ -217,7 +219,7 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         );
     }
     let signing = Arc::new(SigningKeys::load_or_create(&config.tokens, clock.unix())?);
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let store: Arc<dyn Store> = crate::store::open(&config.store)?;
     let grants = ScopeCache::new(store.clone(), clock.clone(), &config.scope_cache);
     let introspector = config.verify.introspection.then(|| {
         Introspector::new(

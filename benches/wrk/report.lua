@@ -13,6 +13,11 @@
 -- script itself: `responses` over `window_us`, the wall-clock time (CLOCK_MONOTONIC via
 -- LuaJIT's ffi) from the first request sent to the last response received, across
 -- all threads.
+--
+-- With BENCH_BODY set, every request is a POST of that form body
+-- (application/x-www-form-urlencoded); with BENCH_TOKENS as well, each request's token
+-- replaces "{token}" in the body instead of going into an Authorization header (which
+-- then stays as given with -H).
 
 local threads = {}
 function setup(thread)
@@ -21,6 +26,13 @@ function setup(thread)
 end
 
 local token_prefix = os.getenv("BENCH_TOKENS")
+local body = os.getenv("BENCH_BODY")
+
+if body then
+  wrk.method = "POST"
+  wrk.body = body
+  wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+end
 
 if token_prefix then
   local ffi = require("ffi")
@@ -57,6 +69,10 @@ if token_prefix then
     sent = sent + 1
     if sent == 1 then
       first_us = now_us()
+    end
+    if body then
+      local token = tokens[sent]
+      return wrk.format(nil, nil, nil, (body:gsub("{token}", function() return token end)))
     end
     -- wrk.format() without a headers argument uses wrk.headers (incl. the -H ones)
     wrk.headers["Authorization"] = "Bearer " .. tokens[sent]

@@ -22,6 +22,11 @@ pub struct DemoAddrs {
     pub idp: SocketAddr,
 }
 
+/// The API behind the demo's MCP server, as the dev IdP issues tokens for it.
+pub const NOTES_API: &str = "https://notes.example/api";
+const EXCHANGE_CLIENT: &str = "demo-mcp";
+const EXCHANGE_SECRET: &str = "demo-mcp-secret-change-me";
+
 /// The broker configuration the demo runs with, for a broker at `broker` and the dev
 /// IdP at `idp_url`.
 pub fn broker_config(broker: SocketAddr, idp_url: &str) -> Result<Config, config::ConfigError> {
@@ -41,6 +46,18 @@ uri = "http://{broker}/mcp"
 name = "token-broker demo MCP server"
 required_scopes = ["notes:read"]
 scopes_supported = ["notes:read", "notes:write"]
+# The MCP server gets a token for the notes API in place of the client's.
+exchange_audience = "{NOTES_API}"
+
+[[exchange.audiences]]
+audience = "{NOTES_API}"
+scopes = ["notes:read", "notes:write"]
+
+# An MCP server of your own exchanging tokens itself (RFC 8693).
+[[exchange.clients]]
+client_id = "{EXCHANGE_CLIENT}"
+client_secret = "{EXCHANGE_SECRET}"
+audiences = ["{NOTES_API}"]
 
 [log]
 format = "pretty"
@@ -96,8 +113,10 @@ Log in as an MCP client would (authorization code + PKCE through the broker's co
   # the code for tokens (the verifier is RFC 7636's example, matching the challenge above)
   LOGIN=$(curl -s http://{broker}/oauth/token -d grant_type=authorization_code -d client_id=$CLIENT -d code=$CODE -d redirect_uri={redirect} -d code_verifier={verifier})
   echo "$LOGIN"
-  # whoami as alice, with the broker's own access token
+  # whoami as alice, with the broker's own access token; the MCP server received a notes-API token instead
   curl -s {mcp} {headers} -H "authorization: Bearer $(echo "$LOGIN" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')" -d '{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"whoami","arguments":{{}}}}}}'
+  # what an MCP server of your own does with it: exchange it for a notes-API token (RFC 8693)
+  curl -s -u {EXCHANGE_CLIENT}:{EXCHANGE_SECRET} http://{broker}/oauth/token -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange -d subject_token_type=urn:ietf:params:oauth:token-type:access_token -d audience={NOTES_API} -d subject_token=$(echo "$LOGIN" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
   # a new token pair from the refresh token (the old one is spent)
   curl -s http://{broker}/oauth/token -d grant_type=refresh_token -d client_id=$CLIENT -d refresh_token=$(echo "$LOGIN" | sed -E 's/.*"refresh_token":"([^"]+)".*/\1/')
 

@@ -11,7 +11,7 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Map, Value, json};
 
 use crate::tokens::Principal;
@@ -159,7 +159,14 @@ fn answer(req: &HttpRequest, body: &[u8]) -> Result<Option<(Value, Value)>, (Val
     let Some(id) = id else {
         return Ok(None);
     };
-    let caller = req.extensions().get::<Principal>().cloned();
+    let caller = req
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .map(|principal| Caller {
+            principal,
+            received: received_token(req),
+        });
     let mut result = dispatch(&message, modern, caller.as_ref()).map_err(|e| (id.clone(), e))?;
     if modern {
         result["resultType"] = json!("complete");
@@ -281,11 +288,7 @@ fn decode_header_value(value: &str) -> Option<String> {
     String::from_utf8(STANDARD.decode(encoded).ok()?).ok()
 }
 
-fn dispatch(
-    message: &Message,
-    modern: bool,
-    caller: Option<&Principal>,
-) -> Result<Value, RpcError> {
+fn dispatch(message: &Message, modern: bool, caller: Option<&Caller>) -> Result<Value, RpcError> {
     match message.method.as_str() {
         // The modern era has no handshake; there `initialize` is just an unknown method.
         "initialize" if !modern => {
@@ -352,14 +355,22 @@ fn tools() -> Value {
             "scope": { "type": "string", "description": "granted scopes, space-separated" },
             "scopes": { "type": "array", "items": { "type": "string" } },
             "client_id": { "type": ["string", "null"] },
+            "received_token": {
+                "type": "object",
+                "description": "issuer and audience of the token this server received (the downstream token when the broker exchanged the client's)",
+                "properties": {
+                    "issuer": { "type": ["string", "null"] },
+                    "audience": { "type": ["string", "array", "null"] },
+                },
+            },
         },
-        "required": ["subject", "scope", "scopes", "client_id"],
+        "required": ["subject", "scope", "scopes", "client_id", "received_token"],
     });
     json!([
         {
             "name": "whoami",
             "title": "Who am I",
-            "description": "Shows the caller as the broker verified it: subject, scopes and client id.",
+            "description": "Shows the caller as the broker verified it (subject, scopes, client id) and the audience of the token this server received.",
             "inputSchema": { "type": "object", "properties": {}, "additionalProperties": false },
             "outputSchema": caller,
             "annotations": { "readOnlyHint": true, "openWorldHint": false },
@@ -380,7 +391,7 @@ fn tools() -> Value {
 
 /// Bad arguments are a tool result with `isError` (so a model can read and fix them);
 /// only an unknown tool or a malformed call is a protocol error (MCP tools, "Error Handling").
-fn call_tool(params: &Map<String, Value>, caller: Option<&Principal>) -> Result<Value, RpcError> {
+fn call_tool(params: &Map<String, Value>, caller: Option<&Caller>) -> Result<Value, RpcError> {
     let name = params.get("name").and_then(Value::as_str);
     let name = name.ok_or_else(|| invalid_params("tools/call needs a string `name`".into()))?;
     let arguments = params.get("arguments");
@@ -394,17 +405,40 @@ fn call_tool(params: &Map<String, Value>, caller: Option<&Principal>) -> Result<
     }
 }
 
-fn whoami(caller: Option<&Principal>) -> Value {
+/// The verified caller, and what this server itself received as its token.
+struct Caller {
+    principal: Principal,
+    received: Value,
+}
+
+/// The issuer and audience of the bearer token this server received: with an
+/// `exchange_audience` on its resource, the downstream token the broker put in place of
+/// the client's. Read, not verified — the broker verified what it let through.
+fn received_token(req: &HttpRequest) -> Value {
+    let claims = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|token| token.split('.').nth(1))
+        .and_then(|payload| URL_SAFE_NO_PAD.decode(payload).ok())
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .unwrap_or(Value::Null);
+    json!({ "issuer": claims.get("iss"), "audience": claims.get("aud") })
+}
+
+fn whoami(caller: Option<&Caller>) -> Value {
     // Mounted without the broker's protection there is no one to describe; saying so
     // beats inventing an anonymous caller.
     let Some(caller) = caller else {
         return tool_error("no verified caller");
     };
     let who = json!({
-        "subject": caller.subject,
-        "scope": caller.scopes.to_string(),
-        "scopes": caller.scopes.iter().collect::<Vec<_>>(),
-        "client_id": caller.client_id,
+        "subject": caller.principal.subject,
+        "scope": caller.principal.scopes.to_string(),
+        "scopes": caller.principal.scopes.iter().collect::<Vec<_>>(),
+        "client_id": caller.principal.client_id,
+        "received_token": caller.received,
     });
     let text = serde_json::to_string_pretty(&who).unwrap_or_default();
     json!({ "content": [text_block(&text)], "structuredContent": who, "isError": false })

@@ -13,7 +13,7 @@ use super::error::{ApiError, ErrorCode};
 use super::params::Params;
 use super::token::{live_grant, refresh_upstream};
 use crate::actors::exchange::{ExchangeError, ExchangeRequest, Exchanged, Holder};
-use crate::config::{AudienceConfig, CallerConfig, Strategy, constant_time_eq};
+use crate::config::{AudienceConfig, CallerConfig, ResourceConfig, Strategy, constant_time_eq};
 use crate::domain::exchange::{self, PolicyError};
 use crate::domain::scope::Scopes;
 use crate::server::AppState;
@@ -237,6 +237,34 @@ pub async fn downstream(
     Ok(exchanged)
 }
 
+/// The downstream token a protected resource hands on (its `exchange_audience`), for
+/// forward-auth and the routes the broker serves itself: `Ok(None)` when the resource
+/// names none; `Err` (logged and counted) when it cannot be had — fail closed, the
+/// request must not go through.
+pub async fn for_resource(
+    state: &AppState,
+    resource: &ResourceConfig,
+    token: &str,
+    principal: &Principal,
+) -> Result<Option<std::sync::Arc<Exchanged>>, ()> {
+    let Some(audience) = resource
+        .exchange_audience
+        .as_deref()
+        .and_then(|name| state.config.exchange.audience(name))
+    else {
+        return Ok(None);
+    };
+    let subject = Presented { token, principal };
+    match downstream(state, subject, None, audience, None, ACCESS_TOKEN_TYPE).await {
+        Ok(exchanged) => Ok(Some(exchanged)),
+        Err(error) => {
+            tracing::warn!(%error, audience = %audience.audience, resource = %resource.uri, "exchange for a protected resource failed");
+            state.metrics.auth_failure("exchange_failed");
+            Err(())
+        }
+    }
+}
+
 /// `actor_token` with its type (RFC 8693 §2.1: the type is required with it and
 /// meaningless without it).
 fn actor_token(params: &Params) -> Result<Option<&str>, ApiError> {
@@ -315,9 +343,12 @@ fn upstream_error(error: ExchangeError, target: &str) -> ApiError {
     match error {
         ExchangeError::Refused { error, description } => {
             let detail = description.unwrap_or_default();
+            // The provider no longer accepting the subject (revoked, expired there) is
+            // an unacceptable subject_token to our caller (RFC 8693 §2.2.2); anything
+            // else it refuses is about the audience.
             let code = match error.as_str() {
                 "invalid_scope" => ErrorCode::InvalidScope,
-                "invalid_grant" => ErrorCode::InvalidGrant,
+                "invalid_grant" | "invalid_request" | "invalid_token" => ErrorCode::InvalidRequest,
                 _ => ErrorCode::InvalidTarget,
             };
             ApiError::oauth(

@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{StatusCode, Uri};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse, web};
 
+use super::exchange;
+use crate::actors::exchange::Exchanged;
 use crate::config::{Config, ResourceConfig};
 use crate::domain::scope::Scopes;
 use crate::server::AppState;
@@ -183,10 +185,18 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, Rejection> {
     std::str::from_utf8(token).map_err(|_| Rejection::Malformed)
 }
 
+/// The downstream token a route the broker serves itself received in place of the
+/// client's (its resource's `exchange_audience`): in the request's extensions, and as
+/// its `Authorization` header.
+#[derive(Clone)]
+pub struct Downstream(pub Arc<Exchanged>);
+
 /// Middleware for routes the broker serves itself: verified requests continue with
-/// the `Principal` in their extensions; others get the 401/403 described above.
+/// the `Principal` in their extensions; others get the 401/403 described above. For a
+/// resource with an `exchange_audience` the client's token is replaced by the
+/// downstream token before the route sees the request (503 when none can be had).
 pub async fn require_token(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
@@ -194,11 +204,26 @@ pub async fn require_token(
             .into_response(HttpResponse::InternalServerError().finish())
             .map_into_right_body());
     };
-    match check(&state, req.headers(), req.uri()).await {
-        Ok(principal) => {
-            req.extensions_mut().insert(Principal::clone(&principal));
-            Ok(next.call(req).await?.map_into_left_body())
-        }
-        Err(denial) => Ok(req.into_response(denial.response()).map_into_right_body()),
+    let (resource, principal) = match check_resource(&state, req.headers(), req.uri()).await {
+        Ok(checked) => checked,
+        Err(denial) => return Ok(req.into_response(denial.response()).map_into_right_body()),
+    };
+    if resource.exchange_audience.is_some() {
+        let token = bearer(req.headers()).map(str::to_owned).unwrap_or_default();
+        let exchanged = exchange::for_resource(&state, resource, &token, &principal).await;
+        // Fail closed: without a downstream token the client's must not go through.
+        let Some(value) = exchanged.ok().flatten().and_then(|exchanged| {
+            let value = HeaderValue::from_str(&format!("Bearer {}", exchanged.access_token));
+            Some((value.ok()?, exchanged))
+        }) else {
+            let unavailable = HttpResponse::ServiceUnavailable()
+                .insert_header((header::RETRY_AFTER, "5"))
+                .finish();
+            return Ok(req.into_response(unavailable).map_into_right_body());
+        };
+        req.headers_mut().insert(header::AUTHORIZATION, value.0);
+        req.extensions_mut().insert(Downstream(value.1));
     }
+    req.extensions_mut().insert(Principal::clone(&principal));
+    Ok(next.call(req).await?.map_into_left_body())
 }

@@ -5,17 +5,17 @@
 //! with an `exchange_audience`, a 200 also carries the downstream token.
 
 use actix_web::http::Uri;
-use actix_web::http::header::HeaderName;
+use actix_web::http::header::{self, HeaderName};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{exchange, protect};
 use crate::server::AppState;
-use crate::upstream::exchange::ACCESS_TOKEN_TYPE;
 
 // Names built once, not parsed per request.
 const X_AUTH_SUBJECT: HeaderName = HeaderName::from_static("x-auth-subject");
 const X_AUTH_SCOPES: HeaderName = HeaderName::from_static("x-auth-scopes");
 const X_AUTH_CLIENT_ID: HeaderName = HeaderName::from_static("x-auth-client-id");
+const X_AUTH_ACCESS_TOKEN: HeaderName = HeaderName::from_static("x-auth-access-token");
 
 /// The original request URI, as the proxy reports it.
 fn original_uri(req: &HttpRequest) -> Uri {
@@ -41,44 +41,29 @@ pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         ));
     // A resource that names an exchange audience gets the downstream token, so the
     // MCP server behind the proxy never sees (or needs) the client's token.
-    let audience = resource
-        .exchange_audience
-        .as_deref()
-        .and_then(|name| state.config.exchange.audience(name));
-    if let Some(audience) = audience {
+    if resource.exchange_audience.is_some() {
         let Ok(token) = protect::bearer(req.headers()) else {
             return HttpResponse::Unauthorized().finish();
         };
-        match exchange::downstream(
-            &state,
-            exchange::Presented {
-                token,
-                principal: &principal,
-            },
-            None,
-            audience,
-            None,
-            ACCESS_TOKEN_TYPE,
-        )
-        .await
-        {
-            Ok(exchanged) => {
+        match exchange::for_resource(&state, resource, token, &principal).await {
+            Ok(Some(exchanged)) => {
                 response
                     .insert_header((
-                        "Authorization",
+                        header::AUTHORIZATION,
                         format!("Bearer {}", exchanged.access_token),
                     ))
-                    .insert_header(("X-Auth-Access-Token", exchanged.access_token.as_str()));
+                    .insert_header((X_AUTH_ACCESS_TOKEN, exchanged.access_token.as_str()));
             }
+            Ok(None) => {}
             // Fail closed: no downstream token, no request through.
-            Err(error) => {
-                tracing::warn!(%error, audience = %audience.audience, "forward-auth exchange failed");
-                state.metrics.auth_failure("exchange_failed");
-                return HttpResponse::ServiceUnavailable()
-                    .insert_header(("Retry-After", "5"))
-                    .finish();
-            }
+            Err(()) => return unavailable(),
         }
     }
     response.finish()
+}
+
+fn unavailable() -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .insert_header((header::RETRY_AFTER, "5"))
+        .finish()
 }

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+use token_broker::demo::app::NOTES_API;
 
 use crate::support::binary;
 
@@ -106,7 +107,7 @@ fn every_printed_command_works_as_printed() {
         demo.printed
     );
     let lines = commands(&demo.printed);
-    assert_eq!(lines.len(), 17, "{}", demo.printed);
+    assert_eq!(lines.len(), 18, "{}", demo.printed);
     let outputs = run(&lines);
     let output = |starts: &str| -> &str {
         let index = lines
@@ -129,11 +130,18 @@ fn every_printed_command_works_as_printed() {
     assert!(nth(3).contains("HTTP/1.1 401"), "{}", nth(3));
     assert!(nth(3).contains("resource_metadata="), "{}", nth(3));
     let call = json(nth(5));
+    let who = &call["result"]["structuredContent"];
     assert_eq!(
-        call["result"]["structuredContent"],
-        serde_json::json!({"subject": "demo-service", "scope": "notes:read",
-                           "scopes": ["notes:read"], "client_id": "demo-service"})
+        (&who["subject"], &who["scope"], &who["client_id"]),
+        (
+            &serde_json::json!("demo-service"),
+            &serde_json::json!("notes:read"),
+            &serde_json::json!("demo-service")
+        ),
+        "{call}"
     );
+    // The MCP server got a token for the API behind it, never the client's.
+    assert_eq!(who["received_token"]["audience"], NOTES_API, "{call}");
     assert!(nth(6).contains("HTTP/1.1 200"), "{}", nth(6));
     assert!(
         nth(6)
@@ -148,11 +156,21 @@ fn every_printed_command_works_as_printed() {
     assert_eq!(login["token_type"], "Bearer", "{login}");
     assert_eq!(login["scope"], "notes:read");
     assert!(login["refresh_token"].is_string());
-    let whoami = json(&outputs[lines.len() - 2]);
+    let whoami = json(&outputs[lines.len() - 3]);
     assert_eq!(
         whoami["result"]["structuredContent"]["subject"], "alice",
         "{whoami}"
     );
+    assert_eq!(
+        whoami["result"]["structuredContent"]["received_token"]["audience"],
+        NOTES_API
+    );
+    let exchanged = json(&outputs[lines.len() - 2]);
+    assert_eq!(
+        exchanged["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token",
+        "{exchanged}"
+    );
+    assert_eq!(exchanged["scope"], "notes:read");
     let refreshed = json(&outputs[lines.len() - 1]);
     assert!(refreshed["access_token"].is_string(), "{refreshed}");
     assert_ne!(refreshed["refresh_token"], login["refresh_token"]);

@@ -8,7 +8,7 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::Value;
 use url::Url;
 
-use crate::e2e_oidc_provider::start_rig;
+use crate::e2e_oidc_provider::{Rig, start_rig};
 use crate::login_consent::{REDIRECT, answer, authorize_url, open_consent, query, register};
 use crate::login_flow::{redeem, token};
 use crate::support::{TestBroker, UPSTREAM_PLACEHOLDER, config_text, http};
@@ -74,15 +74,18 @@ async fn follow(jar: &mut Jar, start: Url, stop_at: &str) -> (Url, Vec<String>) 
     panic!("too many redirects; hops: {hops:?}");
 }
 
-#[actix_web::test]
-async fn a_client_logs_in_through_oidc_provider_refreshes_and_revokes() {
-    let rig = start_rig();
-    let text = config_text().replace(UPSTREAM_PLACEHOLDER, &rig.issuer);
-    let broker = TestBroker::start_live(&text, Default::default(), |_| {}).await;
-    let client = register(&broker, "E2E client").await;
-
-    let consent = open_consent(&authorize_url(&broker, &client, &[])).await;
-    let approved = answer(&broker, &consent, "approve").await;
+/// The browser's part of a login through the broker and the provider: `client`
+/// opens the broker's consent page (`extra` added to the authorization request),
+/// approves, and follows the provider's login, keeping cookies, until it is sent back
+/// to the client's redirect URI; returns that URL and the hops taken.
+async fn log_in_at_provider(
+    broker: &TestBroker,
+    rig: &Rig,
+    client: &str,
+    extra: &[(&str, &str)],
+) -> (Url, Vec<String>) {
+    let consent = open_consent(&authorize_url(broker, client, extra)).await;
+    let approved = answer(broker, &consent, "approve").await;
     assert_eq!(approved.status(), 303);
     let upstream = Url::parse(approved.headers()[LOCATION].to_str().unwrap()).unwrap();
     assert!(
@@ -95,14 +98,37 @@ async fn a_client_logs_in_through_oidc_provider_refreshes_and_revokes() {
 
     let mut jar = Jar::default();
     let broker_url = Url::parse(&broker.url).unwrap();
+    let (name, value) = consent.cookie.split_once('=').unwrap();
     jar.0
         .entry(broker_url.host_str().unwrap().to_owned())
         .or_default()
-        .insert(
-            consent.cookie.split_once('=').unwrap().0.to_owned(),
-            consent.cookie.split_once('=').unwrap().1.to_owned(),
-        );
-    let (landed, hops) = follow(&mut jar, upstream, REDIRECT).await;
+        .insert(name.to_owned(), value.to_owned());
+    follow(&mut jar, upstream, REDIRECT).await
+}
+
+/// A client registered at the broker logs in through the provider with `scope` and
+/// redeems its code: the broker's token answer (access and refresh token).
+pub(crate) async fn broker_token_from_provider_login(
+    broker: &TestBroker,
+    rig: &Rig,
+    scope: &str,
+) -> Value {
+    let client = register(broker, "E2E client").await;
+    let (landed, hops) = log_in_at_provider(broker, rig, &client, &[("scope", scope)]).await;
+    let code = query(&landed, "code").unwrap_or_else(|| panic!("no code: {landed} {hops:?}"));
+    let (status, body) = redeem(broker, &client, &code).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[actix_web::test]
+async fn a_client_logs_in_through_oidc_provider_refreshes_and_revokes() {
+    let rig = start_rig();
+    let text = config_text().replace(UPSTREAM_PLACEHOLDER, &rig.issuer);
+    let broker = TestBroker::start_live(&text, Default::default(), |_| {}).await;
+    let client = register(&broker, "E2E client").await;
+
+    let (landed, hops) = log_in_at_provider(&broker, &rig, &client, &[]).await;
     assert!(
         hops.iter().any(|h| h.starts_with("/interaction/")),
         "the provider's login ran: {hops:?}"

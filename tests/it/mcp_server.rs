@@ -208,6 +208,8 @@ async fn whoami_reports_the_verified_caller() {
         "scope": "notes:read openid",
         "scopes": ["notes:read", "openid"],
         "client_id": "client-1",
+        // No bearer token reached this server (the test put the caller in place).
+        "received_token": { "issuer": null, "audience": null },
     });
     assert_eq!(result["isError"], false);
     assert_eq!(result["structuredContent"], expected);

@@ -1,21 +1,23 @@
 //! A real nginx in front of the demo's MCP server, asking the broker through
 //! `auth_request`. The configuration is the snippet in README.md ("Putting it in front of
-//! an MCP server") or docker/nginx.conf, read from those files, so the documentation is
-//! what these tests prove. nginx comes from `scripts/ensure-nginx.sh`; without it these
+//! an MCP server", and its variant handing on a downstream token) or docker/nginx.conf,
+//! read from those files, so the documentation is what these tests prove. nginx comes from `scripts/ensure-nginx.sh`; without it these
 //! tests fail.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{App, Error, HttpServer, web};
+use actix_web::{App, Error, HttpRequest, HttpResponse, HttpServer, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use crate::support::{TestBroker, config_text, http};
@@ -53,6 +55,41 @@ fn readme_snippet() -> String {
     block.to_owned()
 }
 
+/// README.md's section on reverse proxies, with its subsection on the downstream token:
+/// the first snippet with its `location /mcp` block replaced by the subsection's, as
+/// the README tells the reader to.
+fn readme_exchange_snippet() -> String {
+    let readme = repository_file("README.md");
+    let variant = readme
+        .split("### Handing the MCP server a downstream token")
+        .nth(1)
+        .expect("README.md lost its subsection \"Handing the MCP server a downstream token\"")
+        .split("```nginx\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("README.md's downstream-token subsection lost its ```nginx block");
+    for needle in [
+        "auth_request_set $downstream $upstream_http_x_auth_access_token;",
+        "proxy_set_header Authorization \"Bearer $downstream\";",
+        README_MCP,
+    ] {
+        assert!(
+            variant.contains(needle),
+            "the README's downstream-token snippet lost `{needle}`"
+        );
+    }
+    let base = readme_snippet();
+    let start = base
+        .find("location /mcp {")
+        .expect("the README snippet has a `location /mcp` block");
+    let end = start
+        + base[start..]
+            .find("\n}\n")
+            .expect("the README snippet's `location /mcp` block ends")
+        + "\n}\n".len();
+    format!("{}{variant}{}", &base[..start], &base[end..])
+}
+
 /// Which documented configuration nginx runs.
 #[derive(Clone, Copy)]
 enum Example {
@@ -60,6 +97,8 @@ enum Example {
     Readme,
     /// docker/nginx.conf, a complete server block.
     Docker,
+    /// The README snippet with the downstream-token `location /mcp`.
+    ReadmeExchange,
 }
 
 impl Example {
@@ -68,11 +107,15 @@ impl Example {
     fn server_block(self, broker: &str, mcp: &str, port: u16) -> String {
         let listen = format!("listen 127.0.0.1:{port};");
         match self {
-            Self::Readme => format!(
+            Self::Readme | Self::ReadmeExchange => format!(
                 "server {{\n    {listen}\n{}}}\n",
-                readme_snippet()
-                    .replace(README_BROKER, broker)
-                    .replace(README_MCP, mcp)
+                if matches!(self, Self::Readme) {
+                    readme_snippet()
+                } else {
+                    readme_exchange_snippet()
+                }
+                .replace(README_BROKER, broker)
+                .replace(README_MCP, mcp)
             ),
             Self::Docker => {
                 let conf = repository_file("docker/nginx.conf");
@@ -481,4 +524,131 @@ async fn the_docker_example_behaves_like_the_readme_snippet() {
     check_missing_scope_is_forbidden(&stack).await;
     check_metadata_is_reachable(&stack).await;
     stack.stop().await;
+}
+
+/// The audience the protected resource's forward-auth exchanges for, and its name at
+/// the dev IdP (the downstream token's `aud`).
+const NOTES: &str = "https://notes.example/api";
+const NOTES_UPSTREAM: &str = "https://notes.internal.example/api";
+
+/// A backend that records the `Authorization` header of every request it receives
+/// (`None` when there is none) and answers 200; returns its address and the record.
+fn start_recording_backend() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let record = Arc::new(Mutex::new(Vec::new()));
+    let seen = record.clone();
+    let server = HttpServer::new(move || {
+        let seen = seen.clone();
+        App::new().default_service(web::to(move |req: HttpRequest| {
+            let authorization = req
+                .headers()
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_owned());
+            seen.lock().unwrap().push(authorization);
+            async { HttpResponse::Ok().body("backend") }
+        }))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    (addr.to_string(), record)
+}
+
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+#[actix_web::test]
+async fn nginx_hands_the_backend_the_downstream_token_never_the_clients() {
+    let binary = nginx_binary();
+    let text = format!(
+        r#"{}
+[[exchange.audiences]]
+audience = "{NOTES}"
+scopes = ["notes:read"]
+upstream_audience = "{NOTES_UPSTREAM}"
+"#,
+        config_text().replacen(
+            "scopes_supported = [\"notes:read\", \"notes:write\"]\n",
+            &format!(
+                "scopes_supported = [\"notes:read\", \"notes:write\"]\nexchange_audience = \"{NOTES}\"\n"
+            ),
+            1,
+        )
+    );
+    let broker = TestBroker::start_with(&text, |_| {}).await;
+    let (backend, received) = start_recording_backend();
+    let broker_addr = broker.url.trim_start_matches("http://").to_owned();
+    let nginx = Nginx::start(&binary, |port| {
+        Example::ReadmeExchange.server_block(&broker_addr, &backend, port)
+    })
+    .await;
+    let client_token = |broker: &TestBroker| {
+        let idp = broker.idp.url.clone();
+        async move {
+            let body: Value = http()
+                .post(format!("{idp}/token"))
+                .basic_auth("demo-service", Some("demo-service-secret"))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("resource", RESOURCE),
+                    ("scope", "notes:read"),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let call = |token: String| {
+        http()
+            .post(nginx.at("/mcp"))
+            .header("authorization", format!("Bearer {token}"))
+            .body("{}")
+            .send()
+    };
+
+    let token = client_token(&broker).await;
+    let response = call(token.clone()).await.unwrap();
+    assert_eq!(response.status(), 200, "{}", nginx.error_log());
+    let seen = received.lock().unwrap().clone();
+    let [Some(authorization)] = seen.as_slice() else {
+        panic!("the backend should have had one request with a token: {seen:?}");
+    };
+    let downstream = authorization
+        .strip_prefix("Bearer ")
+        .unwrap_or_else(|| panic!("not a bearer token: {authorization}"));
+    assert_ne!(downstream, token, "never the client's token");
+    assert!(!authorization.contains(&token));
+    let c = claims(downstream);
+    assert_eq!(
+        c["aud"], NOTES_UPSTREAM,
+        "the exchange audience's name upstream"
+    );
+    assert_eq!(c["sub"], "demo-service");
+    assert_eq!(c["iss"], broker.idp.url.as_str());
+
+    // The provider refuses: the client gets an error, the backend nothing. (A fresh
+    // client token, so no cached exchange answers.)
+    http()
+        .post(format!("{}/_dev/exchange", broker.idp.url))
+        .json(&json!({ "refuse": true }))
+        .send()
+        .await
+        .unwrap();
+    let token = client_token(&broker).await;
+    let refused = call(token.clone()).await.unwrap();
+    assert_eq!(refused.status(), 500, "nginx's answer to the broker's 503");
+    assert!(all(&refused, "authorization").is_empty());
+    assert!(!refused.text().await.unwrap().contains(&token));
+    assert_eq!(received.lock().unwrap().len(), 1, "nothing passed through");
+    drop(nginx);
+    broker.stop().await;
 }
