@@ -181,6 +181,18 @@ pub async fn downstream(
             "this audience is reached with the refresh strategy, which needs a subject_token the broker issued".to_owned(),
         ));
     }
+    let key = exchange::cache_key(
+        subject.token,
+        &audience.audience,
+        &scopes,
+        token_type,
+        actor.map(|a| a.token),
+    );
+    // A hit needs nothing from the store: the verifier has just checked the grant's
+    // standing.
+    if let Some(hit) = state.exchanger.cached(&key).await {
+        return Ok(hit);
+    }
     let (upstream_subject, grant) = at_provider(state, subject, "subject_token").await?;
     let upstream_actor = match actor {
         Some(actor) => Some(at_provider(state, actor, "actor_token").await?.0),
@@ -192,13 +204,7 @@ pub async fn downstream(
     let exchanged = state
         .exchanger
         .exchange(ExchangeRequest {
-            key: exchange::cache_key(
-                subject.token,
-                &audience.audience,
-                &scopes,
-                token_type,
-                actor.map(|a| a.token),
-            ),
+            key,
             strategy: audience.strategy,
             upstream_audience: audience.upstream_audience.clone(),
             scopes,

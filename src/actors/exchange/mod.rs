@@ -157,18 +157,27 @@ impl Exchanger {
         request: ExchangeRequest,
     ) -> Result<Arc<Exchanged>, ExchangeError> {
         let key = request.key;
-        // Moka's timer runs on real time; the broker's clock decides freshness, so a
-        // hit past `expires_at - skew` by that clock is dropped and fetched again.
-        if let Some(hit) = self.cache.get(&key).await {
-            if self.clock.unix() + self.skew < hit.expires_at {
-                return Ok(hit);
-            }
-            self.cache.invalidate(&key).await;
+        if let Some(hit) = self.cached(&key).await {
+            return Ok(hit);
         }
         self.cache
             .try_get_with(key, self.fetch_upstream(request))
             .await
             .map_err(|e| (*e).clone())
+    }
+
+    /// The cached downstream token under `key`, while fresh: callers look here before
+    /// gathering what a provider call needs (the grant's tokens), so a hit touches
+    /// nothing but the cache.
+    pub async fn cached(&self, key: &[u8; 32]) -> Option<Arc<Exchanged>> {
+        let hit = self.cache.get(key).await?;
+        // Moka's timer runs on real time; the broker's clock decides freshness, so a
+        // hit past `expires_at - skew` by that clock is dropped and fetched again.
+        if self.clock.unix() + self.skew < hit.expires_at {
+            return Some(hit);
+        }
+        self.cache.invalidate(key).await;
+        None
     }
 
     /// Forgets the exchanged tokens `what` covers.
