@@ -176,6 +176,8 @@ pub struct ApiKeyConfig {
     pub active: bool,
     /// `resources`: resource URIs it is valid for (default: all).
     pub resources: Option<Vec<String>>,
+    /// `tools`: the only tools it may call (names or `prefix*`; default: any).
+    pub tools: Option<std::sync::Arc<[crate::domain::tool_policy::ToolPattern]>>,
 }
 
 /// One `[[resources]]` entry: a protected resource such as an MCP server (RFC 9728).
@@ -198,6 +200,9 @@ pub struct ResourceConfig {
     /// caller's token for one for this `[[exchange.audiences]]` entry and hands it to
     /// the proxy (`Authorization`, `X-Auth-Access-Token`).
     pub exchange_audience: Option<String>,
+    /// `[[resources.tools]]` and `[[resources.clients]]`: per-tool scopes, public tools
+    /// and per-client tool allow-lists.
+    pub tools: crate::domain::tool_policy::ToolPolicy,
 }
 
 /// `[log]`

@@ -131,6 +131,7 @@ pub struct RawApiKey {
     #[serde(default, deserialize_with = "lenient_bool")]
     pub active: Option<bool>,
     pub resources: Option<Vec<String>>,
+    pub tools: Option<Vec<String>>,
 }
 
 /// `[[resources]]`: one protected resource (an MCP server).
@@ -143,6 +144,26 @@ pub struct RawResource {
     pub required_scopes: Option<Vec<String>>,
     pub scopes_supported: Option<Vec<String>>,
     pub exchange_audience: Option<String>,
+    pub tools: Option<Vec<RawTool>>,
+    pub clients: Option<Vec<RawToolClient>>,
+}
+
+/// `[[resources.tools]]`: a tool name or pattern, the scopes it needs, or public.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawTool {
+    pub name: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub public: Option<bool>,
+}
+
+/// `[[resources.clients]]`: a client limited to some tools.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawToolClient {
+    pub client_id: Option<String>,
+    pub tools: Option<Vec<String>>,
 }
 
 /// `[log]`: output format and filter.

@@ -10,7 +10,8 @@ use tracing_subscriber::EnvFilter;
 use url::Url;
 
 use super::raw::{
-    RawApiKey, RawLog, RawRegistration, RawResource, RawServer, RawUpstream, RawVerify,
+    RawApiKey, RawLog, RawRegistration, RawResource, RawServer, RawTool, RawToolClient,
+    RawUpstream, RawVerify,
 };
 use super::{
     ApiKeyConfig, Environment, Issuer, LogConfig, LogFormat, Problem, RegistrationConfig,
@@ -18,6 +19,7 @@ use super::{
 };
 use crate::domain::resource::same_resource;
 use crate::domain::scope::Scopes;
+use crate::domain::tool_policy::{ToolPattern, ToolPolicy, ToolRule};
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024;
@@ -413,8 +415,18 @@ pub fn api_keys(raw: Vec<RawApiKey>, problems: &mut Vec<Problem>) -> Option<Vec<
                 None
             }
         };
-        if let (Some(hash), Some(subject), Some(scopes), Some(expires_at)) =
-            (hash, subject, scopes, expires_at)
+        let tools = match entry.tools {
+            None => Some(None),
+            Some(list) => match patterns(&list) {
+                Ok(list) => Some(Some(list.into())),
+                Err(e) => {
+                    report("tools", e);
+                    None
+                }
+            },
+        };
+        if let (Some(hash), Some(subject), Some(scopes), Some(expires_at), Some(tools)) =
+            (hash, subject, scopes, expires_at, tools)
         {
             out.push(ApiKeyConfig {
                 name,
@@ -424,10 +436,84 @@ pub fn api_keys(raw: Vec<RawApiKey>, problems: &mut Vec<Problem>) -> Option<Vec<
                 expires_at,
                 active: entry.active.unwrap_or(true),
                 resources: entry.resources,
+                tools,
             });
         }
     }
     (problems.len() == before).then_some(out)
+}
+
+/// Tool names or patterns, each checked.
+fn patterns(list: &[String]) -> Result<Vec<ToolPattern>, String> {
+    list.iter().map(|t| ToolPattern::parse(t)).collect()
+}
+
+/// `[[resources.tools]]` and `[[resources.clients]]` of one resource.
+fn tool_policy(
+    tools: Option<Vec<RawTool>>,
+    clients: Option<Vec<RawToolClient>>,
+    key: &dyn Fn(&str) -> String,
+    problems: &mut Vec<Problem>,
+) -> Option<ToolPolicy> {
+    let before = problems.len();
+    let mut policy = ToolPolicy::default();
+    for (i, tool) in tools.unwrap_or_default().into_iter().enumerate() {
+        let at = |field: &str| key(&format!("tools[{i}].{field}"));
+        let pattern = match tool.name.as_deref().map(ToolPattern::parse) {
+            Some(Ok(pattern)) => pattern,
+            Some(Err(e)) => {
+                problems.push(Problem::new(at("name"), e));
+                continue;
+            }
+            None => {
+                problems.push(Problem::new(at("name"), "missing (required)"));
+                continue;
+            }
+        };
+        if policy.rules.iter().any(|r| r.pattern == pattern) {
+            problems.push(Problem::new(
+                at("name"),
+                format!("`{}` has a rule already", pattern.as_str()),
+            ));
+            continue;
+        }
+        let scopes = match Scopes::parse(&tool.scopes.unwrap_or_default().join(" ")) {
+            Ok(scopes) => scopes,
+            Err(e) => {
+                problems.push(Problem::new(at("scopes"), e));
+                continue;
+            }
+        };
+        let public = tool.public.unwrap_or(false);
+        if public && !scopes.is_empty() {
+            problems.push(Problem::new(
+                at("public"),
+                "a public tool needs no token, so it cannot need scopes",
+            ));
+            continue;
+        }
+        policy.rules.push(ToolRule {
+            pattern,
+            scopes,
+            public,
+        });
+    }
+    for (i, client) in clients.unwrap_or_default().into_iter().enumerate() {
+        let at = |field: &str| key(&format!("clients[{i}].{field}"));
+        let Some(client_id) = client.client_id.filter(|c| !c.trim().is_empty()) else {
+            problems.push(Problem::new(at("client_id"), "missing (required)"));
+            continue;
+        };
+        match patterns(&client.tools.unwrap_or_default()) {
+            Ok(list) if !list.is_empty() => policy.clients.push((client_id, list)),
+            Ok(_) => problems.push(Problem::new(
+                at("tools"),
+                "must list at least one tool (a client with none should not be registered)",
+            )),
+            Err(e) => problems.push(Problem::new(at("tools"), e)),
+        }
+    }
+    (problems.len() == before).then_some(policy)
 }
 
 /// `sha256:` followed by 64 hex digits.
@@ -494,9 +580,19 @@ pub fn resources(
             ));
             continue;
         }
-        let scopes_supported = entry
+        let Some(tools) = tool_policy(entry.tools, entry.clients, &key, problems) else {
+            continue;
+        };
+        // Advertised: what the operator lists (default the required scopes), and every
+        // scope a tool rule needs, so clients can ask for them up front.
+        let mut scopes_supported = entry
             .scopes_supported
             .unwrap_or_else(|| required_scopes.iter().map(String::from).collect());
+        for scope in tools.scopes().iter() {
+            if !scopes_supported.iter().any(|s| s == scope) {
+                scopes_supported.push(scope.to_owned());
+            }
+        }
         out.push(ResourceConfig {
             uri,
             name: entry.name,
@@ -505,6 +601,7 @@ pub fn resources(
             scopes_supported,
             path,
             exchange_audience: entry.exchange_audience,
+            tools,
         });
     }
     (problems.len() == before).then_some(out)

@@ -14,4 +14,5 @@ pub mod redirect_uri;
 pub mod refresh;
 pub mod resource;
 pub mod scope;
+pub mod tool_policy;
 pub mod upstream_request;

@@ -25,4 +25,5 @@ pub mod resource_metadata;
 pub mod revoke;
 pub mod routes;
 pub mod token;
+pub mod tool_access;
 pub mod verify;

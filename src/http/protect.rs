@@ -68,7 +68,7 @@ pub fn metadata_url(resource: &ResourceConfig) -> String {
     )
 }
 
-fn challenge(
+pub(crate) fn challenge(
     resource: &ResourceConfig,
     error: Option<&str>,
     scope: &Scopes,

@@ -2,12 +2,16 @@
 //! and Envoy `ext_authz` (HTTP). The proxy forwards the client's `Authorization` and
 //! the original URI; 200 lets the request through with `X-Auth-*` headers, 401/403
 //! carry the `WWW-Authenticate` the proxy passes back to the client. For a resource
-//! with an `exchange_audience`, a 200 also carries the downstream token.
+//! with an `exchange_audience`, a 200 also carries the downstream token. With tool
+//! rules, the MCP transport's `Mcp-Method` / `Mcp-Name` headers (as the proxy passes
+//! them on) decide per tool: public tools pass without a token, others may need more
+//! scopes (403 step-up) or be outside the caller's allow-list (403 `access_denied`).
 
 use actix_web::http::Uri;
 use actix_web::http::header::{self, HeaderName};
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::tool_access::{self, McpCall};
 use super::{exchange, protect};
 use crate::server::AppState;
 
@@ -27,10 +31,21 @@ fn original_uri(req: &HttpRequest) -> Uri {
 
 pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let uri = original_uri(&req);
+    let call = McpCall::from_headers(req.headers());
+    // Public tools (and the handshake around them) need no token.
+    if !req.headers().contains_key(header::AUTHORIZATION)
+        && protect::resource_for(&state.config, uri.path())
+            .is_some_and(|resource| tool_access::anonymous_allowed(resource, call))
+    {
+        return HttpResponse::Ok().finish();
+    }
     let (resource, principal) = match protect::check_resource(&state, req.headers(), &uri).await {
         Ok(checked) => checked,
         Err(denial) => return denial.response(),
     };
+    if let Err(denial) = tool_access::check_call(&state, resource, &principal, call) {
+        return denial.response();
+    }
     let mut response = HttpResponse::Ok();
     response
         .insert_header((X_AUTH_SUBJECT, principal.subject.as_str()))

@@ -25,6 +25,7 @@ pub struct Metrics {
     tokens: IntCounterVec,
     login_state_expired: IntCounterVec,
     invalidations: IntCounterVec,
+    tool_denials: IntCounterVec,
 }
 
 impl Metrics {
@@ -101,6 +102,15 @@ impl Metrics {
             &["kind", "origin"],
         )?;
         registry.register(Box::new(invalidations.clone()))?;
+        let tool_denials = IntCounterVec::new(
+            Opts::new(
+                "tool_denials_total",
+                "Tool calls refused, by the matched tool rule and why (insufficient_scope, access_denied)",
+            )
+            .namespace("token_broker"),
+            &["rule", "reason"],
+        )?;
+        registry.register(Box::new(tool_denials.clone()))?;
         registry.register(Box::new(logins.clone()))?;
         registry.register(Box::new(tokens.clone()))?;
         registry.register(Box::new(login_state_expired.clone()))?;
@@ -126,6 +136,7 @@ impl Metrics {
             tokens,
             login_state_expired,
             invalidations,
+            tool_denials,
         })
     }
 
@@ -175,6 +186,11 @@ impl Metrics {
     /// Counts an applied invalidation.
     pub fn invalidation(&self, kind: &str, origin: &str) {
         self.invalidations.with_label_values(&[kind, origin]).inc();
+    }
+
+    /// Counts a refused tool call by its rule's pattern (bounded by configuration).
+    pub fn tool_denial(&self, rule: &str, reason: &str) {
+        self.tool_denials.with_label_values(&[rule, reason]).inc();
     }
 
     /// Counts clients removed by clean-up.

@@ -83,6 +83,7 @@ impl ApiKeys {
                 kind: CredentialKind::ApiKey,
                 expires_at: key.expires_at,
                 grant_id: None,
+                tools: key.tools.clone(),
             })
         })
     }

@@ -199,6 +199,7 @@ impl Introspector {
                 kind: CredentialKind::Introspected,
                 expires_at: answer.exp,
                 grant_id: None,
+                tools: None,
             },
             audiences,
             expires_at: answer.exp,

@@ -1,7 +1,10 @@
 //! Who a verified request acts for.
 
+use std::sync::Arc;
+
 use crate::domain::invalidation::Owner;
 use crate::domain::scope::Scopes;
+use crate::domain::tool_policy::ToolPattern;
 
 /// How the caller's credential was verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +33,8 @@ pub struct Principal {
     pub expires_at: Option<u64>,
     /// The grant a broker-issued token belongs to (its `sid`).
     pub grant_id: Option<String>,
+    /// An API key's tool allow-list (`[[api_keys]] tools`); `None`: no limit.
+    pub tools: Option<Arc<[ToolPattern]>>,
 }
 
 impl Principal {

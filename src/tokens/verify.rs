@@ -391,6 +391,7 @@ impl Verifier {
                 kind,
                 expires_at: Some(exp),
                 grant_id: claims.sid.filter(|_| kind == CredentialKind::BrokerJwt),
+                tools: None,
             }),
             audiences,
             expires_at: exp,

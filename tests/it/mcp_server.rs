@@ -27,6 +27,7 @@ async fn as_alice(
         kind: CredentialKind::ApiKey,
         expires_at: None,
         grant_id: None,
+        tools: None,
     });
     next.call(req).await
 }

@@ -1,0 +1,325 @@
+//! Per-tool authorization for an MCP server, from configuration alone: which scopes a
+//! tool needs on top of the resource's, which tools anyone may call without a token,
+//! and which tools a client or an API key is limited to. Shared by MCP-aware
+//! forward-auth (`Mcp-Method` / `Mcp-Name` headers) and the gateway (the JSON-RPC body).
+
+use super::scope::Scopes;
+
+/// A tool name or pattern as configured: `notes_write` (exactly), `get_*` (a prefix),
+/// `*` (every tool).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolPattern(String);
+
+impl ToolPattern {
+    /// Checks a configured pattern: tool-name characters (MCP: letters, digits, `_`,
+    /// `-`, `.`, `/`), with at most one `*`, at the end.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let body = text.strip_suffix('*').unwrap_or(text);
+        if text.is_empty() || text.len() > 128 {
+            return Err(format!("`{text}` must be 1 to 128 characters"));
+        }
+        if !body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+        {
+            return Err(format!(
+                "`{text}` may hold letters, digits, `_`, `-`, `.`, `/` and one trailing `*`"
+            ));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn matches(&self, tool: &str) -> bool {
+        match self.0.strip_suffix('*') {
+            Some(prefix) => tool.starts_with(prefix),
+            None => tool == self.0,
+        }
+    }
+
+    /// Exact names beat prefixes, longer prefixes beat shorter ones, `*` comes last.
+    fn specificity(&self) -> (bool, usize) {
+        match self.0.strip_suffix('*') {
+            Some(prefix) => (false, prefix.len()),
+            None => (true, self.0.len()),
+        }
+    }
+}
+
+/// One `[[resources.tools]]` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolRule {
+    pub pattern: ToolPattern,
+    /// Needed on top of the resource's `required_scopes`.
+    pub scopes: Scopes,
+    /// Callable without a token (and listed to anyone).
+    pub public: bool,
+}
+
+/// The rules of one resource, and the clients limited to some tools.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolPolicy {
+    pub rules: Vec<ToolRule>,
+    /// `[[resources.clients]]`: client id → the tools it may use.
+    pub clients: Vec<(String, Vec<ToolPattern>)>,
+}
+
+/// Who asks, as far as tools are concerned.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub scopes: &'a Scopes,
+    pub client_id: Option<&'a str>,
+    /// An API key's own allow-list (`[[api_keys]] tools`).
+    pub tools: Option<&'a [ToolPattern]>,
+}
+
+/// The verdict on one tool call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolDecision {
+    Allowed,
+    /// A token is needed (401 with the resource's challenge).
+    Unauthenticated,
+    /// 403 `insufficient_scope`: `needed` is what the call takes, `missing` what the
+    /// caller lacks of it.
+    MissingScopes {
+        needed: Scopes,
+        missing: Scopes,
+    },
+    /// 403 `access_denied`: outside the client's or key's allow-list.
+    NotAllowed,
+}
+
+/// MCP methods anyone may send to a resource with public tools: the handshake,
+/// keep-alives, notifications and the (filtered) tool list.
+pub fn anonymous_method(method: &str) -> bool {
+    matches!(method, "initialize" | "ping" | "tools/list") || method.starts_with("notifications/")
+}
+
+impl ToolPolicy {
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty() && self.clients.is_empty()
+    }
+
+    /// The most specific rule for `tool`.
+    pub fn rule(&self, tool: &str) -> Option<&ToolRule> {
+        self.rules
+            .iter()
+            .filter(|r| r.pattern.matches(tool))
+            .max_by_key(|r| r.pattern.specificity())
+    }
+
+    /// Whether any tool may be called without a token.
+    pub fn has_public(&self) -> bool {
+        self.rules.iter().any(|r| r.public)
+    }
+
+    /// Every scope a rule names (for `scopes_supported`).
+    pub fn scopes(&self) -> Scopes {
+        self.rules
+            .iter()
+            .fold(Scopes::default(), |all, r| all.union(&r.scopes))
+    }
+
+    /// The scopes a call of `tool` takes: the resource's and its rule's.
+    pub fn needed(&self, required: &Scopes, tool: &str) -> Scopes {
+        match self.rule(tool) {
+            Some(rule) => required.union(&rule.scopes),
+            None => required.clone(),
+        }
+    }
+
+    /// May `caller` (none: no token) call `tool` on a resource requiring `required`?
+    pub fn call(&self, required: &Scopes, tool: &str, caller: Option<Caller<'_>>) -> ToolDecision {
+        let rule = self.rule(tool);
+        if rule.is_some_and(|r| r.public) {
+            return ToolDecision::Allowed;
+        }
+        let Some(caller) = caller else {
+            return ToolDecision::Unauthenticated;
+        };
+        if !self.allowed_for(tool, caller) {
+            return ToolDecision::NotAllowed;
+        }
+        let needed = self.needed(required, tool);
+        let missing = needed.missing_from(caller.scopes);
+        if missing.is_empty() {
+            ToolDecision::Allowed
+        } else {
+            ToolDecision::MissingScopes { needed, missing }
+        }
+    }
+
+    /// Whether `tools/list` shows `tool` to `caller`: exactly the tools it could call.
+    pub fn visible(&self, required: &Scopes, tool: &str, caller: Option<Caller<'_>>) -> bool {
+        self.call(required, tool, caller) == ToolDecision::Allowed
+    }
+
+    /// The client's and the key's allow-lists (each only when it has one).
+    fn allowed_for(&self, tool: &str, caller: Caller<'_>) -> bool {
+        let by_key = caller
+            .tools
+            .is_none_or(|list| list.iter().any(|p| p.matches(tool)));
+        let by_client = caller
+            .client_id
+            .and_then(|id| self.clients.iter().find(|(c, _)| c == id))
+            .is_none_or(|(_, list)| list.iter().any(|p| p.matches(tool)));
+        by_key && by_client
+    }
+
+    /// A label for metrics: the matched rule's pattern, never the (client-chosen) name.
+    pub fn label(&self, tool: &str) -> &str {
+        self.rule(tool).map_or("(no rule)", |r| r.pattern.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> ToolPattern {
+        ToolPattern::parse(text).unwrap()
+    }
+
+    fn s(text: &str) -> Scopes {
+        Scopes::parse(text).unwrap()
+    }
+
+    fn rule(pattern: &str, scopes: &str, public: bool) -> ToolRule {
+        ToolRule {
+            pattern: p(pattern),
+            scopes: s(scopes),
+            public,
+        }
+    }
+
+    fn policy() -> ToolPolicy {
+        ToolPolicy {
+            rules: vec![
+                rule("*", "", false),
+                rule("notes_*", "notes:read", false),
+                rule("notes_write", "notes:write", false),
+                rule("health", "", true),
+            ],
+            clients: vec![("limited".to_owned(), vec![p("notes_read")])],
+        }
+    }
+
+    fn caller<'a>(scopes: &'a Scopes, client: Option<&'a str>) -> Caller<'a> {
+        Caller {
+            scopes,
+            client_id: client,
+            tools: None,
+        }
+    }
+
+    #[test]
+    fn patterns_are_checked_and_matched() {
+        assert!(p("get_*").matches("get_notes"));
+        assert!(!p("get_*").matches("list_notes"));
+        assert!(p("*").matches("anything"));
+        assert!(p("notes_write").matches("notes_write"));
+        assert!(!p("notes_write").matches("notes_write2"));
+        for bad in ["", "a*b", "**", "has space", "semi;colon", &"x".repeat(129)] {
+            assert!(ToolPattern::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_most_specific_rule_decides() {
+        let policy = policy();
+        assert_eq!(
+            policy.rule("notes_write").unwrap().pattern,
+            p("notes_write")
+        );
+        assert_eq!(policy.rule("notes_read").unwrap().pattern, p("notes_*"));
+        assert_eq!(policy.rule("other").unwrap().pattern, p("*"));
+        assert_eq!(policy.label("other"), "*");
+        assert_eq!(ToolPolicy::default().label("x"), "(no rule)");
+        assert_eq!(policy.scopes(), s("notes:read notes:write"));
+    }
+
+    #[test]
+    fn calls_need_the_resources_and_the_tools_scopes() {
+        let policy = policy();
+        let base = s("mcp");
+        let read = s("mcp notes:read");
+        assert_eq!(
+            policy.call(&base, "notes_read", Some(caller(&read, None))),
+            ToolDecision::Allowed
+        );
+        assert_eq!(
+            policy.call(&base, "notes_write", Some(caller(&read, None))),
+            ToolDecision::MissingScopes {
+                needed: s("mcp notes:write"),
+                missing: s("notes:write")
+            }
+        );
+        // The exact rule replaces the prefix rule's scopes: notes_write needs only notes:write.
+        let write = s("mcp notes:write");
+        assert_eq!(
+            policy.call(&base, "notes_write", Some(caller(&write, None))),
+            ToolDecision::Allowed
+        );
+        assert_eq!(
+            policy.call(&base, "notes_read", None),
+            ToolDecision::Unauthenticated
+        );
+        assert_eq!(policy.call(&base, "health", None), ToolDecision::Allowed);
+    }
+
+    #[test]
+    fn allow_lists_limit_clients_and_keys() {
+        let policy = policy();
+        let all = s("mcp notes:read notes:write");
+        let base = s("mcp");
+        assert_eq!(
+            policy.call(&base, "notes_write", Some(caller(&all, Some("limited")))),
+            ToolDecision::NotAllowed
+        );
+        assert_eq!(
+            policy.call(&base, "notes_read", Some(caller(&all, Some("limited")))),
+            ToolDecision::Allowed
+        );
+        let gets = [p("get_*")];
+        let key = Caller {
+            scopes: &all,
+            client_id: None,
+            tools: Some(&gets),
+        };
+        assert_eq!(
+            policy.call(&base, "get_note", Some(key)),
+            ToolDecision::Allowed
+        );
+        assert_eq!(
+            policy.call(&base, "notes_read", Some(key)),
+            ToolDecision::NotAllowed
+        );
+        // Public tools stay public whatever the lists say.
+        assert_eq!(
+            policy.call(&base, "health", Some(key)),
+            ToolDecision::Allowed
+        );
+        assert!(policy.visible(&base, "get_note", Some(key)));
+        assert!(!policy.visible(&base, "notes_read", Some(key)));
+        assert!(!policy.visible(&base, "notes_read", None));
+        assert!(policy.visible(&base, "health", None));
+    }
+
+    #[test]
+    fn anonymous_methods_are_the_handshake_and_the_list() {
+        for method in [
+            "initialize",
+            "ping",
+            "tools/list",
+            "notifications/initialized",
+        ] {
+            assert!(anonymous_method(method), "{method}");
+        }
+        for method in ["tools/call", "resources/read", "prompts/get"] {
+            assert!(!anonymous_method(method), "{method}");
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Per-tool authorization at the broker's edge (`/auth/verify` with the MCP transport's
+//! `Mcp-Method` / `Mcp-Name` headers, and the gateway with the JSON-RPC body): public
+//! tools without a token, per-tool scopes with a step-up challenge, allow-lists.
+//!
+//! Forward-auth trusts the headers, so the MCP server must refuse a request whose
+//! headers and body disagree (the 2026-07-28 transport requires it); the gateway reads
+//! the body itself.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderMap;
+
+use super::protect::{Denial, challenge};
+use crate::config::ResourceConfig;
+use crate::domain::tool_policy::{Caller, ToolDecision, anonymous_method};
+use crate::server::AppState;
+use crate::tokens::Principal;
+
+/// The MCP request as the transport's headers describe it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct McpCall<'a> {
+    pub method: Option<&'a str>,
+    /// The tool, for `tools/call`.
+    pub name: Option<&'a str>,
+}
+
+impl<'a> McpCall<'a> {
+    pub fn from_headers(headers: &'a HeaderMap) -> Self {
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        Self {
+            method: get("mcp-method"),
+            name: get("mcp-name"),
+        }
+    }
+
+    fn tool(&self) -> Option<&'a str> {
+        match self.method {
+            Some("tools/call") => self.name,
+            _ => None,
+        }
+    }
+}
+
+/// The caller's side of the policy.
+pub fn caller(principal: &Principal) -> Caller<'_> {
+    Caller {
+        scopes: &principal.scopes,
+        client_id: principal.client_id.as_deref(),
+        tools: principal.tools.as_deref(),
+    }
+}
+
+/// Whether a request without a token may pass: the resource has public tools and the
+/// call is the handshake, the tool list, a notification, or a public tool.
+pub fn anonymous_allowed(resource: &ResourceConfig, call: McpCall<'_>) -> bool {
+    if !resource.tools.has_public() {
+        return false;
+    }
+    match (call.method, call.tool()) {
+        (Some("tools/call"), Some(tool)) => resource.tools.rule(tool).is_some_and(|r| r.public),
+        (Some(method), _) => anonymous_method(method),
+        (None, _) => false,
+    }
+}
+
+/// The tool rules for a verified caller: `Ok` for anything but a `tools/call` the
+/// policy refuses.
+pub fn check_call(
+    state: &AppState,
+    resource: &ResourceConfig,
+    principal: &Principal,
+    call: McpCall<'_>,
+) -> Result<(), Denial> {
+    if call.method == Some("tools/call") && call.name.is_none() {
+        return Err(denied(
+            state,
+            resource,
+            "(no name)",
+            "tools/call without Mcp-Name",
+        ));
+    }
+    let Some(tool) = call.tool() else {
+        return Ok(());
+    };
+    let decision = resource
+        .tools
+        .call(&resource.required_scopes, tool, Some(caller(principal)));
+    match decision {
+        ToolDecision::Allowed => Ok(()),
+        ToolDecision::MissingScopes { needed, missing } => {
+            let label = resource.tools.label(tool);
+            state.metrics.tool_denial(label, "insufficient_scope");
+            tracing::info!(tool, rule = label, %missing, resource = %resource.uri, "tool call refused: insufficient scope");
+            // `scope` names what the call needs (RFC 6750 §3.1); the description
+            // names what was missing. Clients union it with what they hold (MCP
+            // 2026-07-28), and one that replaces its scopes still keeps the
+            // resource's own.
+            let description = format!("missing scope: {missing}");
+            Err(Denial {
+                status: StatusCode::FORBIDDEN,
+                challenge: Some(challenge(
+                    resource,
+                    Some("insufficient_scope"),
+                    &needed,
+                    Some(&description),
+                )),
+                reason: "insufficient_scope",
+            })
+        }
+        ToolDecision::NotAllowed => Err(denied(state, resource, tool, "not in the allow-list")),
+        // A verified caller is never unauthenticated.
+        ToolDecision::Unauthenticated => Err(denied(state, resource, tool, "no caller")),
+    }
+}
+
+fn denied(state: &AppState, resource: &ResourceConfig, tool: &str, why: &str) -> Denial {
+    let label = resource.tools.label(tool);
+    state.metrics.tool_denial(label, "access_denied");
+    tracing::info!(tool, rule = label, why, resource = %resource.uri, "tool call refused");
+    Denial {
+        status: StatusCode::FORBIDDEN,
+        challenge: Some(format!(
+            "Bearer error=\"access_denied\", error_description=\"this client may not call this tool\", resource_metadata=\"{}\"",
+            super::protect::metadata_url(resource)
+        )),
+        reason: "access_denied",
+    }
+}
