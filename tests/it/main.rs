@@ -28,6 +28,7 @@ mod register;
 mod register_proxy;
 mod shutdown;
 mod surface;
+mod tool_access;
 mod upstream;
 mod upstream_id_token;
 mod upstream_login;

@@ -1,0 +1,259 @@
+//! Per-tool rules at forward-auth: `/auth/verify` reads the MCP transport's
+//! `Mcp-Method` / `Mcp-Name` headers (as a proxy passes them on) and decides per tool —
+//! public tools without a token, per-tool scopes with a step-up challenge, client and
+//! API-key allow-lists — without reading any body.
+
+use serde_json::Value;
+use token_broker::tokens::api_keys::{generate_key, hash_key};
+
+use crate::login_consent::register;
+use crate::login_flow::{login, redeem};
+use crate::support::{TestBroker, config_text, http, load};
+
+fn text(key: &str) -> String {
+    format!(
+        r#"{}
+[[resources.tools]]
+name = "notes_*"
+scopes = ["notes:read"]
+
+[[resources.tools]]
+name = "notes_write"
+scopes = ["notes:write"]
+
+[[resources.tools]]
+name = "health"
+public = true
+
+[[resources.tools]]
+name = "admin_*"
+scopes = ["notes:admin"]
+
+[[resources.clients]]
+client_id = "limited-client"
+tools = ["notes_read"]
+
+[[api_keys]]
+name = "getter"
+hash = "{}"
+subject = "service:getter"
+scopes = ["notes:read"]
+tools = ["get_*"]
+"#,
+        config_text(),
+        hash_key(key)
+    )
+}
+
+/// Forward-auth for `/mcp` with the transport's headers.
+async fn verify(
+    broker: &TestBroker,
+    token: Option<&str>,
+    method: &str,
+    name: Option<&str>,
+) -> reqwest::Response {
+    let mut request = http()
+        .post(broker.at("/auth/verify"))
+        .header("x-forwarded-uri", "/mcp")
+        .header("mcp-method", method);
+    if let Some(name) = name {
+        request = request.header("mcp-name", name);
+    }
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+fn challenge(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+async fn alice_reader(broker: &TestBroker) -> String {
+    let client = register(broker, "Tools").await;
+    let code = login(broker, &client, &[]).await;
+    let (_, body) = redeem(broker, &client, &code).await;
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+#[actix_web::test]
+async fn public_tools_and_the_handshake_need_no_token() {
+    let key = generate_key();
+    let broker = TestBroker::start_live(&text(&key), Default::default(), |_| {}).await;
+    for (method, name) in [
+        ("initialize", None),
+        ("notifications/initialized", None),
+        ("tools/list", None),
+        ("ping", None),
+        ("tools/call", Some("health")),
+    ] {
+        let response = verify(&broker, None, method, name).await;
+        assert_eq!(response.status(), 200, "{method} {name:?}");
+        assert!(response.headers().get("x-auth-subject").is_none());
+    }
+    // Anything else still asks for a token, with the resource's challenge.
+    for (method, name) in [
+        ("tools/call", Some("notes_read")),
+        ("tools/call", Some("unknown_tool")),
+        ("resources/read", None),
+    ] {
+        let response = verify(&broker, None, method, name).await;
+        assert_eq!(response.status(), 401, "{method} {name:?}");
+        assert!(challenge(&response).contains("resource_metadata="));
+    }
+    // Without the transport's headers (an older client) there is nothing to go on.
+    let plain = http()
+        .post(broker.at("/auth/verify"))
+        .header("x-forwarded-uri", "/mcp")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 401);
+}
+
+#[actix_web::test]
+async fn a_tool_needing_more_scope_gets_a_step_up_challenge() {
+    let key = generate_key();
+    let broker = TestBroker::start_live(&text(&key), Default::default(), |_| {}).await;
+    let token = alice_reader(&broker).await;
+    assert_eq!(
+        verify(&broker, Some(&token), "tools/call", Some("notes_read"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        verify(&broker, Some(&token), "tools/list", None)
+            .await
+            .status(),
+        200
+    );
+    let refused = verify(&broker, Some(&token), "tools/call", Some("notes_write")).await;
+    assert_eq!(refused.status(), 403);
+    let value = challenge(&refused);
+    assert!(value.contains(r#"error="insufficient_scope""#), "{value}");
+    // What the call needs (RFC 6750 §3.1): the resource's scope and the tool's.
+    assert!(
+        value.contains(r#"scope="notes:read notes:write""#),
+        "{value}"
+    );
+    assert!(value.contains("missing scope: notes:write"), "{value}");
+    // A tool call must name its tool.
+    assert_eq!(
+        verify(&broker, Some(&token), "tools/call", None)
+            .await
+            .status(),
+        403
+    );
+
+    let metrics = http()
+        .get(broker.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"token_broker_tool_denials_total{reason="insufficient_scope",rule="notes_write"} 1"#
+        ),
+        "{metrics}"
+    );
+    // The rules' scopes are advertised, so clients can ask for them up front.
+    let metadata: Value = http()
+        .get(broker.at("/.well-known/oauth-protected-resource/mcp"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let advertised = metadata["scopes_supported"].as_array().unwrap();
+    for scope in ["notes:read", "notes:write", "notes:admin"] {
+        assert!(advertised.iter().any(|s| s == scope), "{metadata}");
+    }
+}
+
+#[actix_web::test]
+async fn allow_lists_limit_api_keys_and_clients() {
+    let key = generate_key();
+    let broker = TestBroker::start_live(&text(&key), Default::default(), |_| {}).await;
+    assert_eq!(
+        verify(&broker, Some(&key), "tools/call", Some("get_note"))
+            .await
+            .status(),
+        200
+    );
+    let refused = verify(&broker, Some(&key), "tools/call", Some("notes_read")).await;
+    assert_eq!(refused.status(), 403);
+    assert!(challenge(&refused).contains(r#"error="access_denied""#));
+    // Public tools stay public, and listing is not a call.
+    assert_eq!(
+        verify(&broker, Some(&key), "tools/call", Some("health"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        verify(&broker, Some(&key), "tools/list", None)
+            .await
+            .status(),
+        200
+    );
+    let metrics = http()
+        .get(broker.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"token_broker_tool_denials_total{reason="access_denied",rule="notes_*"} 1"#
+        ),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn bad_tool_rules_are_refused_at_start_with_their_keys() {
+    let broken = format!(
+        r#"{}
+[[resources.tools]]
+name = "bad name"
+
+[[resources.tools]]
+name = "health"
+public = true
+scopes = ["x"]
+
+[[resources.tools]]
+scopes = ["x"]
+
+[[resources.clients]]
+client_id = "c"
+tools = []
+"#,
+        config_text()
+    );
+    let error = token_broker::config::load_str(&broken, &Default::default())
+        .unwrap_err()
+        .to_string();
+    for key in [
+        "resources[0].tools[0].name",
+        "resources[0].tools[1].public",
+        "resources[0].tools[2].name",
+        "resources[0].clients[0].tools",
+    ] {
+        assert!(error.contains(key), "{key}: {error}");
+    }
+    // And a well-formed set loads.
+    let config = load(&text(&generate_key()));
+    assert_eq!(config.resources[0].tools.rules.len(), 4);
+}
