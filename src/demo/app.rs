@@ -49,6 +49,20 @@ scopes_supported = ["notes:read", "notes:write"]
 # The MCP server gets a token for the notes API in place of the client's.
 exchange_audience = "{NOTES_API}"
 
+# Per-tool rules: alice's default login holds notes:read, so notes_write asks her to
+# step up; health needs no token.
+[[resources.tools]]
+name = "notes_read"
+scopes = ["notes:read"]
+
+[[resources.tools]]
+name = "notes_write"
+scopes = ["notes:write"]
+
+[[resources.tools]]
+name = "health"
+public = true
+
 [[exchange.audiences]]
 audience = "{NOTES_API}"
 scopes = ["notes:read", "notes:write"]

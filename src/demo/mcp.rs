@@ -8,6 +8,8 @@
 //! [`Principal`] that the broker's protection middleware attached: this module never
 //! sees a token, so it cannot get verification wrong.
 
+use std::sync::{Mutex, OnceLock};
+
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use base64::Engine;
@@ -27,8 +29,9 @@ const VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
 /// How long clients may cache `tools/list` and `server/discover` (2026-07-28
 /// `CacheableResult.ttlMs`); the tool set only changes with a new build.
 const LIST_TTL_MS: u64 = 300_000;
-const INSTRUCTIONS: &str = "Demo tools behind token-broker: `whoami` shows the verified caller \
-                            and `echo` repeats a message.";
+const INSTRUCTIONS: &str = "Demo tools behind token-broker: `whoami` shows the verified caller, \
+                            `echo` repeats a message, `notes_read` and `notes_write` read and add \
+                            notes, `health` answers anyone.";
 
 /// JSON-RPC 2.0 §5.1 codes, then MCP's (2026-07-28 basic, "Error Codes").
 const PARSE_ERROR: i64 = -32700;
@@ -386,6 +389,31 @@ fn tools() -> Value {
             },
             "annotations": { "readOnlyHint": true, "openWorldHint": false },
         },
+        {
+            "name": "notes_read",
+            "title": "Read notes",
+            "description": "Lists the notes (the broker asks for notes:read).",
+            "inputSchema": { "type": "object", "properties": {}, "additionalProperties": false },
+            "annotations": { "readOnlyHint": true, "openWorldHint": false },
+        },
+        {
+            "name": "notes_write",
+            "title": "Write a note",
+            "description": "Adds a note (the broker asks for notes:write).",
+            "inputSchema": {
+                "type": "object",
+                "properties": { "text": { "type": "string", "description": "the note" } },
+                "required": ["text"],
+            },
+            "annotations": { "readOnlyHint": false, "destructiveHint": false, "openWorldHint": false },
+        },
+        {
+            "name": "health",
+            "title": "Health",
+            "description": "Says the server is up (public: no token needed).",
+            "inputSchema": { "type": "object", "properties": {}, "additionalProperties": false },
+            "annotations": { "readOnlyHint": true, "openWorldHint": false },
+        },
     ])
 }
 
@@ -401,8 +429,42 @@ fn call_tool(params: &Map<String, Value>, caller: Option<&Caller>) -> Result<Val
             Some(Value::String(text)) => json!({ "content": [text_block(text)], "isError": false }),
             _ => tool_error("echo needs a string argument `message`"),
         }),
+        "notes_read" => Ok(notes_read()),
+        "notes_write" => Ok(match arguments.and_then(|a| a.get("text")) {
+            Some(Value::String(text)) if !text.trim().is_empty() => notes_write(text),
+            _ => tool_error("notes_write needs a non-empty string argument `text`"),
+        }),
+        "health" => Ok(json!({ "content": [text_block("ok")], "isError": false })),
         other => Err(invalid_params(format!("unknown tool: {other}"))),
     }
+}
+
+/// The demo's notes: in memory, shared by every caller, bounded.
+fn notes() -> &'static Mutex<Vec<String>> {
+    static NOTES: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    NOTES.get_or_init(|| Mutex::new(vec!["Welcome to the token-broker demo.".to_owned()]))
+}
+
+const MAX_NOTES: usize = 100;
+const MAX_NOTE_CHARS: usize = 1_000;
+
+fn notes_read() -> Value {
+    let list = notes().lock().map(|n| n.clone()).unwrap_or_default();
+    json!({ "content": [text_block(&list.join("\n"))], "structuredContent": { "notes": list }, "isError": false })
+}
+
+fn notes_write(text: &str) -> Value {
+    if text.chars().count() > MAX_NOTE_CHARS {
+        return tool_error("a note holds at most 1000 characters");
+    }
+    let Ok(mut list) = notes().lock() else {
+        return tool_error("the notes are unavailable");
+    };
+    if list.len() >= MAX_NOTES {
+        list.remove(0);
+    }
+    list.push(text.to_owned());
+    json!({ "content": [text_block("noted")], "isError": false })
 }
 
 /// The verified caller, and what this server itself received as its token.

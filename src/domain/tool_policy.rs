@@ -93,9 +93,11 @@ pub enum ToolDecision {
 }
 
 /// MCP methods anyone may send to a resource with public tools: the handshake,
-/// keep-alives, notifications and the (filtered) tool list.
+/// keep-alives and notifications, so a public tool can be called. Not `tools/list`:
+/// an MCP client that listed only the public tools would never learn that logging
+/// in shows more, so listing asks for a token (and starts the client's login).
 pub fn anonymous_method(method: &str) -> bool {
-    matches!(method, "initialize" | "ping" | "tools/list") || method.starts_with("notifications/")
+    matches!(method, "initialize" | "ping") || method.starts_with("notifications/")
 }
 
 impl ToolPolicy {
@@ -309,7 +311,7 @@ mod tests {
     }
 
     #[test]
-    fn anonymous_methods_are_the_handshake_and_the_list() {
+    fn anonymous_methods_are_the_handshake_not_the_list() {
         for method in [
             "initialize",
             "ping",

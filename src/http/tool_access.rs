@@ -50,7 +50,7 @@ pub fn caller(principal: &Principal) -> Caller<'_> {
 }
 
 /// Whether a request without a token may pass: the resource has public tools and the
-/// call is the handshake, the tool list, a notification, or a public tool.
+/// call is the handshake, a notification, or a public tool.
 pub fn anonymous_allowed(resource: &ResourceConfig, call: McpCall<'_>) -> bool {
     if !resource.tools.has_public() {
         return false;

@@ -175,13 +175,16 @@ async fn notifications_are_accepted_with_202_and_no_body() {
 }
 
 #[actix_web::test]
-async fn tools_list_describes_whoami_and_echo_with_schemas() {
+async fn tools_list_describes_every_tool_with_schemas() {
     let url = start(false);
     let (status, reply) = rpc(&url, "tools/list", json!({})).await;
     assert_eq!(status, 200);
     let tools = reply["result"]["tools"].as_array().unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["whoami", "echo"]);
+    assert_eq!(
+        names,
+        ["whoami", "echo", "notes_read", "notes_write", "health"]
+    );
     for tool in tools {
         assert!(
             tool["title"].is_string() && tool["description"].is_string(),
@@ -198,6 +201,30 @@ async fn tools_list_describes_whoami_and_echo_with_schemas() {
     assert_eq!(output["type"], "object");
     assert_eq!(output["properties"]["scopes"]["type"], "array");
     assert!(tools[1].get("outputSchema").is_none());
+    assert_eq!(tools[3]["inputSchema"]["required"], json!(["text"]));
+}
+
+#[actix_web::test]
+async fn notes_are_read_and_written() {
+    let url = start(true);
+    let written = call(&url, "notes_write", json!({"text": "buy milk"})).await;
+    assert_eq!(written["isError"], false, "{written}");
+    let read = call(&url, "notes_read", json!({})).await;
+    let notes = read["structuredContent"]["notes"].as_array().unwrap();
+    assert!(notes.iter().any(|n| n == "buy milk"), "{read}");
+    for bad in [
+        json!({}),
+        json!({"text": ""}),
+        json!({"text": 5}),
+        json!({"text": "x".repeat(1001)}),
+    ] {
+        let refused = call(&url, "notes_write", bad.clone()).await;
+        assert_eq!(refused["isError"], true, "{bad}");
+    }
+    assert_eq!(
+        call(&url, "health", json!({})).await["content"][0]["text"],
+        "ok"
+    );
 }
 
 #[actix_web::test]

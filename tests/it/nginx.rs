@@ -413,7 +413,10 @@ async fn check_valid_token_reaches_the_mcp_server(stack: &Stack) {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["whoami", "echo"]);
+    assert_eq!(
+        names,
+        ["whoami", "echo", "notes_read", "notes_write", "health"]
+    );
     assert_eq!(stack.reached_mcp(), before + 1);
 }
 

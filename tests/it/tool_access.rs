@@ -87,7 +87,6 @@ async fn public_tools_and_the_handshake_need_no_token() {
     for (method, name) in [
         ("initialize", None),
         ("notifications/initialized", None),
-        ("tools/list", None),
         ("ping", None),
         ("tools/call", Some("health")),
     ] {
@@ -95,8 +94,10 @@ async fn public_tools_and_the_handshake_need_no_token() {
         assert_eq!(response.status(), 200, "{method} {name:?}");
         assert!(response.headers().get("x-auth-subject").is_none());
     }
-    // Anything else still asks for a token, with the resource's challenge.
+    // Anything else still asks for a token, with the resource's challenge — listing
+    // too, so an MCP client logs in to see what it may use.
     for (method, name) in [
+        ("tools/list", None),
         ("tools/call", Some("notes_read")),
         ("tools/call", Some("unknown_tool")),
         ("resources/read", None),
