@@ -312,15 +312,10 @@ mod tests {
 
     #[test]
     fn anonymous_methods_are_the_handshake_not_the_list() {
-        for method in [
-            "initialize",
-            "ping",
-            "tools/list",
-            "notifications/initialized",
-        ] {
+        for method in ["initialize", "ping", "notifications/initialized"] {
             assert!(anonymous_method(method), "{method}");
         }
-        for method in ["tools/call", "resources/read", "prompts/get"] {
+        for method in ["tools/list", "tools/call", "resources/read", "prompts/get"] {
             assert!(!anonymous_method(method), "{method}");
         }
     }
