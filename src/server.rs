@@ -16,7 +16,7 @@ use crate::actors::discovery::{Discovery, DiscoveryHandle, Timing};
 use crate::actors::registration::{
     Registration, RegistrationHandle, Upstream as RegistrationUpstream,
 };
-use crate::actors::scopes::{Invalidate, Invalidator, Origin, ScopeCache};
+use crate::actors::scopes::{Invalidate, Invalidator, Listen, Origin, ScopeCache};
 use crate::actors::sessions::{SessionLimits, Sessions};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -219,7 +219,8 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         );
     }
     let signing = Arc::new(SigningKeys::load_or_create(&config.tokens, clock.unix())?);
-    let store: Arc<dyn Store> = crate::store::open(&config.store)?;
+    let opened = crate::store::open_shared(&config.store)?;
+    let store: Arc<dyn Store> = opened.store;
     let grants = ScopeCache::new(store.clone(), clock.clone(), &config.scope_cache);
     let introspector = config.verify.introspection.then(|| {
         Introspector::new(
@@ -300,12 +301,20 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         config.exchange.cache_capacity,
         config.exchange.skew,
     );
-    let invalidator = actix::Actor::start(Invalidator::new(
+    let mut invalidator = Invalidator::new(
         grants.clone(),
         verifier.clone(),
         exchanger.clone(),
         metrics.clone(),
-    ));
+    );
+    // Replicas on a shared store tell each other of every invalidation.
+    if let Some(peers) = &opened.peers {
+        invalidator = invalidator.with_peers(Arc::new(peers.clone()));
+    }
+    let invalidator = actix::Actor::start(invalidator);
+    if let Some(peers) = &opened.peers {
+        invalidator.do_send(Listen(peers.subscribe()));
+    }
     Ok(web::Data::new(AppState {
         exchanger,
         grants,

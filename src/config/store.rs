@@ -1,6 +1,10 @@
 //! `[store]` and `[store.encryption]`: where clients, grants and refresh tokens live,
 //! and the keys that seal the provider's tokens and upstream client credentials at
 //! rest (see `store::seal`).
+//!
+//! `backend = "redis"` takes `url` (a secret reference: the URL may carry a password)
+//! and `key_prefix` (default `token-broker:`), so several brokers — or several
+//! deployments — can share one Redis without reading each other's keys.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,6 +14,7 @@ use base64::Engine;
 use base64::alphabet::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::Deserialize;
+use url::Url;
 use zeroize::Zeroizing;
 
 use super::sections::Checker;
@@ -18,6 +23,9 @@ use super::{Environment, Problem, Secret};
 /// The variable that may hold the current encryption key (base64), so the key need not
 /// appear in the file at all.
 pub const STORE_KEY_ENV: &str = "TOKEN_BROKER_STORE_KEY";
+
+/// What every Redis key of the broker starts with unless `store.key_prefix` says otherwise.
+pub const DEFAULT_KEY_PREFIX: &str = "token-broker:";
 
 /// Standard base64 (`openssl rand -base64 32`), padding optional.
 const KEY_BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -31,6 +39,8 @@ const KEY_BASE64: GeneralPurpose = GeneralPurpose::new(
 pub struct RawStore {
     pub backend: Option<String>,
     pub path: Option<String>,
+    pub url: Option<String>,
+    pub key_prefix: Option<String>,
     pub encryption: Option<RawEncryption>,
 }
 
@@ -45,7 +55,8 @@ pub struct RawEncryption {
 /// `[store]`
 #[derive(Debug, Clone, Default)]
 pub struct StoreConfig {
-    /// `backend` (with `path`): where state lives (default `memory`).
+    /// `backend` (with `path`, or `url` and `key_prefix`): where state lives (default
+    /// `memory`).
     pub backend: StoreBackend,
     /// `[store.encryption]`: required by durable backends.
     pub encryption: Option<EncryptionConfig>,
@@ -58,6 +69,59 @@ pub enum StoreBackend {
     Memory,
     /// One sqlite file at `path`, kept across restarts; one broker process at a time.
     Sqlite { path: PathBuf },
+    /// A Redis server shared by every replica: `url` (`redis://[user:password@]host[:port][/db]`)
+    /// and `key_prefix`, which starts every key and the invalidation channel's name.
+    Redis { url: RedisUrl, key_prefix: String },
+}
+
+/// A `redis://` URL. It may carry a password, so `Debug` shows only where it points.
+#[derive(Clone)]
+pub struct RedisUrl(Secret);
+
+impl RedisUrl {
+    /// Checks that `text` is a plain-TCP Redis URL with a host.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        // The text is never echoed: it may hold a password.
+        let url = Url::parse(text).map_err(|e| format!("is not a URL ({e})"))?;
+        match url.scheme() {
+            "redis" => {}
+            "rediss" => {
+                return Err("rediss:// (TLS) is not supported yet: use redis://".to_owned());
+            }
+            other => return Err(format!("scheme `{other}` is not redis://")),
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("names no host".to_owned());
+        }
+        Ok(Self(Secret::new(text)))
+    }
+
+    /// The URL itself, password included, for the Redis client only.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+impl PartialEq for RedisUrl {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for RedisUrl {}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Url::parse(self.expose()) {
+            Ok(mut url) => {
+                // Only the host, port and database: the user and password stay out of logs.
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
+                write!(f, "RedisUrl({url})")
+            }
+            Err(_) => f.write_str("RedisUrl(<unparsable>)"),
+        }
+    }
 }
 
 /// `[store.encryption]`
@@ -115,8 +179,20 @@ impl fmt::Debug for StoreKey {
 
 pub fn store(raw: RawStore, env: &Environment, problems: &mut Vec<Problem>) -> Option<StoreConfig> {
     let mut c = Checker::new("store", problems);
-    let backend = raw.backend.unwrap_or_else(|| "memory".to_owned());
-    let backend = match backend.as_str() {
+    let backend_name = raw.backend.unwrap_or_else(|| "memory".to_owned());
+    let redis_keys = [
+        ("url", raw.url.is_some()),
+        ("key_prefix", raw.key_prefix.is_some()),
+    ];
+    if backend_name != "redis" {
+        // A URL without `backend = "redis"` would leave each replica on its own store.
+        for (key, given) in redis_keys {
+            if given {
+                c.report(key, "only used with backend = \"redis\"");
+            }
+        }
+    }
+    let backend = match backend_name.as_str() {
         "memory" => Some(StoreBackend::Memory),
         "sqlite" => match raw.path {
             Some(path) if !path.trim().is_empty() => Some(StoreBackend::Sqlite {
@@ -131,18 +207,24 @@ pub fn store(raw: RawStore, env: &Environment, problems: &mut Vec<Problem>) -> O
                 None
             }
         },
+        "redis" => redis(&mut c, raw.url, raw.key_prefix, env),
         other => {
-            c.report("backend", format!("`{other}` is not one of memory, sqlite"));
+            c.report(
+                "backend",
+                format!("`{other}` is not one of memory, sqlite, redis"),
+            );
             None
         }
     };
-    let durable = matches!(backend, Some(StoreBackend::Sqlite { .. }));
+    let durable = matches!(backend_name.as_str(), "sqlite" | "redis");
     let encryption = match raw.encryption {
         Some(raw) => encryption(&mut c, raw, env),
         None if durable => {
             c.report(
                 "encryption.key_id",
-                "missing (required for backend = \"sqlite\": the provider's tokens are sealed at rest)",
+                format!(
+                    "missing (required for backend = \"{backend_name}\": the provider's tokens are sealed at rest)"
+                ),
             );
             None
         }
@@ -154,6 +236,42 @@ pub fn store(raw: RawStore, env: &Environment, problems: &mut Vec<Problem>) -> O
     Some(StoreConfig {
         backend: backend?,
         encryption,
+    })
+}
+
+/// `url` (required, a secret reference) and `key_prefix` of a Redis store.
+fn redis(
+    c: &mut Checker<'_>,
+    url: Option<String>,
+    key_prefix: Option<String>,
+    env: &Environment,
+) -> Option<StoreBackend> {
+    let url = match url {
+        Some(spec) => Secret::resolve(&spec, env)
+            .and_then(|secret| RedisUrl::parse(secret.expose()))
+            .map_err(|message| c.report("url", message))
+            .ok(),
+        None => {
+            c.report("url", "missing (required for backend = \"redis\")");
+            None
+        }
+    };
+    let key_prefix = key_prefix.unwrap_or_else(|| DEFAULT_KEY_PREFIX.to_owned());
+    let plain = key_prefix
+        .chars()
+        .all(|ch| ch.is_ascii_graphic() && !matches!(ch, '*' | '?' | '[' | ']' | '\\'));
+    if key_prefix.is_empty() || key_prefix.len() > 64 || !plain {
+        // Glob characters would make patterns over the prefix (an operator's
+        // `SCAN MATCH <prefix>*`) match other deployments' keys.
+        c.report(
+            "key_prefix",
+            "must be 1 to 64 printable ASCII characters without spaces or * ? [ ] \\",
+        );
+        return None;
+    }
+    Some(StoreBackend::Redis {
+        url: url?,
+        key_prefix,
     })
 }
 

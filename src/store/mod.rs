@@ -1,12 +1,14 @@
 //! Persistent state behind one trait, so backends can change without the actors
-//! noticing: `memory` (tests, the default demo) and `sqlite` (one durable file); Redis
-//! arrives later. Codes, refresh tokens and client secrets reach the store as hashes;
+//! noticing: `memory` (tests, the default demo), `sqlite` (one durable file) and
+//! `redis` (shared by several replicas, which also tell each other of invalidations
+//! through it). Codes, refresh tokens and client secrets reach the store as hashes;
 //! what must stay usable — the provider's tokens, a proxied client's upstream
 //! credentials — a durable backend seals (`seal`). One behaviour suite (`suite`)
 //! runs against every backend.
 
 mod grants;
 mod memory;
+mod redis;
 mod seal;
 mod sqlite;
 #[cfg(test)]
@@ -20,23 +22,56 @@ use serde::{Deserialize, Serialize};
 
 pub use grants::{Grant, RefreshRecord, RotateOutcome, Rotation, UpstreamTokens};
 pub use memory::MemoryStore;
+pub use redis::{RedisPeers, RedisStore};
 pub use seal::{SealError, Sealer};
 pub use sqlite::SqliteStore;
 
 use crate::clock::UnixSeconds;
 use crate::config::{EncryptionConfig, StoreBackend, StoreConfig};
 
-/// Opens the configured backend: a fresh memory store, or the sqlite file (created
-/// and migrated as needed). Blocks on file I/O, so call it at start-up; fails — with
-/// the reason — on an unreadable file, a newer schema or missing keys.
+/// Opens the configured backend: a fresh memory store, the sqlite file (created
+/// and migrated as needed) or a Redis store. Blocks on file I/O, so call it at
+/// start-up; fails — with the reason — on an unreadable file, a newer schema or
+/// missing keys. Redis is not contacted until the first call (see [`open_shared`]).
 pub fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    open_shared(config).map(|opened| opened.store)
+}
+
+/// The configured store and, when replicas share it, their invalidation channel.
+pub struct OpenedStore {
+    pub store: Arc<dyn Store>,
+    /// `Some` for Redis: give it to the Invalidator (`with_peers`) and send it
+    /// `Listen(peers.subscribe())`, so a revoke on one replica reaches the others.
+    pub peers: Option<RedisPeers>,
+}
+
+/// [`open`], with the peers of a shared store. Synchronous: a Redis store connects
+/// lazily, and a broker started while Redis is down answers 503 until it is up.
+pub fn open_shared(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
+    let sealed = |backend: &str| {
+        config
+            .encryption
+            .as_ref()
+            .ok_or_else(|| {
+                StoreError::Unavailable(format!("the {backend} store needs [store.encryption]"))
+            })
+            .and_then(sealer)
+    };
     match &config.backend {
-        StoreBackend::Memory => Ok(Arc::new(MemoryStore::new())),
-        StoreBackend::Sqlite { path } => {
-            let encryption = config.encryption.as_ref().ok_or_else(|| {
-                StoreError::Unavailable("the sqlite store needs [store.encryption]".to_owned())
-            })?;
-            Ok(Arc::new(SqliteStore::open(path, sealer(encryption)?)?))
+        StoreBackend::Memory => Ok(OpenedStore {
+            store: Arc::new(MemoryStore::new()),
+            peers: None,
+        }),
+        StoreBackend::Sqlite { path } => Ok(OpenedStore {
+            store: Arc::new(SqliteStore::open(path, sealed("sqlite")?)?),
+            peers: None,
+        }),
+        StoreBackend::Redis { url, key_prefix } => {
+            let store = RedisStore::open(url.expose(), key_prefix, sealed("redis")?)?;
+            Ok(OpenedStore {
+                peers: Some(store.peers()),
+                store: Arc::new(store),
+            })
         }
     }
 }

@@ -115,7 +115,7 @@ fn every_store_problem_is_reported_with_its_key() {
         found.iter().any(|p| p.contains("16 bytes, not 32")),
         "{found:?}"
     );
-    let found = load("[store]\nbackend = \"redis\"\n", &Environment::default()).unwrap_err();
+    let found = load("[store]\nbackend = \"mongodb\"\n", &Environment::default()).unwrap_err();
     assert!(has(&found, "store.backend"), "{found:?}");
     let found = load(
         "[store]\nbackend = \"sqlite\"\npath = \"s.db\"\n",
@@ -152,4 +152,89 @@ fn debug_output_never_shows_a_key() {
     let debug = format!("{config:?}");
     assert!(debug.contains("StoreKey(<redacted>)"), "{debug}");
     assert!(!debug.contains("171"), "{debug}");
+}
+
+#[test]
+fn a_redis_store_reads_its_url_and_prefix() {
+    let text = format!(
+        "[store]\nbackend = \"redis\"\nurl = \"env:REDIS_URL\"\nkey_prefix = \"tb-eu:\"\n\
+         [store.encryption]\nkey_id = \"k1\"\nkeys = {{ k1 = \"{}\" }}\n",
+        b64(1)
+    );
+    let store = load(
+        &text,
+        &env(&[(
+            "REDIS_URL",
+            "redis://broker:s3cret-pw@redis.internal:6380/2",
+        )]),
+    )
+    .unwrap();
+    let StoreBackend::Redis { url, key_prefix } = &store.backend else {
+        panic!("{:?}", store.backend);
+    };
+    assert_eq!(
+        url.expose(),
+        "redis://broker:s3cret-pw@redis.internal:6380/2"
+    );
+    assert_eq!(key_prefix, "tb-eu:");
+    let debug = format!("{store:?}");
+    assert!(debug.contains("redis.internal:6380/2"), "{debug}");
+    assert!(
+        !debug.contains("s3cret-pw") && !debug.contains("broker@"),
+        "{debug}"
+    );
+
+    let defaults = format!(
+        "[store]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1\"\n\
+         [store.encryption]\nkey_id = \"k1\"\nkeys = {{ k1 = \"{}\" }}\n",
+        b64(1)
+    );
+    let store = load(&defaults, &Environment::default()).unwrap();
+    assert!(matches!(
+        store.backend,
+        StoreBackend::Redis { ref key_prefix, .. } if key_prefix == DEFAULT_KEY_PREFIX
+    ));
+}
+
+#[test]
+fn every_redis_problem_is_reported_with_its_key() {
+    let found = load("[store]\nbackend = \"redis\"\n", &Environment::default()).unwrap_err();
+    assert!(has(&found, "store.url"), "{found:?}");
+    assert!(has(&found, "store.encryption.key_id"), "{found:?}");
+    for (url, why) in [
+        ("http://redis.internal", "not redis://"),
+        ("rediss://redis.internal", "TLS"),
+        ("redis://", "no host"),
+        ("not a url", "not a URL"),
+        ("env:UNSET_REDIS_URL", "UNSET_REDIS_URL"),
+    ] {
+        let text = format!("[store]\nbackend = \"redis\"\nurl = \"{url}\"\n");
+        let found = load(&text, &Environment::default()).unwrap_err();
+        assert!(
+            found
+                .iter()
+                .any(|p| p.starts_with("store.url:") && p.contains(why)),
+            "{url}: {found:?}"
+        );
+    }
+    let found = load(
+        "[store]\nbackend = \"redis\"\nkey_prefix = \"a b*\"\n",
+        &Environment::default(),
+    )
+    .unwrap_err();
+    assert!(has(&found, "store.key_prefix"), "{found:?}");
+    assert!(has(&found, "store.url"), "{found:?}");
+    // A URL without the backend would quietly leave every replica on its own memory.
+    let found = load("[store]\nurl = \"redis://h\"\n", &Environment::default()).unwrap_err();
+    assert!(has(&found, "store.url"), "{found:?}");
+}
+
+#[test]
+fn a_password_in_the_redis_url_never_reaches_a_problem() {
+    let found = load(
+        "[store]\nbackend = \"redis\"\nurl = \"http://u:hunter2-pw@h\"\n",
+        &Environment::default(),
+    )
+    .unwrap_err();
+    assert!(found.iter().all(|p| !p.contains("hunter2-pw")), "{found:?}");
 }

@@ -1,0 +1,75 @@
+//! Every Redis key the store writes, in one place, all under the configured prefix
+//! (`store.key_prefix`). The Lua scripts build the same names from the prefix (see
+//! `lua/common.lua`); the two must agree.
+//!
+//! ```text
+//! <p>client:<client_id>        hash: one registered client
+//! <p>clients:unused            sorted set: never-used client ids by issue time
+//! <p>clients:used              sorted set: used client ids by last use
+//! <p>grant:<grant_id>          hash: one grant (the provider's tokens sealed)
+//! <p>grants                    set: every grant id (what the sweep walks)
+//! <p>grant_tokens:<grant_id>   set: hex hashes of the grant's refresh tokens
+//! <p>refresh:<hex hash>        hash: one refresh token, expiring with it
+//! <p>invalidations             pub/sub channel between replicas
+//! ```
+//!
+//! The kinds are distinct words before the first `:`, so no id — whatever `:` it
+//! holds — makes one kind's key collide with another's.
+
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn client(&self, client_id: &str) -> String {
+        format!("{}client:{client_id}", self.prefix)
+    }
+
+    pub fn clients_unused(&self) -> String {
+        format!("{}clients:unused", self.prefix)
+    }
+
+    pub fn clients_used(&self) -> String {
+        format!("{}clients:used", self.prefix)
+    }
+
+    pub fn grant(&self, grant_id: &str) -> String {
+        format!("{}grant:{grant_id}", self.prefix)
+    }
+
+    pub fn grants(&self) -> String {
+        format!("{}grants", self.prefix)
+    }
+
+    pub fn grant_tokens(&self, grant_id: &str) -> String {
+        format!("{}grant_tokens:{grant_id}", self.prefix)
+    }
+
+    pub fn refresh(&self, hash: &[u8; 32]) -> String {
+        format!("{}refresh:{}", self.prefix, hex(hash))
+    }
+
+    pub fn channel(&self) -> String {
+        format!("{}invalidations", self.prefix)
+    }
+}
+
+/// Lower-case hex: how token hashes appear in keys and fields.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(64), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}

@@ -1,0 +1,43 @@
+-- KEYS[1] presented token, KEYS[2] successor
+-- ARGV[2] now, ARGV[3] grace (seconds), ARGV[4] successor hex hash, ARGV[5] its
+-- seconds to live, ARGV[6] its scopes, ARGV[7] issued_at, ARGV[8] expires_at
+--
+-- One presentation of a refresh token, atomically: Redis runs one script at a
+-- time, so two replicas presenting the same token cannot both see it unspent.
+-- Replies {'unknown'}, {'expired'}, {'replayed', grant id} or
+-- {'rotated', '0' | '1' (a retry), the presented token's fields before the change}.
+local flat = redis.call('HGETALL', KEYS[1])
+if #flat == 0 then return {'unknown'} end
+local record = as_table(flat)
+local grant = record.grant_id
+if not live(grant) then return {'unknown'} end
+
+-- domain::refresh::decide, transcribed; tests/decide.rs holds the two together.
+local now = number(ARGV[2], 'now')
+local grace = number(ARGV[3], 'grace')
+if now >= number(record.expires_at, 'expires_at') then return {'expired'} end
+local retried = '0'
+if record.rotated_at then
+  if not record.successor then error({err = 'CORRUPT refresh token half rotated'}) end
+  local successor_spent =
+    redis.call('HEXISTS', refresh_key(record.successor), 'rotated_at') == 1
+  if now < number(record.rotated_at, 'rotated_at') + grace and not successor_spent then
+    -- A retry: the successor the client never received dies, so one chain remains.
+    redis.call('DEL', refresh_key(record.successor))
+    redis.call('SREM', tokens_key(grant), record.successor)
+    retried = '1'
+  else
+    revoke(grant, ARGV[2])
+    return {'replayed', grant}
+  end
+end
+
+-- A retry keeps the first rotation time: the grace does not slide.
+redis.call('HSET', KEYS[1], 'rotated_at', record.rotated_at or ARGV[2], 'successor', ARGV[4])
+-- The successor joins the presented token's grant, whatever the caller said.
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'grant_id', grant, 'scopes', ARGV[6],
+  'issued_at', ARGV[7], 'expires_at', ARGV[8])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+redis.call('SADD', tokens_key(grant), ARGV[4])
+return {'rotated', retried, flat}

@@ -1,0 +1,263 @@
+//! The shared store: one Redis that every broker replica uses, so a client registered
+//! on one replica, a grant made on another and a refresh token rotated on a third
+//! are the same records.
+//!
+//! - Records are hashes under `store.key_prefix` (see `keys`); refresh tokens expire
+//!   natively with the token (`EXPIRE`, counted on the broker's clock from when they
+//!   are written), grants and clients go through the sweep and the clean-up as in
+//!   the other backends.
+//! - Every write that must be atomic across replicas — rotating a refresh token,
+//!   revoking a grant, storing a token only while its grant is live — is one Lua
+//!   script (`scripts`, `lua/`); plain multi-key writes are one `MULTI`. Rust never
+//!   reads and then writes.
+//! - The provider's tokens and proxied clients' upstream credentials are sealed as
+//!   the sqlite backend seals them (same associated data), so a dump of Redis yields
+//!   no usable token; codes, refresh tokens and client secrets are only hashes.
+//! - Connections come from a `ConnectionManager`, which reconnects with backoff when
+//!   Redis restarts; while Redis is away every call fails fast with
+//!   `StoreError::Unavailable` (answered 503). All Redis I/O runs on the store's own
+//!   thread (`runtime`).
+//! - `peers` carries invalidations between replicas over pub/sub.
+
+mod clients;
+mod codec;
+mod grants;
+mod keys;
+mod peers;
+mod rotate;
+mod runtime;
+mod scripts;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::redis::Client;
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use async_trait::async_trait;
+
+pub use self::peers::RedisPeers;
+
+use self::keys::Keys;
+use self::runtime::IoThread;
+use self::scripts::Scripts;
+use super::seal::Sealer;
+use super::{Grant, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient, UpstreamTokens};
+use crate::clock::UnixSeconds;
+
+/// How long to wait for a connection, and for a reply, before calling Redis away. A
+/// request waits at most a few of these while Redis is down, never indefinitely.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Reconnection attempts behind one failing call (exponential backoff from the
+/// minimum delay, jittered): few, so a request during an outage is answered 503
+/// quickly; the next call tries again.
+const RECONNECT_RETRIES: usize = 2;
+const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
+const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: ConnectionManager,
+    client: Client,
+    keys: Keys,
+    sealer: Sealer,
+    scripts: Scripts,
+    /// Last: the connection is dropped before its runtime stops.
+    io: Arc<IoThread>,
+}
+
+impl RedisStore {
+    /// A store on the Redis at `url` (`redis://…`), its keys under `key_prefix`. Does
+    /// not connect: the first call does, so a broker starts (and answers 503) while
+    /// Redis is still coming up. Fails only on a malformed URL or when the store's
+    /// thread cannot start.
+    pub fn open(url: &str, key_prefix: &str, sealer: Sealer) -> Result<Self, StoreError> {
+        // The client's own message never includes the URL, which may hold a password.
+        let client = Client::open(url)
+            .map_err(|e| StoreError::Unavailable(format!("store.url is not usable: {e}")))?;
+        let io = Arc::new(IoThread::start()?);
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(RECONNECT_RETRIES)
+            .set_min_delay(RECONNECT_MIN_DELAY)
+            .set_max_delay(RECONNECT_MAX_DELAY);
+        let conn = {
+            // The manager spawns its helpers on the runtime it is built in.
+            let _inside = io.handle().enter();
+            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(|e| {
+                StoreError::Unavailable(format!("cannot set up the redis connection: {e}"))
+            })?
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                conn,
+                client,
+                keys: Keys::new(key_prefix),
+                sealer,
+                scripts: Scripts::new(),
+                io,
+            }),
+        })
+    }
+
+    /// The prefix every key starts with.
+    pub fn key_prefix(&self) -> &str {
+        self.inner.keys.prefix()
+    }
+
+    /// This replica's link to the others on the same Redis and prefix: publishes
+    /// local invalidations and subscribes to theirs (see [`RedisPeers`]).
+    pub fn peers(&self) -> RedisPeers {
+        RedisPeers::start(
+            self.inner.io.clone(),
+            self.inner.client.clone(),
+            self.inner.conn.clone(),
+            self.inner.keys.channel(),
+        )
+    }
+
+    /// Runs `op` on the store's runtime.
+    async fn call<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Inner>) -> Fut,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        self.inner.io.run(op(self.inner.clone())).await
+    }
+}
+
+impl Inner {
+    /// A handle on the shared connection (cheap: the manager is reference counted).
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("key_prefix", &self.inner.keys.prefix())
+            .field("sealer", &self.inner.sealer)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn put_client(&self, client: StoredClient) -> Result<(), StoreError> {
+        self.call(|s| async move { clients::put(&s, &client).await })
+            .await
+    }
+
+    async fn get_client(&self, client_id: &str) -> Result<Option<StoredClient>, StoreError> {
+        let id = client_id.to_owned();
+        self.call(|s| async move { clients::get(&s, &id).await })
+            .await
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        let id = client_id.to_owned();
+        self.call(|s| async move { clients::delete(&s, &id).await })
+            .await
+    }
+
+    async fn touch_client(&self, client_id: &str, at: UnixSeconds) -> Result<(), StoreError> {
+        let id = client_id.to_owned();
+        self.call(move |s| async move { clients::touch(&s, &id, at).await })
+            .await
+    }
+
+    async fn stale_clients(
+        &self,
+        unused_before: UnixSeconds,
+        idle_before: UnixSeconds,
+    ) -> Result<Vec<StoredClient>, StoreError> {
+        self.call(move |s| async move { clients::stale(&s, unused_before, idle_before).await })
+            .await
+    }
+
+    async fn count_clients(&self) -> Result<u64, StoreError> {
+        self.call(|s| async move { clients::count(&s).await }).await
+    }
+
+    async fn put_grant(&self, grant: Grant) -> Result<(), StoreError> {
+        self.call(|s| async move { grants::put_grant(&s, &grant).await })
+            .await
+    }
+
+    async fn get_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {
+        let id = grant_id.to_owned();
+        self.call(|s| async move { grants::get_grant(&s, &id).await })
+            .await
+    }
+
+    async fn set_upstream_tokens(
+        &self,
+        grant_id: &str,
+        tokens: UpstreamTokens,
+    ) -> Result<(), StoreError> {
+        let id = grant_id.to_owned();
+        self.call(|s| async move { grants::set_upstream(&s, &id, &tokens).await })
+            .await
+    }
+
+    async fn revoke_grant(
+        &self,
+        grant_id: &str,
+        now: UnixSeconds,
+    ) -> Result<Option<Grant>, StoreError> {
+        let id = grant_id.to_owned();
+        self.call(move |s| async move { grants::revoke(&s, &id, now).await })
+            .await
+    }
+
+    async fn put_refresh(&self, record: RefreshRecord) -> Result<(), StoreError> {
+        self.call(|s| async move { grants::put_refresh(&s, &record).await })
+            .await
+    }
+
+    async fn find_refresh(&self, hash: &[u8; 32]) -> Result<Option<RefreshRecord>, StoreError> {
+        let hash = *hash;
+        self.call(move |s| async move { grants::find_refresh(&s, &hash).await })
+            .await
+    }
+
+    async fn delete_refresh(&self, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        let hash = *hash;
+        self.call(move |s| async move { grants::delete_refresh(&s, &hash).await })
+            .await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: [u8; 32],
+        successor: RefreshRecord,
+        now: UnixSeconds,
+        grace: Duration,
+    ) -> Result<RotateOutcome, StoreError> {
+        self.call(
+            move |s| async move { rotate::rotate(&s, presented, &successor, now, grace).await },
+        )
+        .await
+    }
+
+    async fn sweep_grants(
+        &self,
+        now: UnixSeconds,
+        revoked_before: UnixSeconds,
+        idle_before: UnixSeconds,
+    ) -> Result<u64, StoreError> {
+        self.call(move |s| async move { grants::sweep(&s, now, revoked_before, idle_before).await })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,77 @@
+//! Refresh-token rotation as one script (`lua/rotate_refresh.lua`): Redis runs
+//! scripts one at a time, so two replicas presenting the same token cannot both see
+//! it unspent. The script transcribes `domain::refresh::decide`; `tests/decide.rs`
+//! checks the two agree on every case.
+
+use std::time::Duration;
+
+use ::redis::Value;
+
+use super::Inner;
+use super::codec::{Fields, corrupt, redis_error, ttl, word};
+use super::grants::decode_refresh;
+use super::keys::hex;
+use crate::clock::UnixSeconds;
+use crate::store::{RefreshRecord, RotateOutcome, StoreError};
+
+pub async fn rotate(
+    s: &Inner,
+    presented: [u8; 32],
+    successor: &RefreshRecord,
+    now: UnixSeconds,
+    grace: Duration,
+) -> Result<RotateOutcome, StoreError> {
+    let reply: Value = s
+        .scripts
+        .rotate_refresh
+        .key(s.keys.refresh(&presented))
+        .key(s.keys.refresh(&successor.hash))
+        .arg(s.keys.prefix())
+        .arg(now)
+        .arg(grace.as_secs())
+        .arg(hex(&successor.hash))
+        .arg(ttl(now, successor.expires_at))
+        .arg(successor.scopes.to_string())
+        .arg(successor.issued_at)
+        .arg(successor.expires_at)
+        .invoke_async(&mut s.conn())
+        .await
+        .map_err(redis_error)?;
+    outcome(presented, reply)
+}
+
+/// The script's reply as an outcome.
+fn outcome(presented: [u8; 32], reply: Value) -> Result<RotateOutcome, StoreError> {
+    let Value::Array(items) = reply else {
+        return Err(corrupt(format!("rotation replied {reply:?}")));
+    };
+    let mut items = items.into_iter();
+    let decision = items
+        .next()
+        .ok_or_else(|| corrupt("rotation replied nothing"))?;
+    match word(&decision)? {
+        "unknown" => Ok(RotateOutcome::Unknown),
+        "expired" => Ok(RotateOutcome::Expired),
+        "replayed" => {
+            let grant = items
+                .next()
+                .ok_or_else(|| corrupt("replay without grant"))?;
+            Ok(RotateOutcome::Replayed {
+                grant_id: word(&grant)?.to_owned(),
+            })
+        }
+        "rotated" => {
+            let retried = items
+                .next()
+                .ok_or_else(|| corrupt("rotation without retry flag"))?;
+            let previous = items
+                .next()
+                .ok_or_else(|| corrupt("rotation without record"))?;
+            Ok(RotateOutcome::Rotated {
+                previous: decode_refresh(presented, &Fields::from_value(previous)?)?,
+                retried: word(&retried)? == "1",
+            })
+        }
+        other => Err(corrupt(format!("rotation replied `{other}`"))),
+    }
+}
