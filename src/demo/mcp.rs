@@ -53,6 +53,44 @@ pub fn configure(cfg: &mut web::ServiceConfig, path: &str) {
     );
 }
 
+/// Marks a server that sits behind the broker's gateway on loopback and takes the
+/// caller from the `X-Auth-*` headers the gateway sets (and strips from clients).
+#[derive(Clone, Copy)]
+pub struct BehindGateway;
+
+/// The example MCP server on its own listener, for the broker's gateway to front.
+pub fn serve_behind_gateway(
+    listener: std::net::TcpListener,
+) -> std::io::Result<actix_web::dev::Server> {
+    Ok(actix_web::HttpServer::new(|| {
+        actix_web::App::new()
+            .app_data(web::Data::new(BehindGateway))
+            .configure(|cfg| configure(cfg, "/mcp"))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run())
+}
+
+/// The caller as the gateway described it, when this server trusts it.
+fn from_gateway(req: &HttpRequest) -> Option<Principal> {
+    req.app_data::<web::Data<BehindGateway>>()?;
+    let subject = header_str(req, "x-auth-subject").filter(|s| !s.is_empty())?;
+    let scopes = header_str(req, "x-auth-scopes").unwrap_or_default();
+    Some(Principal {
+        subject: subject.to_owned(),
+        scopes: crate::domain::scope::Scopes::parse(scopes).unwrap_or_default(),
+        client_id: header_str(req, "x-auth-client-id")
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned),
+        kind: crate::tokens::CredentialKind::UpstreamJwt,
+        expires_at: None,
+        grant_id: None,
+        tools: None,
+    })
+}
+
 /// A JSON-RPC error and the HTTP status it travels with. Deliberately not an `ApiError`:
 /// MCP clients parse a JSON-RPC body here, not RFC 6749 JSON. Errors answering a
 /// well-formed legacy request travel in a 200, as 2025-era clients expect.
@@ -162,14 +200,15 @@ fn answer(req: &HttpRequest, body: &[u8]) -> Result<Option<(Value, Value)>, (Val
     let Some(id) = id else {
         return Ok(None);
     };
-    let caller = req
+    let principal = req
         .extensions()
         .get::<Principal>()
         .cloned()
-        .map(|principal| Caller {
-            principal,
-            received: received_token(req),
-        });
+        .or_else(|| from_gateway(req));
+    let caller = principal.map(|principal| Caller {
+        principal,
+        received: received_token(req),
+    });
     let mut result = dispatch(&message, modern, caller.as_ref()).map_err(|e| (id.clone(), e))?;
     if modern {
         result["resultType"] = json!("complete");

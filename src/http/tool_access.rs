@@ -24,11 +24,23 @@ pub struct McpCall<'a> {
 }
 
 impl<'a> McpCall<'a> {
-    pub fn from_headers(headers: &'a HeaderMap) -> Self {
+    /// The call the headers describe. `Mcp-Name` may be base64 in the transport's
+    /// `=?base64?…?=` form (names that are not plain ASCII); it is decoded into
+    /// `scratch` so the rules see the name the server will act on. A name that does not
+    /// decode becomes empty, which no rule allows.
+    pub fn from_headers(headers: &'a HeaderMap, scratch: &'a mut String) -> Self {
         let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let name = get("mcp-name").map(|raw| match decode_header_value(raw) {
+            Decoded::Plain => raw,
+            Decoded::Encoded(text) => {
+                *scratch = text;
+                scratch.as_str()
+            }
+            Decoded::Invalid => "",
+        });
         Self {
             method: get("mcp-method"),
-            name: get("mcp-name"),
+            name,
         }
     }
 
@@ -38,6 +50,28 @@ impl<'a> McpCall<'a> {
             _ => None,
         }
     }
+}
+
+enum Decoded {
+    Plain,
+    Encoded(String),
+    Invalid,
+}
+
+/// MCP 2026-07-28 header values: plain, or `=?base64?<standard base64 of UTF-8>?=`.
+fn decode_header_value(value: &str) -> Decoded {
+    use base64::Engine;
+    let Some(encoded) = value
+        .strip_prefix("=?base64?")
+        .and_then(|v| v.strip_suffix("?="))
+    else {
+        return Decoded::Plain;
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map_or(Decoded::Invalid, Decoded::Encoded)
 }
 
 /// The caller's side of the policy.
@@ -70,12 +104,12 @@ pub fn check_call(
     principal: &Principal,
     call: McpCall<'_>,
 ) -> Result<(), Denial> {
-    if call.method == Some("tools/call") && call.name.is_none() {
+    if call.method == Some("tools/call") && call.name.is_none_or(str::is_empty) {
         return Err(denied(
             state,
             resource,
             "(no name)",
-            "tools/call without Mcp-Name",
+            "tools/call without a valid Mcp-Name",
         ));
     }
     let Some(tool) = call.tool() else {

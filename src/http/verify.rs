@@ -31,7 +31,8 @@ fn original_uri(req: &HttpRequest) -> Uri {
 
 pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let uri = original_uri(&req);
-    let call = McpCall::from_headers(req.headers());
+    let mut scratch = String::new();
+    let call = McpCall::from_headers(req.headers(), &mut scratch);
     // Public tools (and the handshake around them) need no token.
     if !req.headers().contains_key(header::AUTHORIZATION)
         && protect::resource_for(&state.config, uri.path())

@@ -322,8 +322,12 @@ struct Stack {
 
 impl Stack {
     async fn start(example: Example) -> Self {
+        Self::start_with(example, &config_text()).await
+    }
+
+    async fn start_with(example: Example, config: &str) -> Self {
         let binary = nginx_binary();
-        let broker = TestBroker::start_with(&config_text(), |_| {}).await;
+        let broker = TestBroker::start_with(config, |_| {}).await;
         let (mcp, reached_mcp) = start_mcp_server();
         let broker_addr = broker.url.trim_start_matches("http://").to_owned();
         let nginx = Nginx::start(&binary, |port| {
@@ -370,6 +374,36 @@ impl Stack {
             .body(body.to_string());
         if let Some(value) = authorization {
             request = request.header("authorization", value);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// `tools/call` through nginx as a 2026-07-28 client sends it: the body, and the
+    /// `Mcp-Method` / `Mcp-Name` headers the broker decides on (`header_name` may lie).
+    async fn call_tool(
+        &self,
+        token: Option<&str>,
+        header_name: &str,
+        name: &str,
+        arguments: Value,
+    ) -> reqwest::Response {
+        let body = json!({
+            "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {
+                "name": name, "arguments": arguments,
+                "_meta": { "io.modelcontextprotocol/protocolVersion": "2026-07-28" },
+            },
+        });
+        let mut request = http()
+            .post(self.nginx.at("/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", header_name)
+            .body(body.to_string());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
         }
         request.send().await.unwrap()
     }
@@ -654,4 +688,67 @@ upstream_audience = "{NOTES_UPSTREAM}"
     assert_eq!(received.lock().unwrap().len(), 1, "nothing passed through");
     drop(nginx);
     broker.stop().await;
+}
+
+#[actix_web::test]
+async fn per_tool_rules_apply_through_nginx_from_the_mcp_headers() {
+    let rules = format!(
+        "{}\n[[resources.tools]]\nname = \"notes_write\"\nscopes = [\"notes:write\"]\n\n[[resources.tools]]\nname = \"health\"\npublic = true\n",
+        config_text()
+    );
+    let stack = Stack::start_with(Example::Readme, &rules).await;
+    // A public tool: no token, and the MCP server answers.
+    let before = stack.reached_mcp();
+    let health = stack.call_tool(None, "health", "health", json!({})).await;
+    assert_eq!(health.status(), 200, "{}", stack.nginx.error_log());
+    let reply: Value = health.json().await.unwrap();
+    assert_eq!(reply["result"]["content"][0]["text"], "ok", "{reply}");
+    assert_eq!(stack.reached_mcp(), before + 1);
+
+    // A write tool with a read token: the step-up challenge, passed back by nginx.
+    let reader = stack.token("notes:read").await;
+    let refused = stack
+        .call_tool(
+            Some(&reader),
+            "notes_write",
+            "notes_write",
+            json!({"text": "no"}),
+        )
+        .await;
+    assert_eq!(refused.status(), 403);
+    let challenge = all(&refused, "www-authenticate").join(" ");
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#),
+        "{challenge}"
+    );
+    assert!(challenge.contains("notes:write"), "{challenge}");
+    assert_eq!(
+        stack.reached_mcp(),
+        before + 1,
+        "the MCP server never saw it"
+    );
+
+    // With the wider token it goes through.
+    let writer = stack.token("notes:read notes:write").await;
+    let written = stack
+        .call_tool(
+            Some(&writer),
+            "notes_write",
+            "notes_write",
+            json!({"text": "yes"}),
+        )
+        .await;
+    assert_eq!(written.status(), 200);
+    let reply: Value = written.json().await.unwrap();
+    assert_eq!(reply["result"]["isError"], false, "{reply}");
+
+    // Headers that lie about the tool pass the broker (it trusts them) but not the
+    // MCP server, which checks them against the body as the transport requires.
+    let lying = stack
+        .call_tool(None, "health", "notes_write", json!({"text": "sneaky"}))
+        .await;
+    assert_ne!(lying.status(), 200);
+    let reply: Value = lying.json().await.unwrap();
+    assert_eq!(reply["error"]["code"], -32020, "{reply}");
+    stack.stop().await;
 }

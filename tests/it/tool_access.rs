@@ -3,6 +3,8 @@
 //! public tools without a token, per-tool scopes with a step-up challenge, client and
 //! API-key allow-lists — without reading any body.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use token_broker::tokens::api_keys::{generate_key, hash_key};
 
@@ -150,6 +152,17 @@ async fn a_tool_needing_more_scope_gets_a_step_up_challenge() {
             .status(),
         403
     );
+    // An encoded name is decoded before the rules see it, so encoding is no way
+    // around them; one that does not decode is refused.
+    let encoded = format!("=?base64?{}?=", STANDARD.encode("notes_write"));
+    let refused = verify(&broker, Some(&token), "tools/call", Some(&encoded)).await;
+    assert_eq!(refused.status(), 403);
+    assert!(challenge(&refused).contains("insufficient_scope"));
+    let encoded_read = format!("=?base64?{}?=", STANDARD.encode("notes_read"));
+    let read = verify(&broker, Some(&token), "tools/call", Some(&encoded_read)).await;
+    assert_eq!(read.status(), 200);
+    let garbled = verify(&broker, Some(&token), "tools/call", Some("=?base64?!!!?=")).await;
+    assert_eq!(garbled.status(), 403);
 
     let metrics = http()
         .get(broker.at("/metrics"))
@@ -161,7 +174,7 @@ async fn a_tool_needing_more_scope_gets_a_step_up_challenge() {
         .unwrap();
     assert!(
         metrics.contains(
-            r#"token_broker_tool_denials_total{reason="insufficient_scope",rule="notes_write"} 1"#
+            r#"token_broker_tool_denials_total{reason="insufficient_scope",rule="notes_write"} 2"#
         ),
         "{metrics}"
     );
