@@ -7,6 +7,7 @@
 mod admin;
 mod env;
 mod exchange;
+mod gateway;
 mod issuer;
 mod login;
 mod raw;
@@ -25,6 +26,7 @@ use toml::Table;
 pub use admin::{AdminConfig, ScopeCacheConfig};
 pub use env::{Environment, PREFIX as ENV_PREFIX};
 pub use exchange::{AudienceConfig, CallerConfig, ExchangeConfig, Strategy};
+pub use gateway::GatewayConfig;
 pub use issuer::Issuer;
 pub use login::{ConsentConfig, RefreshConfig, SessionsConfig, TokenMode, TokensConfig};
 pub use secret::{Secret, constant_time_eq};
@@ -50,6 +52,8 @@ pub struct Config {
     pub scope_cache: ScopeCacheConfig,
     /// `[store]`: where clients, grants and refresh tokens live.
     pub store: StoreConfig,
+    /// `[[gateway]]`: MCP servers the broker fronts itself, in configuration order.
+    pub gateways: Vec<GatewayConfig>,
     pub log: LogConfig,
 }
 
@@ -324,10 +328,12 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
         .and_then(|raw| store::store(raw, env, &mut problems));
     let log = take_section::<raw::RawLog>(&mut root, "log", &mut problems)
         .and_then(|raw| sections::log(raw, &mut problems));
+    let gateways = take_list::<gateway::RawGateway>(&mut root, "gateway", &mut problems)
+        .and_then(|raw| gateway::gateways(raw, resources.as_deref(), &mut problems));
     for unknown in root.keys() {
         problems.push(Problem::new(
             unknown.clone(),
-            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, scope_cache, store, log)",
+            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, scope_cache, store, log, gateway)",
         ));
     }
     if let (Some(resources), Some(exchange)) = (&resources, &exchange) {
@@ -383,6 +389,8 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
             scope_cache,
             store,
             log,
+            // `None` only with a problem reported, which this arm excludes.
+            gateways: gateways.unwrap_or_default(),
         }),
         _ => Err(ConfigError::Invalid(problems)),
     }

@@ -15,6 +15,7 @@ mod e2e_oidc_provider;
 mod errors;
 mod exchange;
 mod exchange_strategies;
+mod gateway;
 mod invalidation;
 mod login_browser;
 mod login_cimd;

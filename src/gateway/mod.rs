@@ -1,0 +1,37 @@
+//! Gateway mode: the broker fronts an MCP server itself (`[[gateway]]`), for clients
+//! that do not send the transport's `Mcp-Method` / `Mcp-Name` headers and for
+//! operators who want one hop. A Streamable HTTP reverse proxy that reads the JSON-RPC
+//! body (single or batch) to enforce the resource's tool rules per message, filters
+//! `tools/list` results down to what the caller may call (plain JSON and event
+//! streams), never hands on the client's token (the resource's downstream token
+//! instead, from the exchange), and streams answers through as they come.
+//!
+//! `jsonrpc` reads requests and writes JSON-RPC errors, `access` decides who may send
+//! them, `filter` rewrites tool lists, `proxy` talks to the MCP server and `routes`
+//! ties these together per `[[gateway]]` path.
+
+mod access;
+pub mod filter;
+pub mod jsonrpc;
+mod proxy;
+mod routes;
+
+pub use routes::routes;
+
+/// Why a forwarded exchange failed; logged, answered with a generic JSON-RPC error.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The MCP server could not be reached or broke off its answer.
+    #[error("MCP server unreachable: {0}")]
+    Unreachable(#[source] reqwest::Error),
+    /// It did not start answering within `[[gateway]] timeout`.
+    #[error("MCP server did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// A tool list too large to filter (its whole JSON body or one event).
+    #[error("a tool list larger than {0} bytes cannot be filtered")]
+    TooLarge(usize),
+    /// A `tools/list` answer that cannot be read, so cannot be filtered: refused rather
+    /// than passed on unfiltered.
+    #[error("the answer to tools/list cannot be filtered: {0}")]
+    Unfilterable(&'static str),
+}

@@ -1,0 +1,199 @@
+//! One route per `[[gateway]]` path: POST (JSON-RPC messages), GET (the server's event
+//! stream), DELETE (the session's end); other methods 405.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::{self, Bytes, BytesMut, ServiceConfig};
+use actix_web::{HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::GatewayError;
+use super::access::{self, Intent};
+use super::filter::Lists;
+use super::jsonrpc::{self, INVALID_REQUEST, SERVER_ERROR};
+use super::proxy::{Outbound, Upstream};
+use crate::server::AppState;
+
+/// The gateway routes for the route table. Called once per worker, so each worker has
+/// its own client and connection pool (actix workers are single-threaded runtimes).
+pub fn routes(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
+    let gateways: Vec<(String, Result<Upstream, String>)> = state
+        .config
+        .gateways
+        .iter()
+        .map(|g| (g.path.clone(), Upstream::new(g)))
+        .collect();
+    move |cfg: &mut ServiceConfig| {
+        for (path, upstream) in gateways {
+            match upstream {
+                Ok(upstream) => cfg.service(
+                    web::resource(path)
+                        .app_data(web::Data::new(upstream))
+                        .route(web::post().to(post))
+                        .route(web::get().to(get))
+                        .route(web::delete().to(delete))
+                        .default_service(web::to(not_allowed)),
+                ),
+                Err(error) => {
+                    tracing::error!(%error, %path, "gateway route unavailable");
+                    cfg.service(web::resource(path).to(broken))
+                }
+            };
+        }
+    }
+}
+
+async fn post(
+    state: web::Data<AppState>,
+    upstream: web::Data<Upstream>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let body = match read_body(payload, state.config.server.max_body_bytes).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    // An unreadable header can match nothing.
+    let header = |name: &str| req.headers().get(name).map(|v| v.to_str().unwrap_or("\0"));
+    let messages = match jsonrpc::parse(&body).and_then(|messages| {
+        jsonrpc::check_headers(&messages, header("mcp-method"), header("mcp-name"))?;
+        Ok(messages)
+    }) {
+        Ok(messages) => messages,
+        Err(invalid) => return invalid.response(),
+    };
+    let id = jsonrpc::answer_id(&messages);
+    let intent = Intent::Messages(&messages);
+    let authorized = match access::authorize(&state, req.headers(), req.uri(), intent).await {
+        Ok(authorized) => authorized,
+        Err(refused) => return refused.response(&id),
+    };
+    let ids: Vec<Value> = messages
+        .iter()
+        .filter(|m| m.lists_tools())
+        .filter_map(|m| m.id.clone())
+        .collect();
+    let lists = (!ids.is_empty()).then_some(Lists::Ids(ids));
+    let visible = authorized.viewer(&state.config);
+    let outbound = outbound(reqwest::Method::POST, &req, Some(body));
+    let result = upstream
+        .forward(outbound, &authorized, lists, visible)
+        .await;
+    answer(&upstream, result, &id)
+}
+
+/// GET: the server's event stream, which may replay earlier answers (tool lists too)
+/// on resumption, so any tool list in it is filtered.
+async fn get(
+    state: web::Data<AppState>,
+    upstream: web::Data<Upstream>,
+    req: HttpRequest,
+) -> HttpResponse {
+    let authorized = match access::authorize(&state, req.headers(), req.uri(), Intent::Stream).await
+    {
+        Ok(authorized) => authorized,
+        Err(refused) => return refused.response(&Value::Null),
+    };
+    let visible = authorized.viewer(&state.config);
+    let outbound = outbound(reqwest::Method::GET, &req, None);
+    let result = upstream
+        .forward(outbound, &authorized, Some(Lists::Any), visible)
+        .await;
+    answer(&upstream, result, &Value::Null)
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    upstream: web::Data<Upstream>,
+    req: HttpRequest,
+) -> HttpResponse {
+    let authorized = match access::authorize(&state, req.headers(), req.uri(), Intent::Stream).await
+    {
+        Ok(authorized) => authorized,
+        Err(refused) => return refused.response(&Value::Null),
+    };
+    let outbound = outbound(reqwest::Method::DELETE, &req, None);
+    let result = upstream
+        .forward(outbound, &authorized, None, |_: &str| false)
+        .await;
+    answer(&upstream, result, &Value::Null)
+}
+
+fn outbound(method: reqwest::Method, req: &HttpRequest, body: Option<Bytes>) -> Outbound<'_> {
+    Outbound {
+        method,
+        headers: req.headers(),
+        query: req.uri().query(),
+        body,
+    }
+}
+
+/// The MCP server's answer, or a JSON-RPC error saying it failed (details logged).
+fn answer(
+    upstream: &Upstream,
+    result: Result<HttpResponse, GatewayError>,
+    id: &Value,
+) -> HttpResponse {
+    let error = match result {
+        Ok(response) => return response,
+        Err(error) => error,
+    };
+    tracing::warn!(%error, upstream = %upstream.url(), "gateway request failed");
+    let (status, message) = match error {
+        GatewayError::Timeout(_) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "the MCP server did not answer in time",
+        ),
+        GatewayError::Unreachable(_) => {
+            (StatusCode::BAD_GATEWAY, "the MCP server cannot be reached")
+        }
+        GatewayError::TooLarge(_) | GatewayError::Unfilterable(_) => (
+            StatusCode::BAD_GATEWAY,
+            "the MCP server's answer cannot be passed on",
+        ),
+    };
+    jsonrpc::error_response(status, id, SERVER_ERROR, message)
+}
+
+/// The body, at most `limit` bytes (a declared length past it was refused earlier by
+/// the body-size guard; this bounds chunked bodies).
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, HttpResponse> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else {
+            let message = "the request body could not be read";
+            return Err(refuse(StatusCode::BAD_REQUEST, message.to_owned()));
+        };
+        if body.len() + chunk.len() > limit {
+            let message = format!("the request body is larger than {limit} bytes");
+            return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, message));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn refuse(status: StatusCode, message: String) -> HttpResponse {
+    jsonrpc::error_response(status, &Value::Null, INVALID_REQUEST, &message)
+}
+
+async fn not_allowed() -> HttpResponse {
+    let mut response = refuse(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "use POST, GET or DELETE".to_owned(),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+    response
+}
+
+async fn broken() -> HttpResponse {
+    jsonrpc::error_response(
+        StatusCode::BAD_GATEWAY,
+        &Value::Null,
+        SERVER_ERROR,
+        "the gateway is not available",
+    )
+}
