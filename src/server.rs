@@ -273,6 +273,7 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         },
         clock.clone(),
     )
+    .with_login_state(opened.login_state.clone())
     .with_metrics(metrics.clone())
     .with_grant_sweep(store.clone(), config.refresh.ttl);
     let metadata_documents = if config.registration.metadata_documents {

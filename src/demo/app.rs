@@ -6,13 +6,9 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use actix_web::middleware::from_fn;
-use actix_web::web;
-
 use crate::clock::Clock;
 use crate::config::{self, Config, Environment};
 use crate::dev_idp::{self, DevIdpConfig};
-use crate::http::protect;
 use crate::server;
 
 /// Where the demo listens.
@@ -27,9 +23,13 @@ pub const NOTES_API: &str = "https://notes.example/api";
 const EXCHANGE_CLIENT: &str = "demo-mcp";
 const EXCHANGE_SECRET: &str = "demo-mcp-secret-change-me";
 
-/// The broker configuration the demo runs with, for a broker at `broker` and the dev
-/// IdP at `idp_url`.
-pub fn broker_config(broker: SocketAddr, idp_url: &str) -> Result<Config, config::ConfigError> {
+/// The broker configuration the demo runs with, for a broker at `broker`, the dev IdP
+/// at `idp_url` and the example MCP server (which the broker's gateway fronts) at `mcp`.
+pub fn broker_config(
+    broker: SocketAddr,
+    idp_url: &str,
+    mcp: SocketAddr,
+) -> Result<Config, config::ConfigError> {
     let text = format!(
         r#"
 [server]
@@ -63,6 +63,12 @@ scopes = ["notes:write"]
 name = "health"
 public = true
 
+# The broker fronts the MCP server itself: tool rules from the JSON-RPC body,
+# tools/list cut down to what the caller may call, the client's token replaced.
+[[gateway]]
+path = "/mcp"
+upstream = "http://{mcp}/mcp"
+
 [[exchange.audiences]]
 audience = "{NOTES_API}"
 scopes = ["notes:read", "notes:write"]
@@ -95,8 +101,17 @@ pub fn instructions(broker: SocketAddr, idp_url: &str) -> String {
         r#"token-broker demo (development only: in-memory state, a development IdP with no login form)
 
   broker (authorization server)  http://{broker}
-  example MCP server (protected) {mcp}
+  example MCP server (protected) {mcp}  (the broker's gateway in front of it)
   development IdP (user alice)   {idp_url}
+
+Behind nginx instead of the gateway, the broker answers auth_request (README.md,
+"Putting it in front of an MCP server"):
+    location /mcp {{
+        auth_request /_token_broker_verify;   # -> http://{broker}/auth/verify
+        auth_request_set $downstream $upstream_http_x_auth_access_token;
+        proxy_set_header Authorization "Bearer $downstream";
+        proxy_pass http://127.0.0.1:3000;     # your MCP server
+    }}
 
 Try it (each line works as printed):
 
@@ -158,23 +173,24 @@ pub async fn run(
     let idp = dev_idp::start(DevIdpConfig::default(), idp_listener, clock.clone())
         .map_err(|e| e.to_string())?;
     let idp_url = idp.url.clone();
-    let config = broker_config(broker_addr, &idp_url).map_err(|e| e.to_string())?;
-    let mcp_routes = |cfg: &mut web::ServiceConfig| {
-        cfg.service(
-            web::scope("/mcp")
-                .wrap(from_fn(protect::require_token))
-                .configure(|inner| super::mcp::configure(inner, "")),
-        );
-    };
-    let broker = server::start_with(Arc::new(config), broker_listener, clock, mcp_routes)
+    // The example MCP server on a loopback port of its own; only the gateway calls it.
+    let mcp_listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot listen on loopback: {e}"))?;
+    let mcp_addr = mcp_listener.local_addr().map_err(|e| e.to_string())?;
+    let mcp_server = super::mcp::serve_behind_gateway(mcp_listener).map_err(|e| e.to_string())?;
+    let config = broker_config(broker_addr, &idp_url, mcp_addr).map_err(|e| e.to_string())?;
+    let broker = server::start_with(Arc::new(config), broker_listener, clock, |_| {})
         .map_err(|e| e.to_string())?;
     let idp_handle = idp.server.handle();
+    let mcp_handle = mcp_server.handle();
     actix_web::rt::spawn(idp.server);
+    actix_web::rt::spawn(mcp_server);
     println!("{}", instructions(broker_addr, &idp_url));
     let result = broker
         .serve_until(shutdown)
         .await
         .map_err(|e| e.to_string());
     idp_handle.stop(true).await;
+    mcp_handle.stop(true).await;
     result
 }

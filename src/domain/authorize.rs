@@ -26,8 +26,6 @@ pub struct AuthorizeParams<'a> {
 pub struct ClientView<'a> {
     pub client_id: &'a str,
     pub redirect_uris: &'a [String],
-    /// Scopes the client registered for, if it named any.
-    pub scope: Option<&'a Scopes>,
 }
 
 /// A protected resource the broker may issue tokens for.
@@ -143,9 +141,10 @@ pub fn validate(
     for r in offered {
         allowed = allowed.union(&Scopes::of(r.scopes_supported.iter().cloned()));
     }
-    if let Some(registered) = client.scope {
-        allowed = allowed.intersection(&registered.union(&Scopes::of(BASE_SCOPES.iter().copied())));
-    }
+    // The client's registered `scope` does not narrow this: RFC 7591 §2 calls it the
+    // scopes the client "can use", and MCP clients register with the scope of their
+    // first challenge, then ask for more when a tool needs it (step-up). The resource's
+    // scopes bound the request, and the user approves it on the consent page.
     let excess = scopes.missing_from(&allowed);
     if !excess.is_empty() {
         return Err(refuse(

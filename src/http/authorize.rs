@@ -151,7 +151,6 @@ fn check(
     let view = client.map(|c| ClientView {
         client_id: &c.client_id,
         redirect_uris: &c.redirect_uris,
-        scope: c.scope.as_ref(),
     });
     // Repeated single-valued parameters are refused after the redirect URI is
     // trusted, so the refusal can be sent to it.

@@ -7,6 +7,7 @@
 //! runs against every backend.
 
 mod grants;
+mod login_state;
 mod memory;
 mod redis;
 mod seal;
@@ -21,7 +22,11 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use grants::{Grant, RefreshRecord, RotateOutcome, Rotation, UpstreamTokens};
-pub use memory::MemoryStore;
+pub use login_state::{
+    Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redemption, SessionStep,
+    StoredCode, UpstreamLeg,
+};
+pub use memory::{MemoryLoginState, MemoryStore};
 pub use redis::{RedisPeers, RedisStore};
 pub use seal::{SealError, Sealer};
 pub use sqlite::SqliteStore;
@@ -43,6 +48,9 @@ pub struct OpenedStore {
     /// `Some` for Redis: give it to the Invalidator (`with_peers`) and send it
     /// `Listen(peers.subscribe())`, so a revoke on one replica reaches the others.
     pub peers: Option<RedisPeers>,
+    /// Login sessions and proxy codes: in Redis when replicas share it (a login may
+    /// move between them), else in this process's memory.
+    pub login_state: Arc<dyn LoginState>,
 }
 
 /// [`open`], with the peers of a shared store. Synchronous: a Redis store connects
@@ -61,15 +69,18 @@ pub fn open_shared(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
         StoreBackend::Memory => Ok(OpenedStore {
             store: Arc::new(MemoryStore::new()),
             peers: None,
+            login_state: Arc::new(MemoryLoginState::new()),
         }),
         StoreBackend::Sqlite { path } => Ok(OpenedStore {
             store: Arc::new(SqliteStore::open(path, sealed("sqlite")?)?),
             peers: None,
+            login_state: Arc::new(MemoryLoginState::new()),
         }),
         StoreBackend::Redis { url, key_prefix } => {
             let store = RedisStore::open(url.expose(), key_prefix, sealed("redis")?)?;
             Ok(OpenedStore {
                 peers: Some(store.peers()),
+                login_state: Arc::new(store.clone()),
                 store: Arc::new(store),
             })
         }

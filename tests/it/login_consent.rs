@@ -5,7 +5,7 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use serde_json::json;
 use url::Url;
 
-use crate::support::{TestBroker, config_text, http};
+use crate::support::{BaseUrl, TestBroker, config_text, http};
 
 pub const REDIRECT: &str = "http://127.0.0.1:4711/callback";
 /// RFC 7636 appendix B (its verifier is dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk).
@@ -16,7 +16,7 @@ pub async fn live_broker() -> TestBroker {
 }
 
 /// Registers a public loopback client (as Claude Code and VS Code do).
-pub async fn register(broker: &TestBroker, name: &str) -> String {
+pub async fn register(broker: &(impl BaseUrl + ?Sized), name: &str) -> String {
     let body: serde_json::Value = http()
         .post(broker.at("/oauth/register"))
         .json(&json!({
@@ -34,7 +34,11 @@ pub async fn register(broker: &TestBroker, name: &str) -> String {
     body["client_id"].as_str().unwrap().to_owned()
 }
 
-pub fn authorize_url(broker: &TestBroker, client_id: &str, extra: &[(&str, &str)]) -> String {
+pub fn authorize_url(
+    broker: &(impl BaseUrl + ?Sized),
+    client_id: &str,
+    extra: &[(&str, &str)],
+) -> String {
     let mut url = Url::parse(&broker.at("/oauth/authorize")).unwrap();
     {
         let mut q = url.query_pairs_mut();
@@ -104,7 +108,11 @@ pub async fn open_consent(url: &str) -> Consent {
 
 /// The consent form as the browser that opened it sends it: its cookie, session and
 /// CSRF token, with `decision`.
-pub async fn answer(broker: &TestBroker, consent: &Consent, decision: &str) -> reqwest::Response {
+pub async fn answer(
+    broker: &(impl BaseUrl + ?Sized),
+    consent: &Consent,
+    decision: &str,
+) -> reqwest::Response {
     post_consent(
         broker,
         Some(&consent.cookie),
@@ -118,7 +126,7 @@ pub async fn answer(broker: &TestBroker, consent: &Consent, decision: &str) -> r
 }
 
 pub async fn post_consent(
-    broker: &TestBroker,
+    broker: &(impl BaseUrl + ?Sized),
     cookie: Option<&str>,
     form: &[(&str, &str)],
 ) -> reqwest::Response {

@@ -10,23 +10,31 @@ use url::Url;
 use crate::login_consent::{
     REDIRECT, answer, authorize_url, live_broker, location, open_consent, query, register,
 };
-use crate::support::{TestBroker, http};
+use crate::support::{BaseUrl, http};
 
 /// RFC 7636 appendix B: the verifier of `login_consent::CHALLENGE`.
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
 /// Drives the browser's part: consent approved, the provider's redirect followed to
 /// the broker's callback with the binding cookie, and the client's code returned.
-pub async fn login(broker: &TestBroker, client_id: &str, extra: &[(&str, &str)]) -> String {
+pub async fn login(
+    broker: &(impl BaseUrl + ?Sized),
+    client_id: &str,
+    extra: &[(&str, &str)],
+) -> String {
     let to = login_redirect(broker, client_id, extra).await;
     assert_eq!(query(&to, "state").as_deref(), Some("client-state"));
-    assert_eq!(query(&to, "iss").as_deref(), Some(broker.url.as_str()));
+    assert_eq!(query(&to, "iss").as_deref(), Some(broker.base_url()));
     assert!(query(&to, "error").is_none(), "{to}");
     query(&to, "code").expect("a code for the client")
 }
 
 /// Like [`login`], returning where the broker finally sent the browser.
-pub async fn login_redirect(broker: &TestBroker, client_id: &str, extra: &[(&str, &str)]) -> Url {
+pub async fn login_redirect(
+    broker: &(impl BaseUrl + ?Sized),
+    client_id: &str,
+    extra: &[(&str, &str)],
+) -> Url {
     let consent = open_consent(&authorize_url(broker, client_id, extra)).await;
     let approved = answer(broker, &consent, "approve").await;
     assert_eq!(approved.status(), 303);
@@ -55,7 +63,7 @@ pub async fn login_redirect(broker: &TestBroker, client_id: &str, extra: &[(&str
     to
 }
 
-pub async fn token(broker: &TestBroker, form: &[(&str, &str)]) -> (u16, Value) {
+pub async fn token(broker: &(impl BaseUrl + ?Sized), form: &[(&str, &str)]) -> (u16, Value) {
     let response = http()
         .post(broker.at("/oauth/token"))
         .form(form)
@@ -69,7 +77,7 @@ pub async fn token(broker: &TestBroker, form: &[(&str, &str)]) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-pub async fn redeem(broker: &TestBroker, client_id: &str, code: &str) -> (u16, Value) {
+pub async fn redeem(broker: &(impl BaseUrl + ?Sized), client_id: &str, code: &str) -> (u16, Value) {
     token(
         broker,
         &[
@@ -83,7 +91,11 @@ pub async fn redeem(broker: &TestBroker, client_id: &str, code: &str) -> (u16, V
     .await
 }
 
-async fn refresh(broker: &TestBroker, client_id: &str, refresh_token: &str) -> (u16, Value) {
+pub async fn refresh(
+    broker: &(impl BaseUrl + ?Sized),
+    client_id: &str,
+    refresh_token: &str,
+) -> (u16, Value) {
     token(
         broker,
         &[
@@ -96,7 +108,7 @@ async fn refresh(broker: &TestBroker, client_id: &str, refresh_token: &str) -> (
 }
 
 /// `/auth/verify` for the broker's resource: the status and the subject header.
-async fn verify(broker: &TestBroker, access_token: &str) -> (u16, Option<String>) {
+pub async fn verify(broker: &(impl BaseUrl + ?Sized), access_token: &str) -> (u16, Option<String>) {
     let response = http()
         .get(broker.at("/auth/verify"))
         .header("x-forwarded-uri", "/mcp")

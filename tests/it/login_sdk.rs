@@ -106,3 +106,64 @@ async fn the_typescript_sdk_logs_in_calls_a_tool_and_refreshes() {
         "{hops:?}"
     );
 }
+
+/// A broker fronting the demo's MCP server through its gateway, with the demo's tool
+/// rules: notes_read needs notes:read (alice's default), notes_write notes:write.
+async fn broker_with_gateway() -> TestBroker {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mcp = listener.local_addr().unwrap();
+    let server = token_broker::demo::mcp::serve_behind_gateway(listener).unwrap();
+    actix_web::rt::spawn(server);
+    let text = format!(
+        r#"{}
+[[resources.tools]]
+name = "notes_read"
+scopes = ["notes:read"]
+
+[[resources.tools]]
+name = "notes_write"
+scopes = ["notes:write"]
+
+[[resources.tools]]
+name = "health"
+public = true
+
+[[gateway]]
+path = "/mcp"
+upstream = "http://{mcp}/mcp"
+"#,
+        config_text()
+    );
+    TestBroker::start_live(&text, Default::default(), |_| {}).await
+}
+
+#[actix_web::test]
+async fn the_typescript_sdk_steps_up_for_a_tool_that_needs_more_scope() {
+    let broker = broker_with_gateway().await;
+    let result = run_node("sdk-stepup.mjs", vec![broker.url.clone()]).await;
+    assert_eq!(result["ok"], true, "{result:#}");
+    // The first login asks for what the 401 named; the list shows only what it allows.
+    assert_eq!(result["login_scope"], "notes:read", "{result:#}");
+    let names = |key: &str| -> Vec<String> {
+        result[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let first = names("tools_first");
+    assert!(first.contains(&"notes_read".to_owned()), "{first:?}");
+    assert!(!first.contains(&"notes_write".to_owned()), "{first:?}");
+    assert_eq!(result["read_ok"], true);
+    // notes_write: 403 → the SDK asks the user again, for the scope the challenge named.
+    assert_eq!(result["step_up_asked"], true, "{result:#}");
+    let asked = result["step_up_scope"].as_str().unwrap();
+    assert!(asked.contains("notes:write"), "{asked}");
+    assert_eq!(result["write_ok"], true, "{result:#}");
+    assert!(names("tools_after").contains(&"notes_write".to_owned()));
+    assert!(
+        names("notes").contains(&"stepped up".to_owned()),
+        "{result:#}"
+    );
+}

@@ -6,6 +6,7 @@ mod support;
 
 mod broker_tokens;
 mod cimd;
+mod compose_replicas;
 mod config_cli;
 mod demo;
 mod dev_idp;
@@ -27,7 +28,9 @@ mod nginx;
 mod process;
 mod register;
 mod register_proxy;
+mod replicas;
 mod shutdown;
+mod store_restart;
 mod surface;
 mod tool_access;
 mod upstream;

@@ -167,6 +167,40 @@ impl TestBroker {
     }
 }
 
+/// Where a broker answers: a [`TestBroker`], or the base URL (no trailing slash) of one
+/// in another process, so the login helpers drive either.
+pub trait BaseUrl {
+    /// The broker's base URL, which is also its issuer (`server.public_url`).
+    fn base_url(&self) -> &str;
+
+    fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url())
+    }
+}
+
+impl BaseUrl for TestBroker {
+    fn base_url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl BaseUrl for str {
+    fn base_url(&self) -> &str {
+        self
+    }
+}
+
+/// A loopback port free a moment ago, for a broker whose `server.public_url` must be
+/// known before it starts and stay the same across restarts. Another process may take
+/// it in between, so use it at once.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -255,6 +289,18 @@ impl BrokerProcess {
         use nix::sys::signal::{Signal, kill};
         use nix::unistd::Pid;
         kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).unwrap();
+    }
+
+    /// `kill -9`: no shutdown, no flush; returns once the process is gone (reaped, so
+    /// its port is free again).
+    pub fn kill9(&mut self) {
+        use std::os::unix::process::ExitStatusExt;
+
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL).unwrap();
+        let status = self.child.wait().unwrap();
+        assert_eq!(status.signal(), Some(9), "logs:\n{}", self.logs());
     }
 
     /// Waits (bounded) for the process to exit and returns its exit code.

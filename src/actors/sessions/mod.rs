@@ -2,27 +2,36 @@
 //! (default 60 s, one-time). Both are bounded in number — beyond the bound new
 //! sessions get 503, live ones are never evicted — stored by the SHA-256 of their
 //! 256-bit random identifiers, and swept periodically.
+//!
+//! The records live in a [`LoginState`]: process memory by default, Redis when
+//! replicas share a store (`with_login_state`), so a login may move between replicas
+//! and a code redeemed on one is spent on all. The actor holds no state of its own:
+//! it makes the identifiers, reads the clock and checks a code's bindings; each
+//! step that must happen once is one atomic call on the login state.
 
 mod messages;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
+pub use crate::store::{CodeGrant, UpstreamLeg};
 pub use messages::{
     ApproveSession, DenySession, MintProxyCode, ReadSession, RedeemProxyCode, StartSession,
     SweepCounts, SweepSessions, TakeSession,
 };
 
 use crate::clock::{Clock, UnixSeconds};
-use crate::config::constant_time_eq;
 use crate::domain::authorize::Authorization;
 use crate::domain::pkce;
+use crate::store::{
+    Admission, LoginSession, LoginState, MemoryLoginState, Redemption, SessionStep, Store,
+    StoreError,
+};
 
 /// Lifetimes and bounds.
 #[derive(Debug, Clone, Copy)]
@@ -54,27 +63,6 @@ pub struct SessionTicket {
     pub expires_at: UnixSeconds,
 }
 
-/// The broker's own side of the upstream login: PKCE verifier and nonce towards the
-/// provider, and the session id used as upstream `state`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamLeg {
-    pub state: String,
-    pub verifier: String,
-    pub nonce: String,
-}
-
-/// What a proxy code stands for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CodeGrant {
-    pub grant_id: String,
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub code_challenge: String,
-    pub scopes: crate::domain::scope::Scopes,
-    pub resource: Option<String>,
-    pub subject: String,
-}
-
 /// Why a session or code step failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
@@ -94,31 +82,19 @@ pub enum SessionError {
     Replayed { grant_id: String },
     #[error("{0}")]
     Mismatch(&'static str),
-    #[error("the sessions actor has stopped")]
+    /// The actor has stopped, or its login state (a shared store) cannot be reached:
+    /// answered 503, nothing changed.
+    #[error("the sessions actor has stopped or its store is unavailable")]
     Stopped,
-}
-
-struct Session {
-    request: Authorization,
-    csrf: String,
-    expires_at: UnixSeconds,
-    leg: Option<UpstreamLeg>,
-}
-
-struct Code {
-    grant: CodeGrant,
-    expires_at: UnixSeconds,
-    redeemed: bool,
 }
 
 pub struct Sessions {
     limits: SessionLimits,
     clock: Clock,
-    sessions: HashMap<[u8; 32], Session>,
-    codes: HashMap<[u8; 32], Code>,
+    state: Arc<dyn LoginState>,
     metrics: Option<crate::telemetry::metrics::Metrics>,
     /// Grants are swept on the same timer: (store, how long an idle grant lives).
-    grants: Option<(std::sync::Arc<dyn crate::store::Store>, Duration)>,
+    grants: Option<(Arc<dyn Store>, Duration)>,
 }
 
 fn random() -> String {
@@ -127,29 +103,67 @@ fn random() -> String {
     base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
 }
 
-fn key(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
+/// A store failure, logged with its cause; the caller answers 503.
+fn unavailable(error: StoreError) -> SessionError {
+    tracing::warn!(%error, "login state unavailable");
+    SessionError::Stopped
+}
+
+/// A refused step as the actor's error.
+fn refused<T>(step: SessionStep<T>) -> Result<T, SessionError> {
+    match step {
+        SessionStep::Done(value) => Ok(value),
+        SessionStep::Unknown => Err(SessionError::UnknownSession),
+        SessionStep::Csrf => Err(SessionError::Csrf),
+        SessionStep::NotApproved => Err(SessionError::NotApproved),
+    }
+}
+
+/// Drops expired login state and reports what went.
+async fn sweep(
+    state: Arc<dyn LoginState>,
+    metrics: Option<crate::telemetry::metrics::Metrics>,
+    now: UnixSeconds,
+) -> SweepCounts {
+    let swept = match state.sweep_login_state(now).await {
+        Ok(swept) => swept,
+        Err(error) => {
+            tracing::warn!(%error, "login state clean-up failed");
+            return SweepCounts::default();
+        }
+    };
+    let counts = SweepCounts {
+        sessions: swept.sessions,
+        codes: swept.codes,
+    };
+    if let Some(metrics) = &metrics {
+        metrics.login_state_expired("session", counts.sessions);
+        metrics.login_state_expired("code", counts.codes);
+    }
+    counts
 }
 
 impl Sessions {
+    /// Keeps sessions and codes in this process's memory.
     pub fn new(limits: SessionLimits, clock: Clock) -> Self {
         Self {
             limits,
             clock,
-            sessions: HashMap::new(),
-            codes: HashMap::new(),
+            state: Arc::new(MemoryLoginState::new()),
             metrics: None,
             grants: None,
         }
     }
 
+    /// Keeps them in `state` instead (Redis, shared by replicas).
+    pub fn with_login_state(mut self, state: Arc<dyn LoginState>) -> Self {
+        self.state = state;
+        self
+    }
+
     /// Also drops dead grants on each run: revoked ones, and ones without a refresh
     /// token older than `idle` (the refresh-token lifetime).
-    pub fn with_grant_sweep(
-        mut self,
-        store: std::sync::Arc<dyn crate::store::Store>,
-        idle: Duration,
-    ) -> Self {
+    pub fn with_grant_sweep(mut self, store: Arc<dyn Store>, idle: Duration) -> Self {
         self.grants = Some((store, idle));
         self
     }
@@ -158,39 +172,6 @@ impl Sessions {
     pub fn with_metrics(mut self, metrics: crate::telemetry::metrics::Metrics) -> Self {
         self.metrics = Some(metrics);
         self
-    }
-
-    fn live_session(&mut self, id: &str) -> Result<&mut Session, SessionError> {
-        let now = self.clock.unix();
-        match self.sessions.get_mut(&key(id)) {
-            Some(session) if now < session.expires_at => Ok(session),
-            _ => Err(SessionError::UnknownSession),
-        }
-    }
-
-    fn check_csrf(session: &Session, csrf: &str) -> Result<(), SessionError> {
-        if constant_time_eq(session.csrf.as_bytes(), csrf.as_bytes()) {
-            Ok(())
-        } else {
-            Err(SessionError::Csrf)
-        }
-    }
-
-    fn sweep(&mut self) -> SweepCounts {
-        let now = self.clock.unix();
-        let (sessions, codes) = (self.sessions.len(), self.codes.len());
-        self.sessions.retain(|_, s| now < s.expires_at);
-        // Redeemed codes are kept until expiry so a replay is recognised as one.
-        self.codes.retain(|_, c| now < c.expires_at);
-        let counts = SweepCounts {
-            sessions: (sessions - self.sessions.len()) as u64,
-            codes: (codes - self.codes.len()) as u64,
-        };
-        if let Some(metrics) = &self.metrics {
-            metrics.login_state_expired("session", counts.sessions);
-            metrics.login_state_expired("code", counts.codes);
-        }
-        counts
     }
 }
 
@@ -201,16 +182,19 @@ impl Actor for Sessions {
         ctx.run_interval(
             self.limits.sweep_interval.max(Duration::from_secs(1)),
             |actor, _| {
-                let counts = actor.sweep();
-                if counts != SweepCounts::default() {
-                    tracing::debug!(
-                        sessions = counts.sessions,
-                        codes = counts.codes,
-                        "expired login state dropped"
-                    );
-                }
+                let now = actor.clock.unix();
+                let (state, metrics) = (actor.state.clone(), actor.metrics.clone());
+                actix::spawn(async move {
+                    let counts = sweep(state, metrics, now).await;
+                    if counts != SweepCounts::default() {
+                        tracing::debug!(
+                            sessions = counts.sessions,
+                            codes = counts.codes,
+                            "expired login state dropped"
+                        );
+                    }
+                });
                 if let Some((store, idle)) = actor.grants.clone() {
-                    let now = actor.clock.unix();
                     let metrics = actor.metrics.clone();
                     actix::spawn(async move {
                         // Revoked grants are kept a day so late presentations of
@@ -238,150 +222,179 @@ impl Actor for Sessions {
 }
 
 impl Handler<StartSession> for Sessions {
-    type Result = Result<SessionTicket, SessionError>;
+    type Result = ResponseFuture<Result<SessionTicket, SessionError>>;
 
     fn handle(&mut self, message: StartSession, _: &mut Self::Context) -> Self::Result {
-        if self.sessions.len() >= self.limits.max_sessions {
-            self.sweep();
-            if self.sessions.len() >= self.limits.max_sessions {
-                return Err(SessionError::Full);
-            }
-        }
-        let (id, csrf) = (random(), random());
-        let expires_at = self.clock.unix() + self.limits.session_ttl.as_secs();
-        self.sessions.insert(
-            key(&id),
-            Session {
+        let (state, now, limits) = (self.state.clone(), self.clock.unix(), self.limits);
+        Box::pin(async move {
+            let (id, csrf) = (random(), random());
+            let expires_at = now + limits.session_ttl.as_secs();
+            let session = LoginSession {
                 request: message.request,
                 csrf: csrf.clone(),
                 expires_at,
                 leg: None,
-            },
-        );
-        Ok(SessionTicket {
-            id,
-            csrf,
-            expires_at,
+            };
+            match state
+                .put_session(&id, session, now, limits.max_sessions)
+                .await
+            {
+                Ok(Admission::Stored) => Ok(SessionTicket {
+                    id,
+                    csrf,
+                    expires_at,
+                }),
+                Ok(Admission::Full) => Err(SessionError::Full),
+                Err(error) => Err(unavailable(error)),
+            }
         })
     }
 }
 
 impl Handler<ReadSession> for Sessions {
-    type Result = Result<Authorization, SessionError>;
+    type Result = ResponseFuture<Result<Authorization, SessionError>>;
 
     fn handle(&mut self, message: ReadSession, _: &mut Self::Context) -> Self::Result {
-        Ok(self.live_session(&message.id)?.request.clone())
+        let (state, now) = (self.state.clone(), self.clock.unix());
+        Box::pin(async move {
+            match state.get_session(&message.id, now).await {
+                Ok(Some(session)) => Ok(session.request),
+                Ok(None) => Err(SessionError::UnknownSession),
+                Err(error) => Err(unavailable(error)),
+            }
+        })
     }
 }
 
 impl Handler<ApproveSession> for Sessions {
-    type Result = Result<UpstreamLeg, SessionError>;
+    type Result = ResponseFuture<Result<UpstreamLeg, SessionError>>;
 
     fn handle(&mut self, message: ApproveSession, _: &mut Self::Context) -> Self::Result {
-        let session = self.live_session(&message.id)?;
-        Self::check_csrf(session, &message.csrf)?;
-        // A second click (or a replayed form) gets the same leg, not a new one.
-        let leg = session.leg.get_or_insert_with(|| UpstreamLeg {
+        let (state, now) = (self.state.clone(), self.clock.unix());
+        // A second click (or a replayed form) gets the stored leg, not this one.
+        let leg = UpstreamLeg {
             state: message.id.clone(),
             verifier: random(),
             nonce: random(),
-        });
-        Ok(leg.clone())
+        };
+        Box::pin(async move {
+            let step = state
+                .approve_session(&message.id, &message.csrf, leg, now)
+                .await
+                .map_err(unavailable)?;
+            refused(step)
+        })
     }
 }
 
 impl Handler<DenySession> for Sessions {
-    type Result = Result<Authorization, SessionError>;
+    type Result = ResponseFuture<Result<Authorization, SessionError>>;
 
     fn handle(&mut self, message: DenySession, _: &mut Self::Context) -> Self::Result {
-        Self::check_csrf(self.live_session(&message.id)?, &message.csrf)?;
-        let session = self
-            .sessions
-            .remove(&key(&message.id))
-            .ok_or(SessionError::UnknownSession)?;
-        Ok(session.request)
+        let (state, now) = (self.state.clone(), self.clock.unix());
+        Box::pin(async move {
+            let step = state
+                .deny_session(&message.id, &message.csrf, now)
+                .await
+                .map_err(unavailable)?;
+            refused(step)
+        })
     }
 }
 
 impl Handler<TakeSession> for Sessions {
-    type Result = Result<(Authorization, UpstreamLeg), SessionError>;
+    type Result = ResponseFuture<Result<(Authorization, UpstreamLeg), SessionError>>;
 
     fn handle(&mut self, message: TakeSession, _: &mut Self::Context) -> Self::Result {
-        Self::check_csrf(self.live_session(&message.state)?, &message.csrf)?;
-        let session = self
-            .sessions
-            .remove(&key(&message.state))
-            .ok_or(SessionError::UnknownSession)?;
-        let leg = session.leg.ok_or(SessionError::NotApproved)?;
-        Ok((session.request, leg))
+        let (state, now) = (self.state.clone(), self.clock.unix());
+        Box::pin(async move {
+            let step = state
+                .take_session(&message.state, &message.csrf, now)
+                .await
+                .map_err(unavailable)?;
+            refused(step)
+        })
     }
 }
 
 impl Handler<MintProxyCode> for Sessions {
-    type Result = Result<String, SessionError>;
+    type Result = ResponseFuture<Result<String, SessionError>>;
 
     fn handle(&mut self, message: MintProxyCode, _: &mut Self::Context) -> Self::Result {
-        if self.codes.len() >= self.limits.max_codes {
-            self.sweep();
-            if self.codes.len() >= self.limits.max_codes {
-                return Err(SessionError::Full);
+        let (state, now, limits) = (self.state.clone(), self.clock.unix(), self.limits);
+        Box::pin(async move {
+            let code = random();
+            let expires_at = now + limits.code_ttl.as_secs();
+            match state
+                .put_code(&code, message.grant, expires_at, now, limits.max_codes)
+                .await
+            {
+                Ok(Admission::Stored) => Ok(code),
+                Ok(Admission::Full) => Err(SessionError::Full),
+                Err(error) => Err(unavailable(error)),
             }
-        }
-        let code = random();
-        let expires_at = self.clock.unix() + self.limits.code_ttl.as_secs();
-        self.codes.insert(
-            key(&code),
-            Code {
-                grant: message.grant,
-                expires_at,
-                redeemed: false,
-            },
-        );
-        Ok(code)
+        })
     }
 }
 
+/// Checks a redemption against what the code was minted for.
+fn check_bindings(grant: &CodeGrant, message: &RedeemProxyCode) -> Result<(), SessionError> {
+    if grant.client_id != message.client_id {
+        return Err(SessionError::Mismatch(
+            "the code was issued to another client",
+        ));
+    }
+    if grant.redirect_uri != message.redirect_uri {
+        return Err(SessionError::Mismatch(
+            "redirect_uri differs from the authorization request",
+        ));
+    }
+    pkce::verify(&message.verifier, &grant.code_challenge)
+        .map_err(|_| SessionError::Mismatch("code_verifier does not match the code_challenge"))
+}
+
 impl Handler<RedeemProxyCode> for Sessions {
-    type Result = Result<CodeGrant, SessionError>;
+    type Result = ResponseFuture<Result<CodeGrant, SessionError>>;
 
     fn handle(&mut self, message: RedeemProxyCode, _: &mut Self::Context) -> Self::Result {
-        let now = self.clock.unix();
-        let code = self
-            .codes
-            .get_mut(&key(&message.code))
-            .ok_or(SessionError::InvalidCode)?;
-        if now >= code.expires_at {
-            return Err(SessionError::InvalidCode);
-        }
-        if code.redeemed {
-            return Err(SessionError::Replayed {
-                grant_id: code.grant.grant_id.clone(),
-            });
-        }
-        // Every binding is checked before the code is spent, so a wrong guess by an
-        // attacker does not burn the legitimate client's code.
-        if code.grant.client_id != message.client_id {
-            return Err(SessionError::Mismatch(
-                "the code was issued to another client",
-            ));
-        }
-        if code.grant.redirect_uri != message.redirect_uri {
-            return Err(SessionError::Mismatch(
-                "redirect_uri differs from the authorization request",
-            ));
-        }
-        pkce::verify(&message.verifier, &code.grant.code_challenge).map_err(|_| {
-            SessionError::Mismatch("code_verifier does not match the code_challenge")
-        })?;
-        code.redeemed = true;
-        Ok(code.grant.clone())
+        let (state, now) = (self.state.clone(), self.clock.unix());
+        Box::pin(async move {
+            let stored = state
+                .find_code(&message.code, now)
+                .await
+                .map_err(unavailable)?
+                .ok_or(SessionError::InvalidCode)?;
+            if stored.redeemed {
+                return Err(SessionError::Replayed {
+                    grant_id: stored.grant.grant_id,
+                });
+            }
+            // Every binding is checked before the code is spent, so a wrong guess by
+            // an attacker does not burn the legitimate client's code. The bindings
+            // never change, so checking them on this read is as good as inside the
+            // redemption, which alone decides who redeems first.
+            check_bindings(&stored.grant, &message)?;
+            match state
+                .redeem_code(&message.code, now)
+                .await
+                .map_err(unavailable)?
+            {
+                Redemption::Redeemed(grant) => Ok(grant),
+                Redemption::Replayed { grant_id } => Err(SessionError::Replayed { grant_id }),
+                Redemption::Invalid => Err(SessionError::InvalidCode),
+            }
+        })
     }
 }
 
 impl Handler<SweepSessions> for Sessions {
-    type Result = MessageResult<SweepSessions>;
+    type Result = ResponseFuture<SweepCounts>;
 
     fn handle(&mut self, _: SweepSessions, _: &mut Self::Context) -> Self::Result {
-        MessageResult(self.sweep())
+        Box::pin(sweep(
+            self.state.clone(),
+            self.metrics.clone(),
+            self.clock.unix(),
+        ))
     }
 }

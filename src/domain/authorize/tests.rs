@@ -32,7 +32,6 @@ fn run(p: &AuthorizeParams<'_>) -> Result<Authorization, AuthorizeError> {
     let client = ClientView {
         client_id: "c1",
         redirect_uris: &uris,
-        scope: None,
     };
     let resources = [ResourceView {
         uri: "https://mcp.example/mcp",
@@ -73,7 +72,6 @@ fn unknown_clients_and_unregistered_redirects_are_shown_not_redirected() {
     let client = ClientView {
         client_id: "c1",
         redirect_uris: &uris,
-        scope: None,
     };
     assert!(matches!(
         validate(&p, Some(&client), &[]),
@@ -101,25 +99,24 @@ fn protocol_errors_go_back_to_the_client() {
 }
 
 #[test]
-fn a_registered_scope_limits_what_may_be_asked() {
+fn the_resource_bounds_the_scope_not_the_registration() {
+    // An MCP client registers with its first challenge's scope and steps up later.
     let uris = uris();
     let supported = scopes();
-    let registered = Scopes::parse("notes:read").unwrap();
     let client = ClientView {
         client_id: "c1",
         redirect_uris: &uris,
-        scope: Some(&registered),
     };
     let resources = [ResourceView {
         uri: "https://mcp.example/mcp",
         scopes_supported: &supported,
     }];
     let mut p = params();
-    p.scope = Some("notes:write");
+    p.scope = Some("notes:read notes:write openid");
+    assert!(validate(&p, Some(&client), &resources).is_ok());
+    p.scope = Some("notes:admin");
     assert!(matches!(
         validate(&p, Some(&client), &resources),
         Err(AuthorizeError::Redirect { .. })
     ));
-    p.scope = Some("notes:read openid");
-    assert!(validate(&p, Some(&client), &resources).is_ok());
 }

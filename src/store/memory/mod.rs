@@ -1,12 +1,15 @@
 //! The in-memory store: tests and the default demo. Forgets everything on restart.
 
 mod grants;
+mod login_state;
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+pub use self::login_state::MemoryLoginState;
 
 use super::{Grant, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient, UpstreamTokens};
 use crate::clock::UnixSeconds;

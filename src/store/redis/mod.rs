@@ -23,6 +23,7 @@ mod clients;
 mod codec;
 mod grants;
 mod keys;
+mod login_state;
 mod peers;
 mod rotate;
 mod runtime;

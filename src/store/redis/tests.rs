@@ -6,6 +6,7 @@
 mod at_rest;
 mod decide;
 mod harness;
+mod login_state;
 mod outage;
 mod peers;
 mod shared;

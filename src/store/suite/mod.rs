@@ -5,6 +5,7 @@
 mod clients;
 mod concurrency;
 mod grants;
+pub mod login_state;
 mod rotation;
 
 use std::any::Any;

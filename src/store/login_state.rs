@@ -1,0 +1,185 @@
+//! Login state: authorization sessions between `/oauth/authorize` and the callback,
+//! and one-time proxy codes between the callback and `/oauth/token`. Behind a trait
+//! so that replicas on one Redis share them — authorize on one replica, consent and
+//! callback on another, token on a third — while a single process keeps them in
+//! memory (`memory` and `sqlite` backends both use the memory implementation: the
+//! state lives minutes and a restart only costs a login in progress).
+//!
+//! Session ids and codes are 256-bit random secrets; implementations store them only
+//! as their SHA-256 ([`key`]). Every step that reads and then changes a record —
+//! approving, denying and taking a session, redeeming a code — is atomic, so two
+//! replicas never both take one session or both redeem one code. Time is always
+//! passed in (the broker's clock), never read here.
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+
+use super::StoreError;
+use crate::clock::UnixSeconds;
+use crate::domain::authorize::Authorization;
+use crate::domain::scope::Scopes;
+
+/// The broker's own side of the upstream login: PKCE verifier and nonce towards the
+/// provider, and the session id used as upstream `state`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamLeg {
+    pub state: String,
+    pub verifier: String,
+    pub nonce: String,
+}
+
+/// What a proxy code stands for. Holds no secret: the grant's tokens stay in the
+/// grant, the code itself is stored only as its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeGrant {
+    pub grant_id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub scopes: Scopes,
+    pub resource: Option<String>,
+    pub subject: String,
+}
+
+/// A login session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginSession {
+    /// The validated authorization request.
+    pub request: Authorization,
+    /// The browser binding: the login cookie and the consent form carry it.
+    pub csrf: String,
+    pub expires_at: UnixSeconds,
+    /// Set once, when the user approves.
+    pub leg: Option<UpstreamLeg>,
+}
+
+/// A proxy code as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCode {
+    pub grant: CodeGrant,
+    pub expires_at: UnixSeconds,
+    /// Redeemed codes are kept (as tombstones) until they expire, so a second
+    /// presentation is recognised as a replay.
+    pub redeemed: bool,
+}
+
+/// Whether a new session or code was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Stored,
+    /// The bound is reached (after dropping what had expired); nothing was stored
+    /// and nothing live was evicted.
+    Full,
+}
+
+/// The outcome of a step on a live session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionStep<T> {
+    Done(T),
+    /// No such session, or it has expired.
+    Unknown,
+    /// The presented CSRF token is not the session's; nothing changed.
+    Csrf,
+    /// Taking a session that was never approved: it is ended all the same (a
+    /// callback before consent is out of order, and the login must start again).
+    NotApproved,
+}
+
+/// The outcome of redeeming a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// The first redemption: what the code stands for. It is now spent.
+    Redeemed(CodeGrant),
+    /// Redeemed before: the caller must revoke what the grant issued (RFC 6749 §4.1.2).
+    Replayed { grant_id: String },
+    /// Unknown or expired.
+    Invalid,
+}
+
+/// What a sweep dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoginSweep {
+    pub sessions: u64,
+    pub codes: u64,
+}
+
+/// How a session id or code is stored: its SHA-256.
+pub fn key(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Sessions and proxy codes. A record counts as gone once `now` reaches its
+/// `expires_at`, whether or not it was swept.
+#[async_trait]
+pub trait LoginState: Send + Sync + 'static {
+    /// Stores a new session under `id` unless `max` sessions are held: then expired
+    /// ones are dropped first, and when that frees no room the answer is `Full`.
+    async fn put_session(
+        &self,
+        id: &str,
+        session: LoginSession,
+        now: UnixSeconds,
+        max: usize,
+    ) -> Result<Admission, StoreError>;
+
+    /// The live session `id` (no state change).
+    async fn get_session(
+        &self,
+        id: &str,
+        now: UnixSeconds,
+    ) -> Result<Option<LoginSession>, StoreError>;
+
+    /// Approves the live session `id` when `csrf` matches (compared in constant
+    /// time): stores `leg` unless one is stored already, and answers the stored
+    /// one — so a double click gets the same leg.
+    async fn approve_session(
+        &self,
+        id: &str,
+        csrf: &str,
+        leg: UpstreamLeg,
+        now: UnixSeconds,
+    ) -> Result<SessionStep<UpstreamLeg>, StoreError>;
+
+    /// Deletes the live session `id` when `csrf` matches; answers its request.
+    async fn deny_session(
+        &self,
+        id: &str,
+        csrf: &str,
+        now: UnixSeconds,
+    ) -> Result<SessionStep<Authorization>, StoreError>;
+
+    /// Takes the live session `id` when `csrf` matches: deletes it and answers its
+    /// request and leg — or `NotApproved`, when it has none. Exactly one of any
+    /// number of concurrent takes gets it.
+    async fn take_session(
+        &self,
+        id: &str,
+        csrf: &str,
+        now: UnixSeconds,
+    ) -> Result<SessionStep<(Authorization, UpstreamLeg)>, StoreError>;
+
+    /// Stores a new code under `code` (as `put_session` for the bound).
+    async fn put_code(
+        &self,
+        code: &str,
+        grant: CodeGrant,
+        expires_at: UnixSeconds,
+        now: UnixSeconds,
+        max: usize,
+    ) -> Result<Admission, StoreError>;
+
+    /// The unexpired code `code`, redeemed or not (no state change): for checking its
+    /// bindings before spending it.
+    async fn find_code(
+        &self,
+        code: &str,
+        now: UnixSeconds,
+    ) -> Result<Option<StoredCode>, StoreError>;
+
+    /// Redeems `code`: the first time answers what it stands for and marks it
+    /// redeemed, atomically; every later time answers `Replayed`.
+    async fn redeem_code(&self, code: &str, now: UnixSeconds) -> Result<Redemption, StoreError>;
+
+    /// Drops sessions and codes expired at `now`; counts them.
+    async fn sweep_login_state(&self, now: UnixSeconds) -> Result<LoginSweep, StoreError>;
+}
