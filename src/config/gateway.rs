@@ -99,7 +99,9 @@ pub fn gateways(
             continue;
         }
         if let Some(resources) = resources
-            && !resources.iter().any(|r| covers(&r.path, &path))
+            && !resources
+                .iter()
+                .any(|r| crate::domain::resource::path_covers(&r.path, &path))
         {
             problems.push(Problem::new(
                 key("path"),
@@ -114,16 +116,6 @@ pub fn gateways(
         });
     }
     (problems.len() == before).then_some(out)
-}
-
-/// Whether a request to `path` belongs to the resource at `resource_path`: the rule of
-/// `http::protect::resource_for` (a prefix at a segment boundary; `""` covers all).
-fn covers(resource_path: &str, path: &str) -> bool {
-    resource_path.is_empty()
-        || path == resource_path
-        || path
-            .strip_prefix(resource_path)
-            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// An absolute path of plain segments, used as an actix route pattern as it is (so no
@@ -144,7 +136,10 @@ fn check_path(path: &str) -> Result<String, String> {
             "`{path}` must be an absolute path such as /mcp: segments of letters, digits, `-`, `.`, `_`, `~`, no trailing slash"
         ));
     }
-    if RESERVED.iter().any(|r| covers(r, path)) {
+    if RESERVED
+        .iter()
+        .any(|r| crate::domain::resource::path_covers(r, path))
+    {
         return Err(format!("`{path}` is one of the broker's own paths"));
     }
     Ok(path.to_owned())

@@ -46,13 +46,7 @@ pub fn resource_for<'a>(config: &'a Config, path: &str) -> Option<&'a ResourceCo
     config
         .resources
         .iter()
-        .filter(|r| {
-            r.path.is_empty()
-                || path == r.path
-                || path
-                    .strip_prefix(&r.path)
-                    .is_some_and(|rest| rest.starts_with('/'))
-        })
+        .filter(|r| crate::domain::resource::path_covers(&r.path, path))
         .max_by_key(|r| r.path.len())
 }
 
