@@ -35,6 +35,10 @@ enum Command {
         listen: std::net::SocketAddr,
         #[arg(long, default_value = "127.0.0.1:8081", value_name = "ADDR")]
         idp_listen: std::net::SocketAddr,
+        /// Where the broker keeps its state: `memory` (default), `sqlite:PATH` (a file,
+        /// with its keys beside it: the demo can be restarted) or `redis://HOST:PORT`.
+        #[arg(long, default_value = "memory", value_name = "STORE")]
+        store: token_broker::demo::store::DemoStore,
     },
     /// Run the development OpenID provider (development and tests only: no login form,
     /// an unauthenticated control API under /_dev/).
@@ -92,7 +96,11 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::DevIdp { listen, config } => dev_idp(listen, config.as_deref()),
-        Command::Demo { listen, idp_listen } => demo(listen, idp_listen),
+        Command::Demo {
+            listen,
+            idp_listen,
+            store,
+        } => demo(listen, idp_listen, store),
         Command::HashKey { generate } => hash_key(generate),
         Command::RotateKeys {
             config,
@@ -180,7 +188,11 @@ fn hash_key(generate: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn demo(listen: std::net::SocketAddr, idp_listen: std::net::SocketAddr) -> ExitCode {
+fn demo(
+    listen: std::net::SocketAddr,
+    idp_listen: std::net::SocketAddr,
+    store: token_broker::demo::store::DemoStore,
+) -> ExitCode {
     let log = config::LogConfig {
         format: config::LogFormat::Pretty,
         level: "info".to_owned(),
@@ -195,6 +207,7 @@ fn demo(listen: std::net::SocketAddr, idp_listen: std::net::SocketAddr) -> ExitC
     };
     let result = actix_web::rt::System::new().block_on(token_broker::demo::app::run(
         addrs,
+        store,
         wait_for_shutdown_signal(),
     ));
     match result {

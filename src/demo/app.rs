@@ -18,6 +18,9 @@ pub struct DemoAddrs {
     pub idp: SocketAddr,
 }
 
+/// Where the demo keeps its state (`--store`).
+pub use super::store::DemoStore;
+
 /// The API behind the demo's MCP server, as the dev IdP issues tokens for it.
 pub const NOTES_API: &str = "https://notes.example/api";
 const EXCHANGE_CLIENT: &str = "demo-mcp";
@@ -29,7 +32,9 @@ pub fn broker_config(
     broker: SocketAddr,
     idp_url: &str,
     mcp: SocketAddr,
-) -> Result<Config, config::ConfigError> {
+    store: &DemoStore,
+) -> Result<Config, String> {
+    let sections = store.config_sections()?;
     let text = format!(
         r#"
 [server]
@@ -82,9 +87,10 @@ audiences = ["{NOTES_API}"]
 [log]
 format = "pretty"
 level = "info"
-"#
+
+{sections}"#
     );
-    config::load_str(&text, &Environment::default())
+    config::load_str(&text, &Environment::default()).map_err(|e| e.to_string())
 }
 
 /// What the demo prints once both servers listen.
@@ -98,7 +104,7 @@ pub fn instructions(broker: SocketAddr, idp_url: &str) -> String {
     let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     format!(
-        r#"token-broker demo (development only: in-memory state, a development IdP with no login form)
+        r#"token-broker demo (development only: a development IdP with no login form; state in memory unless --store says otherwise)
 
   broker (authorization server)  http://{broker}
   example MCP server (protected) {mcp}  (the broker's gateway in front of it)
@@ -162,6 +168,7 @@ Ctrl-C stops the demo.
 /// Runs the demo until `shutdown` resolves.
 pub async fn run(
     addrs: DemoAddrs,
+    store: DemoStore,
     shutdown: impl Future<Output = ()> + 'static,
 ) -> Result<(), String> {
     let idp_listener =
@@ -178,7 +185,7 @@ pub async fn run(
         TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot listen on loopback: {e}"))?;
     let mcp_addr = mcp_listener.local_addr().map_err(|e| e.to_string())?;
     let mcp_server = super::mcp::serve_behind_gateway(mcp_listener).map_err(|e| e.to_string())?;
-    let config = broker_config(broker_addr, &idp_url, mcp_addr).map_err(|e| e.to_string())?;
+    let config = broker_config(broker_addr, &idp_url, mcp_addr, &store)?;
     let broker = server::start_with(Arc::new(config), broker_listener, clock, |_| {})
         .map_err(|e| e.to_string())?;
     let idp_handle = idp.server.handle();

@@ -22,6 +22,10 @@ impl Drop for Demo {
 }
 
 fn start_demo() -> Demo {
+    start_demo_with(&[])
+}
+
+fn start_demo_with(extra: &[&str]) -> Demo {
     let mut child = binary()
         .args([
             "demo",
@@ -30,6 +34,7 @@ fn start_demo() -> Demo {
             "--idp-listen",
             "127.0.0.1:0",
         ])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -174,4 +179,77 @@ fn every_printed_command_works_as_printed() {
     let refreshed = json(&outputs[lines.len() - 1]);
     assert!(refreshed["access_token"].is_string(), "{refreshed}");
     assert_ne!(refreshed["refresh_token"], login["refresh_token"]);
+}
+
+/// The broker's address as the demo printed it.
+fn broker_url(printed: &str) -> String {
+    printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("broker (authorization server)"))
+        .map(|rest| rest.trim().to_owned())
+        .expect("the demo printed no broker address")
+}
+
+#[test]
+fn with_a_sqlite_store_the_demo_remembers_its_clients_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("demo.db").display());
+    let register = |broker: &str| -> serde_json::Value {
+        reqwest::blocking::Client::new()
+            .post(format!("{broker}/oauth/register"))
+            .json(&serde_json::json!({
+                "client_name": "kept", "redirect_uris": ["http://127.0.0.1:1/cb"],
+                "token_endpoint_auth_method": "none"
+            }))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let authorize = |broker: &str, client: &str| -> u16 {
+        reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(format!("{broker}/oauth/authorize"))
+            .query(&[
+                ("response_type", "code"),
+                ("client_id", client),
+                ("redirect_uri", "http://127.0.0.1:1/cb"),
+                (
+                    "code_challenge",
+                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                ),
+                ("code_challenge_method", "S256"),
+                ("scope", "notes:read"),
+            ])
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let first = start_demo_with(&["--store", &store]);
+    let client = register(&broker_url(&first.printed))["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(authorize(&broker_url(&first.printed), &client), 200);
+    drop(first);
+    // The keys were made beside the file, private.
+    let key = dir.path().join("demo.db.store-key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let second = start_demo_with(&["--store", &store]);
+    assert_eq!(
+        authorize(&broker_url(&second.printed), &client),
+        200,
+        "the consent page: the client is still registered"
+    );
+    // The in-memory default forgets it.
+    let memory = start_demo();
+    assert_eq!(authorize(&broker_url(&memory.printed), &client), 400);
 }
