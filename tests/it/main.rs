@@ -26,6 +26,7 @@ mod login_sdk;
 mod mcp_server;
 mod nginx;
 mod process;
+mod redis_outage;
 mod register;
 mod register_proxy;
 mod replicas;

@@ -330,3 +330,33 @@ async fn unused_registrations_are_removed_on_schedule() {
     );
     broker.stop().await;
 }
+
+#[actix_web::test]
+async fn a_remembered_public_client_that_vanished_is_registered_anew() {
+    let broker = TestBroker::start().await;
+    let body = serde_json::json!({
+        "client_name": "vanishing", "redirect_uris": ["http://127.0.0.1:1/cb"],
+        "token_endpoint_auth_method": "none"
+    });
+    let register = || async {
+        let response = http()
+            .post(broker.at("/oauth/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<serde_json::Value>().await.unwrap())
+    };
+    let (status, first) = register().await;
+    assert_eq!(status, 201, "{first}");
+    let id = first["client_id"].as_str().unwrap().to_owned();
+    // Removed behind the broker's back (a clean-up, a store that lost its data).
+    assert!(broker.state.store.delete_client(&id).await.unwrap());
+    let (status, second) = register().await;
+    assert_eq!(status, 201, "{second}");
+    assert_ne!(second["client_id"], first["client_id"]);
+    // And the new one is what identical registrations get from now on.
+    let (_, third) = register().await;
+    assert_eq!(third["client_id"], second["client_id"]);
+}

@@ -19,16 +19,20 @@ use crate::login_flow::{redeem, refresh, verify};
 use crate::support::{TestDevIdp, free_port, http};
 
 /// A redis-server on a free loopback port, nothing persisted; killed when dropped.
-struct Redis {
-    port: u16,
+pub(crate) struct Redis {
+    pub(crate) port: u16,
     child: Child,
     _dir: tempfile::TempDir,
 }
 
 impl Redis {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    /// On `port` (to bring a stopped one back where the brokers look for it).
+    pub(crate) fn start_on(port: u16) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -51,7 +55,7 @@ impl Redis {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 }
@@ -75,7 +79,7 @@ fn pong(port: u16) -> bool {
 }
 
 /// One replica's configuration: issuer `public_url`, the shared Redis and key file.
-fn replica_config(public_url: &str, idp: &str, redis: &str, key_file: &str) -> String {
+pub(crate) fn replica_config(public_url: &str, idp: &str, redis: &str, key_file: &str) -> String {
     let store_key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
     format!(
         r#"
@@ -115,7 +119,7 @@ scopes_supported = ["notes:read", "notes:write"]
 }
 
 /// Starts a replica on `listener`; answers its base URL.
-fn start_replica(text: &str, listener: TcpListener, clock: &Clock) -> String {
+pub(crate) fn start_replica(text: &str, listener: TcpListener, clock: &Clock) -> String {
     let config = token_broker::config::load_str(text, &Default::default()).unwrap();
     let running = server::start_with(Arc::new(config), listener, clock.clone(), |_| {}).unwrap();
     let url = format!("http://{}", running.addr);

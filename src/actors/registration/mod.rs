@@ -257,19 +257,55 @@ impl Handler<RegisterClient> for Registration {
             // One that was just made is answered with its client (the handler's check
             // can race with the registration completing).
             if let Some(client_id) = self.recent_public.get(&fingerprint) {
+                // The client it made may have gone since (removed as stale, or a store
+                // that lost its data): then this registration makes a new one.
                 let store = self.store.clone();
-                return Box::pin(async move {
-                    match store.get_client(&client_id).await? {
-                        Some(client) => Ok(Registered {
-                            client,
-                            secret: None,
-                            reused: true,
-                        }),
-                        None => Err(RegistrationError::Store(crate::store::StoreError::Corrupt(
-                            "a de-duplicated client vanished".to_owned(),
-                        ))),
+                let fresh = create(
+                    metadata,
+                    self.config.clone(),
+                    self.store.clone(),
+                    self.upstream.clone(),
+                    self.clock.unix(),
+                );
+                let reply = own.take();
+                let lookup = async move {
+                    match store.get_client(&client_id).await {
+                        Ok(Some(client)) => (
+                            Ok(Registered {
+                                client,
+                                secret: None,
+                                reused: true,
+                            }),
+                            false,
+                        ),
+                        Ok(None) => (fresh.await, true),
+                        Err(error) => (Err(error.into()), false),
                     }
-                });
+                };
+                ctx.spawn(
+                    lookup
+                        .into_actor(self)
+                        .map(move |(result, remade), actor, _| {
+                            if remade {
+                                match &result {
+                                    Ok(registered) => {
+                                        actor.metrics.registration("created");
+                                        actor.recent_public.insert(
+                                            fingerprint,
+                                            registered.client.client_id.clone(),
+                                        );
+                                    }
+                                    Err(_) => {
+                                        actor.recent_public.remove(&fingerprint);
+                                    }
+                                }
+                            }
+                            if let Some(tx) = reply {
+                                let _ = tx.send(result);
+                            }
+                        }),
+                );
+                return wait(rx);
             }
             // Identical public registrations under way share the one being made.
             if let Some(waiters) = self.in_flight.get_mut(&fingerprint) {

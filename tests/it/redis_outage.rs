@@ -1,0 +1,84 @@
+//! A broker on Redis while Redis goes away and comes back: requests that need the
+//! store get 503 (RFC 6749 JSON, `Retry-After`), nothing panics, requests that do not
+//! need it still work, and the same broker serves again once Redis is back, without a
+//! restart.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use token_broker::clock::Clock;
+
+use crate::replicas::{Redis, replica_config, start_replica};
+use crate::support::{TestDevIdp, http};
+
+async fn register(broker: &str) -> reqwest::Response {
+    http()
+        .post(format!("{broker}/oauth/register"))
+        .json(&json!({
+            "client_name": "outage", "redirect_uris": ["http://127.0.0.1:1/cb"],
+            "token_endpoint_auth_method": "none"
+        }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn redis_down_is_503_and_redis_back_is_service_again() {
+    let redis = Redis::start();
+    let port = redis.port;
+    let clock = Clock::system();
+    let idp = TestDevIdp::start_with_clock(Default::default(), clock.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("keys.json");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let public_url = format!("http://{}", listener.local_addr().unwrap());
+    // Retries while Redis comes back must not run into the registration rate limit.
+    let text = format!(
+        "{}\n[registration]\nrate_limit_per_minute = 6000\nrate_limit_burst = 1000\n",
+        replica_config(
+            &public_url,
+            &idp.url,
+            &redis.url(),
+            key_file.to_str().unwrap()
+        )
+    );
+    let broker = start_replica(&text, listener, &clock);
+    assert_eq!(register(&broker).await.status(), 201);
+
+    drop(redis);
+    let down = register(&broker).await;
+    assert_eq!(down.status(), 503);
+    assert!(down.headers().contains_key("retry-after"));
+    let body: Value = down.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    // What needs no store still answers.
+    let health = http()
+        .get(format!("{broker}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let metadata = http()
+        .get(format!("{broker}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metadata.status(), 200);
+
+    // Back on the same port (empty: nothing was persisted): the same broker registers
+    // again once its connection is re-established — a new client for the same
+    // metadata, since the one it remembered making is gone with Redis's data.
+    let _redis = Redis::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = register(&broker).await.status();
+        if status == 201 {
+            break;
+        }
+        assert_eq!(status, 503, "only unavailable while reconnecting");
+        assert!(Instant::now() < deadline, "the broker never reconnected");
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
+}
