@@ -93,13 +93,13 @@ pub struct BrokerTrust {
     pub grants: ScopeCache,
 }
 
-/// A broker token as its grant now stands: refused when the grant is revoked or
+/// A token as its grant now stands (broker tokens; others pass as they are): refused when the grant is revoked or
 /// unknown, its scopes narrowed to what the grant may still do.
-async fn current(
-    verified: Arc<Verified>,
-    grant_id: &str,
-    grants: &ScopeCache,
-) -> Result<Arc<Verified>, Rejection> {
+async fn current(verified: Arc<Verified>, grants: &ScopeCache) -> Result<Arc<Verified>, Rejection> {
+    // Provider tokens have no grant here.
+    let Some(grant_id) = verified.principal.grant_id.as_deref() else {
+        return Ok(verified);
+    };
     let standing = grants
         .effective(grant_id)
         .await
@@ -231,9 +231,9 @@ impl Verifier {
         if verified.key_until.is_some_and(|until| now >= until) {
             return Err(Rejection::UnknownKid);
         }
-        match (verified.principal.grant_id.clone(), &self.broker) {
-            (Some(grant), Some(broker)) => current(verified, &grant, &broker.grants).await,
-            _ => Ok(verified),
+        match &self.broker {
+            Some(broker) => current(verified, &broker.grants).await,
+            None => Ok(verified),
         }
     }
 

@@ -91,6 +91,25 @@ pub(crate) fn claims(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
+/// A provider token for the dev IdP's service account: a realistic actor.
+pub(crate) async fn service_token(broker: &TestBroker) -> String {
+    let body: Value = http()
+        .post(format!("{}/token", broker.idp.url))
+        .basic_auth("demo-service", Some("demo-service-secret"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "notes:read"),
+            ("resource", &broker.at("/mcp")),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
 #[actix_web::test]
 async fn a_broker_token_is_exchanged_at_the_provider_and_cached_until_near_expiry() {
     let broker = broker_with(Default::default()).await;
@@ -248,21 +267,8 @@ async fn two_subjects_never_share_an_entry() {
     let broker = broker_with(Default::default()).await;
     let alice_token = alice(&broker).await;
     // A provider token for another subject (the dev IdP's service account).
-    let service: Value = http()
-        .post(format!("{}/token", broker.idp.url))
-        .basic_auth("demo-service", Some("demo-service-secret"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "notes:read"),
-            ("resource", &broker.at("/mcp")),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let service_token = service["access_token"].as_str().unwrap();
+    let service = service_token(&broker).await;
+    let service_token = service.as_str();
     let (_, a) = exchange(&broker, CALLER, &alice_token, &[]).await;
     let (status, s) = exchange(&broker, CALLER, service_token, &[]).await;
     assert_eq!(status, 200, "{s}");

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::exchange::{CALLER, claims};
+use crate::exchange::{CALLER, claims, service_token};
 use crate::login_consent::register;
 use crate::login_flow::{login, redeem, token};
 use crate::support::{TestBroker, config_text, http};
@@ -84,25 +84,6 @@ async fn exchange(broker: &TestBroker, form: &[(&str, &str)]) -> (u16, Value) {
         response.status().as_u16(),
         response.json().await.unwrap_or(Value::Null),
     )
-}
-
-/// A provider token for the dev IdP's service account: a realistic actor.
-async fn service_token(broker: &TestBroker) -> String {
-    let body: Value = http()
-        .post(format!("{}/token", broker.idp.url))
-        .basic_auth("demo-service", Some("demo-service-secret"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "notes:read"),
-            ("resource", &broker.at("/mcp")),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
 }
 
 #[actix_web::test]

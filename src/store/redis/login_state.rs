@@ -177,20 +177,25 @@ fn decode_session(id: &str, fields: &Fields) -> Result<LoginSession, StoreError>
     })
 }
 
+/// A record's fields; `None` when it does not exist.
+async fn hash(s: &Inner, record: String) -> Result<Option<Fields>, StoreError> {
+    let value: Value = ::redis::cmd("HGETALL")
+        .arg(record)
+        .query_async(&mut s.conn())
+        .await
+        .map_err(redis_error)?;
+    let fields = Fields::from_value(value)?;
+    Ok((!fields.is_empty()).then_some(fields))
+}
+
 async fn get_session(
     s: &Inner,
     id: &str,
     now: UnixSeconds,
 ) -> Result<Option<LoginSession>, StoreError> {
-    let value: Value = ::redis::cmd("HGETALL")
-        .arg(session_key(s, &hex(&key(id))))
-        .query_async(&mut s.conn())
-        .await
-        .map_err(redis_error)?;
-    let fields = Fields::from_value(value)?;
-    if fields.is_empty() {
+    let Some(fields) = hash(s, session_key(s, &hex(&key(id)))).await? else {
         return Ok(None);
-    }
+    };
     let session = decode_session(id, &fields)?;
     Ok((now < session.expires_at).then_some(session))
 }
@@ -333,15 +338,9 @@ async fn find_code(
     code: &str,
     now: UnixSeconds,
 ) -> Result<Option<StoredCode>, StoreError> {
-    let value: Value = ::redis::cmd("HGETALL")
-        .arg(code_key(s, &hex(&key(code))))
-        .query_async(&mut s.conn())
-        .await
-        .map_err(redis_error)?;
-    let fields = Fields::from_value(value)?;
-    if fields.is_empty() {
+    let Some(fields) = hash(s, code_key(s, &hex(&key(code)))).await? else {
         return Ok(None);
-    }
+    };
     let stored = decode_code(&fields)?;
     Ok((now < stored.expires_at).then_some(stored))
 }
