@@ -111,6 +111,10 @@ scopes = ["notes:read", "notes:write"]
 path = "/mcp"
 upstream = "$demo/mcp"
 
+# In memory, as in earlier runs: the figures measure the request path, not the store.
+[store]
+backend = "memory"
+
 [log]
 level = "warn"
 EOF

@@ -71,6 +71,10 @@ client_secret = "token-broker-secret"
 uri = "$resource"
 required_scopes = ["notes:read"]
 
+# In memory, as in earlier runs: the figures measure the request path, not the store.
+[store]
+backend = "memory"
+
 [log]
 level = "warn"
 EOF

@@ -61,18 +61,21 @@ enum Command {
         #[arg(long)]
         generate: bool,
     },
-    /// Add a new signing key to `tokens.key_file`, active after --activate-in (so every
-    /// replica publishes it before any signs with it); the key it replaces stays
-    /// published for `tokens.key_grace` after that. Prints the new kid.
+    /// Add a new signing key — to the store, or to `tokens.key_file` with the memory
+    /// store — active after --activate-in (so every replica publishes it before any
+    /// signs with it); the key it replaces stays published for `tokens.key_grace` after
+    /// that. Prints the new kid.
     RotateKeys {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
-        /// How long until the new key signs (a restart of every replica must happen
-        /// within it), e.g. `1h`.
+        /// How long until the new key signs, e.g. `1h`: at least 5m30s (brokers re-read
+        /// the store's keys every 30 s, and /jwks.json may be cached for 5 min); with a
+        /// key file, every replica must also restart within it.
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         activate_in: std::time::Duration,
     },
-    /// Validate a configuration file (with TOKEN_BROKER__* overrides) and print "ok" or every problem.
+    /// Validate a configuration file (with TOKEN_BROKER__* overrides) and print "ok" and
+    /// where the broker keeps its state, or every problem.
     CheckConfig {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
@@ -85,8 +88,11 @@ const EXIT_CONFIG: u8 = 78;
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::CheckConfig { config } => match load(&config) {
-            Ok(_) => {
+            Ok(config) => {
                 println!("ok");
+                for line in config::where_state_lives(&config) {
+                    println!("{line}");
+                }
                 ExitCode::SUCCESS
             }
             Err(code) => code,
@@ -128,37 +134,18 @@ fn main() -> ExitCode {
 }
 
 fn rotate_keys(config: &Config, activate_in: std::time::Duration) -> ExitCode {
-    use token_broker::tokens::{keypair::SigningAlg, signing};
-    let Some(path) = &config.tokens.key_file else {
-        eprintln!("tokens.key_file is not set: keys live in memory and cannot be rotated");
-        return ExitCode::from(EXIT_CONFIG);
-    };
-    let alg = match SigningAlg::parse(&config.tokens.algorithm) {
-        Ok(alg) => alg,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    let now = Clock::system().unix();
-    // A first rotation before the first start creates the file with its first key.
-    if let Err(error) = signing::SigningKeys::load_or_create(&config.tokens, now) {
-        eprintln!("{error}");
-        return ExitCode::FAILURE;
-    }
-    match signing::rotate_file(
-        path,
-        alg,
-        now,
-        now + activate_in.as_secs(),
-        config.tokens.key_grace.as_secs(),
-    ) {
+    use token_broker::tokens::rotate::{RotateError, rotate_keys};
+    match rotate_keys(config, Clock::system().unix(), activate_in) {
         Ok(kid) => {
             println!("{kid}");
             ExitCode::SUCCESS
         }
-        Err(error) => {
-            eprintln!("{error}");
+        Err(RotateError::Refused(reason)) => {
+            eprintln!("{reason}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(RotateError::Failed(reason)) => {
+            eprintln!("{reason}");
             ExitCode::FAILURE
         }
     }

@@ -29,7 +29,7 @@ use crate::telemetry::metrics::Metrics;
 use crate::tokens::Verifier;
 use crate::tokens::api_keys::ApiKeys;
 use crate::tokens::introspect::Introspector;
-use crate::tokens::signing::SigningKeys;
+use crate::tokens::signing::{SigningKeys, reload_periodically};
 use crate::tokens::verify::BrokerTrust;
 use crate::tokens::verify::VerifierParts;
 use crate::upstream::http::UpstreamHttp;
@@ -213,14 +213,14 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         metrics.clone(),
     );
     let issuer = config.upstream.issuer.as_str().to_owned();
-    if config.tokens.key_file.is_none() {
-        tracing::warn!(
-            "tokens.key_file is not set: signing keys live in memory and issued tokens do not survive a restart"
-        );
-    }
-    let signing = Arc::new(SigningKeys::load_or_create(&config.tokens, clock.unix())?);
     let opened = crate::store::open_shared(&config.store)?;
     let store: Arc<dyn Store> = opened.store;
+    let signing = Arc::new(SigningKeys::for_config(
+        &config,
+        store.clone(),
+        clock.unix(),
+    )?);
+    actix_web::rt::spawn(reload_periodically(signing.clone(), clock.clone()));
     let grants = ScopeCache::new(store.clone(), clock.clone(), &config.scope_cache);
     let introspector = config.verify.introspection.then(|| {
         Introspector::new(

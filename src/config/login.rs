@@ -45,9 +45,12 @@ pub struct TokensConfig {
     pub access_token_ttl: Duration,
     /// `algorithm`: `RS256` (default), `ES256` or `EdDSA` for newly generated keys.
     pub algorithm: String,
-    /// `key_file`: where the signing keys live (created with a new key on first
-    /// start when absent). Default: none — keys are generated in memory at start and
-    /// tokens do not survive a restart.
+    /// `key_file`: where the signing keys live with the `memory` store (created with
+    /// a new key on first start when absent; relative to the configuration file's
+    /// directory). A sqlite or Redis store keeps the keys itself, sealed, and imports
+    /// this file's keys once when it has none (the file can then be removed).
+    /// Default: none — with the `memory` store, keys are generated in memory at start
+    /// and tokens do not survive a restart.
     pub key_file: Option<PathBuf>,
     /// `key_grace`: how long a retired key stays in `/jwks.json` (default 24 h; at
     /// least `access_token_ttl`).
@@ -151,7 +154,11 @@ pub fn consent(
     })
 }
 
-pub fn tokens(raw: RawTokens, problems: &mut Vec<Problem>) -> Option<TokensConfig> {
+pub fn tokens(
+    raw: RawTokens,
+    dir: Option<&std::path::Path>,
+    problems: &mut Vec<Problem>,
+) -> Option<TokensConfig> {
     let mut c = Checker::new("tokens", problems);
     let mode = c.parse(
         "mode",
@@ -185,7 +192,7 @@ pub fn tokens(raw: RawTokens, problems: &mut Vec<Problem>) -> Option<TokensConfi
         if path.trim().is_empty() {
             Err("must not be empty".to_owned())
         } else {
-            Ok(Some(PathBuf::from(path)))
+            Ok(Some(super::store::resolve_path(dir, &path)))
         }
     });
     let key_grace = optional_duration(

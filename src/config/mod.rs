@@ -30,7 +30,10 @@ pub use gateway::GatewayConfig;
 pub use issuer::Issuer;
 pub use login::{ConsentConfig, RefreshConfig, SessionsConfig, TokenMode, TokensConfig};
 pub use secret::{Secret, constant_time_eq};
-pub use store::{EncryptionConfig, STORE_KEY_ENV, StoreBackend, StoreConfig, StoreKey};
+pub use store::{
+    DEFAULT_DATABASE, EncryptionConfig, KEY_FILE_SUFFIX, STORE_KEY_ENV, StoreBackend, StoreConfig,
+    StoreKey, where_state_lives,
+};
 
 /// The validated configuration. Built only by [`load_file`] or [`load_str`].
 #[derive(Debug, Clone)]
@@ -283,16 +286,27 @@ fn list_problems(problems: &[Problem]) -> String {
 }
 
 /// Reads and validates the file at `path`, applying `TOKEN_BROKER__…` overrides from `env`.
+/// Relative paths in it (`store.path`, `store.key_file`, `tokens.key_file`) are taken
+/// from the file's directory, where the default store lives too.
 pub fn load_file(path: &Path, env: &Environment) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let read_error = |source| ConfigError::Read {
         path: path.display().to_string(),
         source,
-    })?;
-    load_str(&text, env)
+    };
+    let text = std::fs::read_to_string(path).map_err(read_error)?;
+    let absolute = std::path::absolute(path).map_err(read_error)?;
+    let dir = absolute.parent().unwrap_or(Path::new("/"));
+    load_text(&text, env, Some(dir))
 }
 
-/// Validates configuration text, applying `TOKEN_BROKER__…` overrides from `env`.
+/// Validates configuration text, applying `TOKEN_BROKER__…` overrides from `env`. With
+/// no file there is no directory to keep state in: the default store is `memory`,
+/// and relative paths are taken from the working directory.
 pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
+    load_text(text, env, None)
+}
+
+fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config, ConfigError> {
     let mut root: Table = toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
     let mut problems = Vec::new();
     env.apply_overrides(&mut root, &mut problems);
@@ -315,7 +329,7 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
     let consent = take_section::<raw::RawConsent>(&mut root, "consent", &mut problems)
         .and_then(|raw| login::consent(raw, env, &mut problems));
     let tokens = take_section::<raw::RawTokens>(&mut root, "tokens", &mut problems)
-        .and_then(|raw| login::tokens(raw, &mut problems));
+        .and_then(|raw| login::tokens(raw, dir, &mut problems));
     let refresh = take_section::<raw::RawRefresh>(&mut root, "refresh", &mut problems)
         .and_then(|raw| login::refresh(raw, &mut problems));
     let exchange = take_section::<exchange::RawExchange>(&mut root, "exchange", &mut problems)
@@ -325,7 +339,7 @@ pub fn load_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
     let scope_cache = take_section::<admin::RawScopeCache>(&mut root, "scope_cache", &mut problems)
         .and_then(|raw| admin::scope_cache(raw, &mut problems));
     let store = take_section::<store::RawStore>(&mut root, "store", &mut problems)
-        .and_then(|raw| store::store(raw, env, &mut problems));
+        .and_then(|raw| store::store(raw, env, dir, &mut problems));
     let log = take_section::<raw::RawLog>(&mut root, "log", &mut problems)
         .and_then(|raw| sections::log(raw, &mut problems));
     let gateways = take_list::<gateway::RawGateway>(&mut root, "gateway", &mut problems)

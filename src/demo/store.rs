@@ -1,14 +1,13 @@
 //! `token-broker demo --store memory|sqlite:PATH|redis:URL`: where the demo keeps its
-//! state. A durable store gets a sealing key and signing keys kept beside it (created
-//! on first use, mode 0600), so the demo can be stopped and started again and its
-//! clients, grants and tokens still work.
+//! state. A durable store keeps the signing keys itself; its sealing key is a file
+//! created on first use (mode 0600; `store::key_file`) — beside a sqlite file, as
+//! `serve` does, or in the current directory for Redis — so the demo can be stopped
+//! and started again and its clients, grants and tokens still work.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use rand::RngCore;
+use crate::store::key_file;
 
 /// Where the demo keeps its state.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -45,53 +44,32 @@ impl FromStr for DemoStore {
 }
 
 impl DemoStore {
-    /// The configuration sections for this store, creating its key files when new.
+    /// The configuration sections for this store, creating the Redis key file when new.
     pub fn config_sections(&self) -> Result<String, String> {
-        let (backend, base) = match self {
-            Self::Memory => return Ok(String::new()),
-            Self::Sqlite(path) => (
-                format!("backend = \"sqlite\"\npath = {}", quoted(path)),
-                path.clone(),
-            ),
-            Self::Redis(url) => (
-                format!("backend = \"redis\"\nurl = {}", toml_string(url)),
-                PathBuf::from("token-broker-demo"),
-            ),
-        };
-        let store_key = with_suffix(&base, ".store-key");
-        ensure_key(&store_key)?;
-        let signing = with_suffix(&base, ".signing-keys.json");
-        Ok(format!(
-            "[store]\n{backend}\n\n[store.encryption]\nkey_id = \"demo\"\nkeys = {{ demo = {} }}\n\n[tokens]\nkey_file = {}\n",
-            toml_string(&format!("file:{}", store_key.display())),
-            quoted(&signing),
-        ))
+        match self {
+            Self::Memory => Ok(String::new()),
+            // The broker seals with a key it creates beside the file.
+            Self::Sqlite(path) => Ok(format!(
+                "[store]\nbackend = \"sqlite\"\npath = {}\n",
+                quoted(path)
+            )),
+            Self::Redis(url) => {
+                let key_file = PathBuf::from(REDIS_KEY_FILE);
+                let key = key_file::load_or_create(&key_file).map_err(|e| e.to_string())?;
+                Ok(format!(
+                    "[store]\nbackend = \"redis\"\nurl = {}\n\n[store.encryption]\nkey_id = {}\nkeys = {{ {} = {} }}\n",
+                    toml_string(url),
+                    toml_string(&key.key_id),
+                    toml_string(&key.key_id),
+                    toml_string(&format!("file:{}", key_file.display())),
+                ))
+            }
+        }
     }
 }
 
-fn with_suffix(base: &Path, suffix: &str) -> PathBuf {
-    let mut name = base.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
-/// A random 32-byte key, base64, in a new 0600 file; an existing file is kept.
-fn ensure_key(path: &Path) -> Result<(), String> {
-    if path.exists() {
-        return Ok(());
-    }
-    let mut key = [0u8; 32];
-    rand::rng().fill_bytes(&mut key);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    std::io::Write::write_all(&mut file, STANDARD.encode(key).as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
+/// The Redis demo's sealing key, in the current directory.
+const REDIS_KEY_FILE: &str = "token-broker-demo.store-key";
 
 fn quoted(path: &Path) -> String {
     toml_string(&path.display().to_string())
@@ -122,22 +100,26 @@ mod tests {
     }
 
     #[test]
-    fn a_sqlite_store_gets_keys_beside_it_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("demo.db");
-        let store = DemoStore::Sqlite(db.clone());
-        let first = store.config_sections().unwrap();
-        let key = std::fs::read_to_string(dir.path().join("demo.db.store-key")).unwrap();
-        assert_eq!(STANDARD.decode(&key).unwrap().len(), 32);
-        let second = store.config_sections().unwrap();
-        assert_eq!(first, second);
+    fn a_sqlite_store_is_the_plain_sqlite_section() {
+        let store = DemoStore::Sqlite(PathBuf::from("/tmp/x/demo.db"));
+        let sections = store.config_sections().unwrap();
         assert_eq!(
-            std::fs::read_to_string(dir.path().join("demo.db.store-key")).unwrap(),
-            key,
-            "kept, so the file opens again"
+            sections,
+            "[store]\nbackend = \"sqlite\"\npath = \"/tmp/x/demo.db\"\n"
         );
-        assert!(first.contains("backend = \"sqlite\""), "{first}");
-        assert!(first.contains("signing-keys.json"), "{first}");
+        let config = crate::config::load_str(
+            &format!(
+                "[server]\npublic_url = \"https://b.example\"\n[upstream]\nissuer = \"https://i.example\"\n\
+                 client_id = \"b\"\nclient_secret = \"s\"\n{sections}"
+            ),
+            &crate::config::Environment::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            config.store.key_file,
+            Some(PathBuf::from("/tmp/x/demo.db.store-key")),
+            "the broker keeps the key beside the file"
+        );
         assert_eq!(DemoStore::Memory.config_sections().unwrap(), "");
     }
 }

@@ -358,7 +358,14 @@ fn access_token(
                     ttl: state.config.tokens.access_token_ttl,
                 },
             )
-            .map_err(|e| ApiError::Internal(format!("cannot sign the access token: {e}")))?
+            .map_err(|e| match e {
+                // The store was unreachable when the broker started: no key yet.
+                crate::tokens::signing::SigningError::NoKey => ApiError::Unavailable {
+                    description: "the broker's signing keys are not loaded yet".to_owned(),
+                    retry_after: Some("1".to_owned()),
+                },
+                e => ApiError::Internal(format!("cannot sign the access token: {e}")),
+            })?
         }
         TokenMode::Passthrough => (
             grant.upstream.access_token.clone(),

@@ -7,10 +7,12 @@
 //! runs against every backend.
 
 mod grants;
+pub mod key_file;
 mod login_state;
 mod memory;
 mod redis;
 mod seal;
+mod signing_keys;
 mod sqlite;
 #[cfg(test)]
 mod suite;
@@ -29,6 +31,7 @@ pub use login_state::{
 pub use memory::{MemoryLoginState, MemoryStore};
 pub use redis::{RedisPeers, RedisStore};
 pub use seal::{SealError, Sealer};
+pub use signing_keys::StoredSigningKey;
 pub use sqlite::SqliteStore;
 
 use crate::clock::UnixSeconds;
@@ -56,14 +59,12 @@ pub struct OpenedStore {
 /// [`open`], with the peers of a shared store. Synchronous: a Redis store connects
 /// lazily, and a broker started while Redis is down answers 503 until it is up.
 pub fn open_shared(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
-    let sealed = |backend: &str| {
-        config
-            .encryption
-            .as_ref()
-            .ok_or_else(|| {
-                StoreError::Unavailable(format!("the {backend} store needs [store.encryption]"))
-            })
-            .and_then(sealer)
+    let sealed = |backend: &str| match (&config.encryption, &config.key_file) {
+        (Some(keys), _) => sealer(keys),
+        (None, Some(path)) => generated_sealer(path),
+        (None, None) => Err(StoreError::Unavailable(format!(
+            "the {backend} store needs [store.encryption]"
+        ))),
     };
     match &config.backend {
         StoreBackend::Memory => Ok(OpenedStore {
@@ -85,6 +86,21 @@ pub fn open_shared(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
             })
         }
     }
+}
+
+/// The sealer for the key the broker keeps in `path` (created on the first start).
+fn generated_sealer(path: &std::path::Path) -> Result<Sealer, StoreError> {
+    let loaded =
+        key_file::load_or_create(path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    if loaded.created {
+        tracing::info!(
+            path = %path.display(),
+            key_id = %loaded.key_id,
+            "created the store key file: back it up with the database, which cannot be read without it"
+        );
+    }
+    Sealer::new(&loaded.key_id, [(loaded.key_id.clone(), loaded.key)])
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
 /// The sealer for the configured keys.
@@ -209,4 +225,21 @@ pub trait Store: Send + Sync + 'static {
         revoked_before: UnixSeconds,
         idle_before: UnixSeconds,
     ) -> Result<u64, StoreError>;
+
+    // ---- The broker's signing keys (`tokens::signing`); durable backends seal the
+    // private keys. ----
+
+    /// Every signing key held, oldest activation first.
+    async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
+    /// Stores `keys` only if the store holds no signing key yet, in one atomic step,
+    /// so of replicas starting together on an empty store exactly one set is kept.
+    /// `true` when these were stored.
+    async fn add_signing_keys_if_none(
+        &self,
+        keys: Vec<StoredSigningKey>,
+    ) -> Result<bool, StoreError>;
+    /// Adds one key (a rotation), replacing a key with the same `kid`.
+    async fn add_signing_key(&self, key: StoredSigningKey) -> Result<(), StoreError>;
+    /// Deletes the keys named (retired ones); returns how many were there.
+    async fn delete_signing_keys(&self, kids: &[String]) -> Result<u64, StoreError>;
 }

@@ -94,7 +94,8 @@ mod tests {
 
     fn claims_of(keys: &SigningKeys, token: &str) -> AccessTokenClaims {
         let kid = decode_header(token).unwrap().kid.unwrap();
-        let (key, _) = keys.find(&kid, 1_000).unwrap();
+        let set = keys.snapshot();
+        let (key, _) = set.find(&kid, 1_000).unwrap();
         let mut validation = Validation::new(key.alg.algorithm());
         validation.validate_exp = false;
         validation.set_audience(&["https://mcp.example/mcp"]);

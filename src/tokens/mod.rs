@@ -4,9 +4,12 @@
 pub mod api_keys;
 pub mod introspect;
 pub mod issue;
+pub mod key_file;
+pub mod key_store;
 pub mod keypair;
 pub mod principal;
 pub mod rejection;
+pub mod rotate;
 pub mod signing;
 pub mod verify;
 

@@ -1,23 +1,45 @@
-//! The broker's own signing keys. With `tokens.key_file` they live in a JSON file
-//! (mode 0600, written atomically), created with one key on first start; without it
-//! one key is generated in memory and tokens do not survive a restart.
+//! The broker's own signing keys. Where they live depends on the store: a sqlite or
+//! Redis store holds them as sealed records (`key_store`), shared by every replica on
+//! it; the `memory` store keeps them in `tokens.key_file` (`key_file`) or, without
+//! one, in the store's memory, so tokens do not survive a restart.
 //!
 //! Rotation (`token-broker rotate-keys`) adds a key that becomes active at a set
-//! time, so every replica publishes it before any replica signs with it; the key it
-//! replaces stays published for `tokens.key_grace` after that, so tokens it signed
-//! keep verifying until they expire.
+//! time. Every broker re-reads the key set from its store every [`RELOAD_INTERVAL`],
+//! so each publishes the new key before any signs with it, provided the activation
+//! is at least [`MIN_ACTIVATION_DELAY`] away; the key it replaces stays published for
+//! `tokens.key_grace` after that, so tokens it signed keep verifying until they
+//! expire. Keys retired for longer are pruned from the store.
+//!
+//! Verification reads the current [`KeySet`] through an `ArcSwap`: a reload swaps a
+//! new immutable set in, readers never wait.
 
-use std::io::Write;
-use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use serde::{Deserialize, Serialize};
+use arc_swap::{ArcSwap, Guard};
+use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::key_store;
 use super::keypair::{KeyError, KeyPair, SigningAlg};
-use crate::clock::UnixSeconds;
-use crate::config::TokensConfig;
+use crate::clock::{Clock, UnixSeconds};
+use crate::config::{Config, StoreBackend, TokensConfig};
+use crate::store::{Store, StoreError};
+
+/// How often a broker re-reads its signing keys from the store.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long `/jwks.json` may be cached (its `Cache-Control: max-age`).
+pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// The least time between a rotation and its key signing: every replica reloads
+/// within [`RELOAD_INTERVAL`], and a resource server's cached `/jwks.json` is stale
+/// for at most [`JWKS_MAX_AGE`].
+pub const MIN_ACTIVATION_DELAY: Duration =
+    Duration::from_secs(RELOAD_INTERVAL.as_secs() + JWKS_MAX_AGE.as_secs());
+
+/// How soon to try again when the store could not be read at start-up.
+const RETRY_EMPTY: Duration = Duration::from_secs(1);
 
 /// Why the keys could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -26,61 +48,37 @@ pub enum SigningError {
     File { path: String, reason: String },
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error("signing keys in the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("stored signing key {kid}: {reason}")]
+    Stored { kid: String, reason: String },
+    /// No key could be loaded yet (the store was unreachable at start-up).
+    #[error("no signing key loaded yet")]
+    NoKey,
     #[error("cannot sign: {0}")]
     Sign(String),
 }
 
-#[derive(Serialize, Deserialize)]
-struct KeyFile {
-    version: u32,
-    keys: Vec<FileKey>,
+/// One key with its times.
+#[derive(Clone)]
+pub struct Entry {
+    pub pair: KeyPair,
+    pub created_at: UnixSeconds,
+    /// From when it signs; it is published from the moment it exists.
+    pub activates_at: UnixSeconds,
 }
 
-#[derive(Serialize, Deserialize)]
-struct FileKey {
-    kid: String,
-    alg: String,
-    /// PKCS#8 DER, base64.
-    private_key: String,
-    created_at: UnixSeconds,
-    activates_at: UnixSeconds,
-}
-
-struct Entry {
-    pair: KeyPair,
-    activates_at: UnixSeconds,
-}
-
-/// The broker's keys, oldest activation first.
-pub struct SigningKeys {
+/// The keys at one moment, oldest activation first. Immutable: a reload builds a new
+/// one.
+pub struct KeySet {
     keys: Vec<Entry>,
     grace: u64,
 }
 
-impl SigningKeys {
-    /// Reads `tokens.key_file` (creating it with one key when absent) or, without a
-    /// file, generates one key in memory.
-    pub fn load_or_create(config: &TokensConfig, now: UnixSeconds) -> Result<Self, SigningError> {
-        let alg = SigningAlg::parse(&config.algorithm).map_err(SigningError::Sign)?;
-        let grace = config.key_grace.as_secs();
-        let Some(path) = &config.key_file else {
-            return Ok(Self {
-                keys: vec![Entry {
-                    pair: KeyPair::generate(alg)?,
-                    activates_at: 0,
-                }],
-                grace,
-            });
-        };
-        if !path.exists() {
-            let pair = KeyPair::generate(alg)?;
-            write_file(path, &[(&pair, now, 0)])?;
-            tracing::info!(path = %path.display(), kid = %pair.kid, "created the signing key file");
-        }
-        Ok(Self {
-            keys: read_file(path)?,
-            grace,
-        })
+impl KeySet {
+    pub fn new(mut keys: Vec<Entry>, grace: u64) -> Self {
+        keys.sort_by(|a, b| (a.activates_at, &a.pair.kid).cmp(&(b.activates_at, &b.pair.kid)));
+        Self { keys, grace }
     }
 
     /// The key that signs at `now`: the newest one already active.
@@ -112,9 +110,7 @@ impl SigningKeys {
         claims: &T,
         now: UnixSeconds,
     ) -> Result<String, SigningError> {
-        let key = self
-            .active(now)
-            .ok_or_else(|| SigningError::Sign("no signing key".to_owned()))?;
+        let key = self.active(now).ok_or(SigningError::NoKey)?;
         jsonwebtoken::encode(&key.pair.header(typ), claims, key.pair.encoding())
             .map_err(|e| SigningError::Sign(e.to_string()))
     }
@@ -132,204 +128,202 @@ impl SigningKeys {
     /// `/jwks.json`: the public halves of the published keys.
     pub fn jwks(&self, now: UnixSeconds) -> Value {
         let keys: Vec<Value> = self
-            .keys
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| self.published(*i, now))
-            .filter_map(|(_, k)| serde_json::to_value(&k.pair.jwk).ok())
+            .published_entries(now)
+            .filter_map(|k| serde_json::to_value(&k.pair.jwk).ok())
             .collect();
         json!({ "keys": keys })
     }
-}
 
-/// `token-broker rotate-keys`: adds a key of `alg` to the file at `path`, active from
-/// `activates_at`, and drops keys retired for longer than `grace`. Returns the new `kid`.
-pub fn rotate_file(
-    path: &Path,
-    alg: SigningAlg,
-    now: UnixSeconds,
-    activates_at: UnixSeconds,
-    grace: u64,
-) -> Result<String, SigningError> {
-    let existing = SigningKeys {
-        keys: read_file(path)?,
-        grace,
-    };
-    let fresh = KeyPair::generate(alg)?;
-    let mut keep: Vec<(&KeyPair, UnixSeconds, UnixSeconds)> = existing
-        .keys
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| existing.published(*i, now))
-        .map(|(_, k)| (&k.pair, now, k.activates_at))
-        .collect();
-    keep.push((&fresh, now, activates_at));
-    write_file(path, &keep)?;
-    Ok(fresh.kid)
-}
-
-fn file_error(path: &Path, reason: impl ToString) -> SigningError {
-    SigningError::File {
-        path: path.display().to_string(),
-        reason: reason.to_string(),
-    }
-}
-
-fn read_file(path: &Path) -> Result<Vec<Entry>, SigningError> {
-    let text = std::fs::read_to_string(path).map_err(|e| file_error(path, e))?;
-    let file: KeyFile = serde_json::from_str(&text).map_err(|e| file_error(path, e))?;
-    if file.version != 1 {
-        return Err(file_error(
-            path,
-            format!("unknown version {}", file.version),
-        ));
-    }
-    let mut keys = Vec::new();
-    for key in file.keys {
-        let alg = SigningAlg::parse(&key.alg).map_err(|e| file_error(path, e))?;
-        let der = STANDARD
-            .decode(key.private_key.as_bytes())
-            .map_err(|e| file_error(path, format!("key {}: {e}", key.kid)))?;
-        let pair = KeyPair::from_pkcs8(alg, der)?;
-        if pair.kid != key.kid {
-            return Err(file_error(
-                path,
-                format!("key {} does not match its private key", key.kid),
-            ));
-        }
-        keys.push(Entry {
-            pair,
-            activates_at: key.activates_at,
-        });
-    }
-    if keys.is_empty() {
-        return Err(file_error(path, "holds no keys"));
-    }
-    keys.sort_by_key(|k| k.activates_at);
-    Ok(keys)
-}
-
-/// Writes the file through a temporary file in the same directory and a rename, so
-/// a crash leaves either the old file or the new one; readable by the owner only.
-fn write_file(
-    path: &Path,
-    keys: &[(&KeyPair, UnixSeconds, UnixSeconds)],
-) -> Result<(), SigningError> {
-    let file = KeyFile {
-        version: 1,
-        keys: keys
+    /// The keys still published at `now`.
+    pub fn published_entries(&self, now: UnixSeconds) -> impl Iterator<Item = &Entry> {
+        self.keys
             .iter()
-            .map(|(pair, created_at, activates_at)| FileKey {
-                kid: pair.kid.clone(),
-                alg: pair.alg.name().to_owned(),
-                private_key: STANDARD.encode(pair.pkcs8()),
-                created_at: *created_at,
-                activates_at: *activates_at,
-            })
-            .collect(),
-    };
-    let text = zeroize::Zeroizing::new(
-        serde_json::to_string_pretty(&file).map_err(|e| file_error(path, e))?,
-    );
-    let tmp = path.with_extension("tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+            .enumerate()
+            .filter(move |(i, _)| self.published(*i, now))
+            .map(|(_, k)| k)
     }
-    let mut out = options.open(&tmp).map_err(|e| file_error(&tmp, e))?;
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.sync_all())
-        .map_err(|e| file_error(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| file_error(path, e))
+
+    /// The `kid`s of keys retired for longer than the grace at `now`.
+    pub fn retired(&self, now: UnixSeconds) -> Vec<String> {
+        self.keys
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.published(*i, now))
+            .map(|(_, k)| k.pair.kid.clone())
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.keys
+    }
+}
+
+/// The broker's keys: the current [`KeySet`] and, when they live in a store, how to
+/// re-read it.
+pub struct SigningKeys {
+    current: ArcSwap<KeySet>,
+    store: Option<Arc<dyn Store>>,
+    alg: SigningAlg,
+    grace: u64,
+}
+
+impl SigningKeys {
+    /// The keys `config` asks for: with the `memory` store and `tokens.key_file`, the
+    /// file; otherwise the store's (sealed in a durable one).
+    pub fn for_config(
+        config: &Config,
+        store: Arc<dyn Store>,
+        now: UnixSeconds,
+    ) -> Result<Self, SigningError> {
+        let memory = config.store.backend == StoreBackend::Memory;
+        if memory && config.tokens.key_file.is_some() {
+            return Self::load_or_create(&config.tokens, now);
+        }
+        if memory {
+            tracing::warn!(
+                "the memory store keeps the signing keys in memory: issued tokens do not survive a restart"
+            );
+        }
+        Self::in_store(store, &config.tokens, now)
+    }
+
+    /// Reads `tokens.key_file` (creating it with one key when absent) or, without a
+    /// file, generates one key in memory. Never reloaded.
+    pub fn load_or_create(config: &TokensConfig, now: UnixSeconds) -> Result<Self, SigningError> {
+        let alg = SigningAlg::parse(&config.algorithm).map_err(SigningError::Sign)?;
+        let grace = config.key_grace.as_secs();
+        let keys = match &config.key_file {
+            None => vec![Entry {
+                pair: KeyPair::generate(alg)?,
+                created_at: now,
+                activates_at: 0,
+            }],
+            Some(path) => {
+                if !path.exists() {
+                    let pair = KeyPair::generate(alg)?;
+                    let kid = pair.kid.clone();
+                    super::key_file::write(
+                        path,
+                        &[Entry {
+                            pair,
+                            created_at: now,
+                            activates_at: 0,
+                        }],
+                    )?;
+                    tracing::info!(path = %path.display(), %kid, "created the signing key file");
+                }
+                super::key_file::read(path)?
+            }
+        };
+        Ok(Self {
+            current: ArcSwap::from_pointee(KeySet::new(keys, grace)),
+            store: None,
+            alg,
+            grace,
+        })
+    }
+
+    /// The keys held by `store`: created there on the first start (or imported from
+    /// `tokens.key_file`), then re-read by [`reload`](Self::reload). Blocks on the
+    /// store (call it at start-up). When the store is unreachable, the broker starts
+    /// with no key — token requests answer 503 — and the reloads keep trying.
+    pub fn in_store(
+        store: Arc<dyn Store>,
+        config: &TokensConfig,
+        now: UnixSeconds,
+    ) -> Result<Self, SigningError> {
+        let alg = SigningAlg::parse(&config.algorithm).map_err(SigningError::Sign)?;
+        let grace = config.key_grace.as_secs();
+        let loaded = run_to_completion(key_store::load(store.as_ref(), config, now))?;
+        let keys = match loaded {
+            Err(SigningError::Store(StoreError::Unavailable(reason))) => {
+                tracing::warn!(%reason, "cannot read the signing keys from the store yet: retrying");
+                Vec::new()
+            }
+            other => other?,
+        };
+        Ok(Self {
+            current: ArcSwap::from_pointee(KeySet::new(keys, grace)),
+            store: Some(store),
+            alg,
+            grace,
+        })
+    }
+
+    /// The current key set; cheap (no lock, usually no reference count).
+    pub fn snapshot(&self) -> Guard<Arc<KeySet>> {
+        self.current.load()
+    }
+
+    /// Signs `claims` with the key active at `now`.
+    pub fn sign<T: Serialize>(
+        &self,
+        typ: &str,
+        claims: &T,
+        now: UnixSeconds,
+    ) -> Result<String, SigningError> {
+        self.snapshot().sign(typ, claims, now)
+    }
+
+    /// `/jwks.json` at `now`.
+    pub fn jwks(&self, now: UnixSeconds) -> Value {
+        self.snapshot().jwks(now)
+    }
+
+    /// Re-reads the keys from the store (creating one if it lost them all), makes
+    /// them current, and prunes keys retired for longer than the grace. Does nothing
+    /// for keys not kept in a store.
+    pub async fn reload(&self, now: UnixSeconds) -> Result<(), SigningError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let keys = key_store::ensure(store.as_ref(), self.alg, now).await?;
+        let set = KeySet::new(keys, self.grace);
+        key_store::prune(store.as_ref(), &set, now).await?;
+        self.current.store(Arc::new(set));
+        Ok(())
+    }
+}
+
+/// Reloads `keys` every [`RELOAD_INTERVAL`] (every second while none could be read)
+/// for as long as the broker runs.
+pub async fn reload_periodically(keys: Arc<SigningKeys>, clock: Clock) {
+    if keys.store.is_none() {
+        return;
+    }
+    loop {
+        let wait = if keys.snapshot().is_empty() {
+            RETRY_EMPTY
+        } else {
+            RELOAD_INTERVAL
+        };
+        actix_web::rt::time::sleep(wait).await;
+        if let Err(error) = keys.reload(clock.unix()).await {
+            tracing::warn!(%error, "cannot reload the signing keys: keeping the current ones");
+        }
+    }
+}
+
+/// Runs `work` on a runtime of its own, on a thread of its own, and waits: the
+/// start-up load happens before the broker's own runtime serves anything.
+fn run_to_completion<T: Send>(work: impl Future<Output = T> + Send) -> Result<T, SigningError> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map(|runtime| runtime.block_on(work))
+                    .map_err(|e| SigningError::Sign(format!("cannot start a runtime: {e}")))
+            })
+            .join()
+            .unwrap_or_else(|_| Err(SigningError::Sign("key loading panicked".to_owned())))
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    fn config(path: Option<&Path>) -> TokensConfig {
-        TokensConfig {
-            mode: crate::config::TokenMode::Issue,
-            access_token_ttl: Duration::from_secs(900),
-            algorithm: "ES256".to_owned(),
-            key_file: path.map(Path::to_path_buf),
-            key_grace: Duration::from_secs(3_600),
-        }
-    }
-
-    #[test]
-    fn the_key_file_is_created_once_private_and_reloaded() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("keys.json");
-        let first = SigningKeys::load_or_create(&config(Some(&path)), 100).unwrap();
-        let again = SigningKeys::load_or_create(&config(Some(&path)), 200).unwrap();
-        assert_eq!(first.jwks(200), again.jwks(200));
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        let token = first.sign("at+jwt", &json!({"sub": "a"}), 200).unwrap();
-        let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
-        assert!(again.find(&kid, 200).is_some());
-    }
-
-    #[test]
-    fn rotation_publishes_first_activates_later_and_retires_after_the_grace() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("keys.json");
-        let old = SigningKeys::load_or_create(&config(Some(&path)), 0).unwrap();
-        let old_kid = jsonwebtoken::decode_header(old.sign("JWT", &json!({}), 0).unwrap())
-            .unwrap()
-            .kid
-            .unwrap();
-        let new_kid = rotate_file(&path, SigningAlg::Es256, 1_000, 2_000, 3_600).unwrap();
-        let keys = SigningKeys::load_or_create(&config(Some(&path)), 1_000).unwrap();
-        let signer = |now| {
-            jsonwebtoken::decode_header(keys.sign("JWT", &json!({}), now).unwrap())
-                .unwrap()
-                .kid
-                .unwrap()
-        };
-        assert_eq!(keys.jwks(1_000)["keys"].as_array().unwrap().len(), 2);
-        assert_eq!(signer(1_999), old_kid, "not active before its time");
-        assert_eq!(signer(2_000), new_kid);
-        assert_eq!(keys.find(&old_kid, 5_599).unwrap().1, Some(5_600));
-        assert_eq!(keys.find(&new_kid, 5_599).unwrap().1, None, "no successor");
-        assert!(keys.find(&old_kid, 5_599).is_some(), "within the grace");
-        assert!(keys.find(&old_kid, 5_600).is_none(), "after the grace");
-        assert_eq!(keys.jwks(5_600)["keys"].as_array().unwrap().len(), 1);
-        // A later rotation drops the long-retired key from the file.
-        rotate_file(&path, SigningAlg::Es256, 10_000, 10_000, 3_600).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(!text.contains(&old_kid));
-    }
-
-    #[test]
-    fn a_damaged_file_is_a_clear_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("keys.json");
-        std::fs::write(&path, "{\"version\":1,\"keys\":[]}").unwrap();
-        let error = SigningKeys::load_or_create(&config(Some(&path)), 0)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(error.contains("holds no keys"), "{error}");
-        std::fs::write(&path, "not json").unwrap();
-        assert!(SigningKeys::load_or_create(&config(Some(&path)), 0).is_err());
-    }
-
-    #[test]
-    fn without_a_file_one_key_lives_in_memory() {
-        let keys = SigningKeys::load_or_create(&config(None), 0).unwrap();
-        assert_eq!(keys.jwks(0)["keys"].as_array().unwrap().len(), 1);
-        assert_eq!(keys.jwks(0)["keys"][0]["alg"], "ES256");
-        assert!(keys.jwks(0)["keys"][0].get("d").is_none(), "public only");
-    }
-}
+mod tests;

@@ -328,10 +328,12 @@ impl Verifier {
         token: &str,
         header: &JwtHeader,
     ) -> Result<Verified, Rejection> {
+        // The set current now: a reload swaps in a new one without waiting on readers.
+        let keys = broker.keys.snapshot();
         let (key, key_until) = header
             .kid
             .as_deref()
-            .and_then(|kid| broker.keys.find(kid, self.clock.unix()))
+            .and_then(|kid| keys.find(kid, self.clock.unix()))
             .ok_or(Rejection::UnknownKid)?;
         // The key's own algorithm, never the header's choice.
         if key.alg.algorithm() != header.alg {

@@ -9,8 +9,9 @@ use token_broker::domain::invalidation::Invalidation;
 use token_broker::domain::scope::Scopes;
 use token_broker::store::{Grant, UpstreamTokens};
 use token_broker::tokens::issue::{Minting, mint};
+use token_broker::tokens::key_file::rotate_file;
 use token_broker::tokens::keypair::{KeyPair, SigningAlg};
-use token_broker::tokens::signing::{SigningKeys, rotate_file};
+use token_broker::tokens::signing::SigningKeys;
 
 use crate::login_consent::register;
 use crate::login_flow::{login, redeem};

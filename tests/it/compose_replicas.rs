@@ -1,8 +1,8 @@
 //! docker/compose.yaml runs two broker replicas on one Redis behind nginx. Docker is
 //! not available to the tests, so the file is checked as text (no YAML parser: the
 //! few shapes it uses are read line by line): both replicas take their settings from
-//! one shared block — the Redis-backed replica.toml, the key-file volume, the store
-//! key — and only the second waits for the key file. replica.toml passes
+//! one shared block — the Redis-backed replica.toml, which holds the signing keys
+//! too, and the store key — and start together. replica.toml passes
 //! `check-config` with the environment compose gives it, and replicas.nginx.conf runs
 //! in a real nginx: the login routes stick to one replica, the rest alternate.
 
@@ -17,9 +17,6 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use crate::support::{binary, http};
 
 const REPLICAS: [&str; 2] = ["broker-1", "broker-2"];
-/// Where the shared volume is mounted in both replicas.
-const KEY_DIR: &str = "/var/lib/token-broker";
-
 fn repository_file(path: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
 }
@@ -60,11 +57,11 @@ fn compose_default(compose: &str, name: &str) -> String {
 }
 
 #[test]
-fn compose_runs_two_replicas_on_one_redis_and_one_key_file_behind_the_proxy() {
+fn compose_runs_two_replicas_on_one_redis_behind_the_proxy() {
     let compose = repository_file("docker/compose.yaml");
     let replica: toml::Table = toml::from_str(&repository_file("docker/replica.toml")).unwrap();
     let shared = block(&compose, 0, "x-broker").expect("compose.yaml lost `x-broker: &broker`");
-    for service_name in ["keycloak", "redis", "proxy", "keys-volume", "signing-key"] {
+    for service_name in ["keycloak", "redis", "proxy"] {
         service(&compose, service_name);
     }
 
@@ -72,7 +69,6 @@ fn compose_runs_two_replicas_on_one_redis_and_one_key_file_behind_the_proxy() {
     // YAML merge would drop the shared list or map wholesale).
     for needle in [
         "./replica.toml:/etc/token-broker/broker.toml",
-        &format!("broker-keys:{KEY_DIR}"),
         "TOKEN_BROKER_STORE_KEY: ${TOKEN_BROKER_STORE_KEY:-",
         "TOKEN_BROKER_COOKIE_KEY: ${TOKEN_BROKER_COOKIE_KEY:-",
         "image: token-broker:dev",
@@ -95,26 +91,22 @@ fn compose_runs_two_replicas_on_one_redis_and_one_key_file_behind_the_proxy() {
         let redis = block(&own, 6, "redis").unwrap_or_else(|| panic!("{name} not after redis"));
         assert!(redis.contains("service_healthy"), "{name}: {redis}");
     }
-    // The second replica starts only once the first has written the key file.
-    let waits = block(&service(&compose, "broker-2"), 6, "signing-key")
-        .expect("broker-2 does not wait for signing-key");
-    assert!(waits.contains("service_completed_successfully"));
-    assert!(block(&service(&compose, "broker-1"), 6, "signing-key").is_none());
-
-    // replica.toml: the `redis` service, a key file on the shared volume.
+    // replica.toml: the `redis` service, which holds the signing keys: no key file,
+    // so no volume for one and no replica waiting for another.
     let store = replica["store"].as_table().unwrap();
     assert_eq!(store["backend"].as_str(), Some("redis"));
     let url = url::Url::parse(store["url"].as_str().unwrap()).unwrap();
     assert_eq!((url.host_str(), url.port()), (Some("redis"), Some(6379)));
-    let key_file = replica["tokens"]["key_file"].as_str().unwrap();
-    assert_eq!(Path::new(key_file).parent(), Some(Path::new(KEY_DIR)));
-    let signing_key = service(&compose, "signing-key");
     assert!(
-        signing_key.contains(key_file),
-        "signing-key waits for another file"
+        replica
+            .get("tokens")
+            .and_then(|t| t.get("key_file"))
+            .is_none()
     );
-    assert!(signing_key.contains(&format!("broker-keys:{KEY_DIR}")));
-    assert!(service(&compose, "keys-volume").contains(&format!("broker-keys:{KEY_DIR}")));
+    assert!(
+        !compose.contains("broker-keys"),
+        "a volume no replica needs"
+    );
 
     // The proxy is the issuer's address and routes with replicas.nginx.conf.
     let proxy = service(&compose, "proxy");

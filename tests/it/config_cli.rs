@@ -50,7 +50,7 @@ fn valid_fixtures_are_accepted() {
         ];
         let (code, stdout, stderr) = check(&fixture(&format!("config/{name}")), &env);
         assert_eq!(code, Some(0), "{name}: {stderr}");
-        assert_eq!(stdout.trim(), "ok", "{name}");
+        assert_eq!(stdout.lines().next(), Some("ok"), "{name}");
     }
 }
 
@@ -108,7 +108,7 @@ fn an_environment_override_repairs_a_broken_file() {
     )];
     let (code, stdout, stderr) = check(&path, &env);
     assert_eq!(code, Some(0), "{stderr}");
-    assert_eq!(stdout.trim(), "ok");
+    assert_eq!(stdout.lines().next(), Some("ok"));
 }
 
 #[test]
@@ -136,7 +136,10 @@ async fn rotate_keys_adds_a_published_key_to_the_key_file() {
     let (dir, path) = crate::support::broker_config_file("http://127.0.0.1:9/realms/test", "s");
     let keys = dir.path().join("keys.json");
     let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(&format!("\n[tokens]\nkey_file = \"{}\"\n", keys.display()));
+    text.push_str(&format!(
+        "\n[tokens]\nkey_file = \"{}\"\n\n[store]\nbackend = \"memory\"\n",
+        keys.display()
+    ));
     std::fs::write(&path, text).unwrap();
     let config = path.display().to_string();
     let output =
@@ -157,8 +160,11 @@ async fn rotate_keys_adds_a_published_key_to_the_key_file() {
         .collect();
     assert_eq!(kids.len(), 2, "the first key and the new one");
     assert_eq!(kids[1], kid);
-    // Without a key file there is nothing to rotate: a configuration error.
+    // The memory store without a key file has nothing to rotate: a configuration error.
     let (_dir, plain) = crate::support::broker_config_file("http://127.0.0.1:9/realms/test", "s");
+    let mut text = std::fs::read_to_string(&plain).unwrap();
+    text.push_str("\n[store]\nbackend = \"memory\"\n");
+    std::fs::write(&plain, text).unwrap();
     let output = crate::support::run_binary(vec![
         "rotate-keys".into(),
         "--config".into(),
@@ -166,4 +172,67 @@ async fn rotate_keys_adds_a_published_key_to_the_key_file() {
     ])
     .await;
     assert_eq!(output.status.code(), Some(78));
+}
+
+#[actix_web::test]
+async fn check_config_says_where_state_lives_and_creates_nothing() {
+    let (dir, path) = crate::support::broker_config_file("http://127.0.0.1:9/realms/test", "s");
+    let (code, stdout, stderr) = check(&path, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let db = dir.path().join("token-broker.db");
+    assert!(
+        stdout.contains(&format!("store: sqlite {}", db.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "store key: {}.store-key (created on first start)",
+            db.display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("signing keys: in the store, sealed"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "only the file itself"
+    );
+}
+
+#[actix_web::test]
+async fn rotate_keys_with_the_default_store_adds_the_key_to_the_database() {
+    let (dir, path) = crate::support::broker_config_file("http://127.0.0.1:9/realms/test", "s");
+    let output = crate::support::run_binary(vec![
+        "rotate-keys".into(),
+        "--config".into(),
+        path.display().to_string(),
+    ])
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let kid = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let config =
+        token_broker::config::load_file(&path, &token_broker::config::Environment::default())
+            .unwrap();
+    let store = token_broker::store::open(&config.store).unwrap();
+    let kids: Vec<String> = store
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(
+        kids.len(),
+        2,
+        "the first key, created on the way, and the new one"
+    );
+    assert_eq!(kids[1], kid);
+    assert!(dir.path().join("token-broker.db").exists());
 }

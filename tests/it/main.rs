@@ -31,6 +31,8 @@ mod register;
 mod register_proxy;
 mod replicas;
 mod shutdown;
+mod signing_rotation;
+mod store_default;
 mod store_restart;
 mod surface;
 mod tool_access;

@@ -30,19 +30,12 @@ async fn redis_down_is_503_and_redis_back_is_service_again() {
     let port = redis.port;
     let clock = Clock::system();
     let idp = TestDevIdp::start_with_clock(Default::default(), clock.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("keys.json");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let public_url = format!("http://{}", listener.local_addr().unwrap());
     // Retries while Redis comes back must not run into the registration rate limit.
     let text = format!(
         "{}\n[registration]\nrate_limit_per_minute = 6000\nrate_limit_burst = 1000\n",
-        replica_config(
-            &public_url,
-            &idp.url,
-            &redis.url(),
-            key_file.to_str().unwrap()
-        )
+        replica_config(&public_url, &idp.url, &redis.url())
     );
     let broker = start_replica(&text, listener, &clock);
     assert_eq!(register(&broker).await.status(), 201);

@@ -1,9 +1,9 @@
 //! Two brokers on one Redis act as one: a login started on replica A continues on B
 //! (consent and callback), its code is redeemed on A, the refresh token works on B,
 //! a code redeemed on A is a replay on B, and the replay's revocation reaches A.
-//! Both replicas share what docker/replica.toml says they must: the store, the
-//! signing key file, the cookie key and the issuer (A's address stands in for the
-//! proxy's). Redis is a `redis-server` of the test's own on a free port.
+//! Both replicas share what docker/replica.toml says they must: the store (which
+//! also holds the signing keys), its key, the cookie key and the issuer (A's address
+//! stands in for the proxy's). Redis is a `redis-server` of the test's own on a free port.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -78,8 +78,9 @@ fn pong(port: u16) -> bool {
         && &reply == b"+PONG\r\n"
 }
 
-/// One replica's configuration: issuer `public_url`, the shared Redis and key file.
-pub(crate) fn replica_config(public_url: &str, idp: &str, redis: &str, key_file: &str) -> String {
+/// One replica's configuration: issuer `public_url` and the shared Redis, which holds
+/// the signing keys too.
+pub(crate) fn replica_config(public_url: &str, idp: &str, redis: &str) -> String {
     let store_key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
     format!(
         r#"
@@ -96,9 +97,6 @@ client_secret = "token-broker-secret"
 
 [consent]
 cookie_key = "a shared cookie key for both replicas"
-
-[tokens]
-key_file = "{key_file}"
 
 [store]
 backend = "redis"
@@ -132,15 +130,13 @@ async fn a_login_moves_between_replicas_and_a_code_is_spent_for_both() {
     let redis = Redis::start();
     let clock = Clock::system();
     let idp = TestDevIdp::start_with_clock(Default::default(), clock.clone()).await;
-    let keys = tempfile::tempdir().unwrap();
-    let key_file = keys.path().join("signing-keys.json");
     let (listener_a, listener_b) = (
         TcpListener::bind("127.0.0.1:0").unwrap(),
         TcpListener::bind("127.0.0.1:0").unwrap(),
     );
     // The issuer both replicas share (in production: the proxy in front of them).
     let issuer = format!("http://{}", listener_a.local_addr().unwrap());
-    let text = replica_config(&issuer, &idp.url, &redis.url(), key_file.to_str().unwrap());
+    let text = replica_config(&issuer, &idp.url, &redis.url());
     let a = start_replica(&text, listener_a, &clock);
     let b = start_replica(&text, listener_b, &clock);
 

@@ -224,21 +224,30 @@ pub struct BrokerProcess {
     pub child: Child,
     pub addr: SocketAddr,
     logs: Arc<Mutex<String>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl BrokerProcess {
-    /// Writes `config` to a file and serves it; returns once the broker logs the
+    /// Writes `config` to a file in a new directory (where a configuration without
+    /// `[store]` keeps its state) and serves it; returns once the broker logs the
     /// address it listens on.
     pub fn spawn(config: &str, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("broker.toml");
         std::fs::write(&path, config).unwrap();
+        let mut broker = Self::spawn_file(&path, env);
+        broker._dir = Some(dir);
+        broker
+    }
+
+    /// Serves the configuration file at `path` (left in place, with whatever state
+    /// the broker keeps beside it).
+    pub fn spawn_file(path: &std::path::Path, env: &[(&str, &str)]) -> Self {
         let mut command = binary();
         command
             .arg("serve")
             .arg("--config")
-            .arg(&path)
+            .arg(path)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -273,7 +282,7 @@ impl BrokerProcess {
             child,
             addr,
             logs,
-            _dir: dir,
+            _dir: None,
         }
     }
 

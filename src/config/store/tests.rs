@@ -34,10 +34,89 @@ fn has(found: &[String], key: &str) -> bool {
 }
 
 #[test]
-fn the_default_store_is_memory() {
+fn configuration_text_without_a_file_defaults_to_memory() {
     let store = load("", &Environment::default()).unwrap();
     assert_eq!(store.backend, StoreBackend::Memory);
     assert!(store.encryption.is_none());
+    assert!(store.key_file.is_none());
+}
+
+/// Writes `BASE` plus `extra` to `broker.toml` in a new directory and loads it.
+fn load_beside(extra: &str) -> (tempfile::TempDir, crate::config::Config) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broker.toml");
+    std::fs::write(&path, format!("{BASE}\n{extra}")).unwrap();
+    let config = crate::config::load_file(&path, &Environment::default()).unwrap();
+    (dir, config)
+}
+
+#[test]
+fn a_file_without_a_store_section_keeps_state_in_sqlite_beside_it() {
+    let (dir, config) = load_beside("");
+    assert_eq!(
+        config.store.backend,
+        StoreBackend::Sqlite {
+            path: dir.path().join("token-broker.db")
+        }
+    );
+    assert!(config.store.encryption.is_none());
+    assert_eq!(
+        config.store.key_file,
+        Some(dir.path().join("token-broker.db.store-key"))
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().count() == 1,
+        "loading creates nothing"
+    );
+    let lines = crate::config::where_state_lives(&config);
+    assert!(lines[0].contains("token-broker.db"), "{lines:?}");
+    assert!(lines[1].contains("created on first start"), "{lines:?}");
+    assert!(lines[2].contains("in the store"), "{lines:?}");
+}
+
+#[test]
+fn relative_paths_are_taken_from_the_configuration_files_directory() {
+    let (dir, config) = load_beside(
+        "[tokens]\nkey_file = \"keys/signing.json\"\n\n\
+         [store]\npath = \"state/broker.db\"\nkey_file = \"secrets/store.key\"\n",
+    );
+    assert_eq!(
+        config.store.backend,
+        StoreBackend::Sqlite {
+            path: dir.path().join("state/broker.db")
+        }
+    );
+    assert_eq!(
+        config.store.key_file,
+        Some(dir.path().join("secrets/store.key"))
+    );
+    assert_eq!(
+        config.tokens.key_file,
+        Some(dir.path().join("keys/signing.json"))
+    );
+    let (_, absolute) = load_beside("[store]\npath = \"/var/lib/tb/s.db\"\n");
+    assert_eq!(
+        absolute.store.key_file,
+        Some(std::path::PathBuf::from("/var/lib/tb/s.db.store-key"))
+    );
+    let (_, memory) = load_beside("[store]\nbackend = \"memory\"\n");
+    assert_eq!(memory.store.backend, StoreBackend::Memory);
+    assert!(memory.store.key_file.is_none());
+}
+
+#[test]
+fn a_redis_store_needs_configured_keys_and_no_key_file() {
+    let found = load(
+        "[store]\nbackend = \"redis\"\nurl = \"redis://h\"\nkey_file = \"k\"\n",
+        &Environment::default(),
+    )
+    .unwrap_err();
+    assert!(has(&found, "store.key_file"), "{found:?}");
+    let encryption = found
+        .iter()
+        .find(|p| p.starts_with("store.encryption.key_id:"))
+        .unwrap();
+    assert!(encryption.contains("every replica"), "{encryption}");
 }
 
 #[test]
@@ -118,11 +197,12 @@ fn every_store_problem_is_reported_with_its_key() {
     let found = load("[store]\nbackend = \"mongodb\"\n", &Environment::default()).unwrap_err();
     assert!(has(&found, "store.backend"), "{found:?}");
     let found = load(
-        "[store]\nbackend = \"sqlite\"\npath = \"s.db\"\n",
-        &Environment::default(),
+        "[store]\nbackend = \"sqlite\"\npath = \"s.db\"\nkey_file = \"k\"\n\
+         [store.encryption]\nkey_id = \"k1\"\n",
+        &env(&[(STORE_KEY_ENV, &b64(1))]),
     )
     .unwrap_err();
-    assert!(has(&found, "store.encryption.key_id"), "{found:?}");
+    assert!(has(&found, "store.key_file"), "{found:?}");
     let found = load("[store]\nbackned = \"sqlite\"\n", &Environment::default()).unwrap_err();
     assert!(has(&found, "store.backned"), "{found:?}");
 }

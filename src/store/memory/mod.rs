@@ -3,7 +3,7 @@
 mod grants;
 mod login_state;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 use std::time::Duration;
 
@@ -11,13 +11,17 @@ use async_trait::async_trait;
 
 pub use self::login_state::MemoryLoginState;
 
-use super::{Grant, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient, UpstreamTokens};
+use super::{
+    Grant, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient, StoredSigningKey,
+    UpstreamTokens,
+};
 use crate::clock::UnixSeconds;
 
 #[derive(Default)]
 pub struct MemoryStore {
     clients: RwLock<HashMap<String, StoredClient>>,
     grants: grants::GrantTables,
+    signing_keys: RwLock<BTreeMap<String, StoredSigningKey>>,
 }
 
 impl MemoryStore {
@@ -140,6 +144,46 @@ impl Store for MemoryStore {
         idle_before: UnixSeconds,
     ) -> Result<u64, StoreError> {
         self.grants.sweep(now, revoked_before, idle_before)
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        let mut keys: Vec<_> = self
+            .signing_keys
+            .read()
+            .map_err(poisoned)?
+            .values()
+            .cloned()
+            .collect();
+        keys.sort_by_key(|k| k.activates_at);
+        Ok(keys)
+    }
+
+    async fn add_signing_keys_if_none(
+        &self,
+        keys: Vec<StoredSigningKey>,
+    ) -> Result<bool, StoreError> {
+        let mut held = self.signing_keys.write().map_err(poisoned)?;
+        if !held.is_empty() {
+            return Ok(false);
+        }
+        held.extend(keys.into_iter().map(|k| (k.kid.clone(), k)));
+        Ok(true)
+    }
+
+    async fn add_signing_key(&self, key: StoredSigningKey) -> Result<(), StoreError> {
+        self.signing_keys
+            .write()
+            .map_err(poisoned)?
+            .insert(key.kid.clone(), key);
+        Ok(())
+    }
+
+    async fn delete_signing_keys(&self, kids: &[String]) -> Result<u64, StoreError> {
+        let mut held = self.signing_keys.write().map_err(poisoned)?;
+        Ok(kids
+            .iter()
+            .filter(|kid| held.remove(*kid).is_some())
+            .count() as u64)
     }
 }
 

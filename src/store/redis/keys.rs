@@ -10,6 +10,7 @@
 //! <p>grants                    set: every grant id (what the sweep walks)
 //! <p>grant_tokens:<grant_id>   set: hex hashes of the grant's refresh tokens
 //! <p>refresh:<hex hash>        hash: one refresh token, expiring with it
+//! <p>signing_keys              hash: kid -> one signing key (private key sealed)
 //! <p>invalidations             pub/sub channel between replicas
 //! ```
 //!
@@ -58,6 +59,10 @@ impl Keys {
 
     pub fn refresh(&self, hash: &[u8; 32]) -> String {
         format!("{}refresh:{}", self.prefix, hex(hash))
+    }
+
+    pub fn signing_keys(&self) -> String {
+        format!("{}signing_keys", self.prefix)
     }
 
     pub fn channel(&self) -> String {

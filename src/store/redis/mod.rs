@@ -28,6 +28,7 @@ mod peers;
 mod rotate;
 mod runtime;
 mod scripts;
+mod signing_keys;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,7 +44,10 @@ use self::keys::Keys;
 use self::runtime::IoThread;
 use self::scripts::Scripts;
 use super::seal::Sealer;
-use super::{Grant, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient, UpstreamTokens};
+use super::{
+    Grant, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient, StoredSigningKey,
+    UpstreamTokens,
+};
 use crate::clock::UnixSeconds;
 
 /// How long to wait for a connection, and for a reply, before calling Redis away. A
@@ -256,6 +260,30 @@ impl Store for RedisStore {
         idle_before: UnixSeconds,
     ) -> Result<u64, StoreError> {
         self.call(move |s| async move { grants::sweep(&s, now, revoked_before, idle_before).await })
+            .await
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        self.call(|s| async move { signing_keys::list(&s).await })
+            .await
+    }
+
+    async fn add_signing_keys_if_none(
+        &self,
+        keys: Vec<StoredSigningKey>,
+    ) -> Result<bool, StoreError> {
+        self.call(|s| async move { signing_keys::add_if_none(&s, &keys).await })
+            .await
+    }
+
+    async fn add_signing_key(&self, key: StoredSigningKey) -> Result<(), StoreError> {
+        self.call(|s| async move { signing_keys::put(&s, &key).await })
+            .await
+    }
+
+    async fn delete_signing_keys(&self, kids: &[String]) -> Result<u64, StoreError> {
+        let kids = kids.to_vec();
+        self.call(|s| async move { signing_keys::delete(&s, &kids).await })
             .await
     }
 }

@@ -23,6 +23,7 @@ pub struct Scripts {
     pub delete_refresh: Script,
     pub rotate_refresh: Script,
     pub sweep_grants: Script,
+    pub add_signing_keys: Script,
 }
 
 impl Scripts {
@@ -36,6 +37,7 @@ impl Scripts {
             delete_refresh: script!("delete_refresh.lua"),
             rotate_refresh: script!("rotate_refresh.lua"),
             sweep_grants: script!("sweep_grants.lua"),
+            add_signing_keys: script!("add_signing_keys.lua"),
         }
     }
 }

@@ -21,9 +21,10 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    description: "clients, grants and refresh tokens",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        description: "clients, grants and refresh tokens",
+        sql: "
         CREATE TABLE clients (
             client_id               TEXT PRIMARY KEY NOT NULL,
             secret_hash             BLOB,
@@ -61,7 +62,21 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         CREATE INDEX refresh_tokens_by_grant ON refresh_tokens (grant_id);
         CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens (expires_at);
     ",
-}];
+    },
+    Migration {
+        description: "the broker's signing keys",
+        sql: "
+        CREATE TABLE signing_keys (
+            kid          TEXT PRIMARY KEY NOT NULL,
+            alg          TEXT NOT NULL,
+            -- sealed: the PKCS#8 DER private key
+            private_key  BLOB NOT NULL,
+            created_at   INTEGER NOT NULL,
+            activates_at INTEGER NOT NULL
+        );
+    ",
+    },
+];
 
 /// The schema version this binary writes.
 pub fn latest() -> u32 {

@@ -12,6 +12,7 @@ mod connection;
 mod grants;
 mod migrations;
 mod rotate;
+mod signing_keys;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,7 +23,10 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use self::codec::db_error;
 use super::seal::Sealer;
-use super::{Grant, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient, UpstreamTokens};
+use super::{
+    Grant, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient, StoredSigningKey,
+    UpstreamTokens,
+};
 use crate::clock::UnixSeconds;
 
 pub struct SqliteStore {
@@ -200,6 +204,28 @@ impl Store for SqliteStore {
         idle_before: UnixSeconds,
     ) -> Result<u64, StoreError> {
         self.write(move |tx, _| grants::sweep(tx, now, revoked_before, idle_before))
+            .await
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        self.run(|c, s| signing_keys::list(c, s)).await
+    }
+
+    async fn add_signing_keys_if_none(
+        &self,
+        keys: Vec<StoredSigningKey>,
+    ) -> Result<bool, StoreError> {
+        self.write(move |tx, s| signing_keys::add_if_none(tx, s, &keys))
+            .await
+    }
+
+    async fn add_signing_key(&self, key: StoredSigningKey) -> Result<(), StoreError> {
+        self.run(move |c, s| signing_keys::put(c, s, &key)).await
+    }
+
+    async fn delete_signing_keys(&self, kids: &[String]) -> Result<u64, StoreError> {
+        let kids = kids.to_vec();
+        self.write(move |tx, _| signing_keys::delete(tx, &kids))
             .await
     }
 }

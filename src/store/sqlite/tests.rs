@@ -53,6 +53,7 @@ async fn the_configured_backend_opens() {
     let sqlite = StoreConfig {
         backend: StoreBackend::Sqlite { path: path.clone() },
         encryption: Some(encryption),
+        key_file: None,
     };
     let store = crate::store::open(&sqlite).unwrap();
     store
@@ -69,6 +70,38 @@ async fn the_configured_backend_opens() {
         ..sqlite
     };
     assert!(crate::store::open(&unsealed).is_err());
+}
+
+#[actix_web::test]
+async fn without_configured_keys_the_store_seals_with_a_key_file_made_once() {
+    let (dir, path) = temp_db();
+    let key_file = dir.path().join("store.db.store-key");
+    let config = StoreConfig {
+        backend: StoreBackend::Sqlite { path: path.clone() },
+        encryption: None,
+        key_file: Some(key_file.clone()),
+    };
+    let store = crate::store::open(&config).unwrap();
+    store
+        .put_grant(crate::store::suite::grant("g1"))
+        .await
+        .unwrap();
+    drop(store);
+    let key = std::fs::read(&key_file).unwrap();
+    let again = crate::store::open(&config).unwrap();
+    assert!(
+        again.get_grant("g1").await.unwrap().is_some(),
+        "opens what it sealed"
+    );
+    assert_eq!(std::fs::read(&key_file).unwrap(), key, "never regenerated");
+    let sealed_under: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT upstream FROM grants", [], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })
+        .map(|sealed| Sealer::key_id_of(&sealed).unwrap().to_owned())
+        .unwrap();
+    assert!(sealed_under.starts_with("file-"), "{sealed_under}");
 }
 
 impl SqliteStore {

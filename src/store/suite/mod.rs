@@ -7,6 +7,7 @@ mod concurrency;
 mod grants;
 pub mod login_state;
 mod rotation;
+mod signing_keys;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub use clients::*;
 pub use concurrency::*;
 pub use grants::*;
 pub use rotation::*;
+pub use signing_keys::*;
 
 use crate::domain::refresh;
 use crate::domain::scope::Scopes;
@@ -127,11 +129,15 @@ macro_rules! store_behaviour {
             the_successor_joins_the_presented_tokens_grant,
             a_deleted_token_is_unknown,
             a_spent_token_presented_after_its_expiry_is_expired_not_a_replay,
+            signing_keys_round_trip_oldest_activation_first,
+            only_the_first_set_of_signing_keys_is_kept,
+            retired_signing_keys_are_deleted,
         );
         $crate::store::suite::store_behaviour!(@threads $open;
             concurrent_tasks_presenting_one_token_rotate_it_once,
             concurrent_presentations_rotate_exactly_once,
             concurrent_retries_within_the_grace_leave_one_live_chain,
+            replicas_starting_together_keep_one_first_key,
         );
     };
     (@async $open:path; $($name:ident),* $(,)?) => {$(

@@ -236,3 +236,43 @@ async fn values_of_the_wrong_shape_are_corrupt_not_a_panic() {
     assert_eq!(store.sweep_grants(5_000, 0, 1).await.unwrap(), 1);
     assert!(store.get_grant("g1").await.unwrap().is_some());
 }
+
+#[actix_web::test]
+async fn a_scan_of_redis_finds_no_signing_key() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
+    use crate::tokens::keypair::{KeyPair, SigningAlg};
+
+    let server = RedisServer::shared();
+    let prefix = prefix();
+    let store = store_on(&server, &prefix);
+    let pair = KeyPair::generate(SigningAlg::Es256).unwrap();
+    let key = crate::store::StoredSigningKey {
+        kid: pair.kid.clone(),
+        alg: "ES256".into(),
+        private_key: zeroize::Zeroizing::new(pair.pkcs8().to_vec()),
+        created_at: 1,
+        activates_at: 0,
+    };
+    store
+        .add_signing_keys_if_none(vec![key.clone()])
+        .await
+        .unwrap();
+    let dump = everything(&mut server.connection(), &prefix);
+    let der = pair.pkcs8();
+    assert!(
+        !dump.iter().any(|v| v.windows(der.len()).any(|w| w == der)),
+        "the PKCS#8 key is in Redis"
+    );
+    let encoded = STANDARD.encode(der);
+    assert!(
+        !dump.iter().any(|v| contains(v, &encoded)),
+        "its base64 is in Redis"
+    );
+    assert!(
+        dump.iter().any(|v| contains(v, &pair.kid)),
+        "the scan read the record"
+    );
+    assert_eq!(store.signing_keys().await.unwrap(), vec![key]);
+}

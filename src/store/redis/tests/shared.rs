@@ -135,3 +135,37 @@ async fn refresh_tokens_expire_natively_with_their_remaining_life() {
         .unwrap();
     assert_eq!(members, [super::super::keys::hex(&next_hash)]);
 }
+
+/// Two replicas' first starts on an empty Redis, at once: both end up signing with
+/// the one key that was stored.
+#[test]
+fn two_replicas_starting_together_end_with_one_signing_key() {
+    let server = RedisServer::shared();
+    let prefix = prefix();
+    let config = crate::config::TokensConfig {
+        mode: crate::config::TokenMode::Issue,
+        access_token_ttl: Duration::from_secs(900),
+        algorithm: "ES256".to_owned(),
+        key_file: None,
+        key_grace: Duration::from_secs(3_600),
+    };
+    for _ in 0..5 {
+        let prefix = format!("{prefix}{}:", uuid::Uuid::new_v4().simple());
+        let start = Arc::new(Barrier::new(2));
+        let replicas: Vec<_> = (0..2)
+            .map(|_| {
+                let store: Arc<dyn Store> = Arc::new(store_on(&server, &prefix));
+                let (start, config) = (start.clone(), config.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    let keys =
+                        crate::tokens::signing::SigningKeys::in_store(store, &config, 0).unwrap();
+                    keys.jwks(0)
+                })
+            })
+            .collect();
+        let published: Vec<_> = replicas.into_iter().map(|r| r.join().unwrap()).collect();
+        assert_eq!(published[0]["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(published[0], published[1]);
+    }
+}

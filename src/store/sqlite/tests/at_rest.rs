@@ -149,3 +149,40 @@ async fn values_sealed_under_a_retired_key_open_after_rotation() {
         other => panic!("expected a corrupt record, got {other:?}"),
     }
 }
+
+#[actix_web::test]
+async fn a_stolen_file_holds_no_signing_key() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
+    use crate::tokens::keypair::{KeyPair, SigningAlg};
+
+    let (dir, path) = temp_db();
+    let store = reopen(&path);
+    let pair = KeyPair::generate(SigningAlg::Es256).unwrap();
+    let key = crate::store::StoredSigningKey {
+        kid: pair.kid.clone(),
+        alg: "ES256".into(),
+        private_key: zeroize::Zeroizing::new(pair.pkcs8().to_vec()),
+        created_at: 1,
+        activates_at: 0,
+    };
+    store
+        .add_signing_keys_if_none(vec![key.clone()])
+        .await
+        .unwrap();
+    let live = raw_bytes(dir.path());
+    drop(store);
+    let closed = raw_bytes(dir.path());
+    let der = pair.pkcs8();
+    let encoded = STANDARD.encode(der);
+    for bytes in [&live, &closed] {
+        assert!(contains(bytes, &pair.kid), "the scan must see the record");
+        assert!(
+            !bytes.windows(der.len()).any(|w| w == der),
+            "the PKCS#8 key is in the file"
+        );
+        assert!(!contains(bytes, &encoded), "its base64 is in the file");
+    }
+    assert_eq!(reopen(&path).signing_keys().await.unwrap(), vec![key]);
+}
