@@ -1,7 +1,8 @@
 //! A broker on Redis while Redis goes away and comes back: requests that need the
 //! store get 503 (RFC 6749 JSON, `Retry-After`), nothing panics, requests that do not
 //! need it still work, and the same broker serves again once Redis is back, without a
-//! restart.
+//! restart. A broker started while Redis is down starts anyway and gets its signing
+//! key once Redis is there.
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -74,4 +75,64 @@ async fn redis_down_is_503_and_redis_back_is_service_again() {
         assert!(Instant::now() < deadline, "the broker never reconnected");
         actix_web::rt::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// A broker started while Redis is down still starts (and says why it has no signing
+/// key yet); once Redis is there, its next key reload creates the key, which then
+/// signs a login's token.
+#[actix_web::test]
+async fn a_broker_started_while_redis_is_down_gets_its_signing_key_once_redis_is_up() {
+    use crate::login_consent::register as register_client;
+    use crate::login_flow::{login, redeem, verify};
+
+    let port = crate::support::free_port();
+    let clock = Clock::system();
+    let idp = TestDevIdp::start_with_clock(Default::default(), clock.clone()).await;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let public_url = format!("http://{}", listener.local_addr().unwrap());
+    let text = replica_config(&public_url, &idp.url, &format!("redis://127.0.0.1:{port}/"));
+    let config = token_broker::config::load_str(&text, &Default::default()).unwrap();
+    let running = token_broker::server::start_with(
+        std::sync::Arc::new(config),
+        listener,
+        clock.clone(),
+        |_| {},
+    )
+    .unwrap();
+    let state = running.state.clone();
+    actix_web::rt::spawn(running.serve_until(std::future::pending::<()>()));
+    let jwks = || async {
+        http()
+            .get(format!("{public_url}/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        jwks().await["keys"],
+        json!([]),
+        "no key while Redis is down"
+    );
+
+    let _redis = Redis::start_on(port);
+    // The reload the broker runs every second while it has no key, triggered here;
+    // it fails only until the connection is re-established.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Err(error) = state.signing.reload(clock.unix()).await {
+        assert!(Instant::now() < deadline, "never reconnected: {error}");
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(jwks().await["keys"].as_array().unwrap().len(), 1);
+    let client = register_client(public_url.as_str(), "late key").await;
+    let code = login(public_url.as_str(), &client, &[]).await;
+    let (status, body) = redeem(public_url.as_str(), &client, &code).await;
+    assert_eq!(status, 200, "{body}");
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        verify(public_url.as_str(), access).await,
+        (200, Some("alice".into()))
+    );
 }
