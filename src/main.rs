@@ -262,6 +262,9 @@ fn serve(config: Config) -> ExitCode {
         return ExitCode::FAILURE;
     }
     tracing::debug!(?config, "configuration loaded");
+    for line in config::where_state_lives(&config) {
+        tracing::info!("{line}");
+    }
     let result = actix_web::rt::System::new().block_on(run(Arc::new(config)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
