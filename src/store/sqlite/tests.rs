@@ -157,3 +157,46 @@ fn connections_sharing_the_file_rotate_a_token_once() {
         "{outcomes:?}"
     );
 }
+
+/// Two broker processes starting at once on one file (a restart overlapping the old
+/// process): `BEGIN IMMEDIATE` lets only the first store its first signing key.
+#[test]
+fn connections_sharing_the_file_store_one_first_signing_key() {
+    use crate::store::Store;
+    use crate::store::suite::signing_key;
+    use std::sync::Barrier;
+
+    let (_dir, path) = temp_db();
+    let n = 8;
+    let start = Arc::new(Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let (store, start) = (reopen(&path), start.clone());
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
+                start.wait();
+                runtime.block_on(
+                    store.add_signing_keys_if_none(vec![signing_key(&format!("k{i}"), 0)]),
+                )
+            })
+        })
+        .collect();
+    let stored = handles
+        .into_iter()
+        .map(|h| h.join().unwrap().unwrap())
+        .filter(|stored| *stored)
+        .count();
+    assert_eq!(stored, 1);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert_eq!(
+        runtime
+            .block_on(reopen(&path).signing_keys())
+            .unwrap()
+            .len(),
+        1
+    );
+}
