@@ -9,6 +9,7 @@
 mod grants;
 mod login_state;
 mod memory;
+mod rate_limits;
 mod redis;
 mod seal;
 mod sqlite;
@@ -26,7 +27,8 @@ pub use login_state::{
     Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redemption, SessionStep,
     StoredCode, UpstreamLeg,
 };
-pub use memory::{MemoryLoginState, MemoryStore};
+pub use memory::{MemoryLoginState, MemoryRateLimits, MemoryStore};
+pub use rate_limits::{RateDecision, RateLimits};
 pub use redis::{RedisPeers, RedisStore};
 pub use seal::{SealError, Sealer};
 pub use sqlite::SqliteStore;
@@ -51,6 +53,9 @@ pub struct OpenedStore {
     /// Login sessions and proxy codes: in Redis when replicas share it (a login may
     /// move between them), else in this process's memory.
     pub login_state: Arc<dyn LoginState>,
+    /// Rate-limit counters: in Redis when replicas share it (one budget for all of
+    /// them), else in this process's memory.
+    pub rate_limits: Arc<dyn RateLimits>,
 }
 
 /// [`open`], with the peers of a shared store. Synchronous: a Redis store connects
@@ -70,17 +75,20 @@ pub fn open_shared(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
             store: Arc::new(MemoryStore::new()),
             peers: None,
             login_state: Arc::new(MemoryLoginState::new()),
+            rate_limits: Arc::new(MemoryRateLimits::new()),
         }),
         StoreBackend::Sqlite { path } => Ok(OpenedStore {
             store: Arc::new(SqliteStore::open(path, sealed("sqlite")?)?),
             peers: None,
             login_state: Arc::new(MemoryLoginState::new()),
+            rate_limits: Arc::new(MemoryRateLimits::new()),
         }),
         StoreBackend::Redis { url, key_prefix } => {
             let store = RedisStore::open(url.expose(), key_prefix, sealed("redis")?)?;
             Ok(OpenedStore {
                 peers: Some(store.peers()),
                 login_state: Arc::new(store.clone()),
+                rate_limits: Arc::new(store.clone()),
                 store: Arc::new(store),
             })
         }

@@ -2,6 +2,7 @@
 
 mod grants;
 mod login_state;
+mod rate_limits;
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use self::login_state::MemoryLoginState;
+pub use self::rate_limits::MemoryRateLimits;
 
 use super::{Grant, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient, UpstreamTokens};
 use crate::clock::UnixSeconds;

@@ -10,6 +10,7 @@
 //! <p>grants                    set: every grant id (what the sweep walks)
 //! <p>grant_tokens:<grant_id>   set: hex hashes of the grant's refresh tokens
 //! <p>refresh:<hex hash>        hash: one refresh token, expiring with it
+//! <p>rate:<limit>:<hex hash>    string: one rate-limited key's state (`rate_limits`)
 //! <p>invalidations             pub/sub channel between replicas
 //! ```
 //!
@@ -58,6 +59,11 @@ impl Keys {
 
     pub fn refresh(&self, hash: &[u8; 32]) -> String {
         format!("{}refresh:{}", self.prefix, hex(hash))
+    }
+
+    /// A rate-limited key (a client IP) under `limit`, named by its hash.
+    pub fn rate(&self, limit: &str, hash: &[u8]) -> String {
+        format!("{}rate:{limit}:{}", self.prefix, hex(hash))
     }
 
     pub fn channel(&self) -> String {

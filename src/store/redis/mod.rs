@@ -18,6 +18,7 @@
 //!   `StoreError::Unavailable` (answered 503). All Redis I/O runs on the store's own
 //!   thread (`runtime`).
 //! - `peers` carries invalidations between replicas over pub/sub.
+//! - `rate_limits` keeps rate-limit counters, so replicas share one budget.
 
 mod clients;
 mod codec;
@@ -25,6 +26,7 @@ mod grants;
 mod keys;
 mod login_state;
 mod peers;
+mod rate_limits;
 mod rotate;
 mod runtime;
 mod scripts;

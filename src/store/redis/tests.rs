@@ -9,6 +9,7 @@ mod harness;
 mod login_state;
 mod outage;
 mod peers;
+mod rate_limits;
 mod shared;
 
 use std::sync::Arc;
