@@ -262,6 +262,7 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
             discovery: discovery.clone(),
             callback: config.server.public_url.endpoint("/oauth/callback"),
         },
+        opened.recent_clients.clone(),
     );
     let sessions = Sessions::new(
         SessionLimits {

@@ -1,8 +1,10 @@
-//! Registration rate limits hold for replicas together: two brokers on one Redis
-//! with a burst of three admit three registrations between them, not three each; the
-//! next is refused with `Retry-After` on either, and one interval later one more is
-//! admitted. The same two brokers on memory stores admit three each, so the shared
-//! count is what makes the difference.
+//! Registration across replicas: two brokers on one Redis count one rate limit —
+//! with a burst of three they admit three registrations between them, not three
+//! each; the next is refused with `Retry-After` on either, and one interval later
+//! one more is admitted — and answer a repeated public registration with the one
+//! client, whichever of them it reaches. The same two brokers on memory stores admit
+//! three each and make a client each, so the shared state is what makes the
+//! difference.
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -110,4 +112,48 @@ async fn replicas_on_one_redis_share_the_registration_rate_limit() {
     assert_eq!(register(&b, BURST + 1).await.status(), 201);
     refused(register(&a, BURST + 2).await).await;
     refused(register(&b, BURST + 2).await).await;
+}
+
+#[actix_web::test]
+async fn replicas_on_one_redis_answer_a_repeated_public_registration_with_one_client() {
+    let redis = Redis::start();
+    let clock = Clock::system();
+    let idp = TestDevIdp::start_with_clock(Default::default(), clock.clone()).await;
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("signing-keys.json");
+    let shared = replica_config(
+        "http://127.0.0.1:8080",
+        &idp.url,
+        &redis.url(),
+        key_file.to_str().unwrap(),
+    );
+    let public = json!({
+        "client_name": "registers on every start",
+        "redirect_uris": ["http://127.0.0.1/callback"],
+        "token_endpoint_auth_method": "none"
+    });
+    let register = |broker: String| {
+        let public = public.clone();
+        async move {
+            let response = http()
+                .post(format!("{broker}/oauth/register"))
+                .json(&public)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 201);
+            let body: Value = response.json().await.unwrap();
+            body["client_id"].as_str().unwrap().to_owned()
+        }
+    };
+
+    // Alone, each broker remembers only what it made itself.
+    let (a, b) = two_brokers(&on_memory(&shared, &redis), &clock);
+    assert_ne!(register(a.clone()).await, register(b.clone()).await);
+
+    // On one Redis: made on A, the same client on B, and on A again.
+    let (a, b) = two_brokers(&shared, &clock);
+    let first = register(a.clone()).await;
+    assert_eq!(register(b).await, first);
+    assert_eq!(register(a).await, first);
 }

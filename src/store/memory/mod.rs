@@ -3,6 +3,7 @@
 mod grants;
 mod login_state;
 mod rate_limits;
+mod recent_clients;
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -12,6 +13,7 @@ use async_trait::async_trait;
 
 pub use self::login_state::MemoryLoginState;
 pub use self::rate_limits::MemoryRateLimits;
+pub use self::recent_clients::MemoryRecentClients;
 
 use super::{Grant, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient, UpstreamTokens};
 use crate::clock::UnixSeconds;

@@ -11,6 +11,7 @@
 //! <p>grant_tokens:<grant_id>   set: hex hashes of the grant's refresh tokens
 //! <p>refresh:<hex hash>        hash: one refresh token, expiring with it
 //! <p>rate:<limit>:<hex hash>    string: one rate-limited key's state (`rate_limits`)
+//! <p>public_client:<hex fp>    string: the client made for public metadata (`recent_clients`)
 //! <p>invalidations             pub/sub channel between replicas
 //! ```
 //!
@@ -64,6 +65,11 @@ impl Keys {
     /// A rate-limited key (a client IP) under `limit`, named by its hash.
     pub fn rate(&self, limit: &str, hash: &[u8]) -> String {
         format!("{}rate:{limit}:{}", self.prefix, hex(hash))
+    }
+
+    /// The client last made for public metadata with this fingerprint.
+    pub fn public_client(&self, fingerprint: &[u8; 32]) -> String {
+        format!("{}public_client:{}", self.prefix, hex(fingerprint))
     }
 
     pub fn channel(&self) -> String {

@@ -10,6 +10,10 @@
 //! alike and a burst spread over replicas cannot slip past the limit. A key (a client
 //! IP) appears only as its SHA-256, so no input makes an odd Redis key, and Redis
 //! holds no address in the clear.
+//!
+//! Redis forgets a state on its own clock, after as many milliseconds as the
+//! broker's clock needs to reach it. The broker's clock never runs slower than real
+//! time (tests only move it forward), so no state is forgotten while it matters.
 
 use std::sync::LazyLock;
 

@@ -10,6 +10,7 @@ mod login_state;
 mod outage;
 mod peers;
 mod rate_limits;
+mod recent_clients;
 mod shared;
 
 use std::sync::Arc;
