@@ -46,8 +46,8 @@ pub struct AppState {
     pub verifier: Verifier,
     pub store: Arc<dyn Store>,
     pub registration: RegistrationHandle,
-    /// Registrations per client IP (`registration.rate_limit_*`).
-    pub registration_limiter: RateLimiter<std::net::IpAddr>,
+    /// Registrations per client IP (`registration.rate_limit_*`), shared by replicas on Redis.
+    pub registration_limiter: RateLimiter,
     /// Login sessions and one-time codes.
     pub sessions: actix::Addr<Sessions>,
     /// The login's cookies (browser binding, remembered approvals).
@@ -262,6 +262,7 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
             discovery: discovery.clone(),
             callback: config.server.public_url.endpoint("/oauth/callback"),
         },
+        opened.recent_clients.clone(),
     );
     let sessions = Sessions::new(
         SessionLimits {
@@ -326,7 +327,12 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         sessions: actix::Actor::start(sessions),
         cookies: LoginCookies::from_config(&config),
         metadata: ServerMetadata::from_config(&config),
-        registration_limiter: RateLimiter::new(config.registration.rate_limit, clock.clone()),
+        registration_limiter: RateLimiter::new(
+            "registration",
+            config.registration.rate_limit,
+            opened.rate_limits,
+            clock.clone(),
+        ),
         registration,
         store,
         metrics,

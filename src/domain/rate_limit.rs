@@ -10,16 +10,25 @@ pub struct Rate {
 }
 
 impl Rate {
-    fn interval(&self) -> u64 {
+    /// Milliseconds between two events at the steady rate (at least 1).
+    pub fn interval(&self) -> u64 {
         (self.period_ms / u64::from(self.count.max(1))).max(1)
+    }
+
+    /// How far ahead of `now` a key's state may run: room for the burst's other events.
+    pub fn tolerance(&self) -> u64 {
+        self.interval() * u64::from(self.burst.max(1).saturating_sub(1))
     }
 }
 
 /// Decides one event at `now_ms` given the key's state (`None` for a new key).
 /// `Ok(new_state)` admits it; `Err(wait_ms)` refuses it and says how long to wait.
+/// The state matters only until `now_ms` reaches it: from then on the key is as
+/// good as new, so a store may forget it then. `store/redis/lua/rate_limit.lua`
+/// makes the same decision step for step; keep the two alike.
 pub fn admit(state: Option<u64>, now_ms: u64, rate: Rate) -> Result<u64, u64> {
     let interval = rate.interval();
-    let tolerance = interval * u64::from(rate.burst.max(1).saturating_sub(1));
+    let tolerance = rate.tolerance();
     let tat = state.unwrap_or(now_ms).max(now_ms);
     if tat > now_ms + tolerance {
         return Err(tat - tolerance - now_ms);

@@ -36,6 +36,18 @@ impl LoginCookies {
         let secret: Vec<u8> = match &config.consent.cookie_key {
             Some(secret) => secret.expose().as_bytes().to_vec(),
             None => {
+                if config.consent.remember_for > Duration::ZERO
+                    && matches!(
+                        config.store.backend,
+                        crate::config::StoreBackend::Redis { .. }
+                    )
+                {
+                    // Replicas each pick their own key: an approval remembered by one
+                    // is not honoured by the others (README: running several replicas).
+                    tracing::warn!(
+                        "consent.cookie_key is not set: with several replicas, a remembered approval is honoured only by the replica that remembered it"
+                    );
+                }
                 let mut bytes = vec![0u8; 32];
                 rand::rng().fill_bytes(&mut bytes);
                 bytes

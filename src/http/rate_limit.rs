@@ -1,56 +1,64 @@
-//! Per-key rate limiting (GCRA from `domain::rate_limit`) over a bounded concurrent
-//! map; each key's state is updated atomically, so a burst of parallel requests
-//! cannot slip past the limit.
+//! A rate limit as handlers use it: one named limit (GCRA from `domain::rate_limit`)
+//! over the store's counters — this process's memory, or Redis when replicas share
+//! it, so the limit holds for all of them together — timed by the broker's clock.
 
-use std::hash::Hash;
-use std::time::{Duration, UNIX_EPOCH};
-
-use moka::ops::compute::Op;
-use moka::sync::Cache;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
 
 use crate::clock::Clock;
-use crate::domain::rate_limit::{Rate, admit, retry_after_secs};
+use crate::domain::rate_limit::{Rate, retry_after_secs};
+use crate::store::{RateDecision, RateLimits, StoreError};
 
-pub struct RateLimiter<K: Hash + Eq + Send + Sync + Clone + 'static> {
+pub struct RateLimiter {
+    /// Names the limit in the counters (and in Redis keys): a fixed word.
+    name: &'static str,
     rate: Rate,
-    state: Cache<K, u64>,
+    counters: Arc<dyn RateLimits>,
     clock: Clock,
 }
 
-impl<K: Hash + Eq + Send + Sync + Clone + 'static> RateLimiter<K> {
-    pub fn new(rate: Rate, clock: Clock) -> Self {
-        // A key idle for a whole period has its full burst back: forget it then.
-        let idle = Duration::from_millis(rate.period_ms.saturating_mul(2));
+/// Why an event was not admitted.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Over the limit: retry after this many whole seconds (`Retry-After`).
+    Limited { retry_after_secs: u64 },
+    /// The counters could not be reached (Redis down): nothing is known, so nothing
+    /// is admitted.
+    Unavailable(StoreError),
+}
+
+impl RateLimiter {
+    pub fn new(
+        name: &'static str,
+        rate: Rate,
+        counters: Arc<dyn RateLimits>,
+        clock: Clock,
+    ) -> Self {
         Self {
+            name,
             rate,
-            state: Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_idle(idle)
-                .build(),
+            counters,
             clock,
         }
     }
 
-    /// Admits one event for `key`, or says how many seconds to wait (`Retry-After`).
-    pub fn admit(&self, key: K) -> Result<(), u64> {
+    /// Admits one event for `key`, or says why not.
+    pub async fn admit(&self, key: &str) -> Result<(), Refusal> {
         let now_ms = self
             .clock
             .now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let mut refused = None;
-        self.state.entry(key).and_compute_with(|entry| {
-            match admit(entry.map(|e| e.into_value()), now_ms, self.rate) {
-                Ok(next) => Op::Put(next),
-                Err(wait) => {
-                    refused = Some(retry_after_secs(wait));
-                    Op::Nop
-                }
-            }
-        });
-        match refused {
-            Some(secs) => Err(secs),
-            None => Ok(()),
+        match self
+            .counters
+            .admit(self.name, key, self.rate, now_ms)
+            .await
+            .map_err(Refusal::Unavailable)?
+        {
+            RateDecision::Admitted => Ok(()),
+            RateDecision::Refused { wait_ms } => Err(Refusal::Limited {
+                retry_after_secs: retry_after_secs(wait_ms),
+            }),
         }
     }
 }

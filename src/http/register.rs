@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ErrorCode};
+use super::rate_limit::Refusal;
 use crate::actors::registration::RegistrationError;
 use crate::domain::client_ip::client_ip;
 use crate::domain::client_metadata::{self, MetadataError, RedirectPolicy, SupportedScopes};
@@ -46,11 +47,23 @@ pub async fn register(
         .and_then(|v| v.to_str().ok());
     if let Some(peer) = peer {
         let ip = client_ip(peer, forwarded, &state.config.server.trusted_proxies);
-        if let Err(secs) = state.registration_limiter.admit(ip) {
-            state.metrics.registration("rate_limited");
-            return Err(ApiError::RateLimited {
-                retry_after: Some(secs.to_string()),
-            });
+        match state.registration_limiter.admit(&ip.to_string()).await {
+            Ok(()) => {}
+            Err(Refusal::Limited { retry_after_secs }) => {
+                state.metrics.registration("rate_limited");
+                return Err(ApiError::RateLimited {
+                    retry_after: Some(retry_after_secs.to_string()),
+                });
+            }
+            Err(Refusal::Unavailable(error)) => {
+                // Registering needs the same store for the client record anyway.
+                tracing::warn!(%error, "registration rate limit unavailable");
+                state.metrics.registration("failed");
+                return Err(ApiError::Unavailable {
+                    description: "registration is unavailable; retry later".to_owned(),
+                    retry_after: Some("5".to_owned()),
+                });
+            }
         }
     }
     let registered = state

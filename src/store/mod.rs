@@ -10,6 +10,8 @@ mod grants;
 pub mod key_file;
 mod login_state;
 mod memory;
+mod rate_limits;
+mod recent_clients;
 mod redis;
 mod seal;
 mod signing_keys;
@@ -28,7 +30,9 @@ pub use login_state::{
     Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redemption, SessionStep,
     StoredCode, UpstreamLeg,
 };
-pub use memory::{MemoryLoginState, MemoryStore};
+pub use memory::{MemoryLoginState, MemoryRateLimits, MemoryRecentClients, MemoryStore};
+pub use rate_limits::{RateDecision, RateLimits};
+pub use recent_clients::RecentClients;
 pub use redis::{RedisPeers, RedisStore};
 pub use seal::{SealError, Sealer};
 pub use signing_keys::StoredSigningKey;
@@ -54,6 +58,11 @@ pub struct OpenedStore {
     /// Login sessions and proxy codes: in Redis when replicas share it (a login may
     /// move between them), else in this process's memory.
     pub login_state: Arc<dyn LoginState>,
+    /// Rate-limit counters: in Redis when replicas share it (one budget for all of
+    /// them), else in this process's memory.
+    pub rate_limits: Arc<dyn RateLimits>,
+    /// Registration's de-duplication memory: likewise.
+    pub recent_clients: Arc<dyn RecentClients>,
 }
 
 /// [`open`], with the peers of a shared store. Synchronous: a Redis store connects
@@ -71,17 +80,23 @@ pub fn open_shared(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
             store: Arc::new(MemoryStore::new()),
             peers: None,
             login_state: Arc::new(MemoryLoginState::new()),
+            rate_limits: Arc::new(MemoryRateLimits::new()),
+            recent_clients: Arc::new(MemoryRecentClients::new()),
         }),
         StoreBackend::Sqlite { path } => Ok(OpenedStore {
             store: Arc::new(SqliteStore::open(path, sealed("sqlite")?)?),
             peers: None,
             login_state: Arc::new(MemoryLoginState::new()),
+            rate_limits: Arc::new(MemoryRateLimits::new()),
+            recent_clients: Arc::new(MemoryRecentClients::new()),
         }),
         StoreBackend::Redis { url, key_prefix } => {
             let store = RedisStore::open(url.expose(), key_prefix, sealed("redis")?)?;
             Ok(OpenedStore {
                 peers: Some(store.peers()),
                 login_state: Arc::new(store.clone()),
+                rate_limits: Arc::new(store.clone()),
+                recent_clients: Arc::new(store.clone()),
                 store: Arc::new(store),
             })
         }

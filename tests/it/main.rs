@@ -29,6 +29,7 @@ mod process;
 mod redis_outage;
 mod register;
 mod register_proxy;
+mod replica_registration;
 mod replicas;
 mod shutdown;
 mod signing_rotation;

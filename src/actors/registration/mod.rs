@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use moka::sync::Cache;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -24,7 +23,7 @@ use crate::actors::discovery::DiscoveryHandle;
 use crate::clock::Clock;
 use crate::config::{RegistrationConfig, RegistrationMode};
 use crate::domain::client_metadata::{ClientMetadata, TokenEndpointAuthMethod};
-use crate::store::{ClientOrigin, Store, StoreError, StoredClient};
+use crate::store::{ClientOrigin, RecentClients, Store, StoreError, StoredClient};
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::http::UpstreamHttp;
 use crate::upstream::registration::{self, ProxyError};
@@ -72,7 +71,7 @@ pub enum RegistrationError {
 pub struct RegistrationHandle {
     addr: Addr<Registration>,
     store: Arc<dyn Store>,
-    recent_public: Cache<[u8; 32], String>,
+    recent: Arc<dyn RecentClients>,
 }
 
 impl RegistrationHandle {
@@ -104,7 +103,12 @@ impl RegistrationHandle {
         if metadata.token_endpoint_auth_method != TokenEndpointAuthMethod::None {
             return None;
         }
-        let client_id = self.recent_public.get(&metadata.fingerprint())?;
+        let client_id = self
+            .recent
+            .recall(&metadata.fingerprint())
+            .await
+            .ok()
+            .flatten()?;
         self.store.get_client(&client_id).await.ok().flatten()
     }
 }
@@ -126,7 +130,8 @@ pub struct Registration {
     clock: Clock,
     metrics: Metrics,
     upstream: Upstream,
-    recent_public: Cache<[u8; 32], String>,
+    /// Which client identical public metadata got (shared by replicas on Redis).
+    recent: Arc<dyn RecentClients>,
     /// Public registrations under way, by fingerprint, with the callers waiting for them.
     in_flight: HashMap<[u8; 32], Vec<oneshot::Sender<Reply>>>,
 }
@@ -138,24 +143,21 @@ impl Registration {
         clock: Clock,
         metrics: Metrics,
         upstream: Upstream,
+        recent: Arc<dyn RecentClients>,
     ) -> RegistrationHandle {
-        let recent_public = Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(config.dedupe_window)
-            .build();
         let actor = Self {
             config,
             store: store.clone(),
             clock,
             metrics,
             upstream,
-            recent_public: recent_public.clone(),
+            recent: recent.clone(),
             in_flight: HashMap::new(),
         };
         RegistrationHandle {
             addr: actor.start(),
             store,
-            recent_public,
+            recent,
         }
     }
 }
@@ -244,99 +246,77 @@ async fn create(
     })
 }
 
+/// A public registration: the client remembered for identical metadata when it
+/// still exists, else a new one, remembered for the de-duplication window.
+async fn reuse_or_create(
+    metadata: ClientMetadata,
+    config: RegistrationConfig,
+    store: Arc<dyn Store>,
+    upstream: Upstream,
+    recent: Arc<dyn RecentClients>,
+    now: u64,
+) -> Reply {
+    let fingerprint = metadata.fingerprint();
+    // The client it made may have gone since (removed as stale, or a store that
+    // lost its data): then this registration makes a new one.
+    if let Some(client_id) = recent.recall(&fingerprint).await?
+        && let Some(client) = store.get_client(&client_id).await?
+    {
+        return Ok(Registered {
+            client,
+            secret: None,
+            reused: true,
+        });
+    }
+    let window = config.dedupe_window;
+    let registered = create(metadata, config, store, upstream, now).await?;
+    // The client exists: a failure to remember it costs only an extra client later.
+    if let Err(error) = recent
+        .remember(&fingerprint, &registered.client.client_id, window)
+        .await
+    {
+        tracing::warn!(%error, "a new public client could not be remembered for de-duplication");
+    }
+    Ok(registered)
+}
+
 impl Handler<RegisterClient> for Registration {
     type Result = ResponseFuture<Reply>;
 
     fn handle(&mut self, message: RegisterClient, ctx: &mut Self::Context) -> Self::Result {
         let metadata = message.metadata;
-        let public = metadata.token_endpoint_auth_method == TokenEndpointAuthMethod::None;
-        let fingerprint = metadata.fingerprint();
         let (tx, rx) = oneshot::channel();
-        let mut own = Some(tx);
-        if public {
-            // One that was just made is answered with its client (the handler's check
-            // can race with the registration completing).
-            if let Some(client_id) = self.recent_public.get(&fingerprint) {
-                // The client it made may have gone since (removed as stale, or a store
-                // that lost its data): then this registration makes a new one.
-                let store = self.store.clone();
-                let fresh = create(
-                    metadata,
-                    self.config.clone(),
-                    self.store.clone(),
-                    self.upstream.clone(),
-                    self.clock.unix(),
-                );
-                let reply = own.take();
-                let lookup = async move {
-                    match store.get_client(&client_id).await {
-                        Ok(Some(client)) => (
-                            Ok(Registered {
-                                client,
-                                secret: None,
-                                reused: true,
-                            }),
-                            false,
-                        ),
-                        Ok(None) => (fresh.await, true),
-                        Err(error) => (Err(error.into()), false),
-                    }
-                };
-                ctx.spawn(
-                    lookup
-                        .into_actor(self)
-                        .map(move |(result, remade), actor, _| {
-                            if remade {
-                                match &result {
-                                    Ok(registered) => {
-                                        actor.metrics.registration("created");
-                                        actor.recent_public.insert(
-                                            fingerprint,
-                                            registered.client.client_id.clone(),
-                                        );
-                                    }
-                                    Err(_) => {
-                                        actor.recent_public.remove(&fingerprint);
-                                    }
-                                }
-                            }
-                            if let Some(tx) = reply {
-                                let _ = tx.send(result);
-                            }
-                        }),
-                );
-                return wait(rx);
-            }
-            // Identical public registrations under way share the one being made.
-            if let Some(waiters) = self.in_flight.get_mut(&fingerprint) {
-                waiters.extend(own.take());
-                return wait(rx);
-            }
-            self.in_flight
-                .insert(fingerprint, own.take().into_iter().collect());
+        if metadata.token_endpoint_auth_method != TokenEndpointAuthMethod::None {
+            let work = create(
+                metadata,
+                self.config.clone(),
+                self.store.clone(),
+                self.upstream.clone(),
+                self.clock.unix(),
+            );
+            ctx.spawn(work.into_actor(self).map(move |result, actor, _| {
+                actor.count(&result);
+                let _ = tx.send(result);
+            }));
+            return wait(rx);
         }
-        let work = create(
+        // Identical public registrations under way share the one being made.
+        let fingerprint = metadata.fingerprint();
+        if let Some(waiters) = self.in_flight.get_mut(&fingerprint) {
+            waiters.push(tx);
+            return wait(rx);
+        }
+        self.in_flight.insert(fingerprint, vec![tx]);
+        let work = reuse_or_create(
             metadata,
             self.config.clone(),
             self.store.clone(),
             self.upstream.clone(),
+            self.recent.clone(),
             self.clock.unix(),
         );
         ctx.spawn(work.into_actor(self).map(move |result, actor, _| {
-            match &result {
-                Ok(_) => actor.metrics.registration("created"),
-                Err(RegistrationError::Full) => actor.metrics.registration("full"),
-                Err(_) => actor.metrics.registration("failed"),
-            }
-            if let Some(tx) = own {
-                let _ = tx.send(result);
-                return;
-            }
-            if let Ok(registered) = &result {
-                actor
-                    .recent_public
-                    .insert(fingerprint, registered.client.client_id.clone());
-            }
+            actor.count(&result);
             for (i, waiter) in actor
                 .in_flight
                 .remove(&fingerprint)
@@ -344,11 +324,26 @@ impl Handler<RegisterClient> for Registration {
                 .into_iter()
                 .enumerate()
             {
-                let reply = result.clone().map(|r| Registered { reused: i > 0, ..r });
+                let reply = result.clone().map(|r| Registered {
+                    reused: r.reused || i > 0,
+                    ..r
+                });
                 let _ = waiter.send(reply);
             }
         }));
         wait(rx)
+    }
+}
+
+impl Registration {
+    /// The outcome in `registrations_total`.
+    fn count(&self, result: &Reply) {
+        self.metrics.registration(match result {
+            Ok(registered) if registered.reused => "reused",
+            Ok(_) => "created",
+            Err(RegistrationError::Full) => "full",
+            Err(_) => "failed",
+        });
     }
 }
 

@@ -2,6 +2,8 @@
 
 mod grants;
 mod login_state;
+mod rate_limits;
+mod recent_clients;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
@@ -10,6 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use self::login_state::MemoryLoginState;
+pub use self::rate_limits::MemoryRateLimits;
+pub use self::recent_clients::MemoryRecentClients;
 
 use super::{
     Grant, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient, StoredSigningKey,

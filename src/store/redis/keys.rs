@@ -11,6 +11,8 @@
 //! <p>grant_tokens:<grant_id>   set: hex hashes of the grant's refresh tokens
 //! <p>refresh:<hex hash>        hash: one refresh token, expiring with it
 //! <p>signing_keys              hash: kid -> one signing key (private key sealed)
+//! <p>rate:<limit>:<hex hash>    string: one rate-limited key's state (`rate_limits`)
+//! <p>public_client:<hex fp>    string: the client made for public metadata (`recent_clients`)
 //! <p>invalidations             pub/sub channel between replicas
 //! ```
 //!
@@ -63,6 +65,16 @@ impl Keys {
 
     pub fn signing_keys(&self) -> String {
         format!("{}signing_keys", self.prefix)
+    }
+
+    /// A rate-limited key (a client IP) under `limit`, named by its hash.
+    pub fn rate(&self, limit: &str, hash: &[u8]) -> String {
+        format!("{}rate:{limit}:{}", self.prefix, hex(hash))
+    }
+
+    /// The client last made for public metadata with this fingerprint.
+    pub fn public_client(&self, fingerprint: &[u8; 32]) -> String {
+        format!("{}public_client:{}", self.prefix, hex(fingerprint))
     }
 
     pub fn channel(&self) -> String {

@@ -18,6 +18,9 @@
 //!   `StoreError::Unavailable` (answered 503). All Redis I/O runs on the store's own
 //!   thread (`runtime`).
 //! - `peers` carries invalidations between replicas over pub/sub.
+//! - `rate_limits` keeps rate-limit counters, so replicas share one budget;
+//!   `recent_clients` registration's de-duplication memory, so they answer a
+//!   repeated public registration alike.
 
 mod clients;
 mod codec;
@@ -25,6 +28,8 @@ mod grants;
 mod keys;
 mod login_state;
 mod peers;
+mod rate_limits;
+mod recent_clients;
 mod rotate;
 mod runtime;
 mod scripts;

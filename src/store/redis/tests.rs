@@ -9,6 +9,8 @@ mod harness;
 mod login_state;
 mod outage;
 mod peers;
+mod rate_limits;
+mod recent_clients;
 mod shared;
 
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::harness::RedisServer;
 use super::{prefix, store_on};
 use crate::store::suite::{client, grant, record};
-use crate::store::{RedisStore, Store, StoreError};
+use crate::store::{RateLimits, RecentClients, RedisStore, Store, StoreError};
 
 /// Well above the store's connect and reconnect budget, well below a test timeout.
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
@@ -32,6 +32,22 @@ async fn every_call_is_unavailable(store: &RedisStore) {
     );
     unavailable(store.revoke_grant("g1", 5).await);
     unavailable(store.sweep_grants(5, 0, 0).await);
+    let rate = crate::domain::rate_limit::Rate {
+        count: 1,
+        period_ms: 60_000,
+        burst: 1,
+    };
+    unavailable(
+        store
+            .admit("registration", "203.0.113.9", rate, 5_000)
+            .await,
+    );
+    unavailable(store.recall(&[1; 32]).await);
+    unavailable(
+        store
+            .remember(&[1; 32], "c1", Duration::from_secs(60))
+            .await,
+    );
     assert!(started.elapsed() < ANSWER_WITHIN, "{:?}", started.elapsed());
 }
 

@@ -1,0 +1,59 @@
+//! Rate-limit counters on Redis, shared by every replica: a limit of N a minute is N
+//! a minute across all of them.
+//!
+//! ```text
+//! <p>rate:<limit>:<hex hash>   string: one key's GCRA state (ms), expiring when it passes
+//! ```
+//!
+//! Each decision is one script (`lua/rate_limit.lua`, the same decision as
+//! `domain::rate_limit::admit`) given the broker's clock, so every replica decides
+//! alike and a burst spread over replicas cannot slip past the limit. A key (a client
+//! IP) appears only as its SHA-256, so no input makes an odd Redis key, and Redis
+//! holds no address in the clear.
+//!
+//! Redis forgets a state on its own clock, after as many milliseconds as the
+//! broker's clock needs to reach it. The broker's clock never runs slower than real
+//! time (tests only move it forward), so no state is forgotten while it matters.
+
+use std::sync::LazyLock;
+
+use ::redis::Script;
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+
+use super::RedisStore;
+use super::codec::{corrupt, redis_error};
+use crate::domain::rate_limit::Rate;
+use crate::store::StoreError;
+use crate::store::rate_limits::{RateDecision, RateLimits};
+
+static ADMIT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/rate_limit.lua")));
+
+#[async_trait]
+impl RateLimits for RedisStore {
+    async fn admit(
+        &self,
+        limit: &'static str,
+        key: &str,
+        rate: Rate,
+        now_ms: u64,
+    ) -> Result<RateDecision, StoreError> {
+        let key = self.inner.keys.rate(limit, &Sha256::digest(key.as_bytes()));
+        self.call(move |s| async move {
+            let (admitted, value): (i64, u64) = ADMIT
+                .key(key)
+                .arg(now_ms)
+                .arg(rate.interval())
+                .arg(rate.tolerance())
+                .invoke_async(&mut s.conn())
+                .await
+                .map_err(redis_error)?;
+            match admitted {
+                1 => Ok(RateDecision::Admitted),
+                0 => Ok(RateDecision::Refused { wait_ms: value }),
+                other => Err(corrupt(format!("rate limit: unexpected reply {other}"))),
+            }
+        })
+        .await
+    }
+}
