@@ -72,16 +72,9 @@ async fn replicas_on_one_redis_share_the_registration_rate_limit() {
     let redis = Redis::start();
     let clock = Clock::system();
     let idp = TestDevIdp::start_with_clock(Default::default(), clock.clone()).await;
-    let keys = tempfile::tempdir().unwrap();
-    let key_file = keys.path().join("signing-keys.json");
     let shared = format!(
         "{}{LIMIT}",
-        replica_config(
-            "http://127.0.0.1:8080",
-            &idp.url,
-            &redis.url(),
-            key_file.to_str().unwrap()
-        )
+        replica_config("http://127.0.0.1:8080", &idp.url, &redis.url())
     );
 
     // Each broker on its own memory store: each admits the whole burst.
@@ -119,14 +112,7 @@ async fn replicas_on_one_redis_answer_a_repeated_public_registration_with_one_cl
     let redis = Redis::start();
     let clock = Clock::system();
     let idp = TestDevIdp::start_with_clock(Default::default(), clock.clone()).await;
-    let keys = tempfile::tempdir().unwrap();
-    let key_file = keys.path().join("signing-keys.json");
-    let shared = replica_config(
-        "http://127.0.0.1:8080",
-        &idp.url,
-        &redis.url(),
-        key_file.to_str().unwrap(),
-    );
+    let shared = replica_config("http://127.0.0.1:8080", &idp.url, &redis.url());
     let public = json!({
         "client_name": "registers on every start",
         "redirect_uris": ["http://127.0.0.1/callback"],
