@@ -31,6 +31,7 @@ pub use redis::{RedisPeers, RedisStore};
 pub use seal::{SealError, Sealer};
 pub use sqlite::SqliteStore;
 
+use crate::actors::exchange::ExchangeLock;
 use crate::clock::UnixSeconds;
 use crate::config::{EncryptionConfig, StoreBackend, StoreConfig};
 
@@ -51,6 +52,9 @@ pub struct OpenedStore {
     /// Login sessions and proxy codes: in Redis when replicas share it (a login may
     /// move between them), else in this process's memory.
     pub login_state: Arc<dyn LoginState>,
+    /// `Some` for Redis: give it to the Exchanger (`with_replicas`), so identical
+    /// exchange misses on several replicas are one provider call.
+    pub exchange_lock: Option<Arc<dyn ExchangeLock>>,
 }
 
 /// [`open`], with the peers of a shared store. Synchronous: a Redis store connects
@@ -70,17 +74,20 @@ pub fn open_shared(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
             store: Arc::new(MemoryStore::new()),
             peers: None,
             login_state: Arc::new(MemoryLoginState::new()),
+            exchange_lock: None,
         }),
         StoreBackend::Sqlite { path } => Ok(OpenedStore {
             store: Arc::new(SqliteStore::open(path, sealed("sqlite")?)?),
             peers: None,
             login_state: Arc::new(MemoryLoginState::new()),
+            exchange_lock: None,
         }),
         StoreBackend::Redis { url, key_prefix } => {
             let store = RedisStore::open(url.expose(), key_prefix, sealed("redis")?)?;
             Ok(OpenedStore {
                 peers: Some(store.peers()),
                 login_state: Arc::new(store.clone()),
+                exchange_lock: Some(Arc::new(store.clone())),
                 store: Arc::new(store),
             })
         }

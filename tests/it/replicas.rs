@@ -1,22 +1,25 @@
-//! Two brokers on one Redis act as one: a login started on replica A continues on B
-//! (consent and callback), its code is redeemed on A, the refresh token works on B,
-//! a code redeemed on A is a replay on B, and the replay's revocation reaches A.
+//! Two `token-broker serve` processes on one Redis act as one broker: a login started
+//! on replica A continues on B (consent and callback), its code is redeemed on A, the
+//! refresh token works on B, a code redeemed on A is a replay on B, and the replay's
+//! revocation reaches A; 200 identical exchange misses spread over A and B are one
+//! exchange at the provider. The same two processes on memory stores call the
+//! provider once each, so the exchange test can fail.
+//!
 //! Both replicas share what docker/replica.toml says they must: the store, the
 //! signing key file, the cookie key and the issuer (A's address stands in for the
-//! proxy's). Redis is a `redis-server` of the test's own on a free port.
+//! proxy's). Redis is a `redis-server` of the test's own on a free port; the
+//! development IdP runs in the test process, which reads its call counters.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use token_broker::clock::Clock;
-use token_broker::server;
+use serde_json::{Value, json};
 
 use crate::login_consent::{answer, authorize_url, location, open_consent, query, register};
-use crate::login_flow::{redeem, refresh, verify};
-use crate::support::{TestDevIdp, free_port, http};
+use crate::login_flow::{login, redeem, refresh, verify};
+use crate::support::{BrokerProcess, TestDevIdp, free_port, http};
 
 /// A redis-server on a free loopback port, nothing persisted; killed when dropped.
 pub(crate) struct Redis {
@@ -78,9 +81,24 @@ fn pong(port: u16) -> bool {
         && &reply == b"+PONG\r\n"
 }
 
-/// One replica's configuration: issuer `public_url`, the shared Redis and key file.
+/// The audience replicas exchange for, and the resource server allowed to ask.
+const NOTES: &str = "https://notes.example/api";
+const CALLER: (&str, &str) = ("notes-mcp", "notes-mcp-secret-0123456789");
+/// The dev IdP's counter of token-exchange grants.
+const EXCHANGES: &str = "token:urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// One replica's configuration: issuer `public_url`, the shared Redis and key file,
+/// an exchange audience and caller.
 pub(crate) fn replica_config(public_url: &str, idp: &str, redis: &str, key_file: &str) -> String {
     let store_key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
+    let store = format!(
+        "[store]\nbackend = \"redis\"\nurl = \"{redis}\"\nkey_prefix = \"replicas:\"\n\n\
+         [store.encryption]\nkey_id = \"k1\"\nkeys = {{ k1 = \"{store_key}\" }}\n"
+    );
+    config_with_store(public_url, idp, key_file, &store)
+}
+
+fn config_with_store(public_url: &str, idp: &str, key_file: &str, store: &str) -> String {
     format!(
         r#"
 [server]
@@ -100,55 +118,110 @@ cookie_key = "a shared cookie key for both replicas"
 [tokens]
 key_file = "{key_file}"
 
-[store]
-backend = "redis"
-url = "{redis}"
-key_prefix = "replicas:"
-
-[store.encryption]
-key_id = "k1"
-keys = {{ k1 = "{store_key}" }}
-
+{store}
 [[resources]]
 uri = "{public_url}/mcp"
 name = "Test MCP server"
 required_scopes = ["notes:read"]
 scopes_supported = ["notes:read", "notes:write"]
-"#
+
+[[exchange.audiences]]
+audience = "{NOTES}"
+scopes = ["notes:read", "notes:write"]
+
+[[exchange.clients]]
+client_id = "{}"
+client_secret = "{}"
+audiences = ["{NOTES}"]
+"#,
+        CALLER.0, CALLER.1
     )
 }
 
-/// Starts a replica on `listener`; answers its base URL.
-pub(crate) fn start_replica(text: &str, listener: TcpListener, clock: &Clock) -> String {
-    let config = token_broker::config::load_str(text, &Default::default()).unwrap();
-    let running = server::start_with(Arc::new(config), listener, clock.clone(), |_| {}).unwrap();
-    let url = format!("http://{}", running.addr);
-    actix_web::rt::spawn(running.serve_until(std::future::pending::<()>()));
-    url
+/// What the two replicas keep their state in.
+enum Shared {
+    /// One Redis: the replicas act as one broker.
+    Redis(String),
+    /// Each its own memory: only the signing key file is shared.
+    Nothing,
+}
+
+/// Replicas A and B as `token-broker serve` processes. A listens on a port chosen
+/// first, because its address is the issuer both share (in production: the proxy's).
+struct Replicas {
+    a: BrokerProcess,
+    b: BrokerProcess,
+    _dir: tempfile::TempDir,
+}
+
+impl Replicas {
+    async fn start(idp: &TestDevIdp, shared: Shared) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("signing-keys.json");
+        let key_file = key_file.to_str().unwrap();
+        let port = free_port();
+        let issuer = format!("http://127.0.0.1:{port}");
+        let text = match shared {
+            Shared::Redis(url) => replica_config(&issuer, &idp.url, &url, key_file),
+            Shared::Nothing => config_with_store(
+                &issuer,
+                &idp.url,
+                key_file,
+                "[store]\nbackend = \"memory\"\n",
+            ),
+        };
+        let on_port = text.replacen(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+            1,
+        );
+        // A first: it creates the key file B then reads.
+        let a = serve(on_port).await;
+        assert_eq!(a.url(""), issuer, "A is not where the issuer says");
+        let b = serve(text).await;
+        Self { a, b, _dir: dir }
+    }
+
+    fn a(&self) -> String {
+        self.a.url("")
+    }
+
+    fn b(&self) -> String {
+        self.b.url("")
+    }
+
+    fn logs(&self) -> String {
+        format!("A:\n{}\nB:\n{}", self.a.logs(), self.b.logs())
+    }
+}
+
+/// `token-broker serve` on `config`, ready (upstream discovery done) when returned.
+async fn serve(config: String) -> BrokerProcess {
+    let broker = actix_web::rt::task::spawn_blocking(move || BrokerProcess::spawn(&config, &[]))
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        let ready = http().get(broker.url("/readyz")).send().await;
+        if ready.is_ok_and(|r| r.status() == 200) {
+            return broker;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the replica never became ready; logs:\n{}", broker.logs());
 }
 
 #[actix_web::test]
 async fn a_login_moves_between_replicas_and_a_code_is_spent_for_both() {
     let redis = Redis::start();
-    let clock = Clock::system();
-    let idp = TestDevIdp::start_with_clock(Default::default(), clock.clone()).await;
-    let keys = tempfile::tempdir().unwrap();
-    let key_file = keys.path().join("signing-keys.json");
-    let (listener_a, listener_b) = (
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-    );
-    // The issuer both replicas share (in production: the proxy in front of them).
-    let issuer = format!("http://{}", listener_a.local_addr().unwrap());
-    let text = replica_config(&issuer, &idp.url, &redis.url(), key_file.to_str().unwrap());
-    let a = start_replica(&text, listener_a, &clock);
-    let b = start_replica(&text, listener_b, &clock);
+    let idp = TestDevIdp::start().await;
+    let replicas = Replicas::start(&idp, Shared::Redis(redis.url())).await;
+    let (a, b, issuer) = (replicas.a(), replicas.b(), replicas.a());
 
     // Registered and authorized on A; consent and callback on B.
     let client_id = register(a.as_str(), "replicated client").await;
     let consent = open_consent(&authorize_url(a.as_str(), &client_id, &[])).await;
     let approved = answer(b.as_str(), &consent, "approve").await;
-    assert_eq!(approved.status(), 303);
+    assert_eq!(approved.status(), 303, "{}", replicas.logs());
     let at_idp = http()
         .get(location(&approved).as_str())
         .send()
@@ -191,18 +264,7 @@ async fn a_login_moves_between_replicas_and_a_code_is_spent_for_both() {
     let (status, replay) = redeem(b.as_str(), &client_id, &code).await;
     assert_eq!(status, 400, "{replay}");
     assert_eq!(replay["error"], "invalid_grant");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let (status, _) = verify(a.as_str(), &access).await;
-        if status == 401 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "A still accepts a revoked grant's token"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_refused(&a, &access).await;
     let (status, _) = refresh(
         a.as_str(),
         &client_id,
@@ -210,4 +272,192 @@ async fn a_login_moves_between_replicas_and_a_code_is_spent_for_both() {
     )
     .await;
     assert_eq!(status, 400);
+}
+
+/// Waits (bounded) until `broker` refuses `access`: a revocation made elsewhere
+/// arrives over Redis's pub/sub.
+async fn until_refused(broker: &str, access: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, _) = verify(broker, access).await;
+        if status == 401 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{broker} still accepts a revoked grant's token"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `per_replica` identical exchanges of `subject` on each of `replicas`, all in
+/// flight at once; every answer's status and body.
+async fn exchange_burst(replicas: &[&str], subject: &str, per_replica: usize) -> Vec<(u16, Value)> {
+    let client = http();
+    let form = [
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+        ("subject_token", subject),
+        (
+            "subject_token_type",
+            "urn:ietf:params:oauth:token-type:access_token",
+        ),
+        ("audience", NOTES),
+    ];
+    let requests = (0..per_replica).flat_map(|_| replicas.iter()).map(|base| {
+        let request = client
+            .post(format!("{base}/oauth/token"))
+            .basic_auth(CALLER.0, Some(CALLER.1))
+            .form(&form)
+            .send();
+        async move {
+            let response = request.await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json().await.unwrap_or(Value::Null))
+        }
+    });
+    futures_util::future::join_all(requests).await
+}
+
+/// The one downstream token every answer carries.
+fn the_one_token(answers: &[(u16, Value)]) -> String {
+    let first = answers[0].1["access_token"].as_str().unwrap_or_default();
+    for (status, body) in answers {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(body["access_token"], first, "two downstream tokens");
+    }
+    first.to_owned()
+}
+
+/// Makes the dev IdP's token endpoint slow, so misses on both replicas overlap.
+async fn slow_token_endpoint(idp: &TestDevIdp, ms: u64) {
+    let set = http()
+        .post(format!("{}/_dev/faults", idp.url))
+        .json(&json!({ "endpoint": "token", "latency_ms": ms }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 204);
+}
+
+/// A provider token for the dev IdP's service account, for the resource at `issuer`:
+/// a subject any replica verifies without a shared store.
+async fn service_token(idp: &TestDevIdp, issuer: &str) -> String {
+    let body: Value = http()
+        .post(format!("{}/token", idp.url))
+        .basic_auth("demo-service", Some("demo-service-secret"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "notes:read"),
+            ("resource", &format!("{issuer}/mcp")),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+#[actix_web::test]
+async fn two_hundred_identical_exchange_misses_over_two_replicas_are_one_upstream_exchange() {
+    let redis = Redis::start();
+    let idp = TestDevIdp::start().await;
+    let replicas = Replicas::start(&idp, Shared::Redis(redis.url())).await;
+    let (a, b) = (replicas.a(), replicas.b());
+    let client = register(a.as_str(), "exchanging client").await;
+    let code = login(a.as_str(), &client, &[]).await;
+    let (status, tokens) = redeem(a.as_str(), &client, &code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    let service = service_token(&idp, &a).await;
+    slow_token_endpoint(&idp, 200).await;
+
+    // A broker-issued subject (its grant's provider token is exchanged), then a
+    // provider-issued one: 100 misses on each replica at once, one exchange each.
+    for subject in [access, service.as_str()] {
+        let before = idp.calls(EXCHANGES).await;
+        let started = Instant::now();
+        let answers = exchange_burst(&[a.as_str(), b.as_str()], subject, 100).await;
+        eprintln!(
+            "replicas: 200 identical exchanges over A and B with 200 ms at the provider answered in {:?}",
+            started.elapsed()
+        );
+        assert_eq!(answers.len(), 200);
+        let downstream = the_one_token(&answers);
+        assert_ne!(downstream, subject, "never the client's token");
+        assert_eq!(
+            idp.calls(EXCHANGES).await,
+            before + 1,
+            "{}",
+            replicas.logs()
+        );
+    }
+    // Each replica counted what it coalesced: per subject, one replica's miss was
+    // answered by the other's call, and up to 99 requests on each waited for their
+    // replica's miss (the rest, arriving later, were cache hits).
+    let (mut local, mut replica) = (0, 0);
+    for base in [&a, &b] {
+        let text = http()
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        local += series(
+            &text,
+            r#"token_broker_exchange_coalesced_total{where="local"}"#,
+        );
+        replica += series(
+            &text,
+            r#"token_broker_exchange_coalesced_total{where="replica"}"#,
+        );
+    }
+    eprintln!("replicas: coalesced in process {local}, across replicas {replica}");
+    assert_eq!(replica, 2, "one replica waited for the other, per subject");
+    assert!((1..=2 * 198).contains(&local), "{local}");
+
+    // A revocation on B reaches A, whose cached exchange does not outlive it.
+    let revoked = http()
+        .post(format!("{b}/oauth/revoke"))
+        .form(&[
+            ("client_id", client.as_str()),
+            ("token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    until_refused(&a, access).await;
+    let answers = exchange_burst(&[a.as_str()], access, 1).await;
+    assert_eq!(answers[0].0, 400, "{}", answers[0].1);
+    assert!(answers[0].1.get("access_token").is_none());
+}
+
+/// A counter's value in a Prometheus text exposition (0 when absent).
+fn series(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[actix_web::test]
+async fn without_a_shared_store_each_replica_calls_the_provider_itself() {
+    let idp = TestDevIdp::start().await;
+    let replicas = Replicas::start(&idp, Shared::Nothing).await;
+    let (a, b) = (replicas.a(), replicas.b());
+    let service = service_token(&idp, &a).await;
+    slow_token_endpoint(&idp, 200).await;
+
+    let before = idp.calls(EXCHANGES).await;
+    let answers = exchange_burst(&[a.as_str(), b.as_str()], &service, 100).await;
+    assert!(answers.iter().all(|(status, _)| *status == 200));
+    // Coalesced within each process, not between them.
+    assert_eq!(idp.calls(EXCHANGES).await, before + 2);
 }

@@ -11,6 +11,8 @@
 //! <p>grant_tokens:<grant_id>   set: hex hashes of the grant's refresh tokens
 //! <p>refresh:<hex hash>        hash: one refresh token, expiring with it
 //! <p>invalidations             pub/sub channel between replicas
+//! <p>exchange:<hex key>        string: an exchange's outcome, sealed, for seconds
+//! <p>exchange-lock:<hex key>   string: the owner of the replica calling the provider
 //! ```
 //!
 //! The kinds are distinct words before the first `:`, so no id — whatever `:` it
@@ -58,6 +60,15 @@ impl Keys {
 
     pub fn refresh(&self, hash: &[u8; 32]) -> String {
         format!("{}refresh:{}", self.prefix, hex(hash))
+    }
+
+    /// An exchange's published outcome (`key`: `domain::exchange::cache_key`).
+    pub fn exchange(&self, key: &[u8; 32]) -> String {
+        format!("{}exchange:{}", self.prefix, hex(key))
+    }
+
+    pub fn exchange_lock(&self, key: &[u8; 32]) -> String {
+        format!("{}exchange-lock:{}", self.prefix, hex(key))
     }
 
     pub fn channel(&self) -> String {

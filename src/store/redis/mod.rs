@@ -18,9 +18,12 @@
 //!   `StoreError::Unavailable` (answered 503). All Redis I/O runs on the store's own
 //!   thread (`runtime`).
 //! - `peers` carries invalidations between replicas over pub/sub.
+//! - `exchange_lock` lets one replica call the provider for identical exchange
+//!   misses on all of them.
 
 mod clients;
 mod codec;
+mod exchange_lock;
 mod grants;
 mod keys;
 mod login_state;
