@@ -28,7 +28,7 @@ use crate::upstream::http::UpstreamHttp;
 use crate::upstream::token::{ClientCredentials, TokenResponse};
 
 use self::replicas::Replicas;
-pub use self::replicas::{Claim, ExchangeLock, Lease, REFUSAL_WINDOW, SHARED_WINDOW, Shared};
+pub use self::replicas::{Claim, ExchangeLock, Lease, SHARED_WINDOW, Shared};
 
 /// A downstream token.
 #[derive(Clone)]
@@ -181,7 +181,8 @@ impl Exchanger {
     }
 
     /// A downstream token for `request`: cached, or from the provider (one call for
-    /// any number of identical concurrent requests).
+    /// any number of identical concurrent requests — on a shared store, across
+    /// replicas too).
     pub async fn exchange(
         &self,
         request: ExchangeRequest,

@@ -10,7 +10,8 @@
 //! - the lock, held by another replica → ask again after a short pause (10 ms,
 //!   doubling to 25 ms) until the outcome appears or the lock goes. A lock that goes
 //!   without an outcome — its holder died (the lock expired), or had nothing to share
-//!   — is taken by the next waiter to ask, which calls the provider itself.
+//!   — is taken by the next waiter to ask, which calls the provider itself. A holder
+//!   whose request is dropped before it settles releases the lock in the background.
 //!
 //! What is shared, and for how long: a downstream token for at most
 //! [`SHARED_WINDOW`] and never past its expiry minus the skew (a token with less
@@ -150,8 +151,15 @@ impl Exchanger {
                     return answer_from(shared, request);
                 }
                 Ok(Claim::Won(lease)) => {
+                    let held = Unsettled {
+                        lock: replicas.lock.clone(),
+                        lease: Some(lease),
+                    };
                     let answer = self.fetch_upstream(request).await;
                     let outcome = self.shareable(&answer);
+                    let Some(lease) = held.settling() else {
+                        return answer;
+                    };
                     if let Err(e) = replicas.lock.settle(lease, outcome).await {
                         // The others wait until the lock expires, then ask for themselves.
                         tracing::warn!(error = %e, "exchange outcome not published to other replicas");
@@ -208,6 +216,41 @@ impl Exchanger {
                 REFUSAL_WINDOW,
             )),
             Err(ExchangeError::Unavailable(_) | ExchangeError::NotPossible(_)) => None,
+        }
+    }
+}
+
+/// A lease while its holder asks the provider. Dropped before
+/// [`settling`](Self::settling) — the request was abandoned, e.g. its client went
+/// away — it releases the lock in the background, so waiters take over at once
+/// instead of waiting for the lock to expire.
+struct Unsettled {
+    lock: Arc<dyn ExchangeLock>,
+    lease: Option<Lease>,
+}
+
+impl Unsettled {
+    /// The lease, to settle: nothing is released on drop any more.
+    fn settling(mut self) -> Option<Lease> {
+        self.lease.take()
+    }
+}
+
+impl Drop for Unsettled {
+    fn drop(&mut self) {
+        let Some(lease) = self.lease.take() else {
+            return;
+        };
+        let lock = self.lock.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(e) = lock.settle(lease, None).await {
+                        tracing::warn!(error = %e, "abandoned exchange lock not released; it expires");
+                    }
+                });
+            }
+            Err(_) => tracing::warn!("abandoned exchange lock not released; it expires"),
         }
     }
 }

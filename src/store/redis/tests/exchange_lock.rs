@@ -106,6 +106,17 @@ impl Upstream {
 
     /// A replica's Exchanger on `store`, counting into `metrics`.
     fn replica(&self, store: &RedisStore, metrics: &Metrics) -> Exchanger {
+        self.replica_timing_out(store, metrics, Duration::from_secs(10))
+    }
+
+    /// Like [`replica`](Self::replica), holding its locks for `upstream_timeout`
+    /// plus the margin.
+    fn replica_timing_out(
+        &self,
+        store: &RedisStore,
+        metrics: &Metrics,
+        upstream_timeout: Duration,
+    ) -> Exchanger {
         Exchanger::new(
             self.http.clone(),
             self.discovery.clone(),
@@ -114,7 +125,7 @@ impl Upstream {
             SKEW,
         )
         .with_metrics(metrics.clone())
-        .with_replicas(Arc::new(store.clone()), Duration::from_secs(10))
+        .with_replicas(Arc::new(store.clone()), upstream_timeout)
     }
 }
 
@@ -241,6 +252,46 @@ async fn when_the_holder_dies_a_waiting_replica_takes_over() {
     let answer = b.exchange(request(&subject)).await.unwrap();
     assert_eq!(sub_of(&answer.access_token), "alice");
     assert_eq!(upstream.exchanges(), 1);
+}
+
+#[actix_web::test]
+async fn a_holder_whose_request_is_dropped_releases_its_lock_at_once() {
+    let server = RedisServer::shared();
+    let prefix = prefix();
+    let upstream = Upstream::start(DevIdpConfig::default()).await;
+    // A lock that would outlive the test: only a release removes it.
+    let a = upstream.replica_timing_out(
+        &store_on(&server, &prefix),
+        &Metrics::new().unwrap(),
+        Duration::from_secs(600),
+    );
+    let subject = upstream.subject("alice");
+    upstream.slow(2000);
+    let lock = Keys::new(&prefix).exchange_lock(&key_of(&subject));
+    let mut raw = server.connection();
+    let locked = |raw: &mut ::redis::Connection| raw.exists::<_, bool>(&lock).unwrap();
+
+    // The request is abandoned while it holds the lock and waits for the provider.
+    let mut exchange = Box::pin(a.exchange(request(&subject)));
+    let mut watch = server.connection();
+    tokio::select! {
+        answer = &mut exchange => panic!("answered before it was abandoned: {answer:?}"),
+        () = async {
+            while !locked(&mut watch) {
+                actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+            }
+        } => {}
+    }
+    drop(exchange);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while locked(&mut raw) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned lock was not released"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[actix_web::test]
