@@ -30,6 +30,7 @@ mod redis_outage;
 mod register;
 mod register_proxy;
 mod replicas;
+mod replicas_exchange;
 mod shutdown;
 mod store_restart;
 mod surface;

@@ -1,24 +1,20 @@
 //! Two `token-broker serve` processes on one Redis act as one broker: a login started
 //! on replica A continues on B (consent and callback), its code is redeemed on A, the
 //! refresh token works on B, a code redeemed on A is a replay on B, and the replay's
-//! revocation reaches A; 200 identical exchange misses spread over A and B are one
-//! exchange at the provider. The same two processes on memory stores call the
-//! provider once each, so the exchange test can fail.
+//! revocation reaches A. (`replicas_exchange` runs exchanges over the same two.)
 //!
 //! Both replicas share what docker/replica.toml says they must: the store, the
 //! signing key file, the cookie key and the issuer (A's address stands in for the
 //! proxy's). Redis is a `redis-server` of the test's own on a free port; the
-//! development IdP runs in the test process, which reads its call counters.
+//! development IdP runs in the test process.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-
 use crate::login_consent::{answer, authorize_url, location, open_consent, query, register};
-use crate::login_flow::{login, redeem, refresh, verify};
+use crate::login_flow::{redeem, refresh, verify};
 use crate::support::{BrokerProcess, TestDevIdp, free_port, http};
 
 /// A redis-server on a free loopback port, nothing persisted; killed when dropped.
@@ -82,10 +78,8 @@ fn pong(port: u16) -> bool {
 }
 
 /// The audience replicas exchange for, and the resource server allowed to ask.
-const NOTES: &str = "https://notes.example/api";
-const CALLER: (&str, &str) = ("notes-mcp", "notes-mcp-secret-0123456789");
-/// The dev IdP's counter of token-exchange grants.
-const EXCHANGES: &str = "token:urn:ietf:params:oauth:grant-type:token-exchange";
+pub(crate) const NOTES: &str = "https://notes.example/api";
+pub(crate) const CALLER: (&str, &str) = ("notes-mcp", "notes-mcp-secret-0123456789");
 
 /// One replica's configuration: issuer `public_url`, the shared Redis and key file,
 /// an exchange audience and caller.
@@ -139,7 +133,7 @@ audiences = ["{NOTES}"]
 }
 
 /// What the two replicas keep their state in.
-enum Shared {
+pub(crate) enum Shared {
     /// One Redis: the replicas act as one broker.
     Redis(String),
     /// Each its own memory: only the signing key file is shared.
@@ -148,14 +142,14 @@ enum Shared {
 
 /// Replicas A and B as `token-broker serve` processes. A listens on a port chosen
 /// first, because its address is the issuer both share (in production: the proxy's).
-struct Replicas {
+pub(crate) struct Replicas {
     a: BrokerProcess,
     b: BrokerProcess,
     _dir: tempfile::TempDir,
 }
 
 impl Replicas {
-    async fn start(idp: &TestDevIdp, shared: Shared) -> Self {
+    pub(crate) async fn start(idp: &TestDevIdp, shared: Shared) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("signing-keys.json");
         let key_file = key_file.to_str().unwrap();
@@ -182,15 +176,15 @@ impl Replicas {
         Self { a, b, _dir: dir }
     }
 
-    fn a(&self) -> String {
+    pub(crate) fn a(&self) -> String {
         self.a.url("")
     }
 
-    fn b(&self) -> String {
+    pub(crate) fn b(&self) -> String {
         self.b.url("")
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         format!("A:\n{}\nB:\n{}", self.a.logs(), self.b.logs())
     }
 }
@@ -276,7 +270,7 @@ async fn a_login_moves_between_replicas_and_a_code_is_spent_for_both() {
 
 /// Waits (bounded) until `broker` refuses `access`: a revocation made elsewhere
 /// arrives over Redis's pub/sub.
-async fn until_refused(broker: &str, access: &str) {
+pub(crate) async fn until_refused(broker: &str, access: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let (status, _) = verify(broker, access).await;
@@ -289,175 +283,4 @@ async fn until_refused(broker: &str, access: &str) {
         );
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// `per_replica` identical exchanges of `subject` on each of `replicas`, all in
-/// flight at once; every answer's status and body.
-async fn exchange_burst(replicas: &[&str], subject: &str, per_replica: usize) -> Vec<(u16, Value)> {
-    let client = http();
-    let form = [
-        (
-            "grant_type",
-            "urn:ietf:params:oauth:grant-type:token-exchange",
-        ),
-        ("subject_token", subject),
-        (
-            "subject_token_type",
-            "urn:ietf:params:oauth:token-type:access_token",
-        ),
-        ("audience", NOTES),
-    ];
-    let requests = (0..per_replica).flat_map(|_| replicas.iter()).map(|base| {
-        let request = client
-            .post(format!("{base}/oauth/token"))
-            .basic_auth(CALLER.0, Some(CALLER.1))
-            .form(&form)
-            .send();
-        async move {
-            let response = request.await.unwrap();
-            let status = response.status().as_u16();
-            (status, response.json().await.unwrap_or(Value::Null))
-        }
-    });
-    futures_util::future::join_all(requests).await
-}
-
-/// The one downstream token every answer carries.
-fn the_one_token(answers: &[(u16, Value)]) -> String {
-    let first = answers[0].1["access_token"].as_str().unwrap_or_default();
-    for (status, body) in answers {
-        assert_eq!(*status, 200, "{body}");
-        assert_eq!(body["access_token"], first, "two downstream tokens");
-    }
-    first.to_owned()
-}
-
-/// Makes the dev IdP's token endpoint slow, so misses on both replicas overlap.
-async fn slow_token_endpoint(idp: &TestDevIdp, ms: u64) {
-    let set = http()
-        .post(format!("{}/_dev/faults", idp.url))
-        .json(&json!({ "endpoint": "token", "latency_ms": ms }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(set.status(), 204);
-}
-
-/// A provider token for the dev IdP's service account, for the resource at `issuer`:
-/// a subject any replica verifies without a shared store.
-async fn service_token(idp: &TestDevIdp, issuer: &str) -> String {
-    let body: Value = http()
-        .post(format!("{}/token", idp.url))
-        .basic_auth("demo-service", Some("demo-service-secret"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "notes:read"),
-            ("resource", &format!("{issuer}/mcp")),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
-#[actix_web::test]
-async fn two_hundred_identical_exchange_misses_over_two_replicas_are_one_upstream_exchange() {
-    let redis = Redis::start();
-    let idp = TestDevIdp::start().await;
-    let replicas = Replicas::start(&idp, Shared::Redis(redis.url())).await;
-    let (a, b) = (replicas.a(), replicas.b());
-    let client = register(a.as_str(), "exchanging client").await;
-    let code = login(a.as_str(), &client, &[]).await;
-    let (status, tokens) = redeem(a.as_str(), &client, &code).await;
-    assert_eq!(status, 200, "{tokens}");
-    let access = tokens["access_token"].as_str().unwrap();
-    let service = service_token(&idp, &a).await;
-    slow_token_endpoint(&idp, 200).await;
-
-    // A broker-issued subject (its grant's provider token is exchanged), then a
-    // provider-issued one: 100 misses on each replica at once, one exchange each.
-    for subject in [access, service.as_str()] {
-        let before = idp.calls(EXCHANGES).await;
-        let started = Instant::now();
-        let answers = exchange_burst(&[a.as_str(), b.as_str()], subject, 100).await;
-        eprintln!(
-            "replicas: 200 identical exchanges over A and B with 200 ms at the provider answered in {:?}",
-            started.elapsed()
-        );
-        assert_eq!(answers.len(), 200);
-        let downstream = the_one_token(&answers);
-        assert_ne!(downstream, subject, "never the client's token");
-        assert_eq!(
-            idp.calls(EXCHANGES).await,
-            before + 1,
-            "{}",
-            replicas.logs()
-        );
-    }
-    // Each replica counted what it coalesced: per subject, one replica's miss was
-    // answered by the other's call, and up to 99 requests on each waited for their
-    // replica's miss (the rest, arriving later, were cache hits).
-    let (mut local, mut replica) = (0, 0);
-    for base in [&a, &b] {
-        let text = http()
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        local += series(
-            &text,
-            r#"token_broker_exchange_coalesced_total{where="local"}"#,
-        );
-        replica += series(
-            &text,
-            r#"token_broker_exchange_coalesced_total{where="replica"}"#,
-        );
-    }
-    eprintln!("replicas: coalesced in process {local}, across replicas {replica}");
-    assert_eq!(replica, 2, "one replica waited for the other, per subject");
-    assert!((1..=2 * 198).contains(&local), "{local}");
-
-    // A revocation on B reaches A, whose cached exchange does not outlive it.
-    let revoked = http()
-        .post(format!("{b}/oauth/revoke"))
-        .form(&[
-            ("client_id", client.as_str()),
-            ("token", tokens["refresh_token"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), 200);
-    until_refused(&a, access).await;
-    let answers = exchange_burst(&[a.as_str()], access, 1).await;
-    assert_eq!(answers[0].0, 400, "{}", answers[0].1);
-    assert!(answers[0].1.get("access_token").is_none());
-}
-
-/// A counter's value in a Prometheus text exposition (0 when absent).
-fn series(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-#[actix_web::test]
-async fn without_a_shared_store_each_replica_calls_the_provider_itself() {
-    let idp = TestDevIdp::start().await;
-    let replicas = Replicas::start(&idp, Shared::Nothing).await;
-    let (a, b) = (replicas.a(), replicas.b());
-    let service = service_token(&idp, &a).await;
-    slow_token_endpoint(&idp, 200).await;
-
-    let before = idp.calls(EXCHANGES).await;
-    let answers = exchange_burst(&[a.as_str(), b.as_str()], &service, 100).await;
-    assert!(answers.iter().all(|(status, _)| *status == 200));
-    // Coalesced within each process, not between them.
-    assert_eq!(idp.calls(EXCHANGES).await, before + 2);
 }
