@@ -19,11 +19,11 @@
 //! [`REFUSAL_WINDOW`], so waiters get the same refusal instead of each asking again.
 //! Nothing else is: a provider that could not be reached, or a strategy that cannot
 //! run, leaves the next waiter to try for itself. The window is seconds because an
-//! invalidation cannot reach a shared entry (it names holders, the entry is keyed by
-//! a hash): each replica keeps the token in its own cache, which invalidations do
-//! clear, and the shared copy is gone before anything would miss it. It cannot
-//! outlive a revocation either: a revoked grant's token is refused by the verifier
-//! before any cache is consulted.
+//! invalidation clears each replica's own cache but cannot reach a shared entry (it
+//! names holders; the entry is keyed by a hash): after an operator invalidates a
+//! subject or client, a miss may still be answered from the shared entry for at
+//! most that window. A revocation is not affected: a revoked grant's token is
+//! refused by the verifier before any cache is consulted.
 //!
 //! When the lock cannot be used (the store is down), the provider is called without
 //! it — still once per process. The exchange needs the provider, not the store; a
