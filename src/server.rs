@@ -296,13 +296,18 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
     } else {
         None
     };
-    let exchanger = crate::actors::exchange::Exchanger::new(
+    let mut exchanger = crate::actors::exchange::Exchanger::new(
         upstream_http.clone(),
         discovery.clone(),
         clock.clone(),
         config.exchange.cache_capacity,
         config.exchange.skew,
-    );
+    )
+    .with_metrics(metrics.clone());
+    // Replicas on a shared store make identical exchange misses one provider call.
+    if let Some(lock) = opened.exchange_lock.clone() {
+        exchanger = exchanger.with_replicas(lock, config.upstream.timeout);
+    }
     let mut invalidator = Invalidator::new(
         grants.clone(),
         verifier.clone(),

@@ -38,6 +38,7 @@ pub use seal::{SealError, Sealer};
 pub use signing_keys::StoredSigningKey;
 pub use sqlite::SqliteStore;
 
+use crate::actors::exchange::ExchangeLock;
 use crate::clock::UnixSeconds;
 use crate::config::{EncryptionConfig, StoreBackend, StoreConfig};
 
@@ -63,6 +64,9 @@ pub struct OpenedStore {
     pub rate_limits: Arc<dyn RateLimits>,
     /// Registration's de-duplication memory: likewise.
     pub recent_clients: Arc<dyn RecentClients>,
+    /// `Some` for Redis: give it to the Exchanger (`with_replicas`), so identical
+    /// exchange misses on several replicas are one provider call.
+    pub exchange_lock: Option<Arc<dyn ExchangeLock>>,
 }
 
 /// [`open`], with the peers of a shared store. Synchronous: a Redis store connects
@@ -82,6 +86,7 @@ pub fn open_shared(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
             login_state: Arc::new(MemoryLoginState::new()),
             rate_limits: Arc::new(MemoryRateLimits::new()),
             recent_clients: Arc::new(MemoryRecentClients::new()),
+            exchange_lock: None,
         }),
         StoreBackend::Sqlite { path } => Ok(OpenedStore {
             store: Arc::new(SqliteStore::open(path, sealed("sqlite")?)?),
@@ -89,6 +94,7 @@ pub fn open_shared(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
             login_state: Arc::new(MemoryLoginState::new()),
             rate_limits: Arc::new(MemoryRateLimits::new()),
             recent_clients: Arc::new(MemoryRecentClients::new()),
+            exchange_lock: None,
         }),
         StoreBackend::Redis { url, key_prefix } => {
             let store = RedisStore::open(url.expose(), key_prefix, sealed("redis")?)?;
@@ -97,6 +103,7 @@ pub fn open_shared(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
                 login_state: Arc::new(store.clone()),
                 rate_limits: Arc::new(store.clone()),
                 recent_clients: Arc::new(store.clone()),
+                exchange_lock: Some(Arc::new(store.clone())),
                 store: Arc::new(store),
             })
         }

@@ -26,6 +26,8 @@ pub struct Metrics {
     login_state_expired: IntCounterVec,
     invalidations: IntCounterVec,
     tool_denials: IntCounterVec,
+    exchange_coalesced: IntCounterVec,
+    exchange_lock_failures: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -111,6 +113,23 @@ impl Metrics {
             &["rule", "reason"],
         )?;
         registry.register(Box::new(tool_denials.clone()))?;
+        let exchange_coalesced = IntCounterVec::new(
+            Opts::new(
+                "exchange_coalesced_total",
+                "Exchange misses answered by an identical miss's provider call, made in this process (local) or by another replica (replica)",
+            )
+            .namespace("token_broker"),
+            &["where"],
+        )?;
+        registry.register(Box::new(exchange_coalesced.clone()))?;
+        let exchange_lock_failures = prometheus::IntCounter::with_opts(
+            Opts::new(
+                "exchange_lock_failures_total",
+                "Exchange misses that could not use the replicas' shared lock (store unavailable) and called the provider without it, or whose outcome could not be published",
+            )
+            .namespace("token_broker"),
+        )?;
+        registry.register(Box::new(exchange_lock_failures.clone()))?;
         registry.register(Box::new(logins.clone()))?;
         registry.register(Box::new(tokens.clone()))?;
         registry.register(Box::new(login_state_expired.clone()))?;
@@ -137,6 +156,8 @@ impl Metrics {
             login_state_expired,
             invalidations,
             tool_denials,
+            exchange_coalesced,
+            exchange_lock_failures,
         })
     }
 
@@ -191,6 +212,16 @@ impl Metrics {
     /// Counts a refused tool call by its rule's pattern (bounded by configuration).
     pub fn tool_denial(&self, rule: &str, reason: &str) {
         self.tool_denials.with_label_values(&[rule, reason]).inc();
+    }
+
+    /// Counts an exchange miss coalesced `local`ly or with another `replica`.
+    pub fn exchange_coalesced(&self, place: &str) {
+        self.exchange_coalesced.with_label_values(&[place]).inc();
+    }
+
+    /// Counts an exchange miss that went without the replicas' lock.
+    pub fn exchange_lock_failure(&self) {
+        self.exchange_lock_failures.inc();
     }
 
     /// Counts clients removed by clean-up.

@@ -31,6 +31,7 @@ mod register;
 mod register_proxy;
 mod replica_registration;
 mod replicas;
+mod replicas_exchange;
 mod shutdown;
 mod signing_rotation;
 mod store_default;

@@ -5,13 +5,24 @@
 //! key once Redis is there.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use token_broker::clock::Clock;
+use token_broker::server;
 
-use crate::replicas::{Redis, replica_config, start_replica};
+use crate::replicas::{Redis, replica_config};
 use crate::support::{TestDevIdp, http};
+
+/// Starts a broker in this process on `listener`; answers its base URL.
+pub(crate) fn start_broker(text: &str, listener: TcpListener, clock: &Clock) -> String {
+    let config = token_broker::config::load_str(text, &Default::default()).unwrap();
+    let running = server::start_with(Arc::new(config), listener, clock.clone(), |_| {}).unwrap();
+    let url = format!("http://{}", running.addr);
+    actix_web::rt::spawn(running.serve_until(std::future::pending::<()>()));
+    url
+}
 
 async fn register(broker: &str) -> reqwest::Response {
     http()
@@ -38,7 +49,7 @@ async fn redis_down_is_503_and_redis_back_is_service_again() {
         "{}\n[registration]\nrate_limit_per_minute = 6000\nrate_limit_burst = 1000\n",
         replica_config(&public_url, &idp.url, &redis.url())
     );
-    let broker = start_replica(&text, listener, &clock);
+    let broker = start_broker(&text, listener, &clock);
     assert_eq!(register(&broker).await.status(), 201);
 
     drop(redis);

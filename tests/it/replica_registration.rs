@@ -12,7 +12,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use token_broker::clock::Clock;
 
-use crate::replicas::{Redis, replica_config, start_replica};
+use crate::redis_outage::start_broker as start_replica;
+use crate::replicas::{Redis, replica_config};
 use crate::support::{TestDevIdp, http};
 
 /// Three a minute, bursts of three: one more registration every 20 s.

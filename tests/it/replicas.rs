@@ -1,22 +1,21 @@
-//! Two brokers on one Redis act as one: a login started on replica A continues on B
-//! (consent and callback), its code is redeemed on A, the refresh token works on B,
-//! a code redeemed on A is a replay on B, and the replay's revocation reaches A.
+//! Two `token-broker serve` processes on one Redis act as one broker: a login started
+//! on replica A continues on B (consent and callback), its code is redeemed on A, the
+//! refresh token works on B, a code redeemed on A is a replay on B, and the replay's
+//! revocation reaches A. (`replicas_exchange` runs exchanges over the same two.)
+//!
 //! Both replicas share what docker/replica.toml says they must: the store (which
-//! also holds the signing keys), its key, the cookie key and the issuer (A's address
-//! stands in for the proxy's). Redis is a `redis-server` of the test's own on a free port.
+//! also holds the signing keys), its key, the cookie key and the issuer (A's address stands in for the
+//! proxy's). Redis is a `redis-server` of the test's own on a free port; the
+//! development IdP runs in the test process.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use token_broker::clock::Clock;
-use token_broker::server;
 
 use crate::login_consent::{answer, authorize_url, location, open_consent, query, register};
 use crate::login_flow::{redeem, refresh, verify};
-use crate::support::{TestDevIdp, free_port, http};
+use crate::support::{BrokerProcess, TestDevIdp, free_port, http};
 
 /// A redis-server on a free loopback port, nothing persisted; killed when dropped.
 pub(crate) struct Redis {
@@ -78,10 +77,23 @@ fn pong(port: u16) -> bool {
         && &reply == b"+PONG\r\n"
 }
 
-/// One replica's configuration: issuer `public_url` and the shared Redis, which holds
-/// the signing keys too.
+/// The audience replicas exchange for, and the resource server allowed to ask.
+pub(crate) const NOTES: &str = "https://notes.example/api";
+pub(crate) const CALLER: (&str, &str) = ("notes-mcp", "notes-mcp-secret-0123456789");
+
+/// One replica's configuration: issuer `public_url`, the shared Redis (which holds the
+/// signing keys too), an exchange audience and caller.
 pub(crate) fn replica_config(public_url: &str, idp: &str, redis: &str) -> String {
     let store_key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
+    let store = format!(
+        "[store]\nbackend = \"redis\"\nurl = \"{redis}\"\nkey_prefix = \"replicas:\"\n\n\
+         [store.encryption]\nkey_id = \"k1\"\nkeys = {{ k1 = \"{store_key}\" }}\n"
+    );
+    config_with_store(public_url, idp, &store)
+}
+
+/// `store`: the `[store]` section, and whatever else the replicas must share for it.
+fn config_with_store(public_url: &str, idp: &str, store: &str) -> String {
     format!(
         r#"
 [server]
@@ -98,53 +110,109 @@ client_secret = "token-broker-secret"
 [consent]
 cookie_key = "a shared cookie key for both replicas"
 
-[store]
-backend = "redis"
-url = "{redis}"
-key_prefix = "replicas:"
-
-[store.encryption]
-key_id = "k1"
-keys = {{ k1 = "{store_key}" }}
-
+{store}
 [[resources]]
 uri = "{public_url}/mcp"
 name = "Test MCP server"
 required_scopes = ["notes:read"]
 scopes_supported = ["notes:read", "notes:write"]
-"#
+
+[[exchange.audiences]]
+audience = "{NOTES}"
+scopes = ["notes:read", "notes:write"]
+
+[[exchange.clients]]
+client_id = "{}"
+client_secret = "{}"
+audiences = ["{NOTES}"]
+"#,
+        CALLER.0, CALLER.1
     )
 }
 
-/// Starts a replica on `listener`; answers its base URL.
-pub(crate) fn start_replica(text: &str, listener: TcpListener, clock: &Clock) -> String {
-    let config = token_broker::config::load_str(text, &Default::default()).unwrap();
-    let running = server::start_with(Arc::new(config), listener, clock.clone(), |_| {}).unwrap();
-    let url = format!("http://{}", running.addr);
-    actix_web::rt::spawn(running.serve_until(std::future::pending::<()>()));
-    url
+/// What the two replicas keep their state in.
+pub(crate) enum Shared {
+    /// One Redis: the replicas act as one broker.
+    Redis(String),
+    /// Each its own memory: only a signing key file is shared.
+    Nothing,
+}
+
+/// Replicas A and B as `token-broker serve` processes. A listens on a port chosen
+/// first, because its address is the issuer both share (in production: the proxy's).
+pub(crate) struct Replicas {
+    a: BrokerProcess,
+    b: BrokerProcess,
+    _dir: tempfile::TempDir,
+}
+
+impl Replicas {
+    pub(crate) async fn start(idp: &TestDevIdp, shared: Shared) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("signing-keys.json");
+        let key_file = key_file.to_str().unwrap();
+        let port = free_port();
+        let issuer = format!("http://127.0.0.1:{port}");
+        let text = match shared {
+            Shared::Redis(url) => replica_config(&issuer, &idp.url, &url),
+            Shared::Nothing => config_with_store(
+                &issuer,
+                &idp.url,
+                &format!("[tokens]\nkey_file = \"{key_file}\"\n\n[store]\nbackend = \"memory\"\n"),
+            ),
+        };
+        let on_port = text.replacen(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+            1,
+        );
+        // A first: it creates the signing key (in Redis, or the key file) B then reads.
+        let a = serve(on_port).await;
+        assert_eq!(a.url(""), issuer, "A is not where the issuer says");
+        let b = serve(text).await;
+        Self { a, b, _dir: dir }
+    }
+
+    pub(crate) fn a(&self) -> String {
+        self.a.url("")
+    }
+
+    pub(crate) fn b(&self) -> String {
+        self.b.url("")
+    }
+
+    pub(crate) fn logs(&self) -> String {
+        format!("A:\n{}\nB:\n{}", self.a.logs(), self.b.logs())
+    }
+}
+
+/// `token-broker serve` on `config`, ready (upstream discovery done) when returned.
+async fn serve(config: String) -> BrokerProcess {
+    let broker = actix_web::rt::task::spawn_blocking(move || BrokerProcess::spawn(&config, &[]))
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        let ready = http().get(broker.url("/readyz")).send().await;
+        if ready.is_ok_and(|r| r.status() == 200) {
+            return broker;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the replica never became ready; logs:\n{}", broker.logs());
 }
 
 #[actix_web::test]
 async fn a_login_moves_between_replicas_and_a_code_is_spent_for_both() {
     let redis = Redis::start();
-    let clock = Clock::system();
-    let idp = TestDevIdp::start_with_clock(Default::default(), clock.clone()).await;
-    let (listener_a, listener_b) = (
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-    );
-    // The issuer both replicas share (in production: the proxy in front of them).
-    let issuer = format!("http://{}", listener_a.local_addr().unwrap());
-    let text = replica_config(&issuer, &idp.url, &redis.url());
-    let a = start_replica(&text, listener_a, &clock);
-    let b = start_replica(&text, listener_b, &clock);
+    let idp = TestDevIdp::start().await;
+    let replicas = Replicas::start(&idp, Shared::Redis(redis.url())).await;
+    let (a, b, issuer) = (replicas.a(), replicas.b(), replicas.a());
 
     // Registered and authorized on A; consent and callback on B.
     let client_id = register(a.as_str(), "replicated client").await;
     let consent = open_consent(&authorize_url(a.as_str(), &client_id, &[])).await;
     let approved = answer(b.as_str(), &consent, "approve").await;
-    assert_eq!(approved.status(), 303);
+    assert_eq!(approved.status(), 303, "{}", replicas.logs());
     let at_idp = http()
         .get(location(&approved).as_str())
         .send()
@@ -187,18 +255,7 @@ async fn a_login_moves_between_replicas_and_a_code_is_spent_for_both() {
     let (status, replay) = redeem(b.as_str(), &client_id, &code).await;
     assert_eq!(status, 400, "{replay}");
     assert_eq!(replay["error"], "invalid_grant");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let (status, _) = verify(a.as_str(), &access).await;
-        if status == 401 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "A still accepts a revoked grant's token"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_refused(&a, &access).await;
     let (status, _) = refresh(
         a.as_str(),
         &client_id,
@@ -206,4 +263,21 @@ async fn a_login_moves_between_replicas_and_a_code_is_spent_for_both() {
     )
     .await;
     assert_eq!(status, 400);
+}
+
+/// Waits (bounded) until `broker` refuses `access`: a revocation made elsewhere
+/// arrives over Redis's pub/sub.
+pub(crate) async fn until_refused(broker: &str, access: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, _) = verify(broker, access).await;
+        if status == 401 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{broker} still accepts a revoked grant's token"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
 }

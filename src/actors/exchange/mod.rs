@@ -6,8 +6,12 @@
 //! Entries are keyed by the subject token's hash, audience, scopes and token type, so
 //! one subject's token is never served to another, and live until the downstream
 //! token's expiry minus the skew; a token with less than the skew left is not cached.
+//! Replicas sharing a store also coalesce their misses with each other (`replicas`).
+
+mod replicas;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
@@ -17,10 +21,14 @@ use crate::clock::{Clock, UnixSeconds};
 use crate::config::Strategy;
 use crate::domain::invalidation::{Invalidation, Owner};
 use crate::domain::scope::Scopes;
+use crate::telemetry::metrics::Metrics;
 use crate::upstream::UpstreamError;
 use crate::upstream::exchange as token;
 use crate::upstream::http::UpstreamHttp;
 use crate::upstream::token::{ClientCredentials, TokenResponse};
+
+use self::replicas::Replicas;
+pub use self::replicas::{Claim, ExchangeLock, Lease, SHARED_WINDOW, Shared};
 
 /// A downstream token.
 #[derive(Clone)]
@@ -124,6 +132,9 @@ pub struct Exchanger {
     discovery: DiscoveryHandle,
     clock: Clock,
     skew: u64,
+    /// The other replicas, when a shared store links them.
+    replicas: Option<Replicas>,
+    metrics: Option<Metrics>,
 }
 
 impl Exchanger {
@@ -147,11 +158,31 @@ impl Exchanger {
             discovery,
             clock,
             skew: skew.as_secs(),
+            replicas: None,
+            metrics: None,
         }
     }
 
+    /// Coalesces misses with the other replicas through `lock`; a holder keeps it
+    /// for `upstream_timeout` plus a margin.
+    pub fn with_replicas(
+        mut self,
+        lock: Arc<dyn ExchangeLock>,
+        upstream_timeout: Duration,
+    ) -> Self {
+        self.replicas = Some(Replicas::new(lock, upstream_timeout));
+        self
+    }
+
+    /// Counts coalesced misses and lock failures.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// A downstream token for `request`: cached, or from the provider (one call for
-    /// any number of identical concurrent requests).
+    /// any number of identical concurrent requests — on a shared store, across
+    /// replicas too).
     pub async fn exchange(
         &self,
         request: ExchangeRequest,
@@ -160,10 +191,34 @@ impl Exchanger {
         if let Some(hit) = self.cached(&key).await {
             return Ok(hit);
         }
-        self.cache
-            .try_get_with(key, self.fetch_upstream(request))
-            .await
-            .map_err(|e| (*e).clone())
+        let fetched_here = AtomicBool::new(false);
+        let fetch = async {
+            fetched_here.store(true, Ordering::Relaxed);
+            match &self.replicas {
+                Some(replicas) => self.across_replicas(replicas, request).await,
+                None => self.fetch_upstream(request).await,
+            }
+        };
+        let answer = self.cache.try_get_with(key, fetch).await;
+        if !fetched_here.load(Ordering::Relaxed) {
+            self.count_coalesced("local");
+        }
+        answer.map_err(|e| (*e).clone())
+    }
+
+    /// Counts a miss answered by another caller's provider call: in this process
+    /// (`local`) or on another replica (`replica`).
+    fn count_coalesced(&self, place: &str) {
+        if let Some(metrics) = &self.metrics {
+            metrics.exchange_coalesced(place);
+        }
+    }
+
+    /// Counts a miss that could not use the replicas' lock.
+    fn count_lock_failure(&self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.exchange_lock_failure();
+        }
     }
 
     /// The cached downstream token under `key`, while fresh: callers look here before

@@ -14,6 +14,8 @@
 //! <p>rate:<limit>:<hex hash>    string: one rate-limited key's state (`rate_limits`)
 //! <p>public_client:<hex fp>    string: the client made for public metadata (`recent_clients`)
 //! <p>invalidations             pub/sub channel between replicas
+//! <p>exchange:<hex key>        string: an exchange's outcome, sealed, for seconds
+//! <p>exchange-lock:<hex key>   string: the owner of the replica calling the provider
 //! ```
 //!
 //! The kinds are distinct words before the first `:`, so no id — whatever `:` it
@@ -75,6 +77,15 @@ impl Keys {
     /// The client last made for public metadata with this fingerprint.
     pub fn public_client(&self, fingerprint: &[u8; 32]) -> String {
         format!("{}public_client:{}", self.prefix, hex(fingerprint))
+    }
+
+    /// An exchange's published outcome (`key`: `domain::exchange::cache_key`).
+    pub fn exchange(&self, key: &[u8; 32]) -> String {
+        format!("{}exchange:{}", self.prefix, hex(key))
+    }
+
+    pub fn exchange_lock(&self, key: &[u8; 32]) -> String {
+        format!("{}exchange-lock:{}", self.prefix, hex(key))
     }
 
     pub fn channel(&self) -> String {

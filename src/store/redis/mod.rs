@@ -21,9 +21,12 @@
 //! - `rate_limits` keeps rate-limit counters, so replicas share one budget;
 //!   `recent_clients` registration's de-duplication memory, so they answer a
 //!   repeated public registration alike.
+//! - `exchange_lock` lets one replica call the provider for identical exchange
+//!   misses on all of them.
 
 mod clients;
 mod codec;
+mod exchange_lock;
 mod grants;
 mod keys;
 mod login_state;

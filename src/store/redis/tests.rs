@@ -5,6 +5,7 @@
 
 mod at_rest;
 mod decide;
+mod exchange_lock;
 mod harness;
 mod login_state;
 mod outage;
@@ -62,6 +63,7 @@ async fn the_configured_backend_opens_with_its_peers() {
     let config = load_str(&text, &env).unwrap();
     let opened = crate::store::open_shared(&config.store).unwrap();
     assert!(opened.peers.is_some());
+    assert!(opened.exchange_lock.is_some());
     opened
         .store
         .put_grant(crate::store::suite::grant("g1"))
@@ -73,4 +75,5 @@ async fn the_configured_backend_opens_with_its_peers() {
 
     let memory = crate::store::open_shared(&crate::config::StoreConfig::default()).unwrap();
     assert!(memory.peers.is_none());
+    assert!(memory.exchange_lock.is_none());
 }
