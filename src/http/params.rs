@@ -5,9 +5,12 @@
 //! token endpoint's hot path (a kilobyte-long `subject_token`) copies nothing; only
 //! a field with `%XX` or `+` is decoded into its own string.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use super::error::ApiError;
+use crate::domain::urlencoded;
+pub use crate::domain::urlencoded::NotUtf8;
 
 /// Parameters from a query string or a form body, in order.
 #[derive(Debug, Clone, Default)]
@@ -22,11 +25,6 @@ enum Field {
     Slice(Range<usize>),
     Owned(String),
 }
-
-/// Why a form body is not `application/x-www-form-urlencoded` UTF-8 text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the form body must be UTF-8")]
-pub struct NotUtf8;
 
 impl Params {
     pub fn new(pairs: Vec<(String, String)>) -> Self {
@@ -55,7 +53,7 @@ impl Params {
                     Some(i) => (start..start + i, start + i + 1..end),
                     None => (start..end, end..end),
                 };
-                pairs.push((field(bytes, name)?, field(bytes, value)?));
+                pairs.push((field(&text, name)?, field(&text, value)?));
             }
             start = end + 1;
         }
@@ -102,38 +100,10 @@ impl Params {
 }
 
 /// One name or value: a slice of the body when it holds no escape, else decoded.
-fn field(body: &[u8], range: Range<usize>) -> Result<Field, NotUtf8> {
-    let raw = &body[range.clone()];
-    if memchr::memchr2(b'%', b'+', raw).is_none() {
-        return Ok(Field::Slice(range));
-    }
-    let mut decoded = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'+' => decoded.push(b' '),
-            b'%' => match (raw.get(i + 1).and_then(hex), raw.get(i + 2).and_then(hex)) {
-                (Some(high), Some(low)) => {
-                    decoded.push(high << 4 | low);
-                    i += 2;
-                }
-                _ => decoded.push(b'%'),
-            },
-            other => decoded.push(other),
-        }
-        i += 1;
-    }
-    String::from_utf8(decoded)
-        .map(Field::Owned)
-        .map_err(|_| NotUtf8)
-}
-
-fn hex(digit: &u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
+fn field(text: &str, range: Range<usize>) -> Result<Field, NotUtf8> {
+    match urlencoded::decode(text.get(range.clone()).unwrap_or_default())? {
+        Cow::Borrowed(_) => Ok(Field::Slice(range)),
+        Cow::Owned(decoded) => Ok(Field::Owned(decoded)),
     }
 }
 
