@@ -7,6 +7,7 @@ use serde_json::json;
 use super::idp::{Client, Idp, err};
 use crate::domain::client_auth;
 use crate::http::error::{ApiError, ErrorCode};
+use crate::http::form::Form;
 use crate::http::params::Params;
 
 /// Reads and checks the client's credentials (RFC 6749 §2.3.1) for the token,
@@ -29,9 +30,8 @@ pub fn authenticate(idp: &Idp, req: &HttpRequest, params: &Params) -> Result<Cli
 pub async fn introspect(
     idp: web::Data<Idp>,
     req: HttpRequest,
-    form: web::Form<Vec<(String, String)>>,
+    Form(params): Form,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::new(form.into_inner());
     let client = authenticate(&idp, &req, &params)?;
     if client.secret.is_none() {
         return Err(ApiError::InvalidClient(
@@ -69,9 +69,8 @@ pub async fn introspect(
 pub async fn revoke(
     idp: web::Data<Idp>,
     req: HttpRequest,
-    form: web::Form<Vec<(String, String)>>,
+    Form(params): Form,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::new(form.into_inner());
     let client = authenticate(&idp, &req, &params)?;
     let token = params.required("token")?;
     if let Some(claims) = idp.verify_access(token) {

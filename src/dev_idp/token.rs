@@ -11,6 +11,7 @@ use super::idp::{AccessGrant, Client, Idp, Issued, Refresh, err, random_token};
 use crate::domain::pkce;
 use crate::domain::scope::Scopes;
 use crate::http::error::{ApiError, ErrorCode};
+use crate::http::form::Form;
 use crate::http::params::Params;
 
 /// The successful token response (RFC 6749 §5.1, RFC 8693 §2.2.1).
@@ -35,9 +36,8 @@ pub struct TokenResponse {
 pub async fn token(
     idp: web::Data<Idp>,
     req: HttpRequest,
-    form: web::Form<Vec<(String, String)>>,
+    Form(params): Form,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::new(form.into_inner());
     let grant_type = params.required("grant_type")?;
     idp.faults.record(&format!("token:{grant_type}"));
     let client = super::resource::authenticate(&idp, &req, &params)?;

@@ -99,10 +99,9 @@ fn decode_basic(encoded: &str) -> Result<(String, String), ClientAuthError> {
         .ok_or(ClientAuthError::MalformedBasic)?;
     // RFC 6749 §2.3.1: both parts are form-urlencoded before being joined.
     let decode = |s: &str| {
-        url::form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .ok_or(ClientAuthError::MalformedBasic)
+        super::urlencoded::decode(s)
+            .map(|text| text.into_owned())
+            .map_err(|_| ClientAuthError::MalformedBasic)
     };
     let (id, secret) = (decode(id)?, decode(secret)?);
     if id.is_empty() {

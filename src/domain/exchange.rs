@@ -54,29 +54,35 @@ pub fn target(allowed: &[String], audience: &str) -> Result<(), PolicyError> {
     }
 }
 
-/// The cache key of an exchange: the subject token's hash, the audience, the sorted
-/// scopes, the requested token type and the actor token, each length-prefixed so no
+/// The cache key of an exchange: the subject token's digest (SHA-256, computed once
+/// per request by the verifier's `token_digest`), the audience, the sorted scopes,
+/// the requested token type and the actor token's digest, each length-prefixed so no
 /// two requests share a key (and one subject's or actor's entry can never answer
 /// another's).
 pub fn cache_key(
-    subject_token: &str,
+    subject_digest: &[u8; 32],
     audience: &str,
     scopes: &Scopes,
     token_type: &str,
-    actor_token: Option<&str>,
+    actor_digest: Option<&[u8; 32]>,
 ) -> [u8; 32] {
     let mut hasher = Sha256::new();
-    let scope_text = scopes.to_string();
-    let actor = actor_token.map_or(String::new(), |a| format!("actor:{a}"));
-    for part in [
-        subject_token,
-        audience,
-        scope_text.as_str(),
-        token_type,
-        actor.as_str(),
-    ] {
+    hasher.update(subject_digest);
+    for part in [audience.as_bytes(), token_type.as_bytes()] {
         hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part.as_bytes());
+        hasher.update(part);
+    }
+    hasher.update((scopes.len() as u64).to_be_bytes());
+    for scope in scopes.iter() {
+        hasher.update((scope.len() as u64).to_be_bytes());
+        hasher.update(scope.as_bytes());
+    }
+    match actor_digest {
+        Some(actor) => {
+            hasher.update([1]);
+            hasher.update(actor);
+        }
+        None => hasher.update([0]),
     }
     hasher.finalize().into()
 }
@@ -122,21 +128,26 @@ mod tests {
 
     #[test]
     fn keys_separate_every_part() {
+        let (tok, tok2, x, y) = ([1; 32], [2; 32], [3; 32], [4; 32]);
         let one = s("a b");
-        let base = cache_key("tok", "aud", &one, "at", None);
-        assert_ne!(base, cache_key("tok2", "aud", &one, "at", None));
-        assert_ne!(base, cache_key("tok", "aud2", &one, "at", None));
-        assert_ne!(base, cache_key("tok", "aud", &s("a"), "at", None));
-        assert_ne!(base, cache_key("tok", "aud", &one, "at", Some("")));
+        let base = cache_key(&tok, "aud", &one, "at", None);
+        assert_ne!(base, cache_key(&tok2, "aud", &one, "at", None));
+        assert_ne!(base, cache_key(&tok, "aud2", &one, "at", None));
+        assert_ne!(base, cache_key(&tok, "aud", &s("a"), "at", None));
+        assert_ne!(base, cache_key(&tok, "aud", &one, "at", Some(&tok)));
         assert_ne!(
-            cache_key("tok", "aud", &one, "at", Some("x")),
-            cache_key("tok", "aud", &one, "at", Some("y"))
+            cache_key(&tok, "aud", &one, "at", Some(&x)),
+            cache_key(&tok, "aud", &one, "at", Some(&y))
         );
-        assert_ne!(base, cache_key("tok", "aud", &one, "jwt", None));
-        assert_eq!(base, cache_key("tok", "aud", &s("b a"), "at", None));
+        assert_ne!(base, cache_key(&tok, "aud", &one, "jwt", None));
+        assert_eq!(base, cache_key(&tok, "aud", &s("b a"), "at", None));
         assert_ne!(
-            cache_key("ab", "c", &one, "at", None),
-            cache_key("a", "bc", &one, "at", None)
+            cache_key(&tok, "ab", &s("c"), "at", None),
+            cache_key(&tok, "a", &s("bc"), "at", None)
+        );
+        assert_ne!(
+            cache_key(&tok, "aud", &s("ab"), "at", None),
+            cache_key(&tok, "aud", &s("a b"), "at", None)
         );
     }
 }

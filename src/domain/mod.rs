@@ -16,3 +16,4 @@ pub mod resource;
 pub mod scope;
 pub mod tool_policy;
 pub mod upstream_request;
+pub mod urlencoded;

@@ -5,8 +5,7 @@
 //! answer is cached per subject token. Failures are errors, never the client's token.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse};
-use serde::Serialize;
+use actix_web::{HttpRequest, HttpResponse, mime};
 use sha2::{Digest, Sha256};
 
 use super::error::{ApiError, ErrorCode};
@@ -18,19 +17,11 @@ use crate::domain::exchange::{self, PolicyError};
 use crate::domain::scope::Scopes;
 use crate::server::AppState;
 use crate::store::Grant;
+use crate::tokens::verify::token_digest;
 use crate::tokens::{CredentialKind, Principal};
 use crate::upstream::exchange::ACCESS_TOKEN_TYPE;
 
 const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
-
-#[derive(Serialize)]
-struct ExchangeBody {
-    access_token: String,
-    issued_token_type: String,
-    token_type: &'static str,
-    expires_in: u64,
-    scope: String,
-}
 
 pub async fn token_exchange(
     state: &AppState,
@@ -82,9 +73,15 @@ pub async fn token_exchange(
     })?;
     exchange::target(&caller.audiences, target).map_err(policy_error)?;
     let actor_token = actor_token(params)?;
-    let principal = verify_presented(state, subject_token, "subject_token").await?;
+    let subject_digest = token_digest(subject_token);
+    let principal =
+        verify_presented(state, subject_token, &subject_digest, "subject_token").await?;
     let actor = match actor_token {
-        Some(token) => Some((token, verify_presented(state, token, "actor_token").await?)),
+        Some(token) => {
+            let digest = token_digest(token);
+            let principal = verify_presented(state, token, &digest, "actor_token").await?;
+            Some((token, digest, principal))
+        }
         None => None,
     };
     let requested = params
@@ -92,39 +89,74 @@ pub async fn token_exchange(
         .map(Scopes::parse)
         .transpose()
         .map_err(|e| ApiError::oauth(ErrorCode::InvalidScope, e))?;
-    if let Some((_, actor)) = &actor {
+    if let Some((_, _, actor)) = &actor {
         tracing::info!(subject = %principal.subject, actor = %actor.subject, audience = target, "token exchange on behalf of a subject by an actor");
     }
     let exchanged = downstream(
         state,
         Presented {
             token: subject_token,
+            digest: &subject_digest,
             principal: &principal,
         },
-        actor
-            .as_ref()
-            .map(|(token, principal)| Presented { token, principal }),
+        actor.as_ref().map(|(token, digest, principal)| Presented {
+            token,
+            digest,
+            principal,
+        }),
         audience,
         requested.as_ref(),
         token_type,
     )
     .await?;
-    let now = state.clock.unix();
+    let expires_in = exchanged.expires_at.saturating_sub(state.clock.unix());
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(ExchangeBody {
-            access_token: exchanged.access_token.clone(),
-            issued_token_type: exchanged.issued_token_type.clone(),
-            token_type: "Bearer",
-            expires_in: exchanged.expires_at.saturating_sub(now),
-            scope: exchanged.scope.to_string(),
-        }))
+        .content_type(mime::APPLICATION_JSON)
+        .body(answer(&exchanged, expires_in)))
+}
+
+/// The RFC 8693 §2.2.1 answer. Written here rather than by serde_json, which escapes
+/// a string byte by byte: the downstream token is a kilobyte that (being base64url
+/// and dots) never needs escaping, so it is checked in one pass and copied whole.
+fn answer(exchanged: &Exchanged, expires_in: u64) -> Vec<u8> {
+    let scope = exchanged.scope.to_string();
+    let mut out = Vec::with_capacity(exchanged.access_token.len() + scope.len() + 160);
+    out.extend_from_slice(b"{\"access_token\":");
+    json_string(&mut out, &exchanged.access_token);
+    out.extend_from_slice(b",\"issued_token_type\":");
+    json_string(&mut out, &exchanged.issued_token_type);
+    out.extend_from_slice(b",\"token_type\":\"Bearer\",\"expires_in\":");
+    out.extend_from_slice(expires_in.to_string().as_bytes());
+    out.extend_from_slice(b",\"scope\":");
+    json_string(&mut out, &scope);
+    out.push(b'}');
+    out
+}
+
+/// `text` as a JSON string: copied as it is when nothing in it needs escaping (no
+/// control character, quote or backslash), else escaped by serde_json.
+fn json_string(out: &mut Vec<u8>, text: &str) {
+    // A fold, not `all`: no early exit, so the check runs a vector at a time.
+    let plain = text.bytes().fold(true, |plain, b| {
+        plain & (b >= 0x20 && b != b'"' && b != b'\\')
+    });
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else if serde_json::to_writer(&mut *out, text).is_err() {
+        // Writing to a Vec cannot fail; an empty string keeps the JSON well-formed.
+        out.extend_from_slice(b"\"\"");
+    }
 }
 
 /// A verified token and who it stands for.
 #[derive(Clone, Copy)]
 pub struct Presented<'a> {
     pub token: &'a str,
+    /// `tokens::token_digest(token)`: the caches know the token by it.
+    pub digest: &'a [u8; 32],
     pub principal: &'a Principal,
 }
 
@@ -182,11 +214,11 @@ pub async fn downstream(
         ));
     }
     let key = exchange::cache_key(
-        subject.token,
+        subject.digest,
         &audience.audience,
         &scopes,
         token_type,
-        actor.map(|a| a.token),
+        actor.map(|a| a.digest),
     );
     // A hit needs nothing from the store: the verifier has just checked the grant's
     // standing.
@@ -260,7 +292,12 @@ pub async fn for_resource(
     else {
         return Ok(None);
     };
-    let subject = Presented { token, principal };
+    let digest = token_digest(token);
+    let subject = Presented {
+        token,
+        digest: &digest,
+        principal,
+    };
     match downstream(state, subject, None, audience, None, ACCESS_TOKEN_TYPE).await {
         Ok(exchanged) => Ok(Some(exchanged)),
         Err(error) => {
@@ -320,11 +357,16 @@ fn authenticate_caller<'a>(
 async fn verify_presented(
     state: &AppState,
     token: &str,
+    digest: &[u8; 32],
     what: &str,
 ) -> Result<std::sync::Arc<Principal>, ApiError> {
     let mut last = None;
     for resource in &state.config.resources {
-        match state.verifier.verify(token, resource).await {
+        match state
+            .verifier
+            .verify_digested(token, digest, resource)
+            .await
+        {
             Ok(principal) => return Ok(principal),
             Err(rejection) => last = Some(rejection),
         }
@@ -369,5 +411,48 @@ fn upstream_error(error: ExchangeError, target: &str) -> ApiError {
             retry_after: Some("5".to_owned()),
         },
         ExchangeError::NotPossible(d) => ApiError::oauth(ErrorCode::InvalidGrant, d),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_copied_when_plain_and_escaped_otherwise() {
+        for text in [
+            "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln-_",
+            "",
+            "quote \" backslash \\ tab \t nul \u{0} bell \u{7}",
+            "unicode é ✓ \u{7f}",
+        ] {
+            let mut out = Vec::new();
+            json_string(&mut out, text);
+            let back: String = serde_json::from_slice(&out).unwrap();
+            assert_eq!(back, text);
+        }
+    }
+
+    #[test]
+    fn the_answer_is_the_rfc_8693_response() {
+        let exchanged = Exchanged {
+            access_token: "a.b.c".to_owned(),
+            issued_token_type: ACCESS_TOKEN_TYPE.to_owned(),
+            expires_at: 1_000,
+            scope: Scopes::parse("notes:read notes:write").unwrap(),
+            rotated_refresh_token: None,
+            holder: Holder::default(),
+        };
+        let body: serde_json::Value = serde_json::from_slice(&answer(&exchanged, 42)).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "access_token": "a.b.c",
+                "issued_token_type": ACCESS_TOKEN_TYPE,
+                "token_type": "Bearer",
+                "expires_in": 42,
+                "scope": "notes:read notes:write",
+            })
+        );
     }
 }

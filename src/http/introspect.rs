@@ -8,16 +8,15 @@ use serde_json::{Value, json};
 
 use super::clients;
 use super::error::ApiError;
-use super::params::Params;
+use super::form::Form;
 use crate::domain::refresh as refresh_tokens;
 use crate::server::AppState;
 
 pub async fn introspect(
     state: web::Data<AppState>,
     req: HttpRequest,
-    form: web::Form<Vec<(String, String)>>,
+    Form(params): Form,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::new(form.into_inner());
     let client = clients::authenticate(&state, &req, &params).await?;
     if client.secret_hash.is_none() {
         return Err(ApiError::InvalidClient(

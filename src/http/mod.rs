@@ -9,6 +9,7 @@ pub mod consent;
 pub mod consent_page;
 pub mod error;
 pub mod exchange;
+pub mod form;
 pub mod health;
 pub mod introspect;
 pub mod jwks;

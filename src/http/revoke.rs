@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::clients;
 use super::error::{ApiError, ErrorCode};
-use super::params::Params;
+use super::form::Form;
 use super::token::revoke as revoke_grant;
 use crate::domain::refresh as refresh_tokens;
 use crate::server::AppState;
@@ -16,9 +16,8 @@ use crate::server::AppState;
 pub async fn revoke(
     state: web::Data<AppState>,
     req: HttpRequest,
-    form: web::Form<Vec<(String, String)>>,
+    Form(params): Form,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::new(form.into_inner());
     let client = clients::authenticate(&state, &req, &params).await?;
     let token = params.required("token")?;
     match params.one("token_type_hint")? {

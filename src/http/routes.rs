@@ -24,19 +24,7 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
     let admin_api = state.config.admin.token.is_some();
     let gateways = crate::gateway::routes(state);
     move |cfg: &mut ServiceConfig| {
-        cfg.app_data(
-            web::JsonConfig::default()
-                .limit(limit)
-                .error_handler(error::json_error),
-        )
-        .app_data(
-            web::FormConfig::default()
-                .limit(limit)
-                .error_handler(error::form_error),
-        )
-        .app_data(web::QueryConfig::default().error_handler(error::query_error))
-        .app_data(web::PathConfig::default().error_handler(error::path_error))
-        .app_data(web::PayloadConfig::new(limit));
+        extractor_configs(cfg, limit);
 
         get(cfg, "/healthz", health::healthz);
         // The hot path, matched early. Proxies send the original method (nginx
@@ -102,6 +90,7 @@ pub fn extractor_configs(cfg: &mut ServiceConfig, limit: usize) {
             .limit(limit)
             .error_handler(error::form_error),
     )
+    .app_data(super::form::FormLimit(limit))
     .app_data(web::QueryConfig::default().error_handler(error::query_error))
     .app_data(web::PathConfig::default().error_handler(error::path_error))
     .app_data(web::PayloadConfig::new(limit));

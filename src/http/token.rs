@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::clients::{self, KnownClient};
 use super::error::{ApiError, ErrorCode};
+use super::form::Form;
 use super::params::Params;
 use crate::actors::sessions::{RedeemProxyCode, SessionError};
 use crate::config::TokenMode;
@@ -33,9 +34,8 @@ struct TokenBody {
 pub async fn token(
     state: web::Data<AppState>,
     req: HttpRequest,
-    form: web::Form<Vec<(String, String)>>,
+    Form(params): Form,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::new(form.into_inner());
     let grant_type = params.required("grant_type")?.to_owned();
     let label = match grant_type.as_str() {
         "authorization_code" | "refresh_token" => grant_type.as_str(),

@@ -180,13 +180,25 @@ impl Verifier {
         token: &str,
         resource: &ResourceConfig,
     ) -> Result<Arc<Principal>, Rejection> {
-        if token.bytes().filter(|b| *b == b'.').count() != 2 {
+        self.verify_digested(token, &token_digest(token), resource)
+            .await
+    }
+
+    /// [`verify`](Self::verify) with the token's [`token_digest`] already computed, for
+    /// callers that key their own caches by it too (the exchange).
+    pub async fn verify_digested(
+        &self,
+        token: &str,
+        digest: &[u8; 32],
+        resource: &ResourceConfig,
+    ) -> Result<Arc<Principal>, Rejection> {
+        if !is_jws(token) {
             if let Some(verdict) = self.api_keys.verify(token, resource, self.clock.unix()) {
                 return verdict.map(Arc::new);
             }
             return self.verify_opaque(token, resource).await;
         }
-        let verified = self.verified_jwt(token).await?;
+        let verified = self.verified_jwt(token, digest).await?;
         if !verified.meant_for(resource) {
             return Err(Rejection::WrongAudience);
         }
@@ -196,10 +208,10 @@ impl Verifier {
     /// A broker-issued access token, whatever resource it is for (introspection and
     /// revocation): the same checks as [`verify`](Self::verify) but the audience.
     pub async fn verify_broker(&self, token: &str) -> Result<Arc<Verified>, Rejection> {
-        if token.bytes().filter(|b| *b == b'.').count() != 2 {
+        if !is_jws(token) {
             return Err(Rejection::Malformed);
         }
-        let verified = self.verified_jwt(token).await?;
+        let verified = self.verified_jwt(token, &token_digest(token)).await?;
         if verified.principal.kind != CredentialKind::BrokerJwt {
             return Err(Rejection::WrongIssuer);
         }
@@ -208,13 +220,12 @@ impl Verifier {
 
     /// A JWT from the cache or verified now; time and revocation are checked on
     /// every use, cached or not.
-    async fn verified_jwt(&self, token: &str) -> Result<Arc<Verified>, Rejection> {
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let verified = match self.cache.get(&key) {
+    async fn verified_jwt(&self, token: &str, key: &[u8; 32]) -> Result<Arc<Verified>, Rejection> {
+        let verified = match self.cache.get(key) {
             Some(hit) => hit,
             None => {
                 let verified = Arc::new(self.verify_signed(token).await?);
-                self.cache.insert(key, verified.clone());
+                self.cache.insert(*key, verified.clone());
                 verified
             }
         };
@@ -405,6 +416,19 @@ impl Verifier {
 
 /// Checks the signature with `key` and reads the claims; the time claims are checked
 /// afterwards, against the broker's clock and with our own reasons.
+/// Whether `token` has a JWS's three dot-separated parts (else it is an API key or an
+/// opaque token). memchr: a token is a kilobyte, and this runs on every request.
+fn is_jws(token: &str) -> bool {
+    memchr::memchr_iter(b'.', token.as_bytes()).take(3).count() == 2
+}
+
+/// What the verified-token cache (and the exchange cache after it) knows a token by:
+/// its SHA-256, so a cache never holds a usable token and two tokens never share an
+/// entry.
+pub fn token_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
 fn decode_claims(
     token: &str,
     alg: Algorithm,

@@ -201,3 +201,76 @@ async fn unknown_routes_and_methods_get_json() {
     expect_error(method, 405, "invalid_request").await;
     broker.stop().await;
 }
+
+/// The OAuth endpoints read their forms with their own extractor (`http::form`): the
+/// same answers as the typed forms above, through `/oauth/token` itself.
+#[actix_web::test]
+async fn token_endpoint_forms_are_checked_before_anything_is_done() {
+    let broker = start().await;
+    let client = http();
+    let post = |content_type: &'static str, body: Vec<u8>| {
+        client
+            .post(broker.at("/oauth/token"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let json = post(
+        "application/json",
+        b"{\"grant_type\":\"refresh_token\"}".to_vec(),
+    )
+    .await
+    .unwrap();
+    let description = expect_error(json, 415, "invalid_request").await;
+    assert!(
+        description.contains("x-www-form-urlencoded"),
+        "{description}"
+    );
+
+    let latin1 = post(
+        "application/x-www-form-urlencoded; charset=ISO-8859-1",
+        b"grant_type=refresh_token".to_vec(),
+    )
+    .await
+    .unwrap();
+    let description = expect_error(latin1, 400, "invalid_request").await;
+    assert!(description.contains("UTF-8"), "{description}");
+
+    for body in [
+        &b"grant_type=refresh_token&refresh_token=\xff"[..],
+        b"grant_type=%ff",
+    ] {
+        let not_utf8 = post("application/x-www-form-urlencoded", body.to_vec())
+            .await
+            .unwrap();
+        let description = expect_error(not_utf8, 400, "invalid_request").await;
+        assert!(description.contains("UTF-8"), "{description}");
+    }
+
+    let chunks = futures_util::stream::iter(
+        (0..8).map(|_| Ok::<_, std::io::Error>(format!("grant_type={}&", "x".repeat(512)))),
+    );
+    let chunked = client
+        .post(broker.at("/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    expect_error(chunked, 413, "invalid_request").await;
+
+    // Escaped and plain fields alike reach the endpoint: a well-formed form with an
+    // unknown grant type is refused for that, not for its encoding.
+    let escaped = post(
+        "application/x-www-form-urlencoded; charset=UTF-8",
+        b"grant_type=urn%3Aexample%3Anothing+at+all&scope=a+b".to_vec(),
+    )
+    .await
+    .unwrap();
+    let description = expect_error(escaped, 400, "unsupported_grant_type").await;
+    assert!(
+        description.contains("urn:example:nothing at all"),
+        "{description}"
+    );
+    broker.stop().await;
+}
