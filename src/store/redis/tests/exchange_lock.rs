@@ -152,7 +152,7 @@ fn request(subject: &str) -> ExchangeRequest {
 
 fn key_of(subject: &str) -> [u8; 32] {
     cache_key(
-        subject,
+        &crate::tokens::verify::token_digest(subject),
         NOTES,
         &Scopes::parse("notes:read").unwrap(),
         ACCESS_TOKEN_TYPE,
