@@ -145,16 +145,12 @@ impl Exchanger {
         let give_up = Instant::now() + 2 * replicas.lock_ttl;
         let mut pause = POLL_FIRST;
         loop {
-            match replicas.lock.claim(&key, replicas.lock_ttl).await {
-                Ok(Claim::Settled(shared)) => {
+            match claim(replicas, key).await {
+                Ok(Claimed::Settled(shared)) => {
                     self.count_coalesced("replica");
                     return answer_from(shared, request);
                 }
-                Ok(Claim::Won(lease)) => {
-                    let held = Unsettled {
-                        lock: replicas.lock.clone(),
-                        lease: Some(lease),
-                    };
+                Ok(Claimed::Won(held)) => {
                     let answer = self.fetch_upstream(request).await;
                     let outcome = self.shareable(&answer);
                     let Some(lease) = held.settling() else {
@@ -167,11 +163,11 @@ impl Exchanger {
                     }
                     return answer;
                 }
-                Ok(Claim::Held) if Instant::now() < give_up => {
+                Ok(Claimed::Held) if Instant::now() < give_up => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(POLL_MAX);
                 }
-                Ok(Claim::Held) => {
+                Ok(Claimed::Held) => {
                     tracing::warn!(
                         "another replica held the exchange lock too long; calling the provider"
                     );
@@ -218,6 +214,33 @@ impl Exchanger {
             Err(ExchangeError::Unavailable(_) | ExchangeError::NotPossible(_)) => None,
         }
     }
+}
+
+/// A claim's outcome, a won lease already in its guard.
+enum Claimed {
+    Settled(Shared),
+    Won(Unsettled),
+    Held,
+}
+
+/// Claims the lock in a task of its own, which turns a won lease into its guard: a
+/// request dropped while Redis answers cannot lose a lease Redis has granted (the
+/// lock would then stay until it expires, and every waiter with it); the guard,
+/// dropped with the task's unread output, releases it.
+async fn claim(replicas: &Replicas, key: [u8; 32]) -> Result<Claimed, StoreError> {
+    let (lock, ttl) = (replicas.lock.clone(), replicas.lock_ttl);
+    let task = tokio::spawn(async move {
+        Ok(match lock.claim(&key, ttl).await? {
+            Claim::Settled(shared) => Claimed::Settled(shared),
+            Claim::Won(lease) => Claimed::Won(Unsettled {
+                lock,
+                lease: Some(lease),
+            }),
+            Claim::Held => Claimed::Held,
+        })
+    });
+    task.await
+        .map_err(|e| StoreError::Unavailable(format!("exchange lock claim: {e}")))?
 }
 
 /// A lease while its holder asks the provider. Dropped before
