@@ -126,7 +126,7 @@ python3 -c 'import json, sys; t = json.loads(sys.argv[1]); assert t.get("access_
 (( $(idp_exchanges) == 1 )) || die "the first exchange did not reach the dev IdP exactly once"
 
 # --- cases 1 and 2 ----------------------------------------------------------------
-declare -A REQ US TICKS P50 P99 ERR
+declare -A REQ US TICKS WRK P50 P99 ERR
 declare -a ROUND_RATIO=()
 # add CASE: accumulates the last run into CASE's totals; p50/p99 are the worst round's.
 add() {
@@ -134,6 +134,7 @@ add() {
   REQ[$c]=$(( ${REQ[$c]:-0} + n ))
   US[$c]=$(( ${US[$c]:-0} + us ))
   TICKS[$c]=$(( ${TICKS[$c]:-0} + R_ticks ))
+  WRK[$c]=$(( ${WRK[$c]:-0} + R_wrk_ms ))
   ERR[$c]=$(( ${ERR[$c]:-0} + R_sockerr ))
   (( R_p50_us > ${P50[$c]:-0} )) && P50[$c]=$R_p50_us
   (( R_p99_us > ${P99[$c]:-0} )) && P99[$c]=$R_p99_us
@@ -204,12 +205,19 @@ misses_upstream=$(( $(idp_exchanges) - misses_before ))
   die "misses: $misses_responses answered, $misses_sent sent, but $misses_upstream exchanges reached the dev IdP"
 
 # --- report ----------------------------------------------------------------------
-declare -A RPS CPU
+declare -A RPS CPU WCPU
 for c in healthz hits misses; do
   RPS[$c]=$(rate "${REQ[$c]}" "${US[$c]}")
   CPU[$c]=$(awk -v t="${TICKS[$c]}" -v hz="$clk_tck" -v n="${REQ[$c]}" \
     'BEGIN { printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0) }')
+  WCPU[$c]=$(awk -v ms="${WRK[$c]}" -v n="${REQ[$c]}" 'BEGIN { printf "%.1f", (n > 0 ? ms * 1e3 / n : 0) }')
 done
+# The most the ratio could be on these shared cores if an exchange hit cost the broker
+# no more than /healthz does: what is left is wrk's own cost of the larger request and
+# answer (throughput ~ cores / CPU per request, broker and wrk together).
+ceiling=$(awk -v bh="${CPU[healthz]}" -v wh="${WCPU[healthz]}" -v wx="${WCPU[hits]}" \
+  'BEGIN { printf "%.2f", (bh + wx > 0 ? (bh + wh) / (bh + wx) : 0) }')
+r_cpu=$(awk -v h="${CPU[healthz]}" -v x="${CPU[hits]}" 'BEGIN { printf "%.2f", (x > 0 ? h / x : 0) }')
 r_pooled=$(ratio "${RPS[hits]}" "${RPS[healthz]}")
 r_hits=$(median "${ROUND_RATIO[@]}")
 r_misses=$(ratio "${RPS[misses]}" "${RPS[healthz]}")
@@ -224,15 +232,15 @@ echo "cases 1-2: $ROUNDS rounds of ${DURATION}s each, order alternating, after $
   "req/s = all rounds pooled"
 echo "priority: nice $NICE for the broker, the dev IdP and wrk"
 echo
-printf '%-44s %10s %9s %9s %15s %8s\n' case 'req/s' 'p50 ms' 'p99 ms' 'broker CPU/req' errors
+printf '%-44s %10s %9s %9s %15s %13s %8s\n' case 'req/s' 'p50 ms' 'p99 ms' 'broker CPU/req' 'wrk CPU/req' errors
 for c in healthz hits misses; do
   case $c in
     healthz) label="1. GET /healthz" ;;
     hits) label="2. exchange, cache hit (same subject)" ;;
     misses) label="3. exchange, cache miss (IdP +${LATENCY_MS} ms)" ;;
   esac
-  printf '%-44s %10s %9s %9s %15s %8s\n' "$label" "${RPS[$c]}" "$(ms "${P50[$c]}")" \
-    "$(ms "${P99[$c]}")" "${CPU[$c]} us" "${ERR[$c]}"
+  printf '%-44s %10s %9s %9s %15s %13s %8s\n' "$label" "${RPS[$c]}" "$(ms "${P50[$c]}")" \
+    "$(ms "${P99[$c]}")" "${CPU[$c]} us" "${WCPU[$c]} us" "${ERR[$c]}"
 done
 echo "(p50/p99: the worst round's; errors: socket errors; every answer was 2xx)"
 echo
@@ -247,4 +255,7 @@ echo
 echo "ratio hits/healthz:   $r_hits   target >= $TARGET   $verdict"
 echo "    (median of the rounds: ${ROUND_RATIO[*]}; pooled: $r_pooled)"
 echo "ratio misses/healthz: $r_misses   (informational: bounded by the IdP's latency and signing)"
+echo "broker CPU ratio healthz/hits: $r_cpu   (CPU per request, whatever wrk costs)"
+echo "ceiling of hits/healthz here: $ceiling   (an exchange hit costing the broker no more than /healthz;"
+echo "    what remains is wrk's own CPU for the larger request and answer, on the same cores)"
 echo "script time: $(( $(date +%s) - started_at ))s"

@@ -116,17 +116,27 @@ clk_tck=$(getconf CLK_TCK)
 # CPU time (user + system, in clock ticks) the broker has used so far.
 broker_ticks() { awk '{ print $14 + $15 }' "/proc/$broker_pid/stat"; }
 
+# CPU time (user + system, in ms) of this script's children that have been waited for:
+# `times`' second line, read in this shell (a subshell would count its own children).
+children_ms() {
+  times >"$work/times"
+  awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2] }; printf "%d", t * 1000 }' "$work/times"
+}
+
 # run_wrk NAME SECONDS URL [wrk args…]: runs wrk with report.lua and sets R_<field> from
-# its BENCH line, plus R_ticks (broker CPU ticks used during the run).
+# its BENCH line, plus R_ticks (broker CPU ticks used during the run) and R_wrk_ms (the
+# CPU wrk itself used: it shares the cores with the broker).
 run_wrk() {
   local name=$1 seconds=$2 url=$3
   shift 3
-  local before line kv
+  local before line kv wrk_before
   alive "$broker_pid" || die "the broker died (see $work/broker.err)"
   before=$(broker_ticks)
+  wrk_before=$(children_ms)
   in_child "${run[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --timeout 5s -s "$benches/wrk/report.lua" \
     "$@" "$url" >"$work/$name.log" 2>&1 || { cat "$work/$name.log" >&2; die "wrk failed ($name)"; }
   R_ticks=$(( $(broker_ticks) - before ))
+  R_wrk_ms=$(( $(children_ms) - wrk_before ))
   line=$(grep '^BENCH ' "$work/$name.log") || { cat "$work/$name.log" >&2; die "no BENCH line ($name)"; }
   for kv in ${line#BENCH }; do
     printf -v "R_${kv%%=*}" '%s' "${kv#*=}"

@@ -1,7 +1,7 @@
 //! The form body of an OAuth endpoint (`application/x-www-form-urlencoded`, RFC 6749
 //! §3.2) as [`Params`], read with the body limit (`server.max_body_bytes`) whether or
-//! not a length was declared. Bad input is an [`ApiError`]: another media type 415,
-//! too large 413, not UTF-8 400.
+//! not a length was declared. Bad input is an [`ApiError`]: another media type or
+//! charset 415, too large 413, bytes that are not UTF-8 400.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -67,11 +67,14 @@ fn media_type(req: &HttpRequest) -> Result<(), actix_web::Error> {
         mime.get_param(mime::CHARSET)
             .map(|charset| charset.as_str().to_owned())
     });
+    // WHATWG URL §5: form bodies are UTF-8; another charset is another media type.
     match charset {
-        Some(charset) if !charset.eq_ignore_ascii_case("utf-8") => Err(ApiError::InvalidRequest(
-            format!("the form body must be UTF-8, not {charset}"),
-        )
-        .into()),
+        Some(charset) if !charset.eq_ignore_ascii_case("utf-8") => {
+            Err(ApiError::UnsupportedMediaType {
+                expected: "application/x-www-form-urlencoded in UTF-8",
+            }
+            .into())
+        }
         _ => Ok(()),
     }
 }

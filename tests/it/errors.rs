@@ -233,7 +233,7 @@ async fn token_endpoint_forms_are_checked_before_anything_is_done() {
     )
     .await
     .unwrap();
-    let description = expect_error(latin1, 400, "invalid_request").await;
+    let description = expect_error(latin1, 415, "invalid_request").await;
     assert!(description.contains("UTF-8"), "{description}");
 
     for body in [

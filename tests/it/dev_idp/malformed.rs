@@ -35,12 +35,13 @@ async fn malformed_token_requests_get_json_400_or_415() {
             415,
         ),
         ("text/plain", b"grant_type=client_credentials", 415),
-        // A declared charset is honoured; bytes it cannot decode are refused.
+        // Forms are UTF-8 (WHATWG URL §5): another charset is another media type.
         (
             "application/x-www-form-urlencoded; charset=utf-16le",
             b"abc",
-            400,
+            415,
         ),
+        (FORM, b"grant_type=%ff", 400),
         (
             "application/x-www-form-urlencoded; charset=klingon",
             b"a=b",
