@@ -116,11 +116,12 @@ clk_tck=$(getconf CLK_TCK)
 # CPU time (user + system, in clock ticks) the broker has used so far.
 broker_ticks() { awk '{ print $14 + $15 }' "/proc/$broker_pid/stat"; }
 
-# CPU time (user + system, in ms) of this script's children that have been waited for:
-# `times`' second line, read in this shell (a subshell would count its own children).
+# Sets CHILDREN_MS: the CPU time (user + system, in ms) of this script's children that
+# have been waited for, from `times`' second line. Called as a command, not in $(…): a
+# subshell would count only its own children.
 children_ms() {
   times >"$work/times"
-  awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2] }; printf "%d", t * 1000 }' "$work/times"
+  CHILDREN_MS=$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2] }; printf "%d", t * 1000 }' "$work/times")
 }
 
 # run_wrk NAME SECONDS URL [wrk args…]: runs wrk with report.lua and sets R_<field> from
@@ -132,11 +133,13 @@ run_wrk() {
   local before line kv wrk_before
   alive "$broker_pid" || die "the broker died (see $work/broker.err)"
   before=$(broker_ticks)
-  wrk_before=$(children_ms)
+  children_ms
+  wrk_before=$CHILDREN_MS
   in_child "${run[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --timeout 5s -s "$benches/wrk/report.lua" \
     "$@" "$url" >"$work/$name.log" 2>&1 || { cat "$work/$name.log" >&2; die "wrk failed ($name)"; }
   R_ticks=$(( $(broker_ticks) - before ))
-  R_wrk_ms=$(( $(children_ms) - wrk_before ))
+  children_ms
+  R_wrk_ms=$(( CHILDREN_MS - wrk_before ))
   line=$(grep '^BENCH ' "$work/$name.log") || { cat "$work/$name.log" >&2; die "no BENCH line ($name)"; }
   for kv in ${line#BENCH }; do
     printf -v "R_${kv%%=*}" '%s' "${kv#*=}"
