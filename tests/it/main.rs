@@ -30,6 +30,7 @@ mod redis_outage;
 mod register;
 mod register_proxy;
 mod replica_registration;
+mod replica_upstream_refresh;
 mod replicas;
 mod replicas_exchange;
 mod shutdown;

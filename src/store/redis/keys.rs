@@ -16,6 +16,7 @@
 //! <p>invalidations             pub/sub channel between replicas
 //! <p>exchange:<hex key>        string: an exchange's outcome, sealed, for seconds
 //! <p>exchange-lock:<hex key>   string: the owner of the replica calling the provider
+//! <p>refresh-lock:<grant_id>   string: the owner of the replica refreshing the grant upstream
 //! ```
 //!
 //! The kinds are distinct words before the first `:`, so no id — whatever `:` it
@@ -86,6 +87,11 @@ impl Keys {
 
     pub fn exchange_lock(&self, key: &[u8; 32]) -> String {
         format!("{}exchange-lock:{}", self.prefix, hex(key))
+    }
+
+    /// The lock of the replica refreshing a grant's provider tokens.
+    pub fn refresh_lock(&self, grant_id: &str) -> String {
+        format!("{}refresh-lock:{grant_id}", self.prefix)
     }
 
     pub fn channel(&self) -> String {

@@ -22,7 +22,8 @@
 //!   `recent_clients` registration's de-duplication memory, so they answer a
 //!   repeated public registration alike.
 //! - `exchange_lock` lets one replica call the provider for identical exchange
-//!   misses on all of them.
+//!   misses on all of them; `refresh_lock` one replica refresh a grant's provider
+//!   tokens for all of them.
 
 mod clients;
 mod codec;
@@ -33,6 +34,7 @@ mod login_state;
 mod peers;
 mod rate_limits;
 mod recent_clients;
+mod refresh_lock;
 mod rotate;
 mod runtime;
 mod scripts;
