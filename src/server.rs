@@ -338,7 +338,7 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         signing,
         upstream_http,
         sessions: actix::Actor::start(sessions),
-        cookies: LoginCookies::from_config(&config),
+        cookies: LoginCookies::load(&config, &store),
         metadata: ServerMetadata::from_config(&config),
         registration_limiter: RateLimiter::new(
             "registration",

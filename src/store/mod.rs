@@ -271,4 +271,13 @@ pub trait Store: Send + Sync + 'static {
     async fn add_signing_key(&self, key: StoredSigningKey) -> Result<(), StoreError>;
     /// Deletes the keys named (retired ones); returns how many were there.
     async fn delete_signing_keys(&self, kids: &[String]) -> Result<u64, StoreError>;
+
+    /// The key signing remembered consent approvals (`http::login_cookies`, when
+    /// `consent.cookie_key` is unset): `candidate` is stored first if the store holds
+    /// none, in one atomic step, so replicas starting together share one key. Durable
+    /// backends seal it.
+    async fn consent_cookie_key(
+        &self,
+        candidate: zeroize::Zeroizing<Vec<u8>>,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError>;
 }

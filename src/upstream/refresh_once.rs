@@ -69,9 +69,14 @@ pub enum RefreshError {
 /// The replicas' per-grant refresh lock (Redis: `store::redis::refresh_lock`).
 #[async_trait]
 pub trait RefreshLock: Send + Sync + 'static {
-    /// Takes the lock on `grant_id` for `ttl` when it is free: `Some(owner)` then,
-    /// the token that releases it.
-    async fn try_lock(&self, grant_id: &str, ttl: Duration) -> Result<Option<String>, StoreError>;
+    /// Takes the lock on `grant_id` for `ttl`, writing `owner` (a random token), when
+    /// it is free; `true` then.
+    async fn try_lock(
+        &self,
+        grant_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
 
     /// Releases the lock if `owner` still holds it (it may have expired and been
     /// taken over).
@@ -190,21 +195,26 @@ impl RefreshOnce {
             if !self.due(&grant) {
                 return Ok(grant);
             }
-            if let Some(owner) = lock.try_lock(grant_id, *ttl).await? {
-                let held = Held {
-                    lock: lock.clone(),
-                    grant_id: grant_id.to_owned(),
-                    owner: Some(owner),
-                };
-                // The lock's previous holder may have stored fresh tokens between
-                // the read above and the claim.
-                let grant = self.live(grant_id).await;
-                let outcome = match grant {
-                    Ok(grant) if self.due(&grant) => provider(grant).await,
-                    other => other,
-                };
-                held.release().await;
-                return outcome;
+            // Armed before asking: a caller dropped while the claim is on its way
+            // may hold the lock without knowing, and must release it all the same.
+            let owner = uuid::Uuid::new_v4().simple().to_string();
+            let held = Held::armed(lock.clone(), grant_id, owner.clone());
+            match lock.try_lock(grant_id, &owner, *ttl).await {
+                Ok(true) => {
+                    // The lock's previous holder may have stored fresh tokens between
+                    // the read above and the claim.
+                    let outcome = match self.live(grant_id).await {
+                        Ok(grant) if self.due(&grant) => provider(grant).await,
+                        other => other,
+                    };
+                    held.release().await;
+                    return outcome;
+                }
+                Ok(false) => held.disarm(),
+                Err(e) => {
+                    held.disarm();
+                    return Err(e.into());
+                }
             }
             if Instant::now() >= give_up {
                 return Err(RefreshError::Unavailable(
@@ -235,6 +245,19 @@ struct Held {
 }
 
 impl Held {
+    fn armed(lock: Arc<dyn RefreshLock>, grant_id: &str, owner: String) -> Self {
+        Self {
+            lock,
+            grant_id: grant_id.to_owned(),
+            owner: Some(owner),
+        }
+    }
+
+    /// The lock was not taken: nothing to release.
+    fn disarm(mut self) {
+        self.owner = None;
+    }
+
     async fn release(mut self) {
         if let Some(owner) = self.owner.take()
             && let Err(e) = self.lock.unlock(&self.grant_id, &owner).await

@@ -11,6 +11,7 @@
 //! <p>grant_tokens:<grant_id>   set: hex hashes of the grant's refresh tokens
 //! <p>refresh:<hex hash>        hash: one refresh token, expiring with it
 //! <p>signing_keys              hash: kid -> one signing key (private key sealed)
+//! <p>secret:<name>             string: one of the broker's own secrets, sealed
 //! <p>rate:<limit>:<hex hash>    string: one rate-limited key's state (`rate_limits`)
 //! <p>public_client:<hex fp>    string: the client made for public metadata (`recent_clients`)
 //! <p>invalidations             pub/sub channel between replicas
@@ -68,6 +69,11 @@ impl Keys {
 
     pub fn signing_keys(&self) -> String {
         format!("{}signing_keys", self.prefix)
+    }
+
+    /// One of the broker's own secrets (the consent cookie key).
+    pub fn secret(&self, name: &str) -> String {
+        format!("{}secret:{name}", self.prefix)
     }
 
     /// A rate-limited key (a client IP) under `limit`, named by its hash.

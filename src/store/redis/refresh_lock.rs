@@ -28,9 +28,14 @@ static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
 
 #[async_trait]
 impl RefreshLock for RedisStore {
-    async fn try_lock(&self, grant_id: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
+    async fn try_lock(
+        &self,
+        grant_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let key = self.inner.keys.refresh_lock(grant_id);
-        let owner = uuid::Uuid::new_v4().simple().to_string();
+        let owner = owner.to_owned();
         // Milliseconds, at least one: `PX 0` is refused.
         let px = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         self.call(move |s| async move {
@@ -43,7 +48,7 @@ impl RefreshLock for RedisStore {
                 .query_async(&mut s.conn())
                 .await
                 .map_err(redis_error)?;
-            Ok(set.map(|_| owner))
+            Ok(set.is_some())
         })
         .await
     }

@@ -75,7 +75,7 @@ async fn a_dead_holders_lock_expires_and_a_waiter_refreshes() {
     let [(a, _), (b, refresher_b)] = replicas(&server, ttl);
     a.put_grant(grant("g1")).await.unwrap();
     // Replica A took the lock, then died: nothing releases it.
-    assert!(a.try_lock("g1", ttl).await.unwrap().is_some());
+    assert!(a.try_lock("g1", "dead replica", ttl).await.unwrap());
     let provider = Provider::new(b.clone() as Arc<dyn Store>, Clock::system(), Duration::ZERO);
 
     let answer = refresher_b
@@ -120,5 +120,42 @@ async fn redis_down_is_a_store_error_and_no_provider_call() {
     assert_eq!(provider.calls(), 0);
     for answer in answers {
         assert!(matches!(answer, Err(RefreshError::Store(_))), "{answer:?}");
+    }
+}
+
+#[actix_web::test]
+async fn a_holder_whose_request_is_dropped_releases_its_lock_at_once() {
+    use ::redis::Commands;
+
+    let server = RedisServer::shared();
+    let prefix = prefix();
+    let store = Arc::new(store_on(&server, &prefix));
+    store.put_grant(grant("g1")).await.unwrap();
+    // A lock that would outlive the test: only a release removes it.
+    let once = RefreshOnce::new(store.clone(), Clock::system())
+        .with_lock_ttl(store.clone(), Duration::from_secs(600));
+    let stuck = Provider::new(store.clone(), Clock::system(), Duration::from_secs(3600));
+    let lock = crate::store::redis::keys::Keys::new(&prefix).refresh_lock("g1");
+    let mut raw = server.connection();
+
+    let holder = {
+        let (once, stuck) = (once.clone(), stuck.clone());
+        actix_web::rt::spawn(async move {
+            let _ = once.refreshed(grant("g1"), |g| stuck.refresh(g)).await;
+        })
+    };
+    while stuck.calls() == 0 {
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(raw.exists::<_, bool>(&lock).unwrap());
+    holder.abort();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while raw.exists::<_, bool>(&lock).unwrap() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned lock was not released"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
     }
 }
