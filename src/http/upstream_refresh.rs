@@ -9,7 +9,7 @@ use super::token::store_failed;
 use crate::config::TokenMode;
 use crate::domain::invalidation::Invalidation;
 use crate::server::AppState;
-use crate::store::{Grant, UpstreamTokens};
+use crate::store::{Grant, StoreError, UpstreamTokens};
 use crate::upstream::refresh_once::RefreshError;
 use crate::upstream::token as upstream_token;
 
@@ -53,7 +53,8 @@ async fn at_provider(state: &AppState, grant: Grant) -> Result<Grant, RefreshErr
     let passthrough = state.config.tokens.mode == TokenMode::Passthrough;
     let client = clients::find(state, &grant.client_id)
         .await
-        .map_err(|e| RefreshError::Unavailable(e.to_string()))?
+        // Its only failure is the store's.
+        .map_err(|e| RefreshError::Store(StoreError::Unavailable(e.to_string())))?
         .ok_or(RefreshError::ClientGone)?;
     let snapshot = match state.discovery.current().await {
         Ok(snapshot) => snapshot,
