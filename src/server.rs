@@ -62,6 +62,8 @@ pub struct AppState {
     pub upstream_http: UpstreamHttp,
     /// Token exchange (RFC 8693) with its cache.
     pub exchanger: crate::actors::exchange::Exchanger,
+    /// One refresh of a grant's expired provider tokens at a time, on every replica.
+    pub upstream_refresh: crate::upstream::refresh_once::RefreshOnce,
     /// Client ID Metadata Documents, when `registration.metadata_documents` is on.
     pub metadata_documents: Option<crate::upstream::cimd::CimdFetcher>,
 }
@@ -308,6 +310,11 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
     if let Some(lock) = opened.exchange_lock.clone() {
         exchanger = exchanger.with_replicas(lock, config.upstream.timeout);
     }
+    let mut upstream_refresh =
+        crate::upstream::refresh_once::RefreshOnce::new(store.clone(), clock.clone());
+    if let Some(lock) = opened.refresh_lock.clone() {
+        upstream_refresh = upstream_refresh.with_lock(lock, config.upstream.timeout);
+    }
     let mut invalidator = Invalidator::new(
         grants.clone(),
         verifier.clone(),
@@ -324,13 +331,14 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
     }
     Ok(web::Data::new(AppState {
         exchanger,
+        upstream_refresh,
         grants,
         invalidator,
         metadata_documents,
         signing,
         upstream_http,
         sessions: actix::Actor::start(sessions),
-        cookies: LoginCookies::from_config(&config),
+        cookies: LoginCookies::load(&config, &store),
         metadata: ServerMetadata::from_config(&config),
         registration_limiter: RateLimiter::new(
             "registration",

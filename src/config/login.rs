@@ -30,8 +30,9 @@ pub struct ConsentConfig {
     /// remembered (signed cookie; default 30 days; `0s` never remembers).
     pub remember_for: Duration,
     /// `cookie_key`: the key signing that cookie (inline, `env:` or `file:`; at least
-    /// 32 bytes). Default: random per process, so approvals are forgotten on restart
-    /// and not shared between replicas.
+    /// 32 bytes). Default: one random key kept in a sqlite or Redis store (created
+    /// once, sealed; shared by replicas, kept across restarts); with the memory store,
+    /// random per process.
     pub cookie_key: Option<Secret>,
 }
 

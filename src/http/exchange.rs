@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 
 use super::error::{ApiError, ErrorCode};
 use super::params::Params;
-use super::token::{live_grant, refresh_upstream};
+use super::token::live_grant;
+use super::upstream_refresh::refresh_upstream;
 use crate::actors::exchange::{ExchangeError, ExchangeRequest, Exchanged, Holder};
 use crate::config::{AudienceConfig, CallerConfig, ResourceConfig, Strategy, constant_time_eq};
 use crate::domain::exchange::{self, PolicyError};

@@ -7,6 +7,7 @@
 //! is a cross-site top-level GET and must carry the binding cookie), limited to
 //! `/oauth`, and `Secure` when the broker's public URL is https.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::HttpRequest;
@@ -16,10 +17,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::clock::UnixSeconds;
-use crate::config::{Config, constant_time_eq};
+use crate::config::{Config, StoreBackend, constant_time_eq};
 use crate::domain::scope::Scopes;
+use crate::store::{Store, StoreError};
 
 const PATH: &str = "/oauth";
 
@@ -32,29 +35,33 @@ pub struct LoginCookies {
 }
 
 impl LoginCookies {
-    pub fn from_config(config: &Config) -> Self {
-        let secret: Vec<u8> = match &config.consent.cookie_key {
-            Some(secret) => secret.expose().as_bytes().to_vec(),
-            None => {
-                if config.consent.remember_for > Duration::ZERO
-                    && matches!(
-                        config.store.backend,
-                        crate::config::StoreBackend::Redis { .. }
-                    )
-                {
-                    // Replicas each pick their own key: an approval remembered by one
-                    // is not honoured by the others (README: running several replicas).
-                    tracing::warn!(
-                        "consent.cookie_key is not set: with several replicas, a remembered approval is honoured only by the replica that remembered it"
-                    );
-                }
-                let mut bytes = vec![0u8; 32];
-                rand::rng().fill_bytes(&mut bytes);
-                bytes
+    /// The cookies for `config`, their key from `consent.cookie_key` when set; else,
+    /// with a durable store, the key kept in `store` (created there once, sealed, so
+    /// a remembered approval survives a restart and holds on every replica); else a
+    /// random key of this process. Blocks on the store: call it at start-up.
+    pub fn load(config: &Config, store: &Arc<dyn Store>) -> Self {
+        if let Some(secret) = &config.consent.cookie_key {
+            return Self::with_key(config, secret.expose().as_bytes());
+        }
+        let random = random_key();
+        if config.store.backend == StoreBackend::Memory || config.consent.remember_for.is_zero() {
+            return Self::with_key(config, &random);
+        }
+        let store = store.clone();
+        match run_to_completion(async move { store.consent_cookie_key(random.clone()).await }) {
+            Ok(kept) => Self::with_key(config, &kept),
+            Err(error) => {
+                // The store is down at start-up: approvals remembered until the next
+                // restart hold only on this process.
+                tracing::warn!(%error, "cannot read the consent cookie key from the store: this process uses its own until it restarts");
+                Self::with_key(config, &random_key())
             }
-        };
+        }
+    }
+
+    fn with_key(config: &Config, secret: &[u8]) -> Self {
         Self {
-            key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
             secure: config.server.public_url.url().scheme() == "https",
             remember_for: config.consent.remember_for,
             session_ttl: config.sessions.ttl,
@@ -147,6 +154,31 @@ impl LoginCookies {
 }
 
 /// One cookie per session, so parallel logins in one browser do not clash.
+fn random_key() -> Zeroizing<Vec<u8>> {
+    let mut bytes = Zeroizing::new(vec![0u8; 32]);
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+/// Runs `work` on a runtime of its own, on a thread of its own, and waits: the
+/// start-up load happens before the broker's own runtime serves anything.
+fn run_to_completion<T: Send>(
+    work: impl std::future::Future<Output = Result<T, StoreError>> + Send,
+) -> Result<T, StoreError> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(format!("cannot start a runtime: {e}")))
+                    .and_then(|runtime| runtime.block_on(work))
+            })
+            .join()
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("loading panicked".to_owned())))
+    })
+}
+
 fn binding_name(session: &str) -> String {
     let digest = Sha256::digest(session.as_bytes());
     format!("tb_login_{}", URL_SAFE_NO_PAD.encode(&digest[..12]))

@@ -16,8 +16,7 @@ use crate::domain::invalidation::Invalidation;
 use crate::domain::refresh as refresh_tokens;
 use crate::domain::scope::Scopes;
 use crate::server::AppState;
-use crate::store::{Grant, RefreshRecord, RotateOutcome, StoreError, UpstreamTokens};
-use crate::upstream::token as upstream_token;
+use crate::store::{Grant, RefreshRecord, RotateOutcome, StoreError};
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
@@ -62,7 +61,7 @@ fn invalid_grant(description: impl Into<String>) -> ApiError {
     ApiError::oauth(ErrorCode::InvalidGrant, description)
 }
 
-fn store_failed(error: StoreError) -> ApiError {
+pub(crate) fn store_failed(error: StoreError) -> ApiError {
     ApiError::Unavailable {
         description: format!("token store unavailable: {error}"),
         retry_after: Some("5".to_owned()),
@@ -196,7 +195,7 @@ async fn refresh(
     }
     // After the rotation, so a replayed token never reaches the provider; a client
     // whose answer is lost to a provider outage retries within the reuse grace.
-    let grant = refresh_upstream(state, grant).await?;
+    let grant = super::upstream_refresh::refresh_upstream(state, grant).await?;
     let body = access_token(state, &grant, &scopes, Some(successor))?;
     touch(state, &client.client_id).await;
     Ok(no_store(body))
@@ -227,76 +226,6 @@ pub async fn revoke(state: &AppState, grant_id: &str) -> Result<(), ApiError> {
         .invalidate(Invalidation::GrantId(grant_id.to_owned()))
         .await;
     Ok(())
-}
-
-/// The provider's tokens, refreshed when they expired and a refresh token exists. A
-/// provider that refuses the refresh ended the user's session there: the grant is
-/// revoked. A provider that cannot be reached only matters in passthrough mode,
-/// where its access token is what the client gets.
-pub(crate) async fn refresh_upstream(state: &AppState, grant: Grant) -> Result<Grant, ApiError> {
-    let now = state.clock.unix();
-    let expired = grant.upstream.expires_at.is_some_and(|at| at <= now);
-    let Some(upstream_refresh) = grant.upstream.refresh_token.clone().filter(|_| expired) else {
-        return Ok(grant);
-    };
-    let passthrough = state.config.tokens.mode == TokenMode::Passthrough;
-    let unavailable = |cause: String| {
-        tracing::warn!(%cause, "upstream refresh failed");
-        ApiError::Unavailable {
-            description: "the identity provider cannot be reached".to_owned(),
-            retry_after: Some("5".to_owned()),
-        }
-    };
-    let client = clients::find(state, &grant.client_id)
-        .await?
-        .ok_or_else(|| invalid_grant("the client no longer exists"))?;
-    let snapshot = match state.discovery.current().await {
-        Ok(snapshot) => snapshot,
-        Err(e) if passthrough => return Err(unavailable(e.to_string())),
-        Err(_) => return Ok(grant),
-    };
-    let Some(endpoint) = snapshot.info.token_endpoint.as_deref() else {
-        return Err(unavailable("no token_endpoint".to_owned()));
-    };
-    let credentials = client.upstream_credentials(&state.config);
-    match upstream_token::refresh(
-        &state.upstream_http,
-        endpoint,
-        &credentials,
-        &upstream_refresh,
-        None,
-    )
-    .await
-    {
-        Ok(tokens) => {
-            let upstream = UpstreamTokens {
-                access_token: tokens.access_token.clone(),
-                refresh_token: tokens.refresh_token.clone().or(Some(upstream_refresh)),
-                expires_at: tokens.expires_in.map(|s| now + s),
-                scope: tokens.scope.clone().or(grant.upstream.scope.clone()),
-            };
-            state
-                .store
-                .set_upstream_tokens(&grant.grant_id, upstream.clone())
-                .await
-                .map_err(store_failed)?;
-            Ok(Grant { upstream, ..grant })
-        }
-        // Only `invalid_grant` means the provider ended the session; `invalid_client`
-        // and the like are the broker's own configuration and must not cost the user
-        // their grant.
-        Err(e) if e.is_invalid_grant() => {
-            revoke(state, &grant.grant_id).await?;
-            Err(invalid_grant(
-                "the identity provider ended this session; log in again",
-            ))
-        }
-        Err(e) if passthrough => Err(unavailable(e.to_string())),
-        Err(e) => {
-            tracing::warn!(error = %e, "upstream refresh failed; the provider's tokens stay expired");
-            Ok(grant)
-        }
-    }
 }
 
 /// The response for a new grant: an access token and, when the client may have one,

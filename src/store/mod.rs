@@ -41,6 +41,7 @@ pub use sqlite::SqliteStore;
 use crate::actors::exchange::ExchangeLock;
 use crate::clock::UnixSeconds;
 use crate::config::{EncryptionConfig, StoreBackend, StoreConfig};
+use crate::upstream::refresh_once::RefreshLock;
 
 /// Opens the configured backend: a fresh memory store, the sqlite file (created
 /// and migrated as needed) or a Redis store. Blocks on file I/O, so call it at
@@ -67,6 +68,9 @@ pub struct OpenedStore {
     /// `Some` for Redis: give it to the Exchanger (`with_replicas`), so identical
     /// exchange misses on several replicas are one provider call.
     pub exchange_lock: Option<Arc<dyn ExchangeLock>>,
+    /// `Some` for Redis: give it to `RefreshOnce` (`with_lock`), so concurrent
+    /// refreshes of one grant's provider tokens on several replicas are one call.
+    pub refresh_lock: Option<Arc<dyn RefreshLock>>,
 }
 
 /// [`open`], with the peers of a shared store. Synchronous: a Redis store connects
@@ -87,6 +91,7 @@ pub fn open_shared(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
             rate_limits: Arc::new(MemoryRateLimits::new()),
             recent_clients: Arc::new(MemoryRecentClients::new()),
             exchange_lock: None,
+            refresh_lock: None,
         }),
         StoreBackend::Sqlite { path } => Ok(OpenedStore {
             store: Arc::new(SqliteStore::open(path, sealed("sqlite")?)?),
@@ -95,6 +100,7 @@ pub fn open_shared(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
             rate_limits: Arc::new(MemoryRateLimits::new()),
             recent_clients: Arc::new(MemoryRecentClients::new()),
             exchange_lock: None,
+            refresh_lock: None,
         }),
         StoreBackend::Redis { url, key_prefix } => {
             let store = RedisStore::open(url.expose(), key_prefix, sealed("redis")?)?;
@@ -104,6 +110,7 @@ pub fn open_shared(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
                 rate_limits: Arc::new(store.clone()),
                 recent_clients: Arc::new(store.clone()),
                 exchange_lock: Some(Arc::new(store.clone())),
+                refresh_lock: Some(Arc::new(store.clone())),
                 store: Arc::new(store),
             })
         }
@@ -264,4 +271,13 @@ pub trait Store: Send + Sync + 'static {
     async fn add_signing_key(&self, key: StoredSigningKey) -> Result<(), StoreError>;
     /// Deletes the keys named (retired ones); returns how many were there.
     async fn delete_signing_keys(&self, kids: &[String]) -> Result<u64, StoreError>;
+
+    /// The key signing remembered consent approvals (`http::login_cookies`, when
+    /// `consent.cookie_key` is unset): `candidate` is stored first if the store holds
+    /// none, in one atomic step, so replicas starting together share one key. Durable
+    /// backends seal it.
+    async fn consent_cookie_key(
+        &self,
+        candidate: zeroize::Zeroizing<Vec<u8>>,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError>;
 }

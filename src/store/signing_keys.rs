@@ -39,3 +39,9 @@ impl fmt::Debug for StoredSigningKey {
             .finish_non_exhaustive()
     }
 }
+
+/// The name under which durable backends keep the consent cookie key among the
+/// broker's own secrets (sealed, bound to the name).
+pub const CONSENT_COOKIE_KEY: &str = "consent_cookie_key";
+/// The associated data's place for a sealed secret (with its name as the key).
+pub const SEALED_SECRET: &str = "secrets.value";

@@ -19,7 +19,11 @@ const EXCHANGES: &str = "token:urn:ietf:params:oauth:grant-type:token-exchange";
 
 /// `per_replica` identical exchanges of `subject` on each of `replicas`, all in
 /// flight at once; every answer's status and body.
-async fn exchange_burst(replicas: &[&str], subject: &str, per_replica: usize) -> Vec<(u16, Value)> {
+pub(crate) async fn exchange_burst(
+    replicas: &[&str],
+    subject: &str,
+    per_replica: usize,
+) -> Vec<(u16, Value)> {
     let client = http();
     let form = [
         (
@@ -59,7 +63,7 @@ fn the_one_token(answers: &[(u16, Value)]) -> String {
 }
 
 /// Makes the dev IdP's token endpoint slow, so misses on both replicas overlap.
-async fn slow_token_endpoint(idp: &TestDevIdp, ms: u64) {
+pub(crate) async fn slow_token_endpoint(idp: &TestDevIdp, ms: u64) {
     let set = http()
         .post(format!("{}/_dev/faults", idp.url))
         .json(&json!({ "endpoint": "token", "latency_ms": ms }))

@@ -1,6 +1,8 @@
 //! What a crash leaves: `token-broker serve` on a sqlite store, killed with SIGKILL
 //! after a login and started again on the same file, key file and address, still
-//! knows the client, the grant and the refresh token — and still refuses a spent one.
+//! knows the client, the grant and the refresh token — and still refuses a spent one
+//! — and honours an approval remembered before the crash (the consent cookie key is
+//! kept in the store).
 //! The same run on the memory store forgets all three, so the test can fail.
 
 use std::time::{Duration, Instant};
@@ -9,7 +11,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::header::LOCATION;
 
-use crate::login_consent::{authorize_url, open_consent, register};
+use crate::login_consent::{
+    authorize_url, open_consent, register, remembered_approval, skipped_consent,
+};
 use crate::login_flow::{login, redeem, refresh, verify};
 use crate::support::{
     BrokerProcess, TestDevIdp, UPSTREAM_PLACEHOLDER, config_text, free_port, http,
@@ -128,6 +132,7 @@ async fn a_sqlite_broker_killed_with_sigkill_still_knows_clients_grants_and_refr
     let base = deployment.base.as_str();
     let mut first = deployment.start().await;
     let held = log_in(base).await;
+    let remembered = remembered_approval(base, &held.client).await;
     first.kill9();
 
     let restarted = Instant::now();
@@ -138,6 +143,15 @@ async fn a_sqlite_broker_killed_with_sigkill_still_knows_clients_grants_and_refr
     // The client is known: its authorization request gets the consent page.
     let consent = open_consent(&authorize_url(base, &held.client, &[])).await;
     assert!(consent.page.contains("Survivor"), "{}", consent.page);
+    // The approval remembered before the restart still skips it: the cookie key is
+    // in the file too (no `consent.cookie_key` is configured).
+    assert!(
+        skipped_consent(base, &held.client, &remembered)
+            .await
+            .is_some(),
+        "logs:\n{}",
+        logs()
+    );
 
     // The old access token still verifies: same signing key, the grant is in the file.
     assert_eq!(

@@ -26,6 +26,7 @@ pub struct MemoryStore {
     clients: RwLock<HashMap<String, StoredClient>>,
     grants: grants::GrantTables,
     signing_keys: RwLock<BTreeMap<String, StoredSigningKey>>,
+    consent_cookie_key: RwLock<Option<zeroize::Zeroizing<Vec<u8>>>>,
 }
 
 impl MemoryStore {
@@ -188,6 +189,14 @@ impl Store for MemoryStore {
             .iter()
             .filter(|kid| held.remove(*kid).is_some())
             .count() as u64)
+    }
+
+    async fn consent_cookie_key(
+        &self,
+        candidate: zeroize::Zeroizing<Vec<u8>>,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError> {
+        let mut held = self.consent_cookie_key.write().map_err(poisoned)?;
+        Ok(held.get_or_insert(candidate).clone())
     }
 }
 

@@ -11,11 +11,13 @@
 //! <p>grant_tokens:<grant_id>   set: hex hashes of the grant's refresh tokens
 //! <p>refresh:<hex hash>        hash: one refresh token, expiring with it
 //! <p>signing_keys              hash: kid -> one signing key (private key sealed)
+//! <p>secret:<name>             string: one of the broker's own secrets, sealed
 //! <p>rate:<limit>:<hex hash>    string: one rate-limited key's state (`rate_limits`)
 //! <p>public_client:<hex fp>    string: the client made for public metadata (`recent_clients`)
 //! <p>invalidations             pub/sub channel between replicas
 //! <p>exchange:<hex key>        string: an exchange's outcome, sealed, for seconds
 //! <p>exchange-lock:<hex key>   string: the owner of the replica calling the provider
+//! <p>refresh-lock:<grant_id>   string: the owner of the replica refreshing the grant upstream
 //! ```
 //!
 //! The kinds are distinct words before the first `:`, so no id — whatever `:` it
@@ -69,6 +71,11 @@ impl Keys {
         format!("{}signing_keys", self.prefix)
     }
 
+    /// One of the broker's own secrets (the consent cookie key).
+    pub fn secret(&self, name: &str) -> String {
+        format!("{}secret:{name}", self.prefix)
+    }
+
     /// A rate-limited key (a client IP) under `limit`, named by its hash.
     pub fn rate(&self, limit: &str, hash: &[u8]) -> String {
         format!("{}rate:{limit}:{}", self.prefix, hex(hash))
@@ -86,6 +93,11 @@ impl Keys {
 
     pub fn exchange_lock(&self, key: &[u8; 32]) -> String {
         format!("{}exchange-lock:{}", self.prefix, hex(key))
+    }
+
+    /// The lock of the replica refreshing a grant's provider tokens.
+    pub fn refresh_lock(&self, grant_id: &str) -> String {
+        format!("{}refresh-lock:{grant_id}", self.prefix)
     }
 
     pub fn channel(&self) -> String {

@@ -22,7 +22,8 @@
 //!   `recent_clients` registration's de-duplication memory, so they answer a
 //!   repeated public registration alike.
 //! - `exchange_lock` lets one replica call the provider for identical exchange
-//!   misses on all of them.
+//!   misses on all of them; `refresh_lock` one replica refresh a grant's provider
+//!   tokens for all of them.
 
 mod clients;
 mod codec;
@@ -33,9 +34,11 @@ mod login_state;
 mod peers;
 mod rate_limits;
 mod recent_clients;
+mod refresh_lock;
 mod rotate;
 mod runtime;
 mod scripts;
+mod secrets;
 mod signing_keys;
 
 use std::future::Future;
@@ -57,6 +60,7 @@ use super::{
     UpstreamTokens,
 };
 use crate::clock::UnixSeconds;
+use crate::store::signing_keys::CONSENT_COOKIE_KEY;
 
 /// How long to wait for a connection, and for a reply, before calling Redis away. A
 /// request waits at most a few of these while Redis is down, never indefinitely.
@@ -293,6 +297,16 @@ impl Store for RedisStore {
         let kids = kids.to_vec();
         self.call(|s| async move { signing_keys::delete(&s, &kids).await })
             .await
+    }
+
+    async fn consent_cookie_key(
+        &self,
+        candidate: zeroize::Zeroizing<Vec<u8>>,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError> {
+        self.call(move |s| async move {
+            secrets::get_or_insert(&s, CONSENT_COOKIE_KEY, &candidate).await
+        })
+        .await
     }
 }
 

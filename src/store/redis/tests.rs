@@ -12,6 +12,7 @@ mod outage;
 mod peers;
 mod rate_limits;
 mod recent_clients;
+mod refresh_lock;
 mod shared;
 
 use std::sync::Arc;

@@ -76,6 +76,16 @@ pub const MIGRATIONS: &[Migration] = &[
         );
     ",
     },
+    Migration {
+        description: "the broker's own secrets (the consent cookie key)",
+        sql: "
+        CREATE TABLE secrets (
+            name  TEXT PRIMARY KEY NOT NULL,
+            -- sealed
+            value BLOB NOT NULL
+        );
+    ",
+    },
 ];
 
 /// The schema version this binary writes.

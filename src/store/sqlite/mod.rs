@@ -12,6 +12,7 @@ mod connection;
 mod grants;
 mod migrations;
 mod rotate;
+mod secrets;
 mod signing_keys;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use super::{
     UpstreamTokens,
 };
 use crate::clock::UnixSeconds;
+use crate::store::signing_keys::CONSENT_COOKIE_KEY;
 
 pub struct SqliteStore {
     inner: Arc<Inner>,
@@ -226,6 +228,14 @@ impl Store for SqliteStore {
     async fn delete_signing_keys(&self, kids: &[String]) -> Result<u64, StoreError> {
         let kids = kids.to_vec();
         self.write(move |tx, _| signing_keys::delete(tx, &kids))
+            .await
+    }
+
+    async fn consent_cookie_key(
+        &self,
+        candidate: zeroize::Zeroizing<Vec<u8>>,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError> {
+        self.write(move |tx, s| secrets::get_or_insert(tx, s, CONSENT_COOKIE_KEY, &candidate))
             .await
     }
 }

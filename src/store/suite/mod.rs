@@ -132,6 +132,7 @@ macro_rules! store_behaviour {
             signing_keys_round_trip_oldest_activation_first,
             only_the_first_set_of_signing_keys_is_kept,
             retired_signing_keys_are_deleted,
+            the_first_consent_cookie_key_is_kept,
         );
         $crate::store::suite::store_behaviour!(@threads $open;
             concurrent_tasks_presenting_one_token_rotate_it_once,

@@ -90,3 +90,15 @@ pub fn replicas_starting_together_keep_one_first_key(store: Arc<dyn Store>) {
         assert_eq!(seen, kept, "every replica sees the one key");
     }
 }
+
+/// The consent cookie key: the first candidate is kept, later ones only read it.
+pub async fn the_first_consent_cookie_key_is_kept(store: &dyn Store) {
+    let first = Zeroizing::new(vec![1u8; 32]);
+    let kept = store.consent_cookie_key(first.clone()).await.unwrap();
+    assert_eq!(kept, first);
+    let again = store
+        .consent_cookie_key(Zeroizing::new(vec![2u8; 32]))
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+}
