@@ -36,7 +36,8 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8081", value_name = "ADDR")]
         idp_listen: std::net::SocketAddr,
         /// Where the broker keeps its state: `memory` (default), `sqlite:PATH` (a file,
-        /// with its keys beside it: the demo can be restarted) or `redis://HOST:PORT`.
+        /// with its keys beside it: the demo can be restarted) or `redis:URL`
+        /// (`redis:redis://HOST:PORT`, or the URL alone).
         #[arg(long, default_value = "memory", value_name = "STORE")]
         store: token_broker::demo::store::DemoStore,
     },

@@ -34,11 +34,15 @@ impl FromStr for DemoStore {
         if text.starts_with("redis://") {
             return Ok(Self::Redis(text.to_owned()));
         }
-        if let Some(url) = text.strip_prefix("redis:").filter(|u| u.starts_with("//")) {
-            return Ok(Self::Redis(format!("redis:{url}")));
+        // `redis:URL`, the URL written whole (`redis:redis://host:6379`).
+        if let Some(url) = text
+            .strip_prefix("redis:")
+            .filter(|u| u.starts_with("redis://"))
+        {
+            return Ok(Self::Redis(url.to_owned()));
         }
         Err(format!(
-            "`{text}` is not memory, sqlite:PATH or redis://HOST:PORT"
+            "`{text}` is not memory, sqlite:PATH or redis:URL (redis://HOST:PORT)"
         ))
     }
 }
@@ -94,7 +98,11 @@ mod tests {
             "redis://127.0.0.1:6379".parse(),
             Ok(DemoStore::Redis("redis://127.0.0.1:6379".to_owned()))
         );
-        for bad in ["", "sqlite:", "postgres://x", "redis:"] {
+        assert_eq!(
+            "redis:redis://127.0.0.1:6379/2".parse(),
+            Ok(DemoStore::Redis("redis://127.0.0.1:6379/2".to_owned()))
+        );
+        for bad in ["", "sqlite:", "postgres://x", "redis:", "redis:localhost"] {
             assert!(bad.parse::<DemoStore>().is_err(), "{bad}");
         }
     }
