@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use actix_web::HttpResponse;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::http::{StatusCode, Uri};
+use actix_web::{HttpResponse, web};
 use serde_json::Value;
 
 use super::jsonrpc::{self, Message};
@@ -76,7 +76,7 @@ fn call(message: &Message) -> McpCall<'_> {
 /// never. Otherwise the resource check (401/403), then each
 /// `tools/call` against the tool rules, then the downstream token.
 pub async fn authorize<'a>(
-    state: &'a AppState,
+    state: &'a web::Data<AppState>,
     headers: &HeaderMap,
     uri: &Uri,
     intent: Intent<'_>,

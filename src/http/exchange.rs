@@ -5,7 +5,7 @@
 //! answer is cached per subject token. Failures are errors, never the client's token.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, mime};
+use actix_web::{HttpRequest, HttpResponse, mime, web};
 use sha2::{Digest, Sha256};
 
 use super::error::{ApiError, ErrorCode};
@@ -25,7 +25,7 @@ use crate::upstream::exchange::ACCESS_TOKEN_TYPE;
 const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 
 pub async fn token_exchange(
-    state: &AppState,
+    state: &web::Data<AppState>,
     req: &HttpRequest,
     params: &Params,
 ) -> Result<HttpResponse, ApiError> {
@@ -165,7 +165,7 @@ pub struct Presented<'a> {
 /// issued it; for a broker token, its grant's provider token (refreshed first when
 /// expired), with the grant.
 async fn at_provider(
-    state: &AppState,
+    state: &web::Data<AppState>,
     presented: Presented<'_>,
     what: &str,
 ) -> Result<(String, Option<Grant>), ApiError> {
@@ -192,7 +192,7 @@ async fn at_provider(
 /// the policy's scopes, the provider's answer (cached). Shared by the token endpoint
 /// and forward-auth.
 pub async fn downstream(
-    state: &AppState,
+    state: &web::Data<AppState>,
     subject: Presented<'_>,
     actor: Option<Presented<'_>>,
     audience: &AudienceConfig,
@@ -281,7 +281,7 @@ pub async fn downstream(
 /// names none; `Err` (logged and counted) when it cannot be had — fail closed, the
 /// request must not go through.
 pub async fn for_resource(
-    state: &AppState,
+    state: &web::Data<AppState>,
     resource: &ResourceConfig,
     token: &str,
     principal: &Principal,

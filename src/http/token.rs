@@ -126,7 +126,7 @@ async fn authorization_code(
 }
 
 async fn refresh(
-    state: &AppState,
+    state: &web::Data<AppState>,
     req: &HttpRequest,
     params: &Params,
 ) -> Result<HttpResponse, ApiError> {

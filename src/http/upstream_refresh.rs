@@ -3,6 +3,8 @@
 //! makes concurrent refreshes of one grant one provider call, here and on the other
 //! replicas; this file is that call and what its outcome means to a client.
 
+use actix_web::web;
+
 use super::clients;
 use super::error::{ApiError, ErrorCode};
 use super::token::store_failed;
@@ -17,10 +19,17 @@ use crate::upstream::token as upstream_token;
 /// provider that refuses the refresh ended the user's session there: the grant is
 /// revoked. A provider that cannot be reached only matters in passthrough mode,
 /// where its access token is what the client gets.
-pub(crate) async fn refresh_upstream(state: &AppState, grant: Grant) -> Result<Grant, ApiError> {
+///
+/// The refresh runs to its end (new tokens stored) even if this caller goes away
+/// meanwhile: the provider may already have rotated its refresh token.
+pub(crate) async fn refresh_upstream(
+    state: &web::Data<AppState>,
+    grant: Grant,
+) -> Result<Grant, ApiError> {
+    let owned = state.clone();
     state
         .upstream_refresh
-        .refreshed(grant, |grant| at_provider(state, grant))
+        .refreshed(grant, move |grant| at_provider(owned, grant))
         .await
         .map_err(|e| match e {
             RefreshError::Revoked => invalid_grant("the grant was revoked; log in again"),
@@ -45,13 +54,13 @@ fn invalid_grant(description: &str) -> ApiError {
 
 /// One refresh at the provider (the grant's provider token is expired): the new
 /// tokens stored on the grant, or the grant revoked when the provider refuses.
-async fn at_provider(state: &AppState, grant: Grant) -> Result<Grant, RefreshError> {
+async fn at_provider(state: web::Data<AppState>, grant: Grant) -> Result<Grant, RefreshError> {
     let Some(upstream_refresh) = grant.upstream.refresh_token.clone() else {
         return Ok(grant);
     };
     let now = state.clock.unix();
     let passthrough = state.config.tokens.mode == TokenMode::Passthrough;
-    let client = clients::find(state, &grant.client_id)
+    let client = clients::find(&state, &grant.client_id)
         .await
         // Its only failure is the store's.
         .map_err(|e| RefreshError::Store(StoreError::Unavailable(e.to_string())))?

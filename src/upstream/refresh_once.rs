@@ -7,9 +7,12 @@
 //! the session. Two concurrent refreshes of one grant would therefore log its user
 //! out for nothing. So:
 //!
-//! - In a process, concurrent callers for a grant share one flight: the first runs
-//!   it, the others wait for its outcome (the refreshed grant, or the failure). A
-//!   flight whose caller goes away is taken over by the next waiter.
+//! - In a process, concurrent callers for a grant share one flight: the first starts
+//!   it, all of them wait for its outcome (the refreshed grant, or the failure). The
+//!   flight is a task of its own — lock, provider call, store write, release — so it
+//!   lands even when every caller went away: a provider that rotated the refresh
+//!   token has its new one stored, and the lock is not let go while the old one is
+//!   still on its way to the provider.
 //! - Across replicas ([`RefreshLock`], Redis), a flight first takes the grant's
 //!   short lock (`SET NX PX` with an owner token; released by compare-and-delete).
 //!   The holder re-reads the grant — a previous holder may just have refreshed it —
@@ -33,7 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use tokio::sync::OnceCell;
+use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::store::{Grant, Store, StoreError};
@@ -83,7 +86,11 @@ pub trait RefreshLock: Send + Sync + 'static {
     async fn unlock(&self, grant_id: &str, owner: &str) -> Result<(), StoreError>;
 }
 
-type Flight = Arc<OnceCell<Result<Grant, RefreshError>>>;
+type Outcome = Result<Grant, RefreshError>;
+
+/// A flight's outcome once its task has it (`None` until then), awaited by every
+/// caller that shares the flight.
+type Flight = watch::Receiver<Option<Outcome>>;
 
 /// The flights in progress and, for replicas, the lock. Cheap to clone.
 #[derive(Clone)]
@@ -128,53 +135,69 @@ impl RefreshOnce {
     /// `grant` with fresh provider tokens: as it is when they are, else refreshed by
     /// `provider` — which calls the provider and stores the new tokens on the grant,
     /// or revokes it on `invalid_grant` — once for every concurrent caller here and
-    /// on the other replicas. `provider` runs only if this caller flies.
-    pub async fn refreshed<F, Fut>(&self, grant: Grant, provider: F) -> Result<Grant, RefreshError>
+    /// on the other replicas. `provider` runs only if this caller starts the flight,
+    /// in a task of the flight's own (on this thread: call it inside an actix or
+    /// `LocalSet` runtime), which runs to its end even if the caller goes away.
+    pub async fn refreshed<F, Fut>(&self, grant: Grant, provider: F) -> Outcome
     where
-        F: FnOnce(Grant) -> Fut,
-        Fut: Future<Output = Result<Grant, RefreshError>>,
+        F: FnOnce(Grant) -> Fut + 'static,
+        Fut: Future<Output = Outcome> + 'static,
     {
         if !self.due(&grant) {
             return Ok(grant);
         }
-        let grant_id = grant.grant_id.clone();
-        let flight = self.join(&grant_id);
-        let outcome = flight
-            .get_or_init(|| self.fly(&grant_id, provider))
-            .await
-            .clone();
-        self.land(&grant_id, &flight);
-        outcome
+        let mut flight = self.join(grant.grant_id, provider);
+        let landed = match flight.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome.clone(),
+            // The task was stopped (its runtime is shutting down).
+            Err(_) => None,
+        };
+        landed.unwrap_or_else(|| {
+            Err(RefreshError::Unavailable(
+                "the refresh stopped before it ended".to_owned(),
+            ))
+        })
     }
 
-    /// The flight in progress for `grant_id`, or a new one.
-    fn join(&self, grant_id: &str) -> Flight {
+    /// The flight in progress for `grant_id`, or a new one started with `provider`.
+    fn join<F, Fut>(&self, grant_id: String, provider: F) -> Flight
+    where
+        F: FnOnce(Grant) -> Fut + 'static,
+        Fut: Future<Output = Outcome> + 'static,
+    {
         let mut flights = self
             .flights
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        flights.entry(grant_id.to_owned()).or_default().clone()
-    }
-
-    /// Forgets a finished flight (unless a newer one took its place): a later caller
-    /// starts afresh, reading the grant first.
-    fn land(&self, grant_id: &str, flight: &Flight) {
-        let mut flights = self
-            .flights
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if flights
-            .get(grant_id)
-            .is_some_and(|current| Arc::ptr_eq(current, flight))
+        // A flight whose task was stopped before it began (its runtime shutting
+        // down) is not joined: its outcome never comes.
+        if let Some(flight) = flights.get(&grant_id)
+            && flight.has_changed().is_ok()
         {
-            flights.remove(grant_id);
+            return flight.clone();
         }
+        let (outcome, flight) = watch::channel(None);
+        let this = self.clone();
+        let id = grant_id.clone();
+        actix_web::rt::spawn(async move {
+            // Forgets the flight when it ends, however it ends: a later caller starts
+            // afresh, reading the grant first.
+            let landed = Landed {
+                flights: this.flights.clone(),
+                grant_id: id.clone(),
+            };
+            let ended = this.fly(&id, provider).await;
+            drop(landed);
+            outcome.send_replace(Some(ended));
+        });
+        flights.insert(grant_id, flight.clone());
+        flight
     }
 
-    async fn fly<F, Fut>(&self, grant_id: &str, provider: F) -> Result<Grant, RefreshError>
+    async fn fly<F, Fut>(&self, grant_id: &str, provider: F) -> Outcome
     where
         F: FnOnce(Grant) -> Fut,
-        Fut: Future<Output = Result<Grant, RefreshError>>,
+        Fut: Future<Output = Outcome>,
     {
         let Some((lock, ttl)) = &self.replicas else {
             // The previous flight here may have refreshed it since the caller read it.
@@ -195,8 +218,9 @@ impl RefreshOnce {
             if !self.due(&grant) {
                 return Ok(grant);
             }
-            // Armed before asking: a caller dropped while the claim is on its way
-            // may hold the lock without knowing, and must release it all the same.
+            // Armed before asking: a flight stopped while the claim is on its way
+            // (its runtime shutting down) may hold the lock without knowing, and
+            // must release it all the same.
             let owner = uuid::Uuid::new_v4().simple().to_string();
             let held = Held::armed(lock.clone(), grant_id, owner.clone());
             match lock.try_lock(grant_id, &owner, *ttl).await {
@@ -236,8 +260,9 @@ impl RefreshOnce {
 }
 
 /// A replica's hold on a grant's lock. Dropped before [`release`](Self::release) —
-/// its request was abandoned mid-refresh — it releases in the background, so a
-/// waiter takes over at once instead of when the lock expires.
+/// its flight was stopped mid-refresh, as its runtime shut down — it releases in the
+/// background if it still can, so a waiter takes over at once instead of when the
+/// lock expires.
 struct Held {
     lock: Arc<dyn RefreshLock>,
     grant_id: String,
@@ -283,6 +308,21 @@ impl Drop for Held {
             }
             Err(_) => tracing::warn!("abandoned grant refresh lock not released; it expires"),
         }
+    }
+}
+
+/// Removes a flight from the flights in progress when its task ends.
+struct Landed {
+    flights: Arc<Mutex<HashMap<String, Flight>>>,
+    grant_id: String,
+}
+
+impl Drop for Landed {
+    fn drop(&mut self) {
+        self.flights
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.grant_id);
     }
 }
 

@@ -1,12 +1,13 @@
 //! In one process: concurrent refreshes of a grant share one provider call, a grant
-//! whose provider token is fresh costs none, and a flight whose caller goes away is
-//! taken over. (Across replicas: `store::redis::tests::refresh_lock`.)
+//! whose provider token is fresh costs none, and a flight whose callers go away still
+//! lands — once. (Across replicas: `store::redis::tests::refresh_lock`.)
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use futures_util::future::{LocalBoxFuture, join_all};
+use tokio::sync::Semaphore;
 
 use super::{RefreshError, RefreshOnce};
 use crate::clock::Clock;
@@ -42,6 +43,8 @@ pub(crate) struct Provider {
     pub calls: AtomicUsize,
     current: Mutex<String>,
     latency: Duration,
+    /// When set, a call answers only once the gate is opened.
+    gate: Option<Semaphore>,
 }
 
 impl Provider {
@@ -53,7 +56,27 @@ impl Provider {
             calls: AtomicUsize::new(0),
             current: Mutex::new("upstream-rt".to_owned()),
             latency,
+            gate: None,
         })
+    }
+
+    /// A provider that answers only after [`open`](Self::open).
+    pub(crate) fn held(store: Arc<dyn Store>, clock: Clock) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            clock,
+            calls: AtomicUsize::new(0),
+            current: Mutex::new("upstream-rt".to_owned()),
+            latency: Duration::ZERO,
+            gate: Some(Semaphore::new(0)),
+        })
+    }
+
+    /// Lets a [`held`](Self::held) provider's calls answer.
+    pub(crate) fn open(&self) {
+        if let Some(gate) = &self.gate {
+            gate.add_permits(Semaphore::MAX_PERMITS / 2);
+        }
     }
 
     /// A provider that refuses every refresh token (the user logged out there).
@@ -61,6 +84,14 @@ impl Provider {
         let provider = Self::new(store, clock, latency);
         *provider.current.lock().unwrap() = "nothing valid".to_owned();
         provider
+    }
+
+    /// [`refresh`](Self::refresh) as a flight's provider, owning this provider.
+    pub(crate) fn refresher(
+        self: &Arc<Self>,
+    ) -> impl FnOnce(Grant) -> LocalBoxFuture<'static, Result<Grant, RefreshError>> + 'static {
+        let provider = self.clone();
+        move |g| Box::pin(async move { provider.refresh(g).await })
     }
 
     pub(crate) fn calls(&self) -> usize {
@@ -72,6 +103,9 @@ impl Provider {
     pub(crate) async fn refresh(&self, grant: Grant) -> Result<Grant, RefreshError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         tokio::time::sleep(self.latency).await;
+        if let Some(gate) = &self.gate {
+            drop(gate.acquire().await.unwrap());
+        }
         let presented = grant.upstream.refresh_token.clone().unwrap_or_default();
         let fresh = {
             let mut current = self.current.lock().unwrap();
@@ -114,23 +148,15 @@ async fn fifty_concurrent_refreshes_of_one_grant_are_one_provider_call() {
     let provider = Provider::new(store.clone(), clock.clone(), Duration::from_millis(50));
     let once = RefreshOnce::new(store.clone(), clock.clone());
 
-    let answers = join_all((0..50).map(|_| {
-        once.refreshed(expired.clone(), |g| {
-            let provider = provider.clone();
-            async move { provider.refresh(g).await }
-        })
-    }))
-    .await;
+    let answers =
+        join_all((0..50).map(|_| once.refreshed(expired.clone(), provider.refresher()))).await;
 
     assert_eq!(provider.calls(), 1);
     for answer in answers {
         assert_eq!(answer.unwrap().upstream.access_token, "upstream-at-1");
     }
     // Later callers holding the expired grant read the refreshed one: no call.
-    let again = once
-        .refreshed(expired, |g| provider.refresh(g))
-        .await
-        .unwrap();
+    let again = once.refreshed(expired, provider.refresher()).await.unwrap();
     assert_eq!(again.upstream.access_token, "upstream-at-1");
     assert_eq!(provider.calls(), 1);
 }
@@ -146,7 +172,7 @@ async fn a_fresh_or_unrefreshable_provider_token_costs_no_call() {
     let mut no_refresh_token = grant("plain");
     no_refresh_token.upstream.refresh_token = None;
     for g in [fresh, no_refresh_token] {
-        let answer = once.refreshed(g.clone(), |g| provider.refresh(g)).await;
+        let answer = once.refreshed(g.clone(), provider.refresher()).await;
         assert_eq!(answer.unwrap(), g);
     }
     assert_eq!(provider.calls(), 0);
@@ -160,13 +186,8 @@ async fn a_refusal_reaches_every_caller_of_the_flight_and_revokes_the_grant() {
     let provider = Provider::ended(store.clone(), clock.clone(), Duration::from_millis(50));
     let once = RefreshOnce::new(store.clone(), clock.clone());
 
-    let answers = join_all((0..20).map(|_| {
-        once.refreshed(expired.clone(), |g| {
-            let provider = provider.clone();
-            async move { provider.refresh(g).await }
-        })
-    }))
-    .await;
+    let answers =
+        join_all((0..20).map(|_| once.refreshed(expired.clone(), provider.refresher()))).await;
 
     assert_eq!(provider.calls(), 1);
     assert!(
@@ -175,36 +196,93 @@ async fn a_refusal_reaches_every_caller_of_the_flight_and_revokes_the_grant() {
             .all(|a| matches!(a, Err(RefreshError::Ended)))
     );
     // The next caller reads the revoked grant: no call with the dead token.
-    let next = once.refreshed(expired, |g| provider.refresh(g)).await;
+    let next = once.refreshed(expired, provider.refresher()).await;
     assert!(matches!(next, Err(RefreshError::Revoked)), "{next:?}");
     assert_eq!(provider.calls(), 1);
 }
 
+/// A grant's refresh token as stored (the grant live).
+async fn stored_refresh_token(store: &Arc<dyn Store>, id: &str) -> Option<String> {
+    let grant = store.get_grant(id).await.unwrap().unwrap();
+    assert!(grant.revoked_at.is_none(), "the grant was revoked");
+    grant.upstream.refresh_token
+}
+
 #[actix_web::test]
-async fn a_flight_whose_caller_goes_away_is_taken_over_by_a_waiter() {
+async fn a_flight_whose_caller_goes_away_still_lands_for_its_waiters_with_one_call() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let clock = Clock::system();
     let expired = stored(&store, grant("g1")).await;
-    // The first caller's provider never answers; its request is then dropped.
-    let stuck = Provider::new(store.clone(), clock.clone(), Duration::from_secs(3600));
-    let provider = Provider::new(store.clone(), clock.clone(), Duration::ZERO);
+    // The first caller's provider answers only after its request was dropped.
+    let slow = Provider::held(store.clone(), clock.clone());
+    let other = Provider::new(store.clone(), clock.clone(), Duration::ZERO);
     let once = RefreshOnce::new(store.clone(), clock.clone());
 
     let first = {
-        let (once, expired, stuck) = (once.clone(), expired.clone(), stuck.clone());
-        actix_web::rt::spawn(async move {
-            let _ = once.refreshed(expired, |g| stuck.refresh(g)).await;
-        })
+        let (once, expired, slow) = (once.clone(), expired.clone(), slow.clone());
+        actix_web::rt::spawn(async move { once.refreshed(expired, slow.refresher()).await })
     };
-    while stuck.calls() == 0 {
+    while slow.calls() == 0 {
         tokio::task::yield_now().await;
     }
     let waiter = {
-        let (once, expired, provider) = (once.clone(), expired.clone(), provider.clone());
-        actix_web::rt::spawn(async move { once.refreshed(expired, |g| provider.refresh(g)).await })
+        let (once, expired, other) = (once.clone(), expired.clone(), other.clone());
+        actix_web::rt::spawn(async move { once.refreshed(expired, other.refresher()).await })
     };
     first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    slow.open();
+
     let answer = waiter.await.unwrap().unwrap();
     assert_eq!(answer.upstream.access_token, "upstream-at-1");
-    assert_eq!(provider.calls(), 1);
+    assert_eq!(slow.calls(), 1);
+    assert_eq!(other.calls(), 0, "the flight was flown again");
+    assert_eq!(
+        stored_refresh_token(&store, "g1").await.as_deref(),
+        Some("upstream-rt-1")
+    );
+}
+
+#[actix_web::test]
+async fn a_flight_whose_only_caller_goes_away_stores_the_rotated_refresh_token() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let clock = Clock::system();
+    let expired = stored(&store, grant("g1")).await;
+    let slow = Provider::held(store.clone(), clock.clone());
+    let once = RefreshOnce::new(store.clone(), clock.clone());
+
+    let caller = {
+        let (once, expired, slow) = (once.clone(), expired.clone(), slow.clone());
+        actix_web::rt::spawn(async move { once.refreshed(expired, slow.refresher()).await })
+    };
+    while slow.calls() == 0 {
+        tokio::task::yield_now().await;
+    }
+    caller.abort();
+    assert!(caller.await.unwrap_err().is_cancelled());
+    // The provider rotates the refresh token after the caller went away.
+    slow.open();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while stored_refresh_token(&store, "g1").await.as_deref() != Some("upstream-rt-1") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rotated refresh token was lost"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The next refresh, once the provider token expired again, presents the
+    // rotated refresh token: the provider accepts it.
+    let mut upstream = store.get_grant("g1").await.unwrap().unwrap().upstream;
+    upstream.expires_at = Some(100);
+    store.set_upstream_tokens("g1", upstream).await.unwrap();
+    let next = once
+        .refreshed(
+            store.get_grant("g1").await.unwrap().unwrap(),
+            slow.refresher(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.upstream.access_token, "upstream-at-2");
+    assert_eq!(slow.calls(), 2);
 }

@@ -38,10 +38,7 @@ async fn burst(
     join_all((0..n).map(|i| {
         let (_, once) = &replicas[i % replicas.len()];
         let provider = provider.clone();
-        async move {
-            once.refreshed(grant("g1"), |g| async move { provider.refresh(g).await })
-                .await
-        }
+        async move { once.refreshed(grant("g1"), provider.refresher()).await }
     }))
     .await
 }
@@ -79,7 +76,7 @@ async fn a_dead_holders_lock_expires_and_a_waiter_refreshes() {
     let provider = Provider::new(b.clone() as Arc<dyn Store>, Clock::system(), Duration::ZERO);
 
     let answer = refresher_b
-        .refreshed(grant("g1"), |g| provider.refresh(g))
+        .refreshed(grant("g1"), provider.refresher())
         .await
         .unwrap();
 
@@ -124,7 +121,7 @@ async fn redis_down_is_a_store_error_and_no_provider_call() {
 }
 
 #[actix_web::test]
-async fn a_holder_whose_request_is_dropped_releases_its_lock_at_once() {
+async fn a_holder_whose_request_is_dropped_keeps_its_lock_until_the_refresh_is_stored() {
     use ::redis::Commands;
 
     let server = RedisServer::shared();
@@ -134,28 +131,38 @@ async fn a_holder_whose_request_is_dropped_releases_its_lock_at_once() {
     // A lock that would outlive the test: only a release removes it.
     let once = RefreshOnce::new(store.clone(), Clock::system())
         .with_lock_ttl(store.clone(), Duration::from_secs(600));
-    let stuck = Provider::new(store.clone(), Clock::system(), Duration::from_secs(3600));
+    let slow = Provider::held(store.clone(), Clock::system());
     let lock = crate::store::redis::keys::Keys::new(&prefix).refresh_lock("g1");
     let mut raw = server.connection();
 
     let holder = {
-        let (once, stuck) = (once.clone(), stuck.clone());
-        actix_web::rt::spawn(async move {
-            let _ = once.refreshed(grant("g1"), |g| stuck.refresh(g)).await;
-        })
+        let (once, slow) = (once.clone(), slow.clone());
+        actix_web::rt::spawn(async move { once.refreshed(grant("g1"), slow.refresher()).await })
     };
-    while stuck.calls() == 0 {
+    while slow.calls() == 0 {
         actix_web::rt::time::sleep(Duration::from_millis(5)).await;
     }
-    assert!(raw.exists::<_, bool>(&lock).unwrap());
     holder.abort();
+    assert!(holder.await.unwrap_err().is_cancelled());
+    // Its refresh is still at the provider: another replica must not start one
+    // with the refresh token the provider is rotating.
+    actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    assert!(raw.exists::<_, bool>(&lock).unwrap());
+    slow.open();
 
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while raw.exists::<_, bool>(&lock).unwrap() {
         assert!(
             std::time::Instant::now() < deadline,
-            "the abandoned lock was not released"
+            "the lock was not released after the refresh"
         );
         actix_web::rt::time::sleep(Duration::from_millis(10)).await;
     }
+    let stored = store.get_grant("g1").await.unwrap().unwrap();
+    assert!(stored.revoked_at.is_none());
+    assert_eq!(
+        stored.upstream.refresh_token.as_deref(),
+        Some("upstream-rt-1")
+    );
+    assert_eq!(slow.calls(), 1);
 }
