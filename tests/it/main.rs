@@ -29,6 +29,7 @@ mod process;
 mod redis_outage;
 mod register;
 mod register_proxy;
+mod replica_abandoned_refresh;
 mod replica_consent_key;
 mod replica_registration;
 mod replica_upstream_refresh;
