@@ -98,7 +98,11 @@ pub async fn authorize<'a>(
             downstream: None,
         });
     }
-    let (resource, principal) = protect::check_resource(state, headers, uri)
+    let protect::Checked {
+        resource,
+        principal,
+        digest,
+    } = protect::check_resource(state, headers, uri)
         .await
         .map_err(Refused::Denied)?;
     if let Intent::Messages(messages) = intent {
@@ -111,7 +115,12 @@ pub async fn authorize<'a>(
     if resource.exchange_audience.is_some() {
         // Verified above, so present.
         let token = protect::bearer(headers).map_err(|_| Refused::Unavailable)?;
-        downstream = exchange::for_resource(state, resource, token, &principal)
+        let subject = exchange::Presented {
+            token,
+            digest: &digest,
+            principal: &principal,
+        };
+        downstream = exchange::for_resource(state, resource, subject)
             .await
             .map_err(|()| Refused::Unavailable)?;
     }

@@ -283,8 +283,7 @@ pub async fn downstream(
 pub async fn for_resource(
     state: &web::Data<AppState>,
     resource: &ResourceConfig,
-    token: &str,
-    principal: &Principal,
+    subject: Presented<'_>,
 ) -> Result<Option<std::sync::Arc<Exchanged>>, ()> {
     let Some(audience) = resource
         .exchange_audience
@@ -292,12 +291,6 @@ pub async fn for_resource(
         .and_then(|name| state.config.exchange.audience(name))
     else {
         return Ok(None);
-    };
-    let digest = token_digest(token);
-    let subject = Presented {
-        token,
-        digest: &digest,
-        principal,
     };
     match downstream(state, subject, None, audience, None, ACCESS_TOKEN_TYPE).await {
         Ok(exchanged) => Ok(Some(exchanged)),

@@ -18,6 +18,7 @@ use crate::actors::exchange::Exchanged;
 use crate::config::{Config, ResourceConfig};
 use crate::domain::scope::Scopes;
 use crate::server::AppState;
+use crate::tokens::verify::token_digest;
 use crate::tokens::{Principal, Rejection};
 
 /// A refusal, ready to become a 401 or 403.
@@ -94,7 +95,16 @@ pub async fn check(
 ) -> Result<Arc<Principal>, Denial> {
     check_resource(state, headers, uri)
         .await
-        .map(|(_, principal)| principal)
+        .map(|checked| checked.principal)
+}
+
+/// A request that passed [`check_resource`].
+pub struct Checked<'a> {
+    pub resource: &'a ResourceConfig,
+    pub principal: Arc<Principal>,
+    /// The bearer token's `token_digest`: an exchange after the check keys its cache
+    /// by it rather than hashing the token again.
+    pub digest: [u8; 32],
 }
 
 /// [`check`], also naming the resource the request was checked for.
@@ -102,7 +112,7 @@ pub async fn check_resource<'a>(
     state: &'a AppState,
     headers: &HeaderMap,
     uri: &Uri,
-) -> Result<(&'a ResourceConfig, Arc<Principal>), Denial> {
+) -> Result<Checked<'a>, Denial> {
     let Some(resource) = resource_for(&state.config, uri.path()) else {
         return Err(Denial {
             status: StatusCode::FORBIDDEN,
@@ -131,9 +141,10 @@ pub async fn check_resource<'a>(
         return Err(reject(Rejection::TokenInQuery));
     }
     let token = bearer(headers).map_err(reject)?;
+    let digest = token_digest(token);
     let principal = state
         .verifier
-        .verify(token, resource)
+        .verify_digested(token, &digest, resource)
         .await
         .map_err(reject)?;
     let missing = resource.required_scopes.missing_from(&principal.scopes);
@@ -154,7 +165,11 @@ pub async fn check_resource<'a>(
             reason: "insufficient_scope",
         });
     }
-    Ok((resource, principal))
+    Ok(Checked {
+        resource,
+        principal,
+        digest,
+    })
 }
 
 /// The bearer token from `Authorization` (scheme case-insensitive, RFC 6750 §2.1).
@@ -198,13 +213,22 @@ pub async fn require_token(
             .into_response(HttpResponse::InternalServerError().finish())
             .map_into_right_body());
     };
-    let (resource, principal) = match check_resource(&state, req.headers(), req.uri()).await {
+    let Checked {
+        resource,
+        principal,
+        digest,
+    } = match check_resource(&state, req.headers(), req.uri()).await {
         Ok(checked) => checked,
         Err(denial) => return Ok(req.into_response(denial.response()).map_into_right_body()),
     };
     if resource.exchange_audience.is_some() {
         let token = bearer(req.headers()).map(str::to_owned).unwrap_or_default();
-        let exchanged = exchange::for_resource(&state, resource, &token, &principal).await;
+        let subject = exchange::Presented {
+            token: &token,
+            digest: &digest,
+            principal: &principal,
+        };
+        let exchanged = exchange::for_resource(&state, resource, subject).await;
         // Fail closed: without a downstream token the client's must not go through.
         let Some(value) = exchanged.ok().flatten().and_then(|exchanged| {
             let value = HeaderValue::from_str(&format!("Bearer {}", exchanged.access_token));

@@ -40,7 +40,11 @@ pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
     {
         return HttpResponse::Ok().finish();
     }
-    let (resource, principal) = match protect::check_resource(&state, req.headers(), &uri).await {
+    let protect::Checked {
+        resource,
+        principal,
+        digest,
+    } = match protect::check_resource(&state, req.headers(), &uri).await {
         Ok(checked) => checked,
         Err(denial) => return denial.response(),
     };
@@ -61,7 +65,12 @@ pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         let Ok(token) = protect::bearer(req.headers()) else {
             return HttpResponse::Unauthorized().finish();
         };
-        match exchange::for_resource(&state, resource, token, &principal).await {
+        let subject = exchange::Presented {
+            token,
+            digest: &digest,
+            principal: &principal,
+        };
+        match exchange::for_resource(&state, resource, subject).await {
             Ok(Some(exchanged)) => {
                 response
                     .insert_header((

@@ -9,77 +9,22 @@
 //! next request succeeds, and the IdP counts one refresh for the abandoned attempt.
 //! Once through the refresh-token grant, once through a token exchange.
 
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::Value;
-use token_broker::clock::Clock;
-use token_broker::dev_idp::DevIdpConfig;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::login_consent::register;
-use crate::login_flow::{login, redeem, refresh};
-use crate::redis_outage::start_broker;
-use crate::replicas::{CALLER, NOTES, Redis, replica_config};
-use crate::replicas_exchange::{exchange_burst, slow_token_endpoint};
+use crate::login_flow::refresh;
+use crate::replica_upstream_refresh::{Expired, PROVIDER_TTL, REFRESHES, expired};
+use crate::replicas::{CALLER, NOTES};
+use crate::replicas_exchange::exchange_burst;
 use crate::support::TestDevIdp;
 
-/// The dev IdP's counter of refresh-token grants (counted when it handles one).
-const REFRESHES: &str = "token:refresh_token";
 /// Its counter of calls to the token endpoint (counted on arrival, before the
 /// latency).
 const TOKEN_CALLS: &str = "token";
-/// How long the IdP's access tokens live.
-const PROVIDER_TTL: Duration = Duration::from_secs(60);
-
-/// Two brokers on one Redis and a logged-in client whose provider token has just
-/// expired, with the IdP's token endpoint slow.
-struct Expired {
-    _redis: Redis,
-    idp: TestDevIdp,
-    clock: Clock,
-    a: String,
-    b: String,
-    client: String,
-    tokens: Value,
-}
-
-async fn expired() -> Expired {
-    let redis = Redis::start();
-    let clock = Clock::system();
-    let idp = TestDevIdp::start_with_clock(
-        DevIdpConfig {
-            access_token_ttl: PROVIDER_TTL,
-            ..DevIdpConfig::default()
-        },
-        clock.clone(),
-    )
-    .await;
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let public_url = format!("http://{}", listener.local_addr().unwrap());
-    let text = replica_config(&public_url, &idp.url, &redis.url());
-    let a = start_broker(&text, listener, &clock);
-    let b = start_broker(&text, TcpListener::bind("127.0.0.1:0").unwrap(), &clock);
-    let client = register(a.as_str(), "client that goes away").await;
-    let code = login(a.as_str(), &client, &[]).await;
-    let (status, tokens) = redeem(a.as_str(), &client, &code).await;
-    assert_eq!(status, 200, "{tokens}");
-    // Slow enough that the client is gone well before the IdP answers A.
-    slow_token_endpoint(&idp, 1000).await;
-    clock.advance(PROVIDER_TTL + Duration::from_secs(1));
-    Expired {
-        _redis: redis,
-        idp,
-        clock,
-        a,
-        b,
-        client,
-        tokens,
-    }
-}
 
 /// Waits until the IdP has counted `n` calls under `name`.
 async fn counted(idp: &TestDevIdp, name: &str, n: u64) {
@@ -131,7 +76,7 @@ async fn abandoned_at_idp(
 
 #[actix_web::test]
 async fn a_refresh_whose_client_goes_away_mid_call_still_stores_the_rotated_provider_token() {
-    let setup = expired().await;
+    let setup = expired("client that goes away", 1000).await;
     let refresh_token = setup.tokens["refresh_token"].as_str().unwrap();
     let refreshes = abandoned_at_idp(
         &setup,
@@ -168,7 +113,7 @@ async fn a_refresh_whose_client_goes_away_mid_call_still_stores_the_rotated_prov
 
 #[actix_web::test]
 async fn an_exchange_whose_caller_goes_away_mid_refresh_still_stores_the_rotated_provider_token() {
-    let setup = expired().await;
+    let setup = expired("client that goes away", 1000).await;
     let access = setup.tokens["access_token"].as_str().unwrap();
     let refreshes = abandoned_at_idp(
         &setup,

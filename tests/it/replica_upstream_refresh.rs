@@ -11,6 +11,7 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
+use serde_json::Value;
 use token_broker::clock::Clock;
 use token_broker::dev_idp::DevIdpConfig;
 
@@ -22,36 +23,23 @@ use crate::replicas_exchange::{exchange_burst, slow_token_endpoint};
 use crate::support::TestDevIdp;
 
 /// The dev IdP's counter of refresh-token grants.
-const REFRESHES: &str = "token:refresh_token";
+pub(crate) const REFRESHES: &str = "token:refresh_token";
 /// How long the IdP's access tokens live.
-const PROVIDER_TTL: Duration = Duration::from_secs(60);
+pub(crate) const PROVIDER_TTL: Duration = Duration::from_secs(60);
 
 #[actix_web::test]
 async fn concurrent_exchanges_on_two_replicas_refresh_an_expired_provider_token_once() {
-    let redis = Redis::start();
-    let clock = Clock::system();
-    let idp = TestDevIdp::start_with_clock(
-        DevIdpConfig {
-            access_token_ttl: PROVIDER_TTL,
-            ..DevIdpConfig::default()
-        },
-        clock.clone(),
-    )
-    .await;
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let public_url = format!("http://{}", listener.local_addr().unwrap());
-    let text = replica_config(&public_url, &idp.url, &redis.url());
-    let a = start_broker(&text, listener, &clock);
-    let b = start_broker(&text, TcpListener::bind("127.0.0.1:0").unwrap(), &clock);
-    let client = register(a.as_str(), "refreshing client").await;
-    let code = login(a.as_str(), &client, &[]).await;
-    let (status, tokens) = redeem(a.as_str(), &client, &code).await;
-    assert_eq!(status, 200, "{tokens}");
-    let access = tokens["access_token"].as_str().unwrap();
     // Slow, so the refreshes on both brokers overlap.
-    slow_token_endpoint(&idp, 100).await;
-
-    clock.advance(PROVIDER_TTL + Duration::from_secs(1));
+    let Expired {
+        _redis,
+        idp,
+        clock,
+        a,
+        b,
+        client,
+        tokens,
+    } = expired("refreshing client", 100).await;
+    let access = tokens["access_token"].as_str().unwrap();
     let before = idp.calls(REFRESHES).await;
     let answers = exchange_burst(&[a.as_str(), b.as_str()], access, 25).await;
     assert_eq!(answers.len(), 50);
@@ -80,4 +68,51 @@ async fn concurrent_exchanges_on_two_replicas_refresh_an_expired_provider_token_
     assert_eq!(idp.calls(REFRESHES).await, before + 2);
     let answers = exchange_burst(&[b.as_str()], body["access_token"].as_str().unwrap(), 1).await;
     assert_eq!(answers[0].0, 200, "{}", answers[0].1);
+}
+
+/// Two brokers on one Redis sharing a clock with the IdP, and a client logged in on A
+/// whose provider token has just expired by that clock.
+pub(crate) struct Expired {
+    _redis: Redis,
+    pub(crate) idp: TestDevIdp,
+    pub(crate) clock: Clock,
+    pub(crate) a: String,
+    pub(crate) b: String,
+    pub(crate) client: String,
+    pub(crate) tokens: Value,
+}
+
+/// [`Expired`], for a client named `client_name`, with the IdP's token endpoint slowed
+/// by `slow_ms` (so concurrent refreshes overlap, or a client can leave mid-call).
+pub(crate) async fn expired(client_name: &str, slow_ms: u64) -> Expired {
+    let redis = Redis::start();
+    let clock = Clock::system();
+    let idp = TestDevIdp::start_with_clock(
+        DevIdpConfig {
+            access_token_ttl: PROVIDER_TTL,
+            ..DevIdpConfig::default()
+        },
+        clock.clone(),
+    )
+    .await;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let public_url = format!("http://{}", listener.local_addr().unwrap());
+    let text = replica_config(&public_url, &idp.url, &redis.url());
+    let a = start_broker(&text, listener, &clock);
+    let b = start_broker(&text, TcpListener::bind("127.0.0.1:0").unwrap(), &clock);
+    let client = register(a.as_str(), client_name).await;
+    let code = login(a.as_str(), &client, &[]).await;
+    let (status, tokens) = redeem(a.as_str(), &client, &code).await;
+    assert_eq!(status, 200, "{tokens}");
+    slow_token_endpoint(&idp, slow_ms).await;
+    clock.advance(PROVIDER_TTL + Duration::from_secs(1));
+    Expired {
+        _redis: redis,
+        idp,
+        clock,
+        a,
+        b,
+        client,
+        tokens,
+    }
 }
