@@ -7,6 +7,7 @@
 mod admin;
 mod env;
 mod exchange;
+mod forward_auth;
 mod gateway;
 mod issuer;
 mod login;
@@ -26,6 +27,7 @@ use toml::Table;
 pub use admin::{AdminConfig, ScopeCacheConfig};
 pub use env::{Environment, PREFIX as ENV_PREFIX};
 pub use exchange::{AudienceConfig, CallerConfig, ExchangeConfig, Strategy};
+pub use forward_auth::ForwardAuthConfig;
 pub use gateway::GatewayConfig;
 pub use issuer::Issuer;
 pub use login::{ConsentConfig, RefreshConfig, SessionsConfig, TokenMode, TokensConfig};
@@ -52,6 +54,8 @@ pub struct Config {
     pub refresh: RefreshConfig,
     pub exchange: ExchangeConfig,
     pub admin: AdminConfig,
+    /// `[forward_auth]`: the headers `/auth/verify` reads the original request from.
+    pub forward_auth: ForwardAuthConfig,
     pub scope_cache: ScopeCacheConfig,
     /// `[store]`: where clients, grants and refresh tokens live.
     pub store: StoreConfig,
@@ -336,6 +340,9 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
         .and_then(|raw| exchange::exchange(raw, env, &mut problems));
     let admin = take_section::<admin::RawAdmin>(&mut root, "admin", &mut problems)
         .and_then(|raw| admin::admin(raw, env, &mut problems));
+    let forward_auth =
+        take_section::<forward_auth::RawForwardAuth>(&mut root, "forward_auth", &mut problems)
+            .and_then(|raw| forward_auth::forward_auth(raw, &mut problems));
     let scope_cache = take_section::<admin::RawScopeCache>(&mut root, "scope_cache", &mut problems)
         .and_then(|raw| admin::scope_cache(raw, &mut problems));
     let store = take_section::<store::RawStore>(&mut root, "store", &mut problems)
@@ -347,7 +354,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
     for unknown in root.keys() {
         problems.push(Problem::new(
             unknown.clone(),
-            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, scope_cache, store, log, gateway)",
+            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, forward_auth, scope_cache, store, log, gateway)",
         ));
     }
     if let (Some(resources), Some(exchange)) = (&resources, &exchange) {
@@ -363,7 +370,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
         }
     }
     let login = (sessions, consent, tokens, refresh, exchange);
-    let operator = (admin, scope_cache);
+    let operator = (admin, forward_auth, scope_cache);
     match (
         server,
         upstream,
@@ -384,7 +391,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
             Some(api_keys),
             Some(registration),
             (Some(sessions), Some(consent), Some(tokens), Some(refresh), Some(exchange)),
-            (Some(admin), Some(scope_cache)),
+            (Some(admin), Some(forward_auth), Some(scope_cache)),
             Some(store),
             Some(log),
         ) if problems.is_empty() => Ok(Config {
@@ -400,6 +407,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
             refresh,
             exchange,
             admin,
+            forward_auth,
             scope_cache,
             store,
             log,

@@ -133,7 +133,7 @@ Try it (each line works as printed):
   # call a tool with it
   curl -s {mcp} {headers} -H "authorization: Bearer $TOKEN" -d '{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"whoami","arguments":{{}}}}}}'
   # forward-auth, as nginx auth_request would ask for a request to /mcp
-  curl -si http://{broker}/auth/verify -H 'x-forwarded-uri: /mcp' -H "authorization: Bearer $TOKEN"
+  curl -si http://{broker}/auth/verify -H 'x-original-uri: /mcp' -H "authorization: Bearer $TOKEN"
 
 Log in as an MCP client would (authorization code + PKCE through the broker's consent page):
 

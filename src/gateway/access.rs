@@ -82,7 +82,8 @@ pub async fn authorize<'a>(
     intent: Intent<'_>,
 ) -> Result<Authorized<'a>, Refused> {
     if !headers.contains_key(header::AUTHORIZATION)
-        && let Some(resource) = protect::resource_for(&state.config, uri.path())
+        && let Ok(path) = protect::routed_path(uri)
+        && let Some(resource) = protect::resource_for(&state.config, &path)
         && match intent {
             Intent::Messages(messages) => messages
                 .iter()

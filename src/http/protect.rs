@@ -4,6 +4,7 @@
 //! resource's required scopes, and describe any refusal the way MCP clients expect
 //! (RFC 6750 §3 + RFC 9728 §5.1 `resource_metadata`).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -11,8 +12,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{StatusCode, Uri};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpResponse, web};
+use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 
+use super::error::{ApiError, ErrorCode};
 use super::exchange;
 use crate::actors::exchange::Exchanged;
 use crate::config::{Config, ResourceConfig};
@@ -29,10 +31,26 @@ pub struct Denial {
     pub challenge: Option<String>,
     /// Metric/log reason.
     pub reason: &'static str,
+    /// For a 400: what was wrong with the request, as the body's `error_description`.
+    pub description: Option<&'static str>,
 }
 
 impl Denial {
+    /// A request that cannot be judged at all (400 `invalid_request`): the proxy would
+    /// route it differently from how the broker reads it.
+    pub fn bad_request(reason: &'static str, description: &'static str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            challenge: None,
+            reason,
+            description: Some(description),
+        }
+    }
+
     pub fn response(&self) -> HttpResponse {
+        if let Some(description) = self.description {
+            return ApiError::oauth(ErrorCode::InvalidRequest, description).error_response();
+        }
         let mut response = HttpResponse::build(self.status);
         if let Some(challenge) = &self.challenge {
             response.insert_header((header::WWW_AUTHENTICATE, challenge.as_str()));
@@ -41,8 +59,18 @@ impl Denial {
     }
 }
 
-/// The resource a request path belongs to: the longest configured path that is a
-/// prefix of it at a segment boundary.
+/// The path of `uri` as the proxy routes it (escapes decoded), or a 400 when proxies
+/// and servers could resolve it differently (dot segments, encoded slashes, `//`): never
+/// matched raw, so `/mcp/../mcp-admin` cannot be judged as `/mcp`.
+pub fn routed_path(uri: &Uri) -> Result<Cow<'_, str>, Denial> {
+    crate::domain::resource::routed_path(uri.path()).map_err(|error| {
+        tracing::info!(reason = "ambiguous_path", %error, path = uri.path(), "request refused");
+        Denial::bad_request("ambiguous_path", error.description())
+    })
+}
+
+/// The resource a routed path (see [`routed_path`]) belongs to: the longest configured
+/// path that is a prefix of it at a segment boundary.
 pub fn resource_for<'a>(config: &'a Config, path: &str) -> Option<&'a ResourceConfig> {
     config
         .resources
@@ -113,11 +141,13 @@ pub async fn check_resource<'a>(
     headers: &HeaderMap,
     uri: &Uri,
 ) -> Result<Checked<'a>, Denial> {
-    let Some(resource) = resource_for(&state.config, uri.path()) else {
+    let path = routed_path(uri).inspect_err(|denial| state.metrics.auth_failure(denial.reason))?;
+    let Some(resource) = resource_for(&state.config, &path) else {
         return Err(Denial {
             status: StatusCode::FORBIDDEN,
             challenge: None,
             reason: "no_resource",
+            description: None,
         });
     };
     let reject = |rejection: Rejection| {
@@ -132,6 +162,7 @@ pub async fn check_resource<'a>(
                 None,
             )),
             reason: rejection.reason(),
+            description: None,
         }
     };
     let token_in_query = uri.query().is_some_and(|q| {
@@ -163,6 +194,7 @@ pub async fn check_resource<'a>(
                 Some(&description),
             )),
             reason: "insufficient_scope",
+            description: None,
         });
     }
     Ok(Checked {

@@ -138,6 +138,7 @@ pub fn check_call(
                     Some(&description),
                 )),
                 reason: "insufficient_scope",
+                description: None,
             })
         }
         ToolDecision::NotAllowed => Err(denied(state, resource, tool, "not in the allow-list")),
@@ -157,5 +158,6 @@ fn denied(state: &AppState, resource: &ResourceConfig, tool: &str, why: &str) ->
             super::protect::metadata_url(resource)
         )),
         reason: "access_denied",
+        description: None,
     }
 }

@@ -11,8 +11,10 @@ use actix_web::http::Uri;
 use actix_web::http::header::{self, HeaderName};
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::protect::Denial;
 use super::tool_access::{self, McpCall};
 use super::{exchange, protect};
+use crate::config::ForwardAuthConfig;
 use crate::server::AppState;
 
 // Names built once, not parsed per request.
@@ -21,21 +23,61 @@ const X_AUTH_SCOPES: HeaderName = HeaderName::from_static("x-auth-scopes");
 const X_AUTH_CLIENT_ID: HeaderName = HeaderName::from_static("x-auth-client-id");
 const X_AUTH_ACCESS_TOKEN: HeaderName = HeaderName::from_static("x-auth-access-token");
 
-/// The original request URI, as the proxy reports it.
-fn original_uri(req: &HttpRequest) -> Uri {
-    ["x-forwarded-uri", "x-original-uri"]
-        .iter()
-        .find_map(|name| req.headers().get(*name)?.to_str().ok()?.parse::<Uri>().ok())
-        .unwrap_or_else(|| req.uri().clone())
+/// The request the proxy asks about, from the one header of each kind that
+/// `[forward_auth]` names. The proxy copies every client header into its check request,
+/// so reading any other (or a fallback) would let the client pick what is judged.
+struct Original {
+    uri: Uri,
+    /// The original method was POST. Without a method header it counts as not: then
+    /// nothing passes anonymously.
+    post: bool,
+}
+
+impl Original {
+    fn from_request(req: &HttpRequest, config: &ForwardAuthConfig) -> Result<Self, Denial> {
+        let mut values = req.headers().get_all(&config.uri_header);
+        let (Some(value), None) = (values.next(), values.next()) else {
+            tracing::warn!(
+                header = config.uri_header.as_str(),
+                "forward-auth request without exactly one original-URI header; set forward_auth.uri_header to the header your proxy sets (nginx: X-Original-URI, Traefik and Caddy: X-Forwarded-Uri)"
+            );
+            return Err(Denial::bad_request(
+                "no_original_uri",
+                "the proxy must send exactly one original-URI header",
+            ));
+        };
+        let uri = value
+            .to_str()
+            .ok()
+            .and_then(|text| text.parse::<Uri>().ok())
+            .ok_or_else(|| {
+                Denial::bad_request("ambiguous_path", "the original URI is not a request URI")
+            })?;
+        let mut methods = req.headers().get_all(&config.method_header);
+        let post = matches!(
+            (methods.next(), methods.next()),
+            (Some(method), None) if method.as_bytes() == b"POST"
+        );
+        Ok(Self { uri, post })
+    }
 }
 
 pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let uri = original_uri(&req);
+    let Original { uri, post } = match Original::from_request(&req, &state.config.forward_auth) {
+        Ok(original) => original,
+        Err(denial) => {
+            state.metrics.auth_failure(denial.reason);
+            return denial.response();
+        }
+    };
     let mut scratch = String::new();
     let call = McpCall::from_headers(req.headers(), &mut scratch);
-    // Public tools (and the handshake around them) need no token.
-    if !req.headers().contains_key(header::AUTHORIZATION)
-        && protect::resource_for(&state.config, uri.path())
+    // Public tools (and the handshake around them) need no token, and only as the
+    // POSTs that carry them: a GET or DELETE attaches to or ends someone's session.
+    if post
+        && !req.headers().contains_key(header::AUTHORIZATION)
+        && let Ok(path) = protect::routed_path(&uri)
+        && protect::resource_for(&state.config, &path)
             .is_some_and(|resource| tool_access::anonymous_allowed(resource, call))
     {
         return HttpResponse::Ok().finish();

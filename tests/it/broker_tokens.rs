@@ -69,7 +69,7 @@ async fn minted(broker: &TestBroker, audience: &str) -> String {
 async fn forward(broker: &TestBroker, token: &str) -> reqwest::Response {
     http()
         .get(broker.at("/auth/verify"))
-        .header("x-forwarded-uri", "/mcp")
+        .header("x-original-uri", "/mcp")
         .bearer_auth(token)
         .send()
         .await

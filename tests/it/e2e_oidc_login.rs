@@ -151,7 +151,7 @@ async fn a_client_logs_in_through_oidc_provider_refreshes_and_revokes() {
     let verify = |token: String| {
         http()
             .get(broker.at("/auth/verify"))
-            .header("x-forwarded-uri", "/mcp")
+            .header("x-original-uri", "/mcp")
             .bearer_auth(token)
             .send()
     };

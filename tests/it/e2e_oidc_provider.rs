@@ -130,7 +130,7 @@ async fn the_broker_verifies_tokens_issued_by_oidc_provider() {
     let verify = |authorization: String| {
         http()
             .get(format!("{url}/auth/verify"))
-            .header("X-Forwarded-Uri", "/mcp")
+            .header("X-Original-URI", "/mcp")
             .header("Authorization", authorization)
             .send()
     };

@@ -338,7 +338,7 @@ async fn forward_auth_hands_the_proxy_the_downstream_token() {
     let verify = || {
         http()
             .get(broker.at("/auth/verify"))
-            .header("x-forwarded-uri", "/mcp")
+            .header("x-original-uri", "/mcp")
             .bearer_auth(&subject)
             .send()
     };

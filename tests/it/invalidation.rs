@@ -28,7 +28,7 @@ async fn broker() -> TestBroker {
 async fn scopes_seen(broker: &TestBroker, token: &str) -> (u16, String) {
     let response = http()
         .get(broker.at("/auth/verify"))
-        .header("x-forwarded-uri", "/mcp")
+        .header("x-original-uri", "/mcp")
         .bearer_auth(token)
         .send()
         .await

@@ -111,7 +111,7 @@ pub async fn refresh(
 pub async fn verify(broker: &(impl BaseUrl + ?Sized), access_token: &str) -> (u16, Option<String>) {
     let response = http()
         .get(broker.at("/auth/verify"))
-        .header("x-forwarded-uri", "/mcp")
+        .header("x-original-uri", "/mcp")
         .bearer_auth(access_token)
         .send()
         .await

@@ -92,7 +92,7 @@ fn readme_exchange_snippet() -> String {
 
 /// Which documented configuration nginx runs.
 #[derive(Clone, Copy)]
-enum Example {
+pub(crate) enum Example {
     /// The README snippet inside a minimal server block.
     Readme,
     /// docker/nginx.conf, a complete server block.
@@ -157,6 +157,8 @@ async fn echo_identity(
     let received: Vec<(&str, HeaderValue)> = [
         ("x-auth-subject", "x-seen-auth-subject"),
         ("x-auth-scopes", "x-seen-auth-scopes"),
+        ("x-auth-client-id", "x-seen-auth-client-id"),
+        ("x-auth-access-token", "x-seen-auth-access-token"),
     ]
     .into_iter()
     .flat_map(|(from, to)| {
@@ -201,7 +203,7 @@ fn start_mcp_server() -> (String, Arc<AtomicUsize>) {
 
 /// nginx as a child process with its whole state (config, logs, pid, temp files) in a
 /// temporary directory; killed on drop.
-struct Nginx {
+pub(crate) struct Nginx {
     child: Child,
     url: String,
     dir: tempfile::TempDir,
@@ -296,11 +298,11 @@ http {{
         Err(self.error_log())
     }
 
-    fn error_log(&self) -> String {
+    pub(crate) fn error_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 
-    fn at(&self, path: &str) -> String {
+    pub(crate) fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
 }
@@ -314,9 +316,9 @@ impl Drop for Nginx {
 
 /// The broker, the unprotected MCP server and nginx in front of both, configured with
 /// one of the documented examples.
-struct Stack {
-    broker: TestBroker,
-    nginx: Nginx,
+pub(crate) struct Stack {
+    pub(crate) broker: TestBroker,
+    pub(crate) nginx: Nginx,
     reached_mcp: Arc<AtomicUsize>,
 }
 
@@ -325,7 +327,7 @@ impl Stack {
         Self::start_with(example, &config_text()).await
     }
 
-    async fn start_with(example: Example, config: &str) -> Self {
+    pub(crate) async fn start_with(example: Example, config: &str) -> Self {
         let binary = nginx_binary();
         let broker = TestBroker::start_with(config, |_| {}).await;
         let (mcp, reached_mcp) = start_mcp_server();
@@ -408,18 +410,18 @@ impl Stack {
         request.send().await.unwrap()
     }
 
-    fn reached_mcp(&self) -> usize {
+    pub(crate) fn reached_mcp(&self) -> usize {
         self.reached_mcp.load(Ordering::SeqCst)
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         drop(self.nginx);
         self.broker.stop().await;
     }
 }
 
 /// Every value of header `name`, so a doubled header shows up in an assertion.
-fn all(response: &reqwest::Response, name: &str) -> Vec<String> {
+pub(crate) fn all(response: &reqwest::Response, name: &str) -> Vec<String> {
     response
         .headers()
         .get_all(name)

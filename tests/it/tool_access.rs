@@ -56,7 +56,8 @@ async fn verify(
 ) -> reqwest::Response {
     let mut request = http()
         .post(broker.at("/auth/verify"))
-        .header("x-forwarded-uri", "/mcp")
+        .header("x-original-uri", "/mcp")
+        .header("x-original-method", "POST")
         .header("mcp-method", method);
     if let Some(name) = name {
         request = request.header("mcp-name", name);
@@ -111,7 +112,7 @@ async fn public_tools_and_the_handshake_need_no_token() {
     // Without the transport's headers (an older client) there is nothing to go on.
     let plain = http()
         .post(broker.at("/auth/verify"))
-        .header("x-forwarded-uri", "/mcp")
+        .header("x-original-uri", "/mcp")
         .send()
         .await
         .unwrap();

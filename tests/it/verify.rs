@@ -34,8 +34,8 @@ async fn token(broker: &TestBroker, resource: &str, scope: &str) -> String {
 async fn forward(broker: &TestBroker, authorization: Option<&str>, uri: &str) -> reqwest::Response {
     let mut request = http()
         .get(broker.at("/auth/verify"))
-        .header("X-Forwarded-Method", "POST")
-        .header("X-Forwarded-Uri", uri);
+        .header("X-Original-Method", "POST")
+        .header("X-Original-URI", uri);
     if let Some(value) = authorization {
         request = request.header("Authorization", value);
     }
@@ -316,7 +316,7 @@ async fn concurrent_requests_on_a_cold_cache_fetch_discovery_once() {
     let requests = (0..200).map(|_| {
         client
             .get(broker.at("/auth/verify"))
-            .header("X-Forwarded-Uri", "/mcp")
+            .header("X-Original-URI", "/mcp")
             .header("Authorization", &auth)
             .send()
     });

@@ -12,7 +12,7 @@ use crate::support::{TestBroker, binary, config_text, http};
 async fn forward(broker: &TestBroker, token: &str) -> reqwest::Response {
     http()
         .get(broker.at("/auth/verify"))
-        .header("X-Forwarded-Uri", "/mcp")
+        .header("X-Original-URI", "/mcp")
         .header("Authorization", format!("Bearer {token}"))
         .send()
         .await
