@@ -31,7 +31,10 @@ pub async fn a_retry_within_the_grace_replaces_the_lost_successor(store: &dyn St
         RotateOutcome::Rotated { retried: true, .. }
     ));
     // The lost successor is kept, spent: no longer presentable without a replay.
-    assert_eq!(unspent(store, "g1", &[lost_hash, again_hash]).await, [again_hash]);
+    assert_eq!(
+        unspent(store, "g1", &[lost_hash, again_hash]).await,
+        [again_hash]
+    );
     // The grace counts from the first rotation: it does not slide with retries.
     let late = record("g1", 15);
     assert!(matches!(
