@@ -2,9 +2,18 @@
 //! successor and spends the token. A spent token presented again is a theft signal
 //! — the grant is revoked — except within a short grace after its rotation, when it
 //! is a client retrying a response it lost: it then gets a new successor and the one
-//! it never saw dies, so one live chain remains. A client that lost the response
-//! never saw the successor, so a successor that has itself been presented proves the
-//! response arrived: the old token coming back then is a replay, grace or not.
+//! it never saw is superseded, so one live chain remains. A client that lost the
+//! response never saw the successor, so a successor that has itself been presented
+//! proves the response arrived: the old token coming back then is a replay, grace or
+//! not.
+//!
+//! A superseded successor is kept as spent, not deleted: if the retry was a thief
+//! replaying a stolen token within the grace, the legitimate client still holds that
+//! successor, and its next presentation must end the grant — the thief's chain with
+//! it — rather than leave the thief the only working chain. Stores record it as
+//! rotated into itself ([`crate::store::Rotation::superseded`]): its successor is then
+//! spent, so [`decide`] calls it a replay whatever the grace, and a broker that
+//! predates the rule reads the record the same way.
 //!
 //! Tokens are 256-bit random strings; only their SHA-256 is stored.
 
@@ -46,7 +55,8 @@ pub struct TokenState {
 pub enum Decision {
     /// Spend it and issue a successor.
     Rotate,
-    /// A retry within the grace: issue a new successor, drop the previous one.
+    /// A retry within the grace: issue a new successor, supersede the previous one
+    /// (kept as spent, so presenting it later is a replay).
     Retry,
     /// Reuse of a spent token: revoke the grant.
     Replay,
@@ -105,6 +115,17 @@ mod tests {
             ..token(Some(500))
         };
         assert_eq!(decide(used, 501, GRACE), Decision::Replay);
+    }
+
+    #[test]
+    fn a_superseded_successor_is_a_replay_even_within_the_grace() {
+        // Rotated into itself at the retry: its own successor is spent.
+        let superseded = TokenState {
+            successor_spent: true,
+            ..token(Some(505))
+        };
+        assert_eq!(decide(superseded, 506, GRACE), Decision::Replay);
+        assert_eq!(decide(superseded, 1_000, GRACE), Decision::Expired);
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! `POST /oauth/token`: the `authorization_code` grant (PKCE, one-time; a replay
-//! revokes everything the code produced) and the `refresh_token` grant (rotation,
-//! reuse detection with a grace for lost responses, scope may only narrow, the
-//! provider's tokens refreshed when they expired). Every answer is `no-store`.
+//! `POST /oauth/token`: the `authorization_code` grant (PKCE, one-time; a replay by
+//! the client the code was issued to, with its redirect URI and verifier, revokes
+//! everything the code produced — anyone else merely gets `invalid_grant`) and the
+//! `refresh_token` grant (rotation, reuse detection with a grace for lost responses,
+//! scope may only narrow, the provider's tokens refreshed when they expired). Every
+//! answer is `no-store`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;

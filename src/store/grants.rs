@@ -66,6 +66,19 @@ pub struct Rotation {
     pub successor: [u8; 32],
 }
 
+impl Rotation {
+    /// The mark of a successor a retry within the grace replaced: rotated into
+    /// itself, so its successor counts as spent and presenting it is a replay
+    /// (`domain::refresh`) — in every backend and every broker version, with no
+    /// schema change.
+    pub fn superseded(hash: [u8; 32], at: UnixSeconds) -> Self {
+        Self {
+            at,
+            successor: hash,
+        }
+    }
+}
+
 /// The result of presenting a refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotateOutcome {

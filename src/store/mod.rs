@@ -234,8 +234,9 @@ pub trait Store: Send + Sync + 'static {
     /// Presents the token stored under `presented` (see `domain::refresh::decide`), all
     /// in one atomic step (sqlite: one `IMMEDIATE` transaction; Redis: one script), so
     /// concurrent presentations cannot both rotate: rotation marks it spent and stores
-    /// `successor`; a retry within `grace` also deletes the previous successor; a
-    /// replay revokes the grant as `revoke_grant` does. Expired, unknown and
+    /// `successor`; a retry within `grace` also marks the previous successor
+    /// superseded (`Rotation::superseded`: kept as spent, so presenting it later is a
+    /// replay); a replay revokes the grant as `revoke_grant` does. Expired, unknown and
     /// revoked-grant tokens change nothing. The successor always joins the presented
     /// token's grant, whatever its `grant_id` says.
     async fn rotate_refresh(

@@ -286,18 +286,13 @@ async fn refresh_reuse_within_the_grace_is_a_retry_and_outside_it_revokes() {
     let code = login(&broker, &client, &[]).await;
     let (_, body) = redeem(&broker, &client, &code).await;
     let original = body["refresh_token"].as_str().unwrap().to_owned();
-    let (status, lost) = refresh(&broker, &client, &original).await;
+    let (status, _lost) = refresh(&broker, &client, &original).await;
     assert_eq!(status, 200);
-    let lost = lost["refresh_token"].as_str().unwrap().to_owned();
-    // The client never saw `lost` and retries with the original within the grace.
+    // The client never saw the answer and retries with the original within the
+    // grace. (The lost token coming back would end the grant: token_replay.rs.)
     let (status, retried) = refresh(&broker, &client, &original).await;
     assert_eq!(status, 200, "{retried}");
     let current = retried["refresh_token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        refresh(&broker, &client, &lost).await.0,
-        400,
-        "only one live chain remains"
-    );
     // Outside the grace, the rotated token is a theft signal: the grant ends.
     broker.clock.advance(Duration::from_secs(11));
     let (status, body) = refresh(&broker, &client, &original).await;

@@ -42,6 +42,7 @@ mod signing_rotation;
 mod store_default;
 mod store_restart;
 mod surface;
+mod token_replay;
 mod tool_access;
 mod upstream;
 mod upstream_id_token;

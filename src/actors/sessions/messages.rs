@@ -56,7 +56,9 @@ pub struct MintProxyCode {
 }
 
 /// Sent by `POST /oauth/token` (authorization_code): redeems a code once, bound to the
-/// client, redirect URI and PKCE challenge it was minted for.
+/// client, redirect URI and PKCE challenge it was minted for. A spent code presented
+/// again answers `Replayed` (the caller revokes the grant) only when every binding
+/// matches; otherwise `Mismatch`, and nothing changes.
 #[derive(Message)]
 #[rtype(result = "Result<CodeGrant, SessionError>")]
 pub struct RedeemProxyCode {

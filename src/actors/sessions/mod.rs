@@ -80,6 +80,9 @@ pub enum SessionError {
     /// (RFC 6749 §4.1.2).
     #[error("authorization code already used")]
     Replayed { grant_id: String },
+    /// The client, redirect URI or PKCE verifier is not what the code was minted
+    /// for (RFC 6749 §4.1.3, RFC 7636 §4.6): refused, the code left as it was —
+    /// unspent, or spent with its grant untouched.
     #[error("{0}")]
     Mismatch(&'static str),
     /// The actor has stopped, or its login state (a shared store) cannot be reached:
@@ -364,16 +367,28 @@ impl Handler<RedeemProxyCode> for Sessions {
                 .await
                 .map_err(unavailable)?
                 .ok_or(SessionError::InvalidCode)?;
+            // Every binding is checked first: before the code is spent, so a wrong
+            // guess by an attacker does not burn the legitimate client's code, and
+            // before a replay is acted on, so someone who merely saw a spent code
+            // (another client, a wrong redirect URI or verifier) cannot end the
+            // grant it produced. Redeemed codes keep their bindings until they
+            // expire, and the bindings never change, so checking them on this read
+            // is as good as inside the redemption, which alone decides who redeems
+            // first.
+            if let Err(mismatch) = check_bindings(&stored.grant, &message) {
+                if stored.redeemed {
+                    tracing::warn!(
+                        client_id = %message.client_id,
+                        "a spent authorization code presented without its binding: nothing revoked"
+                    );
+                }
+                return Err(mismatch);
+            }
             if stored.redeemed {
                 return Err(SessionError::Replayed {
                     grant_id: stored.grant.grant_id,
                 });
             }
-            // Every binding is checked before the code is spent, so a wrong guess by
-            // an attacker does not burn the legitimate client's code. The bindings
-            // never change, so checking them on this read is as good as inside the
-            // redemption, which alone decides who redeems first.
-            check_bindings(&stored.grant, &message)?;
             match state
                 .redeem_code(&message.code, now)
                 .await

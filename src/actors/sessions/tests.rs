@@ -252,6 +252,35 @@ async fn mismatched_redemptions_do_not_spend_the_code() {
 }
 
 #[actix::test]
+async fn a_spent_code_without_its_binding_is_a_mismatch_not_a_replay() {
+    let addr = Sessions::new(SessionLimits::default(), Clock::system()).start();
+    let code = addr
+        .send(MintProxyCode { grant: grant() })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(addr.send(redeem(&code, VERIFIER)).await.unwrap().is_ok());
+    let wrong_verifier = redeem(&code, &"x".repeat(43));
+    let mut other_client = redeem(&code, VERIFIER);
+    other_client.client_id = "c2".into();
+    let mut other_redirect = redeem(&code, VERIFIER);
+    other_redirect.redirect_uri = "http://127.0.0.1:5001/cb".into();
+    for stranger in [wrong_verifier, other_client, other_redirect] {
+        assert!(matches!(
+            addr.send(stranger).await.unwrap(),
+            Err(SessionError::Mismatch(_))
+        ));
+    }
+    // The client it was minted for, with its verifier, replaying: the grant must go.
+    assert_eq!(
+        addr.send(redeem(&code, VERIFIER)).await.unwrap(),
+        Err(SessionError::Replayed {
+            grant_id: "g1".into()
+        })
+    );
+}
+
+#[actix::test]
 async fn the_sweep_is_counted_in_metrics() {
     let clock = Clock::system();
     let metrics = crate::telemetry::metrics::Metrics::new().unwrap();

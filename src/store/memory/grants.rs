@@ -128,9 +128,13 @@ impl GrantTables {
             }
             Decision::Rotate => false,
             Decision::Retry => {
-                // The successor the client never received dies, so one chain remains.
-                if let Some(previous) = record.rotated {
-                    t.refresh.remove(&previous.successor);
+                // The successor the retrying client never received is superseded, so
+                // one chain remains — kept as spent, so that if the retry was a thief,
+                // the legitimate holder presenting it ends the grant.
+                if let Some(previous) = record.rotated
+                    && let Some(lost) = t.refresh.get_mut(&previous.successor)
+                {
+                    lost.rotated = Some(Rotation::superseded(previous.successor, now));
                 }
                 true
             }

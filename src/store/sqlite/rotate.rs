@@ -48,9 +48,12 @@ pub fn rotate(
         }
         Decision::Rotate => false,
         Decision::Retry => {
-            // The successor the client never received dies, so one chain remains.
+            // The successor the retrying client never received is superseded, so one
+            // chain remains — kept as spent, so that if the retry was a thief, the
+            // legitimate holder presenting it ends the grant.
             if let Some(previous) = record.rotated {
-                grants::delete_refresh(&tx, &previous.successor)?;
+                let lost = Rotation::superseded(previous.successor, now);
+                mark_rotated(&tx, &previous.successor, lost)?;
             }
             true
         }
@@ -60,11 +63,7 @@ pub fn rotate(
         at: record.rotated.map_or(now, |r| r.at),
         successor: successor.hash,
     };
-    tx.execute(
-        "UPDATE refresh_tokens SET rotated_at = ?1, successor = ?2 WHERE hash = ?3",
-        params![secs(rotation.at), rotation.successor, presented],
-    )
-    .map_err(db_error)?;
+    mark_rotated(&tx, &presented, rotation)?;
     successor.grant_id.clone_from(&record.grant_id);
     successor.rotated = None;
     grants::put_refresh(&tx, &successor)?;
@@ -73,4 +72,14 @@ pub fn rotate(
         previous: record,
         retried,
     })
+}
+
+/// Records a rotation of the token stored under `hash` (none stored: nothing).
+fn mark_rotated(conn: &Connection, hash: &[u8; 32], rotation: Rotation) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE refresh_tokens SET rotated_at = ?1, successor = ?2 WHERE hash = ?3",
+        params![secs(rotation.at), rotation.successor, hash],
+    )
+    .map_err(db_error)?;
+    Ok(())
 }

@@ -245,6 +245,24 @@ pub async fn a_code_is_redeemed_once_and_a_replay_names_the_grant(state: &dyn Lo
     );
 }
 
+/// The token endpoint checks who presents a spent code before treating it as a
+/// replay, so the binding must outlive the redemption until the code would expire.
+pub async fn a_spent_codes_binding_stays_readable_until_it_expires(state: &dyn LoginState) {
+    let put = state.put_code("k1", code_grant("g1"), 60, 0, ROOMY).await;
+    assert_eq!(put.unwrap(), Admission::Stored);
+    state.redeem_code("k1", 2).await.unwrap();
+    let spent = state.find_code("k1", 59).await.unwrap();
+    assert_eq!(
+        spent,
+        Some(StoredCode {
+            grant: code_grant("g1"),
+            expires_at: 60,
+            redeemed: true,
+        })
+    );
+    assert_eq!(state.find_code("k1", 60).await.unwrap(), None);
+}
+
 pub async fn codes_expire_by_the_time_passed_in(state: &dyn LoginState) {
     state
         .put_code("k1", code_grant("g1"), 60, 0, ROOMY)
@@ -409,6 +427,7 @@ macro_rules! login_state_behaviour {
             sessions_expire_by_the_time_passed_in,
             the_session_bound_refuses_without_evicting,
             a_code_is_redeemed_once_and_a_replay_names_the_grant,
+            a_spent_codes_binding_stays_readable_until_it_expires,
             codes_expire_by_the_time_passed_in,
             the_code_bound_refuses_without_evicting,
         );

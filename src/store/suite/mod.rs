@@ -123,6 +123,8 @@ macro_rules! store_behaviour {
             sweep_drops_expired_tokens_and_dead_grants,
             rotation_spends_the_token_and_stores_its_successor,
             a_retry_within_the_grace_replaces_the_lost_successor,
+            a_successor_superseded_by_a_retry_presented_later_revokes_the_grant,
+            a_superseded_successor_is_a_replay_after_the_grace_too,
             a_replay_outside_the_grace_revokes_the_grant_and_its_chain,
             expired_unknown_and_revoked_change_nothing,
             a_retry_after_the_successor_was_used_is_a_replay,

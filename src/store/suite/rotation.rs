@@ -30,14 +30,93 @@ pub async fn a_retry_within_the_grace_replaces_the_lost_successor(store: &dyn St
         outcome,
         RotateOutcome::Rotated { retried: true, .. }
     ));
-    assert!(store.find_refresh(&lost_hash).await.unwrap().is_none());
-    assert!(store.find_refresh(&again_hash).await.unwrap().is_some());
+    // The lost successor is kept, spent: no longer presentable without a replay.
+    assert_eq!(
+        unspent(store, "g1", &[lost_hash, again_hash]).await,
+        [again_hash]
+    );
     // The grace counts from the first rotation: it does not slide with retries.
     let late = record("g1", 15);
     assert!(matches!(
         store.rotate_refresh(first, late, 15, GRACE).await.unwrap(),
         RotateOutcome::Replayed { .. }
     ));
+}
+
+pub async fn a_successor_superseded_by_a_retry_presented_later_revokes_the_grant(
+    store: &dyn Store,
+) {
+    let first = with_token(store).await;
+    // The legitimate client rotates and keeps the successor ...
+    let kept = record("g1", 5);
+    let kept_hash = kept.hash;
+    store.rotate_refresh(first, kept, 5, GRACE).await.unwrap();
+    // ... a thief replays the spent token within the grace and gets another ...
+    let stolen = record("g1", 6);
+    let stolen_hash = stolen.hash;
+    assert!(matches!(
+        store.rotate_refresh(first, stolen, 6, GRACE).await.unwrap(),
+        RotateOutcome::Rotated { retried: true, .. }
+    ));
+    // ... and the legitimate client's next refresh ends the grant, the thief's chain
+    // with it — within the grace as well as after it.
+    assert_eq!(
+        store
+            .rotate_refresh(kept_hash, record("g1", 7), 7, GRACE)
+            .await
+            .unwrap(),
+        RotateOutcome::Replayed {
+            grant_id: "g1".into()
+        }
+    );
+    assert_eq!(
+        store.get_grant("g1").await.unwrap().unwrap().revoked_at,
+        Some(7)
+    );
+    assert!(store.find_refresh(&stolen_hash).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .rotate_refresh(stolen_hash, record("g1", 8), 8, GRACE)
+            .await
+            .unwrap(),
+        RotateOutcome::Unknown
+    );
+}
+
+pub async fn a_superseded_successor_is_a_replay_after_the_grace_too(store: &dyn Store) {
+    let first = with_token(store).await;
+    let lost = record("g1", 5);
+    let lost_hash = lost.hash;
+    store.rotate_refresh(first, lost, 5, GRACE).await.unwrap();
+    let again = record("g1", 6);
+    let again_hash = again.hash;
+    store.rotate_refresh(first, again, 6, GRACE).await.unwrap();
+    // The retried chain goes on as usual ...
+    let next = record("g1", 100);
+    assert!(matches!(
+        store
+            .rotate_refresh(again_hash, next, 100, GRACE)
+            .await
+            .unwrap(),
+        RotateOutcome::Rotated { retried: false, .. }
+    ));
+    // ... until the superseded token turns up, long after.
+    assert!(matches!(
+        store
+            .rotate_refresh(lost_hash, record("g1", 500), 500, GRACE)
+            .await
+            .unwrap(),
+        RotateOutcome::Replayed { .. }
+    ));
+    assert!(
+        store
+            .get_grant("g1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
 }
 
 pub async fn a_replay_outside_the_grace_revokes_the_grant_and_its_chain(store: &dyn Store) {

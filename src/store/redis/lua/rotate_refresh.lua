@@ -22,9 +22,14 @@ if record.rotated_at then
   local successor_spent =
     redis.call('HEXISTS', refresh_key(record.successor), 'rotated_at') == 1
   if now < number(record.rotated_at, 'rotated_at') + grace and not successor_spent then
-    -- A retry: the successor the client never received dies, so one chain remains.
-    redis.call('DEL', refresh_key(record.successor))
-    redis.call('SREM', tokens_key(grant), record.successor)
+    -- A retry: the successor the retrying client never received is superseded, so
+    -- one chain remains. It is kept as spent — rotated into itself, as
+    -- Rotation::superseded — so that if the retry was a thief, the legitimate
+    -- holder presenting it ends the grant.
+    local lost = refresh_key(record.successor)
+    if redis.call('EXISTS', lost) == 1 then
+      redis.call('HSET', lost, 'rotated_at', ARGV[2], 'successor', record.successor)
+    end
     retried = '1'
   else
     revoke(grant, ARGV[2])
