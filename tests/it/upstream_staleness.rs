@@ -58,7 +58,13 @@ async fn without_a_provider_refresh_token_the_grant_ends_once_the_bound_has_run(
     idp.clients[0].grant_types.retain(|g| g != "refresh_token");
     let broker = TestBroker::start_live(&config_text(), idp, |_| {}).await;
     let (client, body, grant_id) = logged_in(&broker).await;
-    assert!(grant(&broker, &grant_id).await.upstream.refresh_token.is_none());
+    assert!(
+        grant(&broker, &grant_id)
+            .await
+            .upstream
+            .refresh_token
+            .is_none()
+    );
 
     // Within the bound past the provider token's expiry (a minute's margin: real
     // time runs too), the broker still refreshes its grant.
