@@ -18,8 +18,9 @@ use crate::upstream::token as upstream_token;
 
 /// The provider's tokens, refreshed when they expired and a refresh token exists. A
 /// provider that refuses the refresh ended the user's session there: the grant is
-/// revoked. A provider that cannot be reached only matters in passthrough mode,
-/// where its access token is what the client gets.
+/// revoked. A provider that cannot be reached fails the call only in passthrough
+/// mode, where its access token is what the client gets; otherwise the grant comes
+/// back still expired, and [`confirmed`] decides how long that may go on.
 ///
 /// The refresh runs to its end (new tokens stored) even if this caller goes away
 /// meanwhile: the provider may already have rotated its refresh token.
