@@ -12,6 +12,7 @@ pub mod dev_idp;
 pub mod domain;
 pub mod gateway;
 pub mod http;
+pub mod redact;
 pub mod server;
 pub mod store;
 pub mod telemetry;

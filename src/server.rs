@@ -311,7 +311,8 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         exchanger = exchanger.with_replicas(lock, config.upstream.timeout);
     }
     let mut upstream_refresh =
-        crate::upstream::refresh_once::RefreshOnce::new(store.clone(), clock.clone());
+        crate::upstream::refresh_once::RefreshOnce::new(store.clone(), clock.clone())
+            .with_max_staleness(config.refresh.max_upstream_staleness);
     if let Some(lock) = opened.refresh_lock.clone() {
         upstream_refresh = upstream_refresh.with_lock(lock, config.upstream.timeout);
     }

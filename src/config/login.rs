@@ -73,6 +73,12 @@ pub struct RefreshConfig {
     /// fresh pair (the client lost the response) instead of revoking the grant
     /// (default 10 s, at most 5 min).
     pub reuse_grace: Duration,
+    /// `max_upstream_staleness`: how long past the provider's last word on a grant's
+    /// session (its access token's expiry, or when a token without expiry was
+    /// obtained) the broker still refreshes the grant when it cannot refresh at the
+    /// provider — no provider refresh token, or the provider failing. Bounds how long
+    /// a user disabled at the provider keeps access (default 1 h).
+    pub max_upstream_staleness: Duration,
 }
 
 pub fn sessions(raw: RawSessions, problems: &mut Vec<Problem>) -> Option<SessionsConfig> {
@@ -240,11 +246,18 @@ pub fn refresh(raw: RawRefresh, problems: &mut Vec<Problem>) -> Option<RefreshCo
     if ttl.is_some_and(|t| t < Duration::from_secs(60)) {
         c.report("ttl", "must be at least 1m");
     }
+    let max_upstream_staleness = optional_duration(
+        &mut c,
+        "max_upstream_staleness",
+        raw.max_upstream_staleness,
+        Duration::from_secs(3_600),
+    );
     if !c.ok() {
         return None;
     }
     Some(RefreshConfig {
         ttl: ttl?,
         reuse_grace: reuse_grace?,
+        max_upstream_staleness: max_upstream_staleness?,
     })
 }

@@ -105,6 +105,7 @@ pub struct RawTokens {
 pub struct RawRefresh {
     pub ttl: Option<String>,
     pub reuse_grace: Option<String>,
+    pub max_upstream_staleness: Option<String>,
 }
 
 /// `[verify]`: how tokens are checked.

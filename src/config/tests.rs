@@ -169,6 +169,10 @@ fn login_sections_have_safe_defaults() {
     assert!(config.tokens.key_file.is_none());
     assert_eq!(config.refresh.reuse_grace, Duration::from_secs(10));
     assert_eq!(
+        config.refresh.max_upstream_staleness,
+        Duration::from_secs(3_600)
+    );
+    assert_eq!(
         config.consent.remember_for,
         Duration::from_secs(30 * 86_400)
     );
@@ -181,7 +185,7 @@ fn login_sections_have_safe_defaults() {
 #[test]
 fn login_sections_report_each_bad_key() {
     let text = format!(
-        "{VALID}profile = \"okta\"\n[sessions]\ncode_ttl = \"1h\"\n[tokens]\nmode = \"mint\"\naccess_token_ttl = \"5s\"\nalgorithm = \"HS256\"\n[refresh]\nreuse_grace = \"1h\"\n[consent]\ncookie_key = \"short\"\n"
+        "{VALID}profile = \"okta\"\n[sessions]\ncode_ttl = \"1h\"\n[tokens]\nmode = \"mint\"\naccess_token_ttl = \"5s\"\nalgorithm = \"HS256\"\n[refresh]\nreuse_grace = \"1h\"\nmax_upstream_staleness = \"soon\"\n[consent]\ncookie_key = \"short\"\n"
     );
     let found = problems(&text, &Environment::default());
     for key in [
@@ -191,6 +195,7 @@ fn login_sections_report_each_bad_key() {
         "tokens.access_token_ttl",
         "tokens.algorithm",
         "refresh.reuse_grace",
+        "refresh.max_upstream_staleness",
         "consent.cookie_key",
     ] {
         assert!(

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::faults::FaultSpec;
 use super::keys::SigningAlg;
+use crate::redact::Redacted;
 
 /// A user the IdP logs in without a form.
 #[derive(Debug, Clone, Deserialize)]
@@ -19,7 +20,8 @@ pub struct User {
 }
 
 /// A client known to the IdP from the start (others register through `/register`).
-#[derive(Debug, Clone, Deserialize)]
+/// `Debug` hides the secret.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSpec {
     pub client_id: String,
@@ -30,6 +32,18 @@ pub struct ClientSpec {
     pub grant_types: Vec<String>,
     /// Scopes the client may receive; absent means every supported scope.
     pub scopes: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for ClientSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSpec")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &Redacted::option(&self.client_secret))
+            .field("redirect_uris", &self.redirect_uris)
+            .field("grant_types", &self.grant_types)
+            .field("scopes", &self.scopes)
+            .finish()
+    }
 }
 
 #[derive(Deserialize, Default)]

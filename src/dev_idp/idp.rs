@@ -17,9 +17,11 @@ use super::keys::{KeyRing, b64url};
 use crate::clock::{Clock, UnixSeconds};
 use crate::domain::scope::Scopes;
 use crate::http::error::{ApiError, ErrorCode};
+use crate::redact::Redacted;
 
-/// A client the IdP knows: configured or dynamically registered.
-#[derive(Debug, Clone)]
+/// A client the IdP knows: configured or dynamically registered. `Debug` hides the
+/// secret and the registration access token.
+#[derive(Clone)]
 pub struct Client {
     pub client_id: String,
     pub secret: Option<String>,
@@ -31,6 +33,23 @@ pub struct Client {
     pub registration_token: Option<String>,
     /// The registration response, returned again by RFC 7592 GET.
     pub metadata: Option<Value>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("client_id", &self.client_id)
+            .field("secret", &Redacted::option(&self.secret))
+            .field("redirect_uris", &self.redirect_uris)
+            .field("grant_types", &self.grant_types)
+            .field("scopes", &self.scopes)
+            .field(
+                "registration_token",
+                &Redacted::option(&self.registration_token),
+            )
+            .field("metadata", &self.metadata)
+            .finish()
+    }
 }
 
 impl Client {
@@ -52,7 +71,8 @@ impl Client {
 }
 
 /// An authorization code, one-time, bound to client, redirect URI and challenge.
-#[derive(Debug, Clone)]
+/// `Debug` hides the nonce.
+#[derive(Clone)]
 pub struct Code {
     pub client_id: String,
     pub redirect_uri: String,
@@ -64,6 +84,22 @@ pub struct Code {
     pub expires_at: UnixSeconds,
     /// Set on first redemption; a second redemption revokes what the first issued.
     pub redeemed: Option<Issued>,
+}
+
+impl std::fmt::Debug for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Code")
+            .field("client_id", &self.client_id)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("challenge", &self.challenge)
+            .field("sub", &self.sub)
+            .field("scopes", &self.scopes)
+            .field("resources", &self.resources)
+            .field("nonce", &Redacted::option(&self.nonce))
+            .field("expires_at", &self.expires_at)
+            .field("redeemed", &self.redeemed)
+            .finish()
+    }
 }
 
 /// What one redemption issued, so a replay can revoke it (RFC 6749 §4.1.2).

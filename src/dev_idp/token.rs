@@ -13,9 +13,11 @@ use crate::domain::scope::Scopes;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::form::Form;
 use crate::http::params::Params;
+use crate::redact::Redacted;
 
-/// The successful token response (RFC 6749 §5.1, RFC 8693 §2.2.1).
-#[derive(Debug, Serialize, Default)]
+/// The successful token response (RFC 6749 §5.1, RFC 8693 §2.2.1). `Debug` hides
+/// the tokens.
+#[derive(Serialize, Default)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
@@ -31,6 +33,21 @@ pub struct TokenResponse {
     /// Entra's on-behalf-of responses carry this too.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ext_expires_in: Option<u64>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &Redacted)
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &Redacted::option(&self.refresh_token))
+            .field("id_token", &Redacted::option(&self.id_token))
+            .field("scope", &self.scope)
+            .field("issued_token_type", &self.issued_token_type)
+            .field("ext_expires_in", &self.ext_expires_in)
+            .finish()
+    }
 }
 
 pub async fn token(
@@ -312,4 +329,24 @@ pub fn token_audiences(
     } else {
         vec![client_id.to_owned()]
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TokenResponse;
+
+    #[test]
+    fn debug_never_shows_the_tokens() {
+        let response = TokenResponse {
+            access_token: "at-s3cret".into(),
+            refresh_token: Some("rt-s3cret".into()),
+            id_token: Some("idt-s3cret".into()),
+            ..Default::default()
+        };
+        let text = format!("{response:?}");
+        assert!(
+            !text.contains("s3cret") && text.contains("<redacted>"),
+            "{text}"
+        );
+    }
 }

@@ -9,6 +9,7 @@ pub mod client_metadata;
 pub mod exchange;
 pub mod invalidation;
 pub mod pkce;
+pub mod provider_session;
 pub mod rate_limit;
 pub mod redirect_uri;
 pub mod refresh;

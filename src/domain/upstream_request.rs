@@ -4,6 +4,7 @@
 use url::Url;
 
 use super::pkce;
+use crate::redact::Redacted;
 
 /// How the provider wants to hear which API a token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +34,8 @@ impl Profile {
     }
 }
 
-/// What goes upstream.
-#[derive(Debug, Clone)]
+/// What goes upstream. `Debug` hides the nonce and the PKCE verifier.
+#[derive(Clone)]
 pub struct UpstreamAuthorize<'a> {
     pub authorization_endpoint: &'a str,
     pub client_id: &'a str,
@@ -52,6 +53,23 @@ pub struct UpstreamAuthorize<'a> {
     /// `none` have no way to say it.
     pub also: &'a [String],
     pub profile: Profile,
+}
+
+impl std::fmt::Debug for UpstreamAuthorize<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamAuthorize")
+            .field("authorization_endpoint", &self.authorization_endpoint)
+            .field("client_id", &self.client_id)
+            .field("callback", &self.callback)
+            .field("state", &self.state)
+            .field("nonce", &Redacted)
+            .field("verifier", &Redacted)
+            .field("scopes", &self.scopes)
+            .field("audience", &self.audience)
+            .field("also", &self.also)
+            .field("profile", &self.profile)
+            .finish()
+    }
 }
 
 /// The URL to redirect the user's browser to.

@@ -172,6 +172,7 @@ async fn finish(
                 refresh_token: tokens.refresh_token.clone(),
                 expires_at: tokens.expires_in.map(|s| now + s),
                 scope: tokens.scope.clone(),
+                obtained_at: Some(now),
             },
             created_at: now,
             revoked_at: None,

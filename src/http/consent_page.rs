@@ -6,9 +6,10 @@
 use url::Url;
 
 use crate::domain::redirect_uri::is_loopback_http;
+use crate::redact::Redacted;
 
-/// What the page shows.
-#[derive(Debug, Clone)]
+/// What the page shows. `Debug` hides the CSRF token.
+#[derive(Clone)]
 pub struct ConsentView<'a> {
     pub client_name: Option<&'a str>,
     pub client_id: &'a str,
@@ -21,6 +22,22 @@ pub struct ConsentView<'a> {
     pub action: &'a str,
     /// Offer "remember this decision" (approvals are remembered at all).
     pub offer_remember: bool,
+}
+
+impl std::fmt::Debug for ConsentView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsentView")
+            .field("client_name", &self.client_name)
+            .field("client_id", &self.client_id)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("scopes", &self.scopes)
+            .field("resource", &self.resource)
+            .field("session", &self.session)
+            .field("csrf", &Redacted)
+            .field("action", &self.action)
+            .field("offer_remember", &self.offer_remember)
+            .finish()
+    }
 }
 
 /// Escapes text for HTML element content and quoted attributes.

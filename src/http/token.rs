@@ -162,6 +162,10 @@ async fn refresh(
             asked
         }
     };
+    // Before the rotation: a client refused because the provider cannot confirm the
+    // session keeps its refresh token unspent, and retries with it once the provider
+    // is back — past the reuse grace too.
+    let grant = super::upstream_refresh::confirmed(state, grant).await?;
     let now = state.clock.unix();
     let (successor, successor_hash) = refresh_tokens::new_token();
     let outcome = state
@@ -195,8 +199,9 @@ async fn refresh(
         }
         _ => return Err(invalid_grant("unknown, expired or revoked refresh token")),
     }
-    // After the rotation, so a replayed token never reaches the provider; a client
-    // whose answer is lost to a provider outage retries within the reuse grace.
+    // After the rotation, so a replayed token does not reach the provider (unless the
+    // session needed confirming, above: the replay is then caught just after); a
+    // client whose answer is lost to a provider outage retries within the reuse grace.
     let grant = super::upstream_refresh::refresh_upstream(state, grant).await?;
     let body = access_token(state, &grant, &scopes, Some(successor))?;
     touch(state, &client.client_id).await;

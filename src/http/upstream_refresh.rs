@@ -7,9 +7,10 @@ use actix_web::web;
 
 use super::clients;
 use super::error::{ApiError, ErrorCode};
-use super::token::store_failed;
+use super::token::{revoke, store_failed};
 use crate::config::TokenMode;
 use crate::domain::invalidation::Invalidation;
+use crate::domain::provider_session::Standing;
 use crate::server::AppState;
 use crate::store::{Grant, StoreError, UpstreamTokens};
 use crate::upstream::refresh_once::RefreshError;
@@ -17,8 +18,9 @@ use crate::upstream::token as upstream_token;
 
 /// The provider's tokens, refreshed when they expired and a refresh token exists. A
 /// provider that refuses the refresh ended the user's session there: the grant is
-/// revoked. A provider that cannot be reached only matters in passthrough mode,
-/// where its access token is what the client gets.
+/// revoked. A provider that cannot be reached fails the call only in passthrough
+/// mode, where its access token is what the client gets; otherwise the grant comes
+/// back still expired, and [`confirmed`] decides how long that may go on.
 ///
 /// The refresh runs to its end (new tokens stored) even if this caller goes away
 /// meanwhile: the provider may already have rotated its refresh token.
@@ -46,6 +48,47 @@ pub(crate) async fn refresh_upstream(
             }
             RefreshError::Store(e) => store_failed(e),
         })
+}
+
+/// `grant`, if the provider vouched for its session recently enough for the broker
+/// to issue on it (`domain::provider_session`, `refresh.max_upstream_staleness`),
+/// after a refresh at the provider when that is what it takes. Past the bound, a
+/// grant without a provider refresh token is revoked (nothing can confirm it again:
+/// the user logs in again); one whose provider fails is refused with 503 but kept,
+/// so it works again once the provider is back.
+pub(crate) async fn confirmed(
+    state: &web::Data<AppState>,
+    grant: Grant,
+) -> Result<Grant, ApiError> {
+    let bound = state.config.refresh.max_upstream_staleness;
+    let standing = |grant: &Grant| grant.provider_session().standing(state.clock.unix(), bound);
+    if standing(&grant) == Standing::Confirmed {
+        return Ok(grant);
+    }
+    let grant = refresh_upstream(state, grant).await?;
+    match standing(&grant) {
+        Standing::Confirmed => Ok(grant),
+        Standing::Lapsed => {
+            revoke(state, &grant.grant_id).await?;
+            tracing::info!(
+                client_id = %grant.client_id,
+                "the provider has not confirmed the session within refresh.max_upstream_staleness and cannot be asked: grant revoked"
+            );
+            Err(invalid_grant(
+                "the identity provider has not confirmed this session recently; log in again",
+            ))
+        }
+        Standing::Unconfirmed => {
+            tracing::warn!(
+                client_id = %grant.client_id,
+                "the provider cannot confirm the session and refresh.max_upstream_staleness has run out: refused"
+            );
+            Err(ApiError::Unavailable {
+                description: "the identity provider cannot confirm this session now".to_owned(),
+                retry_after: Some("5".to_owned()),
+            })
+        }
+    }
 }
 
 fn invalid_grant(description: &str) -> ApiError {
@@ -89,6 +132,7 @@ async fn at_provider(state: web::Data<AppState>, grant: Grant) -> Result<Grant, 
                 refresh_token: tokens.refresh_token.clone().or(Some(upstream_refresh)),
                 expires_at: tokens.expires_in.map(|s| now + s),
                 scope: tokens.scope.clone().or(grant.upstream.scope.clone()),
+                obtained_at: Some(now),
             };
             state
                 .store

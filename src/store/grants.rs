@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::clock::UnixSeconds;
+use crate::domain::provider_session::ProviderSession;
 use crate::domain::scope::Scopes;
 
 /// The provider's tokens for a grant. Kept in the clear in memory; durable backends
@@ -16,6 +17,10 @@ pub struct UpstreamTokens {
     pub refresh_token: Option<String>,
     pub expires_at: Option<UnixSeconds>,
     pub scope: Option<String>,
+    /// When the broker received these tokens (login or refresh); `None` in grants
+    /// stored before it was kept, whose creation counts instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obtained_at: Option<UnixSeconds>,
 }
 
 impl fmt::Debug for UpstreamTokens {
@@ -28,6 +33,7 @@ impl fmt::Debug for UpstreamTokens {
             )
             .field("expires_at", &self.expires_at)
             .field("scope", &self.scope)
+            .field("obtained_at", &self.obtained_at)
             .finish()
     }
 }
@@ -44,6 +50,17 @@ pub struct Grant {
     pub upstream: UpstreamTokens,
     pub created_at: UnixSeconds,
     pub revoked_at: Option<UnixSeconds>,
+}
+
+impl Grant {
+    /// What the broker knows of the provider's session behind this grant.
+    pub fn provider_session(&self) -> ProviderSession {
+        ProviderSession {
+            expires_at: self.upstream.expires_at,
+            obtained_at: self.upstream.obtained_at.unwrap_or(self.created_at),
+            refreshable: self.upstream.refresh_token.is_some(),
+        }
+    }
 }
 
 /// A refresh token as stored: by hash, never the token.
@@ -125,6 +142,7 @@ mod tests {
                 refresh_token: Some("upstream-rt".into()),
                 expires_at: Some(100),
                 scope: Some("openid".into()),
+                obtained_at: None,
             },
             created_at: 0,
             revoked_at: None,

@@ -18,14 +18,26 @@ use super::StoreError;
 use crate::clock::UnixSeconds;
 use crate::domain::authorize::Authorization;
 use crate::domain::scope::Scopes;
+use crate::redact::Redacted;
 
 /// The broker's own side of the upstream login: PKCE verifier and nonce towards the
-/// provider, and the session id used as upstream `state`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// provider, and the session id used as upstream `state`. `Debug` hides the verifier
+/// and the nonce.
+#[derive(Clone, PartialEq, Eq)]
 pub struct UpstreamLeg {
     pub state: String,
     pub verifier: String,
     pub nonce: String,
+}
+
+impl std::fmt::Debug for UpstreamLeg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamLeg")
+            .field("state", &self.state)
+            .field("verifier", &Redacted)
+            .field("nonce", &Redacted)
+            .finish()
+    }
 }
 
 /// What a proxy code stands for. Holds no secret: the grant's tokens stay in the
@@ -41,8 +53,8 @@ pub struct CodeGrant {
     pub subject: String,
 }
 
-/// A login session as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A login session as stored. `Debug` hides the CSRF token (and the leg's secrets).
+#[derive(Clone, PartialEq, Eq)]
 pub struct LoginSession {
     /// The validated authorization request.
     pub request: Authorization,
@@ -51,6 +63,17 @@ pub struct LoginSession {
     pub expires_at: UnixSeconds,
     /// Set once, when the user approves.
     pub leg: Option<UpstreamLeg>,
+}
+
+impl std::fmt::Debug for LoginSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginSession")
+            .field("request", &self.request)
+            .field("csrf", &Redacted)
+            .field("expires_at", &self.expires_at)
+            .field("leg", &self.leg)
+            .finish()
+    }
 }
 
 /// A proxy code as stored.

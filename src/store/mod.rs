@@ -41,6 +41,7 @@ pub use sqlite::SqliteStore;
 use crate::actors::exchange::ExchangeLock;
 use crate::clock::UnixSeconds;
 use crate::config::{EncryptionConfig, StoreBackend, StoreConfig};
+use crate::redact::Redacted;
 use crate::upstream::refresh_once::RefreshLock;
 
 /// Opens the configured backend: a fresh memory store, the sqlite file (created
@@ -144,8 +145,9 @@ pub fn sealer(config: &EncryptionConfig) -> Result<Sealer, StoreError> {
     .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
-/// Where a registered client came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a registered client came from. `Debug` hides the upstream secret and the
+/// registration access token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ClientOrigin {
     /// Registered at the broker (`registration.mode = "local"`).
@@ -161,6 +163,33 @@ pub enum ClientOrigin {
     },
     /// A Client ID Metadata Document (never stored, listed for completeness).
     MetadataDocument,
+}
+
+impl std::fmt::Debug for ClientOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Local => f.write_str("Local"),
+            Self::Proxied {
+                upstream_client_id,
+                upstream_client_secret,
+                registration_client_uri,
+                registration_access_token,
+            } => f
+                .debug_struct("Proxied")
+                .field("upstream_client_id", upstream_client_id)
+                .field(
+                    "upstream_client_secret",
+                    &Redacted::option(upstream_client_secret),
+                )
+                .field("registration_client_uri", registration_client_uri)
+                .field(
+                    "registration_access_token",
+                    &Redacted::option(registration_access_token),
+                )
+                .finish(),
+            Self::MetadataDocument => f.write_str("MetadataDocument"),
+        }
+    }
 }
 
 /// A registered client as stored.

@@ -25,6 +25,7 @@ use serde_json::Value;
 use crate::actors::discovery::{DiscoveryHandle, Snapshot};
 use crate::clock::{Clock, UnixSeconds};
 use crate::config::Issuer;
+use crate::redact::Redacted;
 
 /// What the broker keeps from a valid ID token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,8 +95,8 @@ impl IdTokenError {
     }
 }
 
-/// What a valid ID token must say.
-#[derive(Debug, Clone, Copy)]
+/// What a valid ID token must say. `Debug` hides the nonce and the access token.
+#[derive(Clone, Copy)]
 pub struct Expected<'a> {
     pub issuer: &'a Issuer,
     /// The broker's client id at the provider.
@@ -107,6 +108,18 @@ pub struct Expected<'a> {
     pub access_token: Option<&'a str>,
     /// Clock skew tolerated on `exp` and `iat` (capped at [`MAX_LEEWAY`]).
     pub leeway: Duration,
+}
+
+impl std::fmt::Debug for Expected<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Expected")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("nonce", &Redacted)
+            .field("access_token", &Redacted::option(&self.access_token))
+            .field("leeway", &self.leeway)
+            .finish()
+    }
 }
 
 /// The most skew tolerated whatever the configuration says.

@@ -99,6 +99,8 @@ pub struct RefreshOnce {
     clock: Clock,
     flights: Arc<Mutex<HashMap<String, Flight>>>,
     replicas: Option<(Arc<dyn RefreshLock>, Duration)>,
+    /// `refresh.max_upstream_staleness`: when a provider token without expiry is due.
+    max_staleness: Duration,
 }
 
 impl RefreshOnce {
@@ -108,7 +110,15 @@ impl RefreshOnce {
             clock,
             flights: Arc::default(),
             replicas: None,
+            max_staleness: Duration::MAX,
         }
+    }
+
+    /// A provider token without expiry is refreshed once `bound` has run since it was
+    /// obtained (without this, never).
+    pub fn with_max_staleness(mut self, bound: Duration) -> Self {
+        self.max_staleness = bound;
+        self
     }
 
     /// Coordinates with other replicas through `lock`, held at most the upstream
@@ -123,13 +133,12 @@ impl RefreshOnce {
         self
     }
 
-    /// Whether `grant`'s provider token has expired and can be refreshed.
+    /// Whether `grant`'s provider token has expired (or, without expiry, gone
+    /// unconfirmed for the bound) and can be refreshed.
     pub fn due(&self, grant: &Grant) -> bool {
-        grant.upstream.refresh_token.is_some()
-            && grant
-                .upstream
-                .expires_at
-                .is_some_and(|at| at <= self.clock.unix())
+        grant
+            .provider_session()
+            .refresh_due(self.clock.unix(), self.max_staleness)
     }
 
     /// `grant` with fresh provider tokens: as it is when they are, else refreshed by

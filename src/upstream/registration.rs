@@ -11,14 +11,30 @@ use serde_json::{Value, json};
 use super::UpstreamError;
 use super::http::UpstreamHttp;
 use crate::domain::backoff::{self, BackoffPolicy, Decision};
+use crate::redact::Redacted;
 
-/// What the provider registered (RFC 7591 §3.2.1).
-#[derive(Debug, Clone, Deserialize)]
+/// What the provider registered (RFC 7591 §3.2.1). `Debug` hides the secret and the
+/// registration access token.
+#[derive(Clone, Deserialize)]
 pub struct UpstreamClient {
     pub client_id: String,
     pub client_secret: Option<String>,
     pub registration_access_token: Option<String>,
     pub registration_client_uri: Option<String>,
+}
+
+impl std::fmt::Debug for UpstreamClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamClient")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &Redacted::option(&self.client_secret))
+            .field(
+                "registration_access_token",
+                &Redacted::option(&self.registration_access_token),
+            )
+            .field("registration_client_uri", &self.registration_client_uri)
+            .finish()
+    }
 }
 
 /// Why a proxied registration did not succeed.

@@ -38,6 +38,7 @@ async fn minted_for(broker: &TestBroker, audience: &str, grant: &str, ttl: Durat
                     refresh_token: None,
                     expires_at: None,
                     scope: None,
+                    obtained_at: None,
                 },
                 created_at: broker.clock.unix(),
                 revoked_at: None,

@@ -47,6 +47,7 @@ mod tool_access;
 mod upstream;
 mod upstream_id_token;
 mod upstream_login;
+mod upstream_staleness;
 mod verify;
 mod verify_opaque;
 mod verify_original;

@@ -23,19 +23,30 @@ use crate::actors::discovery::DiscoveryHandle;
 use crate::clock::Clock;
 use crate::config::{RegistrationConfig, RegistrationMode};
 use crate::domain::client_metadata::{ClientMetadata, TokenEndpointAuthMethod};
+use crate::redact::Redacted;
 use crate::store::{ClientOrigin, RecentClients, Store, StoreError, StoredClient};
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::http::UpstreamHttp;
 use crate::upstream::registration::{self, ProxyError};
 
-/// A registration's outcome.
-#[derive(Debug, Clone)]
+/// A registration's outcome. `Debug` hides the secret.
+#[derive(Clone)]
 pub struct Registered {
     pub client: StoredClient,
     /// The client secret, shown in this response only; `None` for public clients.
     pub secret: Option<String>,
     /// True when an identical public registration was answered with its client.
     pub reused: bool,
+}
+
+impl std::fmt::Debug for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registered")
+            .field("client", &self.client)
+            .field("secret", &Redacted::option(&self.secret))
+            .field("reused", &self.reused)
+            .finish()
+    }
 }
 
 /// What a sweep removed.

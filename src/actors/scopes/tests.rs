@@ -18,6 +18,7 @@ fn grant(id: &str, subject: &str, client: &str, scopes: &str) -> Grant {
             refresh_token: None,
             expires_at: None,
             scope: None,
+            obtained_at: None,
         },
         created_at: 0,
         revoked_at: None,

@@ -28,6 +28,7 @@ pub use messages::{
 use crate::clock::{Clock, UnixSeconds};
 use crate::domain::authorize::Authorization;
 use crate::domain::pkce;
+use crate::redact::Redacted;
 use crate::store::{
     Admission, LoginSession, LoginState, MemoryLoginState, Redemption, SessionStep, Store,
     StoreError,
@@ -55,12 +56,22 @@ impl Default for SessionLimits {
     }
 }
 
-/// What the consent page needs to continue a session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the consent page needs to continue a session. `Debug` hides the CSRF token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionTicket {
     pub id: String,
     pub csrf: String,
     pub expires_at: UnixSeconds,
+}
+
+impl std::fmt::Debug for SessionTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionTicket")
+            .field("id", &self.id)
+            .field("csrf", &Redacted)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// Why a session or code step failed.

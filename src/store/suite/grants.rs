@@ -67,6 +67,7 @@ pub async fn upstream_tokens_change_only_on_a_live_grant(store: &dyn Store) {
         refresh_token: None,
         expires_at: Some(200),
         scope: None,
+        obtained_at: None,
     };
     store
         .set_upstream_tokens("g1", fresh.clone())
@@ -101,6 +102,7 @@ pub async fn grants_and_refresh_tokens_round_trip(store: &dyn Store) {
             refresh_token: None,
             expires_at: None,
             scope: None,
+            obtained_at: None,
         },
         ..grant("g2")
     };

@@ -64,6 +64,7 @@ pub fn grant(id: &str) -> Grant {
             refresh_token: Some("upstream-rt".into()),
             expires_at: Some(100),
             scope: Some("openid".into()),
+            obtained_at: None,
         },
         created_at: 0,
         revoked_at: None,

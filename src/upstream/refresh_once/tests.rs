@@ -28,6 +28,7 @@ pub(crate) fn grant(id: &str) -> Grant {
             refresh_token: Some("upstream-rt".into()),
             expires_at: Some(100),
             scope: None,
+            obtained_at: None,
         },
         created_at: 0,
         revoked_at: None,
@@ -127,6 +128,7 @@ impl Provider {
             refresh_token: Some(refresh_token),
             expires_at: Some(self.clock.unix() + 300),
             scope: grant.upstream.scope.clone(),
+            obtained_at: None,
         };
         self.store
             .set_upstream_tokens(&grant.grant_id, upstream.clone())

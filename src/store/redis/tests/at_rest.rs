@@ -70,6 +70,7 @@ async fn a_scan_of_redis_finds_none_of_the_secrets_stored() {
         refresh_token: Some("provider-refresh-token-91b0".into()),
         expires_at: Some(100),
         scope: Some("openid".into()),
+        obtained_at: None,
     };
     store
         .put_grant(Grant {

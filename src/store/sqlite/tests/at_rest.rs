@@ -29,6 +29,7 @@ fn secret_grant() -> Grant {
             refresh_token: Some(SECRETS[1].into()),
             expires_at: Some(100),
             scope: Some("openid".into()),
+            obtained_at: None,
         },
         ..grant("g1")
     }
