@@ -8,6 +8,7 @@ mod admin;
 mod env;
 mod exchange;
 mod gateway;
+mod introspection;
 mod issuer;
 mod login;
 mod raw;
@@ -27,6 +28,7 @@ pub use admin::{AdminConfig, ScopeCacheConfig};
 pub use env::{Environment, PREFIX as ENV_PREFIX};
 pub use exchange::{AudienceConfig, CallerConfig, ExchangeConfig, Strategy};
 pub use gateway::GatewayConfig;
+pub use introspection::IntrospectionConfig;
 pub use issuer::Issuer;
 pub use login::{ConsentConfig, RefreshConfig, SessionsConfig, TokenMode, TokensConfig};
 pub use secret::{Secret, constant_time_eq};
@@ -52,6 +54,8 @@ pub struct Config {
     pub refresh: RefreshConfig,
     pub exchange: ExchangeConfig,
     pub admin: AdminConfig,
+    /// `[introspection]`: the resource servers that may introspect any token.
+    pub introspection: IntrospectionConfig,
     pub scope_cache: ScopeCacheConfig,
     /// `[store]`: where clients, grants and refresh tokens live.
     pub store: StoreConfig,
@@ -336,6 +340,9 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
         .and_then(|raw| exchange::exchange(raw, env, &mut problems));
     let admin = take_section::<admin::RawAdmin>(&mut root, "admin", &mut problems)
         .and_then(|raw| admin::admin(raw, env, &mut problems));
+    let introspection =
+        take_section::<introspection::RawIntrospection>(&mut root, "introspection", &mut problems)
+            .and_then(|raw| introspection::introspection(raw, &mut problems));
     let scope_cache = take_section::<admin::RawScopeCache>(&mut root, "scope_cache", &mut problems)
         .and_then(|raw| admin::scope_cache(raw, &mut problems));
     let store = take_section::<store::RawStore>(&mut root, "store", &mut problems)
@@ -347,7 +354,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
     for unknown in root.keys() {
         problems.push(Problem::new(
             unknown.clone(),
-            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, scope_cache, store, log, gateway)",
+            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, introspection, scope_cache, store, log, gateway)",
         ));
     }
     if let (Some(resources), Some(exchange)) = (&resources, &exchange) {
@@ -363,7 +370,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
         }
     }
     let login = (sessions, consent, tokens, refresh, exchange);
-    let operator = (admin, scope_cache);
+    let operator = (admin, scope_cache, introspection);
     match (
         server,
         upstream,
@@ -384,7 +391,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
             Some(api_keys),
             Some(registration),
             (Some(sessions), Some(consent), Some(tokens), Some(refresh), Some(exchange)),
-            (Some(admin), Some(scope_cache)),
+            (Some(admin), Some(scope_cache), Some(introspection)),
             Some(store),
             Some(log),
         ) if problems.is_empty() => Ok(Config {
@@ -400,6 +407,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
             refresh,
             exchange,
             admin,
+            introspection,
             scope_cache,
             store,
             log,

@@ -1,6 +1,7 @@
 //! `POST /oauth/revoke` (RFC 7009). Revoking a refresh token or an access token
 //! revokes its grant: every refresh token of the chain dies and the grant's access
-//! tokens stop verifying on their next use. The answer is 200 whether or not the
+//! tokens — the broker's, or in passthrough mode the provider's it handed out — stop
+//! verifying on their next use, on every replica. The answer is 200 whether or not the
 //! token was known (§2.2), so the endpoint tells an attacker nothing; a token issued
 //! to another client is left alone.
 
@@ -9,9 +10,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::clients;
 use super::error::{ApiError, ErrorCode};
 use super::form::Form;
-use super::token::revoke as revoke_grant;
+use super::token::{revoke as revoke_grant, store_failed};
 use crate::domain::refresh as refresh_tokens;
 use crate::server::AppState;
+use crate::tokens::verify::token_digest;
 
 pub async fn revoke(
     state: web::Data<AppState>,
@@ -34,10 +36,7 @@ pub async fn revoke(
             .store
             .get_grant(&grant_id)
             .await
-            .map_err(|e| ApiError::Unavailable {
-                description: format!("token store unavailable: {e}"),
-                retry_after: Some("5".to_owned()),
-            })?
+            .map_err(store_failed)?
             .map(|g| g.client_id);
         if owner.as_deref() == Some(client.client_id.as_str()) {
             revoke_grant(&state, &grant_id).await?;
@@ -49,19 +48,25 @@ pub async fn revoke(
     Ok(HttpResponse::Ok().finish())
 }
 
-/// The grant a broker-issued token belongs to: a refresh token by its hash, an
+/// The grant a token the broker handed out belongs to: a refresh token by its hash, a
+/// provider access token (passthrough mode) by the record of handing it out, a broker
 /// access token by its verified `sid`.
 pub async fn grant_of(state: &AppState, token: &str) -> Result<Option<String>, ApiError> {
     let record = state
         .store
         .find_refresh(&refresh_tokens::hash(token))
         .await
-        .map_err(|e| ApiError::Unavailable {
-            description: format!("token store unavailable: {e}"),
-            retry_after: Some("5".to_owned()),
-        })?;
+        .map_err(store_failed)?;
     if let Some(record) = record {
         return Ok(Some(record.grant_id));
+    }
+    let handed_out = state
+        .store
+        .find_passthrough(&token_digest(token), state.clock.unix())
+        .await
+        .map_err(store_failed)?;
+    if let Some(handed_out) = handed_out {
+        return Ok(Some(handed_out.grant_id));
     }
     Ok(state
         .verifier
