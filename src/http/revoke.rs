@@ -11,9 +11,12 @@ use super::clients;
 use super::error::{ApiError, ErrorCode};
 use super::form::Form;
 use super::token::{revoke as revoke_grant, store_failed};
+use crate::config::TokenMode;
 use crate::domain::refresh as refresh_tokens;
 use crate::server::AppState;
+use crate::store::Grant;
 use crate::tokens::verify::token_digest;
+use crate::upstream::token as upstream_token;
 
 pub async fn revoke(
     state: web::Data<AppState>,
@@ -32,20 +35,54 @@ pub async fn revoke(
         }
     }
     if let Some(grant_id) = grant_of(&state, token).await? {
-        let owner = state
+        let grant = state
             .store
             .get_grant(&grant_id)
             .await
             .map_err(store_failed)?
-            .map(|g| g.client_id);
-        if owner.as_deref() == Some(client.client_id.as_str()) {
+            .filter(|g| g.client_id == client.client_id);
+        if let Some(grant) = grant {
             revoke_grant(&state, &grant_id).await?;
             state.metrics.token("revoke", "revoked");
+            // The client held the provider's token itself: ask the provider to end it
+            // too, in the background — the broker refuses it already.
+            if state.config.tokens.mode == TokenMode::Passthrough && grant.revoked_at.is_none() {
+                actix_web::rt::spawn(at_provider(state.clone(), grant));
+            }
         } else {
             tracing::info!(client_id = %client.client_id, "revocation of another client's token ignored");
         }
     }
     Ok(HttpResponse::Ok().finish())
+}
+
+/// RFC 7009 at the provider, when it has a revocation endpoint: the grant's refresh
+/// token (which most providers take to end the session's access tokens too), then its
+/// access token. Failures are logged: the broker's own revocation already holds.
+async fn at_provider(state: web::Data<AppState>, grant: Grant) {
+    let Ok(snapshot) = state.discovery.current().await else {
+        return;
+    };
+    let Some(endpoint) = snapshot.info.revocation_endpoint.as_deref() else {
+        return;
+    };
+    let credentials = match clients::find(&state, &grant.client_id).await {
+        Ok(Some(client)) => client.upstream_credentials(&state.config),
+        _ => return,
+    };
+    let upstream = &grant.upstream;
+    let tokens = upstream
+        .refresh_token
+        .iter()
+        .map(|t| (t.as_str(), "refresh_token"))
+        .chain([(upstream.access_token.as_str(), "access_token")]);
+    for (token, hint) in tokens {
+        if let Err(error) =
+            upstream_token::revoke(&state.upstream_http, endpoint, &credentials, token, hint).await
+        {
+            tracing::warn!(%error, hint, "the provider did not revoke its token");
+        }
+    }
 }
 
 /// The grant a token the broker handed out belongs to: a refresh token by its hash, a

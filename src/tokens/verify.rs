@@ -7,7 +7,10 @@
 //! `none` or HMAC); `kid` (with one rate-limited refetch for an unknown one);
 //! signature; `iss`; required claims; `exp`/`nbf`/`iat` against the broker's clock
 //! with bounded leeway; then, per resource, `aud`. A broker token must also be typed
-//! `at+jwt` (RFC 9068 §4), carry a `sid`, and its grant must not be revoked.
+//! `at+jwt` (RFC 9068 §4), carry a `sid`, and its grant must not be revoked. In
+//! passthrough mode a provider token the broker handed out belongs to its grant too
+//! (learned from the store once, on a cache miss): it acts for the grant's client and
+//! is refused once the grant is revoked.
 
 use std::sync::Arc;
 use std::time::Duration;

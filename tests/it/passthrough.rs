@@ -1,8 +1,9 @@
 //! `tokens.mode = "passthrough"`: the client holds the provider's access token, and
 //! the broker still answers for it — revoking it (RFC 7009) refuses it at
 //! `/auth/verify` on the next request, on every replica, and kills the grant's
-//! refresh token; it acts for the broker's client that logged in, so per-client
-//! allow-lists apply; and the token response names the scope the token carries.
+//! refresh token (and the broker asks the provider to revoke its tokens); it acts for
+//! the broker's client that logged in, so per-client allow-lists apply; and the token
+//! response names the scope the token carries.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -58,8 +59,25 @@ async fn a_revoked_provider_token_is_refused_at_once_and_its_refresh_token_dies(
     let other = register(&broker, "Other").await;
     revoke(&broker, &other, access).await;
     assert_eq!(verify(&broker, access).await.0, 200);
+    assert!(broker.idp.idp.verify_access(access).is_some());
     revoke(&broker, &client, access).await;
     assert_eq!(verify(&broker, access).await.0, 401);
+    // The broker asks the provider to revoke its tokens too, in the background.
+    for _ in 0..100 {
+        if broker.idp.idp.verify_access(access).is_none() {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        broker.idp.idp.verify_access(access).is_none(),
+        "the provider still accepts its token"
+    );
+    assert_eq!(
+        broker.idp.calls("revoke").await,
+        2,
+        "refresh and access token"
+    );
     let (status, refused) =
         refresh(&broker, &client, body["refresh_token"].as_str().unwrap()).await;
     assert_eq!(status, 400, "{refused}");
