@@ -251,6 +251,8 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
                 issuer: config.server.public_url.as_str().to_owned(),
                 keys: signing.clone(),
                 grants: grants.clone(),
+                passthrough: (config.tokens.mode == crate::config::TokenMode::Passthrough)
+                    .then(|| store.clone()),
             }),
         },
     );

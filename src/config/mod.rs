@@ -9,6 +9,7 @@ mod env;
 mod exchange;
 mod forward_auth;
 mod gateway;
+mod introspection;
 mod issuer;
 mod login;
 mod raw;
@@ -29,6 +30,7 @@ pub use env::{Environment, PREFIX as ENV_PREFIX};
 pub use exchange::{AudienceConfig, CallerConfig, ExchangeConfig, Strategy};
 pub use forward_auth::ForwardAuthConfig;
 pub use gateway::GatewayConfig;
+pub use introspection::IntrospectionConfig;
 pub use issuer::Issuer;
 pub use login::{ConsentConfig, RefreshConfig, SessionsConfig, TokenMode, TokensConfig};
 pub use secret::{Secret, constant_time_eq};
@@ -56,6 +58,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[forward_auth]`: the headers `/auth/verify` reads the original request from.
     pub forward_auth: ForwardAuthConfig,
+    /// `[introspection]`: the resource servers that may introspect any token.
+    pub introspection: IntrospectionConfig,
     pub scope_cache: ScopeCacheConfig,
     /// `[store]`: where clients, grants and refresh tokens live.
     pub store: StoreConfig,
@@ -343,6 +347,9 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
     let forward_auth =
         take_section::<forward_auth::RawForwardAuth>(&mut root, "forward_auth", &mut problems)
             .and_then(|raw| forward_auth::forward_auth(raw, &mut problems));
+    let introspection =
+        take_section::<introspection::RawIntrospection>(&mut root, "introspection", &mut problems)
+            .and_then(|raw| introspection::introspection(raw, &mut problems));
     let scope_cache = take_section::<admin::RawScopeCache>(&mut root, "scope_cache", &mut problems)
         .and_then(|raw| admin::scope_cache(raw, &mut problems));
     let store = take_section::<store::RawStore>(&mut root, "store", &mut problems)
@@ -354,7 +361,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
     for unknown in root.keys() {
         problems.push(Problem::new(
             unknown.clone(),
-            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, forward_auth, scope_cache, store, log, gateway)",
+            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, forward_auth, introspection, scope_cache, store, log, gateway)",
         ));
     }
     if let (Some(resources), Some(exchange)) = (&resources, &exchange) {
@@ -370,7 +377,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
         }
     }
     let login = (sessions, consent, tokens, refresh, exchange);
-    let operator = (admin, forward_auth, scope_cache);
+    let operator = (admin, forward_auth, scope_cache, introspection);
     match (
         server,
         upstream,
@@ -391,7 +398,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
             Some(api_keys),
             Some(registration),
             (Some(sessions), Some(consent), Some(tokens), Some(refresh), Some(exchange)),
-            (Some(admin), Some(forward_auth), Some(scope_cache)),
+            (Some(admin), Some(forward_auth), Some(scope_cache), Some(introspection)),
             Some(store),
             Some(log),
         ) if problems.is_empty() => Ok(Config {
@@ -408,6 +415,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
             exchange,
             admin,
             forward_auth,
+            introspection,
             scope_cache,
             store,
             log,

@@ -8,6 +8,7 @@ pub mod client_ip;
 pub mod client_metadata;
 pub mod exchange;
 pub mod invalidation;
+pub mod passthrough;
 pub mod pkce;
 pub mod provider_session;
 pub mod rate_limit;

@@ -321,7 +321,7 @@ fn actor_token(params: &Params) -> Result<Option<&str>, ApiError> {
 }
 
 /// The caller must be a configured `[[exchange.clients]]` entry with its secret.
-fn authenticate_caller<'a>(
+pub(crate) fn authenticate_caller<'a>(
     state: &'a AppState,
     req: &HttpRequest,
     params: &Params,

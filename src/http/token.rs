@@ -15,10 +15,12 @@ use super::params::Params;
 use crate::actors::sessions::{RedeemProxyCode, SessionError};
 use crate::config::TokenMode;
 use crate::domain::invalidation::Invalidation;
+use crate::domain::passthrough as passthrough_rules;
 use crate::domain::refresh as refresh_tokens;
 use crate::domain::scope::Scopes;
 use crate::server::AppState;
-use crate::store::{Grant, RefreshRecord, RotateOutcome, StoreError};
+use crate::store::{Grant, PassthroughToken, RefreshRecord, RotateOutcome, StoreError};
+use crate::tokens::verify::token_digest;
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
@@ -203,7 +205,7 @@ async fn refresh(
     // session needed confirming, above: the replay is then caught just after); a
     // client whose answer is lost to a provider outage retries within the reuse grace.
     let grant = super::upstream_refresh::refresh_upstream(state, grant).await?;
-    let body = access_token(state, &grant, &scopes, Some(successor))?;
+    let body = access_token(state, &grant, &scopes, Some(successor)).await?;
     touch(state, &client.client_id).await;
     Ok(no_store(body))
 }
@@ -263,17 +265,20 @@ async fn respond(
     } else {
         None
     };
-    let body = access_token(state, grant, scopes, refresh)?;
+    let body = access_token(state, grant, scopes, refresh).await?;
     touch(state, &client.client_id).await;
     Ok(no_store(body))
 }
 
-fn access_token(
+async fn access_token(
     state: &AppState,
     grant: &Grant,
     scopes: &Scopes,
     refresh_token: Option<String>,
 ) -> Result<TokenBody, ApiError> {
+    if state.config.tokens.mode == TokenMode::Passthrough {
+        return passthrough(state, grant, refresh_token).await;
+    }
     let now = state.clock.unix();
     let (access_token, expires_at) = match state.config.tokens.mode {
         TokenMode::Issue => {
@@ -303,19 +308,62 @@ fn access_token(
                 e => ApiError::Internal(format!("cannot sign the access token: {e}")),
             })?
         }
-        TokenMode::Passthrough => (
-            grant.upstream.access_token.clone(),
-            grant
-                .upstream
-                .expires_at
-                .unwrap_or(now + state.config.tokens.access_token_ttl.as_secs()),
-        ),
+        // Answered above.
+        TokenMode::Passthrough => return passthrough(state, grant, refresh_token).await,
     };
     Ok(TokenBody {
         access_token,
         token_type: "Bearer",
         expires_in: expires_at.saturating_sub(now),
         scope: scopes.to_string(),
+        refresh_token,
+    })
+}
+
+/// The provider's access token as it is, with the scope it carries (not the scope
+/// asked for: the client must learn what it actually holds, RFC 6749 §5.1). The
+/// broker remembers having handed it to this grant's client, by digest, until it
+/// expires: the verifier then knows whose it is, and revoking the grant refuses it.
+async fn passthrough(
+    state: &AppState,
+    grant: &Grant,
+    refresh_token: Option<String>,
+) -> Result<TokenBody, ApiError> {
+    let now = state.clock.unix();
+    let upstream = &grant.upstream;
+    let carried = passthrough_rules::carried(&upstream.access_token);
+    let expires_at = carried
+        .expires_at
+        .or(upstream.expires_at)
+        .unwrap_or(now + state.config.tokens.access_token_ttl.as_secs());
+    state
+        .store
+        .put_passthrough(
+            PassthroughToken {
+                digest: token_digest(&upstream.access_token),
+                grant_id: grant.grant_id.clone(),
+                client_id: grant.client_id.clone(),
+                expires_at: passthrough_rules::remember_until(
+                    &carried,
+                    upstream.expires_at,
+                    now,
+                    state.config.verify.leeway.as_secs(),
+                    state.config.refresh.ttl.as_secs(),
+                ),
+            },
+            now,
+        )
+        .await
+        .map_err(store_failed)?;
+    Ok(TokenBody {
+        access_token: upstream.access_token.clone(),
+        token_type: "Bearer",
+        expires_in: expires_at.saturating_sub(now),
+        scope: passthrough_rules::response_scope(
+            &carried,
+            upstream.scope.as_deref(),
+            &grant.scopes,
+        ),
         refresh_token,
     })
 }

@@ -76,6 +76,20 @@ pub struct RefreshRecord {
     pub rotated: Option<Rotation>,
 }
 
+/// A provider access token the broker handed to a client (`tokens.mode =
+/// "passthrough"`), known by its SHA-256 — never the token. It says which grant, and
+/// so which client, the token belongs to; kept until the token expires, so revoking
+/// the grant refuses the token on every replica, and per-client rules apply to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassthroughToken {
+    pub digest: [u8; 32],
+    pub grant_id: String,
+    /// The broker's client the token was handed to.
+    pub client_id: String,
+    /// When the token stops verifying (its `exp` plus leeway): the record may go then.
+    pub expires_at: UnixSeconds,
+}
+
 /// When a token was spent, and for which successor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rotation {

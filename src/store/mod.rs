@@ -25,7 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-pub use grants::{Grant, RefreshRecord, RotateOutcome, Rotation, UpstreamTokens};
+pub use grants::{Grant, PassthroughToken, RefreshRecord, RotateOutcome, Rotation, UpstreamTokens};
 pub use login_state::{
     Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redemption, SessionStep,
     StoredCode, UpstreamLeg,
@@ -275,7 +275,20 @@ pub trait Store: Send + Sync + 'static {
         now: UnixSeconds,
         grace: Duration,
     ) -> Result<RotateOutcome, StoreError>;
-    /// Drops refresh tokens expired before `now`, and grants revoked before
+    /// Remembers a provider access token handed to a client at `now`, until
+    /// `expires_at` (replacing an earlier record of the same digest).
+    async fn put_passthrough(
+        &self,
+        token: PassthroughToken,
+        now: UnixSeconds,
+    ) -> Result<(), StoreError>;
+    /// The record of a handed-out provider token, unless it expired by `now`.
+    async fn find_passthrough(
+        &self,
+        digest: &[u8; 32],
+        now: UnixSeconds,
+    ) -> Result<Option<PassthroughToken>, StoreError>;
+    /// Drops refresh tokens (and passthrough records) expired before `now`, and grants revoked before
     /// `revoked_before` or left with no refresh token and created before
     /// `idle_before`. Returns how many grants went.
     async fn sweep_grants(

@@ -7,7 +7,10 @@
 //! `none` or HMAC); `kid` (with one rate-limited refetch for an unknown one);
 //! signature; `iss`; required claims; `exp`/`nbf`/`iat` against the broker's clock
 //! with bounded leeway; then, per resource, `aud`. A broker token must also be typed
-//! `at+jwt` (RFC 9068 §4), carry a `sid`, and its grant must not be revoked.
+//! `at+jwt` (RFC 9068 §4), carry a `sid`, and its grant must not be revoked. In
+//! passthrough mode a provider token the broker handed out belongs to its grant too
+//! (learned from the store once, on a cache miss): it acts for the grant's client and
+//! is refused once the grant is revoked.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,8 +33,9 @@ use crate::actors::scopes::ScopeCache;
 use crate::clock::{Clock, UnixSeconds};
 use crate::config::ResourceConfig;
 use crate::domain::invalidation::Invalidation;
+use crate::domain::passthrough::scopes_of;
 use crate::domain::resource::same_resource;
-use crate::domain::scope::Scopes;
+use crate::store::Store;
 
 /// What a verified token established, independent of the resource asked about.
 #[derive(Debug, Clone)]
@@ -89,14 +93,20 @@ pub struct BrokerTrust {
     /// `server.public_url`: the `iss` of broker tokens.
     pub issuer: String,
     pub keys: Arc<SigningKeys>,
-    /// What each grant may still do: consulted on every use of a broker token.
+    /// What each grant may still do: consulted on every use of a broker token, and of
+    /// a provider token the broker handed out.
     pub grants: ScopeCache,
+    /// In passthrough mode, the store's record of the provider tokens handed out: read
+    /// once per token (on a verified-token cache miss) to learn its grant and client.
+    pub passthrough: Option<Arc<dyn Store>>,
 }
 
-/// A token as its grant now stands (broker tokens; others pass as they are): refused when the grant is revoked or
-/// unknown, its scopes narrowed to what the grant may still do.
+/// A token as its grant now stands (broker tokens, and provider tokens the broker
+/// handed out; others pass as they are): refused when the grant is revoked or
+/// unknown; a broker token's scopes narrowed to what the grant may still do (a
+/// provider token carries what the provider gave, and the client was told so).
 async fn current(verified: Arc<Verified>, grants: &ScopeCache) -> Result<Arc<Verified>, Rejection> {
-    // Provider tokens have no grant here.
+    // Provider tokens the broker did not hand out have no grant here.
     let Some(grant_id) = verified.principal.grant_id.as_deref() else {
         return Ok(verified);
     };
@@ -107,7 +117,9 @@ async fn current(verified: Arc<Verified>, grants: &ScopeCache) -> Result<Arc<Ver
     let Some(allowed) = &standing.scopes else {
         return Err(Rejection::Revoked);
     };
-    if verified.principal.scopes.is_subset(allowed) {
+    if verified.principal.kind != CredentialKind::BrokerJwt
+        || verified.principal.scopes.is_subset(allowed)
+    {
         return Ok(verified);
     }
     let mut narrowed = Verified::clone(&verified);
@@ -224,7 +236,10 @@ impl Verifier {
         let verified = match self.cache.get(key) {
             Some(hit) => hit,
             None => {
-                let verified = Arc::new(self.verify_signed(token).await?);
+                let verified = self
+                    .handed_out(self.verify_signed(token).await?, key)
+                    .await?;
+                let verified = Arc::new(verified);
                 self.cache.insert(*key, verified.clone());
                 verified
             }
@@ -246,6 +261,38 @@ impl Verifier {
             Some(broker) => current(verified, &broker.grants).await,
             None => Ok(verified),
         }
+    }
+
+    /// A provider token the broker handed out (passthrough mode) belongs to the grant
+    /// it came from: it acts for that grant's client — so per-client rules apply —
+    /// and stops verifying when the grant is revoked. A provider token the broker did
+    /// not hand out keeps its own `client_id`/`azp`.
+    async fn handed_out(
+        &self,
+        verified: Verified,
+        digest: &[u8; 32],
+    ) -> Result<Verified, Rejection> {
+        let Some(store) = self.broker.as_ref().and_then(|b| b.passthrough.as_ref()) else {
+            return Ok(verified);
+        };
+        if verified.principal.kind != CredentialKind::UpstreamJwt {
+            return Ok(verified);
+        }
+        let Some(record) = store
+            .find_passthrough(digest, self.clock.unix())
+            .await
+            .map_err(|_| Rejection::Unavailable)?
+        else {
+            return Ok(verified);
+        };
+        Ok(Verified {
+            principal: Arc::new(Principal {
+                client_id: Some(record.client_id),
+                grant_id: Some(record.grant_id),
+                ..Principal::clone(&verified.principal)
+            }),
+            ..verified
+        })
     }
 
     async fn verify_opaque(
@@ -453,22 +500,6 @@ fn is_access_token_type(typ: &str) -> bool {
     typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
 }
 
-/// `scope` (space-separated, RFC 9068) or `scp` (a string as Entra writes it, or an
-/// array as Okta does).
-fn scopes_of(scope: Option<&str>, scp: Option<&Value>) -> Scopes {
-    let text = match (scope, scp) {
-        (Some(scope), _) => scope.to_owned(),
-        (None, Some(Value::String(s))) => s.clone(),
-        (None, Some(Value::Array(items))) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => String::new(),
-    };
-    Scopes::parse(&text).unwrap_or_default()
-}
-
 /// The `iss` of a compact JWS's payload, read without trusting it: it only decides
 /// which keys may verify the token.
 fn unverified_issuer(token: &str) -> Option<String> {
@@ -560,19 +591,5 @@ mod tests {
         assert!(is_access_token_type("application/at+jwt"));
         assert!(!is_access_token_type("JWT"));
         assert!(!is_access_token_type("at+jwt2"));
-    }
-
-    #[test]
-    fn scopes_come_from_scope_or_scp() {
-        assert_eq!(scopes_of(Some("a b"), None).to_string(), "a b");
-        assert_eq!(
-            scopes_of(None, Some(&Value::String("c d".into()))).to_string(),
-            "c d"
-        );
-        assert_eq!(
-            scopes_of(None, Some(&serde_json::json!(["e", "f"]))).to_string(),
-            "e f"
-        );
-        assert!(scopes_of(None, None).is_empty());
     }
 }

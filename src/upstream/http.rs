@@ -55,6 +55,22 @@ impl UpstreamHttp {
         self.execute(url, request).await
     }
 
+    /// POSTs a form whose success has no body to read (RFC 7009 revocation): any 2xx
+    /// is success.
+    pub async fn post_form_unread(
+        &self,
+        url: &str,
+        basic: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> Result<(), UpstreamError> {
+        let mut request = self.client.post(url).form(form);
+        if let Some(header) = basic {
+            request = request.header(AUTHORIZATION, header);
+        }
+        let response = request.send().await.map_err(|e| unreachable(url, &e))?;
+        read_body(url, response).await.map(|_| ())
+    }
+
     /// POSTs a JSON body (dynamic client registration) and parses the JSON answer.
     pub async fn post_json<T: DeserializeOwned>(
         &self,

@@ -105,6 +105,20 @@ pub async fn refresh(
     refresh_for(http, token_endpoint, client, refresh_token, scope, None).await
 }
 
+/// RFC 7009 §2.1: asks the provider to revoke one of its tokens (`hint`:
+/// `access_token` or `refresh_token`), authenticating as the client it was issued to.
+pub async fn revoke(
+    http: &UpstreamHttp,
+    revocation_endpoint: &str,
+    client: &ClientCredentials,
+    token: &str,
+    hint: &str,
+) -> Result<(), UpstreamError> {
+    let form = [("token", token), ("token_type_hint", hint)];
+    http.post_form_unread(revocation_endpoint, Some(&client.basic()), &form)
+        .await
+}
+
 /// The API a refreshed token is for, said the way the provider understands it.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {

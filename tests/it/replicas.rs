@@ -148,6 +148,11 @@ pub(crate) struct Replicas {
 
 impl Replicas {
     pub(crate) async fn start(idp: &TestDevIdp, shared: Shared) -> Self {
+        Self::start_with(idp, shared, "").await
+    }
+
+    /// Like [`start`](Self::start), with `extra` configuration appended for both.
+    pub(crate) async fn start_with(idp: &TestDevIdp, shared: Shared, extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("signing-keys.json");
         let key_file = key_file.to_str().unwrap();
@@ -160,7 +165,7 @@ impl Replicas {
                 &idp.url,
                 &format!("[tokens]\nkey_file = \"{key_file}\"\n\n[store]\nbackend = \"memory\"\n"),
             ),
-        };
+        } + extra;
         let on_port = text.replacen(
             "listen = \"127.0.0.1:0\"",
             &format!("listen = \"127.0.0.1:{port}\""),

@@ -8,12 +8,15 @@ use std::time::Duration;
 use super::poisoned;
 use crate::clock::UnixSeconds;
 use crate::domain::refresh::{self, Decision, TokenState};
-use crate::store::{Grant, RefreshRecord, RotateOutcome, Rotation, StoreError, UpstreamTokens};
+use crate::store::{
+    Grant, PassthroughToken, RefreshRecord, RotateOutcome, Rotation, StoreError, UpstreamTokens,
+};
 
 #[derive(Default)]
 struct Tables {
     grants: HashMap<String, Grant>,
     refresh: HashMap<[u8; 32], RefreshRecord>,
+    passthrough: HashMap<[u8; 32], PassthroughToken>,
 }
 
 impl Tables {
@@ -156,6 +159,24 @@ impl GrantTables {
         })
     }
 
+    pub fn put_passthrough(&self, token: PassthroughToken) -> Result<(), StoreError> {
+        let mut t = self.0.lock().map_err(poisoned)?;
+        t.passthrough.insert(token.digest, token);
+        Ok(())
+    }
+
+    pub fn find_passthrough(
+        &self,
+        digest: &[u8; 32],
+        now: UnixSeconds,
+    ) -> Result<Option<PassthroughToken>, StoreError> {
+        let t = self.0.lock().map_err(poisoned)?;
+        Ok(t.passthrough
+            .get(digest)
+            .filter(|p| now < p.expires_at)
+            .cloned())
+    }
+
     pub fn sweep(
         &self,
         now: UnixSeconds,
@@ -164,7 +185,10 @@ impl GrantTables {
     ) -> Result<u64, StoreError> {
         let mut t = self.0.lock().map_err(poisoned)?;
         t.refresh.retain(|_, r| now < r.expires_at);
-        let Tables { grants, refresh } = &mut *t;
+        t.passthrough.retain(|_, p| now < p.expires_at);
+        let Tables {
+            grants, refresh, ..
+        } = &mut *t;
         let holding: HashSet<&str> = refresh.values().map(|r| r.grant_id.as_str()).collect();
         let before = grants.len();
         grants.retain(|id, g| match g.revoked_at {

@@ -16,8 +16,8 @@ pub use self::rate_limits::MemoryRateLimits;
 pub use self::recent_clients::MemoryRecentClients;
 
 use super::{
-    Grant, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient, StoredSigningKey,
-    UpstreamTokens,
+    Grant, PassthroughToken, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient,
+    StoredSigningKey, UpstreamTokens,
 };
 use crate::clock::UnixSeconds;
 
@@ -140,6 +140,22 @@ impl Store for MemoryStore {
         grace: Duration,
     ) -> Result<RotateOutcome, StoreError> {
         self.grants.rotate_refresh(presented, successor, now, grace)
+    }
+
+    async fn put_passthrough(
+        &self,
+        token: PassthroughToken,
+        _now: UnixSeconds,
+    ) -> Result<(), StoreError> {
+        self.grants.put_passthrough(token)
+    }
+
+    async fn find_passthrough(
+        &self,
+        digest: &[u8; 32],
+        now: UnixSeconds,
+    ) -> Result<Option<PassthroughToken>, StoreError> {
+        self.grants.find_passthrough(digest, now)
     }
 
     async fn sweep_grants(

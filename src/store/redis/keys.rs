@@ -10,6 +10,7 @@
 //! <p>grants                    set: every grant id (what the sweep walks)
 //! <p>grant_tokens:<grant_id>   set: hex hashes of the grant's refresh tokens
 //! <p>refresh:<hex hash>        hash: one refresh token, expiring with it
+//! <p>passthrough:<hex digest> hash: a provider token handed out, expiring with it
 //! <p>signing_keys              hash: kid -> one signing key (private key sealed)
 //! <p>secret:<name>             string: one of the broker's own secrets, sealed
 //! <p>rate:<limit>:<hex hash>    string: one rate-limited key's state (`rate_limits`)
@@ -65,6 +66,11 @@ impl Keys {
 
     pub fn refresh(&self, hash: &[u8; 32]) -> String {
         format!("{}refresh:{}", self.prefix, hex(hash))
+    }
+
+    /// A provider access token handed out in passthrough mode, named by its digest.
+    pub fn passthrough(&self, digest: &[u8; 32]) -> String {
+        format!("{}passthrough:{}", self.prefix, hex(digest))
     }
 
     pub fn signing_keys(&self) -> String {

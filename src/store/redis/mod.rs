@@ -31,6 +31,7 @@ mod exchange_lock;
 mod grants;
 mod keys;
 mod login_state;
+mod passthrough;
 mod peers;
 mod rate_limits;
 mod recent_clients;
@@ -56,8 +57,8 @@ use self::runtime::IoThread;
 use self::scripts::Scripts;
 use super::seal::Sealer;
 use super::{
-    Grant, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient, StoredSigningKey,
-    UpstreamTokens,
+    Grant, PassthroughToken, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient,
+    StoredSigningKey, UpstreamTokens,
 };
 use crate::clock::UnixSeconds;
 use crate::store::signing_keys::CONSENT_COOKIE_KEY;
@@ -263,6 +264,25 @@ impl Store for RedisStore {
             move |s| async move { rotate::rotate(&s, presented, &successor, now, grace).await },
         )
         .await
+    }
+
+    async fn put_passthrough(
+        &self,
+        token: PassthroughToken,
+        now: UnixSeconds,
+    ) -> Result<(), StoreError> {
+        self.call(move |s| async move { passthrough::put(&s, &token, now).await })
+            .await
+    }
+
+    async fn find_passthrough(
+        &self,
+        digest: &[u8; 32],
+        now: UnixSeconds,
+    ) -> Result<Option<PassthroughToken>, StoreError> {
+        let digest = *digest;
+        self.call(move |s| async move { passthrough::find(&s, &digest, now).await })
+            .await
     }
 
     async fn sweep_grants(

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::codec::{corrupt, db_error, hash, opt_unix, scopes, seal_error, secs, unix};
 use crate::clock::UnixSeconds;
 use crate::store::seal::{Sealer, aad};
-use crate::store::{Grant, RefreshRecord, Rotation, StoreError, UpstreamTokens};
+use crate::store::{Grant, PassthroughToken, RefreshRecord, Rotation, StoreError, UpstreamTokens};
 
 const SEALED_UPSTREAM: &str = "grants.upstream";
 const GRANT_COLUMNS: &str =
@@ -146,6 +146,51 @@ pub fn delete_refresh(conn: &Connection, hash: &[u8; 32]) -> Result<bool, StoreE
     Ok(n > 0)
 }
 
+pub fn put_passthrough(conn: &Connection, token: &PassthroughToken) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO passthrough_tokens (digest, grant_id, client_id, expires_at) \
+         VALUES (?1, ?2, ?3, ?4)",
+        params![
+            &token.digest[..],
+            token.grant_id,
+            token.client_id,
+            secs(token.expires_at)
+        ],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+pub fn find_passthrough(
+    conn: &Connection,
+    digest: &[u8; 32],
+    now: UnixSeconds,
+) -> Result<Option<PassthroughToken>, StoreError> {
+    conn.query_row(
+        "SELECT grant_id, client_id, expires_at FROM passthrough_tokens \
+         WHERE digest = ?1 AND expires_at > ?2",
+        params![&digest[..], secs(now)],
+        |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        },
+    )
+    .optional()
+    .map_err(db_error)?
+    .map(|(grant_id, client_id, expires_at)| {
+        Ok(PassthroughToken {
+            digest: *digest,
+            grant_id,
+            client_id,
+            expires_at: unix(expires_at)?,
+        })
+    })
+    .transpose()
+}
+
 /// Drops expired refresh tokens, then dead grants; returns how many grants went.
 /// Callers run it inside a transaction.
 pub fn sweep(
@@ -156,6 +201,11 @@ pub fn sweep(
 ) -> Result<u64, StoreError> {
     conn.execute(
         "DELETE FROM refresh_tokens WHERE expires_at <= ?1",
+        [secs(now)],
+    )
+    .map_err(db_error)?;
+    conn.execute(
+        "DELETE FROM passthrough_tokens WHERE expires_at <= ?1",
         [secs(now)],
     )
     .map_err(db_error)?;

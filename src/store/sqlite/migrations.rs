@@ -86,6 +86,18 @@ pub const MIGRATIONS: &[Migration] = &[
         );
     ",
     },
+    Migration {
+        description: "provider tokens handed out in passthrough mode, by digest",
+        sql: "
+        CREATE TABLE passthrough_tokens (
+            digest     BLOB PRIMARY KEY NOT NULL,
+            grant_id   TEXT NOT NULL,
+            client_id  TEXT NOT NULL,
+            expires_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX passthrough_tokens_by_expiry ON passthrough_tokens (expires_at);
+    ",
+    },
 ];
 
 /// The schema version this binary writes.

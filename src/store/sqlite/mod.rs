@@ -25,8 +25,8 @@ use rusqlite::{Connection, TransactionBehavior};
 use self::codec::db_error;
 use super::seal::Sealer;
 use super::{
-    Grant, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient, StoredSigningKey,
-    UpstreamTokens,
+    Grant, PassthroughToken, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient,
+    StoredSigningKey, UpstreamTokens,
 };
 use crate::clock::UnixSeconds;
 use crate::store::signing_keys::CONSENT_COOKIE_KEY;
@@ -196,6 +196,25 @@ impl Store for SqliteStore {
         grace: Duration,
     ) -> Result<RotateOutcome, StoreError> {
         self.run(move |c, _| rotate::rotate(c, presented, successor, now, grace))
+            .await
+    }
+
+    async fn put_passthrough(
+        &self,
+        token: PassthroughToken,
+        _now: UnixSeconds,
+    ) -> Result<(), StoreError> {
+        self.run(move |c, _| grants::put_passthrough(c, &token))
+            .await
+    }
+
+    async fn find_passthrough(
+        &self,
+        digest: &[u8; 32],
+        now: UnixSeconds,
+    ) -> Result<Option<PassthroughToken>, StoreError> {
+        let digest = *digest;
+        self.run(move |c, _| grants::find_passthrough(c, &digest, now))
             .await
     }
 

@@ -6,6 +6,7 @@ mod clients;
 mod concurrency;
 mod grants;
 pub mod login_state;
+mod passthrough;
 mod rotation;
 mod signing_keys;
 
@@ -16,6 +17,7 @@ use std::time::Duration;
 pub use clients::*;
 pub use concurrency::*;
 pub use grants::*;
+pub use passthrough::*;
 pub use rotation::*;
 pub use signing_keys::*;
 
@@ -136,6 +138,7 @@ macro_rules! store_behaviour {
             only_the_first_set_of_signing_keys_is_kept,
             retired_signing_keys_are_deleted,
             the_first_consent_cookie_key_is_kept,
+            passthrough_tokens_are_found_by_digest_until_they_expire,
         );
         $crate::store::suite::store_behaviour!(@threads $open;
             concurrent_tasks_presenting_one_token_rotate_it_once,
