@@ -221,3 +221,21 @@ pub trait LoginState: Send + Sync + 'static {
     /// Drops sessions and codes expired at `now`; counts them.
     async fn sweep_login_state(&self, now: UnixSeconds) -> Result<LoginSweep, StoreError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Remember;
+
+    #[test]
+    fn remember_decisions_survive_their_stored_form() {
+        for remember in [
+            Remember::No,
+            Remember::Asked,
+            Remember::For("c3ViamVjdA".into()),
+        ] {
+            assert_eq!(Remember::decode(&remember.encode()), remember);
+        }
+        assert_eq!(Remember::decode("for:"), Remember::No);
+        assert_eq!(Remember::decode("something else"), Remember::No);
+    }
+}
