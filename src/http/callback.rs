@@ -57,7 +57,8 @@ pub async fn callback(
             return session_error_page(&error);
         }
     };
-    let mut clear = vec![state.cookies.clear_binding(session)];
+    // The session is over whatever happens next: its binding cookie goes.
+    let mut cookies = vec![state.cookies.clear_binding(session)];
     match finish(&state, &params, &request, &leg).await {
         Ok(Finished::Code { code, subject }) => {
             state.metrics.login("completed");
@@ -69,14 +70,14 @@ pub async fn callback(
                     resource: request.resource.as_deref(),
                 };
                 let now = state.clock.unix();
-                clear.push(state.cookies.remember(&browser.id, &subject, &what, now));
-                clear.push(browser.cookie);
+                cookies.push(state.cookies.remember(&browser.id, &subject, &what, now));
+                cookies.push(browser.cookie);
             }
             let mut out = vec![("code", code.as_str())];
             if let Some(s) = request.state.as_deref() {
                 out.push(("state", s));
             }
-            login::to_client(&state, &request.redirect_uri, &out, clear)
+            login::to_client(&state, &request.redirect_uri, &out, cookies)
         }
         Ok(Finished::NotRemembered(client)) => {
             state.metrics.login("consent_remembered_other_user");
@@ -91,8 +92,8 @@ pub async fn callback(
                 Ok(ticket) => ticket,
                 Err(error) => return session_error_page(&error),
             };
-            clear.push(state.cookies.binding(&ticket.id, &ticket.csrf));
-            show_consent(&state, &client, &request, &ticket, clear)
+            cookies.push(state.cookies.binding(&ticket.id, &ticket.csrf));
+            show_consent(&state, &client, &request, &ticket, cookies)
         }
         Err(Refusal { error, description }) => {
             state.metrics.login(if error == "access_denied" {
@@ -100,7 +101,7 @@ pub async fn callback(
             } else {
                 "failed"
             });
-            error_to_client(&state, &request, error, &description, clear)
+            error_to_client(&state, &request, error, &description, cookies)
         }
     }
 }
