@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use super::display_text::{find_hidden_control, strip_hidden_controls};
 use super::redirect_uri::is_loopback_http;
 use super::scope::Scopes;
 
@@ -119,6 +120,7 @@ pub fn validate(
     let Value::Object(map) = body else {
         return Err(Meta("the registration must be a JSON object".into()));
     };
+    refuse_hidden_controls(map)?;
     let application_type = match text(map, "application_type")?.as_deref() {
         None => None,
         Some("web") => Some(ApplicationType::Web),
@@ -228,6 +230,28 @@ pub fn validate(
         scope,
         extra,
     })
+}
+
+/// Refuses control and format characters (bidi overrides, zero-width) in any string
+/// member, or string in an array member: the consent page shows the client's name
+/// (also as `client_name#lang`, RFC 7591 §2.2) and URIs, and such a character makes
+/// them read as something else. No real client needs one.
+pub fn refuse_hidden_controls(map: &Map<String, Value>) -> Result<(), MetadataError> {
+    for (key, value) in map {
+        let strings: Vec<&str> = match value {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        if let Some(c) = strings.into_iter().find_map(find_hidden_control) {
+            let key: String = strip_hidden_controls(key).chars().take(64).collect();
+            return Err(Meta(format!(
+                "{key} contains the invisible control character U+{:04X}",
+                u32::from(c)
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_redirect(
@@ -445,6 +469,28 @@ mod tests {
         );
         assert_eq!(a.fingerprint(), b.fingerprint());
         assert_ne!(a.fingerprint(), c.fingerprint());
+    }
+
+    #[test]
+    fn names_and_uris_with_bidi_or_zero_width_characters_are_refused() {
+        let policy = RedirectPolicy::default();
+        for body in [
+            json!({"redirect_uris": ["https://a.example/cb"], "client_name": "Evil\u{202E}ppA dooG"}),
+            json!({"redirect_uris": ["https://a.example/cb"], "client_name#en": "A\u{200B}pp"}),
+            json!({"redirect_uris": ["https://a.example/cb"], "client_uri": "https://a.example/\u{2066}"}),
+            json!({"redirect_uris": ["https://a.example/cb\u{202E}"]}),
+        ] {
+            let refused = validate(&body, &policy, &SupportedScopes(None));
+            assert!(
+                matches!(&refused, Err(Meta(d)) if d.contains("invisible control character")),
+                "{body}: {refused:?}"
+            );
+        }
+        assert!(
+            ok(json!({"redirect_uris": ["https://a.example/cb"], "client_name": "Écrivain 日本"}))
+                .client_name
+                .is_some()
+        );
     }
 
     #[test]

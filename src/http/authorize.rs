@@ -3,18 +3,23 @@
 //! browser already approved this client for these scopes, goes straight to the
 //! provider. Nothing reaches the provider before consent.
 
+use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::clients::{self, KnownClient};
 use super::consent_page::{self, ConsentView};
 use super::login::{self, error_page, session_error_page};
+use super::login_cookies::Approved;
 use super::params::Params;
-use crate::actors::sessions::{ApproveSession, SessionError, StartSession};
+use crate::actors::sessions::{
+    ApproveSession, Remember, SessionError, SessionTicket, StartSession,
+};
 use crate::domain::authorize::{
     self, Authorization, AuthorizeError, AuthorizeParams, ClientView, ResourceView,
 };
 use crate::server::AppState;
+use crate::store::ClientOrigin;
 
 pub async fn authorize(
     state: web::Data<AppState>,
@@ -84,9 +89,11 @@ pub async fn authorize(
     let now = state.clock.unix();
     let remembered = state.cookies.remembered(
         &req,
-        &request.client_id,
-        &request.scopes,
-        request.resource.as_deref(),
+        &Approved {
+            client_id: &request.client_id,
+            scopes: &request.scopes,
+            resource: request.resource.as_deref(),
+        },
         now,
     );
     let ticket = match state
@@ -100,14 +107,19 @@ pub async fn authorize(
         Ok(ticket) => ticket,
         Err(error) => return session_error_page(&error),
     };
-    let binding = state.cookies.binding(&ticket.id, &ticket.csrf);
-    if remembered {
+    let mut cookies = vec![state.cookies.binding(&ticket.id, &ticket.csrf)];
+    if state.cookies.remembers() {
+        cookies.push(state.cookies.browser(&req).cookie);
+    }
+    if let Some(subject) = remembered {
         state.metrics.login("consent_remembered");
         let leg = match state
             .sessions
             .send(ApproveSession {
                 id: ticket.id.clone(),
                 csrf: ticket.csrf.clone(),
+                // Settled at the callback, once the provider says who logged in.
+                remember: Remember::For(subject),
             })
             .await
             .unwrap_or(Err(SessionError::Stopped))
@@ -116,17 +128,28 @@ pub async fn authorize(
             Err(error) => return session_error_page(&error),
         };
         return match login::upstream_url(&state, &client, &request, &leg).await {
-            Ok(url) => login::see_other(url.as_str(), vec![binding]),
+            Ok(url) => login::see_other(url.as_str(), cookies),
             Err(page) => page,
         };
     }
+    show_consent(&state, &client, &request, &ticket, cookies)
+}
+
+/// The consent page for a started session, with `cookies` (its binding cookie).
+pub(super) fn show_consent(
+    state: &AppState,
+    client: &KnownClient,
+    request: &Authorization,
+    ticket: &SessionTicket,
+    cookies: Vec<Cookie<'static>>,
+) -> HttpResponse {
     state.metrics.login("consent_shown");
-    let scopes: Vec<&str> = request.scopes.iter().collect();
     let page = consent_page::render(&ConsentView {
         client_name: client.name.as_deref(),
         client_id: &client.client_id,
+        from_document: client.origin == ClientOrigin::MetadataDocument,
         redirect_uri: &request.redirect_uri,
-        scopes,
+        scopes: request.scopes.iter().collect(),
         resource: request.resource.as_deref(),
         session: &ticket.id,
         csrf: &ticket.csrf,
@@ -134,8 +157,10 @@ pub async fn authorize(
         offer_remember: state.cookies.remembers(),
     });
     let mut response = login::html(StatusCode::OK, page);
-    if let Err(error) = response.add_cookie(&binding) {
-        tracing::error!(%error, "cannot set the login cookie");
+    for cookie in cookies {
+        if let Err(error) = response.add_cookie(&cookie) {
+            tracing::error!(%error, "cannot set a login cookie");
+        }
     }
     response
 }

@@ -3,14 +3,24 @@
 //! the broker's PKCE verifier; validates the ID token (signature, issuer, audience,
 //! nonce, expiry); stores the grant; and sends the client a one-time code of its own
 //! with `state` and `iss` (RFC 9207).
+//!
+//! Remembered approvals are settled here, where the user is first known: one asked
+//! for on the consent page is remembered for this browser and this user; a login that
+//! skipped the consent page on the strength of an approval given by another user (a
+//! shared browser) is not completed — the provider's answer is dropped and the
+//! consent page shown, as if nothing were remembered.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::clients;
+use super::authorize::show_consent;
+use super::clients::{self, KnownClient};
 use super::login::{self, error_page, error_to_client, session_error_page};
+use super::login_cookies::Approved;
 use super::params::Params;
-use crate::actors::sessions::{CodeGrant, MintProxyCode, SessionError, TakeSession, UpstreamLeg};
+use crate::actors::sessions::{
+    CodeGrant, MintProxyCode, Remember, SessionError, StartSession, TakeSession, UpstreamLeg,
+};
 use crate::domain::authorize::{Authorization, BASE_SCOPES};
 use crate::domain::scope::Scopes;
 use crate::server::AppState;
@@ -47,15 +57,43 @@ pub async fn callback(
             return session_error_page(&error);
         }
     };
-    let clear = vec![state.cookies.clear_binding(session)];
+    // The session is over whatever happens next: its binding cookie goes.
+    let mut cookies = vec![state.cookies.clear_binding(session)];
     match finish(&state, &params, &request, &leg).await {
-        Ok(code) => {
+        Ok(Finished::Code { code, subject }) => {
             state.metrics.login("completed");
+            if leg.remember == Remember::Asked {
+                let browser = state.cookies.browser(&req);
+                let what = Approved {
+                    client_id: &request.client_id,
+                    scopes: &request.scopes,
+                    resource: request.resource.as_deref(),
+                };
+                let now = state.clock.unix();
+                cookies.push(state.cookies.remember(&browser.id, &subject, &what, now));
+                cookies.push(browser.cookie);
+            }
             let mut out = vec![("code", code.as_str())];
             if let Some(s) = request.state.as_deref() {
                 out.push(("state", s));
             }
-            login::to_client(&state, &request.redirect_uri, &out, clear)
+            login::to_client(&state, &request.redirect_uri, &out, cookies)
+        }
+        Ok(Finished::NotRemembered(client)) => {
+            state.metrics.login("consent_remembered_other_user");
+            let ticket = match state
+                .sessions
+                .send(StartSession {
+                    request: request.clone(),
+                })
+                .await
+                .unwrap_or(Err(SessionError::Stopped))
+            {
+                Ok(ticket) => ticket,
+                Err(error) => return session_error_page(&error),
+            };
+            cookies.push(state.cookies.binding(&ticket.id, &ticket.csrf));
+            show_consent(&state, &client, &request, &ticket, cookies)
         }
         Err(Refusal { error, description }) => {
             state.metrics.login(if error == "access_denied" {
@@ -63,9 +101,18 @@ pub async fn callback(
             } else {
                 "failed"
             });
-            error_to_client(&state, &request, error, &description, clear)
+            error_to_client(&state, &request, error, &description, cookies)
         }
     }
+}
+
+/// How a login that reached the provider ends well.
+enum Finished {
+    /// The grant is stored: the client's code, and who logged in.
+    Code { code: String, subject: String },
+    /// The consent page was skipped for an approval remembered for another user:
+    /// nothing is stored, the user must be asked.
+    NotRemembered(Box<KnownClient>),
 }
 
 /// What the client is told when the login cannot be completed.
@@ -90,7 +137,7 @@ async fn finish(
     params: &Params,
     request: &Authorization,
     leg: &UpstreamLeg,
-) -> Result<String, Refusal> {
+) -> Result<Finished, Refusal> {
     let snapshot = state.discovery.current().await.map_err(|e| Refusal {
         error: "temporarily_unavailable",
         description: format!("the identity provider cannot be reached: {e}"),
@@ -156,6 +203,12 @@ async fn finish(
     )
     .await
     .map_err(Refusal::failed)?;
+    if let Remember::For(digest) = &leg.remember
+        && !state.cookies.is_subject(digest, &claims.subject)
+    {
+        tracing::info!("a remembered approval was given by another user: asking this one");
+        return Ok(Finished::NotRemembered(Box::new(client)));
+    }
     let now = state.clock.unix();
     let scopes = granted(&request.scopes, &tokens);
     let grant_id = random_id();
@@ -192,11 +245,15 @@ async fn finish(
                 code_challenge: request.code_challenge.clone(),
                 scopes,
                 resource: request.resource.clone(),
-                subject: claims.subject,
+                subject: claims.subject.clone(),
             },
         })
         .await
         .unwrap_or(Err(SessionError::Stopped))
+        .map(|code| Finished::Code {
+            code,
+            subject: claims.subject,
+        })
         .map_err(|e| match e {
             SessionError::Full => Refusal {
                 error: "temporarily_unavailable",

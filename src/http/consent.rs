@@ -1,7 +1,8 @@
 //! `POST /oauth/consent`: the consent form's answer. The form's CSRF token must equal
 //! both the session's and the one in this browser's binding cookie; a forged or stale
-//! post gets a 403 page and changes nothing. Approve → the provider's login (and,
-//! when asked, a cookie remembering the approval); deny → `access_denied` to the client.
+//! post gets a 403 page and changes nothing. Approve → the provider's login (when asked
+//! to remember the approval, the callback does, once it knows the user); deny →
+//! `access_denied` to the client.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -10,7 +11,7 @@ use serde::Deserialize;
 use super::clients;
 use super::login::{self, error_page, session_error_page};
 use super::login_cookies::same_token;
-use crate::actors::sessions::{ApproveSession, DenySession, ReadSession, SessionError};
+use crate::actors::sessions::{ApproveSession, DenySession, ReadSession, Remember, SessionError};
 use crate::server::AppState;
 
 #[derive(Deserialize)]
@@ -54,6 +55,12 @@ pub async fn consent(
                 .send(ApproveSession {
                     id: form.session.clone(),
                     csrf: form.csrf.clone(),
+                    remember: if form.remember.as_deref() == Some("on") && state.cookies.remembers()
+                    {
+                        Remember::Asked
+                    } else {
+                        Remember::No
+                    },
                 })
                 .await
                 .unwrap_or(Err(SessionError::Stopped))
@@ -85,20 +92,10 @@ pub async fn consent(
                 }
             };
             state.metrics.login("approved");
-            let url = match login::upstream_url(&state, &client, &request, &leg).await {
-                Ok(url) => url,
-                Err(page) => return page,
-            };
-            let mut cookies = Vec::new();
-            if form.remember.as_deref() == Some("on") && state.cookies.remembers() {
-                cookies.push(state.cookies.remember(
-                    &request.client_id,
-                    &request.scopes,
-                    request.resource.as_deref(),
-                    state.clock.unix(),
-                ));
+            match login::upstream_url(&state, &client, &request, &leg).await {
+                Ok(url) => login::see_other(url.as_str(), Vec::new()),
+                Err(page) => page,
             }
-            login::see_other(url.as_str(), cookies)
         }
         "deny" => {
             let request = match state

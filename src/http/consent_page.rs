@@ -1,10 +1,15 @@
 //! The consent page: server-rendered HTML, no JavaScript, readable on a phone. It
-//! names the client, where it will send the user back (with a warning when that is
-//! only this machine), what it asks for and for which resource. Every value is
-//! escaped: client names and URIs come from untrusted registrations.
+//! names the client — its self-chosen name beside what the broker vouches for: the
+//! `client_id`, or the host serving its metadata document — where it will send the
+//! user back (with a warning when that is only this machine, or any app claiming a
+//! private-use scheme), what it asks for and for which resource. Every value is
+//! escaped, and stripped of control and format characters (bidi overrides,
+//! zero-width): client names and URIs come from untrusted registrations, and clients
+//! stored before registration refused such characters may still carry them.
 
 use url::Url;
 
+use crate::domain::display_text::strip_hidden_controls;
 use crate::domain::redirect_uri::is_loopback_http;
 use crate::redact::Redacted;
 
@@ -13,6 +18,8 @@ use crate::redact::Redacted;
 pub struct ConsentView<'a> {
     pub client_name: Option<&'a str>,
     pub client_id: &'a str,
+    /// The client is described by a metadata document at the `client_id` URL.
+    pub from_document: bool,
     pub redirect_uri: &'a str,
     pub scopes: Vec<&'a str>,
     pub resource: Option<&'a str>,
@@ -29,6 +36,7 @@ impl std::fmt::Debug for ConsentView<'_> {
         f.debug_struct("ConsentView")
             .field("client_name", &self.client_name)
             .field("client_id", &self.client_id)
+            .field("from_document", &self.from_document)
             .field("redirect_uri", &self.redirect_uri)
             .field("scopes", &self.scopes)
             .field("resource", &self.resource)
@@ -56,26 +64,72 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// Where the client will receive the user: its host, or a note for private-use schemes.
-fn destination(redirect_uri: &str) -> (String, bool) {
+/// Untrusted text as shown: without hidden controls, escaped.
+fn shown(text: &str) -> String {
+    escape(&strip_hidden_controls(text))
+}
+
+/// Where the client will receive the user, as HTML, and a warning when that place is
+/// not one web host. Only http(s) URLs have a host a user can judge; for a
+/// private-use scheme (`com.example.app:/cb`, `cursor://anysphere.cursor-retrieval/…`)
+/// what follows the scheme is whatever the app chose, so the whole URI is shown,
+/// with the scheme, never as a host.
+fn destination(redirect_uri: &str) -> (String, Option<&'static str>) {
     match Url::parse(redirect_uri) {
-        Ok(url) if is_loopback_http(&url) => ("an application on this computer".to_owned(), true),
-        Ok(url) => match url.host_str() {
-            Some(host) => (host.to_owned(), false),
-            None => (format!("the {} application", url.scheme()), false),
+        Ok(url) if is_loopback_http(&url) => (
+            "an application on this computer".to_owned(),
+            Some(
+                "This client runs on your own computer. Approve only if you just started a login from an application you trust.",
+            ),
+        ),
+        Ok(url) if matches!(url.scheme(), "https" | "http") => match url.host_str() {
+            Some(host) => (format!("<strong>{}</strong>", shown(host)), None),
+            None => ("an unknown place".to_owned(), None),
         },
-        Err(_) => ("an unknown place".to_owned(), false),
+        Ok(url) => (
+            format!(
+                "an app on your device that opens <code>{}:</code> links (<code>{}</code>)",
+                shown(url.scheme()),
+                shown(url.as_str())
+            ),
+            Some(
+                "Any app installed on your device can claim this kind of link. Approve only if you just started a login from an application you trust.",
+            ),
+        ),
+        Err(_) => ("an unknown place".to_owned(), None),
+    }
+}
+
+/// What the broker can vouch for about the client: its metadata document's host,
+/// or the `client_id` it registered under.
+fn identity(view: &ConsentView<'_>) -> String {
+    let host = view
+        .from_document
+        .then(|| Url::parse(view.client_id).ok())
+        .flatten()
+        .and_then(|url| url.host_str().map(str::to_owned));
+    match host {
+        Some(host) => format!(
+            "Described by <strong>{}</strong> (<code>{}</code>)",
+            shown(&host),
+            shown(view.client_id)
+        ),
+        None => format!("Client ID <code>{}</code>", shown(view.client_id)),
     }
 }
 
 pub fn render(view: &ConsentView<'_>) -> String {
-    let name = escape(view.client_name.unwrap_or(view.client_id));
-    let (host, loopback) = destination(view.redirect_uri);
-    let warning = if loopback {
-        "<p class=\"warn\">This client runs on your own computer. Approve only if you just started a login from an application you trust.</p>"
-    } else {
-        ""
-    };
+    let name = view
+        .client_name
+        .map(strip_hidden_controls)
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| strip_hidden_controls(view.client_id));
+    let name = escape(&name);
+    let identity = identity(view);
+    let (destination, warning) = destination(view.redirect_uri);
+    let warning = warning
+        .map(|w| format!("<p class=\"warn\">{w}</p>"))
+        .unwrap_or_default();
     let scopes = if view.scopes.is_empty() {
         "<li>basic access</li>".to_owned()
     } else {
@@ -104,7 +158,8 @@ code {{ word-break: break-all; }}
 </head>
 <body>
 <h1>Allow <strong>{name}</strong>?</h1>
-<p><strong>{name}</strong> wants to act on your behalf and will receive your answer at <strong>{host}</strong>.</p>
+<p class="client">{identity}</p>
+<p><strong>{name}</strong> wants to act on your behalf and will receive your answer at {destination}.</p>
 {warning}
 <p>It asks for:</p>
 <ul>{scopes}</ul>
@@ -118,7 +173,6 @@ code {{ word-break: break-all; }}
 </body>
 </html>
 "#,
-        host = escape(&host),
         remember = if view.offer_remember {
             "<p><label><input type=\"checkbox\" name=\"remember\" value=\"on\"> Remember this decision on this browser</label></p>\n"
         } else {
@@ -162,6 +216,7 @@ mod tests {
         ConsentView {
             client_name: Some(name),
             client_id: "c1",
+            from_document: false,
             redirect_uri: redirect,
             scopes: vec!["notes:read"],
             resource: Some("https://mcp.example/mcp"),
@@ -177,8 +232,28 @@ mod tests {
         let page = render(&view("<script>alert(1)</script>\"", "https://claude.ai/cb"));
         assert!(!page.contains("<script>"));
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;"));
-        assert!(page.contains("claude.ai"));
+        assert!(page.contains("<strong>claude.ai</strong>"));
+        assert!(page.contains("Client ID <code>c1</code>"));
         assert!(!page.contains("class=\"warn\""));
+    }
+
+    #[test]
+    fn hidden_controls_are_stripped_and_private_use_schemes_are_not_hosts() {
+        let page = render(&view(
+            "Evil\u{202E}ppA dooG",
+            "cursor://anysphere.cursor-retrieval/cb",
+        ));
+        assert!(!page.contains('\u{202E}'));
+        assert!(page.contains("EvilppA dooG"));
+        assert!(!page.contains("<strong>anysphere.cursor-retrieval</strong>"));
+        assert!(page.contains("<code>cursor:</code> links"));
+        assert!(page.contains("<code>cursor://anysphere.cursor-retrieval/cb</code>"));
+        assert!(page.contains("class=\"warn\""));
+        let mut document = view("Doc", "https://app.example/cb");
+        document.client_id = "https://client.example/meta.json";
+        document.from_document = true;
+        let page = render(&document);
+        assert!(page.contains("Described by <strong>client.example</strong>"));
     }
 
     #[test]

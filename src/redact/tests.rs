@@ -52,6 +52,7 @@ fn the_upstream_login_leg_hides_its_verifier_and_nonce() {
         state: "session-1".into(),
         verifier: SECRET.into(),
         nonce: SECRET.into(),
+        remember: Default::default(),
     };
     hides(&leg);
     assert!(format!("{leg:?}").contains("session-1"));
@@ -92,6 +93,7 @@ fn csrf_tokens_are_hidden() {
     hides(&ConsentView {
         client_name: None,
         client_id: "c1",
+        from_document: false,
         redirect_uri: "http://127.0.0.1/cb",
         scopes: vec!["notes:read"],
         resource: None,

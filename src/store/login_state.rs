@@ -21,13 +21,50 @@ use crate::domain::scope::Scopes;
 use crate::redact::Redacted;
 
 /// The broker's own side of the upstream login: PKCE verifier and nonce towards the
-/// provider, and the session id used as upstream `state`. `Debug` hides the verifier
-/// and the nonce.
+/// provider, the session id used as upstream `state`, and what the callback does
+/// about remembering the approval. `Debug` hides the verifier and the nonce.
 #[derive(Clone, PartialEq, Eq)]
 pub struct UpstreamLeg {
     pub state: String,
     pub verifier: String,
     pub nonce: String,
+    pub remember: Remember,
+}
+
+/// How the approval that started an upstream leg relates to remembered approvals.
+/// The user is known only at the callback, so a remembered approval is settled there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Remember {
+    /// Approved on the consent page, nothing to remember.
+    #[default]
+    No,
+    /// Approved on the consent page with "remember": the callback remembers the
+    /// approval for this browser and the user who logs in.
+    Asked,
+    /// The consent page was skipped on the strength of an approval remembered for the
+    /// user with this keyed subject digest: the callback completes the login only for
+    /// that user.
+    For(String),
+}
+
+impl Remember {
+    /// As stored (Redis): empty, `asked` or `for:<digest>`.
+    pub fn encode(&self) -> String {
+        match self {
+            Self::No => String::new(),
+            Self::Asked => "asked".to_owned(),
+            Self::For(digest) => format!("for:{digest}"),
+        }
+    }
+
+    /// The stored form read back; anything unknown is `No` (nothing remembered).
+    pub fn decode(text: &str) -> Self {
+        match text.split_once(':') {
+            _ if text == "asked" => Self::Asked,
+            Some(("for", digest)) if !digest.is_empty() => Self::For(digest.to_owned()),
+            _ => Self::No,
+        }
+    }
 }
 
 impl std::fmt::Debug for UpstreamLeg {
@@ -36,6 +73,7 @@ impl std::fmt::Debug for UpstreamLeg {
             .field("state", &self.state)
             .field("verifier", &Redacted)
             .field("nonce", &Redacted)
+            .field("remember", &self.remember)
             .finish()
     }
 }
@@ -205,4 +243,22 @@ pub trait LoginState: Send + Sync + 'static {
 
     /// Drops sessions and codes expired at `now`; counts them.
     async fn sweep_login_state(&self, now: UnixSeconds) -> Result<LoginSweep, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Remember;
+
+    #[test]
+    fn remember_decisions_survive_their_stored_form() {
+        for remember in [
+            Remember::No,
+            Remember::Asked,
+            Remember::For("c3ViamVjdA".into()),
+        ] {
+            assert_eq!(Remember::decode(&remember.encode()), remember);
+        }
+        assert_eq!(Remember::decode("for:"), Remember::No);
+        assert_eq!(Remember::decode("something else"), Remember::No);
+    }
 }

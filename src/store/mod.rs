@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 pub use grants::{Grant, PassthroughToken, RefreshRecord, RotateOutcome, Rotation, UpstreamTokens};
 pub use login_state::{
-    Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redemption, SessionStep,
+    Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redemption, Remember, SessionStep,
     StoredCode, UpstreamLeg,
 };
 pub use memory::{MemoryLoginState, MemoryRateLimits, MemoryRecentClients, MemoryStore};

@@ -74,7 +74,7 @@ impl Metrics {
         let logins = IntCounterVec::new(
             Opts::new(
                 "logins_total",
-                "Login steps by outcome (refused, consent_shown, consent_remembered, approved, denied, csrf_refused, upstream_error, completed, failed)",
+                "Login steps by outcome (refused, consent_shown, consent_remembered, consent_remembered_other_user, approved, denied, csrf_refused, upstream_error, completed, failed)",
             )
             .namespace("token_broker"),
             &["outcome"],

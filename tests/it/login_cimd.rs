@@ -7,18 +7,23 @@ use std::net::TcpListener;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::json;
 
-use crate::login_consent::{REDIRECT, authorize_url};
+use crate::login_consent::{REDIRECT, authorize_url, open_consent};
 use crate::login_flow::{login, redeem};
 use crate::support::{TestBroker, config_text, http};
 
 /// Serves `/client.json` describing a public client whose `client_id` is its own URL.
 fn document_server() -> String {
+    document_server_named("Metadata Document Client")
+}
+
+/// Like [`document_server`], the client named `name`.
+fn document_server_named(name: &str) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let url = format!("{base}/client.json");
     let doc = json!({
         "client_id": url,
-        "client_name": "Metadata Document Client",
+        "client_name": name,
         "redirect_uris": [REDIRECT],
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
@@ -83,4 +88,26 @@ async fn a_url_without_a_valid_document_is_shown_never_redirected() {
         assert_eq!(response.status(), 400, "{client_id}");
         assert!(response.headers().get("location").is_none());
     }
+}
+
+#[actix_web::test]
+async fn the_consent_page_names_the_documents_host_and_refuses_bidi_names() {
+    let broker = broker().await;
+    let client_id = document_server();
+    let consent = open_consent(&authorize_url(&broker, &client_id, &[])).await;
+    assert!(
+        consent
+            .page
+            .contains("Described by <strong>127.0.0.1</strong>"),
+        "{}",
+        consent.page
+    );
+    let spoofing = document_server_named("Evil\u{202E}ppA dooG");
+    let response = http()
+        .get(authorize_url(&broker, &spoofing, &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(!response.text().await.unwrap().contains('\u{202E}'));
 }

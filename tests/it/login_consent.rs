@@ -5,6 +5,7 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use serde_json::json;
 use url::Url;
 
+use crate::login_remember::remembered_approval;
 use crate::support::{BaseUrl, TestBroker, config_text, http};
 
 pub const REDIRECT: &str = "http://127.0.0.1:4711/callback";
@@ -309,28 +310,6 @@ async fn approve_starts_the_upstream_login_with_the_brokers_own_pkce_state_and_n
     assert!(scope.contains("openid") && scope.contains("notes:read"));
 }
 
-/// Approves a login of `client` at `broker`, asking it to remember the approval: the
-/// remembered-approval cookie (`name=value`).
-pub async fn remembered_approval(broker: &(impl BaseUrl + ?Sized), client: &str) -> String {
-    let consent = open_consent(&authorize_url(broker, client, &[])).await;
-    let response = post_consent(
-        broker,
-        Some(&consent.cookie),
-        &[
-            ("session", &consent.session),
-            ("csrf", &consent.csrf),
-            ("decision", "approve"),
-            ("remember", "on"),
-        ],
-    )
-    .await;
-    let remembered = cookies(response.headers())
-        .into_iter()
-        .find(|c| c.starts_with("tb_ok_"))
-        .expect("remember cookie");
-    remembered.split(';').next().unwrap().to_owned()
-}
-
 /// Where `broker` sends a browser holding `cookie` that starts a login of `client`:
 /// `Some(the provider's URL)` when it skips the consent page, `None` when it shows it.
 pub async fn skipped_consent(
@@ -371,9 +350,18 @@ async fn a_remembered_approval_skips_the_page_for_the_same_client_and_scopes_onl
         .await
         .unwrap();
     assert_eq!(wider.status(), 200);
-    let (name, value) = remembered.split_once('=').unwrap();
-    let (until, _) = value.split_once('.').unwrap();
-    let forged = format!("{name}={}.AAAA", until.parse::<u64>().unwrap() + 1);
+    let (browser, approval) = remembered.split_once("; ").unwrap();
+    let (browser, approval) = if browser.starts_with("tb_ok_") {
+        (approval, browser)
+    } else {
+        (browser, approval)
+    };
+    let (name, value) = approval.split_once('=').unwrap();
+    let (until, rest) = value.split_once('.').unwrap();
+    let forged = format!(
+        "{browser}; {name}={}.{rest}",
+        until.parse::<u64>().unwrap() + 1
+    );
     let tampered = http()
         .get(authorize_url(&broker, &client, &[]))
         .header("cookie", forged)

@@ -6,7 +6,8 @@ use std::net::TcpListener;
 
 use token_broker::clock::Clock;
 
-use crate::login_consent::{register, remembered_approval, skipped_consent};
+use crate::login_consent::{register, skipped_consent};
+use crate::login_remember::remembered_approval;
 use crate::redis_outage::start_broker;
 use crate::replicas::{Redis, replica_config};
 use crate::support::TestDevIdp;

@@ -11,10 +11,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::header::LOCATION;
 
-use crate::login_consent::{
-    authorize_url, open_consent, register, remembered_approval, skipped_consent,
-};
+use crate::login_consent::{authorize_url, open_consent, register, skipped_consent};
 use crate::login_flow::{login, redeem, refresh, verify};
+use crate::login_remember::remembered_approval;
 use crate::support::{
     BrokerProcess, TestDevIdp, UPSTREAM_PLACEHOLDER, config_text, free_port, http,
 };

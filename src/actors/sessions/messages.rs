@@ -2,7 +2,7 @@
 
 use actix::Message;
 
-use super::{CodeGrant, SessionError, SessionTicket, UpstreamLeg};
+use super::{CodeGrant, Remember, SessionError, SessionTicket, UpstreamLeg};
 use crate::domain::authorize::Authorization;
 
 /// Sent by `GET /oauth/authorize` once the request is valid: remember it while the
@@ -20,13 +20,16 @@ pub struct ReadSession {
     pub id: String,
 }
 
-/// Sent by the consent form's approve button: checks the CSRF token and returns what
-/// the upstream leg needs (the session id doubles as the upstream `state`).
+/// Sent by the consent form's approve button (or by authorize, when a remembered
+/// approval skips the page): checks the CSRF token and returns what the upstream leg
+/// needs (the session id doubles as the upstream `state`).
 #[derive(Message)]
 #[rtype(result = "Result<UpstreamLeg, SessionError>")]
 pub struct ApproveSession {
     pub id: String,
     pub csrf: String,
+    /// What the callback does about remembering this approval.
+    pub remember: Remember,
 }
 
 /// Sent by the consent form's deny button: ends the session; the caller redirects

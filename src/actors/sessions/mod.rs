@@ -19,7 +19,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use rand::RngCore;
 
-pub use crate::store::{CodeGrant, UpstreamLeg};
+pub use crate::store::{CodeGrant, Remember, UpstreamLeg};
 pub use messages::{
     ApproveSession, DenySession, MintProxyCode, ReadSession, RedeemProxyCode, StartSession,
     SweepCounts, SweepSessions, TakeSession,
@@ -290,6 +290,7 @@ impl Handler<ApproveSession> for Sessions {
             state: message.id.clone(),
             verifier: random(),
             nonce: random(),
+            remember: message.remember,
         };
         Box::pin(async move {
             let step = state

@@ -58,6 +58,7 @@ async fn a_session_is_approved_then_taken_once() {
         .send(ApproveSession {
             id: ticket.id.clone(),
             csrf: "forged".into(),
+            remember: Remember::No,
         })
         .await
         .unwrap();
@@ -66,6 +67,7 @@ async fn a_session_is_approved_then_taken_once() {
         .send(ApproveSession {
             id: ticket.id.clone(),
             csrf: ticket.csrf.clone(),
+            remember: Remember::No,
         })
         .await
         .unwrap()
@@ -75,6 +77,7 @@ async fn a_session_is_approved_then_taken_once() {
         .send(ApproveSession {
             id: ticket.id.clone(),
             csrf: ticket.csrf.clone(),
+            remember: Remember::No,
         })
         .await
         .unwrap()
@@ -151,6 +154,7 @@ async fn unapproved_denied_and_expired_sessions_end_there() {
         .send(ApproveSession {
             id: ticket.id,
             csrf: ticket.csrf,
+            remember: Remember::No,
         })
         .await
         .unwrap();

@@ -30,7 +30,7 @@ use crate::clock::UnixSeconds;
 use crate::domain::authorize::Authorization;
 use crate::store::StoreError;
 use crate::store::login_state::{
-    Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redemption, SessionStep,
+    Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redemption, Remember, SessionStep,
     StoredCode, UpstreamLeg, key,
 };
 
@@ -139,7 +139,11 @@ async fn put_session(
             "verifier",
             session.leg.as_ref().map(|l| l.verifier.as_str()),
         )
-        .opt_text("nonce", session.leg.as_ref().map(|l| l.nonce.as_str()));
+        .opt_text("nonce", session.leg.as_ref().map(|l| l.nonce.as_str()))
+        .opt_text(
+            "remember",
+            session.leg.as_ref().map(|l| l.remember.encode()).as_deref(),
+        );
     let hex = hex(&key(id));
     let entry = Entry {
         script: &SCRIPTS.put_session,
@@ -159,6 +163,7 @@ fn decode_session(id: &str, fields: &Fields) -> Result<LoginSession, StoreError>
             state: id.to_owned(),
             verifier,
             nonce,
+            remember: Remember::decode(&fields.opt_text("remember")?.unwrap_or_default()),
         }),
         _ => None,
     };
@@ -243,6 +248,7 @@ async fn approve_session(
         .arg(csrf)
         .arg(&leg.verifier)
         .arg(&leg.nonce)
+        .arg(leg.remember.encode())
         .invoke_async(&mut s.conn())
         .await
         .map_err(redis_error)?;
@@ -253,10 +259,12 @@ async fn approve_session(
     }
     let verifier = word(&next(&mut items, what)?)?.to_owned();
     let nonce = word(&next(&mut items, what)?)?.to_owned();
+    let remember = Remember::decode(word(&next(&mut items, what)?)?);
     Ok(SessionStep::Done(UpstreamLeg {
         state: id.to_owned(),
         verifier,
         nonce,
+        remember,
     }))
 }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier};
 use crate::domain::authorize::Authorization;
 use crate::domain::scope::Scopes;
 use crate::store::{
-    Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redemption, SessionStep,
+    Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redemption, Remember, SessionStep,
     StoredCode, UpstreamLeg,
 };
 
@@ -57,6 +57,7 @@ pub fn leg(id: &str, verifier: &str) -> UpstreamLeg {
         state: id.into(),
         verifier: verifier.into(),
         nonce: format!("nonce-of-{verifier}"),
+        remember: Remember::For(format!("subject-of-{verifier}")),
     }
 }
 

@@ -68,6 +68,14 @@ pub(super) fn validate(
             ));
         }
     }
+    // The consent page shows the name and URIs: no text that displays as other text.
+    if let Err(error) = client_metadata::refuse_hidden_controls(&document) {
+        tracing::info!(client_id, %error, "client metadata document refused");
+        return Err(invalid(
+            "a member contains an invisible control character (bidi override, zero-width, \
+             control): names and URIs must display as what they are",
+        ));
+    }
     if has_secret_keys(document.get("jwks")) {
         return Err(invalid(
             "the document contains private or symmetric key material",
