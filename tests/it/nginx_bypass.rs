@@ -6,7 +6,7 @@
 
 use std::io::{Read, Write};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::nginx::{Example, Stack, all};
 use crate::support::{config_text, http};
@@ -33,21 +33,7 @@ required_scopes = ["notes:write"]
 
 /// A client-credentials token from the dev IdP for `resource`.
 async fn token(stack: &Stack, resource: &str, scope: &str) -> String {
-    let body: Value = http()
-        .post(format!("{}/token", stack.broker.idp.url))
-        .basic_auth("demo-service", Some("demo-service-secret"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("resource", resource),
-            ("scope", scope),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
+    stack.broker.idp.service_token(resource, scope).await
 }
 
 /// A `tools/call` of `tool` as a 2026-07-28 client sends it, to `path` through nginx,
