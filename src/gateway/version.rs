@@ -117,17 +117,31 @@ mod tests {
             ("2024-11-05", false),
         ] {
             let version = of(&headers(&[sent])).unwrap();
-            assert_eq!((version.value.as_str(), version.stateless), (sent, stateless));
+            assert_eq!(
+                (version.value.as_str(), version.stateless),
+                (sent, stateless)
+            );
         }
         let missing = of(&headers(&[])).unwrap();
-        assert_eq!((missing.value.as_str(), missing.stateless), (DEFAULT, false));
+        assert_eq!(
+            (missing.value.as_str(), missing.stateless),
+            (DEFAULT, false)
+        );
     }
 
     #[test]
     fn anything_but_one_date_is_refused() {
         for bad in [
-            "", "latest", "2026-7-28", "2026-07-28 ", "2026/07/28", "2026-13-01", "2026-00-10",
-            "2026-07-32", "９９９９-07-28", "20260728",
+            "",
+            "latest",
+            "2026-7-28",
+            "2026-07-28 ",
+            "2026/07/28",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-07-32",
+            "９９９９-07-28",
+            "20260728",
         ] {
             let mut map = HeaderMap::new();
             if let Ok(value) = HeaderValue::from_str(bad) {
@@ -147,9 +161,15 @@ mod tests {
                 r#"{{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{{"_meta":{meta}}}}}"#
             )
         };
-        let agrees = parse(body(r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}"#).as_bytes()).unwrap();
+        let agrees =
+            parse(body(r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}"#).as_bytes())
+                .unwrap();
         assert!(version.check_body(&agrees).is_ok());
-        assert!(version.check_body(&parse(body("{}").as_bytes()).unwrap()).is_ok());
+        assert!(
+            version
+                .check_body(&parse(body("{}").as_bytes()).unwrap())
+                .is_ok()
+        );
         for meta in [
             r#"{"io.modelcontextprotocol/protocolVersion":"2025-11-25"}"#,
             r#"{"io.modelcontextprotocol/protocolVersion":20260728}"#,

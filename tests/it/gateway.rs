@@ -352,7 +352,10 @@ async fn sessions_pass_both_ways_and_streams_get_and_delete() {
     let init = json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {} });
     let started = rpc(&rig.broker, "/mcp", Some(&token), &init, &[]).await;
     // The server's id, bound to the caller (see gateway::sessions).
-    let session = started.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    let session = started.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(session.ends_with(".sess-42"), "{session}");
     let headers = [
         ("mcp-session-id", session.as_str()),

@@ -53,7 +53,10 @@ fn a_filtered_list_is_private_and_keeps_its_ttl() {
             "tools": [{"name": "x"}], "ttlMs": 300_000, "cacheScope": scope
         }});
         // Nothing removed, yet the list is still this caller's.
-        assert!(filter_message(&mut answer, &mut Lists::Any, &all), "{scope}");
+        assert!(
+            filter_message(&mut answer, &mut Lists::Any, &all),
+            "{scope}"
+        );
         assert_eq!(answer["result"]["cacheScope"], "private");
         assert_eq!(answer["result"]["ttlMs"], 300_000);
     }

@@ -58,12 +58,16 @@ async fn stateless_revisions_get_405_for_get_and_delete_and_no_session_ids() {
             assert_eq!(refused.headers()["allow"], "POST");
         }
     }
-    assert!(rig.upstream.seen().is_empty(), "nothing reached the MCP server");
+    assert!(
+        rig.upstream.seen().is_empty(),
+        "nothing reached the MCP server"
+    );
 
     // A POST goes on without the session or resumption the client still sends, and
     // the server's session id does not come back.
     let meta = json!({ "io.modelcontextprotocol/protocolVersion": "2026-07-28" });
-    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": { "_meta": meta } });
+    let body =
+        json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": { "_meta": meta } });
     let headers = [
         ("mcp-protocol-version", "2026-07-28"),
         ("mcp-session-id", "sess-42"),
@@ -92,13 +96,20 @@ async fn a_protocol_version_that_is_not_a_date_or_not_the_body_s_is_refused() {
         assert_eq!(stream.status(), 400, "{version}");
     }
     let meta = json!({ "io.modelcontextprotocol/protocolVersion": "2025-11-25" });
-    let body = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": { "_meta": meta } });
+    let body =
+        json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": { "_meta": meta } });
     let header = [("mcp-protocol-version", "2026-07-28")];
     let mismatch = rpc(&rig.broker, "/mcp", Some(&token), &body, &header).await;
     assert_eq!(mismatch.status(), 400);
     let answer: Value = mismatch.json().await.unwrap();
-    assert_eq!((answer["id"].clone(), answer["error"]["code"].clone()), (json!(2), json!(-32020)));
-    assert!(rig.upstream.seen().is_empty(), "nothing reached the MCP server");
+    assert_eq!(
+        (answer["id"].clone(), answer["error"]["code"].clone()),
+        (json!(2), json!(-32020))
+    );
+    assert!(
+        rig.upstream.seen().is_empty(),
+        "nothing reached the MCP server"
+    );
 }
 
 #[actix_web::test]
@@ -107,7 +118,10 @@ async fn a_legacy_session_serves_only_the_subject_and_client_that_opened_it() {
     let token = alice(&rig.broker).await;
     let started = rpc(&rig.broker, "/mcp", Some(&token), &initialize(), &[]).await;
     assert_eq!(started.status(), 200);
-    let session = started.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    let session = started.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let before = rig.upstream.seen().len();
 
     // Another subject (an API key), the same user through another client, and the
@@ -132,7 +146,11 @@ async fn a_legacy_session_serves_only_the_subject_and_client_that_opened_it() {
             assert_eq!(refused.status(), 404, "{method} {presented}");
         }
     }
-    assert_eq!(rig.upstream.seen().len(), before, "nothing reached the MCP server");
+    assert_eq!(
+        rig.upstream.seen().len(),
+        before,
+        "nothing reached the MCP server"
+    );
 
     // The opener's requests go on with the server's own id.
     let headers = [("mcp-session-id", session.as_str()), LEGACY];
@@ -147,11 +165,25 @@ async fn a_legacy_session_serves_only_the_subject_and_client_that_opened_it() {
         assert_eq!(seen.header("mcp-session-id"), Some("sess-42"));
     }
     // The other client of the same user opens a session of its own.
-    let own = rpc(&rig.broker, "/mcp", Some(&same_user_other_client), &initialize(), &[]).await;
+    let own = rpc(
+        &rig.broker,
+        "/mcp",
+        Some(&same_user_other_client),
+        &initialize(),
+        &[],
+    )
+    .await;
     let own = own.headers()["mcp-session-id"].to_str().unwrap().to_owned();
     assert_ne!(own, session);
     let headers = [("mcp-session-id", own.as_str()), LEGACY];
-    let listed = rpc(&rig.broker, "/mcp", Some(&same_user_other_client), &list(5), &headers).await;
+    let listed = rpc(
+        &rig.broker,
+        "/mcp",
+        Some(&same_user_other_client),
+        &list(5),
+        &headers,
+    )
+    .await;
     assert_eq!(listed.status(), 200);
 }
 
@@ -181,4 +213,71 @@ async fn filtered_tool_lists_are_private_and_keep_the_server_s_ttl() {
         .await
         .unwrap();
     assert_eq!(key_list["result"]["cacheScope"], "private");
+}
+
+/// Two brokers on one Redis, no `consent.cookie_key` and approvals not remembered:
+/// the binding key still comes from the store, so a session opened through one
+/// replica serves its opener through the other, and no one else there.
+#[actix_web::test]
+async fn replicas_on_one_redis_honour_each_others_sessions() {
+    use std::net::TcpListener;
+
+    use token_broker::clock::Clock;
+
+    use crate::redis_outage::start_broker;
+    use crate::replicas::{Redis, replica_config};
+    use crate::support::TestDevIdp;
+
+    let (upstream, url) = super::mcp_upstream::start_upstream();
+    let redis = Redis::start();
+    let clock = Clock::system();
+    let idp = TestDevIdp::start_with_clock(Default::default(), clock.clone()).await;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let public_url = format!("http://{}", listener.local_addr().unwrap());
+    let shared = replica_config(&public_url, &idp.url, &redis.url());
+    let text = shared.replace(
+        "cookie_key = \"a shared cookie key for both replicas\"\n",
+        "remember_for = \"0s\"\n",
+    );
+    assert_ne!(text, shared);
+    let text = format!("{text}\n[[gateway]]\npath = \"/mcp\"\nupstream = \"{url}/json\"\n");
+    let a = start_broker(&text, listener, &clock);
+    let b = start_broker(&text, TcpListener::bind("127.0.0.1:0").unwrap(), &clock);
+    let token = |name: &'static str| {
+        let a = a.clone();
+        async move {
+            let client = register(a.as_str(), name).await;
+            let code = login(a.as_str(), &client, &[]).await;
+            let (_, body) = redeem(a.as_str(), &client, &code).await;
+            body["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let (opener, other) = (token("Opener").await, token("Other").await);
+    let post = |broker: &str, token: &str, body: Value, session: Option<&str>| {
+        let mut request = http()
+            .post(format!("{broker}/mcp"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(session) = session {
+            request = request
+                .header("mcp-session-id", session)
+                .header(LEGACY.0, LEGACY.1);
+        }
+        request.send()
+    };
+    let started = post(&a, &opener, initialize(), None).await.unwrap();
+    assert_eq!(started.status(), 200);
+    let session = started.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let on_b = post(&b, &opener, list(1), Some(&session)).await.unwrap();
+    assert_eq!(on_b.status(), 200, "the opener, through the other replica");
+    assert_eq!(upstream.last().header("mcp-session-id"), Some("sess-42"));
+    let before = upstream.seen().len();
+    let stolen = post(&b, &other, list(2), Some(&session)).await.unwrap();
+    assert_eq!(stolen.status(), 404);
+    assert_eq!(upstream.seen().len(), before);
 }
