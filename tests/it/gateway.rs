@@ -4,6 +4,7 @@
 //! MCP server the downstream token — never the client's.
 
 mod mcp_upstream;
+mod sessions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -350,9 +351,14 @@ async fn sessions_pass_both_ways_and_streams_get_and_delete() {
     let token = alice(&rig.broker).await;
     let init = json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {} });
     let started = rpc(&rig.broker, "/mcp", Some(&token), &init, &[]).await;
-    assert_eq!(started.headers()["mcp-session-id"], "sess-42");
+    // The server's id, bound to the caller (see gateway::sessions).
+    let session = started.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(session.ends_with(".sess-42"), "{session}");
     let headers = [
-        ("mcp-session-id", "sess-42"),
+        ("mcp-session-id", session.as_str()),
         ("mcp-protocol-version", "2025-11-25"),
     ];
     let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
@@ -365,7 +371,7 @@ async fn sessions_pass_both_ways_and_streams_get_and_delete() {
     let stream = http()
         .get(rig.broker.at("/mcp"))
         .bearer_auth(&token)
-        .header("mcp-session-id", "sess-42")
+        .header("mcp-session-id", &session)
         .header("last-event-id", "ev-1")
         .send()
         .await
@@ -381,7 +387,7 @@ async fn sessions_pass_both_ways_and_streams_get_and_delete() {
     let ended = http()
         .delete(rig.broker.at("/mcp"))
         .bearer_auth(&token)
-        .header("mcp-session-id", "sess-42")
+        .header("mcp-session-id", &session)
         .send()
         .await
         .unwrap();
