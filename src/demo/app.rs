@@ -120,6 +120,8 @@ pub fn instructions(broker: SocketAddr, idp_url: &str) -> String {
         "-H 'content-type: application/json' -H 'accept: application/json, text/event-stream'";
     let redirect = "http://127.0.0.1:33418/callback";
     let redirect_q = "http%3A%2F%2F127.0.0.1%3A33418%2Fcallback";
+    // With two resources the broker needs to be told which one (RFC 8707).
+    let mcp_q = format!("http%3A%2F%2F{broker}%2Fmcp");
     // RFC 7636 appendix B.
     let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -162,7 +164,7 @@ Log in as an MCP client would (authorization code + PKCE through the broker's co
 
   # a public client with a loopback redirect URI, as Claude Code or VS Code register
   CLIENT=$(curl -s http://{broker}/oauth/register -H 'content-type: application/json' -d '{{"client_name":"demo login","redirect_uris":["{redirect}"],"grant_types":["authorization_code","refresh_token"],"token_endpoint_auth_method":"none"}}' | sed -E 's/.*"client_id":"([^"]+)".*/\1/')
-  AUTHZ="http://{broker}/oauth/authorize?response_type=code&client_id=$CLIENT&redirect_uri={redirect_q}&code_challenge={challenge}&code_challenge_method=S256&state=demo&scope=notes%3Aread"
+  AUTHZ="http://{broker}/oauth/authorize?response_type=code&client_id=$CLIENT&redirect_uri={redirect_q}&code_challenge={challenge}&code_challenge_method=S256&state=demo&scope=notes%3Aread&resource={mcp_q}"
   # open "$AUTHZ" in a browser and press Approve (you land on {redirect}?code=...), or let curl press it:
   PAGE=$(curl -s -c /tmp/token-broker-demo.jar "$AUTHZ")
   UPSTREAM=$(curl -s -b /tmp/token-broker-demo.jar -o /dev/null -w '%{{redirect_url}}' http://{broker}/oauth/consent -d decision=approve -d session=$(echo "$PAGE" | sed -nE 's/.*name="session" value="([^"]+)".*/\1/p') -d csrf=$(echo "$PAGE" | sed -nE 's/.*name="csrf" value="([^"]+)".*/\1/p'))

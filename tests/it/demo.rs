@@ -227,6 +227,8 @@ fn with_a_sqlite_store_the_demo_remembers_its_clients_across_restarts() {
                 ),
                 ("code_challenge_method", "S256"),
                 ("scope", "notes:read"),
+                // The demo has two resources, so the broker must be told which.
+                ("resource", &format!("{broker}/mcp")),
             ])
             .send()
             .unwrap()

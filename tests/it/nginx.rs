@@ -695,7 +695,7 @@ upstream_audience = "{NOTES_UPSTREAM}"
 #[actix_web::test]
 async fn per_tool_rules_apply_through_nginx_from_the_mcp_headers() {
     let rules = format!(
-        "{}\n[[resources.tools]]\nname = \"notes_write\"\nscopes = [\"notes:write\"]\n\n[[resources.tools]]\nname = \"health\"\npublic = true\n",
+        "{}anonymous = \"public-tools\"\n\n[[resources.tools]]\nname = \"notes_write\"\nscopes = [\"notes:write\"]\n\n[[resources.tools]]\nname = \"health\"\npublic = true\n",
         config_text()
     );
     let stack = Stack::start_with(Example::Readme, &rules).await;

@@ -1,6 +1,6 @@
 //! The forward-auth bypasses of the security review (issue #24, findings 1–4), each sent
 //! through a real nginx running the README's snippet (and docker/nginx.conf) in front of
-//! two resources: `/mcp` (notes:read, a public `health` tool) and `/mcp-admin`
+//! two resources: `/mcp` (notes:read, a public `health` tool, open to anonymous callers) and `/mcp-admin`
 //! (notes:write). Every attack must be refused without reaching the MCP server, and
 //! the MCP server must never see an identity header the client wrote.
 
@@ -14,10 +14,12 @@ use crate::support::{config_text, http};
 const MCP: &str = "http://127.0.0.1:9/mcp";
 const ADMIN: &str = "http://127.0.0.1:9/mcp-admin";
 
-/// `/mcp` with a public tool, and `/mcp-admin` needing `notes:write`.
+/// `/mcp` with a public tool (and `anonymous = "public-tools"`), and `/mcp-admin`
+/// needing `notes:write`.
 fn two_resources() -> String {
     format!(
-        r#"{}
+        r#"{}anonymous = "public-tools"
+
 [[resources.tools]]
 name = "health"
 public = true
@@ -203,7 +205,10 @@ async fn only_posts_pass_anonymously_never_a_get_or_delete_of_a_session() {
     let before = stack.reached_mcp();
     for method in ["GET", "DELETE"] {
         let status = raw_status(&stack, method, "/mcp", &session).await;
-        assert_eq!(status, 401, "anonymous {method} with Mcp-Method: ping");
+        // The broker answers 405 (no stream for anonymous callers, and no challenge
+        // that would start a second login); nginx's auth_request turns any status but
+        // 2xx, 401 and 403 into 500, which MCP clients take as no stream either.
+        assert_eq!(status, 500, "anonymous {method} with Mcp-Method: ping");
     }
     assert_eq!(
         stack.reached_mcp(),
