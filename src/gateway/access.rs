@@ -73,8 +73,9 @@ fn call(message: &Message) -> McpCall<'_> {
 }
 
 /// Without a token, on a resource with `anonymous = "public-tools"`: every message
-/// public (a batch as a whole); streams (GET, DELETE) never (405). Otherwise the resource check (401/403), then each
-/// `tools/call` against the tool rules, then the downstream token.
+/// public (a batch as a whole); streams (GET, DELETE) never (405). Otherwise the
+/// resource check (401/403), then each `tools/call` against the tool rules, then the
+/// downstream token.
 pub async fn authorize<'a>(
     state: &'a web::Data<AppState>,
     headers: &HeaderMap,
