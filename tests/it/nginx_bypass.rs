@@ -196,7 +196,7 @@ async fn paths_that_nginx_routes_elsewhere_are_refused() {
 
 #[actix_web::test]
 async fn only_posts_pass_anonymously_never_a_get_or_delete_of_a_session() {
-    let stack = Stack::start_with(Example::Readme, &two_resources()).await;
+    let stack = Stack::start_with(Example::ReadmeAnonymous, &two_resources()).await;
     let session = [
         ("Mcp-Method", "ping"),
         ("Mcp-Session-Id", "someone-elses-session"),
@@ -205,10 +205,10 @@ async fn only_posts_pass_anonymously_never_a_get_or_delete_of_a_session() {
     let before = stack.reached_mcp();
     for method in ["GET", "DELETE"] {
         let status = raw_status(&stack, method, "/mcp", &session).await;
-        // The broker answers 405 (no stream for anonymous callers, and no challenge
-        // that would start a second login); nginx's auth_request turns any status but
-        // 2xx, 401 and 403 into 500, which MCP clients take as no stream either.
-        assert_eq!(status, 500, "anonymous {method} with Mcp-Method: ping");
+        // 405 (no stream for anonymous callers, and no challenge that would start a
+        // second login), from the README's lines for anonymous = "public-tools":
+        // nginx's auth_request would turn the broker's own 405 into 500.
+        assert_eq!(status, 405, "anonymous {method} with Mcp-Method: ping");
     }
     assert_eq!(
         stack.reached_mcp(),
@@ -218,6 +218,14 @@ async fn only_posts_pass_anonymously_never_a_get_or_delete_of_a_session() {
     // The handshake itself still passes: the same headers on a POST.
     raw_status(&stack, "POST", "/mcp", &session).await;
     assert_eq!(stack.reached_mcp(), before + 1, "an anonymous POST ping");
+    // A stream with a token is the caller's own: past nginx's 405 lines to the broker.
+    let bearer = format!("Bearer {}", token(&stack, MCP, "notes:read").await);
+    let with_token = [
+        ("Authorization", bearer.as_str()),
+        ("Accept", "text/event-stream"),
+    ];
+    raw_status(&stack, "GET", "/mcp", &with_token).await;
+    assert_eq!(stack.reached_mcp(), before + 2, "a GET with a token");
     stack.stop().await;
 }
 
