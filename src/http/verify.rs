@@ -4,7 +4,8 @@
 //! carry the `WWW-Authenticate` the proxy passes back to the client. For a resource
 //! with an `exchange_audience`, a 200 also carries the downstream token. With tool
 //! rules, the MCP transport's `Mcp-Method` / `Mcp-Name` headers (as the proxy passes
-//! them on) decide per tool: public tools pass without a token, others may need more
+//! them on) decide per tool: public tools pass without a token where the resource
+//! allows anonymous requests at all (`anonymous = "public-tools"`), others may need more
 //! scopes (403 step-up) or be outside the caller's allow-list (403 `access_denied`).
 
 use actix_web::http::Uri;
@@ -28,9 +29,18 @@ const X_AUTH_ACCESS_TOKEN: HeaderName = HeaderName::from_static("x-auth-access-t
 /// so reading any other (or a fallback) would let the client pick what is judged.
 struct Original {
     uri: Uri,
-    /// The original method was POST. Without a method header it counts as not: then
+    /// The original method. Without exactly one method header it is `Other`: then
     /// nothing passes anonymously.
-    post: bool,
+    method: OriginalMethod,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OriginalMethod {
+    /// A message to the MCP server: the only kind that may pass without a token.
+    Post,
+    /// `GET` (the server's stream) or `DELETE` (a session's end).
+    Stream,
+    Other,
 }
 
 impl Original {
@@ -54,16 +64,20 @@ impl Original {
                 Denial::bad_request("ambiguous_path", "the original URI is not a request URI")
             })?;
         let mut methods = req.headers().get_all(&config.method_header);
-        let post = matches!(
-            (methods.next(), methods.next()),
-            (Some(method), None) if method.as_bytes() == b"POST"
-        );
-        Ok(Self { uri, post })
+        let method = match (methods.next(), methods.next()) {
+            (Some(method), None) => match method.as_bytes() {
+                b"POST" => OriginalMethod::Post,
+                b"GET" | b"DELETE" => OriginalMethod::Stream,
+                _ => OriginalMethod::Other,
+            },
+            _ => OriginalMethod::Other,
+        };
+        Ok(Self { uri, method })
     }
 }
 
 pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let Original { uri, post } = match Original::from_request(&req, &state.config.forward_auth) {
+    let Original { uri, method } = match Original::from_request(&req, &state.config.forward_auth) {
         Ok(original) => original,
         Err(denial) => {
             state.metrics.auth_failure(denial.reason);
@@ -72,15 +86,24 @@ pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
     };
     let mut scratch = String::new();
     let call = McpCall::from_headers(req.headers(), &mut scratch);
-    // Public tools (and the handshake around them) need no token, and only as the
-    // POSTs that carry them: a GET or DELETE attaches to or ends someone's session.
-    if post
+    // On a resource with `anonymous = "public-tools"`, public tools (and the handshake
+    // around them) need no token, and only as the POSTs that carry them: a GET or
+    // DELETE attaches to or ends someone's session, and is refused with 405 rather
+    // than 401 so that it does not start a second login beside the one a POST starts.
+    if method != OriginalMethod::Other
         && !req.headers().contains_key(header::AUTHORIZATION)
         && let Ok(path) = protect::routed_path(&uri)
-        && protect::resource_for(&state.config, &path)
-            .is_some_and(|resource| tool_access::anonymous_allowed(resource, call))
+        && let Some(resource) = protect::resource_for(&state.config, &path)
     {
-        return HttpResponse::Ok().finish();
+        match method {
+            OriginalMethod::Post if tool_access::anonymous_allowed(resource, call) => {
+                return HttpResponse::Ok().finish();
+            }
+            OriginalMethod::Stream if resource.tools.anonymous_open() => {
+                return tool_access::anonymous_stream(&state).response();
+            }
+            _ => {}
+        }
     }
     let protect::Checked {
         resource,
