@@ -41,10 +41,40 @@ impl TokenEndpointAuthMethod {
     }
 }
 
+/// `application_type` (OpenID Connect Dynamic Client Registration 1.0 §2; MCP
+/// 2026-07-28, "Application Type and Redirect URI Constraints"): which redirect URIs
+/// the client may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApplicationType {
+    /// A remote browser-based application: https redirect URIs only. OIDC lets the
+    /// server refuse every http URI but a native client's loopback ones, and a
+    /// loopback or private-use URI is one any program on the user's device can
+    /// answer, which a web client never needs.
     Web,
+    /// Desktop, mobile and command-line apps, and web apps served from localhost:
+    /// loopback http (RFC 8252 §7.3), private-use schemes (§7.1, as the policy
+    /// allows) and claimed https URIs (§7.2, VS Code's `https://vscode.dev/redirect`).
     Native,
+}
+
+impl ApplicationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Native => "native",
+        }
+    }
+
+    /// The type of a client that did not say. OIDC's default is `web`, but most MCP
+    /// clients omit the member while registering loopback or private-use URIs
+    /// (CLIENTS.md): defaulting to `web` would refuse them all, so the URIs decide —
+    /// `web` when every one is https, else `native`.
+    pub fn inferred(redirect_uris: &[String]) -> Self {
+        let all_https = redirect_uris
+            .iter()
+            .all(|uri| Url::parse(uri).is_ok_and(|url| url.scheme() == "https"));
+        if all_https { Self::Web } else { Self::Native }
+    }
 }
 
 /// Validated metadata.
@@ -57,7 +87,8 @@ pub struct ClientMetadata {
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
     pub grant_types: Vec<String>,
     pub response_types: Vec<String>,
-    pub application_type: Option<ApplicationType>,
+    /// As declared, or inferred from the redirect URIs when omitted.
+    pub application_type: ApplicationType,
     pub client_name: Option<String>,
     pub client_uri: Option<String>,
     pub logo_uri: Option<String>,
@@ -176,6 +207,8 @@ pub fn validate(
     for uri in &redirect_uris {
         check_redirect(uri, application_type, policy)?;
     }
+    let application_type =
+        application_type.unwrap_or_else(|| ApplicationType::inferred(&redirect_uris));
     let scope = match text(map, "scope")? {
         None => None,
         Some(text) => {
@@ -279,6 +312,12 @@ fn check_redirect(
         }
     } else if loopback {
         // RFC 8252 §7.3: native apps' loopback redirects, any port.
+        if app == Some(ApplicationType::Web) {
+            return Err(Redirect(format!(
+                "`{uri}`: a web application must use https redirect URIs; an application \
+                 on the user's device (loopback redirect) registers as native"
+            )));
+        }
     } else if FORBIDDEN_SCHEMES.contains(&scheme) {
         return Err(Redirect(format!(
             "`{uri}`: {scheme} redirect URIs are not allowed"
@@ -375,10 +414,7 @@ impl ClientMetadata {
             ("software_version", self.software_version.clone()),
             (
                 "application_type",
-                self.application_type.map(|a| match a {
-                    ApplicationType::Web => "web".to_owned(),
-                    ApplicationType::Native => "native".to_owned(),
-                }),
+                Some(self.application_type.as_str().to_owned()),
             ),
         ];
         for (key, value) in optional {
@@ -405,99 +441,4 @@ impl ClientMetadata {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ok(body: Value) -> ClientMetadata {
-        validate(
-            &body,
-            &RedirectPolicy {
-                allow_private_use_schemes: true,
-                ..Default::default()
-            },
-            &SupportedScopes(None),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn defaults_follow_rfc7591() {
-        let m = ok(json!({"redirect_uris": ["https://a.example/cb"]}));
-        assert_eq!(m.grant_types, ["authorization_code"]);
-        assert_eq!(m.response_types, ["code"]);
-        assert_eq!(
-            m.token_endpoint_auth_method,
-            TokenEndpointAuthMethod::ClientSecretBasic
-        );
-    }
-
-    #[test]
-    fn allow_list_patterns_match_ports_and_paths() {
-        let policy = RedirectPolicy {
-            allow_private_use_schemes: true,
-            allowed_patterns: vec![
-                "https://claude.ai/api/mcp/auth_callback".into(),
-                "http://127.0.0.1:*/*".into(),
-            ],
-        };
-        let check = |u: &str| {
-            validate(
-                &json!({"redirect_uris": [u]}),
-                &policy,
-                &SupportedScopes(None),
-            )
-        };
-        assert!(check("https://claude.ai/api/mcp/auth_callback").is_ok());
-        assert!(check("http://127.0.0.1:5555/callback").is_ok());
-        assert!(matches!(check("https://claude.ai/other"), Err(Redirect(_))));
-        assert!(matches!(
-            check("http://localhost:5555/callback"),
-            Err(Redirect(_))
-        ));
-    }
-
-    #[test]
-    fn fingerprints_ignore_order_but_not_content() {
-        let a = ok(
-            json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["authorization_code", "refresh_token"], "client_name": "A"}),
-        );
-        let b = ok(
-            json!({"client_name": "A", "grant_types": ["refresh_token", "authorization_code"], "redirect_uris": ["https://a.example/cb"]}),
-        );
-        let c = ok(
-            json!({"redirect_uris": ["https://a.example/cb2"], "grant_types": ["authorization_code", "refresh_token"], "client_name": "A"}),
-        );
-        assert_eq!(a.fingerprint(), b.fingerprint());
-        assert_ne!(a.fingerprint(), c.fingerprint());
-    }
-
-    #[test]
-    fn names_and_uris_with_bidi_or_zero_width_characters_are_refused() {
-        let policy = RedirectPolicy::default();
-        for body in [
-            json!({"redirect_uris": ["https://a.example/cb"], "client_name": "Evil\u{202E}ppA dooG"}),
-            json!({"redirect_uris": ["https://a.example/cb"], "client_name#en": "A\u{200B}pp"}),
-            json!({"redirect_uris": ["https://a.example/cb"], "client_uri": "https://a.example/\u{2066}"}),
-            json!({"redirect_uris": ["https://a.example/cb\u{202E}"]}),
-        ] {
-            let refused = validate(&body, &policy, &SupportedScopes(None));
-            assert!(
-                matches!(&refused, Err(Meta(d)) if d.contains("invisible control character")),
-                "{body}: {refused:?}"
-            );
-        }
-        assert!(
-            ok(json!({"redirect_uris": ["https://a.example/cb"], "client_name": "Écrivain 日本"}))
-                .client_name
-                .is_some()
-        );
-    }
-
-    #[test]
-    fn scopes_are_checked_against_what_is_supported() {
-        let supported = SupportedScopes(Some(Scopes::parse("notes:read").unwrap()));
-        let policy = RedirectPolicy::default();
-        let body = json!({"redirect_uris": ["https://a.example/cb"], "scope": "notes:write"});
-        assert!(matches!(validate(&body, &policy, &supported), Err(Meta(_))));
-    }
-}
+mod tests;

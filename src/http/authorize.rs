@@ -7,7 +7,7 @@ use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::clients::{self, KnownClient};
+use super::clients::{self, KnownClient, NotFound};
 use super::consent_page::{self, ConsentView};
 use super::login::{self, error_page, session_error_page};
 use super::login_cookies::Approved;
@@ -45,8 +45,21 @@ pub async fn authorize(
             "client_id is required.",
         );
     };
-    let client = match clients::find(&state, client_id).await {
-        Ok(client) => client,
+    let client = match clients::lookup(&state, client_id).await {
+        Ok(Ok(client)) => Some(client),
+        Ok(Err(NotFound::Unregistered)) => None,
+        // Never redirected: the document, and so its redirect URIs, are not trusted.
+        Ok(Err(NotFound::Document(error))) => {
+            state.metrics.login("refused");
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Client not accepted",
+                &format!(
+                    "This application identifies itself by a client metadata document \
+                     that this server cannot accept: {error}."
+                ),
+            );
+        }
         Err(error) => {
             tracing::warn!(%error, "client lookup failed");
             return error_page(
@@ -149,6 +162,7 @@ pub(super) fn show_consent(
         client_id: &client.client_id,
         from_document: client.origin == ClientOrigin::MetadataDocument,
         redirect_uri: &request.redirect_uri,
+        registered_redirect_uris: &client.redirect_uris,
         scopes: request.scopes.iter().collect(),
         resource: request.resource.as_deref(),
         session: &ticket.id,

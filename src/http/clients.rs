@@ -14,7 +14,7 @@ use crate::domain::client_auth::{self, Presented};
 use crate::domain::scope::Scopes;
 use crate::server::AppState;
 use crate::store::{ClientOrigin, StoredClient};
-use crate::upstream::cimd::ClientDocument;
+use crate::upstream::cimd::{CimdError, ClientDocument};
 use crate::upstream::token::ClientCredentials;
 
 /// A client the broker knows, with the metadata fields the login needs.
@@ -55,7 +55,7 @@ impl KnownClient {
             name: document.client_name.clone(),
             redirect_uris: document.redirect_uris.clone(),
             scope: scope(meta),
-            grant_types: grant_types(meta),
+            grant_types: document.grant_types.clone(),
             secret_hash: None,
             origin: ClientOrigin::MetadataDocument,
         }
@@ -115,19 +115,38 @@ fn scope(meta: &Value) -> Option<Scopes> {
         .and_then(|s| Scopes::parse(s).ok())
 }
 
+/// Why no client answers to a `client_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotFound {
+    /// Not registered (and not a metadata document URL, or documents are off).
+    Unregistered,
+    /// A metadata document URL whose document was refused: the reason is safe to show
+    /// the user (it never repeats what the remote server sent).
+    Document(CimdError),
+}
+
 /// The client named `client_id`: registered, or — for a URL, when metadata documents
 /// are on — described by the Client ID Metadata Document at that URL.
 pub async fn find(state: &AppState, client_id: &str) -> Result<Option<KnownClient>, ApiError> {
+    Ok(lookup(state, client_id).await?.ok())
+}
+
+/// Like [`find`], saying why there is no client: the login's error page names the
+/// rule a refused document broke, so its owner (or the user) can see what to fix.
+pub async fn lookup(
+    state: &AppState,
+    client_id: &str,
+) -> Result<Result<KnownClient, NotFound>, ApiError> {
     if let Some(fetcher) = &state.metadata_documents
         && (client_id.starts_with("https://") || client_id.starts_with("http://"))
     {
-        return match fetcher.fetch(client_id).await {
-            Ok(document) => Ok(Some(KnownClient::from_document(&document))),
+        return Ok(match fetcher.fetch(client_id).await {
+            Ok(document) => Ok(KnownClient::from_document(&document)),
             Err(error) => {
                 tracing::info!(client_id, %error, "client metadata document refused");
-                Ok(None)
+                Err(NotFound::Document(error))
             }
-        };
+        });
     }
     let stored = state
         .store
@@ -137,7 +156,9 @@ pub async fn find(state: &AppState, client_id: &str) -> Result<Option<KnownClien
             description: format!("client registry unavailable: {e}"),
             retry_after: Some("5".to_owned()),
         })?;
-    Ok(stored.map(KnownClient::from_stored))
+    Ok(stored
+        .map(KnownClient::from_stored)
+        .ok_or(NotFound::Unregistered))
 }
 
 /// The credentials a back-channel request carries (Basic header or form fields);

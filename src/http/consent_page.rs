@@ -1,8 +1,9 @@
 //! The consent page: server-rendered HTML, no JavaScript, readable on a phone. It
 //! names the client — its self-chosen name beside what the broker vouches for: the
 //! `client_id`, or the host serving its metadata document — where it will send the
-//! user back (with a warning when that is only this machine, or any app claiming a
-//! private-use scheme), what it asks for and for which resource. Every value is
+//! user back (the redirect URI's host, prominently; with a warning when the answer
+//! goes to a loopback port or a private-use scheme, and a stronger one when every
+//! address the client has is such a place), what it asks for and for which resource. Every value is
 //! escaped, and stripped of control and format characters (bidi overrides,
 //! zero-width): client names and URIs come from untrusted registrations, and clients
 //! stored before registration refused such characters may still carry them.
@@ -21,6 +22,8 @@ pub struct ConsentView<'a> {
     /// The client is described by a metadata document at the `client_id` URL.
     pub from_document: bool,
     pub redirect_uri: &'a str,
+    /// Every redirect URI the client registered (or its document lists).
+    pub registered_redirect_uris: &'a [String],
     pub scopes: Vec<&'a str>,
     pub resource: Option<&'a str>,
     pub session: &'a str,
@@ -38,6 +41,7 @@ impl std::fmt::Debug for ConsentView<'_> {
             .field("client_id", &self.client_id)
             .field("from_document", &self.from_document)
             .field("redirect_uri", &self.redirect_uri)
+            .field("registered_redirect_uris", &self.registered_redirect_uris)
             .field("scopes", &self.scopes)
             .field("resource", &self.resource)
             .field("session", &self.session)
@@ -69,35 +73,89 @@ fn shown(text: &str) -> String {
     escape(&strip_hidden_controls(text))
 }
 
-/// Where the client will receive the user, as HTML, and a warning when that place is
-/// not one web host. Only http(s) URLs have a host a user can judge; for a
-/// private-use scheme (`com.example.app:/cb`, `cursor://anysphere.cursor-retrieval/…`)
-/// what follows the scheme is whatever the app chose, so the whole URI is shown,
-/// with the scheme, never as a host.
-fn destination(redirect_uri: &str) -> (String, Option<&'static str>) {
-    match Url::parse(redirect_uri) {
-        Ok(url) if is_loopback_http(&url) => (
-            "an application on this computer".to_owned(),
-            Some(
-                "This client runs on your own computer. Approve only if you just started a login from an application you trust.",
-            ),
-        ),
-        Ok(url) if matches!(url.scheme(), "https" | "http") => match url.host_str() {
-            Some(host) => (format!("<strong>{}</strong>", shown(host)), None),
-            None => ("an unknown place".to_owned(), None),
-        },
-        Ok(url) => (
-            format!(
-                "an app on your device that opens <code>{}:</code> links (<code>{}</code>)",
-                shown(url.scheme()),
-                shown(url.as_str())
-            ),
-            Some(
-                "Any app installed on your device can claim this kind of link. Approve only if you just started a login from an application you trust.",
-            ),
-        ),
-        Err(_) => ("an unknown place".to_owned(), None),
+/// Where a redirect URI sends the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// An https (or other http) URL: a web host the user can judge.
+    Web,
+    /// Loopback http (RFC 8252 §7.3): whatever program listens on that port.
+    Loopback,
+    /// A private-use scheme (RFC 8252 §7.1): whichever app claimed it (§8.6).
+    App,
+    Unknown,
+}
+
+fn place(uri: &str) -> Place {
+    match Url::parse(uri) {
+        Ok(url) if is_loopback_http(&url) => Place::Loopback,
+        Ok(url) if matches!(url.scheme(), "https" | "http") && url.host_str().is_some() => {
+            Place::Web
+        }
+        Ok(_) => Place::App,
+        Err(_) => Place::Unknown,
     }
+}
+
+/// Where the client will receive the user, as HTML: the redirect URI's host, shown
+/// prominently (MCP: "MUST clearly display the redirect URI hostname"). For a
+/// private-use scheme (`com.example.app:/cb`, `cursor://anysphere.cursor-retrieval/…`)
+/// what follows the scheme is whatever the app chose, so the whole URI is shown, with
+/// the scheme, never as a host.
+fn destination(redirect_uri: &str) -> String {
+    let url = Url::parse(redirect_uri).ok();
+    let host = url.as_ref().and_then(Url::host_str).map(shown);
+    match (place(redirect_uri), url, host) {
+        (Place::Loopback, _, Some(host)) => {
+            format!("<strong>{host}</strong>, an application on this device")
+        }
+        (Place::Web, _, Some(host)) => format!("<strong>{host}</strong>"),
+        (Place::App, Some(url), _) => format!(
+            "an app on your device that opens <code>{}:</code> links (<code>{}</code>)",
+            shown(url.scheme()),
+            shown(url.as_str())
+        ),
+        _ => "an unknown place".to_owned(),
+    }
+}
+
+/// Warnings about who may receive the answer (MCP 2026-07-28 "Localhost Redirect URI
+/// Risks": warn for localhost-only clients). A loopback port or a private-use scheme
+/// can be claimed by any program on the device, so the name and identity above it
+/// prove nothing about who is asking; when every URI the client has is such a place,
+/// anyone running software on the device can be this client.
+fn warnings(view: &ConsentView<'_>) -> Vec<String> {
+    let presented = place(view.redirect_uri);
+    let local = |p: Place| matches!(p, Place::Loopback | Place::App);
+    let only_local = !view.registered_redirect_uris.is_empty()
+        && view
+            .registered_redirect_uris
+            .iter()
+            .all(|uri| local(place(uri)));
+    let mut out = Vec::new();
+    if only_local {
+        let who = if view.from_document {
+            "its metadata document lists"
+        } else {
+            "it registered"
+        };
+        out.push(format!(
+            "Every address {who} for receiving your answer is on your own device: any \
+             program running on your device could be using this client's name and \
+             identity. Approve only if you just started this login yourself, from an \
+             application you trust."
+        ));
+    } else if local(presented) {
+        out.push(
+            "This answer goes to your own device rather than to the client's website: any \
+             program running on your device could have started this login. Approve only \
+             if you just started it yourself, from an application you trust."
+                .to_owned(),
+        );
+    }
+    if presented == Place::App {
+        out.push("Any app installed on your device can claim this kind of link.".to_owned());
+    }
+    out
 }
 
 /// What the broker can vouch for about the client: its metadata document's host,
@@ -126,10 +184,11 @@ pub fn render(view: &ConsentView<'_>) -> String {
         .unwrap_or_else(|| strip_hidden_controls(view.client_id));
     let name = escape(&name);
     let identity = identity(view);
-    let (destination, warning) = destination(view.redirect_uri);
-    let warning = warning
-        .map(|w| format!("<p class=\"warn\">{w}</p>"))
-        .unwrap_or_default();
+    let destination = destination(view.redirect_uri);
+    let warning: String = warnings(view)
+        .iter()
+        .map(|w| format!("<p class=\"warn\">{w}</p>\n"))
+        .collect();
     let scopes = if view.scopes.is_empty() {
         "<li>basic access</li>".to_owned()
     } else {
@@ -159,7 +218,8 @@ code {{ word-break: break-all; }}
 <body>
 <h1>Allow <strong>{name}</strong>?</h1>
 <p class="client">{identity}</p>
-<p><strong>{name}</strong> wants to act on your behalf and will receive your answer at {destination}.</p>
+<p><strong>{name}</strong> wants to act on your behalf.</p>
+<p class="destination">Your answer will be sent to {destination}.</p>
 {warning}
 <p>It asks for:</p>
 <ul>{scopes}</ul>
@@ -209,60 +269,4 @@ pub fn error_page(title: &str, message: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn view<'a>(name: &'a str, redirect: &'a str) -> ConsentView<'a> {
-        ConsentView {
-            client_name: Some(name),
-            client_id: "c1",
-            from_document: false,
-            redirect_uri: redirect,
-            scopes: vec!["notes:read"],
-            resource: Some("https://mcp.example/mcp"),
-            session: "sess",
-            csrf: "tok",
-            action: "/oauth/consent",
-            offer_remember: true,
-        }
-    }
-
-    #[test]
-    fn untrusted_names_cannot_inject_markup() {
-        let page = render(&view("<script>alert(1)</script>\"", "https://claude.ai/cb"));
-        assert!(!page.contains("<script>"));
-        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;"));
-        assert!(page.contains("<strong>claude.ai</strong>"));
-        assert!(page.contains("Client ID <code>c1</code>"));
-        assert!(!page.contains("class=\"warn\""));
-    }
-
-    #[test]
-    fn hidden_controls_are_stripped_and_private_use_schemes_are_not_hosts() {
-        let page = render(&view(
-            "Evil\u{202E}ppA dooG",
-            "cursor://anysphere.cursor-retrieval/cb",
-        ));
-        assert!(!page.contains('\u{202E}'));
-        assert!(page.contains("EvilppA dooG"));
-        assert!(!page.contains("<strong>anysphere.cursor-retrieval</strong>"));
-        assert!(page.contains("<code>cursor:</code> links"));
-        assert!(page.contains("<code>cursor://anysphere.cursor-retrieval/cb</code>"));
-        assert!(page.contains("class=\"warn\""));
-        let mut document = view("Doc", "https://app.example/cb");
-        document.client_id = "https://client.example/meta.json";
-        document.from_document = true;
-        let page = render(&document);
-        assert!(page.contains("Described by <strong>client.example</strong>"));
-    }
-
-    #[test]
-    fn loopback_clients_get_a_warning_and_the_form_carries_its_tokens() {
-        let page = render(&view("Claude Code", "http://127.0.0.1:5555/callback"));
-        assert!(page.contains("class=\"warn\""));
-        assert!(page.contains("name=\"csrf\" value=\"tok\""));
-        assert!(page.contains("name=\"session\" value=\"sess\""));
-        assert!(page.contains("<code>notes:read</code>"));
-        assert!(!page.contains("<script"), "no JavaScript");
-    }
-}
+mod tests;

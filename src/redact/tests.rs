@@ -95,6 +95,7 @@ fn csrf_tokens_are_hidden() {
         client_id: "c1",
         from_document: false,
         redirect_uri: "http://127.0.0.1/cb",
+        registered_redirect_uris: &[],
         scopes: vec!["notes:read"],
         resource: None,
         session: "session-1",

@@ -73,6 +73,10 @@ async fn serve(docs: web::Data<Docs>, name: web::Path<String>) -> HttpResponse {
             "token_endpoint_auth_signing_alg": "RS256",
             "jwks_uri": "https://client.example/jwks.json",
         })),
+        "key-only" => ok(json!({
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": "https://client.example/jwks.json",
+        })),
         "text" => HttpResponse::Ok()
             .content_type("text/plain")
             .body(document(base, &name, json!({})).to_string()),
@@ -363,14 +367,17 @@ async fn a_redirect_uri_registration_would_refuse_is_refused() {
 }
 
 #[actix_web::test]
-async fn a_private_key_jwt_document_is_refused_naming_the_method() {
+async fn a_private_key_jwt_document_offering_none_is_a_public_client() {
     let server = DocServer::start();
     let (fetcher, _) = fetcher(loopback());
-    let CimdError::Invalid(reason) = refusal(&fetcher, &server.url("chatgpt")).await else {
+    let chatgpt = fetcher.fetch(&server.url("chatgpt")).await.unwrap();
+    assert_eq!(chatgpt.grant_types, ["authorization_code", "refresh_token"]);
+    let CimdError::Invalid(reason) = refusal(&fetcher, &server.url("key-only")).await else {
         panic!("expected Invalid");
     };
     assert!(
-        reason.contains("`private_key_jwt` is not supported"),
+        reason
+            .contains("`private_key_jwt` is not supported, and the document does not offer `none`"),
         "{reason}"
     );
 }

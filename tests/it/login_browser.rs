@@ -47,7 +47,7 @@ async fn chromium_renders_the_page_and_approve_deny_and_forgery_behave() {
         "{text}"
     );
     assert!(
-        text.contains("on your own computer"),
+        text.contains("on your own device"),
         "loopback warning: {text}"
     );
     let back = &approve["redirect"];

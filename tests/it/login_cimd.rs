@@ -18,17 +18,33 @@ fn document_server() -> String {
 
 /// Like [`document_server`], the client named `name`.
 fn document_server_named(name: &str) -> String {
+    document_server_with(json!({ "client_name": name }))
+}
+
+/// Serves `/client.json`: a public client whose `client_id` is its own URL, named
+/// "Metadata Document Client", redirecting to [`REDIRECT`], with `extra` members
+/// merged over that (a `null` removes one).
+pub fn document_server_with(extra: serde_json::Value) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let url = format!("{base}/client.json");
-    let doc = json!({
+    let mut doc = json!({
         "client_id": url,
-        "client_name": name,
+        "client_name": "Metadata Document Client",
         "redirect_uris": [REDIRECT],
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
         "token_endpoint_auth_method": "none",
     });
+    if let (Some(doc), serde_json::Value::Object(extra)) = (doc.as_object_mut(), extra) {
+        for (key, value) in extra {
+            if value.is_null() {
+                doc.remove(&key);
+            } else {
+                doc.insert(key, value);
+            }
+        }
+    }
     let server = HttpServer::new(move || {
         let doc = doc.clone();
         App::new().route(
@@ -47,7 +63,7 @@ fn document_server_named(name: &str) -> String {
     url
 }
 
-async fn broker() -> TestBroker {
+pub async fn broker() -> TestBroker {
     let text = format!(
         "{}\n[registration]\nmetadata_documents_allow_loopback = true\n",
         config_text()

@@ -108,4 +108,10 @@ async fn a_private_use_redirect_scheme_is_shown_as_an_app_not_as_a_host() {
     assert!(page.contains("opens <code>cursor:</code> links"), "{page}");
     assert!(page.contains(&format!("<code>{redirect}</code>")), "{page}");
     assert!(page.contains("class=\"warn\""), "{page}");
+    // Its only redirect URI is one any app on the device can claim.
+    assert!(page.contains("Every address it registered"), "{page}");
+    assert!(
+        page.contains("Any app installed on your device can claim"),
+        "{page}"
+    );
 }

@@ -409,10 +409,10 @@ async fn a_provider_refusal_reaches_the_client_as_access_denied() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        query(&location(&back), "error").as_deref(),
-        Some("server_error")
-    );
+    let to = location(&back);
+    assert_eq!(query(&to, "error").as_deref(), Some("server_error"));
+    assert_eq!(query(&to, "state").as_deref(), Some("client-state"));
+    assert_eq!(query(&to, "iss").as_deref(), Some(broker.url.as_str()));
 }
 
 fn urlencode(text: &str) -> String {

@@ -21,6 +21,7 @@ mod introspection;
 mod invalidation;
 mod login_browser;
 mod login_cimd;
+mod login_cimd_rules;
 mod login_consent;
 mod login_consent_display;
 mod login_flow;

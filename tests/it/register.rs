@@ -360,3 +360,45 @@ async fn a_remembered_public_client_that_vanished_is_registered_anew() {
     let (_, third) = register().await;
     assert_eq!(third["client_id"], second["client_id"]);
 }
+
+#[actix_web::test]
+async fn application_type_is_honoured_and_inferred_when_omitted() {
+    let broker = TestBroker::start().await;
+    // Declared `web`: https only; a loopback URI is a native app's (OIDC Registration §2).
+    let response = register(
+        &broker,
+        &json!({"redirect_uris": ["http://127.0.0.1:5555/callback"],
+            "application_type": "web", "token_endpoint_auth_method": "none"}),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["error"], "invalid_redirect_uri", "{answer}");
+    assert!(
+        answer["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("registers as native")),
+        "{answer}"
+    );
+    // Omitted: inferred from the URIs and echoed (RFC 7591 §3.2.1), never refused.
+    for (uris, kind) in [
+        (json!(["http://localhost:3000/callback"]), "native"),
+        (
+            json!([
+                "cursor://anysphere.cursor-mcp/oauth/callback",
+                "https://www.cursor.com/agents/mcp/oauth/callback"
+            ]),
+            "native",
+        ),
+        (json!(["https://claude.ai/api/mcp/auth_callback"]), "web"),
+    ] {
+        let response = register(
+            &broker,
+            &json!({"redirect_uris": uris, "token_endpoint_auth_method": "none"}),
+        )
+        .await;
+        assert_eq!(response.status(), 201, "{uris}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["application_type"], kind, "{answer}");
+    }
+}

@@ -9,6 +9,8 @@ use crate::domain::client_metadata::{self, SupportedScopes};
 pub(super) struct Fields {
     pub(super) document: Map<String, Value>,
     pub(super) redirect_uris: Vec<String>,
+    /// What the client may use here (see [`validate`]).
+    pub(super) grant_types: Vec<String>,
     pub(super) client_name: Option<String>,
 }
 
@@ -18,14 +20,18 @@ pub(super) fn invalid(reason: &str) -> CimdError {
 
 /// Checks a document fetched from `client_id` (draft §4, §4.1).
 ///
-/// Only public clients are accepted: `token_endpoint_auth_method` absent or `none`.
-/// Shared-secret methods are forbidden by the draft (§4.1). `private_key_jwt` is
-/// refused too, although ChatGPT's document declares it (listing `none` only in a
-/// non-standard `token_endpoint_auth_methods_supported`): the draft (§8.2) says that
-/// the authorization server MUST then authenticate the client with a key from its
-/// document, which the broker cannot do yet. Quietly treating such a client as public
-/// would drop the authentication its owner asked for; the refusal names the method so
-/// the operator can see why, and ChatGPT can register through DCR instead.
+/// Only public clients are accepted: the broker cannot verify client assertions.
+/// Shared-secret methods are forbidden by the draft (§4.1). A document declaring
+/// `private_key_jwt` asks to be authenticated with its keys (draft §8.2); it is
+/// accepted as a public client only when it also offers `none` in
+/// `token_endpoint_auth_methods_supported`, as ChatGPT's does: its owner said a public
+/// client is acceptable, and PKCE and the exact redirect URIs still bind every code to
+/// the login that asked for it. One that does not offer `none` is refused, naming why.
+///
+/// `grant_types` is narrowed to what the broker offers a document client
+/// (authorization_code, refresh_token) rather than refused for listing more (VS Code
+/// lists device_code, others jwt-bearer); a document offering no authorization_code
+/// cannot log in and is refused.
 pub(super) fn validate(
     client_id: &str,
     body: &[u8],
@@ -48,26 +54,8 @@ pub(super) fn validate(
             "a metadata document must not carry a client secret",
         ));
     }
-    match document.get("token_endpoint_auth_method") {
-        None => {}
-        Some(Value::String(method)) if method == "none" => {}
-        Some(Value::String(method)) if method == "private_key_jwt" => {
-            return Err(invalid(
-                "token_endpoint_auth_method `private_key_jwt` is not supported: only public \
-                 clients (`none`) are accepted",
-            ));
-        }
-        Some(Value::String(method)) if method.starts_with("client_secret") => {
-            return Err(invalid(
-                "shared-secret client authentication is not allowed in a metadata document",
-            ));
-        }
-        Some(_) => {
-            return Err(invalid(
-                "unsupported token_endpoint_auth_method: only `none` is accepted",
-            ));
-        }
-    }
+    check_auth_method(client_id, &document)?;
+    let grant_types = offered_grants(&document)?;
     // The consent page shows the name and URIs: no text that displays as other text.
     if let Err(error) = client_metadata::refuse_hidden_controls(&document) {
         tracing::info!(client_id, %error, "client metadata document refused");
@@ -100,15 +88,89 @@ pub(super) fn validate(
     Ok(Fields {
         document,
         redirect_uris,
+        grant_types,
         client_name,
     })
+}
+
+/// The client authenticates with `none` (absent means `none` here: a document has
+/// no secret to default to), or declares `private_key_jwt` but also offers `none`.
+fn check_auth_method(client_id: &str, document: &Map<String, Value>) -> Result<(), CimdError> {
+    match document.get("token_endpoint_auth_method") {
+        None => Ok(()),
+        Some(Value::String(method)) if method == "none" => Ok(()),
+        Some(Value::String(method)) if method.starts_with("client_secret") => Err(invalid(
+            "shared-secret client authentication is not allowed in a metadata document",
+        )),
+        Some(Value::String(method)) if method == "private_key_jwt" => {
+            let offers_none = document
+                .get("token_endpoint_auth_methods_supported")
+                .and_then(Value::as_array)
+                .is_some_and(|methods| methods.iter().any(|m| m.as_str() == Some("none")));
+            if offers_none {
+                tracing::info!(
+                    client_id,
+                    "metadata document prefers private_key_jwt and offers none: used as a public client"
+                );
+                Ok(())
+            } else {
+                Err(invalid(
+                    "token_endpoint_auth_method `private_key_jwt` is not supported, and the \
+                     document does not offer `none` in token_endpoint_auth_methods_supported: \
+                     only public clients are accepted",
+                ))
+            }
+        }
+        Some(_) => Err(invalid(
+            "unsupported token_endpoint_auth_method: only `none` is accepted",
+        )),
+    }
+}
+
+/// The grants the client may use here: its `grant_types` (RFC 7591 default
+/// `authorization_code`) that the broker offers a document client. `response_types`,
+/// when present, must include `code`.
+fn offered_grants(document: &Map<String, Value>) -> Result<Vec<String>, CimdError> {
+    const OFFERED: [&str; 2] = ["authorization_code", "refresh_token"];
+    let listed = |key: &str| -> Result<Option<Vec<&str>>, CimdError> {
+        match document.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(Value::as_str)
+                .collect::<Option<Vec<_>>>()
+                .map(Some)
+                .ok_or_else(|| CimdError::Invalid(format!("{key} must be an array of strings"))),
+            Some(_) => Err(CimdError::Invalid(format!(
+                "{key} must be an array of strings"
+            ))),
+        }
+    };
+    if listed("response_types")?.is_some_and(|types| !types.contains(&"code")) {
+        return Err(invalid(
+            "response_types does not include `code`, the only response type offered",
+        ));
+    }
+    let grants = listed("grant_types")?.unwrap_or_else(|| vec!["authorization_code"]);
+    let usable: Vec<String> = OFFERED
+        .iter()
+        .filter(|offered| grants.contains(offered))
+        .map(|g| (*g).to_owned())
+        .collect();
+    if !usable.iter().any(|g| g == "authorization_code") {
+        return Err(invalid(
+            "grant_types does not include authorization_code: a client described by a \
+             metadata document logs in with authorization_code (and refresh_token) only",
+        ));
+    }
+    Ok(usable)
 }
 
 /// The redirect URIs pass the rules dynamic registration applies (RFC 6749 §3.1.2;
 /// MCP: https or loopback http): absolute, no fragment, no `javascript:`, `data:`,
 /// `file:` or plain http to another host, private-use schemes and the allow list as
 /// the operator's [`RedirectPolicy`] says, and `application_type` `web` https-only.
-/// The refused URI is logged, not repeated in the error.
+/// The refused URI is logged, not repeated in the error; the rule is named.
 pub(super) fn check_redirect_uris(
     client_id: &str,
     document: &Map<String, Value>,
@@ -117,19 +179,25 @@ pub(super) fn check_redirect_uris(
 ) -> Result<(), CimdError> {
     let mut registration = Map::new();
     registration.insert("redirect_uris".to_owned(), Value::from(uris.to_vec()));
-    // Only `web` narrows the rules; other values are not the broker's concern here.
-    if document.get("application_type").and_then(Value::as_str) == Some("web") {
-        registration.insert("application_type".to_owned(), Value::from("web"));
+    // The same `application_type` rules as registration: declared, it is honoured;
+    // omitted, it is inferred from the URIs, so nothing is refused for lacking it.
+    if let Some(kind) = document.get("application_type") {
+        registration.insert("application_type".to_owned(), kind.clone());
     }
     let registration = Value::Object(registration);
     client_metadata::validate(&registration, redirects, &SupportedScopes(None))
         .map(drop)
         .map_err(|error| {
             tracing::info!(client_id, %error, "client metadata document redirect URIs refused");
-            invalid(
+            let web = document.get("application_type").and_then(Value::as_str) == Some("web");
+            invalid(if web {
+                "a redirect URI is not allowed: the document's application_type is `web`, \
+                 which allows https redirect URIs only (an app on the user's device is \
+                 `native`)"
+            } else {
                 "a redirect URI is not allowed: https, loopback http or a permitted \
-                 private-use scheme, without a fragment, as for registered clients",
-            )
+                 private-use scheme, without a fragment, as for registered clients"
+            })
         })
 }
 

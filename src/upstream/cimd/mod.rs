@@ -115,6 +115,9 @@ pub struct ClientDocument {
     pub document: Value,
     /// Exact redirect URIs (draft §4.2); at least one.
     pub redirect_uris: Vec<String>,
+    /// The document's `grant_types` the broker offers it: authorization_code, and
+    /// refresh_token when listed.
+    pub grant_types: Vec<String>,
     /// The client's self-chosen, unverified name.
     pub client_name: Option<String>,
     /// Broker clock, Unix seconds.
@@ -334,6 +337,7 @@ impl CimdFetcher {
             client_id: client_id.to_owned(),
             document: Value::Object(fields.document),
             redirect_uris: fields.redirect_uris,
+            grant_types: fields.grant_types,
             client_name: fields.client_name,
             fetched_at,
             fresh_until: fetched_at.saturating_add(lifetime.as_secs()),

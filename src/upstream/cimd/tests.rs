@@ -282,6 +282,56 @@ fn documents_are_validated() {
 }
 
 #[test]
+fn chatgpt_style_and_extra_grant_documents_are_used_for_what_they_allow() {
+    let chatgpt = check(serde_json::json!({
+        "client_id": ID, "redirect_uris": ["https://chatgpt.com/connector/oauth/x"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
+        "jwks_uri": "https://chatgpt.com/jwks.json",
+        "grant_types": ["authorization_code", "refresh_token",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"],
+    }))
+    .unwrap();
+    assert_eq!(chatgpt.grant_types, ["authorization_code", "refresh_token"]);
+    let defaulted = check(serde_json::json!({"client_id": ID, "redirect_uris": ["https://c/cb"]}));
+    assert_eq!(defaulted.unwrap().grant_types, ["authorization_code"]);
+    for (document, reason) in [
+        (
+            serde_json::json!({"client_id": ID, "redirect_uris": ["https://c/cb"],
+                "grant_types": ["client_credentials", "refresh_token"]}),
+            "grant_types does not include authorization_code",
+        ),
+        (
+            serde_json::json!({"client_id": ID, "redirect_uris": ["https://c/cb"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "token_endpoint_auth_methods_supported": ["private_key_jwt"]}),
+            "does not offer `none`",
+        ),
+        (
+            serde_json::json!({"client_id": ID, "redirect_uris": ["http://127.0.0.1/cb"],
+                "application_type": "web"}),
+            "application_type is `web`",
+        ),
+        (
+            serde_json::json!({"client_id": ID, "redirect_uris": ["https://c/cb"],
+                "response_types": ["token"]}),
+            "response_types does not include `code`",
+        ),
+    ] {
+        match check(document.clone()) {
+            Err(CimdError::Invalid(text)) => assert!(text.contains(reason), "{text}"),
+            other => panic!("{document}: {other:?}"),
+        }
+    }
+    // Omitted: inferred from the URIs, never refused for lacking it.
+    assert!(
+        check(serde_json::json!({"client_id": ID,
+        "redirect_uris": ["http://127.0.0.1/cb", "https://c/cb"]}))
+        .is_ok()
+    );
+}
+
+#[test]
 fn redirect_uris_follow_the_registration_rules() {
     let document = |uris: Value| {
         serde_json::json!({"client_id": ID, "redirect_uris": uris})
