@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::UpstreamError;
 use super::http::UpstreamHttp;
@@ -49,21 +49,6 @@ pub enum ProxyError {
     /// Anything else (unreachable, invalid answer).
     #[error(transparent)]
     Upstream(UpstreamError),
-}
-
-/// The upstream registration body for an MCP client named `client_name`.
-pub fn upstream_body(callback: &str, client_name: Option<&str>, scope: Option<&str>) -> Value {
-    let mut body = json!({
-        "redirect_uris": [callback],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "client_secret_basic",
-        "client_name": format!("{} (via token-broker)", client_name.unwrap_or("MCP client")),
-    });
-    if let Some(scope) = scope {
-        body["scope"] = json!(scope);
-    }
-    body
 }
 
 /// Registers `body` at `endpoint`, retrying 429/503 by `policy`.

@@ -35,6 +35,7 @@ mod proxy_examples;
 mod redis_outage;
 mod register;
 mod register_proxy;
+mod register_proxy_rig;
 mod replica_abandoned_refresh;
 mod replica_consent_key;
 mod replica_registration;

@@ -23,6 +23,8 @@ use crate::actors::discovery::DiscoveryHandle;
 use crate::clock::Clock;
 use crate::config::{RegistrationConfig, RegistrationMode};
 use crate::domain::client_metadata::{ClientMetadata, TokenEndpointAuthMethod};
+use crate::domain::upstream_registration;
+use crate::domain::upstream_request::Profile;
 use crate::redact::Redacted;
 use crate::store::{ClientOrigin, RecentClients, Store, StoreError, StoredClient};
 use crate::telemetry::metrics::Metrics;
@@ -131,6 +133,10 @@ pub struct Upstream {
     pub discovery: DiscoveryHandle,
     /// The broker's own callback, the redirect URI of every upstream client.
     pub callback: String,
+    /// How the provider hears scopes and audiences (`upstream.profile`).
+    pub profile: Profile,
+    /// Every resource's upstream audiences (Entra names them in the scope).
+    pub audiences: Vec<String>,
 }
 
 type Reply = Result<Registered, RegistrationError>;
@@ -215,10 +221,15 @@ async fn create(
                     "the provider offers no registration_endpoint".to_owned(),
                 )
             })?;
-            let body = registration::upstream_body(
+            let scope = upstream_registration::scope(
+                upstream.profile,
+                metadata.scope.as_ref(),
+                &upstream.audiences,
+            );
+            let body = upstream_registration::body(
                 &upstream.callback,
                 metadata.client_name.as_deref(),
-                metadata.scope.as_ref().map(ToString::to_string).as_deref(),
+                scope.as_deref(),
             );
             let client = registration::register(&upstream.http, &endpoint, &body, &config.backoff)
                 .await
