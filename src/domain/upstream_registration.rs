@@ -58,6 +58,16 @@ pub fn scope(
     }
 }
 
+/// How long before its expiry an upstream secret is renewed: a login that starts just
+/// before must still be able to redeem its code.
+pub const SECRET_RENEWAL_MARGIN_SECS: u64 = 300;
+
+/// Whether an upstream secret expiring at `expires_at` (0 or `None`: never) must be
+/// renewed before a login that starts `now`.
+pub fn secret_expired(expires_at: Option<u64>, now: u64) -> bool {
+    matches!(expires_at, Some(at) if at != 0 && at <= now.saturating_add(SECRET_RENEWAL_MARGIN_SECS))
+}
+
 /// The registration body for an MCP client named `client_name`.
 pub fn body(callback: &str, client_name: Option<&str>, scope: Option<&str>) -> Value {
     let mut body = json!({
@@ -108,6 +118,21 @@ mod tests {
             scope(Profile::Entra, None, &[]).as_deref(),
             Some("openid offline_access")
         );
+    }
+
+    #[test]
+    fn a_secret_is_renewed_shortly_before_it_expires_and_never_when_it_does_not() {
+        assert!(!secret_expired(None, 1_000));
+        assert!(!secret_expired(Some(0), u64::MAX));
+        assert!(!secret_expired(
+            Some(1_000 + SECRET_RENEWAL_MARGIN_SECS + 1),
+            1_000
+        ));
+        assert!(secret_expired(
+            Some(1_000 + SECRET_RENEWAL_MARGIN_SECS),
+            1_000
+        ));
+        assert!(secret_expired(Some(999), 1_000));
     }
 
     #[test]

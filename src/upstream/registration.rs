@@ -21,6 +21,8 @@ pub struct UpstreamClient {
     pub client_secret: Option<String>,
     pub registration_access_token: Option<String>,
     pub registration_client_uri: Option<String>,
+    /// When the secret expires, unix seconds; 0 or absent: never (RFC 7591 §3.2.1).
+    pub client_secret_expires_at: Option<u64>,
 }
 
 impl std::fmt::Debug for UpstreamClient {
@@ -33,6 +35,7 @@ impl std::fmt::Debug for UpstreamClient {
                 &Redacted::option(&self.registration_access_token),
             )
             .field("registration_client_uri", &self.registration_client_uri)
+            .field("client_secret_expires_at", &self.client_secret_expires_at)
             .finish()
     }
 }
@@ -105,6 +108,37 @@ pub async fn register(
                 );
                 return Err(ProxyError::Busy { retry_after });
             }
+        }
+    }
+}
+
+/// Whether the provider still knows a client, by its RFC 7592 management endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Known {
+    Yes,
+    /// 401, 403 or 404: the client, and with it its registration access token, is gone
+    /// (the provider restarted without it, or cleaned it up).
+    No,
+    /// The provider could not say (unreachable, 5xx): the login goes ahead and its
+    /// own answer decides.
+    Unsure,
+}
+
+/// Reads the registration at `uri` (RFC 7592 §2.1).
+pub async fn known(http: &UpstreamHttp, uri: &str, token: &str) -> Known {
+    match http.status_of(uri, token).await {
+        Ok(200..=299) => Known::Yes,
+        Ok(401 | 403 | 404) => Known::No,
+        Ok(status) => {
+            tracing::info!(
+                status,
+                "the provider did not say whether it knows the client"
+            );
+            Known::Unsure
+        }
+        Err(error) => {
+            tracing::info!(%error, "the provider did not say whether it knows the client");
+            Known::Unsure
         }
     }
 }
