@@ -101,3 +101,44 @@ async fn the_typescript_sdk_with_its_scope_logs_in_through_the_dev_idp_in_proxy_
     );
     broker.stop().await;
 }
+
+/// The SDK's low-level functions, driven step by step, registered and logged in with
+/// the resource's whole `scopes_supported`.
+fn assert_flow(result: &Value) {
+    assert_eq!(result["ok"], true, "{result:#}");
+    assert_eq!(result["scope"], "notes:read notes:write", "{result:#}");
+    assert_eq!(result["registered_scope"], "notes:read notes:write");
+    assert_eq!(result["state_matches"], true);
+    assert_eq!(result["token_scope"], "notes:read notes:write");
+    assert_eq!(result["refresh_token_issued"], true);
+    assert!(
+        result["whoami"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("alice"),
+        "{result:#}"
+    );
+    assert_eq!(result["refreshed"], true, "{result:#}");
+    assert!(
+        result["whoami_after_refresh"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("alice"),
+        "{result:#}"
+    );
+}
+
+#[actix_web::test]
+async fn the_sdks_low_level_flow_with_its_scope_logs_in_through_oidc_provider_in_proxy_mode() {
+    let rig = start_rig();
+    let broker = proxy_broker(Some(&rig)).await;
+    assert_flow(&run_node("sdk-flow.mjs", vec![broker.url.clone()]).await);
+    broker.stop().await;
+}
+
+#[actix_web::test]
+async fn the_sdks_low_level_flow_with_its_scope_logs_in_through_the_dev_idp_in_proxy_mode() {
+    let broker = proxy_broker(None).await;
+    assert_flow(&run_node("sdk-flow.mjs", vec![broker.url.clone()]).await);
+    broker.stop().await;
+}
