@@ -10,7 +10,7 @@ use token_broker::store::ClientOrigin;
 
 use crate::e2e_oidc_login::log_in_at_provider;
 use crate::e2e_oidc_provider::{Rig, start_rig};
-use crate::login_consent::register;
+use crate::login_consent::{answer, authorize_url, location, open_consent, query, register};
 use crate::login_flow::redeem;
 use crate::register_proxy_rig::proxy_broker;
 use crate::support::{TestBroker, http};
@@ -156,5 +156,46 @@ async fn oidc_provider_staying_busy_ends_in_503_with_retry_after() {
     let attempts = rig_calls(&rig, "/reg").await.len();
     assert!((2..=3).contains(&attempts), "{attempts} upstream attempts");
     assert_eq!(broker.state.store.count_clients().await.unwrap(), 0);
+    broker.stop().await;
+}
+
+#[actix_web::test]
+async fn an_upstream_secret_about_to_expire_is_replaced_before_the_login() {
+    let idp = token_broker::dev_idp::DevIdpConfig {
+        registered_secret_ttl: Some(Duration::from_secs(3600)),
+        ..Default::default()
+    };
+    let text = crate::register_proxy_rig::proxy_text(None);
+    let broker = TestBroker::start_with_idp(&text, idp, |_| {}).await;
+    let client = register(&broker, "Expiring").await;
+    let (first, old_uri, old_token) = upstream_of(&broker, &client).await;
+    let upstream_client_id = |approved: &reqwest::Response| {
+        let location = location(approved);
+        query(&location, "client_id").unwrap()
+    };
+
+    // Well before expiry the login uses the registered client.
+    let consent = open_consent(&authorize_url(&broker, &client, &[])).await;
+    let approved = answer(&broker, &consent, "approve").await;
+    assert_eq!(upstream_client_id(&approved), first);
+
+    // Within the renewal margin of expiry: a fresh registration, the old one deleted.
+    broker.clock.advance(Duration::from_secs(3600 - 60));
+    let consent = open_consent(&authorize_url(&broker, &client, &[])).await;
+    let approved = answer(&broker, &consent, "approve").await;
+    let (second, _, _) = upstream_of(&broker, &client).await;
+    assert_ne!(second, first);
+    assert_eq!(upstream_client_id(&approved), second);
+    let old = http()
+        .get(&old_uri)
+        .bearer_auth(&old_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        old.status(),
+        401,
+        "the replaced registration was not deleted"
+    );
     broker.stop().await;
 }
