@@ -265,6 +265,12 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
             http: upstream_http.clone(),
             discovery: discovery.clone(),
             callback: config.server.public_url.endpoint("/oauth/callback"),
+            profile: config.upstream.profile,
+            audiences: config
+                .resources
+                .iter()
+                .flat_map(|r| r.audiences.iter().cloned())
+                .collect(),
         },
         opened.recent_clients.clone(),
     );

@@ -88,6 +88,9 @@ pub struct DevIdpConfig {
     pub opaque_access_tokens: bool,
     /// Offer RFC 7591 registration (default true); false mimics Entra or Google.
     pub dynamic_registration: bool,
+    /// Registered clients' secrets expire this long after registration
+    /// (`client_secret_expires_at`); `None`, the default: never. Tests only.
+    pub registered_secret_ttl: Option<Duration>,
 }
 
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -159,6 +162,7 @@ impl Default for DevIdpConfig {
             faults: Vec::new(),
             opaque_access_tokens: false,
             dynamic_registration: true,
+            registered_secret_ttl: None,
         }
     }
 }

@@ -107,7 +107,11 @@ pub async fn register(
     metadata.insert("token_endpoint_auth_method".into(), json!(method));
     if let Some(secret) = &secret {
         metadata.insert("client_secret".into(), json!(secret));
-        metadata.insert("client_secret_expires_at".into(), json!(0));
+        let expires_at = idp
+            .config
+            .registered_secret_ttl
+            .map_or(0, |ttl| idp.clock.unix() + ttl.as_secs());
+        metadata.insert("client_secret_expires_at".into(), json!(expires_at));
     }
     metadata.insert(
         "registration_client_uri".into(),

@@ -18,5 +18,6 @@ pub mod refresh;
 pub mod resource;
 pub mod scope;
 pub mod tool_policy;
+pub mod upstream_registration;
 pub mod upstream_request;
 pub mod urlencoded;

@@ -72,6 +72,11 @@ impl std::fmt::Debug for UpstreamAuthorize<'_> {
     }
 }
 
+/// How Entra names an API in a scope: `<audience>/.default`.
+pub fn entra_default(audience: &str) -> String {
+    format!("{}/.default", audience.trim_end_matches('/'))
+}
+
 /// The URL to redirect the user's browser to.
 pub fn build(request: &UpstreamAuthorize<'_>) -> Result<Url, String> {
     let mut url = Url::parse(request.authorization_endpoint)
@@ -83,7 +88,7 @@ pub fn build(request: &UpstreamAuthorize<'_>) -> Result<Url, String> {
         }
     }
     if let (Profile::Entra, Some(audience)) = (request.profile, request.audience) {
-        scopes.push(format!("{}/.default", audience.trim_end_matches('/')));
+        scopes.push(entra_default(audience));
     }
     {
         let mut query = url.query_pairs_mut();

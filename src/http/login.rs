@@ -135,7 +135,18 @@ pub async fn upstream_url(
         .authorization_endpoint
         .as_deref()
         .ok_or_else(|| unavailable("the provider advertises no authorization_endpoint"))?;
-    let credentials = client.upstream_credentials(&state.config);
+    // Proxy mode: a provider that forgot the client's upstream registration gets a
+    // fresh one here, not a login that dead-ends at its `invalid_client`.
+    let origin = state
+        .registration
+        .usable_origin(&client.client_id, &client.origin)
+        .await
+        .map_err(|e| unavailable(&e.to_string()))?;
+    let credentials = KnownClient {
+        origin,
+        ..client.clone()
+    }
+    .upstream_credentials(&state.config);
     let audience = request.resource.as_deref().and_then(|uri| {
         state
             .config

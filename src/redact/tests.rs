@@ -112,6 +112,7 @@ fn client_secrets_and_registration_tokens_are_hidden() {
         upstream_client_secret: Some(SECRET.into()),
         registration_client_uri: None,
         registration_access_token: Some(SECRET.into()),
+        upstream_secret_expires_at: None,
     };
     hides(&proxied);
     hides(&stored_client(proxied));
@@ -125,6 +126,7 @@ fn client_secrets_and_registration_tokens_are_hidden() {
         client_secret: Some(SECRET.into()),
         registration_access_token: Some(SECRET.into()),
         registration_client_uri: None,
+        client_secret_expires_at: None,
     });
 }
 

@@ -160,6 +160,10 @@ pub enum ClientOrigin {
         /// RFC 7592 management, when the provider offered it (the token sealed at rest).
         registration_client_uri: Option<String>,
         registration_access_token: Option<String>,
+        /// When the upstream secret expires (RFC 7591 §3.2.1), unix seconds; `None` or
+        /// 0: never. Past it, the next login registers the client afresh.
+        #[serde(default)]
+        upstream_secret_expires_at: Option<u64>,
     },
     /// A Client ID Metadata Document (never stored, listed for completeness).
     MetadataDocument,
@@ -174,6 +178,7 @@ impl std::fmt::Debug for ClientOrigin {
                 upstream_client_secret,
                 registration_client_uri,
                 registration_access_token,
+                upstream_secret_expires_at,
             } => f
                 .debug_struct("Proxied")
                 .field("upstream_client_id", upstream_client_id)
@@ -186,6 +191,7 @@ impl std::fmt::Debug for ClientOrigin {
                     "registration_access_token",
                     &Redacted::option(registration_access_token),
                 )
+                .field("upstream_secret_expires_at", upstream_secret_expires_at)
                 .finish(),
             Self::MetadataDocument => f.write_str("MetadataDocument"),
         }

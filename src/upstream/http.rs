@@ -86,6 +86,20 @@ impl UpstreamHttp {
     }
 
     /// DELETEs `url` with a bearer token (RFC 7592 §2.3); any 2xx or 404 is success.
+    /// GETs `url` with a bearer token and answers only the status (RFC 7592 §2.1
+    /// read: whether the provider still knows a client).
+    pub async fn status_of(&self, url: &str, bearer: &str) -> Result<u16, UpstreamError> {
+        let response = self
+            .client
+            .get(url)
+            .bearer_auth(bearer)
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| unreachable(url, &e))?;
+        Ok(response.status().as_u16())
+    }
+
     pub async fn delete(&self, url: &str, bearer: &str) -> Result<(), UpstreamError> {
         let response = self
             .client

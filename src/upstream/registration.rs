@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::UpstreamError;
 use super::http::UpstreamHttp;
@@ -21,6 +21,8 @@ pub struct UpstreamClient {
     pub client_secret: Option<String>,
     pub registration_access_token: Option<String>,
     pub registration_client_uri: Option<String>,
+    /// When the secret expires, unix seconds; 0 or absent: never (RFC 7591 §3.2.1).
+    pub client_secret_expires_at: Option<u64>,
 }
 
 impl std::fmt::Debug for UpstreamClient {
@@ -33,6 +35,7 @@ impl std::fmt::Debug for UpstreamClient {
                 &Redacted::option(&self.registration_access_token),
             )
             .field("registration_client_uri", &self.registration_client_uri)
+            .field("client_secret_expires_at", &self.client_secret_expires_at)
             .finish()
     }
 }
@@ -49,21 +52,6 @@ pub enum ProxyError {
     /// Anything else (unreachable, invalid answer).
     #[error(transparent)]
     Upstream(UpstreamError),
-}
-
-/// The upstream registration body for an MCP client named `client_name`.
-pub fn upstream_body(callback: &str, client_name: Option<&str>, scope: Option<&str>) -> Value {
-    let mut body = json!({
-        "redirect_uris": [callback],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "client_secret_basic",
-        "client_name": format!("{} (via token-broker)", client_name.unwrap_or("MCP client")),
-    });
-    if let Some(scope) = scope {
-        body["scope"] = json!(scope);
-    }
-    body
 }
 
 /// Registers `body` at `endpoint`, retrying 429/503 by `policy`.
@@ -120,6 +108,37 @@ pub async fn register(
                 );
                 return Err(ProxyError::Busy { retry_after });
             }
+        }
+    }
+}
+
+/// Whether the provider still knows a client, by its RFC 7592 management endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Known {
+    Yes,
+    /// 401, 403 or 404: the client, and with it its registration access token, is gone
+    /// (the provider restarted without it, or cleaned it up).
+    No,
+    /// The provider could not say (unreachable, 5xx): the login goes ahead and its
+    /// own answer decides.
+    Unsure,
+}
+
+/// Reads the registration at `uri` (RFC 7592 §2.1).
+pub async fn known(http: &UpstreamHttp, uri: &str, token: &str) -> Known {
+    match http.status_of(uri, token).await {
+        Ok(200..=299) => Known::Yes,
+        Ok(401 | 403 | 404) => Known::No,
+        Ok(status) => {
+            tracing::info!(
+                status,
+                "the provider did not say whether it knows the client"
+            );
+            Known::Unsure
+        }
+        Err(error) => {
+            tracing::info!(%error, "the provider did not say whether it knows the client");
+            Known::Unsure
         }
     }
 }

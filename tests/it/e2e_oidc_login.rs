@@ -78,7 +78,7 @@ async fn follow(jar: &mut Jar, start: Url, stop_at: &str) -> (Url, Vec<String>) 
 /// opens the broker's consent page (`extra` added to the authorization request),
 /// approves, and follows the provider's login, keeping cookies, until it is sent back
 /// to the client's redirect URI; returns that URL and the hops taken.
-async fn log_in_at_provider(
+pub(crate) async fn log_in_at_provider(
     broker: &TestBroker,
     rig: &Rig,
     client: &str,

@@ -36,6 +36,8 @@ mod proxy_examples;
 mod redis_outage;
 mod register;
 mod register_proxy;
+mod register_proxy_rig;
+mod register_proxy_upkeep;
 mod replica_abandoned_refresh;
 mod replica_consent_key;
 mod replica_registration;

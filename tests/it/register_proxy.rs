@@ -154,7 +154,10 @@ async fn a_storm_longer_than_the_deadline_ends_in_503_with_retry_after() {
 
 #[actix_web::test]
 async fn a_refusal_is_passed_back_and_not_retried() {
-    let broker = TestBroker::start_with(&proxy_config(""), |_| {}).await;
+    // The entra profile spells the client's scope out upstream; the dev IdP knows
+    // none of it.
+    let text = proxy_config("").replace("[upstream]\n", "[upstream]\nprofile = \"entra\"\n");
+    let broker = TestBroker::start_with(&text, |_| {}).await;
     let mut body = claude();
     body["scope"] = json!("not-a-scope-the-provider-knows");
     let response = register(&broker, &body).await;

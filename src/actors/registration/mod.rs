@@ -5,6 +5,7 @@
 //! token) go to the store directly through the handle.
 
 mod messages;
+mod upstream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use actix::prelude::*;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-pub use messages::{RegisterClient, Sweep};
+pub use messages::{RegisterClient, Renew, Sweep};
 
 use std::collections::HashMap;
 
@@ -23,11 +24,12 @@ use crate::actors::discovery::DiscoveryHandle;
 use crate::clock::Clock;
 use crate::config::{RegistrationConfig, RegistrationMode};
 use crate::domain::client_metadata::{ClientMetadata, TokenEndpointAuthMethod};
+use crate::domain::upstream_request::Profile;
 use crate::redact::Redacted;
 use crate::store::{ClientOrigin, RecentClients, Store, StoreError, StoredClient};
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::http::UpstreamHttp;
-use crate::upstream::registration::{self, ProxyError};
+use crate::upstream::registration;
 
 /// A registration's outcome. `Debug` hides the secret.
 #[derive(Clone)]
@@ -83,6 +85,8 @@ pub struct RegistrationHandle {
     addr: Addr<Registration>,
     store: Arc<dyn Store>,
     recent: Arc<dyn RecentClients>,
+    http: UpstreamHttp,
+    clock: Clock,
 }
 
 impl RegistrationHandle {
@@ -131,6 +135,10 @@ pub struct Upstream {
     pub discovery: DiscoveryHandle,
     /// The broker's own callback, the redirect URI of every upstream client.
     pub callback: String,
+    /// How the provider hears scopes and audiences (`upstream.profile`).
+    pub profile: Profile,
+    /// Every resource's upstream audiences (Entra names them in the scope).
+    pub audiences: Vec<String>,
 }
 
 type Reply = Result<Registered, RegistrationError>;
@@ -145,6 +153,8 @@ pub struct Registration {
     recent: Arc<dyn RecentClients>,
     /// Public registrations under way, by fingerprint, with the callers waiting for them.
     in_flight: HashMap<[u8; 32], Vec<oneshot::Sender<Reply>>>,
+    /// Upstream renewals under way, by broker client id, with the callers waiting.
+    renewing: HashMap<String, Vec<oneshot::Sender<upstream::RenewReply>>>,
 }
 
 impl Registration {
@@ -164,11 +174,16 @@ impl Registration {
             upstream,
             recent: recent.clone(),
             in_flight: HashMap::new(),
+            renewing: HashMap::new(),
         };
+        let http = actor.upstream.http.clone();
+        let clock = actor.clock.clone();
         RegistrationHandle {
             addr: actor.start(),
             store,
             recent,
+            http,
+            clock,
         }
     }
 }
@@ -205,38 +220,13 @@ async fn create(
     let origin = match config.mode {
         RegistrationMode::Local => ClientOrigin::Local,
         RegistrationMode::Proxy => {
-            let snapshot = upstream
-                .discovery
-                .current()
-                .await
-                .map_err(|e| RegistrationError::Upstream(e.to_string()))?;
-            let endpoint = snapshot.info.registration_endpoint.clone().ok_or_else(|| {
-                RegistrationError::Upstream(
-                    "the provider offers no registration_endpoint".to_owned(),
-                )
-            })?;
-            let body = registration::upstream_body(
-                &upstream.callback,
+            upstream::register(
+                &upstream,
+                &config,
                 metadata.client_name.as_deref(),
-                metadata.scope.as_ref().map(ToString::to_string).as_deref(),
-            );
-            let client = registration::register(&upstream.http, &endpoint, &body, &config.backoff)
-                .await
-                .map_err(|e| match e {
-                    ProxyError::Refused(description) => {
-                        RegistrationError::UpstreamRefused(description)
-                    }
-                    ProxyError::Busy { retry_after } => {
-                        RegistrationError::UpstreamBusy { retry_after }
-                    }
-                    ProxyError::Upstream(error) => RegistrationError::Upstream(error.to_string()),
-                })?;
-            ClientOrigin::Proxied {
-                upstream_client_id: client.client_id,
-                upstream_client_secret: client.client_secret,
-                registration_client_uri: client.registration_client_uri,
-                registration_access_token: client.registration_access_token,
-            }
+                metadata.scope.as_ref(),
+            )
+            .await?
         }
     };
     let secret = (!public).then(|| random_b64(32));

@@ -21,6 +21,8 @@ const SEALED_ORIGIN: &str = "clients.origin_secrets";
 struct OriginSecrets {
     upstream_client_secret: Option<String>,
     registration_access_token: Option<String>,
+    #[serde(default)]
+    upstream_secret_expires_at: Option<u64>,
 }
 
 pub async fn put(s: &Inner, client: &StoredClient) -> Result<(), StoreError> {
@@ -152,10 +154,12 @@ fn encode(sealer: &Sealer, client: &StoredClient) -> Result<Record, StoreError> 
             upstream_client_secret,
             registration_client_uri,
             registration_access_token,
+            upstream_secret_expires_at,
         } => {
             let secrets = serde_json::to_vec(&OriginSecrets {
                 upstream_client_secret: upstream_client_secret.clone(),
                 registration_access_token: registration_access_token.clone(),
+                upstream_secret_expires_at: *upstream_secret_expires_at,
             })
             .map(zeroize::Zeroizing::new)
             .map_err(|e| StoreError::Unavailable(format!("cannot encode client: {e}")))?;
@@ -189,6 +193,7 @@ fn decode(sealer: &Sealer, client_id: &str, f: &Fields) -> Result<StoredClient, 
                 upstream_client_secret: secrets.upstream_client_secret,
                 registration_client_uri: f.opt_text("registration_client_uri")?,
                 registration_access_token: secrets.registration_access_token,
+                upstream_secret_expires_at: secrets.upstream_secret_expires_at,
             }
         }
         other => return Err(corrupt(format!("unknown client origin `{other}`"))),

@@ -18,6 +18,8 @@ const COLUMNS: &str = "client_id, secret_hash, metadata, fingerprint, issued_at,
 struct OriginSecrets {
     upstream_client_secret: Option<String>,
     registration_access_token: Option<String>,
+    #[serde(default)]
+    upstream_secret_expires_at: Option<u64>,
 }
 
 pub fn put(conn: &Connection, sealer: &Sealer, client: &StoredClient) -> Result<(), StoreError> {
@@ -29,10 +31,12 @@ pub fn put(conn: &Connection, sealer: &Sealer, client: &StoredClient) -> Result<
             upstream_client_secret,
             registration_client_uri,
             registration_access_token,
+            upstream_secret_expires_at,
         } => {
             let secrets = serde_json::to_vec(&OriginSecrets {
                 upstream_client_secret: upstream_client_secret.clone(),
                 registration_access_token: registration_access_token.clone(),
+                upstream_secret_expires_at: *upstream_secret_expires_at,
             })
             .map(zeroize::Zeroizing::new)
             .map_err(|e| StoreError::Unavailable(format!("cannot encode client: {e}")))?;
@@ -181,6 +185,7 @@ impl RawClient {
                     upstream_client_secret: secrets.upstream_client_secret,
                     registration_client_uri: self.registration_client_uri,
                     registration_access_token: secrets.registration_access_token,
+                    upstream_secret_expires_at: secrets.upstream_secret_expires_at,
                 }
             }
             other => return Err(corrupt(format!("unknown client origin `{other}`"))),

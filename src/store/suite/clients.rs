@@ -49,6 +49,7 @@ pub async fn clients_round_trip_with_every_origin(store: &dyn Store) {
             upstream_client_secret: Some("up-secret".into()),
             registration_client_uri: Some("https://idp.example/reg/up-1".into()),
             registration_access_token: Some("rat".into()),
+            upstream_secret_expires_at: Some(1_700_086_400),
         },
     };
     let bare_proxy = StoredClient {
@@ -58,6 +59,7 @@ pub async fn clients_round_trip_with_every_origin(store: &dyn Store) {
             upstream_client_secret: None,
             registration_client_uri: None,
             registration_access_token: None,
+            upstream_secret_expires_at: None,
         },
         ..client("bare", 5, None)
     };

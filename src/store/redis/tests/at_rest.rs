@@ -61,6 +61,7 @@ async fn a_scan_of_redis_finds_none_of_the_secrets_stored() {
             upstream_client_secret: Some("upstream-client-secret-3f9a".into()),
             registration_client_uri: Some("https://idp.example/reg/up-1".into()),
             registration_access_token: Some("registration-access-token-77c1".into()),
+            upstream_secret_expires_at: None,
         },
         ..client("proxied", 1, None)
     };

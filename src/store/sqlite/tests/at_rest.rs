@@ -42,6 +42,7 @@ fn secret_client() -> StoredClient {
             upstream_client_secret: Some(SECRETS[2].into()),
             registration_client_uri: Some("https://idp.example/register/up-1".into()),
             registration_access_token: Some(SECRETS[3].into()),
+            upstream_secret_expires_at: None,
         },
         ..client("c1", 10, None)
     }

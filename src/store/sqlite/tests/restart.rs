@@ -16,6 +16,7 @@ fn proxied_client() -> StoredClient {
             upstream_client_secret: Some("up-secret".into()),
             registration_client_uri: None,
             registration_access_token: Some("rat".into()),
+            upstream_secret_expires_at: None,
         },
         ..client("c1", 10, Some(20))
     }
