@@ -12,7 +12,7 @@ use actix_web::http::header::{self, HeaderName};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::protect::Denial;
-use super::tool_access::{self, McpCall};
+use super::tool_access::{self, Forwarded, McpCall};
 use super::{exchange, protect};
 use crate::config::ForwardAuthConfig;
 use crate::server::AppState;
@@ -31,6 +31,9 @@ struct Original {
     /// The original method was POST. Without a method header it counts as not: then
     /// nothing passes anonymously.
     post: bool,
+    /// The original request may carry a JSON-RPC message: unless its method is known
+    /// to be GET, HEAD or DELETE, it might be a tool call the headers do not show.
+    may_carry_message: bool,
 }
 
 impl Original {
@@ -54,16 +57,26 @@ impl Original {
                 Denial::bad_request("ambiguous_path", "the original URI is not a request URI")
             })?;
         let mut methods = req.headers().get_all(&config.method_header);
-        let post = matches!(
-            (methods.next(), methods.next()),
-            (Some(method), None) if method.as_bytes() == b"POST"
-        );
-        Ok(Self { uri, post })
+        let method = match (methods.next(), methods.next()) {
+            (Some(method), None) => Some(method.as_bytes()),
+            _ => None,
+        };
+        let post = method == Some(b"POST");
+        let may_carry_message = !matches!(method, Some(b"GET" | b"HEAD" | b"DELETE"));
+        Ok(Self {
+            uri,
+            post,
+            may_carry_message,
+        })
     }
 }
 
 pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let Original { uri, post } = match Original::from_request(&req, &state.config.forward_auth) {
+    let Original {
+        uri,
+        post,
+        may_carry_message,
+    } = match Original::from_request(&req, &state.config.forward_auth) {
         Ok(original) => original,
         Err(denial) => {
             state.metrics.auth_failure(denial.reason);
@@ -82,15 +95,22 @@ pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
     {
         return HttpResponse::Ok().finish();
     }
+    // Without the body, the headers stand for the call only when the client's revision
+    // has the MCP server check them; otherwise the request could be any call.
+    let forwarded = Forwarded::read(req.headers(), call, may_carry_message);
     let protect::Checked {
         resource,
         principal,
         digest,
-    } = match protect::check_resource(&state, req.headers(), &uri).await {
+    } = match protect::check_operation(&state, req.headers(), &uri, |resource| {
+        tool_access::needed(resource, &forwarded)
+    })
+    .await
+    {
         Ok(checked) => checked,
         Err(denial) => return denial.response(),
     };
-    if let Err(denial) = tool_access::check_call(&state, resource, &principal, call) {
+    if let Err(denial) = tool_access::check_forwarded(&state, resource, &principal, &forwarded) {
         return denial.response();
     }
     let mut response = HttpResponse::Ok();

@@ -58,6 +58,7 @@ async fn verify(
         .post(broker.at("/auth/verify"))
         .header("x-original-uri", "/mcp")
         .header("x-original-method", "POST")
+        .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", method);
     if let Some(name) = name {
         request = request.header("mcp-name", name);
