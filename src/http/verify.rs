@@ -6,6 +6,8 @@
 //! rules, the MCP transport's `Mcp-Method` / `Mcp-Name` headers (as the proxy passes
 //! them on) decide per tool: public tools pass without a token, others may need more
 //! scopes (403 step-up) or be outside the caller's allow-list (403 `access_denied`).
+//! A POST whose headers cannot stand for its body (missing, or from before 2026-07-28)
+//! could be any call, so it must meet the strictest rule.
 
 use actix_web::http::Uri;
 use actix_web::http::header::{self, HeaderName};
