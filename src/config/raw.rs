@@ -147,6 +147,8 @@ pub struct RawResource {
     pub exchange_audience: Option<String>,
     pub tools: Option<Vec<RawTool>>,
     pub clients: Option<Vec<RawToolClient>>,
+    /// `none` (default) or `public-tools`.
+    pub anonymous: Option<String>,
 }
 
 /// `[[resources.tools]]`: a tool name or pattern, the scopes it needs, or public.

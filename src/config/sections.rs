@@ -19,7 +19,7 @@ use super::{
 };
 use crate::domain::resource::same_resource;
 use crate::domain::scope::Scopes;
-use crate::domain::tool_policy::{ToolPattern, ToolPolicy, ToolRule};
+use crate::domain::tool_policy::{Anonymous, ToolPattern, ToolPolicy, ToolRule};
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024;
@@ -506,7 +506,7 @@ fn tool_policy(
         if public && !scopes.is_empty() {
             problems.push(Problem::new(
                 at("public"),
-                "a public tool needs no token, so it cannot need scopes",
+                "a public tool needs no scope of its own, so it cannot name scopes",
             ));
             continue;
         }
@@ -602,9 +602,29 @@ pub fn resources(
             ));
             continue;
         }
-        let Some(tools) = tool_policy(entry.tools, entry.clients, &key, problems) else {
+        let Some(mut tools) = tool_policy(entry.tools, entry.clients, &key, problems) else {
             continue;
         };
+        match entry
+            .anonymous
+            .as_deref()
+            .map_or(Ok(Anonymous::None), Anonymous::parse)
+        {
+            // Opting in with nothing public would only bring back the anonymous
+            // handshake, and with it the second login.
+            Ok(Anonymous::PublicTools) if !tools.has_public() => {
+                problems.push(Problem::new(
+                    key("anonymous"),
+                    "`public-tools` needs at least one [[resources.tools]] entry with public = true",
+                ));
+                continue;
+            }
+            Ok(anonymous) => tools.anonymous = anonymous,
+            Err(e) => {
+                problems.push(Problem::new(key("anonymous"), e));
+                continue;
+            }
+        }
         // Advertised: what the operator lists (default the required scopes), and every
         // scope a tool rule needs, so clients can ask for them up front.
         if let Some(listed) = &entry.scopes_supported

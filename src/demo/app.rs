@@ -55,10 +55,26 @@ scopes_supported = ["notes:read", "notes:write"]
 exchange_audience = "{NOTES_API}"
 
 # Per-tool rules: alice's default login holds notes:read, so notes_write asks her to
-# step up; health needs no token.
+# step up. Every request without a token, initialize included, gets the 401 that
+# starts an MCP client's one login.
 [[resources.tools]]
 name = "notes_read"
 scopes = ["notes:read"]
+
+[[resources.tools]]
+name = "notes_write"
+scopes = ["notes:write"]
+
+# The same MCP server at a second path that lets tokenless callers call its public
+# tool, health: the handshake passes without a token there, so scanners see it answered,
+# and a tokenless GET stream gets 405 so that clients still start only one login.
+[[resources]]
+uri = "http://{broker}/mcp-public"
+name = "token-broker demo MCP server (public health tool)"
+required_scopes = ["notes:read"]
+scopes_supported = ["notes:read", "notes:write"]
+exchange_audience = "{NOTES_API}"
+anonymous = "public-tools"
 
 [[resources.tools]]
 name = "notes_write"
@@ -72,6 +88,10 @@ public = true
 # tools/list cut down to what the caller may call, the client's token replaced.
 [[gateway]]
 path = "/mcp"
+upstream = "http://{mcp}/mcp"
+
+[[gateway]]
+path = "/mcp-public"
 upstream = "http://{mcp}/mcp"
 
 [[exchange.audiences]]
@@ -100,6 +120,8 @@ pub fn instructions(broker: SocketAddr, idp_url: &str) -> String {
         "-H 'content-type: application/json' -H 'accept: application/json, text/event-stream'";
     let redirect = "http://127.0.0.1:33418/callback";
     let redirect_q = "http%3A%2F%2F127.0.0.1%3A33418%2Fcallback";
+    // With two resources the broker needs to be told which one (RFC 8707).
+    let mcp_q = format!("http%3A%2F%2F{broker}%2Fmcp");
     // RFC 7636 appendix B.
     let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -108,6 +130,7 @@ pub fn instructions(broker: SocketAddr, idp_url: &str) -> String {
 
   broker (authorization server)  http://{broker}
   example MCP server (protected) {mcp}  (the broker's gateway in front of it)
+    and again, with a public tool  {mcp}-public
   development IdP (user alice)   {idp_url}
 
 Behind nginx instead of the gateway, the broker answers auth_request (README.md,
@@ -126,8 +149,10 @@ Try it (each line works as printed):
   curl -s http://{broker}/.well-known/oauth-protected-resource/mcp
   # register a client as an MCP client would (RFC 7591)
   curl -s http://{broker}/oauth/register -H 'content-type: application/json' -d '{{"client_name":"demo client","redirect_uris":["http://127.0.0.1:33418/callback"],"token_endpoint_auth_method":"none"}}'
-  # without a token the MCP server answers 401 and says where to authorize
-  curl -si {mcp} {headers} -d '{{"jsonrpc":"2.0","id":1,"method":"tools/list"}}'
+  # without a token the MCP server answers 401 and says where to authorize, even to initialize
+  curl -si {mcp} {headers} -d '{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"curl","version":"1"}}}}}}'
+  # at {mcp}-public (anonymous = "public-tools") its public tool, health, needs no token
+  curl -s {mcp}-public {headers} -d '{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"health","arguments":{{}}}}}}'
   # a token for the MCP server from the development IdP (service account demo-service)
   TOKEN=$(curl -s -u demo-service:demo-service-secret -d grant_type=client_credentials -d scope=notes:read -d resource={mcp} {idp_url}/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
   # call a tool with it
@@ -139,7 +164,7 @@ Log in as an MCP client would (authorization code + PKCE through the broker's co
 
   # a public client with a loopback redirect URI, as Claude Code or VS Code register
   CLIENT=$(curl -s http://{broker}/oauth/register -H 'content-type: application/json' -d '{{"client_name":"demo login","redirect_uris":["{redirect}"],"grant_types":["authorization_code","refresh_token"],"token_endpoint_auth_method":"none"}}' | sed -E 's/.*"client_id":"([^"]+)".*/\1/')
-  AUTHZ="http://{broker}/oauth/authorize?response_type=code&client_id=$CLIENT&redirect_uri={redirect_q}&code_challenge={challenge}&code_challenge_method=S256&state=demo&scope=notes%3Aread"
+  AUTHZ="http://{broker}/oauth/authorize?response_type=code&client_id=$CLIENT&redirect_uri={redirect_q}&code_challenge={challenge}&code_challenge_method=S256&state=demo&scope=notes%3Aread&resource={mcp_q}"
   # open "$AUTHZ" in a browser and press Approve (you land on {redirect}?code=...), or let curl press it:
   PAGE=$(curl -s -c /tmp/token-broker-demo.jar "$AUTHZ")
   UPSTREAM=$(curl -s -b /tmp/token-broker-demo.jar -o /dev/null -w '%{{redirect_url}}' http://{broker}/oauth/consent -d decision=approve -d session=$(echo "$PAGE" | sed -nE 's/.*name="session" value="([^"]+)".*/\1/p') -d csrf=$(echo "$PAGE" | sed -nE 's/.*name="csrf" value="([^"]+)".*/\1/p'))

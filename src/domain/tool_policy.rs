@@ -55,7 +55,8 @@ pub struct ToolRule {
     pub pattern: ToolPattern,
     /// Needed on top of the resource's `required_scopes`.
     pub scopes: Scopes,
-    /// Callable without a token (and listed to anyone).
+    /// Callable by any caller without further scopes or allow-lists; without a token
+    /// (and listed to anyone) only on a resource with `anonymous = "public-tools"`.
     pub public: bool,
 }
 
@@ -65,6 +66,36 @@ pub struct ToolPolicy {
     pub rules: Vec<ToolRule>,
     /// `[[resources.clients]]`: client id → the tools it may use.
     pub clients: Vec<(String, Vec<ToolPattern>)>,
+    /// `[[resources]] anonymous`: whether requests without a token pass at all.
+    pub anonymous: Anonymous,
+}
+
+/// `[[resources]] anonymous`: what a request without a token may do.
+///
+/// `None` by default: every tokenless request, `initialize` included, gets the 401
+/// that starts a login. An MCP client whose handshake passes anonymously sends its
+/// next requests (the `GET` stream, `tools/list`) at once, gets a 401 for each and
+/// starts a login per 401; scanners that see `initialize` answered 200 report the
+/// server as unprotected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Anonymous {
+    #[default]
+    None,
+    /// `public-tools`: the handshake, notifications and public tools pass without a
+    /// token; a tokenless `GET` stream or `DELETE` is refused with 405 (not 401), so
+    /// that only one request of a connecting client asks it to log in.
+    PublicTools,
+}
+
+impl Anonymous {
+    /// The configured spelling.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "none" => Ok(Self::None),
+            "public-tools" => Ok(Self::PublicTools),
+            other => Err(format!("`{other}` is not one of none, public-tools")),
+        }
+    }
 }
 
 /// Who asks, as far as tools are concerned.
@@ -113,9 +144,15 @@ impl ToolPolicy {
             .max_by_key(|r| r.pattern.specificity())
     }
 
-    /// Whether any tool may be called without a token.
+    /// Whether any rule marks a tool public.
     pub fn has_public(&self) -> bool {
         self.rules.iter().any(|r| r.public)
+    }
+
+    /// Whether requests without a token may pass at all: only when the operator
+    /// chose `anonymous = "public-tools"` and some tool is public.
+    pub fn anonymous_open(&self) -> bool {
+        self.anonymous == Anonymous::PublicTools && self.has_public()
     }
 
     /// Every scope a rule names (for `scopes_supported`).
@@ -136,7 +173,9 @@ impl ToolPolicy {
     /// May `caller` (none: no token) call `tool` on a resource requiring `required`?
     pub fn call(&self, required: &Scopes, tool: &str, caller: Option<Caller<'_>>) -> ToolDecision {
         let rule = self.rule(tool);
-        if rule.is_some_and(|r| r.public) {
+        // Public: no scopes and no allow-list; without a token only when the resource
+        // lets tokenless requests in at all.
+        if rule.is_some_and(|r| r.public) && (caller.is_some() || self.anonymous_open()) {
             return ToolDecision::Allowed;
         }
         let Some(caller) = caller else {
@@ -241,6 +280,7 @@ mod tests {
                 rule("health", "", true),
             ],
             clients: vec![("limited".to_owned(), vec![p("notes_read")])],
+            anonymous: Anonymous::PublicTools,
         }
     }
 
@@ -386,6 +426,38 @@ mod tests {
             ToolPolicy::default().any_call(&base, caller(&base, Some("limited"))),
             ToolDecision::Allowed
         );
+    }
+
+    #[test]
+    fn public_tools_need_a_token_unless_the_resource_opts_in() {
+        let closed = ToolPolicy {
+            anonymous: Anonymous::None,
+            ..policy()
+        };
+        let none = s("");
+        assert!(!closed.anonymous_open());
+        assert_eq!(
+            closed.call(&none, "health", None),
+            ToolDecision::Unauthenticated
+        );
+        assert!(!closed.visible(&none, "health", None));
+        // With a token a public tool still needs no further scope or allow-list.
+        let limited = caller(&none, Some("limited"));
+        assert_eq!(
+            closed.call(&none, "health", Some(limited)),
+            ToolDecision::Allowed
+        );
+        assert!(policy().anonymous_open());
+        assert_eq!(policy().call(&none, "health", None), ToolDecision::Allowed);
+        // Opting in without any public tool opens nothing.
+        let no_public = ToolPolicy {
+            rules: vec![rule("*", "", false)],
+            ..policy()
+        };
+        assert!(!no_public.anonymous_open());
+        assert_eq!(Anonymous::parse("public-tools"), Ok(Anonymous::PublicTools));
+        assert_eq!(Anonymous::parse("none"), Ok(Anonymous::None));
+        assert!(Anonymous::parse("public").is_err());
     }
 
     #[test]

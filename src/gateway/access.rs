@@ -72,9 +72,10 @@ fn call(message: &Message) -> McpCall<'_> {
     }
 }
 
-/// Without a token: every message public (a batch as a whole); streams (GET, DELETE)
-/// never. Otherwise the resource check (401/403), then each
-/// `tools/call` against the tool rules, then the downstream token.
+/// Without a token, on a resource with `anonymous = "public-tools"`: every message
+/// public (a batch as a whole); streams (GET, DELETE) never (405). Otherwise the
+/// resource check (401/403), then each `tools/call` against the tool rules, then the
+/// downstream token.
 pub async fn authorize<'a>(
     state: &'a web::Data<AppState>,
     headers: &HeaderMap,
@@ -89,7 +90,12 @@ pub async fn authorize<'a>(
                 .iter()
                 .all(|m| tool_access::anonymous_allowed(resource, call(m))),
             // A stream or a session's end belongs to whoever opened the session, which
-            // the gateway cannot tell without a token: streams always need one.
+            // the gateway cannot tell without a token: never anonymous. On a resource
+            // open to anonymous callers it is 405, not 401, so that it does not start
+            // a login beside the one the client's next POST starts.
+            Intent::Stream if resource.tools.anonymous_open() => {
+                return Err(Refused::Denied(tool_access::anonymous_stream(state)));
+            }
             Intent::Stream => false,
         }
     {

@@ -2,6 +2,7 @@
 //! (buffered, bounded) or in an event stream (incremental: every event goes on as soon
 //! as it is complete, and only the `data` of the answer being filtered is rewritten).
 //! A tool without a string `name` is dropped: what cannot be checked is not shown.
+//! Every list filtered is marked `cacheScope: "private"`: it is one caller's.
 
 use actix_web::web::Bytes;
 use serde_json::Value;
@@ -11,6 +12,11 @@ use super::GatewayError;
 /// The most a filtered answer may hold: a whole JSON body, or one event of a stream
 /// (a tool list with its schemas is one event).
 pub const MAX_FILTERED_BYTES: usize = 8 * 1024 * 1024;
+
+/// The result field saying who may cache it (MCP 2026-07-28 `CacheableResult`), and
+/// the value for a result that differs per caller.
+const CACHE_SCOPE: &str = "cacheScope";
+const PRIVATE: &str = "private";
 
 /// Which answers carry a tool list to filter.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +50,7 @@ impl Lists {
 }
 
 /// Filters the tool list of a JSON-RPC response (or of each in a batch) that `lists`
-/// claims; `true` when it removed something.
+/// claims and marks it private; `true` when it changed something.
 pub fn filter_message(
     message: &mut Value,
     lists: &mut Lists,
@@ -71,8 +77,10 @@ fn filter_one(message: &mut Value, lists: &mut Lists, visible: &impl Fn(&str) ->
     if object.contains_key("method") || !lists.claims(object.get("id")) {
         return false;
     }
-    let Some(Value::Array(tools)) = object.get_mut("result").and_then(|r| r.get_mut("tools"))
-    else {
+    let Some(result) = object.get_mut("result").and_then(Value::as_object_mut) else {
+        return false;
+    };
+    let Some(Value::Array(tools)) = result.get_mut("tools") else {
         return false;
     };
     let before = tools.len();
@@ -81,10 +89,18 @@ fn filter_one(message: &mut Value, lists: &mut Lists, visible: &impl Fn(&str) ->
             .and_then(Value::as_str)
             .is_some_and(visible)
     });
-    tools.len() != before
+    let removed = tools.len() != before;
+    // The list is this caller's (MCP 2026-07-28 caching): a shared cache must not hand
+    // it to another token, whatever scope the server gave. `ttlMs` stays as it came.
+    let private = result.get(CACHE_SCOPE).and_then(Value::as_str) == Some(PRIVATE);
+    if !private {
+        result.insert(CACHE_SCOPE.to_owned(), Value::String(PRIVATE.to_owned()));
+    }
+    removed || !private
 }
 
-/// A whole JSON body: `None` when nothing changed (the body goes on as it came).
+/// A whole JSON body: `None` when nothing changed (no tool list claimed, or one
+/// already private with nothing to remove: the body goes on as it came).
 pub fn filter_json(
     body: &[u8],
     lists: &mut Lists,
@@ -197,7 +213,7 @@ impl<F: Fn(&str) -> bool> SseFilter<F> {
     }
 
     /// The event with its data replaced by the filtered message, or `None` when it is
-    /// not a tool list to filter or nothing was removed.
+    /// not a tool list to filter or nothing changed.
     fn rewrite(&mut self, event: &[u8]) -> Option<String> {
         let text = std::str::from_utf8(event).ok()?;
         let lines = split_lines(text);

@@ -18,6 +18,9 @@ pub const SERVER_ERROR: i64 = -32000;
 /// MCP 2026-07-28 "Server Validation": the `Mcp-Method` / `Mcp-Name` headers say
 /// something other than the body.
 pub const HEADER_MISMATCH: i64 = -32020;
+/// Implementation-defined (the range MCP leaves to implementations, the code the
+/// reference SDKs answer with): the `Mcp-Session-Id` names no session of this caller.
+pub const SESSION_NOT_FOUND: i64 = -32001;
 
 /// One message of a POSTed body, as far as authorization cares.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +31,10 @@ pub struct Message {
     pub method: Option<String>,
     /// `params.name` of a `tools/call`.
     pub tool: Option<String>,
+    /// `params._meta["io.modelcontextprotocol/protocolVersion"]` (2026-07-28: every
+    /// request states its version); a value that is not a string reads as `""`, which
+    /// no header matches.
+    pub protocol_version: Option<String>,
 }
 
 impl Message {
@@ -121,8 +128,21 @@ fn message(value: &Value) -> Result<Message, Invalid> {
         }
         _ => None,
     };
-    Ok(Message { id, method, tool })
+    let protocol_version = object
+        .get("params")
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get(PROTOCOL_VERSION_META))
+        .map(|v| v.as_str().unwrap_or_default().to_owned());
+    Ok(Message {
+        id,
+        method,
+        tool,
+        protocol_version,
+    })
 }
+
+/// Where a 2026-07-28 request states its protocol version in the body.
+const PROTOCOL_VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
 
 /// The transport's `Mcp-Method` / `Mcp-Name` headers, when sent, must describe the one
 /// message: the gateway authorizes the body and passes the headers on, so an MCP
@@ -224,6 +244,7 @@ mod tests {
                 id: Some(json!(1)),
                 method: Some("tools/call".to_owned()),
                 tool: Some("get_note".to_owned()),
+                protocol_version: None,
             }]
         );
         let batch = parse(

@@ -6,15 +6,19 @@
 //! streams), never hands on the client's token (the resource's downstream token
 //! instead, from the exchange), and streams answers through as they come.
 //!
-//! `jsonrpc` reads requests and writes JSON-RPC errors, `access` decides who may send
-//! them, `filter` rewrites tool lists, `proxy` talks to the MCP server and `routes`
-//! ties these together per `[[gateway]]` path.
+//! `jsonrpc` reads requests and writes JSON-RPC errors, `version` tells the protocol
+//! revision a request speaks, `access` decides who may send them, `sessions` binds a
+//! session to whoever opened it, `filter` rewrites tool lists (marked private: each is
+//! one caller's), `proxy` talks to the MCP server and `routes` ties these together per
+//! `[[gateway]]` path.
 
 mod access;
 pub mod filter;
 pub mod jsonrpc;
 mod proxy;
 mod routes;
+mod sessions;
+mod version;
 
 pub use routes::routes;
 

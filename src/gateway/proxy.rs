@@ -20,19 +20,23 @@ use crate::config::GatewayConfig;
 
 /// Request headers the MCP server gets from the client (Streamable HTTP and the
 /// 2026-07-28 request metadata). Everything else — cookies, the client's
-/// `Authorization`, `X-Auth-*` a client made up, hop-by-hop headers — stays here.
-const REQUEST_HEADERS: [&str; 7] = [
+/// `Authorization`, `X-Auth-*` a client made up, hop-by-hop headers — stays here. The
+/// session (`Outbound::session`) and `Last-Event-ID` (`Outbound::resume`) go on only
+/// as the revision allows.
+const REQUEST_HEADERS: [&str; 5] = [
     "accept",
     "content-type",
-    "last-event-id",
-    "mcp-session-id",
     "mcp-protocol-version",
     "mcp-method",
     "mcp-name",
 ];
 
-/// Response headers the client gets from the MCP server. Not `WWW-Authenticate`: the
-/// server's challenges are about the downstream token, not the client's.
+/// Resuming a stream (2025-03-26 to 2025-11-25; 2026-07-28 streams do not resume).
+const LAST_EVENT_ID: [&str; 1] = ["last-event-id"];
+
+/// Response headers the client gets from the MCP server (the session id as the
+/// gateway's `sessions` rewrites it). Not `WWW-Authenticate`: the server's challenges
+/// are about the downstream token, not the client's.
 const RESPONSE_HEADERS: [&str; 4] = ["content-type", "mcp-session-id", "retry-after", "allow"];
 
 const X_AUTH_SUBJECT: &str = "x-auth-subject";
@@ -52,6 +56,10 @@ pub struct Outbound<'r> {
     pub headers: &'r HeaderMap,
     pub query: Option<&'r str>,
     pub body: Option<Bytes>,
+    /// The MCP server's own session id, once bound to the caller.
+    pub session: Option<String>,
+    /// Whether `Last-Event-ID` goes on (a revision with resumable streams).
+    pub resume: bool,
 }
 
 impl Upstream {
@@ -93,6 +101,12 @@ impl Upstream {
             .client
             .request(outbound.method, url)
             .headers(pass_on(outbound.headers, &REQUEST_HEADERS));
+        if outbound.resume {
+            request = request.headers(pass_on(outbound.headers, &LAST_EVENT_ID));
+        }
+        if let Some(session) = outbound.session {
+            request = request.header("mcp-session-id", session);
+        }
         if let Some(principal) = &authorized.principal {
             let client_id = principal.client_id.as_deref().unwrap_or("");
             for (name, value) in [
@@ -139,6 +153,10 @@ impl Upstream {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
+        if content_type.starts_with("text/event-stream") {
+            // Streamable HTTP: a proxy in front (nginx) must not hold events back.
+            builder.insert_header(("x-accel-buffering", "no"));
+        }
         let Some(mut lists) = lists.filter(|_| status.is_success()) else {
             return Ok(streamed(builder, response));
         };

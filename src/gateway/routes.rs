@@ -1,5 +1,7 @@
 //! One route per `[[gateway]]` path: POST (JSON-RPC messages), GET (the server's event
-//! stream), DELETE (the session's end); other methods 405.
+//! stream), DELETE (the session's end); other methods 405. The request's protocol
+//! revision (`version`) decides what holds: from 2026-07-28 POST only and no sessions;
+//! before it, sessions bound to their opener (`sessions`).
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -9,10 +11,12 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::GatewayError;
-use super::access::{self, Intent};
+use super::access::{self, Authorized, Intent};
 use super::filter::Lists;
 use super::jsonrpc::{self, INVALID_REQUEST, SERVER_ERROR};
 use super::proxy::{Outbound, Upstream};
+use super::sessions::{self, Owner, Presented, SessionBinder};
+use super::version::{self, Version};
 use crate::server::AppState;
 
 /// The gateway routes for the route table. Called once per worker, so each worker has
@@ -24,12 +28,16 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
         .iter()
         .map(|g| (g.path.clone(), Upstream::new(g)))
         .collect();
+    let binder = web::Data::new(SessionBinder::new(
+        state.cookies.derived_key(sessions::KEY_LABEL),
+    ));
     move |cfg: &mut ServiceConfig| {
         for (path, upstream) in gateways {
             match upstream {
                 Ok(upstream) => cfg.service(
                     web::resource(path)
                         .app_data(web::Data::new(upstream))
+                        .app_data(binder.clone())
                         .route(web::post().to(post))
                         .route(web::get().to(get))
                         .route(web::delete().to(delete))
@@ -47,6 +55,7 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
 async fn post(
     state: web::Data<AppState>,
     upstream: web::Data<Upstream>,
+    binder: web::Data<SessionBinder>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
@@ -56,11 +65,14 @@ async fn post(
     };
     // An unreadable header can match nothing.
     let header = |name: &str| req.headers().get(name).map(|v| v.to_str().unwrap_or("\0"));
-    let messages = match jsonrpc::parse(&body).and_then(|messages| {
+    let read = version::of(req.headers()).and_then(|version| {
+        let messages = jsonrpc::parse(&body)?;
         jsonrpc::check_headers(&messages, header("mcp-method"), header("mcp-name"))?;
-        Ok(messages)
-    }) {
-        Ok(messages) => messages,
+        version.check_body(&messages)?;
+        Ok((version, messages))
+    });
+    let (version, messages) = match read {
+        Ok(read) => read,
         Err(invalid) => return invalid.response(),
     };
     let id = jsonrpc::answer_id(&messages);
@@ -76,56 +88,134 @@ async fn post(
         .collect();
     let lists = (!ids.is_empty()).then_some(Lists::Ids(ids));
     let visible = authorized.viewer(&state.config);
-    let outbound = outbound(reqwest::Method::POST, &req, Some(body));
+    let exchange = Exchange {
+        req: &req,
+        version: &version,
+        authorized: &authorized,
+        binder: &binder,
+    };
+    let Some(outbound) = exchange.outbound(reqwest::Method::POST, Some(body)) else {
+        return sessions::not_found(&id);
+    };
     let result = upstream
         .forward(outbound, &authorized, lists, visible)
         .await;
-    answer(&upstream, result, &id)
+    exchange.answer(&upstream, result, &id)
 }
 
-/// GET: the server's event stream, which may replay earlier answers (tool lists too)
-/// on resumption, so any tool list in it is filtered.
+/// GET: the server's event stream (2025-03-26 to 2025-11-25), which may replay earlier
+/// answers (tool lists too) on resumption, so any tool list in it is filtered.
 async fn get(
     state: web::Data<AppState>,
     upstream: web::Data<Upstream>,
+    binder: web::Data<SessionBinder>,
     req: HttpRequest,
 ) -> HttpResponse {
-    let authorized = match access::authorize(&state, req.headers(), req.uri(), Intent::Stream).await
-    {
-        Ok(authorized) => authorized,
-        Err(refused) => return refused.response(&Value::Null),
-    };
-    let visible = authorized.viewer(&state.config);
-    let outbound = outbound(reqwest::Method::GET, &req, None);
-    let result = upstream
-        .forward(outbound, &authorized, Some(Lists::Any), visible)
-        .await;
-    answer(&upstream, result, &Value::Null)
+    stream(state, upstream, binder, req, reqwest::Method::GET).await
 }
 
+/// DELETE: the end of a session (2025-03-26 to 2025-11-25).
 async fn delete(
     state: web::Data<AppState>,
     upstream: web::Data<Upstream>,
+    binder: web::Data<SessionBinder>,
     req: HttpRequest,
 ) -> HttpResponse {
+    stream(state, upstream, binder, req, reqwest::Method::DELETE).await
+}
+
+/// GET or DELETE: 405 for a revision without sessions (before anything else: nothing
+/// of it reaches the MCP server); else the caller's own session only.
+async fn stream(
+    state: web::Data<AppState>,
+    upstream: web::Data<Upstream>,
+    binder: web::Data<SessionBinder>,
+    req: HttpRequest,
+    method: reqwest::Method,
+) -> HttpResponse {
+    let version = match version::of(req.headers()) {
+        Ok(version) if version.stateless => return post_only(),
+        Ok(version) => version,
+        Err(invalid) => return invalid.response(),
+    };
     let authorized = match access::authorize(&state, req.headers(), req.uri(), Intent::Stream).await
     {
         Ok(authorized) => authorized,
         Err(refused) => return refused.response(&Value::Null),
     };
-    let outbound = outbound(reqwest::Method::DELETE, &req, None);
-    let result = upstream
-        .forward(outbound, &authorized, None, |_: &str| false)
-        .await;
-    answer(&upstream, result, &Value::Null)
+    let exchange = Exchange {
+        req: &req,
+        version: &version,
+        authorized: &authorized,
+        binder: &binder,
+    };
+    let Some(outbound) = exchange.outbound(method.clone(), None) else {
+        return sessions::not_found(&Value::Null);
+    };
+    let result = if method == reqwest::Method::GET {
+        let visible = authorized.viewer(&state.config);
+        upstream
+            .forward(outbound, &authorized, Some(Lists::Any), visible)
+            .await
+    } else {
+        upstream
+            .forward(outbound, &authorized, None, |_: &str| false)
+            .await
+    };
+    exchange.answer(&upstream, result, &Value::Null)
 }
 
-fn outbound(method: reqwest::Method, req: &HttpRequest, body: Option<Bytes>) -> Outbound<'_> {
-    Outbound {
-        method,
-        headers: req.headers(),
-        query: req.uri().query(),
-        body,
+/// One request on its way through: who sends it, in which revision, and the session
+/// binding that applies both ways.
+struct Exchange<'r> {
+    req: &'r HttpRequest,
+    version: &'r Version,
+    authorized: &'r Authorized<'r>,
+    binder: &'r SessionBinder,
+}
+
+impl Exchange<'_> {
+    fn owner(&self) -> Owner<'_> {
+        Owner {
+            path: self.req.path(),
+            principal: self.authorized.principal.as_deref(),
+        }
+    }
+
+    /// The request for the MCP server; `None` when it presents a session that is not
+    /// the caller's.
+    fn outbound(&self, method: reqwest::Method, body: Option<Bytes>) -> Option<Outbound<'_>> {
+        let stateless = self.version.stateless;
+        let session = match self
+            .binder
+            .presented(self.req.headers(), &self.owner(), stateless)
+        {
+            Presented::None => None,
+            Presented::Bound(id) => Some(id),
+            Presented::Refused => return None,
+        };
+        Some(Outbound {
+            method,
+            headers: self.req.headers(),
+            query: self.req.uri().query(),
+            body,
+            session,
+            resume: !stateless,
+        })
+    }
+
+    /// The MCP server's answer with its session id bound to the caller (or dropped),
+    /// or a JSON-RPC error saying it failed.
+    fn answer(
+        &self,
+        upstream: &Upstream,
+        result: Result<HttpResponse, GatewayError>,
+        id: &Value,
+    ) -> HttpResponse {
+        let mut response = answer(upstream, result, id);
+        self.binder
+            .answer(&mut response, &self.owner(), self.version.stateless);
+        response
     }
 }
 
@@ -186,6 +276,19 @@ async fn not_allowed() -> HttpResponse {
     response
         .headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+    response
+}
+
+/// 2026-07-28 and later: the MCP endpoint takes POST only (no GET stream, no
+/// sessions to DELETE).
+fn post_only() -> HttpResponse {
+    let mut response = refuse(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this protocol version takes POST only".to_owned(),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
     response
 }
 

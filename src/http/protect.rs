@@ -52,6 +52,10 @@ impl Denial {
             return ApiError::oauth(ErrorCode::InvalidRequest, description).error_response();
         }
         let mut response = HttpResponse::build(self.status);
+        // RFC 9110 §15.5.6: a 405 names what is allowed; only POSTs pass anonymously.
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            response.insert_header((header::ALLOW, "POST"));
+        }
         if let Some(challenge) = &self.challenge {
             response.insert_header((header::WWW_AUTHENTICATE, challenge.as_str()));
         }

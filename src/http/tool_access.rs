@@ -1,6 +1,7 @@
 //! Per-tool authorization at the broker's edge (`/auth/verify` with the MCP transport's
 //! `Mcp-Method` / `Mcp-Name` headers, and the gateway with the JSON-RPC body): public
-//! tools without a token, per-tool scopes with a step-up challenge, allow-lists.
+//! tools without a token (on a resource that opted in), per-tool scopes with a step-up
+//! challenge, allow-lists.
 //!
 //! Forward-auth trusts the headers only from a client of the revision that requires the
 //! server to refuse a request whose headers and body disagree (2026-07-28); the gateway
@@ -206,16 +207,31 @@ pub fn caller(principal: &Principal) -> Caller<'_> {
     }
 }
 
-/// Whether a request without a token may pass: the resource has public tools and the
-/// call is the handshake, a notification, or a public tool.
+/// Whether a request without a token may pass: the resource lets tokenless requests
+/// in (`anonymous = "public-tools"`, with public tools) and the call is the handshake,
+/// a notification, or a public tool. By default nothing passes: the first request of a
+/// connecting client, `initialize`, gets the 401 that starts its one login.
 pub fn anonymous_allowed(resource: &ResourceConfig, call: McpCall<'_>) -> bool {
-    if !resource.tools.has_public() {
+    if !resource.tools.anonymous_open() {
         return false;
     }
     match (call.method, call.tool()) {
         (Some("tools/call"), Some(tool)) => resource.tools.rule(tool).is_some_and(|r| r.public),
         (Some(method), _) => anonymous_method(method),
         (None, _) => false,
+    }
+}
+
+/// A tokenless `GET` stream or `DELETE` on a resource open to anonymous callers: 405,
+/// which MCP clients take as "no stream here" (the transport allows a server to offer
+/// none). A 401 would start a login beside the one the client's next POST starts.
+pub fn anonymous_stream(state: &AppState) -> Denial {
+    state.metrics.auth_failure("anonymous_stream");
+    Denial {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        challenge: None,
+        reason: "anonymous_stream",
+        description: None,
     }
 }
 

@@ -4,7 +4,8 @@
 //! carry the `WWW-Authenticate` the proxy passes back to the client. For a resource
 //! with an `exchange_audience`, a 200 also carries the downstream token. With tool
 //! rules, the MCP transport's `Mcp-Method` / `Mcp-Name` headers (as the proxy passes
-//! them on) decide per tool: public tools pass without a token, others may need more
+//! them on) decide per tool: public tools pass without a token where the resource
+//! allows anonymous requests at all (`anonymous = "public-tools"`), others may need more
 //! scopes (403 step-up) or be outside the caller's allow-list (403 `access_denied`).
 //! A POST whose headers cannot stand for its body (missing, or from before 2026-07-28)
 //! could be any call, so it must meet the strictest rule.
@@ -30,12 +31,18 @@ const X_AUTH_ACCESS_TOKEN: HeaderName = HeaderName::from_static("x-auth-access-t
 /// so reading any other (or a fallback) would let the client pick what is judged.
 struct Original {
     uri: Uri,
-    /// The original method was POST. Without a method header it counts as not: then
+    /// The original method. Without exactly one method header it is `Other`: then
     /// nothing passes anonymously.
-    post: bool,
-    /// The original request may carry a JSON-RPC message: unless its method is known
-    /// to be GET, HEAD or DELETE, it might be a tool call the headers do not show.
-    may_carry_message: bool,
+    method: OriginalMethod,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OriginalMethod {
+    /// A message to the MCP server: the only kind that may pass without a token.
+    Post,
+    /// `GET` (the server's stream) or `DELETE` (a session's end).
+    Stream,
+    Other,
 }
 
 impl Original {
@@ -60,25 +67,19 @@ impl Original {
             })?;
         let mut methods = req.headers().get_all(&config.method_header);
         let method = match (methods.next(), methods.next()) {
-            (Some(method), None) => Some(method.as_bytes()),
-            _ => None,
+            (Some(method), None) => match method.as_bytes() {
+                b"POST" => OriginalMethod::Post,
+                b"GET" | b"DELETE" => OriginalMethod::Stream,
+                _ => OriginalMethod::Other,
+            },
+            _ => OriginalMethod::Other,
         };
-        let post = method == Some(b"POST");
-        let may_carry_message = !matches!(method, Some(b"GET" | b"HEAD" | b"DELETE"));
-        Ok(Self {
-            uri,
-            post,
-            may_carry_message,
-        })
+        Ok(Self { uri, method })
     }
 }
 
 pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let Original {
-        uri,
-        post,
-        may_carry_message,
-    } = match Original::from_request(&req, &state.config.forward_auth) {
+    let Original { uri, method } = match Original::from_request(&req, &state.config.forward_auth) {
         Ok(original) => original,
         Err(denial) => {
             state.metrics.auth_failure(denial.reason);
@@ -87,18 +88,28 @@ pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
     };
     let mut scratch = String::new();
     let call = McpCall::from_headers(req.headers(), &mut scratch);
-    // Public tools (and the handshake around them) need no token, and only as the
-    // POSTs that carry them: a GET or DELETE attaches to or ends someone's session.
-    if post
+    // On a resource with `anonymous = "public-tools"`, public tools (and the handshake
+    // around them) need no token, and only as the POSTs that carry them: a GET or
+    // DELETE attaches to or ends someone's session, and is refused with 405 rather
+    // than 401 so that it does not start a second login beside the one a POST starts.
+    if method != OriginalMethod::Other
         && !req.headers().contains_key(header::AUTHORIZATION)
         && let Ok(path) = protect::routed_path(&uri)
-        && protect::resource_for(&state.config, &path)
-            .is_some_and(|resource| tool_access::anonymous_allowed(resource, call))
+        && let Some(resource) = protect::resource_for(&state.config, &path)
     {
-        return HttpResponse::Ok().finish();
+        match method {
+            OriginalMethod::Post if tool_access::anonymous_allowed(resource, call) => {
+                return HttpResponse::Ok().finish();
+            }
+            OriginalMethod::Stream if resource.tools.anonymous_open() => {
+                return tool_access::anonymous_stream(&state).response();
+            }
+            _ => {}
+        }
     }
     // Without the body, the headers stand for the call only when the client's revision
     // has the MCP server check them; otherwise the request could be any call.
+    let may_carry_message = method != OriginalMethod::Stream;
     let forwarded = Forwarded::read(req.headers(), call, may_carry_message);
     let protect::Checked {
         resource,

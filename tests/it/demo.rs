@@ -112,7 +112,7 @@ fn every_printed_command_works_as_printed() {
         demo.printed
     );
     let lines = commands(&demo.printed);
-    assert_eq!(lines.len(), 18, "{}", demo.printed);
+    assert_eq!(lines.len(), 19, "{}", demo.printed);
     let outputs = run(&lines);
     let output = |starts: &str| -> &str {
         let index = lines
@@ -132,9 +132,14 @@ fn every_printed_command_works_as_printed() {
     let registered = json(nth(2));
     assert!(registered["client_id"].is_string(), "{registered}");
     assert_eq!(registered["client_name"], "demo client");
+    // initialize without a token: 401, the one request that starts a client's login.
     assert!(nth(3).contains("HTTP/1.1 401"), "{}", nth(3));
     assert!(nth(3).contains("resource_metadata="), "{}", nth(3));
-    let call = json(nth(5));
+    // The public tool, without a token, on the path that lets tokenless callers in.
+    let health = json(nth(4));
+    assert_eq!(health["result"]["isError"], false, "{health}");
+    assert_eq!(health["result"]["content"][0]["text"], "ok", "{health}");
+    let call = json(nth(6));
     let who = &call["result"]["structuredContent"];
     assert_eq!(
         (&who["subject"], &who["scope"], &who["client_id"]),
@@ -147,13 +152,13 @@ fn every_printed_command_works_as_printed() {
     );
     // The MCP server got a token for the API behind it, never the client's.
     assert_eq!(who["received_token"]["audience"], NOTES_API, "{call}");
-    assert!(nth(6).contains("HTTP/1.1 200"), "{}", nth(6));
+    assert!(nth(7).contains("HTTP/1.1 200"), "{}", nth(7));
     assert!(
-        nth(6)
+        nth(7)
             .to_ascii_lowercase()
             .contains("x-auth-subject: demo-service"),
         "{}",
-        nth(6)
+        nth(7)
     );
 
     // The login: tokens from the code, whoami as alice, then a refresh.
@@ -222,6 +227,8 @@ fn with_a_sqlite_store_the_demo_remembers_its_clients_across_restarts() {
                 ),
                 ("code_challenge_method", "S256"),
                 ("scope", "notes:read"),
+                // The demo has two resources, so the broker must be told which.
+                ("resource", &format!("{broker}/mcp")),
             ])
             .send()
             .unwrap()

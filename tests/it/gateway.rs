@@ -4,6 +4,7 @@
 //! MCP server the downstream token — never the client's.
 
 mod mcp_upstream;
+mod sessions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +16,10 @@ use self::mcp_upstream::{Recorder, listener, progress, start_upstream};
 use crate::exchange::{NOTES, alice, claims};
 use crate::support::{TestBroker, config_text, http};
 
-fn text(upstream: &str, key: &str, dead: u16) -> String {
+/// `anonymous`: the resource's `anonymous` line, if any.
+fn text(upstream: &str, key: &str, dead: u16, anonymous: &str) -> String {
     format!(
-        r#"{}
+        r#"{}{anonymous}
 [[resources.tools]]
 name = "notes_*"
 scopes = ["notes:read"]
@@ -65,11 +67,17 @@ struct Rig {
     key: String,
 }
 
+/// A resource open to anonymous callers (`anonymous = "public-tools"`).
 async fn rig() -> Rig {
+    rig_with("\nanonymous = \"public-tools\"").await
+}
+
+async fn rig_with(anonymous: &str) -> Rig {
     let (upstream, url) = start_upstream();
     let dead = listener().local_addr().unwrap().port();
     let key = generate_key();
-    let broker = TestBroker::start_live(&text(&url, &key, dead), Default::default(), |_| {}).await;
+    let text = text(&url, &key, dead, anonymous);
+    let broker = TestBroker::start_live(&text, Default::default(), |_| {}).await;
     Rig {
         broker,
         upstream,
@@ -257,11 +265,47 @@ async fn public_tools_need_no_token_and_others_ask_for_one() {
         assert!(challenge(&refused).contains("resource_metadata="));
     }
     // A stream (or a session's end) belongs to whoever opened the session, which only
-    // a token tells: never anonymous.
-    let stream = http().get(rig.broker.at("/mcp")).send().await.unwrap();
-    assert_eq!(stream.status(), 401);
-    let end = http().delete(rig.broker.at("/mcp")).send().await.unwrap();
-    assert_eq!(end.status(), 401);
+    // a token tells: never anonymous, and 405 without a challenge, so that a client
+    // does not start a second login beside the one its tools/list starts.
+    let before = rig.upstream.seen().len();
+    for refused in [
+        http().get(rig.broker.at("/mcp")).send().await.unwrap(),
+        http().delete(rig.broker.at("/mcp")).send().await.unwrap(),
+    ] {
+        assert_eq!(refused.status(), 405);
+        assert_eq!(refused.headers()["allow"], "POST");
+        assert!(refused.headers().get("www-authenticate").is_none());
+    }
+    assert_eq!(rig.upstream.seen().len(), before);
+}
+
+/// By default (`anonymous` left at `none`) a public tool does not open the resource:
+/// every request without a token, `initialize` first, gets the 401 that starts the
+/// client's one login, and nothing reaches the MCP server.
+#[actix_web::test]
+async fn without_the_opt_in_every_tokenless_request_asks_for_a_token() {
+    let rig = rig_with("").await;
+    let init = json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {} });
+    let ping = json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" });
+    let note = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    for body in [init, ping, note, call(2, "health"), list(3)] {
+        let refused = rpc(&rig.broker, "/mcp", None, &body, &[]).await;
+        assert_eq!(refused.status(), 401, "{body}");
+        let challenge = challenge(&refused);
+        assert!(challenge.contains("resource_metadata="), "{challenge}");
+        assert!(challenge.contains("scope=\"notes:read"), "{challenge}");
+    }
+    for refused in [
+        http().get(rig.broker.at("/mcp")).send().await.unwrap(),
+        http().delete(rig.broker.at("/mcp")).send().await.unwrap(),
+    ] {
+        assert_eq!(refused.status(), 401);
+    }
+    assert!(rig.upstream.seen().is_empty());
+    // With a token the public tool needs nothing beyond the resource's own scope.
+    let token = alice(&rig.broker).await;
+    let health = rpc(&rig.broker, "/mcp", Some(&token), &call(4, "health"), &[]).await;
+    assert_eq!(health.status(), 200);
 }
 
 #[actix_web::test]
@@ -350,9 +394,14 @@ async fn sessions_pass_both_ways_and_streams_get_and_delete() {
     let token = alice(&rig.broker).await;
     let init = json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {} });
     let started = rpc(&rig.broker, "/mcp", Some(&token), &init, &[]).await;
-    assert_eq!(started.headers()["mcp-session-id"], "sess-42");
+    // The server's id, bound to the caller (see gateway::sessions).
+    let session = started.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(session.ends_with(".sess-42"), "{session}");
     let headers = [
-        ("mcp-session-id", "sess-42"),
+        ("mcp-session-id", session.as_str()),
         ("mcp-protocol-version", "2025-11-25"),
     ];
     let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
@@ -365,7 +414,7 @@ async fn sessions_pass_both_ways_and_streams_get_and_delete() {
     let stream = http()
         .get(rig.broker.at("/mcp"))
         .bearer_auth(&token)
-        .header("mcp-session-id", "sess-42")
+        .header("mcp-session-id", &session)
         .header("last-event-id", "ev-1")
         .send()
         .await
@@ -381,7 +430,7 @@ async fn sessions_pass_both_ways_and_streams_get_and_delete() {
     let ended = http()
         .delete(rig.broker.at("/mcp"))
         .bearer_auth(&token)
-        .header("mcp-session-id", "sess-42")
+        .header("mcp-session-id", &session)
         .send()
         .await
         .unwrap();

@@ -65,6 +65,11 @@ async fn the_typescript_sdk_logs_in_calls_a_tool_and_refreshes() {
     let result = run_node("sdk-login.mjs", vec![broker.url.clone()]).await;
     assert_eq!(result["ok"], true, "{result:#}");
     assert_eq!(result["registered"], true);
+    // One login: one authorization URL, one registration, through every reconnection
+    // and the refresh.
+    assert_eq!(result["authorization_urls"], 1, "{result:#}");
+    assert_eq!(result["registrations"], 1, "{result:#}");
+    assert_eq!(registrations(&broker), 1);
     assert_eq!(result["resource"], broker.at("/mcp"));
     assert_eq!(result["code_challenge_method"], "S256");
     assert_eq!(result["state_matches"], true);
@@ -107,15 +112,29 @@ async fn the_typescript_sdk_logs_in_calls_a_tool_and_refreshes() {
     );
 }
 
+/// How many registrations the broker answered (created or reused).
+fn registrations(broker: &TestBroker) -> u64 {
+    metric_sum(broker, "token_broker_registrations_total")
+}
+
+fn metric_sum(broker: &TestBroker, prefix: &str) -> u64 {
+    let text = broker.state.metrics.render().unwrap();
+    text.lines()
+        .filter(|line| line.starts_with(prefix))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 /// A broker fronting the demo's MCP server through its gateway, with the demo's tool
-/// rules: notes_read needs notes:read (alice's default), notes_write notes:write.
-async fn broker_with_gateway() -> TestBroker {
+/// rules: notes_read needs notes:read (alice's default), notes_write notes:write, and
+/// a public health tool. `anonymous` is the resource's `anonymous` line, if any.
+async fn broker_with_gateway(anonymous: &str) -> TestBroker {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mcp = listener.local_addr().unwrap();
     let server = token_broker::demo::mcp::serve_behind_gateway(listener).unwrap();
     actix_web::rt::spawn(server);
     let text = format!(
-        r#"{}
+        r#"{}{anonymous}
 [[resources.tools]]
 name = "notes_read"
 scopes = ["notes:read"]
@@ -139,9 +158,13 @@ upstream = "http://{mcp}/mcp"
 
 #[actix_web::test]
 async fn the_typescript_sdk_steps_up_for_a_tool_that_needs_more_scope() {
-    let broker = broker_with_gateway().await;
+    let broker = broker_with_gateway("").await;
     let result = run_node("sdk-stepup.mjs", vec![broker.url.clone()]).await;
     assert_eq!(result["ok"], true, "{result:#}");
+    // The login and the step-up: one authorization URL each, one registration.
+    assert_eq!(result["authorization_urls"], 2, "{result:#}");
+    assert_eq!(result["registrations"], 1, "{result:#}");
+    assert_eq!(registrations(&broker), 1);
     // The first login asks for what the 401 named; the list shows only what it allows.
     assert_eq!(result["login_scope"], "notes:read", "{result:#}");
     let names = |key: &str| -> Vec<String> {
@@ -165,5 +188,54 @@ async fn the_typescript_sdk_steps_up_for_a_tool_that_needs_more_scope() {
     assert!(
         names("notes").contains(&"stepped up".to_owned()),
         "{result:#}"
+    );
+}
+
+/// Runs sdk-one-login.mjs against `/mcp` and checks the one login: one registration
+/// (the SDK's and the broker's count), one authorization URL, a tool called as alice.
+async fn one_login(broker: &TestBroker) -> Value {
+    let result = run_node(
+        "sdk-one-login.mjs",
+        vec![broker.at("/mcp"), "whoami".into()],
+    )
+    .await;
+    assert_eq!(result["ok"], true, "{result:#}");
+    assert_eq!(result["authorization_urls"], 1, "{result:#}");
+    assert_eq!(result["registrations"], 1, "{result:#}");
+    assert_eq!(registrations(broker), 1, "{result:#}");
+    assert_eq!(result["state_matches"], true, "{result:#}");
+    assert_eq!(result["called"], true, "{result:#}");
+    assert_eq!(result["subject"], "alice", "{result:#}");
+    result
+}
+
+/// The demo's setup (a public tool, `anonymous` left at `none`): `initialize` without
+/// a token is answered 401, so the SDK starts exactly one login. With the handshake
+/// answered anonymously the SDK's GET stream and its next POST both got 401 and it
+/// started two logins at once.
+#[actix_web::test]
+async fn the_typescript_sdk_starts_one_login_when_initialize_needs_a_token() {
+    let broker = broker_with_gateway("").await;
+    let result = one_login(&broker).await;
+    assert_eq!(result["connected_anonymously"], false, "{result:#}");
+}
+
+/// `anonymous = "public-tools"`: the SDK connects and calls the public tool without a
+/// token; its GET stream gets 405 (no stream for anonymous callers, which the SDK
+/// accepts), so only `tools/list` asks it to log in: one login.
+#[actix_web::test]
+async fn the_typescript_sdk_starts_one_login_on_a_resource_open_to_anonymous_callers() {
+    let broker = broker_with_gateway("\nanonymous = \"public-tools\"").await;
+    let result = one_login(&broker).await;
+    assert_eq!(result["connected_anonymously"], true, "{result:#}");
+    assert_eq!(result["anonymous_health"], "ok", "{result:#}");
+    // The SDK did open its stream anonymously, and was refused without a challenge.
+    assert!(
+        metric_sum(
+            &broker,
+            "token_broker_auth_failures_total{reason=\"anonymous_stream\"}"
+        ) >= 1,
+        "{}",
+        broker.state.metrics.render().unwrap()
     );
 }

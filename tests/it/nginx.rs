@@ -90,6 +90,28 @@ fn readme_exchange_snippet() -> String {
     format!("{}{variant}{}", &base[..start], &base[end..])
 }
 
+/// README.md's snippet with the lines its "Per-tool rules" section adds to the
+/// `location` of a resource with `anonymous = "public-tools"`.
+fn readme_anonymous_snippet() -> String {
+    let readme = repository_file("README.md");
+    let lines = readme
+        .split("## Per-tool rules")
+        .nth(1)
+        .and_then(|section| section.split("```nginx\n").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("README.md's per-tool section lost its ```nginx block");
+    let lines: String = lines
+        .lines()
+        .map(|line| format!("    {}\n", line.trim_start_matches("  ")))
+        .collect();
+    let base = readme_snippet();
+    let at = base
+        .find("location /mcp {\n")
+        .expect("the README snippet has a `location /mcp` block")
+        + "location /mcp {\n".len();
+    format!("{}{lines}{}", &base[..at], &base[at..])
+}
+
 /// Which documented configuration nginx runs.
 #[derive(Clone, Copy)]
 pub(crate) enum Example {
@@ -99,6 +121,8 @@ pub(crate) enum Example {
     Docker,
     /// The README snippet with the downstream-token `location /mcp`.
     ReadmeExchange,
+    /// The README snippet with the lines for `anonymous = "public-tools"`.
+    ReadmeAnonymous,
 }
 
 impl Example {
@@ -107,12 +131,12 @@ impl Example {
     fn server_block(self, broker: &str, mcp: &str, port: u16) -> String {
         let listen = format!("listen 127.0.0.1:{port};");
         match self {
-            Self::Readme | Self::ReadmeExchange => format!(
+            Self::Readme | Self::ReadmeExchange | Self::ReadmeAnonymous => format!(
                 "server {{\n    {listen}\n{}}}\n",
-                if matches!(self, Self::Readme) {
-                    readme_snippet()
-                } else {
-                    readme_exchange_snippet()
+                match self {
+                    Self::ReadmeExchange => readme_exchange_snippet(),
+                    Self::ReadmeAnonymous => readme_anonymous_snippet(),
+                    _ => readme_snippet(),
                 }
                 .replace(README_BROKER, broker)
                 .replace(README_MCP, mcp)
@@ -695,7 +719,7 @@ upstream_audience = "{NOTES_UPSTREAM}"
 #[actix_web::test]
 async fn per_tool_rules_apply_through_nginx_from_the_mcp_headers() {
     let rules = format!(
-        "{}\n[[resources.tools]]\nname = \"notes_write\"\nscopes = [\"notes:write\"]\n\n[[resources.tools]]\nname = \"health\"\npublic = true\n",
+        "{}anonymous = \"public-tools\"\n\n[[resources.tools]]\nname = \"notes_write\"\nscopes = [\"notes:write\"]\n\n[[resources.tools]]\nname = \"health\"\npublic = true\n",
         config_text()
     );
     let stack = Stack::start_with(Example::Readme, &rules).await;

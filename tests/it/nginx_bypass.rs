@@ -1,12 +1,12 @@
 //! The forward-auth bypasses of the security review (issue #24, findings 1–4), each sent
 //! through a real nginx running the README's snippet (and docker/nginx.conf) in front of
-//! two resources: `/mcp` (notes:read, a public `health` tool) and `/mcp-admin`
+//! two resources: `/mcp` (notes:read, a public `health` tool, open to anonymous callers) and `/mcp-admin`
 //! (notes:write). Every attack must be refused without reaching the MCP server, and
 //! the MCP server must never see an identity header the client wrote.
 
 use std::io::{Read, Write};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::nginx::{Example, Stack, all};
 use crate::support::{config_text, http};
@@ -14,10 +14,12 @@ use crate::support::{config_text, http};
 const MCP: &str = "http://127.0.0.1:9/mcp";
 const ADMIN: &str = "http://127.0.0.1:9/mcp-admin";
 
-/// `/mcp` with a public tool, and `/mcp-admin` needing `notes:write`.
+/// `/mcp` with a public tool (and `anonymous = "public-tools"`), and `/mcp-admin`
+/// needing `notes:write`.
 fn two_resources() -> String {
     format!(
-        r#"{}
+        r#"{}anonymous = "public-tools"
+
 [[resources.tools]]
 name = "health"
 public = true
@@ -33,21 +35,7 @@ required_scopes = ["notes:write"]
 
 /// A client-credentials token from the dev IdP for `resource`.
 async fn token(stack: &Stack, resource: &str, scope: &str) -> String {
-    let body: Value = http()
-        .post(format!("{}/token", stack.broker.idp.url))
-        .basic_auth("demo-service", Some("demo-service-secret"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("resource", resource),
-            ("scope", scope),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
+    stack.broker.idp.service_token(resource, scope).await
 }
 
 /// A `tools/call` of `tool` as a 2026-07-28 client sends it, to `path` through nginx,
@@ -194,7 +182,7 @@ async fn paths_that_nginx_routes_elsewhere_are_refused() {
 
 #[actix_web::test]
 async fn only_posts_pass_anonymously_never_a_get_or_delete_of_a_session() {
-    let stack = Stack::start_with(Example::Readme, &two_resources()).await;
+    let stack = Stack::start_with(Example::ReadmeAnonymous, &two_resources()).await;
     let session = [
         ("Mcp-Method", "ping"),
         ("Mcp-Session-Id", "someone-elses-session"),
@@ -203,7 +191,10 @@ async fn only_posts_pass_anonymously_never_a_get_or_delete_of_a_session() {
     let before = stack.reached_mcp();
     for method in ["GET", "DELETE"] {
         let status = raw_status(&stack, method, "/mcp", &session).await;
-        assert_eq!(status, 401, "anonymous {method} with Mcp-Method: ping");
+        // 405 (no stream for anonymous callers, and no challenge that would start a
+        // second login), from the README's lines for anonymous = "public-tools":
+        // nginx's auth_request would turn the broker's own 405 into 500.
+        assert_eq!(status, 405, "anonymous {method} with Mcp-Method: ping");
     }
     assert_eq!(
         stack.reached_mcp(),
@@ -213,6 +204,14 @@ async fn only_posts_pass_anonymously_never_a_get_or_delete_of_a_session() {
     // The handshake itself still passes: the same headers on a POST.
     raw_status(&stack, "POST", "/mcp", &session).await;
     assert_eq!(stack.reached_mcp(), before + 1, "an anonymous POST ping");
+    // A stream with a token is the caller's own: past nginx's 405 lines to the broker.
+    let bearer = format!("Bearer {}", token(&stack, MCP, "notes:read").await);
+    let with_token = [
+        ("Authorization", bearer.as_str()),
+        ("Accept", "text/event-stream"),
+    ];
+    raw_status(&stack, "GET", "/mcp", &with_token).await;
+    assert_eq!(stack.reached_mcp(), before + 2, "a GET with a token");
     stack.stop().await;
 }
 

@@ -372,6 +372,26 @@ impl TestDevIdp {
         body["calls"][name]["count"].as_u64().unwrap_or(0)
     }
 
+    /// A client-credentials access token from this IdP as `demo-service`, for
+    /// `resource` with `scope` (none when empty).
+    pub async fn service_token(&self, resource: &str, scope: &str) -> String {
+        let mut form = vec![("grant_type", "client_credentials"), ("resource", resource)];
+        if !scope.is_empty() {
+            form.push(("scope", scope));
+        }
+        let body: serde_json::Value = http()
+            .post(format!("{}/token", self.url))
+            .basic_auth("demo-service", Some("demo-service-secret"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
     pub async fn stop(self) {
         self.handle.stop(false).await;
     }

@@ -12,9 +12,15 @@ use crate::login_consent::register;
 use crate::login_flow::{login, redeem};
 use crate::support::{TestBroker, config_text, http, load};
 
+/// A resource open to anonymous callers (`anonymous = "public-tools"`).
 fn text(key: &str) -> String {
+    text_with(key, "\nanonymous = \"public-tools\"")
+}
+
+/// `anonymous`: the resource's `anonymous` line, if any.
+fn text_with(key: &str, anonymous: &str) -> String {
     format!(
-        r#"{}
+        r#"{}{anonymous}
 [[resources.tools]]
 name = "notes_*"
 scopes = ["notes:read"]
@@ -118,6 +124,100 @@ async fn public_tools_and_the_handshake_need_no_token() {
         .await
         .unwrap();
     assert_eq!(plain.status(), 401);
+}
+
+/// Forward-auth for a tokenless `method` request to `/mcp` (an event-stream GET or a
+/// DELETE, as a client sends them, with `Mcp-Method` as a client might make up).
+async fn verify_tokenless(broker: &TestBroker, method: &str) -> reqwest::Response {
+    http()
+        .get(broker.at("/auth/verify"))
+        .header("x-original-uri", "/mcp")
+        .header("x-original-method", method)
+        .header("mcp-method", "ping")
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn on_a_resource_open_to_anonymous_callers_a_tokenless_stream_gets_405() {
+    let key = generate_key();
+    let broker = TestBroker::start_live(&text(&key), Default::default(), |_| {}).await;
+    for method in ["GET", "DELETE"] {
+        let refused = verify_tokenless(&broker, method).await;
+        assert_eq!(refused.status(), 405, "{method}");
+        assert_eq!(refused.headers()["allow"], "POST");
+        // No challenge: a 401 here would start a login beside the one tools/list starts.
+        assert!(challenge(&refused).is_empty(), "{method}");
+    }
+    // Any other method (or none named) is not a stream: the resource's 401.
+    let other = verify_tokenless(&broker, "PUT").await;
+    assert_eq!(other.status(), 401);
+    // With a token a stream is the caller's own.
+    let token = alice_reader(&broker).await;
+    let stream = http()
+        .get(broker.at("/auth/verify"))
+        .header("x-original-uri", "/mcp")
+        .header("x-original-method", "GET")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+}
+
+#[actix_web::test]
+async fn by_default_every_tokenless_request_gets_401_even_with_public_tools() {
+    let key = generate_key();
+    let text = text_with(&key, "");
+    let broker = TestBroker::start_live(&text, Default::default(), |_| {}).await;
+    for (method, name) in [
+        ("initialize", None),
+        ("notifications/initialized", None),
+        ("ping", None),
+        ("tools/call", Some("health")),
+        ("tools/list", None),
+    ] {
+        let refused = verify(&broker, None, method, name).await;
+        assert_eq!(refused.status(), 401, "{method} {name:?}");
+        let challenge = challenge(&refused);
+        assert!(challenge.contains("resource_metadata="), "{challenge}");
+        assert!(challenge.contains("scope=\"notes:read"), "{challenge}");
+    }
+    for method in ["GET", "DELETE"] {
+        assert_eq!(verify_tokenless(&broker, method).await.status(), 401);
+    }
+    // A public tool still needs no scope of its own, nor a place on an allow-list.
+    let token = alice_reader(&broker).await;
+    let health = verify(&broker, Some(&token), "tools/call", Some("health")).await;
+    assert_eq!(health.status(), 200);
+    let limited = verify(&broker, Some(&key), "tools/call", Some("health")).await;
+    assert_eq!(limited.status(), 200);
+}
+
+#[test]
+fn anonymous_is_none_or_public_tools_and_public_tools_needs_a_public_tool() {
+    let broken = format!(
+        "{}anonymous = \"public-tools\"\n\n[[resources]]\nuri = \"http://127.0.0.1:9/other\"\nanonymous = \"everything\"\n",
+        config_text()
+    );
+    let error = token_broker::config::load_str(&broken, &Default::default())
+        .unwrap_err()
+        .to_string();
+    for key in ["resources[0].anonymous", "resources[1].anonymous"] {
+        assert!(error.contains(key), "{key}: {error}");
+    }
+    assert!(error.contains("public = true"), "{error}");
+    assert!(error.contains("`everything`"), "{error}");
+    // Left out, it is none.
+    let config = load(&text_with(&generate_key(), ""));
+    assert!(!config.resources[0].tools.anonymous_open());
+    assert!(
+        load(&text(&generate_key())).resources[0]
+            .tools
+            .anonymous_open()
+    );
 }
 
 #[actix_web::test]

@@ -10,21 +10,7 @@ use crate::support::{TestBroker, config_text, http};
 const RESOURCE: &str = "http://127.0.0.1:9/mcp";
 
 async fn token(broker: &TestBroker) -> String {
-    let body: Value = http()
-        .post(format!("{}/token", broker.idp.url))
-        .basic_auth("demo-service", Some("demo-service-secret"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("resource", RESOURCE),
-            ("scope", "notes:read"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
+    broker.idp.service_token(RESOURCE, "notes:read").await
 }
 
 async fn verify(broker: &TestBroker, token: &str, headers: &[(&str, &str)]) -> reqwest::Response {

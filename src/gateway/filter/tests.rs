@@ -46,6 +46,31 @@ fn only_the_claimed_answers_are_filtered() {
 }
 
 #[test]
+fn a_filtered_list_is_private_and_keeps_its_ttl() {
+    let all = |_: &str| true;
+    for scope in [json!("public"), json!(null), json!(7)] {
+        let mut answer = json!({"jsonrpc": "2.0", "id": 1, "result": {
+            "tools": [{"name": "x"}], "ttlMs": 300_000, "cacheScope": scope
+        }});
+        // Nothing removed, yet the list is still this caller's.
+        assert!(
+            filter_message(&mut answer, &mut Lists::Any, &all),
+            "{scope}"
+        );
+        assert_eq!(answer["result"]["cacheScope"], "private");
+        assert_eq!(answer["result"]["ttlMs"], 300_000);
+    }
+    let mut unscoped = list(json!(1));
+    assert!(filter_message(&mut unscoped, &mut Lists::Any, &visible));
+    assert_eq!(unscoped["result"]["cacheScope"], "private");
+    assert!(unscoped["result"].get("ttlMs").is_none(), "none invented");
+    // Not a tool list: untouched.
+    let mut other = json!({"jsonrpc": "2.0", "id": 1, "result": {"ttlMs": 5}});
+    assert!(!filter_message(&mut other, &mut Lists::Any, &all));
+    assert!(other["result"].get("cacheScope").is_none());
+}
+
+#[test]
 fn batches_and_any_answer() {
     let mut batch = json!([list(json!("a")), {"jsonrpc": "2.0", "id": "b", "result": {}}]);
     let mut lists = Lists::Ids(vec![json!("a"), json!("b")]);
@@ -58,7 +83,7 @@ fn batches_and_any_answer() {
 }
 
 #[test]
-fn json_bodies_are_rewritten_only_when_something_goes() {
+fn json_bodies_are_rewritten_only_when_something_changes() {
     let body = serde_json::to_vec(&list(json!(1))).unwrap();
     let out = filter_json(&body, &mut Lists::Ids(vec![json!(1)]), &visible)
         .unwrap()
@@ -66,7 +91,7 @@ fn json_bodies_are_rewritten_only_when_something_goes() {
     let value: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(names(&value), ["notes_read", "get_note", "health"]);
     let all = |_: &str| true;
-    let full = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "x"}]}});
+    let full = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "x"}], "cacheScope": "private"}});
     let body = serde_json::to_vec(&full).unwrap();
     assert_eq!(
         filter_json(&body, &mut Lists::Ids(vec![json!(1)]), &all).unwrap(),
@@ -127,6 +152,7 @@ fn event_streams_are_filtered_the_same_however_they_are_cut() {
         assert!(!text.contains("notes_write"));
         assert!(!text.contains("nameless"));
         assert!(text.contains("notes_read") && text.contains("get_note"));
+        assert!(text.contains(r#""cacheScope":"private""#), "{text:?}");
         assert!(
             input.ends_with(
                 &text[text

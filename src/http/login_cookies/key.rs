@@ -1,7 +1,8 @@
-//! The key that signs remembered approvals: `consent.cookie_key` when set; else, with
-//! a durable store, the key kept in the store (created there once, sealed, so a
-//! remembered approval survives a restart and holds on every replica); else a random
-//! key of this process.
+//! The key that signs remembered approvals (and from which the gateway's session
+//! binding key is derived): `consent.cookie_key` when set; else, with a durable store,
+//! the key kept in the store (created there once, sealed, so a remembered approval or
+//! a bound session survives a restart and holds on every replica); else a random key
+//! of this process.
 
 use std::sync::Arc;
 
@@ -17,7 +18,9 @@ pub(super) fn load(config: &Config, store: &Arc<dyn Store>) -> Zeroizing<Vec<u8>
         return Zeroizing::new(secret.expose().as_bytes().to_vec());
     }
     let random = random_key();
-    if config.store.backend == StoreBackend::Memory || config.consent.remember_for.is_zero() {
+    // The gateway binds sessions with a key derived from this one: replicas share it.
+    let unshared = config.consent.remember_for.is_zero() && config.gateways.is_empty();
+    if config.store.backend == StoreBackend::Memory || unshared {
         return random;
     }
     let store = store.clone();

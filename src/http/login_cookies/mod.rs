@@ -73,6 +73,14 @@ impl LoginCookies {
         }
     }
 
+    /// A key for another purpose, derived from this one (HMAC over a label no cookie
+    /// tag signs: theirs start `subject\0` or `approval\0`), so that purpose is
+    /// shared by replicas as approvals are.
+    pub fn derived_key(&self, label: &str) -> hmac::Key {
+        let derived = hmac::sign(&self.key, format!("derive\0{label}").as_bytes());
+        hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())
+    }
+
     /// Whether approvals are remembered at all.
     pub fn remembers(&self) -> bool {
         !self.remember_for.is_zero()

@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 const TOOLS: [&str; 4] = ["notes_read", "notes_write", "get_note", "health"];
+/// The freshness the server gives its tool list.
+pub const TTL_MS: u64 = 60_000;
 
 /// One request as the test MCP server received it.
 #[derive(Debug, Clone)]
@@ -88,7 +90,12 @@ fn answer(message: &Value) -> Option<Value> {
     let result = match message["method"].as_str() {
         Some("initialize") => json!({ "protocolVersion": "2025-11-25", "capabilities": {} }),
         Some("tools/list") => {
-            json!({ "tools": TOOLS.iter().map(|t| json!({ "name": t, "inputSchema": {} })).collect::<Vec<_>>() })
+            json!({
+                "tools": TOOLS.iter().map(|t| json!({ "name": t, "inputSchema": {} })).collect::<Vec<_>>(),
+                // MCP 2026-07-28 caching hints, as a server unaware of the filtering gives them.
+                "ttlMs": TTL_MS,
+                "cacheScope": "public",
+            })
         }
         Some("tools/call") => json!({
             "content": [{ "type": "text", "text": format!("called {}", message["params"]["name"].as_str().unwrap_or("?")) }]
