@@ -64,7 +64,7 @@ pub const HEADERS_REVISION: &str = "2026-07-28";
 /// What forward-auth can tell of the JSON-RPC message behind a request.
 #[derive(Debug, Clone, Copy)]
 pub enum Forwarded<'a> {
-    /// The headers stand for the body (or the request carries none: GET, HEAD, DELETE).
+    /// The headers stand for the body (or the request carries none: GET or DELETE).
     Described(McpCall<'a>),
     /// A POST (or a request of unknown method) whose headers cannot stand for its body;
     /// why, for the refusal's description. It could be any call.
