@@ -448,6 +448,20 @@ fn patterns(list: &[String]) -> Result<Vec<ToolPattern>, String> {
     list.iter().map(|t| ToolPattern::parse(t)).collect()
 }
 
+/// Asks the authorization server for refresh tokens: no resource's requirement, so MCP
+/// 2026-07-28 ("Refresh Tokens") keeps it out of a resource's challenges and
+/// `scopes_supported`. Refused rather than dropped: a resource requiring it could not
+/// name what it requires, and a listed scope the broker silently left out would
+/// surprise. The broker's own metadata (RFC 8414) lists it, which is where clients look.
+const OFFLINE_ACCESS: &str = "offline_access";
+
+fn offline_access_problem(key: String) -> Problem {
+    Problem::new(
+        key,
+        "`offline_access` is not a resource's scope (it asks for refresh tokens, which the broker's authorization server metadata offers): remove it",
+    )
+}
+
 /// `[[resources.tools]]` and `[[resources.clients]]` of one resource.
 fn tool_policy(
     tools: Option<Vec<RawTool>>,
@@ -484,6 +498,10 @@ fn tool_policy(
                 continue;
             }
         };
+        if scopes.contains(OFFLINE_ACCESS) {
+            problems.push(offline_access_problem(at("scopes")));
+            continue;
+        }
         let public = tool.public.unwrap_or(false);
         if public && !scopes.is_empty() {
             problems.push(Problem::new(
@@ -566,6 +584,10 @@ pub fn resources(
         }
         let required = entry.required_scopes.unwrap_or_default();
         let required_scopes = match Scopes::parse(&required.join(" ")) {
+            Ok(scopes) if scopes.contains(OFFLINE_ACCESS) => {
+                problems.push(offline_access_problem(key("required_scopes")));
+                continue;
+            }
             Ok(scopes) => scopes,
             Err(e) => {
                 problems.push(Problem::new(key("required_scopes"), e));
@@ -605,6 +627,12 @@ pub fn resources(
         }
         // Advertised: what the operator lists (default the required scopes), and every
         // scope a tool rule needs, so clients can ask for them up front.
+        if let Some(listed) = &entry.scopes_supported
+            && listed.iter().any(|s| s == OFFLINE_ACCESS)
+        {
+            problems.push(offline_access_problem(key("scopes_supported")));
+            continue;
+        }
         let mut scopes_supported = entry
             .scopes_supported
             .unwrap_or_else(|| required_scopes.iter().map(String::from).collect());

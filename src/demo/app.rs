@@ -157,8 +157,8 @@ Try it (each line works as printed):
   TOKEN=$(curl -s -u demo-service:demo-service-secret -d grant_type=client_credentials -d scope=notes:read -d resource={mcp} {idp_url}/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
   # call a tool with it
   curl -s {mcp} {headers} -H "authorization: Bearer $TOKEN" -d '{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"whoami","arguments":{{}}}}}}'
-  # forward-auth, as nginx auth_request would ask for a request to /mcp
-  curl -si http://{broker}/auth/verify -H 'x-original-uri: /mcp' -H "authorization: Bearer $TOKEN"
+  # forward-auth, as nginx auth_request would ask for a 2026-07-28 tools/list POSTed to /mcp
+  curl -si http://{broker}/auth/verify -H 'x-original-uri: /mcp' -H 'x-original-method: POST' -H 'mcp-protocol-version: 2026-07-28' -H 'mcp-method: tools/list' -H "authorization: Bearer $TOKEN"
 
 Log in as an MCP client would (authorization code + PKCE through the broker's consent page):
 

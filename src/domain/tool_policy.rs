@@ -193,6 +193,30 @@ impl ToolPolicy {
         }
     }
 
+    /// What every call of the resource together needs: its own scopes and every rule's.
+    /// A request whose tool cannot be seen could be any call, so this is what it takes.
+    pub fn strictest(&self, required: &Scopes) -> Scopes {
+        required.union(&self.scopes())
+    }
+
+    /// May `caller` send a request that could be a call of any tool (forward-auth cannot
+    /// read the body, and the headers naming the call are missing or cannot be relied
+    /// on)? Only if it could call every tool: no allow-list that leaves one out (an
+    /// allow-list naming `*` leaves none out), and the [`strictest`](Self::strictest)
+    /// scopes. An allow-list is refused first: no step-up would help.
+    pub fn any_call(&self, required: &Scopes, caller: Caller<'_>) -> ToolDecision {
+        if !self.allows_every_tool(caller) {
+            return ToolDecision::NotAllowed;
+        }
+        let needed = self.strictest(required);
+        let missing = needed.missing_from(caller.scopes);
+        if missing.is_empty() {
+            ToolDecision::Allowed
+        } else {
+            ToolDecision::MissingScopes { needed, missing }
+        }
+    }
+
     /// Whether `tools/list` shows `tool` to `caller`: exactly the tools it could call.
     pub fn visible(&self, required: &Scopes, tool: &str, caller: Option<Caller<'_>>) -> bool {
         self.call(required, tool, caller) == ToolDecision::Allowed
@@ -207,6 +231,17 @@ impl ToolPolicy {
             .client_id
             .and_then(|id| self.clients.iter().find(|(c, _)| c == id))
             .is_none_or(|(_, list)| list.iter().any(|p| p.matches(tool)));
+        by_key && by_client
+    }
+
+    /// Neither the key's nor the client's allow-list (when there is one) leaves a tool out.
+    fn allows_every_tool(&self, caller: Caller<'_>) -> bool {
+        let everything = |list: &[ToolPattern]| list.iter().any(|p| p.as_str() == "*");
+        let by_key = caller.tools.is_none_or(everything);
+        let by_client = caller
+            .client_id
+            .and_then(|id| self.clients.iter().find(|(c, _)| c == id))
+            .is_none_or(|(_, list)| everything(list));
         by_key && by_client
     }
 
@@ -348,6 +383,49 @@ mod tests {
         assert!(!policy.visible(&base, "notes_read", Some(key)));
         assert!(!policy.visible(&base, "notes_read", None));
         assert!(policy.visible(&base, "health", None));
+    }
+
+    #[test]
+    fn a_call_that_cannot_be_seen_needs_what_every_tool_needs() {
+        let policy = policy();
+        let base = s("mcp");
+        assert_eq!(policy.strictest(&base), s("mcp notes:read notes:write"));
+        let read = s("mcp notes:read");
+        assert_eq!(
+            policy.any_call(&base, caller(&read, None)),
+            ToolDecision::MissingScopes {
+                needed: s("mcp notes:read notes:write"),
+                missing: s("notes:write")
+            }
+        );
+        let all = s("mcp notes:read notes:write");
+        assert_eq!(
+            policy.any_call(&base, caller(&all, None)),
+            ToolDecision::Allowed
+        );
+        // An allow-list leaves some tool out, whatever the scopes.
+        assert_eq!(
+            policy.any_call(&base, caller(&all, Some("limited"))),
+            ToolDecision::NotAllowed
+        );
+        let gets = [p("get_*")];
+        let everything = [p("get_*"), p("*")];
+        for (list, verdict) in [
+            (&gets[..], ToolDecision::NotAllowed),
+            (&everything[..], ToolDecision::Allowed),
+        ] {
+            let key = Caller {
+                scopes: &all,
+                client_id: None,
+                tools: Some(list),
+            };
+            assert_eq!(policy.any_call(&base, key), verdict);
+        }
+        // No rules: the resource's own scopes, as without tools.
+        assert_eq!(
+            ToolPolicy::default().any_call(&base, caller(&base, Some("limited"))),
+            ToolDecision::Allowed
+        );
     }
 
     #[test]

@@ -109,14 +109,21 @@ pub async fn authorize<'a>(
         resource,
         principal,
         digest,
-    } = protect::check_resource(state, headers, uri)
-        .await
-        .map_err(Refused::Denied)?;
+    } = protect::check_operation(state, headers, uri, |resource| match intent {
+        // A refusal names what every message needs, so one authorization does.
+        Intent::Messages(messages) => messages.iter().fold(Default::default(), |all, m| {
+            all.union(&tool_access::needed(
+                resource,
+                &tool_access::Forwarded::Described(call(m)),
+            ))
+        }),
+        Intent::Stream => resource.required_scopes.clone(),
+    })
+    .await
+    .map_err(Refused::Denied)?;
     if let Intent::Messages(messages) = intent {
-        for message in messages {
-            tool_access::check_call(state, resource, &principal, call(message))
-                .map_err(Refused::Denied)?;
-        }
+        tool_access::check_calls(state, resource, &principal, messages.iter().map(call))
+            .map_err(Refused::Denied)?;
     }
     let mut downstream = None;
     if resource.exchange_audience.is_some() {

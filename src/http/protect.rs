@@ -145,6 +145,22 @@ pub async fn check_resource<'a>(
     headers: &HeaderMap,
     uri: &Uri,
 ) -> Result<Checked<'a>, Denial> {
+    check_operation(state, headers, uri, |resource| {
+        resource.required_scopes.clone()
+    })
+    .await
+}
+
+/// [`check_resource`] for an operation that needs `needs(resource)`, a superset of the
+/// resource's required scopes (a tool's, say): the token must hold only the required
+/// ones here, but a refusal's `scope` names all of them, so that one authorization
+/// covers the operation (MCP 2026-07-28, "Scope Challenge Handling").
+pub async fn check_operation<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    needs: impl Fn(&ResourceConfig) -> Scopes,
+) -> Result<Checked<'a>, Denial> {
     let path = routed_path(uri).inspect_err(|denial| state.metrics.auth_failure(denial.reason))?;
     let Some(resource) = resource_for(&state.config, &path) else {
         return Err(Denial {
@@ -154,17 +170,14 @@ pub async fn check_resource<'a>(
             description: None,
         });
     };
+    // Only a refusal asks: the request that passes allocates nothing for it.
+    let needed = || resource.required_scopes.union(&needs(resource));
     let reject = |rejection: Rejection| {
         state.metrics.auth_failure(rejection.reason());
         tracing::info!(reason = rejection.reason(), resource = %resource.uri, "request refused");
         Denial {
             status: StatusCode::UNAUTHORIZED,
-            challenge: Some(challenge(
-                resource,
-                rejection.error_code(),
-                &resource.required_scopes,
-                None,
-            )),
+            challenge: Some(challenge(resource, rejection.error_code(), &needed(), None)),
             reason: rejection.reason(),
             description: None,
         }
@@ -187,14 +200,15 @@ pub async fn check_resource<'a>(
         state.metrics.auth_failure("insufficient_scope");
         tracing::info!(reason = "insufficient_scope", %missing, resource = %resource.uri, "request refused");
         // `scope` names everything needed, so a client that re-requests exactly it
-        // keeps what it had; the description names what was missing.
-        let description = format!("missing scope: {missing}");
+        // keeps what it had; the description names what was missing of it.
+        let needed = needed();
+        let description = format!("missing scope: {}", needed.missing_from(&principal.scopes));
         return Err(Denial {
             status: StatusCode::FORBIDDEN,
             challenge: Some(challenge(
                 resource,
                 Some("insufficient_scope"),
-                &resource.required_scopes,
+                &needed,
                 Some(&description),
             )),
             reason: "insufficient_scope",

@@ -3,15 +3,19 @@
 //! tools without a token (on a resource that opted in), per-tool scopes with a step-up
 //! challenge, allow-lists.
 //!
-//! Forward-auth trusts the headers, so the MCP server must refuse a request whose
-//! headers and body disagree (the 2026-07-28 transport requires it); the gateway reads
-//! the body itself.
+//! Forward-auth trusts the headers only from a client of the revision that requires the
+//! server to refuse a request whose headers and body disagree (2026-07-28); the gateway
+//! reads the body itself. A POST whose headers are missing, doubled or from an older
+//! revision could be any call, so it must satisfy the strictest rule (MCP 2026-07-28,
+//! Streamable HTTP, "Server Validation": an intermediary enforcing policy on the
+//! headers should not trust them from an older or unnamed version).
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 
 use super::protect::{Denial, challenge};
 use crate::config::ResourceConfig;
+use crate::domain::scope::Scopes;
 use crate::domain::tool_policy::{Caller, ToolDecision, anonymous_method};
 use crate::server::AppState;
 use crate::tokens::Principal;
@@ -49,6 +53,125 @@ impl<'a> McpCall<'a> {
         match self.method {
             Some("tools/call") => self.name,
             _ => None,
+        }
+    }
+}
+
+/// The first MCP revision whose servers must check `Mcp-Method` / `Mcp-Name` against
+/// the body.
+pub const HEADERS_REVISION: &str = "2026-07-28";
+
+/// What forward-auth can tell of the JSON-RPC message behind a request.
+#[derive(Debug, Clone, Copy)]
+pub enum Forwarded<'a> {
+    /// The headers stand for the body (or the request carries none: GET or DELETE).
+    Described(McpCall<'a>),
+    /// A POST (or a request of unknown method) whose headers cannot stand for its body;
+    /// why, for the refusal's description. It could be any call.
+    Unseen(&'static str),
+}
+
+impl<'a> Forwarded<'a> {
+    /// `call` as read from `headers`; `may_carry_message` unless the original method
+    /// is known to be one without a JSON-RPC message.
+    pub fn read(headers: &HeaderMap, call: McpCall<'a>, may_carry_message: bool) -> Self {
+        if !may_carry_message {
+            return Self::Described(call);
+        }
+        match unreliable(headers) {
+            Some(why) => Self::Unseen(why),
+            None => Self::Described(call),
+        }
+    }
+}
+
+/// Why the transport's headers cannot stand for the body, if they cannot.
+fn unreliable(headers: &HeaderMap) -> Option<&'static str> {
+    let once = |name: &str| {
+        let mut values = headers.get_all(name);
+        match (values.next(), values.next()) {
+            (Some(value), None) => Ok(value.to_str().ok()),
+            (None, _) => Ok(None),
+            (Some(_), Some(_)) => Err(()),
+        }
+    };
+    let (Ok(version), Ok(method), Ok(_)) = (
+        once("mcp-protocol-version"),
+        once("mcp-method"),
+        once("mcp-name"),
+    ) else {
+        return Some("the request carried an MCP header more than once");
+    };
+    if method.is_none() {
+        return Some("the request carried no Mcp-Method");
+    }
+    match version {
+        None => Some("the request carried no MCP-Protocol-Version"),
+        Some(version) if !mirrors_headers(version) => Some(
+            "the request's MCP-Protocol-Version predates checked Mcp-Method headers (2026-07-28)",
+        ),
+        Some(_) => None,
+    }
+}
+
+/// Whether protocol version `version` (`YYYY-MM-DD`) is [`HEADERS_REVISION`] or later.
+/// Dates of that form compare as text; anything else is not a version we know.
+fn mirrors_headers(version: &str) -> bool {
+    let dated = version.len() == 10
+        && version.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    dated && version >= HEADERS_REVISION
+}
+
+/// Every scope the request needs of `resource`, for its challenges (401 and 403 alike),
+/// so that one authorization covers the operation (MCP 2026-07-28, "Scope Challenge
+/// Handling"): the resource's own, the tool's for a described `tools/call`, and every
+/// rule's for a request that could be any call.
+pub fn needed(resource: &ResourceConfig, forwarded: &Forwarded<'_>) -> Scopes {
+    match forwarded {
+        Forwarded::Described(call) => match call.tool() {
+            Some(tool) => resource.tools.needed(&resource.required_scopes, tool),
+            None => resource.required_scopes.clone(),
+        },
+        Forwarded::Unseen(_) => resource.tools.strictest(&resource.required_scopes),
+    }
+}
+
+/// The tool rules for a verified caller at forward-auth: a described call as
+/// [`check_call`] judges it; one that cannot be seen only if the caller could make any.
+pub fn check_forwarded(
+    state: &AppState,
+    resource: &ResourceConfig,
+    principal: &Principal,
+    forwarded: &Forwarded<'_>,
+) -> Result<(), Denial> {
+    let why = match forwarded {
+        Forwarded::Described(call) => return check_call(state, resource, principal, *call),
+        Forwarded::Unseen(why) => *why,
+    };
+    let label = "(unseen)";
+    match resource
+        .tools
+        .any_call(&resource.required_scopes, caller(principal))
+    {
+        ToolDecision::Allowed => Ok(()),
+        ToolDecision::MissingScopes { needed, missing } => Err(step_up(
+            state,
+            resource,
+            label,
+            &needed,
+            &missing,
+            Some(why),
+        )),
+        ToolDecision::NotAllowed | ToolDecision::Unauthenticated => {
+            state.metrics.tool_denial(label, "access_denied");
+            tracing::info!(why, resource = %resource.uri, "request refused: its call cannot be seen and this caller may not call every tool");
+            Err(access_denied(
+                resource,
+                &format!("{why}, and this client may not call every tool"),
+            ))
         }
     }
 }
@@ -136,30 +259,85 @@ pub fn check_call(
         .call(&resource.required_scopes, tool, Some(caller(principal)));
     match decision {
         ToolDecision::Allowed => Ok(()),
-        ToolDecision::MissingScopes { needed, missing } => {
-            let label = resource.tools.label(tool);
-            state.metrics.tool_denial(label, "insufficient_scope");
-            tracing::info!(tool, rule = label, %missing, resource = %resource.uri, "tool call refused: insufficient scope");
-            // `scope` names what the call needs (RFC 6750 §3.1); the description
-            // names what was missing. Clients union it with what they hold (MCP
-            // 2026-07-28), and one that replaces its scopes still keeps the
-            // resource's own.
-            let description = format!("missing scope: {missing}");
-            Err(Denial {
-                status: StatusCode::FORBIDDEN,
-                challenge: Some(challenge(
-                    resource,
-                    Some("insufficient_scope"),
-                    &needed,
-                    Some(&description),
-                )),
-                reason: "insufficient_scope",
-                description: None,
-            })
-        }
+        ToolDecision::MissingScopes { needed, missing } => Err(step_up(
+            state,
+            resource,
+            resource.tools.label(tool),
+            &needed,
+            &missing,
+            None,
+        )),
         ToolDecision::NotAllowed => Err(denied(state, resource, tool, "not in the allow-list")),
         // A verified caller is never unauthenticated.
         ToolDecision::Unauthenticated => Err(denied(state, resource, tool, "no caller")),
+    }
+}
+
+/// [`check_call`] for the messages of one body (a batch), judged together: refused
+/// outright if one is outside an allow-list, else a step-up naming what all of them
+/// need, so one authorization covers the batch (MCP 2026-07-28, "Scope Challenge
+/// Handling").
+pub fn check_calls<'c>(
+    state: &AppState,
+    resource: &ResourceConfig,
+    principal: &Principal,
+    calls: impl Iterator<Item = McpCall<'c>> + Clone,
+) -> Result<(), Denial> {
+    let mut step_up = None;
+    for call in calls.clone() {
+        match check_call(state, resource, principal, call) {
+            Ok(()) => {}
+            Err(denial) if denial.reason == "insufficient_scope" => {
+                step_up.get_or_insert(denial);
+            }
+            Err(denial) => return Err(denial),
+        }
+    }
+    let Some(mut denial) = step_up else {
+        return Ok(());
+    };
+    let needed = calls.fold(resource.required_scopes.clone(), |all, call| {
+        all.union(&needed(resource, &Forwarded::Described(call)))
+    });
+    let description = format!("missing scope: {}", needed.missing_from(&principal.scopes));
+    denial.challenge = Some(challenge(
+        resource,
+        Some("insufficient_scope"),
+        &needed,
+        Some(&description),
+    ));
+    Err(denial)
+}
+
+/// 403 `insufficient_scope` for a call the caller lacks `missing` of `needed` for;
+/// `why` prefixes the description when the call could not be seen.
+fn step_up(
+    state: &AppState,
+    resource: &ResourceConfig,
+    label: &str,
+    needed: &Scopes,
+    missing: &Scopes,
+    why: Option<&str>,
+) -> Denial {
+    state.metrics.tool_denial(label, "insufficient_scope");
+    tracing::info!(rule = label, %missing, why, resource = %resource.uri, "tool call refused: insufficient scope");
+    // `scope` names what the call needs (RFC 6750 §3.1); the description names what
+    // was missing. Clients union it with what they hold (MCP 2026-07-28), and one that
+    // replaces its scopes still keeps the resource's own.
+    let description = match why {
+        Some(why) => format!("{why}; missing scope: {missing}"),
+        None => format!("missing scope: {missing}"),
+    };
+    Denial {
+        status: StatusCode::FORBIDDEN,
+        challenge: Some(challenge(
+            resource,
+            Some("insufficient_scope"),
+            needed,
+            Some(&description),
+        )),
+        reason: "insufficient_scope",
+        description: None,
     }
 }
 
@@ -167,10 +345,15 @@ fn denied(state: &AppState, resource: &ResourceConfig, tool: &str, why: &str) ->
     let label = resource.tools.label(tool);
     state.metrics.tool_denial(label, "access_denied");
     tracing::info!(tool, rule = label, why, resource = %resource.uri, "tool call refused");
+    access_denied(resource, "this client may not call this tool")
+}
+
+/// 403 `access_denied`: no step-up helps, so no `scope`.
+fn access_denied(resource: &ResourceConfig, description: &str) -> Denial {
     Denial {
         status: StatusCode::FORBIDDEN,
         challenge: Some(format!(
-            "Bearer error=\"access_denied\", error_description=\"this client may not call this tool\", resource_metadata=\"{}\"",
+            "Bearer error=\"access_denied\", error_description=\"{description}\", resource_metadata=\"{}\"",
             super::protect::metadata_url(resource)
         )),
         reason: "access_denied",

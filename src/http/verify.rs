@@ -7,13 +7,15 @@
 //! them on) decide per tool: public tools pass without a token where the resource
 //! allows anonymous requests at all (`anonymous = "public-tools"`), others may need more
 //! scopes (403 step-up) or be outside the caller's allow-list (403 `access_denied`).
+//! A POST whose headers cannot stand for its body (missing, or from before 2026-07-28)
+//! could be any call, so it must meet the strictest rule.
 
 use actix_web::http::Uri;
 use actix_web::http::header::{self, HeaderName};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::protect::Denial;
-use super::tool_access::{self, McpCall};
+use super::tool_access::{self, Forwarded, McpCall};
 use super::{exchange, protect};
 use crate::config::ForwardAuthConfig;
 use crate::server::AppState;
@@ -105,15 +107,23 @@ pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
             _ => {}
         }
     }
+    // Without the body, the headers stand for the call only when the client's revision
+    // has the MCP server check them; otherwise the request could be any call.
+    let may_carry_message = method != OriginalMethod::Stream;
+    let forwarded = Forwarded::read(req.headers(), call, may_carry_message);
     let protect::Checked {
         resource,
         principal,
         digest,
-    } = match protect::check_resource(&state, req.headers(), &uri).await {
+    } = match protect::check_operation(&state, req.headers(), &uri, |resource| {
+        tool_access::needed(resource, &forwarded)
+    })
+    .await
+    {
         Ok(checked) => checked,
         Err(denial) => return denial.response(),
     };
-    if let Err(denial) = tool_access::check_call(&state, resource, &principal, call) {
+    if let Err(denial) = tool_access::check_forwarded(&state, resource, &principal, &forwarded) {
         return denial.response();
     }
     let mut response = HttpResponse::Ok();

@@ -5,6 +5,7 @@
 mod support;
 
 mod broker_tokens;
+mod challenge_scopes;
 mod cimd;
 mod compose_replicas;
 mod config_cli;
@@ -30,6 +31,7 @@ mod login_sdk;
 mod mcp_server;
 mod nginx;
 mod nginx_bypass;
+mod nginx_mcp_headers;
 mod passthrough;
 mod process;
 mod proxy_examples;

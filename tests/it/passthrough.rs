@@ -155,6 +155,7 @@ async fn a_provider_token_acts_for_the_client_that_logged_in() {
         http()
             .post(broker.at("/auth/verify"))
             .header("x-original-uri", "/mcp")
+            .header("mcp-protocol-version", "2026-07-28")
             .header("mcp-method", "tools/call")
             .header("mcp-name", tool)
             .bearer_auth(access)

@@ -64,6 +64,7 @@ async fn verify(
         .post(broker.at("/auth/verify"))
         .header("x-original-uri", "/mcp")
         .header("x-original-method", "POST")
+        .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", method);
     if let Some(name) = name {
         request = request.header("mcp-name", name);
@@ -371,4 +372,92 @@ tools = []
     // And a well-formed set loads.
     let config = load(&text(&generate_key()));
     assert_eq!(config.resources[0].tools.rules.len(), 4);
+}
+
+/// Forward-auth with exactly the headers given (besides the original URI).
+async fn verify_with(
+    broker: &TestBroker,
+    token: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = http()
+        .post(broker.at("/auth/verify"))
+        .header("x-original-uri", "/mcp")
+        .bearer_auth(token);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+#[actix_web::test]
+async fn mcp_headers_are_trusted_only_from_a_client_whose_server_must_check_them() {
+    let key = generate_key();
+    let broker = TestBroker::start_live(&text(&key), Default::default(), |_| {}).await;
+    let reader = alice_reader(&broker).await;
+    let call = |version: &'static str| {
+        [
+            ("x-original-method", "POST"),
+            ("mcp-protocol-version", version),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "notes_read"),
+        ]
+    };
+    // 2026-07-28 and later (a date compares as one): the header names the call.
+    for version in ["2026-07-28", "2027-01-15"] {
+        let response = verify_with(&broker, &reader, &call(version)).await;
+        assert_eq!(response.status(), 200, "{version}");
+    }
+    // Older, or not a date: the call could be any, and needs what every tool needs.
+    for version in ["2025-11-25", "2026-07-27", "latest", "2026-7-28"] {
+        let response = verify_with(&broker, &reader, &call(version)).await;
+        assert_eq!(response.status(), 403, "{version}");
+        let value = challenge(&response);
+        assert!(
+            value.contains(r#"scope="notes:admin notes:read notes:write""#),
+            "{value}"
+        );
+        assert!(value.contains("MCP-Protocol-Version"), "{value}");
+    }
+    // Without the original method the request may be a POST, so the same; a GET or a
+    // DELETE carries no call and gets the resource's check alone.
+    let no_method = verify_with(&broker, &reader, &[]).await;
+    assert_eq!(no_method.status(), 403);
+    assert!(challenge(&no_method).contains("carried no Mcp-Method"));
+    for method in ["GET", "DELETE"] {
+        let response = verify_with(&broker, &reader, &[("x-original-method", method)]).await;
+        assert_eq!(response.status(), 200, "{method}");
+    }
+    // An API key limited to some tools may not send a call it does not name.
+    let denied = verify_with(&broker, &key, &[("x-original-method", "POST")]).await;
+    assert_eq!(denied.status(), 403);
+    assert!(challenge(&denied).contains(r#"error="access_denied""#));
+    // A tools/call that names no tool stays refused, whatever the version.
+    for version in ["2026-07-28", "2025-11-25"] {
+        let nameless = verify_with(
+            &broker,
+            &reader,
+            &[
+                ("x-original-method", "POST"),
+                ("mcp-protocol-version", version),
+                ("mcp-method", "tools/call"),
+            ],
+        )
+        .await;
+        assert_eq!(nameless.status(), 403, "{version}");
+    }
+    let metrics = http()
+        .get(broker.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"token_broker_tool_denials_total{reason="insufficient_scope",rule="(unseen)"} 6"#
+        ),
+        "{metrics}"
+    );
 }
