@@ -88,6 +88,10 @@ pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
     };
     let mut scratch = String::new();
     let call = McpCall::from_headers(req.headers(), &mut scratch);
+    // Without the body, the headers stand for the call only when the client's revision
+    // has the MCP server check them; otherwise the request could be any call.
+    let may_carry_message = method != OriginalMethod::Stream;
+    let forwarded = Forwarded::read(req.headers(), call, may_carry_message);
     // On a resource with `anonymous = "public-tools"`, public tools (and the handshake
     // around them) need no token, and only as the POSTs that carry them: a GET or
     // DELETE attaches to or ends someone's session, and is refused with 405 rather
@@ -98,7 +102,13 @@ pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         && let Some(resource) = protect::resource_for(&state.config, &path)
     {
         match method {
-            OriginalMethod::Post if tool_access::anonymous_allowed(resource, call) => {
+            // Only headers the MCP server must check against the body (2026-07-28) can
+            // let a tokenless message through: older ones could name `health` over a
+            // body that calls anything.
+            OriginalMethod::Post
+                if matches!(forwarded, Forwarded::Described(_))
+                    && tool_access::anonymous_allowed(resource, call) =>
+            {
                 return HttpResponse::Ok().finish();
             }
             OriginalMethod::Stream if resource.tools.anonymous_open() => {
@@ -107,10 +117,6 @@ pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
             _ => {}
         }
     }
-    // Without the body, the headers stand for the call only when the client's revision
-    // has the MCP server check them; otherwise the request could be any call.
-    let may_carry_message = method != OriginalMethod::Stream;
-    let forwarded = Forwarded::read(req.headers(), call, may_carry_message);
     let protect::Checked {
         resource,
         principal,

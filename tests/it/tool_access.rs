@@ -124,6 +124,21 @@ async fn public_tools_and_the_handshake_need_no_token() {
         .await
         .unwrap();
     assert_eq!(plain.status(), 401);
+    // Headers from a revision whose servers need not check them against the body could
+    // name `health` over a body that calls anything: no token, no passage.
+    for version in [None, Some("2025-11-25"), Some("yesterday")] {
+        let mut request = http()
+            .post(broker.at("/auth/verify"))
+            .header("x-original-uri", "/mcp")
+            .header("x-original-method", "POST")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "health");
+        if let Some(version) = version {
+            request = request.header("mcp-protocol-version", version);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "version {version:?}");
+    }
 }
 
 /// Forward-auth for a tokenless `method` request to `/mcp` (an event-stream GET or a
