@@ -201,8 +201,11 @@ async fn only_posts_pass_anonymously_never_a_get_or_delete_of_a_session() {
         before,
         "an anonymous stream reached the MCP server"
     );
-    // The handshake itself still passes: the same headers on a POST.
-    raw_status(&stack, "POST", "/mcp", &session).await;
+    // The handshake itself still passes: the same headers on a POST from a client
+    // whose server checks them against the body.
+    let mut post = session.to_vec();
+    post.push(("MCP-Protocol-Version", "2026-07-28"));
+    raw_status(&stack, "POST", "/mcp", &post).await;
     assert_eq!(stack.reached_mcp(), before + 1, "an anonymous POST ping");
     // A stream with a token is the caller's own: past nginx's 405 lines to the broker.
     let bearer = format!("Bearer {}", token(&stack, MCP, "notes:read").await);
