@@ -109,16 +109,9 @@ pub async fn authorize(
         },
         now,
     );
-    let ticket = match state
-        .sessions
-        .send(StartSession {
-            request: request.clone(),
-        })
-        .await
-        .unwrap_or(Err(SessionError::Stopped))
-    {
+    let ticket = match start_session(&state, &request).await {
         Ok(ticket) => ticket,
-        Err(error) => return session_error_page(&error),
+        Err(page) => return page,
     };
     let mut cookies = vec![state.cookies.binding(&ticket.id, &ticket.csrf)];
     if state.cookies.remembers() {
@@ -149,6 +142,22 @@ pub async fn authorize(
 }
 
 /// The consent page for a started session, with `cookies` (its binding cookie).
+/// A new login session for `request` (its CSRF token and id, for the consent form),
+/// or the page that says why none could be started.
+pub(super) async fn start_session(
+    state: &AppState,
+    request: &Authorization,
+) -> Result<SessionTicket, HttpResponse> {
+    state
+        .sessions
+        .send(StartSession {
+            request: request.clone(),
+        })
+        .await
+        .unwrap_or(Err(SessionError::Stopped))
+        .map_err(|error| session_error_page(&error))
+}
+
 pub(super) fn show_consent(
     state: &AppState,
     client: &KnownClient,

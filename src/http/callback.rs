@@ -13,13 +13,13 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::authorize::show_consent;
+use super::authorize::{show_consent, start_session};
 use super::clients::{self, KnownClient};
 use super::login::{self, error_page, error_to_client, session_error_page};
 use super::login_cookies::Approved;
 use super::params::Params;
 use crate::actors::sessions::{
-    CodeGrant, MintProxyCode, Remember, SessionError, StartSession, TakeSession, UpstreamLeg,
+    CodeGrant, MintProxyCode, Remember, SessionError, TakeSession, UpstreamLeg,
 };
 use crate::domain::authorize::{Authorization, BASE_SCOPES};
 use crate::domain::scope::Scopes;
@@ -81,16 +81,9 @@ pub async fn callback(
         }
         Ok(Finished::NotRemembered(client)) => {
             state.metrics.login("consent_remembered_other_user");
-            let ticket = match state
-                .sessions
-                .send(StartSession {
-                    request: request.clone(),
-                })
-                .await
-                .unwrap_or(Err(SessionError::Stopped))
-            {
+            let ticket = match start_session(&state, &request).await {
                 Ok(ticket) => ticket,
-                Err(error) => return session_error_page(&error),
+                Err(page) => return page,
             };
             cookies.push(state.cookies.binding(&ticket.id, &ticket.csrf));
             show_consent(&state, &client, &request, &ticket, cookies)
