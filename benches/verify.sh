@@ -90,7 +90,7 @@ repeated_token=$(curl -sf -u demo-service:demo-service-secret \
   -d "grant_type=client_credentials&scope=notes%3Aread&resource=$resource_form" "$idp_url/token" |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])') ||
   die "could not obtain a token from the dev IdP"
-verify_headers=(-H "X-Forwarded-Method: POST" -H "X-Forwarded-Uri: /mcp")
+verify_headers=(-H "X-Original-Method: POST" -H "X-Original-URI: /mcp")
 status=$(curl -s -o /dev/null -w '%{http_code}' "${verify_headers[@]}" \
   -H "Authorization: Bearer $repeated_token" "$broker/auth/verify")
 [[ $status == 200 ]] || die "/auth/verify answered $status to a valid token (see $work/broker.err)"
