@@ -11,6 +11,7 @@ pub mod exchange;
 pub mod invalidation;
 pub mod passthrough;
 pub mod pkce;
+pub mod protocol_version;
 pub mod provider_session;
 pub mod rate_limit;
 pub mod redirect_uri;

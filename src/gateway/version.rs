@@ -8,12 +8,12 @@
 
 use actix_web::http::header::HeaderMap;
 
+use crate::domain::protocol_version;
+
 use super::jsonrpc::{HEADER_MISMATCH, Invalid, Message, answer_id};
 
 /// The header, as the transport names it.
 pub const HEADER: &str = "mcp-protocol-version";
-/// The first revision without sessions (MCP 2026-07-28 changelog, SEP-2567/2575).
-const STATELESS_SINCE: &str = "2026-07-28";
 /// The revision a request without the header is taken to speak.
 const DEFAULT: &str = "2025-03-26";
 
@@ -35,14 +35,13 @@ pub fn of(headers: &HeaderMap) -> Result<Version, Invalid> {
         (Some(one), None) => one
             .to_str()
             .ok()
-            .filter(|v| is_date(v))
+            .filter(|v| protocol_version::is_revision(v))
             .ok_or_else(|| malformed("MCP-Protocol-Version is not a protocol version"))?,
         (Some(_), Some(_)) => return Err(malformed("more than one MCP-Protocol-Version")),
     };
     Ok(Version {
         value: value.to_owned(),
-        // Dates in this form order as strings do.
-        stateless: value >= STATELESS_SINCE,
+        stateless: protocol_version::at_least_2026_07_28(value),
     })
 }
 
@@ -72,21 +71,6 @@ fn malformed(message: &str) -> Invalid {
         message: format!("Header mismatch: {message}"),
         id: serde_json::Value::Null,
     }
-}
-
-/// `YYYY-MM-DD` with a month 01–12 and a day 01–31: the form every MCP revision has.
-fn is_date(value: &str) -> bool {
-    let bytes = value.as_bytes();
-    let digits = |range: std::ops::Range<usize>| bytes[range].iter().all(u8::is_ascii_digit);
-    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
-        return false;
-    }
-    if !(digits(0..4) && digits(5..7) && digits(8..10)) {
-        return false;
-    }
-    let month = &value[5..7];
-    let day = &value[8..10];
-    ("01"..="12").contains(&month) && ("01"..="31").contains(&day)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use actix_web::http::header::HeaderMap;
 
 use super::protect::{Denial, challenge};
 use crate::config::ResourceConfig;
+use crate::domain::protocol_version;
 use crate::domain::scope::Scopes;
 use crate::domain::tool_policy::{Caller, ToolDecision, anonymous_method};
 use crate::server::AppState;
@@ -56,10 +57,6 @@ impl<'a> McpCall<'a> {
         }
     }
 }
-
-/// The first MCP revision whose servers must check `Mcp-Method` / `Mcp-Name` against
-/// the body.
-pub const HEADERS_REVISION: &str = "2026-07-28";
 
 /// What forward-auth can tell of the JSON-RPC message behind a request.
 #[derive(Debug, Clone, Copy)]
@@ -107,22 +104,11 @@ fn unreliable(headers: &HeaderMap) -> Option<&'static str> {
     }
     match version {
         None => Some("the request carried no MCP-Protocol-Version"),
-        Some(version) if !mirrors_headers(version) => Some(
+        Some(version) if !protocol_version::at_least_2026_07_28(version) => Some(
             "the request's MCP-Protocol-Version predates checked Mcp-Method headers (2026-07-28)",
         ),
         Some(_) => None,
     }
-}
-
-/// Whether protocol version `version` (`YYYY-MM-DD`) is [`HEADERS_REVISION`] or later.
-/// Dates of that form compare as text; anything else is not a version we know.
-fn mirrors_headers(version: &str) -> bool {
-    let dated = version.len() == 10
-        && version.bytes().enumerate().all(|(i, b)| match i {
-            4 | 7 => b == b'-',
-            _ => b.is_ascii_digit(),
-        });
-    dated && version >= HEADERS_REVISION
 }
 
 /// Every scope the request needs of `resource`, for its challenges (401 and 403 alike),
