@@ -36,7 +36,7 @@ if [[ $BUILD == 1 ]]; then
   cargo build --release --quiet >&2 ||
     die "cargo build --release failed (BUILD=0 runs the existing target/release/token-broker)"
 fi
-bin=$repo/target/release/token-broker
+bin=${BIN:-$repo/target/release/token-broker}
 [[ -x $bin ]] || die "$bin not found (run cargo build --release)"
 
 # --- processes and clean-up ------------------------------------------------------

@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod dev_idp;
 pub mod domain;
+pub mod flows;
 pub mod gateway;
 pub mod http;
 pub mod redact;
