@@ -64,8 +64,8 @@ pub struct AppState {
     pub exchanger: crate::actors::exchange::Exchanger,
     /// One refresh of a grant's expired provider tokens at a time, on every replica.
     pub upstream_refresh: crate::upstream::refresh_once::RefreshOnce,
-    /// Client ID Metadata Documents, when `registration.metadata_documents` is on.
-    pub metadata_documents: Option<crate::upstream::cimd::CimdFetcher>,
+    /// The client registry: registered clients and metadata documents.
+    pub clients: Arc<crate::flows::clients::Clients>,
 }
 
 impl AppState {
@@ -343,7 +343,10 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         upstream_refresh,
         grants,
         invalidator,
-        metadata_documents,
+        clients: Arc::new(crate::flows::clients::Clients::new(
+            store.clone(),
+            metadata_documents,
+        )),
         signing,
         upstream_http,
         sessions: actix::Actor::start(sessions),

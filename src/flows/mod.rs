@@ -5,3 +5,5 @@
 //! through. Flows are built by the composition root (`server.rs`) from slices of the
 //! configuration and the actors' handles, and each is registered as its own
 //! `web::Data`, so a handler receives only the flow it calls.
+
+pub mod clients;

@@ -1,164 +1,40 @@
-//! The registered client as the login endpoints see it: looked up by `client_id`,
-//! read from its stored metadata, and authenticated at the token, revocation and
-//! introspection endpoints (RFC 6749 §2.3).
+//! The client registry at the HTTP edge: the credentials a back-channel request
+//! carries, read from its `Authorization` header and form, and the registry's errors
+//! as RFC 6749 answers. The registry itself is `flows::clients`.
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
-use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 use super::params::Params;
-use crate::config::{Config, Secret, constant_time_eq};
 use crate::domain::client_auth::{self, Presented};
-use crate::domain::scope::Scopes;
+use crate::flows::clients::ClientError;
+pub use crate::flows::clients::{KnownClient, NotFound};
 use crate::server::AppState;
-use crate::store::{ClientOrigin, StoredClient};
-use crate::upstream::cimd::{CimdError, ClientDocument};
-use crate::upstream::token::ClientCredentials;
 
-/// A client the broker knows, with the metadata fields the login needs.
-#[derive(Debug, Clone)]
-pub struct KnownClient {
-    pub client_id: String,
-    pub name: Option<String>,
-    pub redirect_uris: Vec<String>,
-    /// The scopes it registered for, when it named any.
-    pub scope: Option<Scopes>,
-    pub grant_types: Vec<String>,
-    pub secret_hash: Option<[u8; 32]>,
-    pub origin: ClientOrigin,
-}
-
-impl KnownClient {
-    pub fn from_stored(stored: StoredClient) -> Self {
-        let meta = &stored.metadata;
-        Self {
-            client_id: stored.client_id,
-            name: meta
-                .get("client_name")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned),
-            redirect_uris: strings(meta, "redirect_uris"),
-            scope: scope(meta),
-            grant_types: grant_types(meta),
-            secret_hash: stored.secret_hash,
-            origin: stored.origin,
-        }
-    }
-
-    /// A public client described by its metadata document.
-    pub fn from_document(document: &ClientDocument) -> Self {
-        let meta = &document.document;
-        Self {
-            client_id: document.client_id.clone(),
-            name: document.client_name.clone(),
-            redirect_uris: document.redirect_uris.clone(),
-            scope: scope(meta),
-            grant_types: document.grant_types.clone(),
-            secret_hash: None,
-            origin: ClientOrigin::MetadataDocument,
-        }
-    }
-
-    /// Whether the client may hold refresh tokens: it registered for the grant, or
-    /// asked for `offline_access`.
-    pub fn gets_refresh_tokens(&self, scopes: &Scopes) -> bool {
-        self.grant_types.iter().any(|g| g == "refresh_token") || scopes.contains("offline_access")
-    }
-
-    /// The credentials the broker uses at the provider on this client's behalf: the
-    /// upstream client registered for it in proxy mode, else the broker's own.
-    pub fn upstream_credentials(&self, config: &Config) -> ClientCredentials {
-        match &self.origin {
-            ClientOrigin::Proxied {
-                upstream_client_id,
-                upstream_client_secret,
-                ..
-            } => ClientCredentials {
-                client_id: upstream_client_id.clone(),
-                secret: Secret::new(upstream_client_secret.clone().unwrap_or_default()),
+impl From<ClientError> for ApiError {
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::Unavailable(_) => ApiError::Unavailable {
+                description: error.to_string(),
+                retry_after: Some("5".to_owned()),
             },
-            _ => ClientCredentials {
-                client_id: config.upstream.client_id.clone(),
-                secret: config.upstream.client_secret.clone(),
-            },
+            ClientError::Unauthenticated(why) => ApiError::InvalidClient(why.to_owned()),
         }
     }
 }
 
-/// A metadata member that is a list of strings (absent or malformed: empty).
-fn strings(meta: &Value, key: &str) -> Vec<String> {
-    meta.get(key)
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// `grant_types`, with RFC 7591 §2's default when absent.
-fn grant_types(meta: &Value) -> Vec<String> {
-    let mut grants = strings(meta, "grant_types");
-    if grants.is_empty() {
-        grants.push("authorization_code".to_owned());
-    }
-    grants
-}
-
-fn scope(meta: &Value) -> Option<Scopes> {
-    meta.get("scope")
-        .and_then(Value::as_str)
-        .and_then(|s| Scopes::parse(s).ok())
-}
-
-/// Why no client answers to a `client_id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NotFound {
-    /// Not registered (and not a metadata document URL, or documents are off).
-    Unregistered,
-    /// A metadata document URL whose document was refused: the reason is safe to show
-    /// the user (it never repeats what the remote server sent).
-    Document(CimdError),
-}
-
-/// The client named `client_id`: registered, or — for a URL, when metadata documents
-/// are on — described by the Client ID Metadata Document at that URL.
+/// The client named `client_id` (see `flows::clients::Clients::find`).
 pub async fn find(state: &AppState, client_id: &str) -> Result<Option<KnownClient>, ApiError> {
-    Ok(lookup(state, client_id).await?.ok())
+    Ok(state.clients.find(client_id).await?)
 }
 
-/// Like [`find`], saying why there is no client: the login's error page names the
-/// rule a refused document broke, so its owner (or the user) can see what to fix.
+/// The client named `client_id`, or why there is none.
 pub async fn lookup(
     state: &AppState,
     client_id: &str,
 ) -> Result<Result<KnownClient, NotFound>, ApiError> {
-    if let Some(fetcher) = &state.metadata_documents
-        && (client_id.starts_with("https://") || client_id.starts_with("http://"))
-    {
-        return Ok(match fetcher.fetch(client_id).await {
-            Ok(document) => Ok(KnownClient::from_document(&document)),
-            Err(error) => {
-                tracing::info!(client_id, %error, "client metadata document refused");
-                Err(NotFound::Document(error))
-            }
-        });
-    }
-    let stored = state
-        .store
-        .get_client(client_id)
-        .await
-        .map_err(|e| ApiError::Unavailable {
-            description: format!("client registry unavailable: {e}"),
-            retry_after: Some("5".to_owned()),
-        })?;
-    Ok(stored
-        .map(KnownClient::from_stored)
-        .ok_or(NotFound::Unregistered))
+    Ok(state.clients.lookup(client_id).await?)
 }
 
 /// The credentials a back-channel request carries (Basic header or form fields);
@@ -176,34 +52,13 @@ pub fn presented(req: &HttpRequest, form: &Params) -> Result<Presented, ApiError
     .map_err(|e| ApiError::InvalidClient(e.to_string()))
 }
 
-/// Authenticates the caller of a back-channel endpoint. Confidential clients must
-/// present their secret (Basic or form, whichever they use); public clients only name
-/// themselves and must not present a secret. Every failure is `invalid_client` (401).
+/// Authenticates the caller of a back-channel endpoint; every failure is
+/// `invalid_client` (401).
 pub async fn authenticate(
     state: &AppState,
     req: &HttpRequest,
     form: &Params,
 ) -> Result<KnownClient, ApiError> {
     let presented = presented(req, form)?;
-    let failed = || ApiError::InvalidClient("client authentication failed".to_owned());
-    let client = find(state, presented.client_id())
-        .await?
-        .ok_or_else(failed)?;
-    match (&presented, client.secret_hash) {
-        (Presented::Public { .. }, None) => Ok(client),
-        (Presented::Basic { secret, .. } | Presented::Post { secret, .. }, Some(hash)) => {
-            let presented_hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-            if constant_time_eq(&presented_hash, &hash) {
-                Ok(client)
-            } else {
-                Err(failed())
-            }
-        }
-        (Presented::Public { .. }, Some(_)) => Err(ApiError::InvalidClient(
-            "this client is confidential: authenticate with its client secret".to_owned(),
-        )),
-        (_, None) => Err(ApiError::InvalidClient(
-            "this client is public: send client_id without a secret".to_owned(),
-        )),
-    }
+    Ok(state.clients.authenticate(&presented).await?)
 }
