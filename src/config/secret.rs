@@ -7,6 +7,7 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 use super::Environment;
+use crate::domain::constant_time::constant_time_eq;
 
 /// A secret value. Its `Debug` output is redacted so a whole `Config` can be logged,
 /// and its memory is wiped when it is dropped.
@@ -68,14 +69,6 @@ impl PartialEq for Secret {
     fn eq(&self, other: &Self) -> bool {
         constant_time_eq(self.0.as_bytes(), other.0.as_bytes())
     }
-}
-
-/// Compares two byte strings in time that depends only on their lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod client_auth;
 pub mod client_ip;
 pub mod client_metadata;
+pub mod constant_time;
 pub mod display_text;
 pub mod exchange;
 pub mod invalidation;

@@ -4,7 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use crate::config::constant_time_eq;
+use super::constant_time::constant_time_eq;
 
 /// Why a PKCE parameter was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

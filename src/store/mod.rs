@@ -10,6 +10,7 @@ mod grants;
 pub mod key_file;
 mod login_state;
 mod memory;
+mod peers;
 mod rate_limits;
 mod recent_clients;
 mod redis;
@@ -31,6 +32,7 @@ pub use login_state::{
     StoredCode, UpstreamLeg,
 };
 pub use memory::{MemoryLoginState, MemoryRateLimits, MemoryRecentClients, MemoryStore};
+pub use peers::Peers;
 pub use rate_limits::{RateDecision, RateLimits};
 pub use recent_clients::RecentClients;
 pub use redis::{RedisPeers, RedisStore};

@@ -2,6 +2,7 @@
 //! its cache, and the broker's own signing keys, access tokens.
 
 pub mod api_keys;
+pub mod grant_standing;
 pub mod introspect;
 pub mod issue;
 pub mod key_file;

@@ -12,11 +12,12 @@ use std::sync::Arc;
 use actix::prelude::*;
 use futures_util::stream::BoxStream;
 
-use super::ScopeCache;
 use crate::actors::exchange::Exchanger;
 use crate::domain::invalidation::Invalidation;
+use crate::store::Peers;
 use crate::telemetry::metrics::Metrics;
 use crate::tokens::Verifier;
+use crate::tokens::grant_standing::ScopeCache;
 
 /// Where an invalidation was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,12 +35,6 @@ impl Origin {
             Self::Peer => "peer",
         }
     }
-}
-
-/// The other replicas (a shared store's publish/subscribe channel). `publish` must not
-/// block: queue and return.
-pub trait Peers: Send + Sync + 'static {
-    fn publish(&self, what: &Invalidation);
 }
 
 /// Applies `what`; answered once every local cache has dropped what it covers.

@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 
 use super::CONNECT_TIMEOUT;
 use super::runtime::IoThread;
-use crate::actors::scopes::Peers;
 use crate::domain::invalidation::Invalidation;
+use crate::store::Peers;
 
 /// Invalidations waiting to be published; past this the newest are dropped (logged)
 /// rather than blocking the Invalidator. The scope cache's TTL bounds what a

@@ -8,8 +8,8 @@ use futures_util::stream::BoxStream;
 
 use super::harness::RedisServer;
 use super::{prefix, store_on};
-use crate::actors::scopes::Peers;
 use crate::domain::invalidation::Invalidation;
+use crate::store::Peers;
 
 const WITHIN: Duration = Duration::from_secs(10);
 
