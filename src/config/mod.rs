@@ -25,6 +25,9 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use toml::Table;
 
+/// Re-exported for the many callers that compare a presented secret; the rule lives in
+/// `domain::constant_time`.
+pub use crate::domain::constant_time::constant_time_eq;
 pub use admin::{AdminConfig, ScopeCacheConfig};
 pub use env::{Environment, PREFIX as ENV_PREFIX};
 pub use exchange::{AudienceConfig, CallerConfig, ExchangeConfig, Strategy};
@@ -34,9 +37,6 @@ pub use introspection::IntrospectionConfig;
 pub use issuer::Issuer;
 pub use login::{ConsentConfig, RefreshConfig, SessionsConfig, TokenMode, TokensConfig};
 pub use secret::Secret;
-/// Re-exported for the many callers that compare a presented secret; the rule lives in
-/// `domain::constant_time`.
-pub use crate::domain::constant_time::constant_time_eq;
 pub use store::{
     DEFAULT_DATABASE, EncryptionConfig, KEY_FILE_SUFFIX, STORE_KEY_ENV, StoreBackend, StoreConfig,
     StoreKey, where_state_lives,

@@ -13,11 +13,11 @@ use sha2::{Digest, Sha256};
 
 use super::principal::{CredentialKind, Principal};
 use super::rejection::Rejection;
-use crate::actors::discovery::DiscoveryHandle;
 use crate::clock::Clock;
 use crate::domain::client_auth::basic_header;
 use crate::domain::scope::Scopes;
 use crate::upstream::http::UpstreamHttp;
+use crate::upstream::snapshot::SnapshotSource;
 use crate::upstream::token::ClientCredentials;
 
 /// What the provider said about a token.
@@ -69,7 +69,7 @@ impl moka::Expiry<[u8; 32], Arc<Cached>> for UntilExpiry {
 #[derive(Clone)]
 pub struct Introspector {
     http: UpstreamHttp,
-    discovery: DiscoveryHandle,
+    discovery: Arc<dyn SnapshotSource>,
     client: ClientCredentials,
     issuer: String,
     ttl: u64,
@@ -80,7 +80,7 @@ pub struct Introspector {
 impl Introspector {
     pub fn new(
         http: UpstreamHttp,
-        discovery: DiscoveryHandle,
+        discovery: impl SnapshotSource,
         client: ClientCredentials,
         issuer: String,
         ttl: Duration,
@@ -96,7 +96,7 @@ impl Introspector {
             .build();
         Self {
             http,
-            discovery,
+            discovery: Arc::new(discovery),
             client,
             issuer,
             ttl: ttl.as_secs(),

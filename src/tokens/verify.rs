@@ -15,69 +15,37 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, Validation, decode};
+mod claims;
+mod jws;
+#[cfg(test)]
+mod tests;
+mod verified;
+
 use moka::sync::Cache;
-use serde::Deserialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub use verified::Verified;
+
+use self::claims::decode_claims;
+use self::jws::{JwtHeader, is_access_token_type, is_jws, read_header, unverified_issuer};
+use self::verified::{UntilExpiry, current};
 use super::api_keys::ApiKeys;
+use super::grant_standing::ScopeCache;
 use super::introspect::{Introspected, Introspector};
 use super::principal::{CredentialKind, Principal};
 use super::rejection::Rejection;
 use super::signing::SigningKeys;
-use crate::actors::discovery::DiscoveryHandle;
-use crate::actors::scopes::ScopeCache;
-use crate::clock::{Clock, UnixSeconds};
+use crate::clock::Clock;
 use crate::config::ResourceConfig;
 use crate::domain::invalidation::Invalidation;
-use crate::domain::passthrough::scopes_of;
 use crate::domain::resource::same_resource;
 use crate::store::Store;
-
-/// What a verified token established, independent of the resource asked about.
-#[derive(Debug, Clone)]
-pub struct Verified {
-    pub principal: Arc<Principal>,
-    pub audiences: Vec<String>,
-    pub expires_at: UnixSeconds,
-    pub not_before: Option<UnixSeconds>,
-    /// When the broker key that signed it leaves `/jwks.json`: from then on the token
-    /// is refused even from the cache. `None` for provider tokens and current keys.
-    pub key_until: Option<UnixSeconds>,
-}
-
-impl Verified {
-    /// Whether the token is meant for `resource` (RFC 8707 / OAuth 2.1 §5.2).
-    pub fn meant_for(&self, resource: &ResourceConfig) -> bool {
-        self.audiences.iter().any(|aud| {
-            same_resource(&resource.uri, aud)
-                || resource.audiences.iter().any(|ok| same_resource(ok, aud))
-        })
-    }
-}
-
-#[derive(Deserialize)]
-struct Claims {
-    iss: Option<String>,
-    sub: Option<String>,
-    aud: Option<Value>,
-    exp: Option<u64>,
-    nbf: Option<u64>,
-    iat: Option<u64>,
-    scope: Option<String>,
-    scp: Option<Value>,
-    client_id: Option<String>,
-    azp: Option<String>,
-    sid: Option<String>,
-}
+use crate::upstream::snapshot::SnapshotSource;
 
 /// The verifier hot paths share. Cheap to clone.
 #[derive(Clone)]
 pub struct Verifier {
-    discovery: DiscoveryHandle,
+    discovery: Arc<dyn SnapshotSource>,
     issuer: String,
     leeway: u64,
     clock: Clock,
@@ -101,56 +69,7 @@ pub struct BrokerTrust {
     pub passthrough: Option<Arc<dyn Store>>,
 }
 
-/// A token as its grant now stands (broker tokens, and provider tokens the broker
-/// handed out; others pass as they are): refused when the grant is revoked or
-/// unknown; a broker token's scopes narrowed to what the grant may still do (a
-/// provider token carries what the provider gave, and the client was told so).
-async fn current(verified: Arc<Verified>, grants: &ScopeCache) -> Result<Arc<Verified>, Rejection> {
-    // Provider tokens the broker did not hand out have no grant here.
-    let Some(grant_id) = verified.principal.grant_id.as_deref() else {
-        return Ok(verified);
-    };
-    let standing = grants
-        .effective(grant_id)
-        .await
-        .map_err(|_| Rejection::Unavailable)?;
-    let Some(allowed) = &standing.scopes else {
-        return Err(Rejection::Revoked);
-    };
-    if verified.principal.kind != CredentialKind::BrokerJwt
-        || verified.principal.scopes.is_subset(allowed)
-    {
-        return Ok(verified);
-    }
-    let mut narrowed = Verified::clone(&verified);
-    narrowed.principal = Arc::new(Principal {
-        scopes: verified.principal.scopes.intersection(allowed),
-        ..Principal::clone(&verified.principal)
-    });
-    Ok(Arc::new(narrowed))
-}
-
-/// Entries live until the token expires (plus leeway), never longer.
-struct UntilExpiry {
-    clock: Clock,
-    leeway: u64,
-}
-
-impl moka::Expiry<[u8; 32], Arc<Verified>> for UntilExpiry {
-    fn expire_after_create(
-        &self,
-        _: &[u8; 32],
-        value: &Arc<Verified>,
-        _: std::time::Instant,
-    ) -> Option<Duration> {
-        let now = self.clock.unix();
-        Some(Duration::from_secs(
-            (value.expires_at + self.leeway).saturating_sub(now),
-        ))
-    }
-}
-
-/// What verification needs besides the discovery handle.
+/// What verification needs besides the provider's snapshot.
 pub struct VerifierParts {
     pub issuer: String,
     pub leeway: Duration,
@@ -163,7 +82,9 @@ pub struct VerifierParts {
 }
 
 impl Verifier {
-    pub fn new(discovery: DiscoveryHandle, parts: VerifierParts) -> Self {
+    /// `discovery` keeps the provider's metadata and keys current (the discovery
+    /// actor's handle, in the broker).
+    pub fn new(discovery: impl SnapshotSource, parts: VerifierParts) -> Self {
         let leeway = parts.leeway.as_secs();
         let cache = Cache::builder()
             .max_capacity(parts.capacity)
@@ -174,7 +95,7 @@ impl Verifier {
             .support_invalidation_closures()
             .build();
         Self {
-            discovery,
+            discovery: Arc::new(discovery),
             issuer: parts.issuer,
             leeway,
             clock: parts.clock,
@@ -363,7 +284,7 @@ impl Verifier {
             (Some(_), _) => snapshot,
             (None, Some(kid)) => self
                 .discovery
-                .key_for(kid)
+                .refetched_for(kid)
                 .await
                 .map_err(|_| Rejection::Unavailable)?,
             (None, None) => return Err(Rejection::UnknownKid),
@@ -376,7 +297,13 @@ impl Verifier {
             return Err(Rejection::AlgNotAllowed);
         }
         let claims = decode_claims(token, alg, &key.key)?;
-        self.check_claims(claims, &self.issuer, CredentialKind::UpstreamJwt)
+        claims::check(
+            claims,
+            &self.issuer,
+            CredentialKind::UpstreamJwt,
+            self.clock.unix(),
+            self.leeway,
+        )
     }
 
     /// A token naming the broker as issuer: only the broker's keys can vouch for it.
@@ -406,67 +333,16 @@ impl Verifier {
         if claims.sid.is_none() {
             return Err(Rejection::MissingClaims);
         }
-        let mut verified = self.check_claims(claims, &broker.issuer, CredentialKind::BrokerJwt)?;
+        let mut verified = claims::check(
+            claims,
+            &broker.issuer,
+            CredentialKind::BrokerJwt,
+            self.clock.unix(),
+            self.leeway,
+        )?;
         verified.key_until = key_until;
         Ok(verified)
     }
-
-    fn check_claims(
-        &self,
-        claims: Claims,
-        issuer: &str,
-        kind: CredentialKind,
-    ) -> Result<Verified, Rejection> {
-        let (Some(iss), Some(sub), Some(aud), Some(exp)) =
-            (claims.iss, claims.sub, claims.aud, claims.exp)
-        else {
-            return Err(Rejection::MissingClaims);
-        };
-        if iss != issuer {
-            return Err(Rejection::WrongIssuer);
-        }
-        let now = self.clock.unix();
-        if now >= exp + self.leeway {
-            return Err(Rejection::Expired);
-        }
-        if claims.nbf.is_some_and(|nbf| now + self.leeway < nbf)
-            || claims.iat.is_some_and(|iat| now + self.leeway < iat)
-        {
-            return Err(Rejection::NotYetValid);
-        }
-        let audiences = match aud {
-            Value::String(one) => vec![one],
-            Value::Array(many) => many
-                .into_iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect(),
-            _ => return Err(Rejection::MissingClaims),
-        };
-        let scopes = scopes_of(claims.scope.as_deref(), claims.scp.as_ref());
-        Ok(Verified {
-            principal: Arc::new(Principal {
-                subject: sub,
-                scopes,
-                client_id: claims.client_id.or(claims.azp),
-                kind,
-                expires_at: Some(exp),
-                grant_id: claims.sid.filter(|_| kind == CredentialKind::BrokerJwt),
-                tools: None,
-            }),
-            audiences,
-            expires_at: exp,
-            not_before: claims.nbf,
-            key_until: None,
-        })
-    }
-}
-
-/// Checks the signature with `key` and reads the claims; the time claims are checked
-/// afterwards, against the broker's clock and with our own reasons.
-/// Whether `token` has a JWS's three dot-separated parts (else it is an API key or an
-/// opaque token). memchr: a token is a kilobyte, and this runs on every request.
-fn is_jws(token: &str) -> bool {
-    memchr::memchr_iter(b'.', token.as_bytes()).take(3).count() == 2
 }
 
 /// What the verified-token cache (and the exchange cache after it) knows a token by:
@@ -474,122 +350,4 @@ fn is_jws(token: &str) -> bool {
 /// entry.
 pub fn token_digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
-}
-
-fn decode_claims(
-    token: &str,
-    alg: Algorithm,
-    key: &jsonwebtoken::DecodingKey,
-) -> Result<Claims, Rejection> {
-    let mut validation = Validation::new(alg);
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    decode::<Claims>(token, key, &validation)
-        .map(|data| data.claims)
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => Rejection::BadSignature,
-            jsonwebtoken::errors::ErrorKind::Json(_) => Rejection::MissingClaims,
-            _ => Rejection::Malformed,
-        })
-}
-
-/// `at+jwt` or its full media type, in any case (RFC 9068 §2.1).
-fn is_access_token_type(typ: &str) -> bool {
-    typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
-}
-
-/// The `iss` of a compact JWS's payload, read without trusting it: it only decides
-/// which keys may verify the token.
-fn unverified_issuer(token: &str) -> Option<String> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    #[derive(Deserialize)]
-    struct Iss {
-        iss: Option<String>,
-    }
-    serde_json::from_slice::<Iss>(&bytes).ok()?.iss
-}
-
-/// The parts of a JWS header verification looks at.
-#[derive(Debug, PartialEq, Eq)]
-struct JwtHeader {
-    alg: Algorithm,
-    kid: Option<String>,
-    typ: Option<String>,
-}
-
-/// Reads `alg`, `kid` and `typ` from a compact JWS without trusting anything else in it.
-fn read_header(token: &str) -> Result<JwtHeader, Rejection> {
-    let mut parts = token.split('.');
-    let (Some(header), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(Rejection::Malformed);
-    };
-    let bytes = URL_SAFE_NO_PAD
-        .decode(header)
-        .map_err(|_| Rejection::Malformed)?;
-    let header: Value = serde_json::from_slice(&bytes).map_err(|_| Rejection::Malformed)?;
-    let alg = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .ok_or(Rejection::Malformed)?;
-    let alg: Algorithm = alg.parse().map_err(|_| Rejection::AlgNotAllowed)?;
-    if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
-        return Err(Rejection::AlgNotAllowed);
-    }
-    let text = |name: &str| header.get(name).and_then(Value::as_str).map(String::from);
-    Ok(JwtHeader {
-        alg,
-        kid: text("kid"),
-        typ: text("typ"),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn b64(s: &str) -> String {
-        URL_SAFE_NO_PAD.encode(s)
-    }
-
-    #[test]
-    fn headers_are_read_strictly() {
-        let token = |h: &str| format!("{}.{}.sig", b64(h), b64("{}"));
-        assert_eq!(
-            read_header(&token(r#"{"alg":"RS256","kid":"k","typ":"at+jwt"}"#)),
-            Ok(JwtHeader {
-                alg: Algorithm::RS256,
-                kid: Some("k".into()),
-                typ: Some("at+jwt".into()),
-            })
-        );
-        assert_eq!(
-            read_header(&token(r#"{"alg":"none"}"#)),
-            Err(Rejection::AlgNotAllowed)
-        );
-        assert_eq!(
-            read_header(&token(r#"{"alg":"HS256"}"#)),
-            Err(Rejection::AlgNotAllowed)
-        );
-        assert_eq!(
-            read_header(&token(r#"{"kid":"k"}"#)),
-            Err(Rejection::Malformed)
-        );
-        assert_eq!(read_header("a.b"), Err(Rejection::Malformed));
-        assert_eq!(read_header("!!.b.c"), Err(Rejection::Malformed));
-        assert_eq!(read_header("a.b.c.d"), Err(Rejection::Malformed));
-    }
-
-    #[test]
-    fn access_token_types_are_recognised() {
-        assert!(is_access_token_type("at+jwt"));
-        assert!(is_access_token_type("AT+JWT"));
-        assert!(is_access_token_type("application/at+jwt"));
-        assert!(!is_access_token_type("JWT"));
-        assert!(!is_access_token_type("at+jwt2"));
-    }
 }

@@ -5,8 +5,12 @@
 //! issuer, audience, nonce, and expiry against the broker's clock with the configured
 //! leeway. openidconnect leaves `azp` and a future `iat` to the caller; both are checked
 //! here, as is `at_hash` when the access token is given. A `kid` the snapshot does not
-//! know causes one rate-limited JWKS refetch through the discovery actor, as
-//! access-token verification does.
+//! know causes one rate-limited JWKS refetch through the [`SnapshotSource`] the
+//! caller hands in (the discovery actor's handle), as access-token verification does.
+
+mod error;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
@@ -16,16 +20,16 @@ use chrono::{DateTime, TimeDelta, Utc};
 use openidconnect::core::{
     CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
 };
-use openidconnect::{
-    AccessToken, AccessTokenHash, ClaimsVerificationError, ClientId, IssuerUrl, Nonce,
-    SignatureVerificationError,
-};
+use openidconnect::{AccessToken, AccessTokenHash, ClientId, IssuerUrl, Nonce};
 use serde_json::Value;
 
-use crate::actors::discovery::{DiscoveryHandle, Snapshot};
+pub use self::error::IdTokenError;
+use self::error::refusal;
+
 use crate::clock::{Clock, UnixSeconds};
 use crate::config::Issuer;
 use crate::redact::Redacted;
+use crate::upstream::snapshot::{Snapshot, SnapshotSource};
 
 /// What the broker keeps from a valid ID token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,60 +43,6 @@ pub struct IdClaims {
     pub auth_time: Option<UnixSeconds>,
     pub issued_at: UnixSeconds,
     pub expires_at: UnixSeconds,
-}
-
-/// Why an ID token was refused. The texts are for operators' logs.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IdTokenError {
-    #[error("the ID token is not a well-formed JWT: {0}")]
-    Malformed(String),
-    /// The snapshot or its JWKS could not be had or read.
-    #[error("the provider's keys are unavailable: {0}")]
-    Keys(String),
-    /// No published key fits the token's `kid` and algorithm, even after a refetch.
-    #[error("no key of the provider matches the ID token (kid {})", .kid.as_deref().unwrap_or("absent"))]
-    UnknownKey { kid: Option<String> },
-    /// `none`, an HMAC algorithm, or one the provider does not advertise.
-    #[error("the ID token's algorithm is not allowed: {0}")]
-    Algorithm(String),
-    #[error("the ID token's signature is invalid: {0}")]
-    Signature(String),
-    #[error("the ID token's issuer is wrong: {0}")]
-    Issuer(String),
-    /// `aud` does not name the broker's client, names others, or `azp` is wrong.
-    #[error("the ID token is for another audience: {0}")]
-    Audience(String),
-    #[error("the ID token's nonce is wrong: {0}")]
-    Nonce(String),
-    #[error("the ID token has expired: {0}")]
-    Expired(String),
-    #[error("the ID token was issued in the future: {0}")]
-    IssuedInFuture(String),
-    /// `at_hash` does not match the access token of the same response.
-    #[error("the ID token does not belong to the access token: {0}")]
-    AccessTokenHash(String),
-    #[error("the ID token failed validation: {0}")]
-    Invalid(String),
-}
-
-impl IdTokenError {
-    /// A short, fixed name for the refusal (metric labels, log fields).
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::Malformed(_) => "malformed",
-            Self::Keys(_) => "keys_unavailable",
-            Self::UnknownKey { .. } => "unknown_key",
-            Self::Algorithm(_) => "algorithm",
-            Self::Signature(_) => "signature",
-            Self::Issuer(_) => "issuer",
-            Self::Audience(_) => "audience",
-            Self::Nonce(_) => "nonce",
-            Self::Expired(_) => "expired",
-            Self::IssuedInFuture(_) => "issued_in_future",
-            Self::AccessTokenHash(_) => "at_hash",
-            Self::Invalid(_) => "invalid",
-        }
-    }
 }
 
 /// What a valid ID token must say. `Debug` hides the nonce and the access token.
@@ -143,7 +93,7 @@ const ASYMMETRIC: [CoreJwsSigningAlgorithm; 10] = [
 /// Validates `id_token` for the broker's upstream client `client_id` (no `at_hash`
 /// check; see [`validate_with`]).
 pub async fn validate(
-    discovery: &DiscoveryHandle,
+    discovery: &dyn SnapshotSource,
     issuer: &Issuer,
     client_id: &str,
     nonce: &str,
@@ -164,7 +114,7 @@ pub async fn validate(
 /// Validates `id_token` against the provider's current keys and algorithms; a `kid`
 /// they lack causes one rate-limited refetch and a second try.
 pub async fn validate_with(
-    discovery: &DiscoveryHandle,
+    discovery: &dyn SnapshotSource,
     expected: &Expected<'_>,
     id_token: &str,
     clock: &Clock,
@@ -178,7 +128,7 @@ pub async fn validate_with(
             if !publishes_kid(&snapshot.keys.document, &kid) =>
         {
             let fresh = discovery
-                .key_for(&kid)
+                .refetched_for(&kid)
                 .await
                 .map_err(|e| IdTokenError::Keys(e.to_string()))?;
             check_with_snapshot(&fresh, expected, id_token, clock)
@@ -336,90 +286,4 @@ fn publishes_kid(document: &Value, kid: &str) -> bool {
             keys.iter()
                 .any(|k| k.get("kid").and_then(Value::as_str) == Some(kid))
         })
-}
-
-fn refusal(error: ClaimsVerificationError, kid: Option<String>) -> IdTokenError {
-    match error {
-        ClaimsVerificationError::Expired(m) => IdTokenError::Expired(m),
-        ClaimsVerificationError::InvalidAudience(m) => IdTokenError::Audience(m),
-        ClaimsVerificationError::InvalidIssuer(m) => IdTokenError::Issuer(m),
-        ClaimsVerificationError::InvalidNonce(m) => IdTokenError::Nonce(m),
-        ClaimsVerificationError::SignatureVerification(e) => match e {
-            SignatureVerificationError::NoMatchingKey => IdTokenError::UnknownKey { kid },
-            SignatureVerificationError::DisallowedAlg(m)
-            | SignatureVerificationError::UnsupportedAlg(m) => IdTokenError::Algorithm(m),
-            SignatureVerificationError::NoSignature => {
-                IdTokenError::Algorithm("the token is unsigned".to_owned())
-            }
-            other => IdTokenError::Signature(other.to_string()),
-        },
-        other => IdTokenError::Invalid(other.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_advertised_asymmetric_algorithms_are_allowed() {
-        let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        assert_eq!(
-            allowed_algs(&names(&["RS256", "HS256", "none", "ES256"])),
-            vec![
-                CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-                CoreJwsSigningAlgorithm::EcdsaP256Sha256
-            ]
-        );
-        assert!(allowed_algs(&names(&["HS256", "HS512", "none", "XX999"])).is_empty());
-        let all = allowed_algs(&[]);
-        assert_eq!(all.len(), ASYMMETRIC.len());
-        assert!(!all.contains(&CoreJwsSigningAlgorithm::HmacSha256));
-        assert!(!all.contains(&CoreJwsSigningAlgorithm::None));
-    }
-
-    #[test]
-    fn the_leeway_is_bounded() {
-        assert_eq!(skew(Duration::from_secs(30)), TimeDelta::seconds(30));
-        assert_eq!(skew(Duration::from_secs(86_400)), TimeDelta::seconds(300));
-        assert_eq!(skew(Duration::MAX), TimeDelta::seconds(300));
-    }
-
-    #[test]
-    fn a_refetch_is_only_worth_it_for_an_unpublished_kid() {
-        let doc = serde_json::json!({"keys": [{"kty": "RSA", "kid": "k1"}, {"kty": "EC"}]});
-        assert!(publishes_kid(&doc, "k1"));
-        assert!(!publishes_kid(&doc, "k2"));
-        assert!(!publishes_kid(&serde_json::json!({}), "k1"));
-    }
-
-    #[test]
-    fn signature_failures_are_told_apart() {
-        let kid = Some("k9".to_owned());
-        let sig = ClaimsVerificationError::SignatureVerification;
-        assert_eq!(
-            refusal(sig(SignatureVerificationError::NoMatchingKey), kid.clone()),
-            IdTokenError::UnknownKey { kid: kid.clone() }
-        );
-        assert_eq!(
-            refusal(
-                sig(SignatureVerificationError::DisallowedAlg("HS256".into())),
-                None
-            )
-            .reason(),
-            "algorithm"
-        );
-        assert_eq!(
-            refusal(
-                sig(SignatureVerificationError::CryptoError("bad".into())),
-                None
-            )
-            .reason(),
-            "signature"
-        );
-        assert_eq!(
-            refusal(ClaimsVerificationError::InvalidNonce("x".into()), None).reason(),
-            "nonce"
-        );
-    }
 }

@@ -10,6 +10,7 @@ pub mod id_token;
 pub mod jwks;
 pub mod refresh_once;
 pub mod registration;
+pub mod snapshot;
 pub mod token;
 
 /// What can go wrong talking to the provider. Descriptions are for operators' logs;

@@ -18,28 +18,13 @@ use crate::clock::{Clock, UnixSeconds};
 use crate::config::{Issuer, UpstreamConfig};
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::UpstreamError;
-use crate::upstream::discovery::{self, ProviderInfo};
+use crate::upstream::discovery;
 use crate::upstream::http::UpstreamHttp;
-use crate::upstream::jwks::{self, KeySet};
-
-/// Metadata and keys as fetched at one moment.
-pub struct Snapshot {
-    pub info: ProviderInfo,
-    pub keys: KeySet,
-    /// When the metadata was fetched; the JWKS may be newer.
-    pub fetched_at: UnixSeconds,
-}
-
-/// Why no usable snapshot could be had.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum DiscoveryError {
-    /// The provider could not be used and no copy within the grace exists.
-    #[error("upstream discovery failed: {0}")]
-    Upstream(#[from] UpstreamError),
-    /// The actor is gone (shutting down).
-    #[error("the discovery actor has stopped")]
-    Stopped,
-}
+use crate::upstream::jwks;
+use crate::upstream::snapshot::SnapshotSource;
+/// Re-exported: the snapshot and its error live in `upstream` so that the layers
+/// below the actors can use them.
+pub use crate::upstream::snapshot::{DiscoveryError, Snapshot};
 
 /// Timing rules, from `[upstream]`.
 #[derive(Debug, Clone, Copy)]
@@ -72,12 +57,10 @@ impl DiscoveryHandle {
     /// A snapshot usable now: the shared one while it is within its TTL, otherwise
     /// whatever the actor decides (refresh, stale within grace, or an error).
     pub async fn current(&self) -> Result<Arc<Snapshot>, DiscoveryError> {
-        if let Some(snapshot) = self.shared.load_full()
-            && self.clock.unix() < snapshot.fetched_at + self.timing.ttl
-        {
-            return Ok(snapshot);
+        match SnapshotSource::fresh(self) {
+            Some(snapshot) => Ok(snapshot),
+            None => self.ask(GetProvider).await,
         }
-        self.ask(GetProvider).await
     }
 
     /// The snapshot to look for `kid` in, after a rate-limited JWKS refetch.
@@ -109,6 +92,23 @@ impl DiscoveryHandle {
             .send(message)
             .await
             .map_err(|_| DiscoveryError::Stopped)?
+    }
+}
+
+/// What verification, introspection and ID-token validation (below the actors) hold.
+#[async_trait::async_trait]
+impl SnapshotSource for DiscoveryHandle {
+    fn fresh(&self) -> Option<Arc<Snapshot>> {
+        let snapshot = self.shared.load_full()?;
+        (self.clock.unix() < snapshot.fetched_at + self.timing.ttl).then_some(snapshot)
+    }
+
+    async fn renewed(&self) -> Result<Arc<Snapshot>, DiscoveryError> {
+        self.ask(GetProvider).await
+    }
+
+    async fn refetched_for(&self, kid: &str) -> Result<Arc<Snapshot>, DiscoveryError> {
+        self.key_for(kid).await
     }
 }
 

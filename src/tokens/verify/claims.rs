@@ -1,0 +1,103 @@
+//! What a token's payload must say once its signature holds: issuer, subject,
+//! audience and expiry present; `exp`, `nbf` and `iat` against the broker's clock with
+//! bounded leeway (time passed in, and our own reasons rather than the library's).
+
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, Validation, decode};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::super::principal::{CredentialKind, Principal};
+use super::super::rejection::Rejection;
+use super::Verified;
+use crate::clock::UnixSeconds;
+use crate::domain::passthrough::scopes_of;
+
+/// The payload claims verification looks at.
+#[derive(Deserialize)]
+pub(super) struct Claims {
+    pub(super) iss: Option<String>,
+    pub(super) sub: Option<String>,
+    pub(super) aud: Option<Value>,
+    pub(super) exp: Option<u64>,
+    pub(super) nbf: Option<u64>,
+    pub(super) iat: Option<u64>,
+    pub(super) scope: Option<String>,
+    pub(super) scp: Option<Value>,
+    pub(super) client_id: Option<String>,
+    pub(super) azp: Option<String>,
+    pub(super) sid: Option<String>,
+}
+
+/// Checks the signature with `key` and reads the claims; the time claims are checked
+/// afterwards, against the broker's clock and with our own reasons.
+pub(super) fn decode_claims(
+    token: &str,
+    alg: Algorithm,
+    key: &jsonwebtoken::DecodingKey,
+) -> Result<Claims, Rejection> {
+    let mut validation = Validation::new(alg);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    decode::<Claims>(token, key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => Rejection::BadSignature,
+            jsonwebtoken::errors::ErrorKind::Json(_) => Rejection::MissingClaims,
+            _ => Rejection::Malformed,
+        })
+}
+
+/// The claims of a token whose signature held, checked against `issuer` and, with
+/// `leeway`, against the broker's clock at `now`; a broker token's `sid` names its grant.
+pub(super) fn check(
+    claims: Claims,
+    issuer: &str,
+    kind: CredentialKind,
+    now: UnixSeconds,
+    leeway: u64,
+) -> Result<Verified, Rejection> {
+    let (Some(iss), Some(sub), Some(aud), Some(exp)) =
+        (claims.iss, claims.sub, claims.aud, claims.exp)
+    else {
+        return Err(Rejection::MissingClaims);
+    };
+    if iss != issuer {
+        return Err(Rejection::WrongIssuer);
+    }
+    if now >= exp + leeway {
+        return Err(Rejection::Expired);
+    }
+    if claims.nbf.is_some_and(|nbf| now + leeway < nbf)
+        || claims.iat.is_some_and(|iat| now + leeway < iat)
+    {
+        return Err(Rejection::NotYetValid);
+    }
+    let audiences = match aud {
+        Value::String(one) => vec![one],
+        Value::Array(many) => many
+            .into_iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        _ => return Err(Rejection::MissingClaims),
+    };
+    let scopes = scopes_of(claims.scope.as_deref(), claims.scp.as_ref());
+    Ok(Verified {
+        principal: Arc::new(Principal {
+            subject: sub,
+            scopes,
+            client_id: claims.client_id.or(claims.azp),
+            kind,
+            expires_at: Some(exp),
+            grant_id: claims.sid.filter(|_| kind == CredentialKind::BrokerJwt),
+            tools: None,
+        }),
+        audiences,
+        expires_at: exp,
+        not_before: claims.nbf,
+        key_until: None,
+    })
+}

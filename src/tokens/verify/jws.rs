@@ -1,0 +1,69 @@
+//! A compact JWS as verification reads it: its shape, its header (trusted for
+//! nothing but the choice of key) and the issuer that picks the key set.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::super::rejection::Rejection;
+
+/// Whether `token` has a JWS's three dot-separated parts (else it is an API key or an
+/// opaque token). memchr: a token is a kilobyte, and this runs on every request.
+pub(super) fn is_jws(token: &str) -> bool {
+    memchr::memchr_iter(b'.', token.as_bytes()).take(3).count() == 2
+}
+
+/// `at+jwt` or its full media type, in any case (RFC 9068 §2.1).
+pub(super) fn is_access_token_type(typ: &str) -> bool {
+    typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
+}
+
+/// The `iss` of a compact JWS's payload, read without trusting it: it only decides
+/// which keys may verify the token.
+pub(super) fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    #[derive(Deserialize)]
+    struct Iss {
+        iss: Option<String>,
+    }
+    serde_json::from_slice::<Iss>(&bytes).ok()?.iss
+}
+
+/// The parts of a JWS header verification looks at.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct JwtHeader {
+    pub(super) alg: Algorithm,
+    pub(super) kid: Option<String>,
+    pub(super) typ: Option<String>,
+}
+
+/// Reads `alg`, `kid` and `typ` from a compact JWS without trusting anything else in it.
+pub(super) fn read_header(token: &str) -> Result<JwtHeader, Rejection> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Rejection::Malformed);
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| Rejection::Malformed)?;
+    let header: Value = serde_json::from_slice(&bytes).map_err(|_| Rejection::Malformed)?;
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or(Rejection::Malformed)?;
+    let alg: Algorithm = alg.parse().map_err(|_| Rejection::AlgNotAllowed)?;
+    if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+        return Err(Rejection::AlgNotAllowed);
+    }
+    let text = |name: &str| header.get(name).and_then(Value::as_str).map(String::from);
+    Ok(JwtHeader {
+        alg,
+        kid: text("kid"),
+        typ: text("typ"),
+    })
+}
