@@ -8,6 +8,7 @@
 //! applied one at a time by the [`Invalidator`] actor, which also clears the other
 //! caches that remember something on a subject's behalf.
 
+pub mod handle;
 mod invalidator;
 #[cfg(test)]
 mod tests;
