@@ -3,9 +3,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::clients::authenticate;
 use super::error::ApiError;
 use super::form::Form;
-use super::token::authenticate;
 use crate::flows::clients::Clients;
 use crate::flows::grants::Grants;
 

@@ -6,12 +6,12 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::clients;
+use super::clients::authenticate;
 use super::error::{ApiError, ErrorCode};
 use super::form::Form;
 use super::params::Params;
 use crate::actors::sessions::{RedeemProxyCode, SessionError};
-use crate::flows::clients::{Clients, KnownClient};
+use crate::flows::clients::Clients;
 use crate::flows::grants::{GrantError, Grants, Issued, may_use};
 use crate::server::AppState;
 
@@ -27,29 +27,29 @@ pub async fn token(
     Form(params): Form,
 ) -> Result<HttpResponse, ApiError> {
     let grant_type = params.required("grant_type")?;
-    let (label, result) = match grant_type {
-        "authorization_code" => (
-            grant_type,
-            authorization_code(&grants, &clients, &state, &req, &params).await,
-        ),
-        "refresh_token" => (grant_type, refresh(&grants, &clients, &req, &params).await),
-        TOKEN_EXCHANGE => (
-            "token_exchange",
-            super::exchange::token_exchange(&state, &req, &params).await,
-        ),
-        other => (
-            "other",
-            Err(ApiError::oauth(
-                ErrorCode::UnsupportedGrantType,
-                format!("grant_type `{other}` is not supported"),
-            )),
-        ),
+    let result = match grant_type {
+        "authorization_code" => authorization_code(&grants, &clients, &state, &req, &params).await,
+        "refresh_token" => refresh(&grants, &clients, &req, &params).await,
+        TOKEN_EXCHANGE => super::exchange::token_exchange(&state, &req, &params).await,
+        other => Err(ApiError::oauth(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type `{other}` is not supported"),
+        )),
     };
     match &result {
-        Ok(_) => grants.count(label, "issued"),
-        Err(error) => grants.count(label, error.code().as_str()),
+        Ok(_) => grants.count(label(grant_type), "issued"),
+        Err(error) => grants.count(label(grant_type), error.code().as_str()),
     }
     result
+}
+
+/// The metrics' `grant_type` label: the grants the broker knows, else `other`.
+fn label(grant_type: &str) -> &str {
+    match grant_type {
+        "authorization_code" | "refresh_token" => grant_type,
+        TOKEN_EXCHANGE => "token_exchange",
+        _ => "other",
+    }
 }
 
 async fn authorization_code(
@@ -87,16 +87,6 @@ async fn refresh(
     let presented = params.required("refresh_token")?;
     let scope = params.one("scope")?;
     Ok(no_store(grants.refresh(&client, presented, scope).await?))
-}
-
-/// The back-channel caller, authenticated (`invalid_client`, 401, otherwise).
-pub(crate) async fn authenticate(
-    clients: &Clients,
-    req: &HttpRequest,
-    params: &Params,
-) -> Result<KnownClient, ApiError> {
-    let presented = clients::presented(req, params)?;
-    Ok(clients.authenticate(&presented).await?)
 }
 
 /// RFC 6749 §5.1's body.
