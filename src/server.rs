@@ -16,7 +16,7 @@ use crate::actors::discovery::{Discovery, DiscoveryHandle, Timing};
 use crate::actors::registration::{
     Registration, RegistrationHandle, Upstream as RegistrationUpstream,
 };
-use crate::actors::scopes::{Invalidate, Invalidator, Listen, Origin, ScopeCache};
+use crate::actors::scopes::{Invalidator, Listen, ScopeCache};
 use crate::actors::sessions::{SessionLimits, Sessions};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -56,33 +56,14 @@ pub struct AppState {
     pub signing: Arc<SigningKeys>,
     /// What each grant may still do (consulted on every broker-token verification).
     pub grants: ScopeCache,
-    /// Applies invalidations to every cache and tells the other replicas.
-    pub invalidator: actix::Addr<Invalidator>,
     /// The one HTTP client for the provider.
     pub upstream_http: UpstreamHttp,
     /// Token exchange (RFC 8693) with its cache.
     pub exchanger: crate::actors::exchange::Exchanger,
-    /// One refresh of a grant's expired provider tokens at a time, on every replica.
-    pub upstream_refresh: crate::upstream::refresh_once::RefreshOnce,
     /// The client registry: registered clients and metadata documents.
     pub clients: Arc<crate::flows::clients::Clients>,
-}
-
-impl AppState {
-    /// Applies an invalidation decided here, on every cache, before returning; other
-    /// replicas are told.
-    pub async fn invalidate(&self, what: crate::domain::invalidation::Invalidation) {
-        let sent = self
-            .invalidator
-            .send(Invalidate {
-                what,
-                origin: Origin::Local,
-            })
-            .await;
-        if let Err(error) = sent {
-            tracing::error!(%error, "the invalidation actor is gone");
-        }
-    }
+    /// The grant lifecycle (token, revoke, introspect, admin), its own `web::Data`.
+    pub grant_flow: Arc<crate::flows::grants::Grants>,
 }
 
 /// The conditions `/readyz` checks besides upstream discovery (which the handler
@@ -338,15 +319,30 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
     if let Some(peers) = &opened.peers {
         invalidator.do_send(Listen(peers.subscribe()));
     }
+    let clients = Arc::new(crate::flows::clients::Clients::new(
+        store.clone(),
+        metadata_documents,
+    ));
+    let grant_flow = Arc::new(crate::flows::grants::Grants::new(
+        crate::flows::grants::Settings::from_config(&config),
+        crate::flows::grants::Parts {
+            store: store.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+            signing: signing.clone(),
+            verifier: verifier.clone(),
+            clients: clients.clone(),
+            discovery: discovery.clone(),
+            upstream_http: upstream_http.clone(),
+            invalidator: crate::actors::scopes::handle::InvalidatorHandle::new(invalidator),
+            refresh_once: upstream_refresh,
+        },
+    ));
     Ok(web::Data::new(AppState {
         exchanger,
-        upstream_refresh,
         grants,
-        invalidator,
-        clients: Arc::new(crate::flows::clients::Clients::new(
-            store.clone(),
-            metadata_documents,
-        )),
+        clients,
+        grant_flow,
         signing,
         upstream_http,
         sessions: actix::Actor::start(sessions),
@@ -384,6 +380,8 @@ pub fn app(
 > {
     App::new()
         .app_data(state.clone())
+        .app_data(web::Data::from(state.clients.clone()))
+        .app_data(web::Data::from(state.grant_flow.clone()))
         .configure(routes::configure(&state))
         .default_service(web::to(routes::not_found))
         .wrap(from_fn(middleware::limit_body))

@@ -8,7 +8,7 @@ use actix_web::http::header;
 use super::error::ApiError;
 use super::params::Params;
 use crate::domain::client_auth::{self, Presented};
-use crate::flows::clients::ClientError;
+use crate::flows::clients::{ClientError, Clients};
 pub use crate::flows::clients::{KnownClient, NotFound};
 use crate::server::AppState;
 
@@ -55,10 +55,10 @@ pub fn presented(req: &HttpRequest, form: &Params) -> Result<Presented, ApiError
 /// Authenticates the caller of a back-channel endpoint; every failure is
 /// `invalid_client` (401).
 pub async fn authenticate(
-    state: &AppState,
+    clients: &Clients,
     req: &HttpRequest,
     form: &Params,
 ) -> Result<KnownClient, ApiError> {
     let presented = presented(req, form)?;
-    Ok(state.clients.authenticate(&presented).await?)
+    Ok(clients.authenticate(&presented).await?)
 }

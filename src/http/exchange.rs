@@ -10,8 +10,6 @@ use sha2::{Digest, Sha256};
 
 use super::error::{ApiError, ErrorCode};
 use super::params::Params;
-use super::token::live_grant;
-use super::upstream_refresh::refresh_upstream;
 use crate::actors::exchange::{ExchangeError, ExchangeRequest, Exchanged, Holder};
 use crate::config::{AudienceConfig, CallerConfig, ResourceConfig, Strategy, constant_time_eq};
 use crate::domain::exchange::{self, PolicyError};
@@ -176,7 +174,8 @@ async fn at_provider(
                 .grant_id
                 .as_deref()
                 .ok_or_else(|| ApiError::InvalidRequest(format!("{what} names no grant")))?;
-            let live = refresh_upstream(state, live_grant(state, grant_id).await?).await?;
+            let live = state.grant_flow.live_grant(grant_id).await?;
+            let live = state.grant_flow.refresh_upstream(live).await?;
             Ok((live.upstream.access_token.clone(), Some(live)))
         }
         CredentialKind::UpstreamJwt | CredentialKind::Introspected => {

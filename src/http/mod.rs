@@ -27,5 +27,4 @@ pub mod revoke;
 pub mod routes;
 pub mod token;
 pub mod tool_access;
-pub mod upstream_refresh;
 pub mod verify;

@@ -196,6 +196,7 @@ async fn a_revoked_grant_is_refused_on_the_next_request_even_after_a_cached_succ
         .unwrap();
     broker
         .state
+        .grant_flow
         .invalidate(Invalidation::GrantId("g-doomed".into()))
         .await;
     assert_eq!(verify(&broker, &doomed).await, 401);

@@ -3,6 +3,7 @@
 //! `tokens::grant_standing` beside the verifier that reads it) and to the other
 //! caches that remember something on a subject's behalf.
 
+pub mod handle;
 mod invalidator;
 
 pub use invalidator::{Invalidate, Invalidator, Listen, Origin};

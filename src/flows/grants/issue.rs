@@ -1,0 +1,166 @@
+//! Tokens for a grant: the answer to a redeemed authorization code (RFC 6749 §4.1.3:
+//! one-time; a replay by the client the code was issued to, with its redirect URI and
+//! verifier, revokes everything the code produced) and the access token every answer
+//! carries — the broker's own (RFC 9068), or in passthrough mode the provider's.
+
+use super::{GrantError, Grants, Issued};
+use crate::actors::sessions::SessionError;
+use crate::config::TokenMode;
+use crate::domain::passthrough as passthrough_rules;
+use crate::domain::refresh as refresh_tokens;
+use crate::domain::scope::Scopes;
+use crate::flows::clients::KnownClient;
+use crate::store::{CodeGrant, Grant, PassthroughToken, RefreshRecord};
+use crate::tokens::issue::{Minting, mint};
+use crate::tokens::signing::SigningError;
+use crate::tokens::verify::token_digest;
+
+impl Grants {
+    /// The tokens for a code the sessions actor redeemed for `client` — or, when it
+    /// was redeemed before, the grant revoked (RFC 6749 §4.1.2).
+    pub async fn redeemed(
+        &self,
+        client: &KnownClient,
+        redeemed: Result<CodeGrant, SessionError>,
+    ) -> Result<Issued, GrantError> {
+        let code_grant = match redeemed {
+            Ok(grant) => grant,
+            Err(SessionError::Replayed { grant_id }) => {
+                self.revoke_grant(&grant_id).await?;
+                tracing::warn!(
+                    client_id = %client.client_id,
+                    "authorization code replayed: every token issued from it is revoked"
+                );
+                return Err(GrantError::InvalidGrant(
+                    "authorization code already used; the tokens issued from it are revoked",
+                ));
+            }
+            Err(SessionError::Mismatch(what)) => return Err(GrantError::InvalidGrant(what)),
+            Err(SessionError::Stopped) => return Err(GrantError::ShuttingDown),
+            Err(_) => {
+                return Err(GrantError::InvalidGrant(
+                    "unknown, expired or already used code",
+                ));
+            }
+        };
+        let grant = self.live_grant(&code_grant.grant_id).await?;
+        let refresh = client.gets_refresh_tokens(&code_grant.scopes);
+        self.first_tokens(client, &grant, &code_grant.scopes, refresh)
+            .await
+    }
+
+    /// The answer for a new grant: an access token and, when the client may have
+    /// one, the first refresh token of the chain.
+    async fn first_tokens(
+        &self,
+        client: &KnownClient,
+        grant: &Grant,
+        scopes: &Scopes,
+        with_refresh: bool,
+    ) -> Result<Issued, GrantError> {
+        let refresh = if with_refresh {
+            let now = self.clock.unix();
+            let (token, hash) = refresh_tokens::new_token();
+            self.store
+                .put_refresh(RefreshRecord {
+                    hash,
+                    grant_id: grant.grant_id.clone(),
+                    scopes: scopes.clone(),
+                    issued_at: now,
+                    expires_at: now + self.settings.refresh.ttl.as_secs(),
+                    rotated: None,
+                })
+                .await?;
+            Some(token)
+        } else {
+            None
+        };
+        let issued = self.access_token(grant, scopes, refresh).await?;
+        self.touch(&client.client_id).await;
+        Ok(issued)
+    }
+
+    /// An access token for `grant` with `scopes`, alongside `refresh_token`.
+    pub(super) async fn access_token(
+        &self,
+        grant: &Grant,
+        scopes: &Scopes,
+        refresh_token: Option<String>,
+    ) -> Result<Issued, GrantError> {
+        if self.settings.mode == TokenMode::Passthrough {
+            return self.passthrough(grant, refresh_token).await;
+        }
+        let now = self.clock.unix();
+        let issuer = self.settings.issuer.as_str();
+        let audience = grant.resource.as_deref().unwrap_or(issuer);
+        let (access_token, expires_at) = mint(
+            &self.signing,
+            &Minting {
+                issuer,
+                subject: &grant.subject,
+                client_id: &grant.client_id,
+                audience,
+                scopes,
+                grant_id: &grant.grant_id,
+                now,
+                ttl: self.settings.access_token_ttl,
+            },
+        )
+        .map_err(|e| match e {
+            // The store was unreachable when the broker started: no key yet.
+            SigningError::NoKey => GrantError::KeysNotLoaded,
+            e => GrantError::Signing(e.to_string()),
+        })?;
+        Ok(Issued {
+            access_token,
+            expires_in: expires_at.saturating_sub(now),
+            scope: scopes.to_string(),
+            refresh_token,
+        })
+    }
+
+    /// The provider's access token as it is, with the scope it carries (not the scope
+    /// asked for: the client must learn what it actually holds, RFC 6749 §5.1). The
+    /// broker remembers having handed it to this grant's client, by digest, until it
+    /// expires: the verifier then knows whose it is, and revoking the grant refuses it.
+    async fn passthrough(
+        &self,
+        grant: &Grant,
+        refresh_token: Option<String>,
+    ) -> Result<Issued, GrantError> {
+        let now = self.clock.unix();
+        let upstream = &grant.upstream;
+        let carried = passthrough_rules::carried(&upstream.access_token);
+        let expires_at = carried
+            .expires_at
+            .or(upstream.expires_at)
+            .unwrap_or(now + self.settings.access_token_ttl.as_secs());
+        self.store
+            .put_passthrough(
+                PassthroughToken {
+                    digest: token_digest(&upstream.access_token),
+                    grant_id: grant.grant_id.clone(),
+                    client_id: grant.client_id.clone(),
+                    expires_at: passthrough_rules::remember_until(
+                        &carried,
+                        upstream.expires_at,
+                        now,
+                        self.settings.leeway.as_secs(),
+                        self.settings.refresh.ttl.as_secs(),
+                    ),
+                },
+                now,
+            )
+            .await?;
+        Ok(Issued {
+            access_token: upstream.access_token.clone(),
+            expires_in: expires_at.saturating_sub(now),
+            scope: passthrough_rules::response_scope(
+                &carried,
+                upstream.scope.as_deref(),
+                &grant.scopes,
+            ),
+            refresh_token,
+        })
+    }
+}

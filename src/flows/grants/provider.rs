@@ -1,0 +1,196 @@
+//! A grant's provider tokens, refreshed at the provider when they expired — for the
+//! refresh grant and for an exchange of a broker token — and revoked there when the
+//! client revokes a token it held itself. `upstream::refresh_once` makes concurrent
+//! refreshes of one grant one provider call, here and on the other replicas; this
+//! file is that call and what its outcome means to a client.
+
+use std::sync::Arc;
+
+use super::{GrantError, Grants};
+use crate::actors::discovery::DiscoveryHandle;
+use crate::actors::scopes::handle::InvalidatorHandle;
+use crate::clock::Clock;
+use crate::domain::invalidation::Invalidation;
+use crate::domain::provider_session::Standing;
+use crate::flows::clients::Clients;
+use crate::store::{Grant, Store, StoreError, UpstreamTokens};
+use crate::upstream::http::UpstreamHttp;
+use crate::upstream::refresh_once::RefreshError;
+use crate::upstream::token::{self as upstream_token, ClientCredentials};
+
+/// What a call to the provider on a grant's behalf needs. Shared (`Arc`) with the
+/// tasks that outlive the request: a refresh runs to its end, a revocation at the
+/// provider happens in the background.
+pub(super) struct Provider {
+    pub store: Arc<dyn Store>,
+    pub clock: Clock,
+    pub clients: Arc<Clients>,
+    pub discovery: DiscoveryHandle,
+    pub http: UpstreamHttp,
+    pub invalidator: InvalidatorHandle,
+    /// The broker's own client at the provider.
+    pub own: ClientCredentials,
+    /// `tokens.mode = "passthrough"`: the provider's access token is what the client
+    /// holds, so failing to refresh it fails the call.
+    pub passthrough: bool,
+}
+
+impl Grants {
+    /// The provider's tokens, refreshed when they expired and a refresh token exists.
+    /// A provider that refuses the refresh ended the user's session there: the grant
+    /// is revoked. A provider that cannot be reached fails the call only in passthrough
+    /// mode, where its access token is what the client gets; otherwise the grant comes
+    /// back still expired, and [`Grants::confirmed`] decides how long that may go on.
+    ///
+    /// The refresh runs to its end (new tokens stored) even if this caller goes away
+    /// meanwhile: the provider may already have rotated its refresh token.
+    pub async fn refresh_upstream(&self, grant: Grant) -> Result<Grant, GrantError> {
+        let provider = self.provider.clone();
+        self.refresh_once
+            .refreshed(
+                grant,
+                move |grant| async move { provider.refresh(grant).await },
+            )
+            .await
+            .map_err(|e| match e {
+                RefreshError::Revoked => {
+                    GrantError::InvalidGrant("the grant was revoked; log in again")
+                }
+                RefreshError::Ended => GrantError::InvalidGrant(
+                    "the identity provider ended this session; log in again",
+                ),
+                RefreshError::ClientGone => GrantError::InvalidGrant("the client no longer exists"),
+                RefreshError::Unavailable(cause) => {
+                    tracing::warn!(%cause, "upstream refresh failed");
+                    GrantError::ProviderUnreachable
+                }
+                RefreshError::Store(e) => GrantError::Store(e),
+            })
+    }
+
+    /// `grant`, if the provider vouched for its session recently enough for the broker
+    /// to issue on it (`domain::provider_session`, `refresh.max_upstream_staleness`),
+    /// after a refresh at the provider when that is what it takes. Past the bound, a
+    /// grant without a provider refresh token is revoked (nothing can confirm it again:
+    /// the user logs in again); one whose provider fails is refused with 503 but kept,
+    /// so it works again once the provider is back.
+    pub async fn confirmed(&self, grant: Grant) -> Result<Grant, GrantError> {
+        let bound = self.settings.refresh.max_upstream_staleness;
+        let standing = |grant: &Grant| grant.provider_session().standing(self.clock.unix(), bound);
+        if standing(&grant) == Standing::Confirmed {
+            return Ok(grant);
+        }
+        let grant = self.refresh_upstream(grant).await?;
+        match standing(&grant) {
+            Standing::Confirmed => Ok(grant),
+            Standing::Lapsed => {
+                self.revoke_grant(&grant.grant_id).await?;
+                tracing::info!(
+                    client_id = %grant.client_id,
+                    "the provider has not confirmed the session within refresh.max_upstream_staleness and cannot be asked: grant revoked"
+                );
+                Err(GrantError::InvalidGrant(
+                    "the identity provider has not confirmed this session recently; log in again",
+                ))
+            }
+            Standing::Unconfirmed => {
+                tracing::warn!(
+                    client_id = %grant.client_id,
+                    "the provider cannot confirm the session and refresh.max_upstream_staleness has run out: refused"
+                );
+                Err(GrantError::ProviderUnconfirmed)
+            }
+        }
+    }
+}
+
+impl Provider {
+    /// One refresh at the provider (the grant's provider token is expired): the new
+    /// tokens stored on the grant, or the grant revoked when the provider refuses.
+    async fn refresh(&self, grant: Grant) -> Result<Grant, RefreshError> {
+        let Some(upstream_refresh) = grant.upstream.refresh_token.clone() else {
+            return Ok(grant);
+        };
+        let now = self.clock.unix();
+        let client = self
+            .clients
+            .find(&grant.client_id)
+            .await
+            // Its only failure is the store's.
+            .map_err(|e| RefreshError::Store(StoreError::Unavailable(e.to_string())))?
+            .ok_or(RefreshError::ClientGone)?;
+        let snapshot = match self.discovery.current().await {
+            Ok(snapshot) => snapshot,
+            Err(e) if self.passthrough => return Err(RefreshError::Unavailable(e.to_string())),
+            Err(_) => return Ok(grant),
+        };
+        let Some(endpoint) = snapshot.info.token_endpoint.as_deref() else {
+            return Err(RefreshError::Unavailable("no token_endpoint".to_owned()));
+        };
+        let credentials = client.credentials_at_provider(&self.own);
+        match upstream_token::refresh(&self.http, endpoint, &credentials, &upstream_refresh, None)
+            .await
+        {
+            Ok(tokens) => {
+                let upstream = UpstreamTokens {
+                    access_token: tokens.access_token.clone(),
+                    refresh_token: tokens.refresh_token.clone().or(Some(upstream_refresh)),
+                    expires_at: tokens.expires_in.map(|s| now + s),
+                    scope: tokens.scope.clone().or(grant.upstream.scope.clone()),
+                    obtained_at: Some(now),
+                };
+                self.store
+                    .set_upstream_tokens(&grant.grant_id, upstream.clone())
+                    .await?;
+                Ok(Grant { upstream, ..grant })
+            }
+            // Only `invalid_grant` means the provider ended the session; `invalid_client`
+            // and the like are the broker's own configuration and must not cost the user
+            // their grant. Revoked before the flight ends, so the waiters — here and on
+            // the other replicas — read a revoked grant instead of asking again.
+            Err(e) if e.is_invalid_grant() => {
+                self.store
+                    .revoke_grant(&grant.grant_id, self.clock.unix())
+                    .await?;
+                self.invalidator
+                    .invalidate(Invalidation::GrantId(grant.grant_id.clone()))
+                    .await;
+                Err(RefreshError::Ended)
+            }
+            Err(e) if self.passthrough => Err(RefreshError::Unavailable(e.to_string())),
+            Err(e) => {
+                tracing::warn!(error = %e, "upstream refresh failed; the provider's tokens stay expired");
+                Ok(grant)
+            }
+        }
+    }
+
+    /// RFC 7009 at the provider, when it has a revocation endpoint: the grant's refresh
+    /// token (which most providers take to end the session's access tokens too), then
+    /// its access token. Failures are logged: the broker's own revocation already holds.
+    pub(super) async fn revoke(&self, grant: Grant) {
+        let Ok(snapshot) = self.discovery.current().await else {
+            return;
+        };
+        let Some(endpoint) = snapshot.info.revocation_endpoint.as_deref() else {
+            return;
+        };
+        let credentials = match self.clients.find(&grant.client_id).await {
+            Ok(Some(client)) => client.credentials_at_provider(&self.own),
+            _ => return,
+        };
+        let upstream = &grant.upstream;
+        let tokens = upstream
+            .refresh_token
+            .iter()
+            .map(|t| (t.as_str(), "refresh_token"))
+            .chain([(upstream.access_token.as_str(), "access_token")]);
+        for (token, hint) in tokens {
+            if let Err(error) =
+                upstream_token::revoke(&self.http, endpoint, &credentials, token, hint).await
+            {
+                tracing::warn!(%error, hint, "the provider did not revoke its token");
+            }
+        }
+    }
+}

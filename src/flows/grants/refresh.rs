@@ -1,0 +1,93 @@
+//! The `refresh_token` grant (RFC 6749 §6, OAuth 2.1 §4.3.1): the refresh token
+//! rotates on every use; a rotated one presented again within `refresh.reuse_grace`
+//! gets a fresh pair (the client lost the answer), after it revokes the grant; the
+//! scope may only narrow; the provider's session is confirmed before and its tokens
+//! refreshed after.
+
+use super::{GrantError, Grants, Issued};
+use crate::domain::refresh as refresh_tokens;
+use crate::domain::scope::Scopes;
+use crate::flows::clients::KnownClient;
+use crate::store::{RefreshRecord, RotateOutcome};
+
+impl Grants {
+    /// New tokens for the refresh token `presented` by `client` (authenticated), with
+    /// `scope` when the client asked for less than the token carries.
+    pub async fn refresh(
+        &self,
+        client: &KnownClient,
+        presented: &str,
+        scope: Option<&str>,
+    ) -> Result<Issued, GrantError> {
+        let unknown = GrantError::InvalidGrant("unknown, expired or revoked refresh token");
+        let hash = refresh_tokens::hash(presented);
+        let Some(record) = self.store.find_refresh(&hash).await? else {
+            return Err(unknown);
+        };
+        let grant = self.live_grant(&record.grant_id).await?;
+        if grant.client_id != client.client_id {
+            return Err(GrantError::InvalidGrant(
+                "the refresh token was issued to another client",
+            ));
+        }
+        let scopes = narrowed(record.scopes, scope)?;
+        // Before the rotation: a client refused because the provider cannot confirm the
+        // session keeps its refresh token unspent, and retries with it once the provider
+        // is back — past the reuse grace too.
+        let grant = self.confirmed(grant).await?;
+        let now = self.clock.unix();
+        let (successor, successor_hash) = refresh_tokens::new_token();
+        let outcome = self
+            .store
+            .rotate_refresh(
+                hash,
+                RefreshRecord {
+                    hash: successor_hash,
+                    grant_id: grant.grant_id.clone(),
+                    scopes: scopes.clone(),
+                    issued_at: now,
+                    expires_at: now + self.settings.refresh.ttl.as_secs(),
+                    rotated: None,
+                },
+                now,
+                self.settings.refresh.reuse_grace,
+            )
+            .await?;
+        match outcome {
+            RotateOutcome::Rotated { .. } => {}
+            RotateOutcome::Replayed { grant_id } => {
+                self.revoke_grant(&grant_id).await?;
+                tracing::warn!(
+                    client_id = %client.client_id,
+                    "rotated refresh token presented again: grant revoked"
+                );
+                return Err(GrantError::InvalidGrant(
+                    "refresh token already used; the grant is revoked",
+                ));
+            }
+            _ => return Err(unknown),
+        }
+        // After the rotation, so a replayed token does not reach the provider (unless the
+        // session needed confirming, above: the replay is then caught just after); a
+        // client whose answer is lost to a provider outage retries within the reuse grace.
+        let grant = self.refresh_upstream(grant).await?;
+        let issued = self.access_token(&grant, &scopes, Some(successor)).await?;
+        self.touch(&client.client_id).await;
+        Ok(issued)
+    }
+}
+
+/// The scopes of the new tokens: those of the refresh token, or the subset asked for.
+fn narrowed(granted: Scopes, asked: Option<&str>) -> Result<Scopes, GrantError> {
+    let Some(text) = asked else {
+        return Ok(granted);
+    };
+    let asked = Scopes::parse(text).map_err(GrantError::InvalidScope)?;
+    let excess = asked.missing_from(&granted);
+    if !excess.is_empty() {
+        return Err(GrantError::InvalidScope(format!(
+            "a refresh may only narrow the scope; not granted: {excess}"
+        )));
+    }
+    Ok(asked)
+}
