@@ -66,6 +66,9 @@ pub struct AppState {
     pub upstream_refresh: crate::upstream::refresh_once::RefreshOnce,
     /// The client registry: registered clients and metadata documents.
     pub clients: Arc<crate::flows::clients::Clients>,
+    /// Access to the protected resources (forward-auth, the gateway, the broker's own
+    /// protected routes).
+    pub access: Arc<crate::flows::access::Access>,
 }
 
 impl AppState {
@@ -338,7 +341,13 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
     if let Some(peers) = &opened.peers {
         invalidator.do_send(Listen(peers.subscribe()));
     }
+    let access = Arc::new(crate::flows::access::Access::new(
+        config.resources.iter().cloned().collect(),
+        verifier.clone(),
+        metrics.clone(),
+    ));
     Ok(web::Data::new(AppState {
+        access,
         exchanger,
         upstream_refresh,
         grants,
@@ -382,9 +391,17 @@ pub fn app(
         InitError = (),
     >,
 > {
+    let gateway_key = state.cookies.derived_key(crate::gateway::SESSION_KEY_LABEL);
     App::new()
         .app_data(state.clone())
+        .app_data(web::Data::from(state.access.clone()))
+        .app_data(web::Data::new(state.config.forward_auth.clone()))
         .configure(routes::configure(&state))
+        .configure(crate::gateway::routes(
+            &state.config.gateways,
+            gateway_key,
+            state.config.server.max_body_bytes,
+        ))
         .default_service(web::to(routes::not_found))
         .wrap(from_fn(middleware::limit_body))
         .wrap(

@@ -17,20 +17,29 @@ use super::jsonrpc::{self, INVALID_REQUEST, SERVER_ERROR};
 use super::proxy::{Outbound, Upstream};
 use super::sessions::{self, Owner, Presented, SessionBinder};
 use super::version::{self, Version};
-use crate::server::AppState;
+use crate::config::GatewayConfig;
+use crate::flows::access::Access;
 
-/// The gateway routes for the route table. Called once per worker, so each worker has
-/// its own client and connection pool (actix workers are single-threaded runtimes).
-pub fn routes(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
-    let gateways: Vec<(String, Result<Upstream, String>)> = state
-        .config
-        .gateways
+/// The largest request body read (`server.max_body_bytes`).
+#[derive(Clone, Copy)]
+struct BodyLimit(usize);
+
+/// The gateway routes, mounted by the composition root beside the HTTP API's. Called
+/// once per worker, so each worker has its own client and connection pool (actix
+/// workers are single-threaded runtimes). `session_key` signs session ids (derived
+/// from the consent cookie key under [`super::SESSION_KEY_LABEL`]); the access flow is
+/// expected among the application's data.
+pub fn routes(
+    gateways: &[GatewayConfig],
+    session_key: aws_lc_rs::hmac::Key,
+    max_body_bytes: usize,
+) -> impl FnOnce(&mut ServiceConfig) + use<> {
+    let gateways: Vec<(String, Result<Upstream, String>)> = gateways
         .iter()
         .map(|g| (g.path.clone(), Upstream::new(g)))
         .collect();
-    let binder = web::Data::new(SessionBinder::new(
-        state.cookies.derived_key(sessions::KEY_LABEL),
-    ));
+    let binder = web::Data::new(SessionBinder::new(session_key));
+    let limit = web::Data::new(BodyLimit(max_body_bytes));
     move |cfg: &mut ServiceConfig| {
         for (path, upstream) in gateways {
             match upstream {
@@ -38,6 +47,7 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
                     web::resource(path)
                         .app_data(web::Data::new(upstream))
                         .app_data(binder.clone())
+                        .app_data(limit.clone())
                         .route(web::post().to(post))
                         .route(web::get().to(get))
                         .route(web::delete().to(delete))
@@ -53,13 +63,14 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
 }
 
 async fn post(
-    state: web::Data<AppState>,
+    access: web::Data<Access>,
     upstream: web::Data<Upstream>,
     binder: web::Data<SessionBinder>,
+    limit: web::Data<BodyLimit>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let body = match read_body(payload, state.config.server.max_body_bytes).await {
+    let body = match read_body(payload, limit.0).await {
         Ok(body) => body,
         Err(response) => return response,
     };
@@ -77,7 +88,7 @@ async fn post(
     };
     let id = jsonrpc::answer_id(&messages);
     let intent = Intent::Messages(&messages);
-    let authorized = match access::authorize(&state, req.headers(), req.uri(), intent).await {
+    let authorized = match access::authorize(&access, &req, intent).await {
         Ok(authorized) => authorized,
         Err(refused) => return refused.response(&id),
     };
@@ -87,7 +98,7 @@ async fn post(
         .filter_map(|m| m.id.clone())
         .collect();
     let lists = (!ids.is_empty()).then_some(Lists::Ids(ids));
-    let visible = authorized.viewer(&state.config);
+    let visible = authorized.viewer(&access);
     let exchange = Exchange {
         req: &req,
         version: &version,
@@ -106,28 +117,28 @@ async fn post(
 /// GET: the server's event stream (2025-03-26 to 2025-11-25), which may replay earlier
 /// answers (tool lists too) on resumption, so any tool list in it is filtered.
 async fn get(
-    state: web::Data<AppState>,
+    access: web::Data<Access>,
     upstream: web::Data<Upstream>,
     binder: web::Data<SessionBinder>,
     req: HttpRequest,
 ) -> HttpResponse {
-    stream(state, upstream, binder, req, reqwest::Method::GET).await
+    stream(access, upstream, binder, req, reqwest::Method::GET).await
 }
 
 /// DELETE: the end of a session (2025-03-26 to 2025-11-25).
 async fn delete(
-    state: web::Data<AppState>,
+    access: web::Data<Access>,
     upstream: web::Data<Upstream>,
     binder: web::Data<SessionBinder>,
     req: HttpRequest,
 ) -> HttpResponse {
-    stream(state, upstream, binder, req, reqwest::Method::DELETE).await
+    stream(access, upstream, binder, req, reqwest::Method::DELETE).await
 }
 
 /// GET or DELETE: 405 for a revision without sessions (before anything else: nothing
 /// of it reaches the MCP server); else the caller's own session only.
 async fn stream(
-    state: web::Data<AppState>,
+    access: web::Data<Access>,
     upstream: web::Data<Upstream>,
     binder: web::Data<SessionBinder>,
     req: HttpRequest,
@@ -138,8 +149,7 @@ async fn stream(
         Ok(version) => version,
         Err(invalid) => return invalid.response(),
     };
-    let authorized = match access::authorize(&state, req.headers(), req.uri(), Intent::Stream).await
-    {
+    let authorized = match access::authorize(&access, &req, Intent::Stream).await {
         Ok(authorized) => authorized,
         Err(refused) => return refused.response(&Value::Null),
     };
@@ -153,7 +163,7 @@ async fn stream(
         return sessions::not_found(&Value::Null);
     };
     let result = if method == reqwest::Method::GET {
-        let visible = authorized.viewer(&state.config);
+        let visible = authorized.viewer(&access);
         upstream
             .forward(outbound, &authorized, Some(Lists::Any), visible)
             .await

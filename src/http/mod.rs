@@ -26,6 +26,5 @@ pub mod resource_metadata;
 pub mod revoke;
 pub mod routes;
 pub mod token;
-pub mod tool_access;
 pub mod upstream_refresh;
 pub mod verify;

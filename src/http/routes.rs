@@ -22,7 +22,6 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
     let limit = state.config.server.max_body_bytes;
     let issuer_path = state.config.server.public_url.path().to_owned();
     let admin_api = state.config.admin.token.is_some();
-    let gateways = crate::gateway::routes(state);
     move |cfg: &mut ServiceConfig| {
         extractor_configs(cfg, limit);
 
@@ -44,7 +43,6 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
         if admin_api {
             post(cfg, "/admin/invalidate", admin::invalidate);
         }
-        gateways(cfg);
         cfg.service(
             web::resource("/jwks.json")
                 .wrap(public_cors())
