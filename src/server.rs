@@ -396,7 +396,7 @@ pub fn app(
         .app_data(state.clone())
         .app_data(web::Data::from(state.access.clone()))
         .app_data(web::Data::new(state.config.forward_auth.clone()))
-        .configure(routes::configure(&state))
+        .configure(routes::configure(&state.config))
         .configure(crate::gateway::routes(
             &state.config.gateways,
             gateway_key,
