@@ -293,3 +293,6 @@ pub fn bearer(authorization: Option<&[u8]>) -> Result<&str, Rejection> {
     }
     std::str::from_utf8(token).map_err(|_| Rejection::Malformed)
 }
+
+#[cfg(test)]
+mod tests;
