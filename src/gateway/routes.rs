@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::GatewayError;
 use super::access::{self, Authorized, Intent};
 use super::filter::Lists;
-use super::jsonrpc::{self, INVALID_REQUEST, SERVER_ERROR};
+use super::jsonrpc::{self, INVALID_REQUEST, Invalid, Message, SERVER_ERROR};
 use super::proxy::{Outbound, Upstream};
 use super::sessions::{self, Owner, Presented, SessionBinder};
 use super::version::{self, Version};
@@ -74,30 +74,16 @@ async fn post(
         Ok(body) => body,
         Err(response) => return response,
     };
-    // An unreadable header can match nothing.
-    let header = |name: &str| req.headers().get(name).map(|v| v.to_str().unwrap_or("\0"));
-    let read = version::of(req.headers()).and_then(|version| {
-        let messages = jsonrpc::parse(&body)?;
-        jsonrpc::check_headers(&messages, header("mcp-method"), header("mcp-name"))?;
-        version.check_body(&messages)?;
-        Ok((version, messages))
-    });
-    let (version, messages) = match read {
+    let (version, messages) = match read_messages(&req, &body) {
         Ok(read) => read,
         Err(invalid) => return invalid.response(),
     };
     let id = jsonrpc::answer_id(&messages);
-    let intent = Intent::Messages(&messages);
-    let authorized = match access::authorize(&access, &req, intent).await {
+    let authorized = match access::authorize(&access, &req, Intent::Messages(&messages)).await {
         Ok(authorized) => authorized,
         Err(refused) => return refused.response(&id),
     };
-    let ids: Vec<Value> = messages
-        .iter()
-        .filter(|m| m.lists_tools())
-        .filter_map(|m| m.id.clone())
-        .collect();
-    let lists = (!ids.is_empty()).then_some(Lists::Ids(ids));
+    let lists = tool_lists(&messages);
     let visible = authorized.viewer(&access);
     let exchange = Exchange {
         req: &req,
@@ -112,6 +98,28 @@ async fn post(
         .forward(outbound, &authorized, lists, visible)
         .await;
     exchange.answer(&upstream, result, &id)
+}
+
+/// The body's messages and the revision they speak: the headers must agree with the
+/// body, so what is authorized is what is sent on.
+fn read_messages(req: &HttpRequest, body: &Bytes) -> Result<(Version, Vec<Message>), Invalid> {
+    // An unreadable header can match nothing.
+    let header = |name: &str| req.headers().get(name).map(|v| v.to_str().unwrap_or("\0"));
+    let version = version::of(req.headers())?;
+    let messages = jsonrpc::parse(body)?;
+    jsonrpc::check_headers(&messages, header("mcp-method"), header("mcp-name"))?;
+    version.check_body(&messages)?;
+    Ok((version, messages))
+}
+
+/// The ids of the body's `tools/list` requests, whose answers are filtered.
+fn tool_lists(messages: &[Message]) -> Option<Lists> {
+    let ids: Vec<Value> = messages
+        .iter()
+        .filter(|m| m.lists_tools())
+        .filter_map(|m| m.id.clone())
+        .collect();
+    (!ids.is_empty()).then_some(Lists::Ids(ids))
 }
 
 /// GET: the server's event stream (2025-03-26 to 2025-11-25), which may replay earlier
@@ -159,19 +167,15 @@ async fn stream(
         authorized: &authorized,
         binder: &binder,
     };
-    let Some(outbound) = exchange.outbound(method.clone(), None) else {
+    // A stream may replay tool lists; a session's end answers none.
+    let lists = (method == reqwest::Method::GET).then_some(Lists::Any);
+    let Some(outbound) = exchange.outbound(method, None) else {
         return sessions::not_found(&Value::Null);
     };
-    let result = if method == reqwest::Method::GET {
-        let visible = authorized.viewer(&access);
-        upstream
-            .forward(outbound, &authorized, Some(Lists::Any), visible)
-            .await
-    } else {
-        upstream
-            .forward(outbound, &authorized, None, |_: &str| false)
-            .await
-    };
+    let visible = authorized.viewer(&access);
+    let result = upstream
+        .forward(outbound, &authorized, lists, visible)
+        .await;
     exchange.answer(&upstream, result, &Value::Null)
 }
 
