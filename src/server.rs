@@ -64,6 +64,9 @@ pub struct AppState {
     pub clients: Arc<crate::flows::clients::Clients>,
     /// The grant lifecycle (token, revoke, introspect, admin), its own `web::Data`.
     pub grant_flow: Arc<crate::flows::grants::Grants>,
+    /// Access to the protected resources (forward-auth, the gateway, the broker's own
+    /// protected routes).
+    pub access: Arc<crate::flows::access::Access>,
 }
 
 /// The conditions `/readyz` checks besides upstream discovery (which the handler
@@ -338,7 +341,13 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
             refresh_once: upstream_refresh,
         },
     ));
+    let access = Arc::new(crate::flows::access::Access::new(
+        config.resources.iter().cloned().collect(),
+        verifier.clone(),
+        metrics.clone(),
+    ));
     Ok(web::Data::new(AppState {
+        access,
         exchanger,
         grants,
         clients,
@@ -378,11 +387,19 @@ pub fn app(
         InitError = (),
     >,
 > {
+    let gateway_key = state.cookies.derived_key(crate::gateway::SESSION_KEY_LABEL);
     App::new()
         .app_data(state.clone())
         .app_data(web::Data::from(state.clients.clone()))
         .app_data(web::Data::from(state.grant_flow.clone()))
-        .configure(routes::configure(&state))
+                .app_data(web::Data::from(state.access.clone()))
+        .app_data(web::Data::new(state.config.forward_auth.clone()))
+        .configure(routes::configure(&state.config))
+        .configure(crate::gateway::routes(
+            &state.config.gateways,
+            gateway_key,
+            state.config.server.max_body_bytes,
+        ))
         .default_service(web::to(routes::not_found))
         .wrap(from_fn(middleware::limit_body))
         .wrap(

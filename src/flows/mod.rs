@@ -6,5 +6,6 @@
 //! configuration and the actors' handles, and each is registered as its own
 //! `web::Data`, so a handler receives only the flow it calls.
 
+pub mod access;
 pub mod clients;
 pub mod grants;

@@ -1,20 +1,21 @@
-//! Who may send a request through the gateway, decided per message: the rules
-//! forward-auth applies to the transport's headers (`http::tool_access`), applied here
-//! to every message of the JSON-RPC body.
+//! Who may send a request through the gateway: the access flow (`flows::access`, the
+//! rules forward-auth applies to the transport's headers) over every message of the
+//! JSON-RPC body, then the downstream token; and a refusal answered as forward-auth
+//! answers it (401/403 with the challenge), or as a JSON-RPC error when the MCP
+//! server's credentials cannot be had.
 
 use std::sync::Arc;
 
-use actix_web::http::header::{self, HeaderMap};
-use actix_web::http::{StatusCode, Uri};
-use actix_web::{HttpResponse, web};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
 use super::jsonrpc::{self, Message};
 use crate::actors::exchange::Exchanged;
-use crate::config::{Config, ResourceConfig};
+use crate::config::ResourceConfig;
+use crate::flows::access::{self, Access, Allowed, Checked, Denial, McpCall, Refusal, Request};
 use crate::http::exchange;
-use crate::http::protect::{self, Denial};
-use crate::http::tool_access::{self, McpCall};
 use crate::server::AppState;
 use crate::tokens::Principal;
 
@@ -48,7 +49,7 @@ pub enum Refused {
 impl Refused {
     pub fn response(&self, id: &Value) -> HttpResponse {
         match self {
-            Self::Denied(denial) => denial.response(),
+            Self::Denied(denial) => refusal(denial),
             Self::Unavailable => {
                 let mut response = jsonrpc::error_response(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -58,11 +59,39 @@ impl Refused {
                 );
                 response
                     .headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
                 response
             }
         }
     }
+}
+
+/// A refusal as forward-auth answers it: 400 with the RFC 6749 body, else the status
+/// with its `WWW-Authenticate` challenge and no body.
+fn refusal(denial: &Denial) -> HttpResponse {
+    let status = match denial.refusal {
+        Refusal::Unjudgeable(description) => {
+            return HttpResponse::BadRequest()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .insert_header((header::PRAGMA, "no-cache"))
+                .json(serde_json::json!({
+                    "error": "invalid_request",
+                    "error_description": description,
+                }));
+        }
+        Refusal::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Refusal::Forbidden => StatusCode::FORBIDDEN,
+        Refusal::StreamRefused => StatusCode::METHOD_NOT_ALLOWED,
+    };
+    let mut response = HttpResponse::build(status);
+    // RFC 9110 §15.5.6: a 405 names what is allowed; only POSTs pass anonymously.
+    if denial.refusal == Refusal::StreamRefused {
+        response.insert_header((header::ALLOW, "POST"));
+    }
+    if let Some(challenge) = &denial.challenge {
+        response.insert_header((header::WWW_AUTHENTICATE, challenge.to_string()));
+    }
+    response.finish()
 }
 
 fn call(message: &Message) -> McpCall<'_> {
@@ -77,94 +106,67 @@ fn call(message: &Message) -> McpCall<'_> {
 /// resource check (401/403), then each `tools/call` against the tool rules, then the
 /// downstream token.
 pub async fn authorize<'a>(
-    state: &'a web::Data<AppState>,
-    headers: &HeaderMap,
-    uri: &Uri,
+    flow: &'a Access,
+    req: &HttpRequest,
     intent: Intent<'_>,
 ) -> Result<Authorized<'a>, Refused> {
-    if !headers.contains_key(header::AUTHORIZATION)
-        && let Ok(path) = protect::routed_path(uri)
-        && let Some(resource) = protect::resource_for(&state.config, &path)
-        && match intent {
-            Intent::Messages(messages) => messages
-                .iter()
-                .all(|m| tool_access::anonymous_allowed(resource, call(m))),
-            // A stream or a session's end belongs to whoever opened the session, which
-            // the gateway cannot tell without a token: never anonymous. On a resource
-            // open to anonymous callers it is 405, not 401, so that it does not start
-            // a login beside the one the client's next POST starts.
-            Intent::Stream if resource.tools.anonymous_open() => {
-                return Err(Refused::Denied(tool_access::anonymous_stream(state)));
-            }
-            Intent::Stream => false,
-        }
-    {
-        return Ok(Authorized {
-            resource,
-            principal: None,
-            downstream: None,
-        });
-    }
-    let protect::Checked {
-        resource,
-        principal,
-        digest,
-    } = protect::check_operation(state, headers, uri, |resource| match intent {
-        // A refusal names what every message needs, so one authorization does.
-        Intent::Messages(messages) => messages.iter().fold(Default::default(), |all, m| {
-            all.union(&tool_access::needed(
+    let authorization = req.headers().get(header::AUTHORIZATION);
+    let request = Request {
+        path: req.uri().path(),
+        query: req.uri().query(),
+        token: access::bearer(authorization.map(HeaderValue::as_bytes)),
+    };
+    let allowed = match intent {
+        Intent::Messages(messages) => flow.messages(request, messages.iter().map(call)).await,
+        Intent::Stream => flow.stream(request).await.map(Allowed::Verified),
+    };
+    let checked = match allowed.map_err(Refused::Denied)? {
+        Allowed::Anonymous(resource) => {
+            return Ok(Authorized {
                 resource,
-                &tool_access::Forwarded::Described(call(m)),
-            ))
-        }),
-        Intent::Stream => resource.required_scopes.clone(),
-    })
-    .await
-    .map_err(Refused::Denied)?;
-    if let Intent::Messages(messages) = intent {
-        tool_access::check_calls(state, resource, &principal, messages.iter().map(call))
-            .map_err(Refused::Denied)?;
-    }
+                principal: None,
+                downstream: None,
+            });
+        }
+        Allowed::Verified(checked) => checked,
+    };
     let mut downstream = None;
-    if resource.exchange_audience.is_some() {
+    if checked.resource.exchange_audience.is_some() {
         // Verified above, so present.
-        let token = protect::bearer(headers).map_err(|_| Refused::Unavailable)?;
-        let subject = exchange::Presented {
-            token,
-            digest: &digest,
-            principal: &principal,
-        };
-        downstream = exchange::for_resource(state, resource, subject)
+        let token = request.token.map_err(|_| Refused::Unavailable)?;
+        downstream = exchanged(req.app_data(), &checked, token)
             .await
             .map_err(|()| Refused::Unavailable)?;
     }
     Ok(Authorized {
-        resource,
-        principal: Some(principal),
+        resource: checked.resource,
+        principal: Some(checked.principal),
         downstream,
     })
+}
+
+/// The downstream token for a resource with an `exchange_audience`; `Err` when none
+/// can be had. The exchange is reached through the application state until it is a
+/// flow of its own.
+async fn exchanged(
+    state: Option<&web::Data<AppState>>,
+    checked: &Checked<'_>,
+    token: &str,
+) -> Result<Option<Arc<Exchanged>>, ()> {
+    let state = state.ok_or(())?;
+    let subject = exchange::Presented {
+        token,
+        digest: &checked.digest,
+        principal: &checked.principal,
+    };
+    exchange::for_resource(state, checked.resource, subject).await
 }
 
 impl Authorized<'_> {
     /// Whether `tools/list` may show a tool to this caller (anonymous: public tools
     /// only), owning what it needs so a streamed answer can ask after the handler
     /// returned.
-    pub fn viewer(&self, config: &Arc<Config>) -> impl Fn(&str) -> bool + 'static {
-        let config = Arc::clone(config);
-        let index = config
-            .resources
-            .iter()
-            .position(|r| std::ptr::eq(r, self.resource));
-        let principal = self.principal.clone();
-        move |tool| {
-            // Not found cannot happen (the resource is the config's own); hide all.
-            let Some(resource) = index.and_then(|i| config.resources.get(i)) else {
-                return false;
-            };
-            let caller = principal.as_deref().map(tool_access::caller);
-            resource
-                .tools
-                .visible(&resource.required_scopes, tool, caller)
-        }
+    pub fn viewer(&self, flow: &Access) -> impl Fn(&str) -> bool + 'static {
+        flow.viewer(self.resource, self.principal.clone())
     }
 }

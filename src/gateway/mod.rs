@@ -21,6 +21,7 @@ mod sessions;
 mod version;
 
 pub use routes::routes;
+pub use sessions::KEY_LABEL as SESSION_KEY_LABEL;
 
 /// Why a forwarded exchange failed; logged, answered with a generic JSON-RPC error.
 #[derive(Debug, thiserror::Error)]

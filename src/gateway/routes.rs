@@ -13,24 +13,33 @@ use serde_json::Value;
 use super::GatewayError;
 use super::access::{self, Authorized, Intent};
 use super::filter::Lists;
-use super::jsonrpc::{self, INVALID_REQUEST, SERVER_ERROR};
+use super::jsonrpc::{self, INVALID_REQUEST, Invalid, Message, SERVER_ERROR};
 use super::proxy::{Outbound, Upstream};
 use super::sessions::{self, Owner, Presented, SessionBinder};
 use super::version::{self, Version};
-use crate::server::AppState;
+use crate::config::GatewayConfig;
+use crate::flows::access::Access;
 
-/// The gateway routes for the route table. Called once per worker, so each worker has
-/// its own client and connection pool (actix workers are single-threaded runtimes).
-pub fn routes(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
-    let gateways: Vec<(String, Result<Upstream, String>)> = state
-        .config
-        .gateways
+/// The largest request body read (`server.max_body_bytes`).
+#[derive(Clone, Copy)]
+struct BodyLimit(usize);
+
+/// The gateway routes, mounted by the composition root beside the HTTP API's. Called
+/// once per worker, so each worker has its own client and connection pool (actix
+/// workers are single-threaded runtimes). `session_key` signs session ids (derived
+/// from the consent cookie key under [`super::SESSION_KEY_LABEL`]); the access flow is
+/// expected among the application's data.
+pub fn routes(
+    gateways: &[GatewayConfig],
+    session_key: aws_lc_rs::hmac::Key,
+    max_body_bytes: usize,
+) -> impl FnOnce(&mut ServiceConfig) + use<> {
+    let gateways: Vec<(String, Result<Upstream, String>)> = gateways
         .iter()
         .map(|g| (g.path.clone(), Upstream::new(g)))
         .collect();
-    let binder = web::Data::new(SessionBinder::new(
-        state.cookies.derived_key(sessions::KEY_LABEL),
-    ));
+    let binder = web::Data::new(SessionBinder::new(session_key));
+    let limit = web::Data::new(BodyLimit(max_body_bytes));
     move |cfg: &mut ServiceConfig| {
         for (path, upstream) in gateways {
             match upstream {
@@ -38,6 +47,7 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
                     web::resource(path)
                         .app_data(web::Data::new(upstream))
                         .app_data(binder.clone())
+                        .app_data(limit.clone())
                         .route(web::post().to(post))
                         .route(web::get().to(get))
                         .route(web::delete().to(delete))
@@ -53,41 +63,28 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
 }
 
 async fn post(
-    state: web::Data<AppState>,
+    access: web::Data<Access>,
     upstream: web::Data<Upstream>,
     binder: web::Data<SessionBinder>,
+    limit: web::Data<BodyLimit>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let body = match read_body(payload, state.config.server.max_body_bytes).await {
+    let body = match read_body(payload, limit.0).await {
         Ok(body) => body,
         Err(response) => return response,
     };
-    // An unreadable header can match nothing.
-    let header = |name: &str| req.headers().get(name).map(|v| v.to_str().unwrap_or("\0"));
-    let read = version::of(req.headers()).and_then(|version| {
-        let messages = jsonrpc::parse(&body)?;
-        jsonrpc::check_headers(&messages, header("mcp-method"), header("mcp-name"))?;
-        version.check_body(&messages)?;
-        Ok((version, messages))
-    });
-    let (version, messages) = match read {
+    let (version, messages) = match read_messages(&req, &body) {
         Ok(read) => read,
         Err(invalid) => return invalid.response(),
     };
     let id = jsonrpc::answer_id(&messages);
-    let intent = Intent::Messages(&messages);
-    let authorized = match access::authorize(&state, req.headers(), req.uri(), intent).await {
+    let authorized = match access::authorize(&access, &req, Intent::Messages(&messages)).await {
         Ok(authorized) => authorized,
         Err(refused) => return refused.response(&id),
     };
-    let ids: Vec<Value> = messages
-        .iter()
-        .filter(|m| m.lists_tools())
-        .filter_map(|m| m.id.clone())
-        .collect();
-    let lists = (!ids.is_empty()).then_some(Lists::Ids(ids));
-    let visible = authorized.viewer(&state.config);
+    let lists = tool_lists(&messages);
+    let visible = authorized.viewer(&access);
     let exchange = Exchange {
         req: &req,
         version: &version,
@@ -103,31 +100,53 @@ async fn post(
     exchange.answer(&upstream, result, &id)
 }
 
+/// The body's messages and the revision they speak: the headers must agree with the
+/// body, so what is authorized is what is sent on.
+fn read_messages(req: &HttpRequest, body: &Bytes) -> Result<(Version, Vec<Message>), Invalid> {
+    // An unreadable header can match nothing.
+    let header = |name: &str| req.headers().get(name).map(|v| v.to_str().unwrap_or("\0"));
+    let version = version::of(req.headers())?;
+    let messages = jsonrpc::parse(body)?;
+    jsonrpc::check_headers(&messages, header("mcp-method"), header("mcp-name"))?;
+    version.check_body(&messages)?;
+    Ok((version, messages))
+}
+
+/// The ids of the body's `tools/list` requests, whose answers are filtered.
+fn tool_lists(messages: &[Message]) -> Option<Lists> {
+    let ids: Vec<Value> = messages
+        .iter()
+        .filter(|m| m.lists_tools())
+        .filter_map(|m| m.id.clone())
+        .collect();
+    (!ids.is_empty()).then_some(Lists::Ids(ids))
+}
+
 /// GET: the server's event stream (2025-03-26 to 2025-11-25), which may replay earlier
 /// answers (tool lists too) on resumption, so any tool list in it is filtered.
 async fn get(
-    state: web::Data<AppState>,
+    access: web::Data<Access>,
     upstream: web::Data<Upstream>,
     binder: web::Data<SessionBinder>,
     req: HttpRequest,
 ) -> HttpResponse {
-    stream(state, upstream, binder, req, reqwest::Method::GET).await
+    stream(access, upstream, binder, req, reqwest::Method::GET).await
 }
 
 /// DELETE: the end of a session (2025-03-26 to 2025-11-25).
 async fn delete(
-    state: web::Data<AppState>,
+    access: web::Data<Access>,
     upstream: web::Data<Upstream>,
     binder: web::Data<SessionBinder>,
     req: HttpRequest,
 ) -> HttpResponse {
-    stream(state, upstream, binder, req, reqwest::Method::DELETE).await
+    stream(access, upstream, binder, req, reqwest::Method::DELETE).await
 }
 
 /// GET or DELETE: 405 for a revision without sessions (before anything else: nothing
 /// of it reaches the MCP server); else the caller's own session only.
 async fn stream(
-    state: web::Data<AppState>,
+    access: web::Data<Access>,
     upstream: web::Data<Upstream>,
     binder: web::Data<SessionBinder>,
     req: HttpRequest,
@@ -138,8 +157,7 @@ async fn stream(
         Ok(version) => version,
         Err(invalid) => return invalid.response(),
     };
-    let authorized = match access::authorize(&state, req.headers(), req.uri(), Intent::Stream).await
-    {
+    let authorized = match access::authorize(&access, &req, Intent::Stream).await {
         Ok(authorized) => authorized,
         Err(refused) => return refused.response(&Value::Null),
     };
@@ -149,19 +167,15 @@ async fn stream(
         authorized: &authorized,
         binder: &binder,
     };
-    let Some(outbound) = exchange.outbound(method.clone(), None) else {
+    // A stream may replay tool lists; a session's end answers none.
+    let lists = (method == reqwest::Method::GET).then_some(Lists::Any);
+    let Some(outbound) = exchange.outbound(method, None) else {
         return sessions::not_found(&Value::Null);
     };
-    let result = if method == reqwest::Method::GET {
-        let visible = authorized.viewer(&state.config);
-        upstream
-            .forward(outbound, &authorized, Some(Lists::Any), visible)
-            .await
-    } else {
-        upstream
-            .forward(outbound, &authorized, None, |_: &str| false)
-            .await
-    };
+    let visible = authorized.viewer(&access);
+    let result = upstream
+        .forward(outbound, &authorized, lists, visible)
+        .await;
     exchange.answer(&upstream, result, &Value::Null)
 }
 

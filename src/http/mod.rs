@@ -26,5 +26,4 @@ pub mod resource_metadata;
 pub mod revoke;
 pub mod routes;
 pub mod token;
-pub mod tool_access;
 pub mod verify;

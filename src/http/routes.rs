@@ -9,7 +9,7 @@ use super::{
     admin, authorize, callback, consent, health, introspect, jwks, metadata, metrics, register,
     resource_metadata, revoke, token, verify,
 };
-use crate::server::AppState;
+use crate::config::Config;
 
 const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
 const OIDC_METADATA: &str = "/.well-known/openid-configuration";
@@ -18,11 +18,10 @@ const OIDC_METADATA: &str = "/.well-known/openid-configuration";
 /// RFC 6749 errors. The issuer path decides where the metadata also lives: for an
 /// issuer `https://host/auth`, RFC 8414 §3.1 puts it at
 /// `/.well-known/oauth-authorization-server/auth`, OIDC at `/auth/.well-known/openid-configuration`.
-pub fn configure(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
-    let limit = state.config.server.max_body_bytes;
-    let issuer_path = state.config.server.public_url.path().to_owned();
-    let admin_api = state.config.admin.token.is_some();
-    let gateways = crate::gateway::routes(state);
+pub fn configure(config: &Config) -> impl FnOnce(&mut ServiceConfig) + use<> {
+    let limit = config.server.max_body_bytes;
+    let issuer_path = config.server.public_url.path().to_owned();
+    let admin_api = config.admin.token.is_some();
     move |cfg: &mut ServiceConfig| {
         extractor_configs(cfg, limit);
 
@@ -44,7 +43,6 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut ServiceConfig) + use<> {
         if admin_api {
             post(cfg, "/admin/invalidate", admin::invalidate);
         }
-        gateways(cfg);
         cfg.service(
             web::resource("/jwks.json")
                 .wrap(public_cors())

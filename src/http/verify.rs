@@ -4,21 +4,22 @@
 //! carry the `WWW-Authenticate` the proxy passes back to the client. For a resource
 //! with an `exchange_audience`, a 200 also carries the downstream token. With tool
 //! rules, the MCP transport's `Mcp-Method` / `Mcp-Name` headers (as the proxy passes
-//! them on) decide per tool: public tools pass without a token where the resource
-//! allows anonymous requests at all (`anonymous = "public-tools"`), others may need more
-//! scopes (403 step-up) or be outside the caller's allow-list (403 `access_denied`).
-//! A POST whose headers cannot stand for its body (missing, or from before 2026-07-28)
-//! could be any call, so it must meet the strictest rule.
+//! them on) decide per tool (`flows::access`): public tools pass without a token where
+//! the resource allows anonymous requests at all (`anonymous = "public-tools"`), others
+//! may need more scopes (403 step-up) or be outside the caller's allow-list (403
+//! `access_denied`). A POST whose headers cannot stand for its body (missing, or from
+//! before 2026-07-28) could be any call, so it must meet the strictest rule.
 
 use actix_web::http::Uri;
-use actix_web::http::header::{self, HeaderName};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::header::{self, HeaderMap, HeaderName};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 
-use super::protect::Denial;
-use super::tool_access::{self, Forwarded, McpCall};
-use super::{exchange, protect};
+use super::protect;
 use crate::config::ForwardAuthConfig;
-use crate::server::AppState;
+use crate::flows::access::{
+    Access, Allowed, Checked, Forwarded, Header, McpCall, Method, TransportHeaders,
+};
+use crate::tokens::{Principal, Rejection};
 
 // Names built once, not parsed per request.
 const X_AUTH_SUBJECT: HeaderName = HeaderName::from_static("x-auth-subject");
@@ -26,112 +27,63 @@ const X_AUTH_SCOPES: HeaderName = HeaderName::from_static("x-auth-scopes");
 const X_AUTH_CLIENT_ID: HeaderName = HeaderName::from_static("x-auth-client-id");
 const X_AUTH_ACCESS_TOKEN: HeaderName = HeaderName::from_static("x-auth-access-token");
 
-/// The request the proxy asks about, from the one header of each kind that
-/// `[forward_auth]` names. The proxy copies every client header into its check request,
-/// so reading any other (or a fallback) would let the client pick what is judged.
-struct Original {
-    uri: Uri,
-    /// The original method. Without exactly one method header it is `Other`: then
-    /// nothing passes anonymously.
-    method: OriginalMethod,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum OriginalMethod {
-    /// A message to the MCP server: the only kind that may pass without a token.
-    Post,
-    /// `GET` (the server's stream) or `DELETE` (a session's end).
-    Stream,
-    Other,
-}
-
-impl Original {
-    fn from_request(req: &HttpRequest, config: &ForwardAuthConfig) -> Result<Self, Denial> {
-        let mut values = req.headers().get_all(&config.uri_header);
-        let (Some(value), None) = (values.next(), values.next()) else {
-            tracing::warn!(
-                header = config.uri_header.as_str(),
-                "forward-auth request without exactly one original-URI header; set forward_auth.uri_header to the header your proxy sets (nginx: X-Original-URI, Traefik and Caddy: X-Forwarded-Uri)"
-            );
-            return Err(Denial::bad_request(
-                "no_original_uri",
-                "the proxy must send exactly one original-URI header",
-            ));
-        };
-        let uri = value
-            .to_str()
-            .ok()
-            .and_then(|text| text.parse::<Uri>().ok())
-            .ok_or_else(|| {
-                Denial::bad_request("ambiguous_path", "the original URI is not a request URI")
-            })?;
-        let mut methods = req.headers().get_all(&config.method_header);
-        let method = match (methods.next(), methods.next()) {
-            (Some(method), None) => match method.as_bytes() {
-                b"POST" => OriginalMethod::Post,
-                b"GET" | b"DELETE" => OriginalMethod::Stream,
-                _ => OriginalMethod::Other,
-            },
-            _ => OriginalMethod::Other,
-        };
-        Ok(Self { uri, method })
-    }
-}
-
-pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let Original { uri, method } = match Original::from_request(&req, &state.config.forward_auth) {
+pub async fn verify(
+    access: web::Data<Access>,
+    config: web::Data<ForwardAuthConfig>,
+    req: HttpRequest,
+) -> HttpResponse {
+    let (uri, method) = match original(req.headers(), &config) {
         Ok(original) => original,
-        Err(denial) => {
-            state.metrics.auth_failure(denial.reason);
-            return denial.response();
+        Err((reason, description)) => {
+            return protect::refusal(&access.unjudgeable(reason, description));
         }
     };
     let mut scratch = String::new();
-    let call = McpCall::from_headers(req.headers(), &mut scratch);
-    // Without the body, the headers stand for the call only when the client's revision
-    // has the MCP server check them; otherwise the request could be any call.
-    let may_carry_message = method != OriginalMethod::Stream;
-    let forwarded = Forwarded::read(req.headers(), call, may_carry_message);
-    // On a resource with `anonymous = "public-tools"`, public tools (and the handshake
-    // around them) need no token, and only as the POSTs that carry them: a GET or
-    // DELETE attaches to or ends someone's session, and is refused with 405 rather
-    // than 401 so that it does not start a second login beside the one a POST starts.
-    if method != OriginalMethod::Other
-        && !req.headers().contains_key(header::AUTHORIZATION)
-        && let Ok(path) = protect::routed_path(&uri)
-        && let Some(resource) = protect::resource_for(&state.config, &path)
-    {
-        match method {
-            // Only headers the MCP server must check against the body (2026-07-28) can
-            // let a tokenless message through: older ones could name `health` over a
-            // body that calls anything.
-            OriginalMethod::Post
-                if matches!(forwarded, Forwarded::Described(_))
-                    && tool_access::anonymous_allowed(resource, call) =>
-            {
-                return HttpResponse::Ok().finish();
-            }
-            OriginalMethod::Stream if resource.tools.anonymous_open() => {
-                return tool_access::anonymous_stream(&state).response();
-            }
-            _ => {}
-        }
-    }
-    let protect::Checked {
-        resource,
-        principal,
-        digest,
-    } = match protect::check_operation(&state, req.headers(), &uri, |resource| {
-        tool_access::needed(resource, &forwarded)
-    })
-    .await
-    {
-        Ok(checked) => checked,
-        Err(denial) => return denial.response(),
+    let call = mcp_call(req.headers(), &mut scratch);
+    let forwarded = Forwarded::read(call, method, || transport_headers(req.headers()));
+    let request = protect::request(req.headers(), &uri);
+    let checked = match access.forwarded(request, method, &forwarded).await {
+        Ok(Allowed::Anonymous(_)) => return HttpResponse::Ok().finish(),
+        Ok(Allowed::Verified(checked)) => checked,
+        Err(denial) => return protect::refusal(&denial),
     };
-    if let Err(denial) = tool_access::check_forwarded(&state, resource, &principal, &forwarded) {
-        return denial.response();
+    let mut response = granted(&checked.principal);
+    // A resource that names an exchange audience gets the downstream token, so the
+    // MCP server behind the proxy never sees (or needs) the client's token.
+    if checked.resource.exchange_audience.is_some()
+        && let Err(refused) = hand_on(&mut response, &req, &checked, request.token).await
+    {
+        return refused;
     }
+    response.finish()
+}
+
+/// The downstream token into the 200 (`Authorization` and `X-Auth-Access-Token`), or
+/// the answer instead of it: fail closed, no downstream token, no request through.
+async fn hand_on(
+    response: &mut HttpResponseBuilder,
+    req: &HttpRequest,
+    checked: &Checked<'_>,
+    token: Result<&str, Rejection>,
+) -> Result<(), HttpResponse> {
+    let Ok(token) = token else {
+        return Err(HttpResponse::Unauthorized().finish());
+    };
+    match protect::downstream(req.app_data(), checked, token).await {
+        Ok(Some(exchanged)) => {
+            let token = exchanged.access_token.as_str();
+            response
+                .insert_header((header::AUTHORIZATION, format!("Bearer {token}")))
+                .insert_header((X_AUTH_ACCESS_TOKEN, token));
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(()) => Err(protect::unavailable()),
+    }
+}
+
+/// 200 naming the caller to the MCP server behind the proxy.
+fn granted(principal: &Principal) -> HttpResponseBuilder {
     let mut response = HttpResponse::Ok();
     response
         .insert_header((X_AUTH_SUBJECT, principal.subject.as_str()))
@@ -140,36 +92,66 @@ pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
             X_AUTH_CLIENT_ID,
             principal.client_id.as_deref().unwrap_or(""),
         ));
-    // A resource that names an exchange audience gets the downstream token, so the
-    // MCP server behind the proxy never sees (or needs) the client's token.
-    if resource.exchange_audience.is_some() {
-        let Ok(token) = protect::bearer(req.headers()) else {
-            return HttpResponse::Unauthorized().finish();
-        };
-        let subject = exchange::Presented {
-            token,
-            digest: &digest,
-            principal: &principal,
-        };
-        match exchange::for_resource(&state, resource, subject).await {
-            Ok(Some(exchanged)) => {
-                response
-                    .insert_header((
-                        header::AUTHORIZATION,
-                        format!("Bearer {}", exchanged.access_token),
-                    ))
-                    .insert_header((X_AUTH_ACCESS_TOKEN, exchanged.access_token.as_str()));
-            }
-            Ok(None) => {}
-            // Fail closed: no downstream token, no request through.
-            Err(()) => return unavailable(),
-        }
-    }
-    response.finish()
+    response
 }
 
-fn unavailable() -> HttpResponse {
-    HttpResponse::ServiceUnavailable()
-        .insert_header((header::RETRY_AFTER, "5"))
-        .finish()
+/// The request the proxy asks about, from the one header of each kind that
+/// `[forward_auth]` names. The proxy copies every client header into its check request,
+/// so reading any other (or a fallback) would let the client pick what is judged.
+/// Without exactly one method header the method is `Other`: then nothing passes
+/// anonymously.
+fn original(
+    headers: &HeaderMap,
+    config: &ForwardAuthConfig,
+) -> Result<(Uri, Method), (&'static str, &'static str)> {
+    let mut values = headers.get_all(&config.uri_header);
+    let (Some(value), None) = (values.next(), values.next()) else {
+        tracing::warn!(
+            header = config.uri_header.as_str(),
+            "forward-auth request without exactly one original-URI header; set forward_auth.uri_header to the header your proxy sets (nginx: X-Original-URI, Traefik and Caddy: X-Forwarded-Uri)"
+        );
+        return Err((
+            "no_original_uri",
+            "the proxy must send exactly one original-URI header",
+        ));
+    };
+    let uri = value
+        .to_str()
+        .ok()
+        .and_then(|text| text.parse::<Uri>().ok())
+        .ok_or(("ambiguous_path", "the original URI is not a request URI"))?;
+    let mut methods = headers.get_all(&config.method_header);
+    let method = match (methods.next(), methods.next()) {
+        (Some(method), None) => match method.as_bytes() {
+            b"POST" => Method::Post,
+            b"GET" | b"DELETE" => Method::Stream,
+            _ => Method::Other,
+        },
+        _ => Method::Other,
+    };
+    Ok((uri, method))
+}
+
+/// The call `Mcp-Method` / `Mcp-Name` describe (the first of each).
+fn mcp_call<'a>(headers: &'a HeaderMap, scratch: &'a mut String) -> McpCall<'a> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    McpCall::from_headers(get("mcp-method"), get("mcp-name"), scratch)
+}
+
+/// How often the request carried each header that says whether the MCP headers stand
+/// for the body.
+fn transport_headers(headers: &HeaderMap) -> TransportHeaders<'_> {
+    let once = |name: &str| {
+        let mut values = headers.get_all(name);
+        match (values.next(), values.next()) {
+            (Some(value), None) => Header::Once(value.to_str().ok()),
+            (None, _) => Header::Absent,
+            (Some(_), Some(_)) => Header::Repeated,
+        }
+    };
+    TransportHeaders {
+        protocol_version: once("mcp-protocol-version"),
+        method: once("mcp-method"),
+        name: once("mcp-name"),
+    }
 }

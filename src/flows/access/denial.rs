@@ -1,0 +1,197 @@
+//! A refusal as the access flow decides it: what kind of answer it is, why (for the
+//! metric and the log), and the challenge a client follows to get in. The HTTP
+//! adapters turn it into a status, `WWW-Authenticate` and a body; the challenge's
+//! wording (RFC 6750 §3 with RFC 9728 §5.1's `resource_metadata`) is fixed here so
+//! that forward-auth and the gateway say exactly the same.
+
+use std::fmt;
+
+use crate::config::ResourceConfig;
+use crate::domain::scope::Scopes;
+
+/// A request not let through.
+#[derive(Debug, thiserror::Error)]
+#[error("request refused: {reason}")]
+pub struct Denial {
+    pub refusal: Refusal,
+    /// The metric and log reason.
+    pub reason: &'static str,
+    /// What the client is told to do; absent when no resource matched. Boxed: a
+    /// refusal is the rare path, and a small error keeps the passing one lean.
+    pub challenge: Option<Box<Challenge>>,
+}
+
+/// The kind of answer a refusal gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// 400 `invalid_request`: the request cannot be judged at all (a proxy would route
+    /// it differently from how the broker reads it); the description says why.
+    Unjudgeable(&'static str),
+    /// 401: no usable token (RFC 6750 §3.1).
+    Unauthenticated,
+    /// 403: the token does not reach this resource or operation.
+    Forbidden,
+    /// 405 (`Allow: POST`): a tokenless stream or session end on a resource open to
+    /// anonymous callers, which MCP clients take as "no stream here".
+    StreamRefused,
+}
+
+/// A `WWW-Authenticate: Bearer …` challenge's parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    /// Where the resource's metadata is, every scope the operation needs (omitted when
+    /// none), and, when a token was presented, what was wrong with it.
+    Bearer {
+        resource_metadata: String,
+        scope: String,
+        error: Option<&'static str>,
+        description: Option<String>,
+    },
+    /// 403 `access_denied`: no step-up helps, so no `scope`.
+    AccessDenied {
+        resource_metadata: String,
+        description: String,
+    },
+}
+
+impl fmt::Display for Challenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bearer {
+                resource_metadata,
+                scope,
+                error,
+                description,
+            } => {
+                write!(f, "Bearer resource_metadata=\"{resource_metadata}\"")?;
+                if !scope.is_empty() {
+                    write!(f, ", scope=\"{scope}\"")?;
+                }
+                if let Some(error) = error {
+                    write!(f, ", error=\"{error}\"")?;
+                }
+                if let Some(description) = description {
+                    write!(f, ", error_description=\"{description}\"")?;
+                }
+                Ok(())
+            }
+            Self::AccessDenied {
+                resource_metadata,
+                description,
+            } => write!(
+                f,
+                "Bearer error=\"access_denied\", error_description=\"{description}\", resource_metadata=\"{resource_metadata}\""
+            ),
+        }
+    }
+}
+
+impl Denial {
+    /// 400: the request cannot be judged.
+    pub fn unjudgeable(reason: &'static str, description: &'static str) -> Self {
+        Self {
+            refusal: Refusal::Unjudgeable(description),
+            reason,
+            challenge: None,
+        }
+    }
+
+    /// 403 without a challenge: no configured resource covers the path.
+    pub(super) fn no_resource() -> Self {
+        Self {
+            refusal: Refusal::Forbidden,
+            reason: "no_resource",
+            challenge: None,
+        }
+    }
+
+    /// 405 for a tokenless stream where anonymous callers are let in.
+    pub(super) fn anonymous_stream() -> Self {
+        Self {
+            refusal: Refusal::StreamRefused,
+            reason: "anonymous_stream",
+            challenge: None,
+        }
+    }
+
+    /// 401 for a missing or unusable token: `needed` names everything the operation
+    /// takes; `error` the RFC 6750 code, if the request presented a token at all.
+    pub(super) fn unauthenticated(
+        resource: &ResourceConfig,
+        reason: &'static str,
+        error: Option<&'static str>,
+        needed: &Scopes,
+    ) -> Self {
+        Self {
+            refusal: Refusal::Unauthenticated,
+            reason,
+            challenge: Some(Box::new(Challenge::bearer(resource, error, needed, None))),
+        }
+    }
+
+    /// 403 `insufficient_scope`: `needed` is what the operation takes,
+    /// `description` names what was missing of it.
+    pub(super) fn insufficient_scope(
+        resource: &ResourceConfig,
+        needed: &Scopes,
+        description: String,
+    ) -> Self {
+        Self {
+            refusal: Refusal::Forbidden,
+            reason: "insufficient_scope",
+            challenge: Some(Box::new(Challenge::bearer(
+                resource,
+                Some("insufficient_scope"),
+                needed,
+                Some(description),
+            ))),
+        }
+    }
+
+    /// 403 `access_denied`.
+    pub(super) fn access_denied(resource: &ResourceConfig, description: String) -> Self {
+        Self {
+            refusal: Refusal::Forbidden,
+            reason: "access_denied",
+            challenge: Some(Box::new(Challenge::AccessDenied {
+                resource_metadata: metadata_url(resource),
+                description,
+            })),
+        }
+    }
+}
+
+impl Challenge {
+    /// The resource's challenge; `scope` defaults to its `scopes_supported` when the
+    /// operation names none.
+    fn bearer(
+        resource: &ResourceConfig,
+        error: Option<&'static str>,
+        scope: &Scopes,
+        description: Option<String>,
+    ) -> Self {
+        let scope = if scope.is_empty() {
+            resource.scopes_supported.join(" ")
+        } else {
+            scope.to_string()
+        };
+        Self::Bearer {
+            resource_metadata: metadata_url(resource),
+            scope,
+            error,
+            description,
+        }
+    }
+}
+
+/// Where the resource's metadata lives (RFC 9728 §3.1): its origin, the well-known
+/// prefix, then its path.
+pub fn metadata_url(resource: &ResourceConfig) -> String {
+    let origin = url::Url::parse(&resource.uri)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    format!(
+        "{origin}/.well-known/oauth-protected-resource{}",
+        resource.path
+    )
+}

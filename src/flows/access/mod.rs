@@ -1,0 +1,298 @@
+//! Access to a protected resource, whichever door the request came through:
+//! forward-auth (`/auth/verify`), the gateway, and the routes the broker serves itself.
+//! Find the resource for the routed path, verify the bearer token (from the header
+//! only), enforce the resource's required scopes, then the tool rules for the MCP call
+//! behind the request (public tools without a token where the resource opted in,
+//! per-tool scopes with a step-up, allow-lists). A refusal is a [`Denial`] the HTTP
+//! adapters render the way MCP clients expect (RFC 6750 §3 + RFC 9728 §5.1).
+//!
+//! The forward-auth hot path (a cached token) allocates nothing here beyond what the
+//! verifier hands back: refusals build their challenges, passes do not.
+
+mod denial;
+mod mcp;
+mod tools;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+pub use denial::{Challenge, Denial, Refusal, metadata_url};
+pub use mcp::{Forwarded, Header, McpCall, Method, TransportHeaders};
+
+use crate::config::ResourceConfig;
+use crate::domain::scope::Scopes;
+use crate::telemetry::metrics::Metrics;
+use crate::tokens::verify::token_digest;
+use crate::tokens::{Principal, Rejection, Verifier};
+
+/// The access flow: the protected resources, the verifier, the metrics.
+pub struct Access {
+    resources: Arc<[ResourceConfig]>,
+    verifier: Verifier,
+    metrics: Metrics,
+}
+
+/// A request to a protected resource, as the adapters read it.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'r> {
+    /// The path as sent, escapes not yet decoded.
+    pub path: &'r str,
+    pub query: Option<&'r str>,
+    /// The bearer token ([`bearer`]); `Err(Rejection::Missing)` without `Authorization`.
+    pub token: Result<&'r str, Rejection>,
+}
+
+/// A request whose token passed the resource check.
+pub struct Checked<'a> {
+    pub resource: &'a ResourceConfig,
+    pub principal: Arc<Principal>,
+    /// The bearer token's `token_digest`: an exchange after the check keys its cache
+    /// by it rather than hashing the token again.
+    pub digest: [u8; 32],
+}
+
+/// A request let through.
+pub enum Allowed<'a> {
+    /// Without a token, as the resource's anonymous rules allow.
+    Anonymous(&'a ResourceConfig),
+    Verified(Checked<'a>),
+}
+
+impl Access {
+    pub fn new(resources: Arc<[ResourceConfig]>, verifier: Verifier, metrics: Metrics) -> Self {
+        Self {
+            resources,
+            verifier,
+            metrics,
+        }
+    }
+
+    /// A forward-auth request the adapter could not read (no or several original-URI
+    /// headers, a URI that is not one): 400, counted.
+    pub fn unjudgeable(&self, reason: &'static str, description: &'static str) -> Denial {
+        self.metrics.auth_failure(reason);
+        Denial::unjudgeable(reason, description)
+    }
+
+    /// The routes the broker serves itself: the resource's required scopes.
+    pub async fn resource(&self, request: Request<'_>) -> Result<Checked<'_>, Denial> {
+        let path = self.routed(request.path)?;
+        self.check_operation(request, &path, |r| r.required_scopes.clone())
+            .await
+    }
+
+    /// Forward-auth: the call the proxy's headers describe, for an original `method`.
+    /// On a resource with `anonymous = "public-tools"`, public tools (and the handshake
+    /// around them) need no token, and only as the POSTs that carry them, with headers
+    /// the MCP server must check against the body (2026-07-28: older ones could name
+    /// `health` over a body that calls anything). A GET or DELETE attaches to or ends
+    /// someone's session: 405 rather than 401, so that it does not start a second
+    /// login beside the one a POST starts.
+    pub async fn forwarded(
+        &self,
+        request: Request<'_>,
+        method: Method,
+        forwarded: &Forwarded<'_>,
+    ) -> Result<Allowed<'_>, Denial> {
+        let path = self.routed(request.path)?;
+        if method != Method::Other
+            && let Some(resource) = self.tokenless(request, &path)
+        {
+            match (method, forwarded) {
+                (Method::Post, Forwarded::Described(call))
+                    if tools::anonymous_allowed(resource, *call) =>
+                {
+                    return Ok(Allowed::Anonymous(resource));
+                }
+                (Method::Stream, _) if resource.tools.anonymous_open() => {
+                    return Err(self.anonymous_stream());
+                }
+                _ => {}
+            }
+        }
+        let checked = self
+            .check_operation(request, &path, |resource| mcp::needed(resource, forwarded))
+            .await?;
+        tools::check_forwarded(
+            &self.metrics,
+            checked.resource,
+            &checked.principal,
+            forwarded,
+        )?;
+        Ok(Allowed::Verified(checked))
+    }
+
+    /// The gateway's POST: the messages of its JSON-RPC body. Without a token only if
+    /// every one may pass anonymously (a batch as a whole); else each `tools/call`
+    /// against the tool rules, a refusal naming what all of them need.
+    pub async fn messages<'c>(
+        &self,
+        request: Request<'_>,
+        calls: impl Iterator<Item = McpCall<'c>> + Clone,
+    ) -> Result<Allowed<'_>, Denial> {
+        let path = self.routed(request.path)?;
+        if let Some(resource) = self.tokenless(request, &path)
+            && calls
+                .clone()
+                .all(|call| tools::anonymous_allowed(resource, call))
+        {
+            return Ok(Allowed::Anonymous(resource));
+        }
+        // A refusal names what every message needs, so one authorization does.
+        let needs = |resource: &ResourceConfig| {
+            calls.clone().fold(Scopes::default(), |all, call| {
+                all.union(&mcp::needed(resource, &Forwarded::Described(call)))
+            })
+        };
+        let checked = self.check_operation(request, &path, needs).await?;
+        tools::check_calls(&self.metrics, checked.resource, &checked.principal, calls)?;
+        Ok(Allowed::Verified(checked))
+    }
+
+    /// The gateway's GET (the server's stream) or DELETE (the session's end): it
+    /// belongs to whoever opened the session, which cannot be told without a token,
+    /// so never anonymous; on a resource open to anonymous callers, 405 rather than a
+    /// 401 that would start a login beside the one the client's next POST starts.
+    pub async fn stream(&self, request: Request<'_>) -> Result<Checked<'_>, Denial> {
+        let path = self.routed(request.path)?;
+        if let Some(resource) = self.tokenless(request, &path)
+            && resource.tools.anonymous_open()
+        {
+            return Err(self.anonymous_stream());
+        }
+        self.check_operation(request, &path, |r| r.required_scopes.clone())
+            .await
+    }
+
+    /// Whether `tools/list` may show a tool to `principal` (none: anonymous, public
+    /// tools only) on `resource`, owning what it needs so a streamed answer can ask
+    /// after the handler returned.
+    pub fn viewer(
+        &self,
+        resource: &ResourceConfig,
+        principal: Option<Arc<Principal>>,
+    ) -> impl Fn(&str) -> bool + 'static {
+        let resources = Arc::clone(&self.resources);
+        let index = resources.iter().position(|r| std::ptr::eq(r, resource));
+        move |tool| {
+            // Not found cannot happen (the resource is the flow's own); hide all.
+            let Some(resource) = index.and_then(|i| resources.get(i)) else {
+                return false;
+            };
+            let caller = principal.as_deref().map(mcp::caller);
+            resource
+                .tools
+                .visible(&resource.required_scopes, tool, caller)
+        }
+    }
+
+    /// The resource a routed path belongs to: the longest configured path that is a
+    /// prefix of it at a segment boundary.
+    pub fn resource_for(&self, path: &str) -> Option<&ResourceConfig> {
+        self.resources
+            .iter()
+            .filter(|r| crate::domain::resource::path_covers(&r.path, path))
+            .max_by_key(|r| r.path.len())
+    }
+
+    /// The path as the proxy routes it (escapes decoded), or a 400 when proxies and
+    /// servers could resolve it differently (dot segments, encoded slashes, `//`): never
+    /// matched raw, so `/mcp/../mcp-admin` cannot be judged as `/mcp`.
+    fn routed<'p>(&self, path: &'p str) -> Result<Cow<'p, str>, Denial> {
+        crate::domain::resource::routed_path(path).map_err(|error| {
+            tracing::info!(reason = "ambiguous_path", %error, path, "request refused");
+            self.metrics.auth_failure("ambiguous_path");
+            Denial::unjudgeable("ambiguous_path", error.description())
+        })
+    }
+
+    /// The resource of a request without `Authorization`, if one covers its path.
+    fn tokenless(&self, request: Request<'_>, path: &str) -> Option<&ResourceConfig> {
+        matches!(request.token, Err(Rejection::Missing))
+            .then(|| self.resource_for(path))
+            .flatten()
+    }
+
+    fn anonymous_stream(&self) -> Denial {
+        self.metrics.auth_failure("anonymous_stream");
+        Denial::anonymous_stream()
+    }
+
+    /// The resource check for an operation that needs `needs(resource)`, a superset of
+    /// the resource's required scopes (a tool's, say): the token must hold only the
+    /// required ones here, but a refusal's `scope` names all of them, so that one
+    /// authorization covers the operation (MCP 2026-07-28, "Scope Challenge Handling").
+    async fn check_operation(
+        &self,
+        request: Request<'_>,
+        path: &str,
+        needs: impl Fn(&ResourceConfig) -> Scopes,
+    ) -> Result<Checked<'_>, Denial> {
+        let Some(resource) = self.resource_for(path) else {
+            return Err(Denial::no_resource());
+        };
+        // Only a refusal asks: the request that passes allocates nothing for it.
+        let needed = || resource.required_scopes.union(&needs(resource));
+        let reject = |rejection: Rejection| {
+            self.metrics.auth_failure(rejection.reason());
+            tracing::info!(reason = rejection.reason(), resource = %resource.uri, "request refused");
+            Denial::unauthenticated(
+                resource,
+                rejection.reason(),
+                rejection.error_code(),
+                &needed(),
+            )
+        };
+        let token_in_query = request.query.is_some_and(|q| {
+            url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
+        });
+        if token_in_query {
+            return Err(reject(Rejection::TokenInQuery));
+        }
+        let token = request.token.map_err(reject)?;
+        let digest = token_digest(token);
+        let principal = self
+            .verifier
+            .verify_digested(token, &digest, resource)
+            .await
+            .map_err(reject)?;
+        let missing = resource.required_scopes.missing_from(&principal.scopes);
+        if !missing.is_empty() {
+            self.metrics.auth_failure("insufficient_scope");
+            tracing::info!(reason = "insufficient_scope", %missing, resource = %resource.uri, "request refused");
+            // `scope` names everything needed, so a client that re-requests exactly it
+            // keeps what it had; the description names what was missing of it.
+            let needed = needed();
+            let description = format!("missing scope: {}", needed.missing_from(&principal.scopes));
+            return Err(Denial::insufficient_scope(resource, &needed, description));
+        }
+        Ok(Checked {
+            resource,
+            principal,
+            digest,
+        })
+    }
+}
+
+/// The bearer token from an `Authorization` value (scheme case-insensitive, RFC 6750
+/// §2.1); `None` when the request had none.
+pub fn bearer(authorization: Option<&[u8]>) -> Result<&str, Rejection> {
+    let value = authorization.ok_or(Rejection::Missing)?;
+    let space = value
+        .iter()
+        .position(|b| *b == b' ')
+        .ok_or(Rejection::WrongScheme)?;
+    if !value[..space].eq_ignore_ascii_case(b"bearer") {
+        return Err(Rejection::WrongScheme);
+    }
+    // Visible ASCII only (RFC 6750's b64token, loosened for providers whose opaque
+    // tokens use other punctuation); checked as bytes, cheaper than `to_str`.
+    let token = value[space + 1..].trim_ascii();
+    if token.is_empty() || !token.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return Err(Rejection::Malformed);
+    }
+    std::str::from_utf8(token).map_err(|_| Rejection::Malformed)
+}
+
+#[cfg(test)]
+mod tests;
