@@ -68,6 +68,14 @@ impl KnownClient {
     /// The credentials the broker uses at the provider on this client's behalf: the
     /// upstream client registered for it in proxy mode, else the broker's own.
     pub fn upstream_credentials(&self, config: &Config) -> ClientCredentials {
+        self.credentials_at_provider(&ClientCredentials {
+            client_id: config.upstream.client_id.clone(),
+            secret: config.upstream.client_secret.clone(),
+        })
+    }
+
+    /// As [`Self::upstream_credentials`], the broker's own being `broker`.
+    pub fn credentials_at_provider(&self, broker: &ClientCredentials) -> ClientCredentials {
         match &self.origin {
             ClientOrigin::Proxied {
                 upstream_client_id,
@@ -77,10 +85,7 @@ impl KnownClient {
                 client_id: upstream_client_id.clone(),
                 secret: Secret::new(upstream_client_secret.clone().unwrap_or_default()),
             },
-            _ => ClientCredentials {
-                client_id: config.upstream.client_id.clone(),
-                secret: config.upstream.client_secret.clone(),
-            },
+            _ => broker.clone(),
         }
     }
 }

@@ -95,14 +95,13 @@ async fn authorization_code(
     may_use(&client, "authorization_code")?;
     let redeemed = state
         .sessions
-        .send(RedeemProxyCode {
+        .redeem_code(RedeemProxyCode {
             code: code.to_owned(),
             client_id: client.client_id.clone(),
             redirect_uri: redirect_uri.to_owned(),
             verifier: verifier.to_owned(),
         })
-        .await
-        .unwrap_or(Err(SessionError::Stopped));
+        .await;
     let code_grant = match redeemed {
         Ok(grant) => grant,
         Err(SessionError::Replayed { grant_id }) => {
