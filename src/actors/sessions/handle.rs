@@ -27,6 +27,12 @@ impl SessionsHandle {
         }
     }
 
+    /// A handle to an actor already started (tests start it where they need it).
+    #[cfg(test)]
+    pub(super) fn from_addr(addr: Addr<Sessions>) -> Self {
+        Self { addr }
+    }
+
     /// Sends `message`; a stopped actor is [`SessionError::Stopped`].
     async fn ask<M, T>(&self, message: M) -> Result<T, SessionError>
     where

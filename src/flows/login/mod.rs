@@ -14,6 +14,8 @@ mod authorize;
 mod callback;
 mod consent;
 mod finish;
+#[cfg(test)]
+mod tests;
 mod upstream;
 
 pub use approval::{Approvals, Approved, same_token};
