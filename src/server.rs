@@ -17,9 +17,10 @@ use crate::actors::registration::{
     Registration, RegistrationHandle, Upstream as RegistrationUpstream,
 };
 use crate::actors::scopes::{Invalidator, Listen, ScopeCache};
-use crate::actors::sessions::{SessionLimits, Sessions};
+use crate::actors::sessions::{SessionLimits, Sessions, SessionsHandle};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::flows::login::{Login, LoginSettings};
 use crate::http::login_cookies::LoginCookies;
 use crate::http::metadata::ServerMetadata;
 use crate::http::rate_limit::RateLimiter;
@@ -49,9 +50,9 @@ pub struct AppState {
     /// Registrations per client IP (`registration.rate_limit_*`), shared by replicas on Redis.
     pub registration_limiter: RateLimiter,
     /// Login sessions and one-time codes.
-    pub sessions: actix::Addr<Sessions>,
+    pub sessions: SessionsHandle,
     /// The login's cookies (browser binding, remembered approvals).
-    pub cookies: LoginCookies,
+    pub cookies: Arc<LoginCookies>,
     /// The broker's signing keys (`/jwks.json`, issued access tokens).
     pub signing: Arc<SigningKeys>,
     /// What each grant may still do (consulted on every broker-token verification).
@@ -67,6 +68,8 @@ pub struct AppState {
     /// Access to the protected resources (forward-auth, the gateway, the broker's own
     /// protected routes).
     pub access: Arc<crate::flows::access::Access>,
+    /// The login (authorize, consent, callback).
+    pub login: Arc<Login>,
 }
 
 /// The conditions `/readyz` checks besides upstream discovery (which the handler
@@ -346,16 +349,31 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         verifier.clone(),
         metrics.clone(),
     ));
+    let sessions = SessionsHandle::spawn(sessions);
+    let cookies = Arc::new(LoginCookies::load(&config, &store));
+    let login = Arc::new(Login {
+        settings: LoginSettings::from_config(&config),
+        clients: clients.clone(),
+        sessions: sessions.clone(),
+        approvals: cookies.approvals(),
+        discovery: discovery.clone(),
+        registration: registration.clone(),
+        store: store.clone(),
+        upstream_http: upstream_http.clone(),
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+    });
     Ok(web::Data::new(AppState {
         access,
         exchanger,
         grants,
         clients,
         grant_flow,
+        login,
         signing,
         upstream_http,
-        sessions: actix::Actor::start(sessions),
-        cookies: LoginCookies::load(&config, &store),
+        sessions,
+        cookies,
         metadata: ServerMetadata::from_config(&config),
         registration_limiter: RateLimiter::new(
             "registration",
@@ -400,6 +418,8 @@ pub fn app(
             gateway_key,
             state.config.server.max_body_bytes,
         ))
+        .app_data(web::Data::from(state.login.clone()))
+        .app_data(web::Data::from(state.cookies.clone()))
         .default_service(web::to(routes::not_found))
         .wrap(from_fn(middleware::limit_body))
         .wrap(

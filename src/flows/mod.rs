@@ -9,3 +9,4 @@
 pub mod access;
 pub mod clients;
 pub mod grants;
+pub mod login;

@@ -1,19 +1,16 @@
-//! What the browser-facing login endpoints (authorize, consent, callback) share:
-//! HTML responses with the page security headers, error pages for what must not be
-//! redirected, redirects back to the client (always with `iss`, RFC 9207), and the
-//! redirect to the provider that starts the upstream leg.
+//! What the browser-facing login endpoints (authorize, consent, callback) share: a
+//! login step (`flows::login`) as a response — HTML with the page security headers,
+//! error pages for what must not be redirected, 303s to the client or the provider —
+//! with the login cookies the step changed.
 
 use actix_web::HttpResponse;
 use actix_web::cookie::Cookie;
 use actix_web::http::{StatusCode, header};
-use url::Url;
 
-use super::clients::KnownClient;
-use super::consent_page;
-use crate::actors::sessions::{SessionError, UpstreamLeg};
-use crate::domain::authorize::Authorization;
-use crate::domain::upstream_request::{self, UpstreamAuthorize};
-use crate::server::AppState;
+use super::consent_page::{self, ConsentView};
+use super::login_cookies::{Browser, LoginCookies};
+use crate::actors::sessions::SessionError;
+use crate::flows::login::{ConsentPage, CookieChanges, LoginError, Outcome, Step};
 
 /// Pages must not be framed (clickjacking of the approve button), run no script, and
 /// leak no URL (codes, states) through `Referer`.
@@ -34,69 +31,157 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpRespons
     html(status, consent_page::error_page(title, message))
 }
 
+/// A login step as the browser's response: `browser` (this browser's id cookie) is
+/// set when the step asks for it.
+pub fn respond(
+    step: Result<Step, LoginError>,
+    cookies: &LoginCookies,
+    browser: Option<Browser>,
+) -> HttpResponse {
+    let step = match step {
+        Ok(step) => step,
+        Err(error) => return refused(&error),
+    };
+    let set = changed(&step.cookies, cookies, browser);
+    match step.outcome {
+        Outcome::Consent(page) => {
+            let mut response = html(StatusCode::OK, consent_page::render(&view(&page)));
+            for cookie in set {
+                if let Err(error) = response.add_cookie(&cookie) {
+                    tracing::error!(%error, "cannot set a login cookie");
+                }
+            }
+            response
+        }
+        Outcome::ToProvider(url) | Outcome::ToClient(url) => see_other(url.as_str(), set),
+    }
+}
+
+/// The cookies `changes` asks for, in its order.
+fn changed(
+    changes: &CookieChanges,
+    cookies: &LoginCookies,
+    browser: Option<Browser>,
+) -> Vec<Cookie<'static>> {
+    let mut set = Vec::new();
+    if let Some(session) = &changes.unbind {
+        set.push(cookies.clear_binding(session));
+    }
+    if let Some(ticket) = &changes.bind {
+        set.push(cookies.binding(&ticket.id, &ticket.csrf));
+    }
+    if let Some((name, value)) = &changes.remember {
+        set.push(cookies.approval(name.clone(), value.clone()));
+    }
+    if let Some(browser) = browser.filter(|_| changes.browser) {
+        set.push(browser.cookie);
+    }
+    set
+}
+
+fn view(page: &ConsentPage) -> ConsentView<'_> {
+    ConsentView {
+        client_name: page.client_name.as_deref(),
+        client_id: &page.client_id,
+        from_document: page.from_document,
+        redirect_uri: &page.redirect_uri,
+        registered_redirect_uris: &page.registered_redirect_uris,
+        scopes: page.scopes.iter().map(String::as_str).collect(),
+        resource: page.resource.as_deref(),
+        session: &page.ticket.id,
+        csrf: &page.ticket.csrf,
+        action: &page.action,
+        offer_remember: page.offer_remember,
+    }
+}
+
+/// The page for a refused login step.
+pub fn refused(error: &LoginError) -> HttpResponse {
+    let (status, title, message) = match error {
+        LoginError::Repeated => (
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "client_id and redirect_uri must not be repeated.",
+        ),
+        LoginError::NoClientId => (
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "client_id is required.",
+        ),
+        LoginError::ClientNotAccepted(why) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Client not accepted",
+                &format!(
+                    "This application identifies itself by a client metadata document \
+                     that this server cannot accept: {why}."
+                ),
+            );
+        }
+        LoginError::RegistryUnavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service unavailable",
+            "The client registry cannot be read right now; try again shortly.",
+        ),
+        LoginError::InvalidLogin(message) => (
+            StatusCode::BAD_REQUEST,
+            "Invalid login request",
+            message.as_str(),
+        ),
+        LoginError::ClientRemoved => (
+            StatusCode::BAD_REQUEST,
+            "Unknown client",
+            "The client was removed while the login was in progress.",
+        ),
+        LoginError::ProviderUnavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Identity provider unavailable",
+            "The identity provider cannot be reached right now; try again shortly.",
+        ),
+        LoginError::InvalidRedirect => (
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect",
+            "The client's redirect URI cannot be used.",
+        ),
+        LoginError::NoState => (
+            StatusCode::BAD_REQUEST,
+            "Invalid response",
+            "The identity provider's answer carries no state.",
+        ),
+        LoginError::InvalidDecision => (
+            StatusCode::BAD_REQUEST,
+            "Invalid form",
+            "The decision must be approve or deny.",
+        ),
+        LoginError::Session(error) => session_refused(error),
+    };
+    error_page(status, title, message)
+}
+
 /// The page for a failed session step.
-pub fn session_error_page(error: &SessionError) -> HttpResponse {
+fn session_refused(error: &SessionError) -> (StatusCode, &'static str, &'static str) {
     match error {
-        SessionError::Full => error_page(
+        SessionError::Full => (
             StatusCode::SERVICE_UNAVAILABLE,
             "Too many logins in progress",
             "The server is busy; try again in a minute.",
         ),
-        SessionError::Csrf => error_page(
+        SessionError::Csrf => (
             StatusCode::FORBIDDEN,
             "Request refused",
             "This form was not sent by the browser that started the login, or it is stale.",
         ),
-        SessionError::Stopped => error_page(
+        SessionError::Stopped => (
             StatusCode::SERVICE_UNAVAILABLE,
             "Service unavailable",
             "The server is shutting down; try again shortly.",
         ),
-        _ => error_page(
+        _ => (
             StatusCode::BAD_REQUEST,
             "Login expired",
             "This login is unknown, has expired or was already completed.",
         ),
     }
-}
-
-/// A 303 to `redirect_uri` with `params` and the broker's `iss` added to its query.
-pub fn to_client(
-    state: &AppState,
-    redirect_uri: &str,
-    params: &[(&str, &str)],
-    cookies: Vec<Cookie<'static>>,
-) -> HttpResponse {
-    let Ok(mut url) = Url::parse(redirect_uri) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid redirect",
-            "The client's redirect URI cannot be used.",
-        );
-    };
-    {
-        let mut query = url.query_pairs_mut();
-        for (name, value) in params {
-            query.append_pair(name, value);
-        }
-        query.append_pair("iss", state.config.server.public_url.as_str());
-    }
-    see_other(url.as_str(), cookies)
-}
-
-/// An OAuth error for the client (RFC 6749 §4.1.2.1), with its `state`.
-pub fn error_to_client(
-    state: &AppState,
-    request: &Authorization,
-    error: &str,
-    description: &str,
-    cookies: Vec<Cookie<'static>>,
-) -> HttpResponse {
-    let mut params = vec![("error", error), ("error_description", description)];
-    if let Some(s) = request.state.as_deref() {
-        params.push(("state", s));
-    }
-    to_client(state, &request.redirect_uri, &params, cookies)
 }
 
 pub fn see_other(location: &str, cookies: Vec<Cookie<'static>>) -> HttpResponse {
@@ -108,76 +193,4 @@ pub fn see_other(location: &str, cookies: Vec<Cookie<'static>>) -> HttpResponse 
         response.cookie(cookie);
     }
     response.finish()
-}
-
-/// The provider's authorization URL for an approved session.
-pub async fn upstream_url(
-    state: &AppState,
-    client: &KnownClient,
-    request: &Authorization,
-    leg: &UpstreamLeg,
-) -> Result<Url, HttpResponse> {
-    let unavailable = |message: &str| {
-        tracing::warn!(reason = message, "cannot start the upstream login");
-        error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Identity provider unavailable",
-            "The identity provider cannot be reached right now; try again shortly.",
-        )
-    };
-    let snapshot = state
-        .discovery
-        .current()
-        .await
-        .map_err(|e| unavailable(&e.to_string()))?;
-    let endpoint = snapshot
-        .info
-        .authorization_endpoint
-        .as_deref()
-        .ok_or_else(|| unavailable("the provider advertises no authorization_endpoint"))?;
-    // Proxy mode: a provider that forgot the client's upstream registration gets a
-    // fresh one here, not a login that dead-ends at its `invalid_client`.
-    let origin = state
-        .registration
-        .usable_origin(&client.client_id, &client.origin)
-        .await
-        .map_err(|e| unavailable(&e.to_string()))?;
-    let credentials = KnownClient {
-        origin,
-        ..client.clone()
-    }
-    .upstream_credentials(&state.config);
-    let audience = request.resource.as_deref().and_then(|uri| {
-        state
-            .config
-            .resources
-            .iter()
-            .find(|r| r.uri == uri)
-            .and_then(|r| r.audiences.first())
-            .map(String::as_str)
-    });
-    let scopes: Vec<String> = request.scopes.iter().map(str::to_owned).collect();
-    let also: Vec<String> = state
-        .config
-        .exchange
-        .audiences
-        .iter()
-        .filter(|a| a.strategy == crate::config::Strategy::Refresh)
-        .map(|a| a.upstream_audience.clone())
-        .filter(|a| Some(a.as_str()) != audience)
-        .collect();
-    let callback = state.config.server.public_url.endpoint("/oauth/callback");
-    upstream_request::build(&UpstreamAuthorize {
-        authorization_endpoint: endpoint,
-        client_id: &credentials.client_id,
-        callback: &callback,
-        state: &leg.state,
-        nonce: &leg.nonce,
-        verifier: &leg.verifier,
-        scopes: &scopes,
-        audience,
-        also: &also,
-        profile: state.config.upstream.profile,
-    })
-    .map_err(|e| unavailable(&e))
 }

@@ -10,7 +10,7 @@ use super::clients::authenticate;
 use super::error::{ApiError, ErrorCode};
 use super::form::Form;
 use super::params::Params;
-use crate::actors::sessions::{RedeemProxyCode, SessionError};
+use crate::actors::sessions::RedeemProxyCode;
 use crate::flows::clients::Clients;
 use crate::flows::grants::{GrantError, Grants, Issued, may_use};
 use crate::server::AppState;
@@ -66,14 +66,13 @@ async fn authorization_code(
     may_use(&client, "authorization_code")?;
     let redeemed = state
         .sessions
-        .send(RedeemProxyCode {
+        .redeem_code(RedeemProxyCode {
             code: code.to_owned(),
             client_id: client.client_id.clone(),
             redirect_uri: redirect_uri.to_owned(),
             verifier: verifier.to_owned(),
         })
-        .await
-        .unwrap_or(Err(SessionError::Stopped));
+        .await;
     Ok(no_store(grants.redeemed(&client, redeemed).await?))
 }
 

@@ -305,3 +305,49 @@ async fn the_sweep_is_counted_in_metrics() {
         "{text}"
     );
 }
+
+#[actix::test]
+async fn the_handle_runs_a_login_to_its_code_and_the_code_once() {
+    let sessions = SessionsHandle::spawn(Sessions::new(SessionLimits::default(), Clock::system()));
+    let ticket = sessions.start(request()).await.unwrap();
+    assert_eq!(sessions.read(&ticket.id).await, Ok(request()));
+    let leg = sessions
+        .approve(&ticket.id, &ticket.csrf, Remember::Asked)
+        .await
+        .unwrap();
+    assert_eq!(leg.state, ticket.id);
+    let (taken, same) = sessions.take(&ticket.id, &ticket.csrf).await.unwrap();
+    assert_eq!((taken, same), (request(), leg));
+    let code = sessions.mint_code(grant()).await.unwrap();
+    assert_eq!(
+        sessions.redeem_code(redeem(&code, VERIFIER)).await,
+        Ok(grant())
+    );
+    assert_eq!(
+        sessions.redeem_code(redeem(&code, VERIFIER)).await,
+        Err(SessionError::Replayed {
+            grant_id: "g1".into()
+        })
+    );
+}
+
+#[actix::test]
+async fn a_stopped_actor_answers_stopped_through_the_handle() {
+    let arbiter = actix::Arbiter::new();
+    let addr = Sessions::start_in_arbiter(&arbiter.handle(), |_| {
+        Sessions::new(SessionLimits::default(), Clock::system())
+    });
+    arbiter.stop();
+    arbiter.join().unwrap();
+    let sessions = SessionsHandle::from_addr(addr);
+    assert_eq!(sessions.start(request()).await, Err(SessionError::Stopped));
+    assert_eq!(
+        sessions.deny("id", "csrf").await,
+        Err(SessionError::Stopped)
+    );
+    assert_eq!(
+        sessions.redeem_code(redeem("code", VERIFIER)).await,
+        Err(SessionError::Stopped)
+    );
+    assert_eq!(sessions.sweep().await, SweepCounts::default());
+}

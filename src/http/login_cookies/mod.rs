@@ -2,7 +2,8 @@
 //! that started it (its value is the session's CSRF token, so the consent form and
 //! the callback must both come from that browser), this browser's random id, and the
 //! signed cookies that remember an approval per client, scope set and resource — for
-//! this browser id and the user who logged in ([`approval`]).
+//! this browser id and the user who logged in (what their values mean is
+//! `flows::login::Approvals`'s, which shares this key).
 //!
 //! All are `HttpOnly` and `SameSite=Lax` (the provider's redirect back to the callback
 //! is a cross-site top-level GET and must carry them). On an https public URL their
@@ -11,10 +12,7 @@
 //! plant or overwrite them. On plain http (loopback development) they have plain
 //! names, no `Secure`, and the path of the login endpoints.
 
-mod approval;
 mod key;
-
-pub use approval::Approved;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +24,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, constant_time_eq};
+use crate::config::Config;
+use crate::flows::login::Approvals;
 use crate::store::Store;
 
 /// The browser id cookie's name without prefix.
@@ -81,9 +80,14 @@ impl LoginCookies {
         hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())
     }
 
-    /// Whether approvals are remembered at all.
-    pub fn remembers(&self) -> bool {
-        !self.remember_for.is_zero()
+    /// What remembered approvals mean, signed with this key.
+    pub fn approvals(&self) -> Approvals {
+        Approvals::new(self.key.clone(), self.remember_for, self.secure)
+    }
+
+    /// The cookie remembering an approval (name and value from [`Approvals::sign`]).
+    pub fn approval(&self, name: String, value: String) -> Cookie<'static> {
+        self.cookie(name, value, self.remember_for)
     }
 
     /// `base` with the `__Host-` prefix when the cookies are `Secure`.
@@ -163,7 +167,13 @@ impl LoginCookies {
     }
 }
 
-/// Whether the cookie's token equals the form's, in constant time.
-pub fn same_token(cookie: Option<&str>, form: &str) -> bool {
-    cookie.is_some_and(|c| constant_time_eq(c.as_bytes(), form.as_bytes()))
+/// The cookies the browser sent, by name (for the login flow to find its approvals).
+pub fn sent(req: &HttpRequest) -> Vec<(String, String)> {
+    req.cookies()
+        .map(|jar| {
+            jar.iter()
+                .map(|c| (c.name().to_owned(), c.value().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
