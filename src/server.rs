@@ -410,7 +410,7 @@ pub fn app(
         .app_data(state.clone())
         .app_data(web::Data::from(state.clients.clone()))
         .app_data(web::Data::from(state.grant_flow.clone()))
-                .app_data(web::Data::from(state.access.clone()))
+        .app_data(web::Data::from(state.access.clone()))
         .app_data(web::Data::new(state.config.forward_auth.clone()))
         .configure(routes::configure(&state.config))
         .configure(crate::gateway::routes(
