@@ -10,9 +10,8 @@ use actix_web::{HttpResponse, web};
 use serde_json::Value;
 
 use super::jsonrpc::{self, Message};
-use crate::actors::exchange::Exchanged;
 use crate::config::{Config, ResourceConfig};
-use crate::http::exchange;
+use crate::flows::exchange::{self, Exchanged};
 use crate::http::protect::{self, Denial};
 use crate::http::tool_access::{self, McpCall};
 use crate::server::AppState;
@@ -134,7 +133,9 @@ pub async fn authorize<'a>(
             digest: &digest,
             principal: &principal,
         };
-        downstream = exchange::for_resource(state, resource, subject)
+        downstream = state
+            .exchange
+            .for_resource(resource, subject)
             .await
             .map_err(|()| Refused::Unavailable)?;
     }

@@ -56,7 +56,7 @@ async fn caller(state: &AppState, req: &HttpRequest, params: &Params) -> Result<
         .caller(presented.client_id())
         .is_some()
     {
-        super::exchange::authenticate_caller(state, req, params)?
+        super::exchange::authenticate_caller(&state.exchange, req, params)?
             .client_id
             .clone()
     } else {

@@ -15,10 +15,9 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 
 use super::error::{ApiError, ErrorCode};
-use super::exchange;
-use crate::actors::exchange::Exchanged;
 use crate::config::{Config, ResourceConfig};
 use crate::domain::scope::Scopes;
+use crate::flows::exchange;
 use crate::server::AppState;
 use crate::tokens::verify::token_digest;
 use crate::tokens::{Principal, Rejection};
@@ -244,11 +243,7 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, Rejection> {
     std::str::from_utf8(token).map_err(|_| Rejection::Malformed)
 }
 
-/// The downstream token a route the broker serves itself received in place of the
-/// client's (its resource's `exchange_audience`): in the request's extensions, and as
-/// its `Authorization` header.
-#[derive(Clone)]
-pub struct Downstream(pub Arc<Exchanged>);
+pub use crate::flows::exchange::Downstream;
 
 /// Middleware for routes the broker serves itself: verified requests continue with
 /// the `Principal` in their extensions; others get the 401/403 described above. For a
@@ -278,7 +273,7 @@ pub async fn require_token(
             digest: &digest,
             principal: &principal,
         };
-        let exchanged = exchange::for_resource(&state, resource, subject).await;
+        let exchanged = state.exchange.for_resource(resource, subject).await;
         // Fail closed: without a downstream token the client's must not go through.
         let Some(value) = exchanged.ok().flatten().and_then(|exchanged| {
             let value = HeaderValue::from_str(&format!("Bearer {}", exchanged.access_token));

@@ -48,7 +48,7 @@ pub async fn token(
     let result = match grant_type.as_str() {
         "authorization_code" => authorization_code(&state, &req, &params).await,
         "refresh_token" => refresh(&state, &req, &params).await,
-        TOKEN_EXCHANGE => super::exchange::token_exchange(&state, &req, &params).await,
+        TOKEN_EXCHANGE => super::exchange::token_exchange(&state.exchange, &req, &params).await,
         other => Err(ApiError::oauth(
             ErrorCode::UnsupportedGrantType,
             format!("grant_type `{other}` is not supported"),

@@ -8,12 +8,12 @@ use actix_web::web;
 use super::clients;
 use super::error::{ApiError, ErrorCode};
 use super::token::{revoke, store_failed};
+use crate::actors::exchange::RefreshError;
 use crate::config::TokenMode;
 use crate::domain::invalidation::Invalidation;
 use crate::domain::provider_session::Standing;
 use crate::server::AppState;
 use crate::store::{Grant, StoreError, UpstreamTokens};
-use crate::upstream::refresh_once::RefreshError;
 use crate::upstream::token as upstream_token;
 
 /// The provider's tokens, refreshed when they expired and a refresh token exists. A

@@ -14,10 +14,11 @@ use actix_web::http::Uri;
 use actix_web::http::header::{self, HeaderName};
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::protect;
 use super::protect::Denial;
 use super::tool_access::{self, Forwarded, McpCall};
-use super::{exchange, protect};
 use crate::config::ForwardAuthConfig;
+use crate::flows::exchange;
 use crate::server::AppState;
 
 // Names built once, not parsed per request.
@@ -151,7 +152,7 @@ pub async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
             digest: &digest,
             principal: &principal,
         };
-        match exchange::for_resource(&state, resource, subject).await {
+        match state.exchange.for_resource(resource, subject).await {
             Ok(Some(exchanged)) => {
                 response
                     .insert_header((
