@@ -97,7 +97,10 @@ impl From<TokenExchangeError> for ApiError {
                 description,
                 retry_after: Some("5".to_owned()),
             },
-            TokenExchangeError::Store(e) => super::token::store_failed(e),
+            TokenExchangeError::Store(e) => Self::Unavailable {
+                description: format!("token store unavailable: {e}"),
+                retry_after: Some("5".to_owned()),
+            },
         }
     }
 }

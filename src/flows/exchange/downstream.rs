@@ -5,12 +5,11 @@
 
 use std::sync::Arc;
 
-use super::{Exchange, Presented, TokenExchangeError};
+use super::{Exchange, GrantError, Presented, TokenExchangeError};
 use crate::actors::exchange::{ExchangeRequest, Exchanged, Holder};
 use crate::config::{AudienceConfig, Strategy};
 use crate::domain::exchange;
 use crate::domain::scope::Scopes;
-use crate::flows::exchange::GrantError;
 use crate::store::Grant;
 use crate::tokens::{CredentialKind, Principal};
 
