@@ -59,8 +59,10 @@ pub struct AppState {
     pub grants: ScopeCache,
     /// The one HTTP client for the provider.
     pub upstream_http: UpstreamHttp,
-    /// Token exchange (RFC 8693) with its cache.
+    /// Token exchange (RFC 8693): the cache and the exchange actor's handle.
     pub exchanger: crate::actors::exchange::Exchanger,
+    /// Token exchange (RFC 8693): the flow, also registered as its own `web::Data`.
+    pub exchange: Arc<crate::flows::exchange::Exchange>,
     /// The client registry: registered clients and metadata documents.
     pub clients: Arc<crate::flows::clients::Clients>,
     /// The grant lifecycle (token, revoke, introspect, admin), its own `web::Data`.
@@ -293,7 +295,9 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
     } else {
         None
     };
-    let mut exchanger = crate::actors::exchange::Exchanger::new(
+    // The exchange actor: exchange misses (one provider call per key, on a shared
+    // store across replicas too) and grants' provider refreshes (one per grant).
+    let mut exchanges = crate::actors::exchange::Exchanges::new(
         upstream_http.clone(),
         discovery.clone(),
         clock.clone(),
@@ -301,16 +305,16 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         config.exchange.skew,
     )
     .with_metrics(metrics.clone());
-    // Replicas on a shared store make identical exchange misses one provider call.
+    let mut refreshes = crate::actors::exchange::Refreshes::new(store.clone(), clock.clone())
+        .with_max_staleness(config.refresh.max_upstream_staleness);
     if let Some(lock) = opened.exchange_lock.clone() {
-        exchanger = exchanger.with_replicas(lock, config.upstream.timeout);
+        exchanges = exchanges.with_replicas(lock, config.upstream.timeout);
     }
-    let mut upstream_refresh =
-        crate::upstream::refresh_once::RefreshOnce::new(store.clone(), clock.clone())
-            .with_max_staleness(config.refresh.max_upstream_staleness);
     if let Some(lock) = opened.refresh_lock.clone() {
-        upstream_refresh = upstream_refresh.with_lock(lock, config.upstream.timeout);
+        refreshes = refreshes.with_lock(lock, config.upstream.timeout);
     }
+    let (exchanger, upstream_refresh) =
+        crate::actors::exchange::ExchangeActor::start(exchanges, refreshes);
     let mut invalidator = Invalidator::new(
         grants.clone(),
         verifier.clone(),
@@ -344,6 +348,22 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
             refresh_once: upstream_refresh,
         },
     ));
+    let exchange = Arc::new(crate::flows::exchange::Exchange::new(
+        crate::flows::exchange::ExchangeParts {
+            config: config.exchange.clone(),
+            resources: config.resources.clone(),
+            credentials: ClientCredentials {
+                client_id: config.upstream.client_id.clone(),
+                secret: config.upstream.client_secret.clone(),
+            },
+            verifier: verifier.clone(),
+            exchanger: exchanger.clone(),
+            store: store.clone(),
+            grants: grant_flow.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+        },
+    ));
     let access = Arc::new(crate::flows::access::Access::new(
         config.resources.iter().cloned().collect(),
         verifier.clone(),
@@ -366,6 +386,7 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
     Ok(web::Data::new(AppState {
         access,
         exchanger,
+        exchange,
         grants,
         clients,
         grant_flow,
@@ -411,6 +432,7 @@ pub fn app(
         .app_data(web::Data::from(state.clients.clone()))
         .app_data(web::Data::from(state.grant_flow.clone()))
         .app_data(web::Data::from(state.access.clone()))
+        .app_data(web::Data::from(state.exchange.clone()))
         .app_data(web::Data::new(state.config.forward_auth.clone()))
         .configure(routes::configure(&state.config))
         .configure(crate::gateway::routes(

@@ -81,6 +81,24 @@ pub struct CallerConfig {
     pub audiences: Vec<String>,
 }
 
+impl CallerConfig {
+    /// Whether `presented` names this caller with its secret (token exchange and
+    /// introspection both accept these callers). Digests are compared, in constant
+    /// time: equal lengths, so the comparison leaks nothing about the secret's length.
+    pub fn accepts(&self, presented: &crate::domain::client_auth::Presented) -> bool {
+        use sha2::{Digest, Sha256};
+        let Some(secret) = presented.secret() else {
+            return false;
+        };
+        let (a, b): ([u8; 32], [u8; 32]) = (
+            Sha256::digest(secret.as_bytes()).into(),
+            Sha256::digest(self.client_secret.expose().as_bytes()).into(),
+        );
+        presented.client_id() == self.client_id
+            && crate::domain::constant_time::constant_time_eq(&a, &b)
+    }
+}
+
 /// `[exchange]`
 #[derive(Debug, Clone, Default)]
 pub struct ExchangeConfig {

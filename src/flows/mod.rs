@@ -8,5 +8,6 @@
 
 pub mod access;
 pub mod clients;
+pub mod exchange;
 pub mod grants;
 pub mod login;

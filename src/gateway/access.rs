@@ -12,11 +12,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
 use super::jsonrpc::{self, Message};
-use crate::actors::exchange::Exchanged;
 use crate::config::ResourceConfig;
 use crate::flows::access::{self, Access, Allowed, Checked, Denial, McpCall, Refusal, Request};
-use crate::http::exchange;
-use crate::server::AppState;
+use crate::flows::exchange::{self, Exchange, Exchanged};
 use crate::tokens::Principal;
 
 /// What a request asks of the MCP server.
@@ -146,20 +144,19 @@ pub async fn authorize<'a>(
 }
 
 /// The downstream token for a resource with an `exchange_audience`; `Err` when none
-/// can be had. The exchange is reached through the application state until it is a
-/// flow of its own.
+/// can be had (also when no exchange flow is registered).
 async fn exchanged(
-    state: Option<&web::Data<AppState>>,
+    flow: Option<&web::Data<Exchange>>,
     checked: &Checked<'_>,
     token: &str,
 ) -> Result<Option<Arc<Exchanged>>, ()> {
-    let state = state.ok_or(())?;
+    let flow = flow.ok_or(())?;
     let subject = exchange::Presented {
         token,
         digest: &checked.digest,
         principal: &checked.principal,
     };
-    exchange::for_resource(state, checked.resource, subject).await
+    flow.for_resource(checked.resource, subject).await
 }
 
 impl Authorized<'_> {

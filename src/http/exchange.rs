@@ -1,118 +1,39 @@
 //! `POST /oauth/token` with `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`
-//! (RFC 8693): a configured caller (usually an MCP server) trades the client's token
-//! for a token for a downstream API. The subject is verified like any protected
-//! request; the policy bounds audience and scopes; the provider issues the token; the
-//! answer is cached per subject token. Failures are errors, never the client's token.
+//! (RFC 8693), the HTTP side of `flows::exchange`: the parameters read, the flow
+//! called, its answer written as RFC 8693 §2.2.1 JSON and its errors as RFC 8693
+//! §2.2.2 / RFC 6749 §5.2.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, mime, web};
-use sha2::{Digest, Sha256};
+use actix_web::{HttpRequest, HttpResponse, mime};
 
 use super::error::{ApiError, ErrorCode};
 use super::params::Params;
-use crate::actors::exchange::{ExchangeError, ExchangeRequest, Exchanged, Holder};
-use crate::config::{AudienceConfig, CallerConfig, ResourceConfig, Strategy, constant_time_eq};
-use crate::domain::exchange::{self, PolicyError};
-use crate::domain::scope::Scopes;
-use crate::server::AppState;
-use crate::store::Grant;
-use crate::tokens::verify::token_digest;
-use crate::tokens::{CredentialKind, Principal};
-use crate::upstream::exchange::ACCESS_TOKEN_TYPE;
+use crate::actors::exchange::{ExchangeError, Exchanged};
+use crate::flows::exchange::{Exchange, GrantError, TokenExchange, TokenExchangeError};
 
-const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
-
+/// The token-exchange grant, for the token endpoint's dispatch.
 pub async fn token_exchange(
-    state: &web::Data<AppState>,
+    flow: &Exchange,
     req: &HttpRequest,
     params: &Params,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate_caller(state, req, params)?;
-    let subject_token = params.required("subject_token")?;
-    match params.required("subject_token_type")? {
-        ACCESS_TOKEN_TYPE | JWT_TOKEN_TYPE => {}
-        other => {
-            return Err(ApiError::InvalidRequest(format!(
-                "subject_token_type `{other}` is not supported (use {ACCESS_TOKEN_TYPE})"
-            )));
-        }
-    }
-    let token_type = params
-        .one("requested_token_type")?
-        .unwrap_or(ACCESS_TOKEN_TYPE);
-    if token_type != ACCESS_TOKEN_TYPE {
-        return Err(ApiError::InvalidRequest(format!(
-            "requested_token_type `{token_type}` is not supported (use {ACCESS_TOKEN_TYPE})"
-        )));
-    }
-    let targets: Vec<&str> = params
-        .all("audience")
-        .into_iter()
-        .chain(params.all("resource"))
-        .collect();
-    let target = match targets.as_slice() {
-        [one] => *one,
-        [] => {
-            return Err(ApiError::InvalidRequest(
-                "name the downstream API with `audience` or `resource`".to_owned(),
-            ));
-        }
-        _ => {
-            return Err(ApiError::oauth(
-                ErrorCode::InvalidTarget,
-                "exchange for one audience at a time",
-            ));
-        }
+    let caller = flow.caller(&super::clients::presented(req, params)?)?;
+    let request = TokenExchange {
+        subject_token: params.required("subject_token")?,
+        subject_token_type: params.required("subject_token_type")?,
+        requested_token_type: params.one("requested_token_type")?,
+        targets: (params.all("audience").into_iter())
+            .chain(params.all("resource"))
+            .collect(),
+        actor_token: params.one("actor_token")?,
+        actor_token_type: params.one("actor_token_type")?,
+        scope: params.one("scope")?,
     };
-    let audience = state.config.exchange.audience(target).ok_or_else(|| {
-        ApiError::oauth(
-            ErrorCode::InvalidTarget,
-            format!("`{target}` is not a configured exchange audience"),
-        )
-    })?;
-    exchange::target(&caller.audiences, target).map_err(policy_error)?;
-    let actor_token = actor_token(params)?;
-    let subject_digest = token_digest(subject_token);
-    let principal =
-        verify_presented(state, subject_token, &subject_digest, "subject_token").await?;
-    let actor = match actor_token {
-        Some(token) => {
-            let digest = token_digest(token);
-            let principal = verify_presented(state, token, &digest, "actor_token").await?;
-            Some((token, digest, principal))
-        }
-        None => None,
-    };
-    let requested = params
-        .one("scope")?
-        .map(Scopes::parse)
-        .transpose()
-        .map_err(|e| ApiError::oauth(ErrorCode::InvalidScope, e))?;
-    if let Some((_, _, actor)) = &actor {
-        tracing::info!(subject = %principal.subject, actor = %actor.subject, audience = target, "token exchange on behalf of a subject by an actor");
-    }
-    let exchanged = downstream(
-        state,
-        Presented {
-            token: subject_token,
-            digest: &subject_digest,
-            principal: &principal,
-        },
-        actor.as_ref().map(|(token, digest, principal)| Presented {
-            token,
-            digest,
-            principal,
-        }),
-        audience,
-        requested.as_ref(),
-        token_type,
-    )
-    .await?;
-    let expires_in = exchanged.expires_at.saturating_sub(state.clock.unix());
+    let issued = flow.token_exchange(caller, request).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .content_type(mime::APPLICATION_JSON)
-        .body(answer(&exchanged, expires_in)))
+        .body(answer(&issued.token, issued.expires_in)))
 }
 
 /// The RFC 8693 §2.2.1 answer. Written here rather than by serde_json, which escapes
@@ -150,237 +71,31 @@ fn json_string(out: &mut Vec<u8>, text: &str) {
     }
 }
 
-/// A verified token and who it stands for.
-#[derive(Clone, Copy)]
-pub struct Presented<'a> {
-    pub token: &'a str,
-    /// `tokens::token_digest(token)`: the caches know the token by it.
-    pub digest: &'a [u8; 32],
-    pub principal: &'a Principal,
-}
-
-/// What the provider knows a presented token by: the token itself when the provider
-/// issued it; for a broker token, its grant's provider token (refreshed first when
-/// expired), with the grant.
-async fn at_provider(
-    state: &web::Data<AppState>,
-    presented: Presented<'_>,
-    what: &str,
-) -> Result<(String, Option<Grant>), ApiError> {
-    match presented.principal.kind {
-        CredentialKind::BrokerJwt => {
-            let grant_id = presented
-                .principal
-                .grant_id
-                .as_deref()
-                .ok_or_else(|| ApiError::InvalidRequest(format!("{what} names no grant")))?;
-            let live = state.grant_flow.live_grant(grant_id).await?;
-            let live = state.grant_flow.refresh_upstream(live).await?;
-            Ok((live.upstream.access_token.clone(), Some(live)))
-        }
-        CredentialKind::UpstreamJwt | CredentialKind::Introspected => {
-            Ok((presented.token.to_owned(), None))
-        }
-        CredentialKind::ApiKey => Err(ApiError::InvalidRequest(format!(
-            "{what}: an API key cannot be exchanged"
-        ))),
-    }
-}
-
-/// A downstream token for `audience` on behalf of the verified subject (and actor):
-/// the policy's scopes, the provider's answer (cached). Shared by the token endpoint
-/// and forward-auth.
-pub async fn downstream(
-    state: &web::Data<AppState>,
-    subject: Presented<'_>,
-    actor: Option<Presented<'_>>,
-    audience: &AudienceConfig,
-    requested: Option<&Scopes>,
-    token_type: &str,
-) -> Result<std::sync::Arc<Exchanged>, ApiError> {
-    let principal = subject.principal;
-    let scopes =
-        exchange::scopes(&principal.scopes, &audience.scopes, requested).map_err(policy_error)?;
-    if actor.is_some() && audience.strategy != Strategy::Rfc8693 {
-        return Err(ApiError::InvalidRequest(format!(
-            "`{}` is reached with the {} strategy, which cannot carry an actor_token",
-            audience.audience,
-            audience.strategy.name()
-        )));
-    }
-    if audience.strategy == Strategy::Refresh && principal.kind != CredentialKind::BrokerJwt {
-        return Err(ApiError::InvalidRequest(
-            "this audience is reached with the refresh strategy, which needs a subject_token the broker issued".to_owned(),
-        ));
-    }
-    let key = exchange::cache_key(
-        subject.digest,
-        &audience.audience,
-        &scopes,
-        token_type,
-        actor.map(|a| a.digest),
-    );
-    // A hit needs nothing from the store: the verifier has just checked the grant's
-    // standing.
-    if let Some(hit) = state.exchanger.cached(&key).await {
-        return Ok(hit);
-    }
-    let (upstream_subject, grant) = at_provider(state, subject, "subject_token").await?;
-    let upstream_actor = match actor {
-        Some(actor) => Some(at_provider(state, actor, "actor_token").await?.0),
-        None => None,
-    };
-    let refresh_token = grant
-        .as_ref()
-        .and_then(|g| g.upstream.refresh_token.clone());
-    let exchanged = state
-        .exchanger
-        .exchange(ExchangeRequest {
-            key,
-            strategy: audience.strategy,
-            upstream_audience: audience.upstream_audience.clone(),
-            scopes,
-            subject_token: upstream_subject,
-            actor_token: upstream_actor,
-            refresh_token,
-            credentials: crate::upstream::token::ClientCredentials {
-                client_id: state.config.upstream.client_id.clone(),
-                secret: state.config.upstream.client_secret.clone(),
+impl From<TokenExchangeError> for ApiError {
+    fn from(error: TokenExchangeError) -> Self {
+        match error {
+            TokenExchangeError::Unauthenticated => Self::InvalidClient(error.to_string()),
+            TokenExchangeError::InvalidRequest(d) => Self::InvalidRequest(d),
+            TokenExchangeError::InvalidTarget(d) => Self::oauth(ErrorCode::InvalidTarget, d),
+            TokenExchangeError::InvalidScope(d) => Self::oauth(ErrorCode::InvalidScope, d),
+            TokenExchangeError::Provider { error, audience } => provider_error(error, &audience),
+            TokenExchangeError::Grant(GrantError::Invalid(d)) => {
+                Self::oauth(ErrorCode::InvalidGrant, d)
+            }
+            TokenExchangeError::Grant(GrantError::Unavailable(description)) => Self::Unavailable {
+                description,
+                retry_after: Some("5".to_owned()),
             },
-            holder: Holder {
-                subject: principal.subject.clone(),
-                client_id: principal.client_id.clone(),
-                grant_id: principal.grant_id.clone(),
-            },
-        })
-        .await
-        .map_err(|e| upstream_error(e, &audience.audience))?;
-    if let (Some(grant), Some(rotated), Strategy::Refresh) = (
-        grant,
-        exchanged.rotated_refresh_token.clone(),
-        audience.strategy,
-    ) && grant.upstream.refresh_token.as_deref() != Some(rotated.as_str())
-    {
-        let mut upstream = grant.upstream;
-        upstream.refresh_token = Some(rotated);
-        state
-            .store
-            .set_upstream_tokens(&grant.grant_id, upstream)
-            .await
-            .map_err(|e| ApiError::Unavailable {
+            TokenExchangeError::Store(e) => Self::Unavailable {
                 description: format!("token store unavailable: {e}"),
                 retry_after: Some("5".to_owned()),
-            })?;
-    }
-    Ok(exchanged)
-}
-
-/// The downstream token a protected resource hands on (its `exchange_audience`), for
-/// forward-auth and the routes the broker serves itself: `Ok(None)` when the resource
-/// names none; `Err` (logged and counted) when it cannot be had — fail closed, the
-/// request must not go through.
-pub async fn for_resource(
-    state: &web::Data<AppState>,
-    resource: &ResourceConfig,
-    subject: Presented<'_>,
-) -> Result<Option<std::sync::Arc<Exchanged>>, ()> {
-    let Some(audience) = resource
-        .exchange_audience
-        .as_deref()
-        .and_then(|name| state.config.exchange.audience(name))
-    else {
-        return Ok(None);
-    };
-    match downstream(state, subject, None, audience, None, ACCESS_TOKEN_TYPE).await {
-        Ok(exchanged) => Ok(Some(exchanged)),
-        Err(error) => {
-            tracing::warn!(%error, audience = %audience.audience, resource = %resource.uri, "exchange for a protected resource failed");
-            state.metrics.auth_failure("exchange_failed");
-            Err(())
+            },
         }
-    }
-}
-
-/// `actor_token` with its type (RFC 8693 §2.1: the type is required with it and
-/// meaningless without it).
-fn actor_token(params: &Params) -> Result<Option<&str>, ApiError> {
-    match (params.one("actor_token")?, params.one("actor_token_type")?) {
-        (None, None) => Ok(None),
-        (Some(token), Some(ACCESS_TOKEN_TYPE | JWT_TOKEN_TYPE)) => Ok(Some(token)),
-        (Some(_), Some(other)) => Err(ApiError::InvalidRequest(format!(
-            "actor_token_type `{other}` is not supported (use {ACCESS_TOKEN_TYPE})"
-        ))),
-        (Some(_), None) => Err(ApiError::InvalidRequest(
-            "actor_token_type is required with actor_token".to_owned(),
-        )),
-        (None, Some(_)) => Err(ApiError::InvalidRequest(
-            "actor_token_type without actor_token".to_owned(),
-        )),
-    }
-}
-
-/// The caller must be a configured `[[exchange.clients]]` entry with its secret.
-pub(crate) fn authenticate_caller<'a>(
-    state: &'a AppState,
-    req: &HttpRequest,
-    params: &Params,
-) -> Result<&'a CallerConfig, ApiError> {
-    let presented = super::clients::presented(req, params)?;
-    let failed = || ApiError::InvalidClient("client authentication failed".to_owned());
-    let caller = state
-        .config
-        .exchange
-        .caller(presented.client_id())
-        .ok_or_else(failed)?;
-    let secret = presented.secret().ok_or_else(failed)?;
-    // Hashes first: equal lengths, so the comparison leaks nothing about the length.
-    let (a, b): ([u8; 32], [u8; 32]) = (
-        Sha256::digest(secret.as_bytes()).into(),
-        Sha256::digest(caller.client_secret.expose().as_bytes()).into(),
-    );
-    if constant_time_eq(&a, &b) {
-        Ok(caller)
-    } else {
-        Err(failed())
-    }
-}
-
-/// A presented token (`subject_token`, `actor_token`), verified as if it called one of
-/// the protected resources. Invalid → `invalid_request` (RFC 8693 §2.2.2).
-async fn verify_presented(
-    state: &AppState,
-    token: &str,
-    digest: &[u8; 32],
-    what: &str,
-) -> Result<std::sync::Arc<Principal>, ApiError> {
-    let mut last = None;
-    for resource in &state.config.resources {
-        match state
-            .verifier
-            .verify_digested(token, digest, resource)
-            .await
-        {
-            Ok(principal) => return Ok(principal),
-            Err(rejection) => last = Some(rejection),
-        }
-    }
-    let reason = last.map_or("no protected resource is configured", |r| r.reason());
-    state.metrics.auth_failure(reason);
-    Err(ApiError::InvalidRequest(format!(
-        "{what} is not valid ({reason})"
-    )))
-}
-
-fn policy_error(error: PolicyError) -> ApiError {
-    match error {
-        PolicyError::Target(d) => ApiError::oauth(ErrorCode::InvalidTarget, d),
-        PolicyError::Scope(d) => ApiError::oauth(ErrorCode::InvalidScope, d),
     }
 }
 
 /// RFC 8693 §2.2.2, with what an operator needs to act on.
-fn upstream_error(error: ExchangeError, target: &str) -> ApiError {
-    tracing::warn!(%error, audience = target, "token exchange failed");
+fn provider_error(error: ExchangeError, target: &str) -> ApiError {
     match error {
         ExchangeError::Refused { error, description } => {
             let detail = description.unwrap_or_default();
@@ -410,6 +125,9 @@ fn upstream_error(error: ExchangeError, target: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::exchange::Holder;
+    use crate::domain::scope::Scopes;
+    use crate::upstream::exchange::ACCESS_TOKEN_TYPE;
 
     #[test]
     fn strings_are_copied_when_plain_and_escaped_otherwise() {

@@ -13,10 +13,8 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 
 use super::error::{ApiError, ErrorCode};
-use super::exchange;
-use crate::actors::exchange::Exchanged;
 use crate::flows::access::{self, Access, Checked, Denial, Refusal, Request};
-use crate::server::AppState;
+use crate::flows::exchange::{self, Exchange, Exchanged};
 use crate::tokens::{Principal, Rejection};
 
 /// What the access flow judges of a request to `uri` carrying `headers`.
@@ -61,20 +59,19 @@ pub fn refusal(denial: &Denial) -> HttpResponse {
 
 /// The downstream token for a checked request to a resource with an
 /// `exchange_audience` (`Ok(None)` for one without); `Err` when none can be had, and
-/// the request must not go through. The exchange is reached through the application
-/// state until it is a flow of its own.
+/// the request must not go through (also when no exchange flow is registered).
 pub(crate) async fn downstream(
-    state: Option<&web::Data<AppState>>,
+    flow: Option<&web::Data<Exchange>>,
     checked: &Checked<'_>,
     token: &str,
 ) -> Result<Option<Arc<Exchanged>>, ()> {
-    let state = state.ok_or(())?;
+    let flow = flow.ok_or(())?;
     let subject = exchange::Presented {
         token,
         digest: &checked.digest,
         principal: &checked.principal,
     };
-    exchange::for_resource(state, checked.resource, subject).await
+    flow.for_resource(checked.resource, subject).await
 }
 
 /// 503 for a request whose downstream token cannot be had (fail closed).
@@ -84,11 +81,7 @@ pub fn unavailable() -> HttpResponse {
         .finish()
 }
 
-/// The downstream token a route the broker serves itself received in place of the
-/// client's (its resource's `exchange_audience`): in the request's extensions, and as
-/// its `Authorization` header.
-#[derive(Clone)]
-pub struct Downstream(pub Arc<Exchanged>);
+pub use crate::flows::exchange::Downstream;
 
 /// Middleware for routes the broker serves itself: verified requests continue with
 /// the `Principal` in their extensions; others get the 401/403 described above. For a

@@ -30,7 +30,7 @@ pub async fn token(
     let result = match grant_type {
         "authorization_code" => authorization_code(&grants, &clients, &state, &req, &params).await,
         "refresh_token" => refresh(&grants, &clients, &req, &params).await,
-        TOKEN_EXCHANGE => super::exchange::token_exchange(&state, &req, &params).await,
+        TOKEN_EXCHANGE => super::exchange::token_exchange(&state.exchange, &req, &params).await,
         other => Err(ApiError::oauth(
             ErrorCode::UnsupportedGrantType,
             format!("grant_type `{other}` is not supported"),

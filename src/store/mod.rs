@@ -6,6 +6,7 @@
 //! credentials — a durable backend seals (`seal`). One behaviour suite (`suite`)
 //! runs against every backend.
 
+mod exchange_lock;
 mod grants;
 pub mod key_file;
 mod login_state;
@@ -14,6 +15,7 @@ mod peers;
 mod rate_limits;
 mod recent_clients;
 mod redis;
+mod refresh_lock;
 mod seal;
 mod signing_keys;
 mod sqlite;
@@ -26,6 +28,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use exchange_lock::{Claim, ExchangeLock, Lease, Shared};
 pub use grants::{Grant, PassthroughToken, RefreshRecord, RotateOutcome, Rotation, UpstreamTokens};
 pub use login_state::{
     Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redemption, Remember, SessionStep,
@@ -36,15 +39,14 @@ pub use peers::Peers;
 pub use rate_limits::{RateDecision, RateLimits};
 pub use recent_clients::RecentClients;
 pub use redis::{RedisPeers, RedisStore};
+pub use refresh_lock::RefreshLock;
 pub use seal::{SealError, Sealer};
 pub use signing_keys::StoredSigningKey;
 pub use sqlite::SqliteStore;
 
-use crate::actors::exchange::ExchangeLock;
 use crate::clock::UnixSeconds;
 use crate::config::{EncryptionConfig, StoreBackend, StoreConfig};
 use crate::redact::Redacted;
-use crate::upstream::refresh_once::RefreshLock;
 
 /// Opens the configured backend: a fresh memory store, the sqlite file (created
 /// and migrated as needed) or a Redis store. Blocks on file I/O, so call it at

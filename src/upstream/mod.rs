@@ -8,7 +8,6 @@ pub mod exchange;
 pub mod http;
 pub mod id_token;
 pub mod jwks;
-pub mod refresh_once;
 pub mod registration;
 pub mod snapshot;
 pub mod token;

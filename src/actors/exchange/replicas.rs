@@ -1,8 +1,8 @@
 //! Identical exchange misses on different replicas, coalesced into one provider call.
 //!
-//! Within a process moka already makes identical concurrent misses one call; across
-//! replicas that share a store, the one local miss per replica then asks the shared
-//! [`ExchangeLock`]:
+//! Within a process the actor already makes identical concurrent misses one call;
+//! across replicas that share a store, the one local miss per replica then asks the
+//! shared [`ExchangeLock`] (`store::exchange_lock`):
 //!
 //! - the outcome another replica published for the key → answered with it (no call);
 //! - the lock, free until now → this replica calls the provider, publishes the
@@ -11,7 +11,8 @@
 //!   doubling to 25 ms) until the outcome appears or the lock goes. A lock that goes
 //!   without an outcome — its holder died (the lock expired), or had nothing to share
 //!   — is taken by the next waiter to ask, which calls the provider itself. A holder
-//!   whose request is dropped before it settles releases the lock in the background.
+//!   whose miss is called off (every caller went away) before it settles releases
+//!   the lock in the background.
 //!
 //! What is shared, and for how long: a downstream token for at most
 //! [`SHARED_WINDOW`] and never past its expiry minus the skew (a token with less
@@ -33,12 +34,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
-
-use super::{ExchangeError, ExchangeRequest, Exchanged, Exchanger};
+use super::fetch::Fetcher;
+use super::{Answer, ExchangeError, ExchangeRequest, Exchanged};
 use crate::domain::scope::Scopes;
-use crate::store::StoreError;
+use crate::store::{Claim, ExchangeLock, Lease, Shared, StoreError};
 
 /// How long a downstream token stays published for the other replicas.
 pub const SHARED_WINDOW: Duration = Duration::from_secs(5);
@@ -50,70 +49,6 @@ const LOCK_MARGIN: Duration = Duration::from_secs(2);
 /// Pauses between a waiter's questions.
 const POLL_FIRST: Duration = Duration::from_millis(10);
 const POLL_MAX: Duration = Duration::from_millis(25);
-
-/// What one replica leaves the others under an exchange's key. Holds no holder (each
-/// replica knows it from its own request, the key being the subject's) and no
-/// rotated refresh token (the replica that called stores it in the grant).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Shared {
-    /// The provider's downstream token.
-    Token {
-        access_token: String,
-        issued_token_type: String,
-        expires_at: u64,
-        scope: String,
-    },
-    /// The provider refused (RFC 6749 §5.2 / RFC 8693 §2.2.2 error and description).
-    Refused {
-        error: String,
-        description: Option<String>,
-    },
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Token { expires_at, .. } => write!(f, "Token(expires_at {expires_at})"),
-            Self::Refused { error, .. } => write!(f, "Refused({error})"),
-        }
-    }
-}
-
-/// A replica's hold on one key's lock: `owner` is what it wrote, so it releases the
-/// lock only while it is still its own.
-#[derive(Debug)]
-pub struct Lease {
-    pub key: [u8; 32],
-    pub owner: String,
-}
-
-/// The answer to one [`ExchangeLock::claim`].
-#[derive(Debug)]
-pub enum Claim {
-    /// Another replica's published outcome.
-    Settled(Shared),
-    /// The lock is this replica's: call the provider, then [`ExchangeLock::settle`].
-    Won(Lease),
-    /// Another replica holds the lock and has published nothing yet.
-    Held,
-}
-
-/// The replicas' shared lock and outcomes (Redis: `store::redis::exchange_lock`).
-#[async_trait]
-pub trait ExchangeLock: Send + Sync + 'static {
-    /// In one atomic step: the outcome published under `key`, else the lock on it
-    /// for `ttl`, else [`Claim::Held`].
-    async fn claim(&self, key: &[u8; 32], ttl: Duration) -> Result<Claim, StoreError>;
-
-    /// Publishes `outcome` for its duration (nothing when `None`), then releases the
-    /// lock if `lease` still holds it.
-    async fn settle(
-        &self,
-        lease: Lease,
-        outcome: Option<(Shared, Duration)>,
-    ) -> Result<(), StoreError>;
-}
 
 /// The lock and how long a holder keeps it.
 #[derive(Clone)]
@@ -131,13 +66,13 @@ impl Replicas {
     }
 }
 
-impl Exchanger {
+impl Fetcher {
     /// The provider's answer for `request`, fetched by one replica for all of them.
     pub(super) async fn across_replicas(
         &self,
         replicas: &Replicas,
         request: ExchangeRequest,
-    ) -> Result<Arc<Exchanged>, ExchangeError> {
+    ) -> Answer {
         let key = request.key;
         // A holder lets go within the lock's life, a dead one's lock expires after
         // it, and a waiter taking over has as long again; past that, waiting no
@@ -183,10 +118,7 @@ impl Exchanger {
     }
 
     /// What of `answer` the other replicas may reuse, and for how long.
-    fn shareable(
-        &self,
-        answer: &Result<Arc<Exchanged>, ExchangeError>,
-    ) -> Option<(Shared, Duration)> {
+    fn shareable(&self, answer: &Answer) -> Option<(Shared, Duration)> {
         match answer {
             Ok(token) => {
                 let left = token
@@ -244,9 +176,9 @@ async fn claim(replicas: &Replicas, key: [u8; 32]) -> Result<Claimed, StoreError
 }
 
 /// A lease while its holder asks the provider. Dropped before
-/// [`settling`](Self::settling) — the request was abandoned, e.g. its client went
-/// away — it releases the lock in the background, so waiters take over at once
-/// instead of waiting for the lock to expire.
+/// [`settling`](Self::settling) — the miss was called off, its every caller gone,
+/// or the actor stopped — it releases the lock in the background, so waiters take
+/// over at once instead of waiting for the lock to expire.
 struct Unsettled {
     lock: Arc<dyn ExchangeLock>,
     lease: Option<Lease>,
@@ -279,7 +211,7 @@ impl Drop for Unsettled {
 }
 
 /// Another replica's outcome as this replica's answer to `request`.
-fn answer_from(shared: Shared, request: ExchangeRequest) -> Result<Arc<Exchanged>, ExchangeError> {
+fn answer_from(shared: Shared, request: ExchangeRequest) -> Answer {
     match shared {
         Shared::Token {
             access_token,

@@ -6,10 +6,7 @@
 //! tokens issued to itself. Everything else — unknown, expired, revoked, rotated,
 //! another issuer's, another client's — is inactive (§2.2: it reveals nothing).
 
-use sha2::{Digest, Sha256};
-
 use super::{GrantError, Grants};
-use crate::config::constant_time_eq;
 use crate::domain::client_auth::Presented;
 use crate::domain::refresh as refresh_tokens;
 
@@ -65,15 +62,7 @@ impl Grants {
             .iter()
             .find(|c| c.client_id == client_id)
         {
-            let secret = presented
-                .secret()
-                .ok_or(GrantError::CallerUnauthenticated)?;
-            // Hashes first: equal lengths, so the comparison leaks nothing about the length.
-            let (a, b): ([u8; 32], [u8; 32]) = (
-                Sha256::digest(secret.as_bytes()).into(),
-                Sha256::digest(caller.client_secret.expose().as_bytes()).into(),
-            );
-            if !constant_time_eq(&a, &b) {
+            if !caller.accepts(presented) {
                 return Err(GrantError::CallerUnauthenticated);
             }
         } else if self

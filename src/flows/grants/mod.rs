@@ -23,6 +23,7 @@ pub use error::GrantError;
 pub use introspect::{Caller, Introspection};
 
 use crate::actors::discovery::DiscoveryHandle;
+use crate::actors::exchange::RefreshOnce;
 use crate::actors::scopes::handle::InvalidatorHandle;
 use crate::clock::Clock;
 use crate::config::{
@@ -35,7 +36,6 @@ use crate::telemetry::metrics::Metrics;
 use crate::tokens::Verifier;
 use crate::tokens::signing::SigningKeys;
 use crate::upstream::http::UpstreamHttp;
-use crate::upstream::refresh_once::RefreshOnce;
 use crate::upstream::token::ClientCredentials;
 use provider::Provider;
 

@@ -1,6 +1,6 @@
 //! A grant's provider tokens, refreshed at the provider when they expired — for the
 //! refresh grant and for an exchange of a broker token — and revoked there when the
-//! client revokes a token it held itself. `upstream::refresh_once` makes concurrent
+//! client revokes a token it held itself. the Exchange actor (`actors::exchange::RefreshOnce`) makes concurrent
 //! refreshes of one grant one provider call, here and on the other replicas; this
 //! file is that call and what its outcome means to a client.
 
@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::{GrantError, Grants};
 use crate::actors::discovery::DiscoveryHandle;
+use crate::actors::exchange::RefreshError;
 use crate::actors::scopes::handle::InvalidatorHandle;
 use crate::clock::Clock;
 use crate::domain::invalidation::Invalidation;
@@ -15,7 +16,6 @@ use crate::domain::provider_session::Standing;
 use crate::flows::clients::Clients;
 use crate::store::{Grant, Store, StoreError, UpstreamTokens};
 use crate::upstream::http::UpstreamHttp;
-use crate::upstream::refresh_once::RefreshError;
 use crate::upstream::token::{self as upstream_token, ClientCredentials};
 
 /// What a call to the provider on a grant's behalf needs. Shared (`Arc`) with the
@@ -192,5 +192,18 @@ impl Provider {
                 tracing::warn!(%error, hint, "the provider did not revoke its token");
             }
         }
+    }
+}
+
+/// The exchange of a broker token presents its grant's provider token: fresh, through
+/// the same one-refresh-per-grant path as the refresh grant.
+#[async_trait::async_trait(?Send)]
+impl crate::flows::exchange::GrantTokens for Grants {
+    async fn fresh(&self, grant: Grant) -> Result<Grant, crate::flows::exchange::GrantError> {
+        use crate::flows::exchange::GrantError as Refused;
+        self.refresh_upstream(grant).await.map_err(|e| match e {
+            GrantError::InvalidGrant(why) => Refused::Invalid(why.to_owned()),
+            other => Refused::Unavailable(other.to_string()),
+        })
     }
 }

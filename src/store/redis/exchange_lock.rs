@@ -1,4 +1,5 @@
-//! The replicas' exchange lock on Redis (see `actors::exchange::replicas`).
+//! The replicas' exchange lock on Redis (the trait: `store::exchange_lock`; how replicas use it:
+//! `actors::exchange::replicas`).
 //!
 //! ```text
 //! <p>exchange-lock:<hex key>   the holder's random owner token, PX = its lock's life
@@ -21,8 +22,7 @@ use async_trait::async_trait;
 
 use super::codec::{corrupt, redis_error, seal_error, word};
 use super::{Inner, RedisStore};
-use crate::actors::exchange::{Claim, ExchangeLock, Lease, Shared};
-use crate::store::StoreError;
+use crate::store::{Claim, ExchangeLock, Lease, Shared, StoreError};
 
 macro_rules! script {
     ($file:literal) => {

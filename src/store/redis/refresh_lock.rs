@@ -1,4 +1,5 @@
-//! The replicas' per-grant refresh lock on Redis (see `upstream::refresh_once`).
+//! The replicas' per-grant refresh lock on Redis (the trait: `store::refresh_lock`; its
+//! use: the exchange actor's refresh flights).
 //!
 //! ```text
 //! <p>refresh-lock:<grant_id>   string: the holder's random owner token, PX = the lock's life
@@ -16,8 +17,7 @@ use async_trait::async_trait;
 
 use super::RedisStore;
 use super::codec::redis_error;
-use crate::store::StoreError;
-use crate::upstream::refresh_once::RefreshLock;
+use crate::store::{RefreshLock, StoreError};
 
 static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(

@@ -1,4 +1,4 @@
-//! Identical exchange misses on two "replicas" — two Exchangers, each with its own
+//! Identical exchange misses on two "replicas" — two exchange actors, each with its own
 //! Redis store on one redis-server — against the development IdP in this process,
 //! whose counters say how many exchanges it was asked for.
 
@@ -16,7 +16,8 @@ use super::harness::RedisServer;
 use super::{prefix, store_on};
 use crate::actors::discovery::{Discovery, Timing};
 use crate::actors::exchange::{
-    Claim, ExchangeError, ExchangeLock, ExchangeRequest, Exchanger, Holder, SHARED_WINDOW,
+    Claim, ExchangeError, ExchangeLock, ExchangeRequest, Exchanger, Exchanges, Holder,
+    SHARED_WINDOW,
 };
 use crate::clock::Clock;
 use crate::config::{Issuer, Secret, Strategy};
@@ -117,7 +118,7 @@ impl Upstream {
         metrics: &Metrics,
         upstream_timeout: Duration,
     ) -> Exchanger {
-        Exchanger::new(
+        Exchanges::new(
             self.http.clone(),
             self.discovery.clone(),
             Clock::system(),
@@ -126,6 +127,7 @@ impl Upstream {
         )
         .with_metrics(metrics.clone())
         .with_replicas(Arc::new(store.clone()), upstream_timeout)
+        .start()
     }
 }
 

@@ -1,5 +1,5 @@
 //! Concurrent refreshes of one grant's provider tokens on two "replicas" — two
-//! `RefreshOnce`, each with its own Redis store on one redis-server — against a
+//! `RefreshOnce` (each an exchange actor), with its own Redis store on one redis-server — against a
 //! provider that rotates refresh tokens and refuses reuse (a reuse would revoke the
 //! grant, so any second call shows).
 
@@ -10,11 +10,12 @@ use futures_util::future::join_all;
 
 use super::harness::RedisServer;
 use super::{prefix, store_on};
+use crate::actors::exchange::refresh_tests::{Provider, grant};
+use crate::actors::exchange::{RefreshError, RefreshOnce, Refreshes};
 use crate::clock::Clock;
+use crate::store::RefreshLock;
 use crate::store::Store;
 use crate::store::redis::RedisStore;
-use crate::upstream::refresh_once::tests::{Provider, grant};
-use crate::upstream::refresh_once::{RefreshError, RefreshLock, RefreshOnce};
 
 const LATENCY: Duration = Duration::from_millis(100);
 
@@ -23,8 +24,9 @@ fn replicas(server: &RedisServer, ttl: Duration) -> [(Arc<RedisStore>, RefreshOn
     let prefix = prefix();
     [(), ()].map(|_| {
         let store = Arc::new(store_on(server, &prefix));
-        let once =
-            RefreshOnce::new(store.clone(), Clock::system()).with_lock_ttl(store.clone(), ttl);
+        let once = Refreshes::new(store.clone(), Clock::system())
+            .with_lock_ttl(store.clone(), ttl)
+            .start();
         (store, once)
     })
 }
@@ -129,8 +131,9 @@ async fn a_holder_whose_request_is_dropped_keeps_its_lock_until_the_refresh_is_s
     let store = Arc::new(store_on(&server, &prefix));
     store.put_grant(grant("g1")).await.unwrap();
     // A lock that would outlive the test: only a release removes it.
-    let once = RefreshOnce::new(store.clone(), Clock::system())
-        .with_lock_ttl(store.clone(), Duration::from_secs(600));
+    let once = Refreshes::new(store.clone(), Clock::system())
+        .with_lock_ttl(store.clone(), Duration::from_secs(600))
+        .start();
     let slow = Provider::held(store.clone(), Clock::system());
     let lock = crate::store::redis::keys::Keys::new(&prefix).refresh_lock("g1");
     let mut raw = server.connection();

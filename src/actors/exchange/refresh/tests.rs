@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::future::{LocalBoxFuture, join_all};
 use tokio::sync::Semaphore;
 
-use super::{RefreshError, RefreshOnce};
+use super::{RefreshError, Refreshes};
 use crate::clock::Clock;
 use crate::domain::scope::Scopes;
 use crate::store::{Grant, MemoryStore, Store, UpstreamTokens};
@@ -148,7 +148,7 @@ async fn fifty_concurrent_refreshes_of_one_grant_are_one_provider_call() {
     let clock = Clock::system();
     let expired = stored(&store, grant("g1")).await;
     let provider = Provider::new(store.clone(), clock.clone(), Duration::from_millis(50));
-    let once = RefreshOnce::new(store.clone(), clock.clone());
+    let once = Refreshes::new(store.clone(), clock.clone()).start();
 
     let answers =
         join_all((0..50).map(|_| once.refreshed(expired.clone(), provider.refresher()))).await;
@@ -168,7 +168,7 @@ async fn a_fresh_or_unrefreshable_provider_token_costs_no_call() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let clock = Clock::system();
     let provider = Provider::new(store.clone(), clock.clone(), Duration::ZERO);
-    let once = RefreshOnce::new(store.clone(), clock.clone());
+    let once = Refreshes::new(store.clone(), clock.clone()).start();
     let mut fresh = grant("fresh");
     fresh.upstream.expires_at = Some(clock.unix() + 60);
     let mut no_refresh_token = grant("plain");
@@ -186,7 +186,7 @@ async fn a_refusal_reaches_every_caller_of_the_flight_and_revokes_the_grant() {
     let clock = Clock::system();
     let expired = stored(&store, grant("g1")).await;
     let provider = Provider::ended(store.clone(), clock.clone(), Duration::from_millis(50));
-    let once = RefreshOnce::new(store.clone(), clock.clone());
+    let once = Refreshes::new(store.clone(), clock.clone()).start();
 
     let answers =
         join_all((0..20).map(|_| once.refreshed(expired.clone(), provider.refresher()))).await;
@@ -218,7 +218,7 @@ async fn a_flight_whose_caller_goes_away_still_lands_for_its_waiters_with_one_ca
     // The first caller's provider answers only after its request was dropped.
     let slow = Provider::held(store.clone(), clock.clone());
     let other = Provider::new(store.clone(), clock.clone(), Duration::ZERO);
-    let once = RefreshOnce::new(store.clone(), clock.clone());
+    let once = Refreshes::new(store.clone(), clock.clone()).start();
 
     let first = {
         let (once, expired, slow) = (once.clone(), expired.clone(), slow.clone());
@@ -251,7 +251,7 @@ async fn a_flight_whose_only_caller_goes_away_stores_the_rotated_refresh_token()
     let clock = Clock::system();
     let expired = stored(&store, grant("g1")).await;
     let slow = Provider::held(store.clone(), clock.clone());
-    let once = RefreshOnce::new(store.clone(), clock.clone());
+    let once = Refreshes::new(store.clone(), clock.clone()).start();
 
     let caller = {
         let (once, expired, slow) = (once.clone(), expired.clone(), slow.clone());
