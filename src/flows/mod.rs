@@ -7,3 +7,4 @@
 //! `web::Data`, so a handler receives only the flow it calls.
 
 pub mod clients;
+pub mod registration;
