@@ -7,7 +7,9 @@
 pub mod actors;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "dev-idp")]
 pub mod demo;
+#[cfg(feature = "dev-idp")]
 pub mod dev_idp;
 pub mod domain;
 pub mod flows;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use token_broker::clock::Clock;
 use token_broker::config::{self, Config, Environment};
+#[cfg(feature = "dev-idp")]
 use token_broker::dev_idp::{self, DevIdpConfig};
 use token_broker::{server, telemetry};
 
@@ -28,6 +29,7 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
     },
+    #[cfg(feature = "dev-idp")]
     /// Run the demo: the development IdP, the broker wired to it, and an example MCP
     /// server at /mcp protected by the broker. Prints what to try next.
     Demo {
@@ -41,6 +43,7 @@ enum Command {
         #[arg(long, default_value = "memory", value_name = "STORE")]
         store: token_broker::demo::store::DemoStore,
     },
+    #[cfg(feature = "dev-idp")]
     /// Run the development OpenID provider (development and tests only: no login form,
     /// an unauthenticated control API under /_dev/).
     DevIdp {
@@ -102,7 +105,9 @@ fn main() -> ExitCode {
             Ok(config) => serve(config),
             Err(code) => code,
         },
+        #[cfg(feature = "dev-idp")]
         Command::DevIdp { listen, config } => dev_idp(listen, config.as_deref()),
+        #[cfg(feature = "dev-idp")]
         Command::Demo {
             listen,
             idp_listen,
@@ -176,6 +181,7 @@ fn hash_key(generate: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+#[cfg(feature = "dev-idp")]
 fn demo(
     listen: std::net::SocketAddr,
     idp_listen: std::net::SocketAddr,
@@ -207,6 +213,7 @@ fn demo(
     }
 }
 
+#[cfg(feature = "dev-idp")]
 fn dev_idp(listen: std::net::SocketAddr, path: Option<&std::path::Path>) -> ExitCode {
     let config = match path.map(std::fs::read_to_string).transpose() {
         Err(error) => {

@@ -23,7 +23,6 @@ use crate::config::Config;
 use crate::flows::login::{Login, LoginSettings};
 use crate::http::login_cookies::LoginCookies;
 use crate::http::metadata::ServerMetadata;
-use crate::http::rate_limit::RateLimiter;
 use crate::http::{middleware, routes};
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
@@ -47,8 +46,8 @@ pub struct AppState {
     pub verifier: Verifier,
     pub store: Arc<dyn Store>,
     pub registration: RegistrationHandle,
-    /// Registrations per client IP (`registration.rate_limit_*`), shared by replicas on Redis.
-    pub registration_limiter: RateLimiter,
+    /// Dynamic client registration (`POST /oauth/register`).
+    pub registrar: Arc<crate::flows::registration::Registrar>,
     /// Login sessions and one-time codes.
     pub sessions: SessionsHandle,
     /// The login's cookies (browser binding, remembered approvals).
@@ -383,6 +382,22 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         clock: clock.clone(),
         metrics: metrics.clone(),
     });
+    // Registrations per client IP (`registration.rate_limit_*`), shared by replicas on Redis.
+    let registrar = crate::flows::registration::Registrar::new(
+        registration.clone(),
+        crate::flows::registration::RateLimiter::new(
+            "registration",
+            config.registration.rate_limit,
+            opened.rate_limits,
+            clock.clone(),
+        ),
+        crate::domain::client_metadata::RedirectPolicy {
+            allow_private_use_schemes: config.registration.allow_private_use_schemes,
+            allowed_patterns: config.registration.redirect_uri_allow_list.clone(),
+        },
+        config.server.trusted_proxies.clone(),
+        metrics.clone(),
+    );
     Ok(web::Data::new(AppState {
         access,
         exchanger,
@@ -396,12 +411,7 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         sessions,
         cookies,
         metadata: ServerMetadata::from_config(&config),
-        registration_limiter: RateLimiter::new(
-            "registration",
-            config.registration.rate_limit,
-            opened.rate_limits,
-            clock.clone(),
-        ),
+        registrar,
         registration,
         store,
         metrics,
@@ -442,6 +452,7 @@ pub fn app(
         ))
         .app_data(web::Data::from(state.login.clone()))
         .app_data(web::Data::from(state.cookies.clone()))
+        .app_data(web::Data::from(state.registrar.clone()))
         .default_service(web::to(routes::not_found))
         .wrap(from_fn(middleware::limit_body))
         .wrap(

@@ -5,16 +5,16 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use url::Url;
 
-use super::idp::{Code, Idp, err, random_token};
+use super::error::{ErrorCode, IdpError, err};
+use super::idp::{Code, Idp, random_token};
+use super::params::{ParamError, Params};
 use crate::domain::scope::Scopes;
 use crate::domain::{pkce, redirect_uri};
-use crate::http::error::{ApiError, ErrorCode};
-use crate::http::params::Params;
 
 pub async fn authorize(
     idp: web::Data<Idp>,
     query: web::Query<Vec<(String, String)>>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, IdpError> {
     let params = Params::new(query.into_inner());
     // Until client and redirect URI are known good, errors are shown, never redirected.
     let client_id = params.required("client_id")?;
@@ -31,8 +31,8 @@ pub async fn authorize(
             "redirect_uri is not registered for this client",
         ));
     }
-    let target = Url::parse(redirect)
-        .map_err(|_| ApiError::InvalidRequest("redirect_uri is not a URL".to_owned()))?;
+    let target =
+        Url::parse(redirect).map_err(|_| IdpError::invalid_request("redirect_uri is not a URL"))?;
     let state = params.one("state").ok().flatten().map(str::to_owned);
     let respond = |pairs: Vec<(&str, String)>| {
         let mut url = target.clone();
@@ -67,7 +67,8 @@ fn issue_code(
     redirect: &str,
 ) -> Result<String, (ErrorCode, String)> {
     let bad = |code: ErrorCode, text: &str| (code, text.to_owned());
-    let invalid = |e: ApiError| (ErrorCode::InvalidRequest, e.to_string());
+    // Worded as the broker's own `invalid_request` errors read in a redirect.
+    let invalid = |e: ParamError| (ErrorCode::InvalidRequest, format!("invalid request: {e}"));
     if params.one("response_type").map_err(invalid)? != Some("code") {
         return Err(bad(
             ErrorCode::UnsupportedResponseType,

@@ -11,10 +11,10 @@ use actix_web::{Error, HttpResponse, ResponseError, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::error::IdpError;
 use super::faults::{FaultSpec, Verdict};
 use super::idp::Idp;
 use super::keys::SigningAlg;
-use crate::http::error::ApiError;
 
 /// Which counted endpoint a path belongs to; `None` for the control API and 404s.
 fn endpoint_of(path: &str) -> Option<&'static str> {
@@ -49,15 +49,15 @@ pub async fn gate(
             }
             return Ok(next.call(req).await?.map_into_left_body());
         }
-        Verdict::Down => ApiError::Unavailable {
+        Verdict::Down => IdpError::Unavailable {
             description: "the provider is down".to_owned(),
             retry_after: None,
         },
         Verdict::Fail {
             status: 429,
             retry_after,
-        } => ApiError::RateLimited { retry_after },
-        Verdict::Fail { retry_after, .. } => ApiError::Unavailable {
+        } => IdpError::RateLimited { retry_after },
+        Verdict::Fail { retry_after, .. } => IdpError::Unavailable {
             description: "the provider is overloaded".to_owned(),
             retry_after,
         },
@@ -74,8 +74,8 @@ pub async fn calls(idp: web::Data<Idp>) -> HttpResponse {
 pub async fn add_fault(
     idp: web::Data<Idp>,
     spec: web::Json<FaultSpec>,
-) -> Result<HttpResponse, ApiError> {
-    idp.faults.set(&spec).map_err(ApiError::InvalidRequest)?;
+) -> Result<HttpResponse, IdpError> {
+    idp.faults.set(&spec).map_err(IdpError::invalid_request)?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -112,24 +112,24 @@ pub struct Rotate {
     alg: Option<String>,
 }
 
-pub async fn rotate(idp: web::Data<Idp>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn rotate(idp: web::Data<Idp>, body: web::Bytes) -> Result<HttpResponse, IdpError> {
     // A bare `curl -X POST .../_dev/keys/rotate` rotates with the configured algorithm.
     let body: Rotate = if body.is_empty() {
         Rotate { alg: None }
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| ApiError::InvalidRequest(format!("the JSON body is invalid: {e}")))?
+            .map_err(|e| IdpError::invalid_request(format!("the JSON body is invalid: {e}")))?
     };
     let alg = body
         .alg
         .as_deref()
         .map(SigningAlg::parse)
         .transpose()
-        .map_err(ApiError::InvalidRequest)?;
+        .map_err(IdpError::invalid_request)?;
     let kid = idp
         .keys
         .rotate(alg, idp.clock.unix())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| IdpError::Internal(e.to_string()))?;
     Ok(HttpResponse::Ok().json(json!({ "kid": kid })))
 }
 

@@ -3,17 +3,17 @@
 
 use serde_json::json;
 
-use super::idp::{AccessGrant, Client, Idp, err};
+use super::error::{ErrorCode, IdpError, err};
+use super::idp::{AccessGrant, Client, Idp};
+use super::params::Params;
 use super::token::{TokenResponse, resources, token_audiences};
 use crate::domain::scope::Scopes;
-use crate::http::error::{ApiError, ErrorCode};
-use crate::http::params::Params;
 
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 
 /// The knob that makes exchanges fail, as an IdP without exchange rights would.
-fn refused(idp: &Idp) -> Option<ApiError> {
+fn refused(idp: &Idp) -> Option<IdpError> {
     let code = idp.faults.refuse_exchange()?;
     let code =
         serde_json::from_value::<ErrorCode>(json!(code)).unwrap_or(ErrorCode::UnauthorizedClient);
@@ -26,7 +26,7 @@ pub fn token_exchange(
     idp: &Idp,
     client: &Client,
     params: &Params,
-) -> Result<TokenResponse, ApiError> {
+) -> Result<TokenResponse, IdpError> {
     if let Some(error) = refused(idp) {
         return Err(error);
     }
@@ -108,7 +108,7 @@ pub fn on_behalf_of(
     idp: &Idp,
     client: &Client,
     params: &Params,
-) -> Result<TokenResponse, ApiError> {
+) -> Result<TokenResponse, IdpError> {
     if let Some(error) = refused(idp) {
         return Err(error);
     }

@@ -11,12 +11,16 @@ mod authorize;
 pub mod config;
 mod control;
 mod discovery;
+pub mod error;
 mod exchange;
 pub mod faults;
 pub mod idp;
 pub mod keys;
+mod params;
+pub mod records;
 mod register;
 mod resource;
+mod routes;
 mod token;
 
 use std::net::{SocketAddr, TcpListener};
@@ -31,7 +35,6 @@ use idp::Idp;
 use keys::KeyRing;
 
 use crate::clock::Clock;
-use crate::http::{middleware, routes};
 
 /// Why the dev IdP could not start.
 #[derive(Debug, thiserror::Error)]
@@ -54,16 +57,23 @@ pub struct RunningIdp {
 }
 
 impl RunningIdp {
-    /// Serves until `shutdown` resolves, then stops gracefully.
+    /// Serves until `shutdown` resolves, then stops gracefully: the listener closes
+    /// and requests in flight finish.
     pub async fn serve_until(
         self,
         shutdown: impl Future<Output = ()> + 'static,
     ) -> std::io::Result<()> {
-        crate::server::serve_until(self.server, shutdown, || {}).await
+        let handle = self.server.handle();
+        actix_web::rt::spawn(async move {
+            shutdown.await;
+            tracing::info!("dev IdP: shutdown signal received");
+            handle.stop(true).await;
+        });
+        self.server.await?;
+        tracing::info!("dev IdP stopped");
+        Ok(())
     }
 }
-
-const BODY_LIMIT: usize = 64 * 1024;
 
 /// Starts the IdP on `listener` with `clock` (tests share a clock to age tokens).
 pub fn start(
@@ -83,8 +93,8 @@ pub fn start(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_idp.clone())
-            .configure(|cfg| routes::extractor_configs(cfg, BODY_LIMIT))
-            .configure(configure)
+            .configure(routes::extractor_configs)
+            .configure(routes::configure)
             .default_service(web::to(routes::not_found))
             .wrap(from_fn(control::gate))
             .wrap(
@@ -92,7 +102,7 @@ pub fn start(
                     .add(("Cache-Control", "no-store"))
                     .add(("Pragma", "no-cache")),
             )
-            .wrap(from_fn(middleware::observe))
+            .wrap(from_fn(routes::log))
     })
     .workers(2)
     .shutdown_timeout(5)
@@ -105,71 +115,4 @@ pub fn start(
         idp,
         server,
     })
-}
-
-fn configure(cfg: &mut web::ServiceConfig) {
-    let not_allowed = || web::to(routes::method_not_allowed);
-    cfg.service(
-        web::resource("/.well-known/openid-configuration")
-            .get(discovery::discovery)
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/.well-known/oauth-authorization-server")
-            .get(discovery::discovery)
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/jwks")
-            .get(discovery::jwks)
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/authorize")
-            .get(authorize::authorize)
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/token")
-            .post(token::token)
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/register")
-            .post(register::register)
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/register/{client_id}")
-            .get(register::read)
-            .delete(register::delete)
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/introspect")
-            .post(resource::introspect)
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/revoke")
-            .post(resource::revoke)
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/userinfo")
-            .get(resource::userinfo)
-            .post(resource::userinfo)
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::scope("/_dev")
-            .route("/calls", web::get().to(control::calls))
-            .route("/faults", web::post().to(control::add_fault))
-            .route("/down", web::post().to(control::down))
-            .route("/up", web::post().to(control::up))
-            .route("/exchange", web::post().to(control::exchange))
-            .route("/keys/rotate", web::post().to(control::rotate))
-            .route("/clock", web::post().to(control::clock))
-            .route("/reset", web::post().to(control::reset)),
-    );
 }

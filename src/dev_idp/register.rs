@@ -1,16 +1,16 @@
 //! Dynamic client registration (RFC 7591) and its management protocol's read and
 //! delete (RFC 7592), with registration access tokens.
 
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
 use url::Url;
 
 use super::config::TOKEN_EXCHANGE;
-use super::idp::{Client, Idp, err, random_token};
+use super::error::{ErrorCode, IdpError, err};
+use super::idp::{Client, Idp, random_token};
 use crate::config::constant_time_eq;
 use crate::domain::scope::Scopes;
-use crate::http::error::{ApiError, ErrorCode};
 
 const GRANTS: &[&str] = &[
     "authorization_code",
@@ -23,9 +23,9 @@ const AUTH_METHODS: &[&str] = &["none", "client_secret_basic", "client_secret_po
 pub async fn register(
     idp: web::Data<Idp>,
     body: web::Json<Value>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, IdpError> {
     if !idp.config.dynamic_registration {
-        return Err(ApiError::NotFound);
+        return Err(IdpError::refused(StatusCode::NOT_FOUND, "no such endpoint"));
     }
     let Value::Object(mut metadata) = body.into_inner() else {
         return Err(err(
@@ -147,7 +147,7 @@ pub async fn read(
     idp: web::Data<Idp>,
     req: HttpRequest,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, IdpError> {
     let client = authorized(&idp, &req, &path)?;
     let mut body = client.metadata.unwrap_or(Value::Object(Map::new()));
     // RFC 7592 §3: the client information response carries the access token too.
@@ -162,7 +162,7 @@ pub async fn delete(
     idp: web::Data<Idp>,
     req: HttpRequest,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, IdpError> {
     authorized(&idp, &req, &path)?;
     let mut store = idp.store()?;
     store.clients.remove(path.as_str());
@@ -170,13 +170,13 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn authorized(idp: &Idp, req: &HttpRequest, client_id: &str) -> Result<Client, ApiError> {
+fn authorized(idp: &Idp, req: &HttpRequest, client_id: &str) -> Result<Client, IdpError> {
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| ApiError::MissingToken("registration access token required".to_owned()))?;
+        .ok_or_else(|| IdpError::MissingToken("registration access token required".to_owned()))?;
     let client = idp.store()?.clients.get(client_id).cloned();
     match client {
         Some(client)
@@ -188,13 +188,13 @@ fn authorized(idp: &Idp, req: &HttpRequest, client_id: &str) -> Result<Client, A
             Ok(client)
         }
         // Unknown client and wrong token look the same (RFC 7592 §2).
-        _ => Err(ApiError::InvalidToken(
+        _ => Err(IdpError::InvalidToken(
             "invalid registration access token".to_owned(),
         )),
     }
 }
 
-fn string_list(metadata: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, ApiError> {
+fn string_list(metadata: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, IdpError> {
     match metadata.get(key) {
         None => Ok(None),
         Some(Value::Array(items)) => items

@@ -4,15 +4,15 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
-use super::idp::{Client, Idp, err};
+use super::error::{ErrorCode, IdpError, err};
+use super::idp::{Client, Idp};
+use super::params::Form;
+use super::params::Params;
 use crate::domain::client_auth;
-use crate::http::error::{ApiError, ErrorCode};
-use crate::http::form::Form;
-use crate::http::params::Params;
 
 /// Reads and checks the client's credentials (RFC 6749 §2.3.1) for the token,
 /// introspection and revocation endpoints.
-pub fn authenticate(idp: &Idp, req: &HttpRequest, params: &Params) -> Result<Client, ApiError> {
+pub fn authenticate(idp: &Idp, req: &HttpRequest, params: &Params) -> Result<Client, IdpError> {
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -22,7 +22,7 @@ pub fn authenticate(idp: &Idp, req: &HttpRequest, params: &Params) -> Result<Cli
         params.one("client_id")?,
         params.one("client_secret")?,
     )
-    .map_err(|e| ApiError::InvalidClient(e.to_string()))?;
+    .map_err(|e| IdpError::InvalidClient(e.to_string()))?;
     idp.authenticate(&presented)
 }
 
@@ -31,17 +31,17 @@ pub async fn introspect(
     idp: web::Data<Idp>,
     req: HttpRequest,
     Form(params): Form,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, IdpError> {
     let client = authenticate(&idp, &req, &params)?;
     if client.secret.is_none() {
-        return Err(ApiError::InvalidClient(
+        return Err(IdpError::InvalidClient(
             "introspection requires a confidential client".to_owned(),
         ));
     }
     let token = params.required("token")?;
     if let Some(claims) = idp.verify_access(token) {
         let mut body =
-            serde_json::to_value(&claims).map_err(|e| ApiError::Internal(e.to_string()))?;
+            serde_json::to_value(&claims).map_err(|e| IdpError::Internal(e.to_string()))?;
         body["active"] = json!(true);
         body["token_type"] = json!("Bearer");
         if body.get("scope").is_none() {
@@ -70,7 +70,7 @@ pub async fn revoke(
     idp: web::Data<Idp>,
     req: HttpRequest,
     Form(params): Form,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, IdpError> {
     let client = authenticate(&idp, &req, &params)?;
     let token = params.required("token")?;
     if let Some(claims) = idp.verify_access(token) {
@@ -98,15 +98,15 @@ pub async fn revoke(
 }
 
 /// The user's claims for a valid access token carrying `openid`.
-pub async fn userinfo(idp: web::Data<Idp>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn userinfo(idp: web::Data<Idp>, req: HttpRequest) -> Result<HttpResponse, IdpError> {
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| ApiError::MissingToken("a bearer token is required".to_owned()))?;
+        .ok_or_else(|| IdpError::MissingToken("a bearer token is required".to_owned()))?;
     let claims = idp.verify_access(token).ok_or_else(|| {
-        ApiError::InvalidToken("the token is invalid, expired or revoked".to_owned())
+        IdpError::InvalidToken("the token is invalid, expired or revoked".to_owned())
     })?;
     let scopes = claims.scopes();
     if !scopes.contains("openid") {

@@ -6,13 +6,13 @@ use serde::Serialize;
 
 use super::authorize::is_resource;
 use super::config::{JWT_BEARER, TOKEN_EXCHANGE};
+use super::error::{ErrorCode, IdpError, err};
 use super::exchange;
-use super::idp::{AccessGrant, Client, Idp, Issued, Refresh, err, random_token};
+use super::idp::{AccessGrant, Client, Idp, Issued, Refresh, random_token};
+use super::params::Form;
+use super::params::Params;
 use crate::domain::pkce;
 use crate::domain::scope::Scopes;
-use crate::http::error::{ApiError, ErrorCode};
-use crate::http::form::Form;
-use crate::http::params::Params;
 use crate::redact::Redacted;
 
 /// The successful token response (RFC 6749 §5.1, RFC 8693 §2.2.1). `Debug` hides
@@ -54,7 +54,7 @@ pub async fn token(
     idp: web::Data<Idp>,
     req: HttpRequest,
     Form(params): Form,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, IdpError> {
     let grant_type = params.required("grant_type")?;
     idp.faults.record(&format!("token:{grant_type}"));
     let client = super::resource::authenticate(&idp, &req, &params)?;
@@ -98,7 +98,7 @@ fn authorization_code(
     idp: &Idp,
     client: &Client,
     params: &Params,
-) -> Result<TokenResponse, ApiError> {
+) -> Result<TokenResponse, IdpError> {
     let code_value = params.required("code")?;
     let redirect = params.required("redirect_uri")?;
     let verifier = params.required("code_verifier")?;
@@ -185,7 +185,7 @@ fn authorization_code(
     })
 }
 
-fn refresh_token(idp: &Idp, client: &Client, params: &Params) -> Result<TokenResponse, ApiError> {
+fn refresh_token(idp: &Idp, client: &Client, params: &Params) -> Result<TokenResponse, IdpError> {
     let presented = params.required("refresh_token")?;
     let now = idp.clock.unix();
     let mut store = idp.store()?;
@@ -257,7 +257,7 @@ fn client_credentials(
     idp: &Idp,
     client: &Client,
     params: &Params,
-) -> Result<TokenResponse, ApiError> {
+) -> Result<TokenResponse, IdpError> {
     if client.secret.is_none() {
         return Err(err(
             ErrorCode::UnauthorizedClient,
@@ -296,7 +296,7 @@ fn client_credentials(
 }
 
 /// The `resource` parameters, each an absolute URI without fragment (RFC 8707 §2).
-pub fn resources(params: &Params) -> Result<Vec<&str>, ApiError> {
+pub fn resources(params: &Params) -> Result<Vec<&str>, IdpError> {
     let resources = params.all("resource");
     match resources.iter().find(|r| !is_resource(r)) {
         Some(bad) => Err(err(
@@ -313,7 +313,7 @@ pub fn token_audiences(
     requested: &[&str],
     granted: &[String],
     client_id: &str,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<String>, IdpError> {
     if !granted.is_empty()
         && let Some(outside) = requested.iter().find(|r| !granted.iter().any(|g| g == *r))
     {

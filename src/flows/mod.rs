@@ -11,3 +11,4 @@ pub mod clients;
 pub mod exchange;
 pub mod grants;
 pub mod login;
+pub mod registration;

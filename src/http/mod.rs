@@ -20,7 +20,6 @@ pub mod metrics;
 pub mod middleware;
 pub mod params;
 pub mod protect;
-pub mod rate_limit;
 pub mod register;
 pub mod resource_metadata;
 pub mod revoke;

@@ -4,7 +4,9 @@ use super::*;
 use crate::actors::registration::Registered;
 use crate::actors::sessions::SessionTicket;
 use crate::config::Issuer;
+#[cfg(feature = "dev-idp")]
 use crate::dev_idp::config::ClientSpec;
+#[cfg(feature = "dev-idp")]
 use crate::dev_idp::idp::{Client, Code, Issued};
 use crate::domain::authorize::Authorization;
 use crate::domain::scope::Scopes;
@@ -142,6 +144,7 @@ fn the_id_token_expectations_hide_the_nonce_and_access_token() {
     });
 }
 
+#[cfg(feature = "dev-idp")]
 #[test]
 fn the_dev_idps_clients_and_codes_hide_their_secrets() {
     let spec = ClientSpec {

@@ -4,6 +4,8 @@
 //! the number of clients, and periodically removes unused ones. Reads (authorize,
 //! token) go to the store directly through the handle.
 
+mod create;
+mod handle;
 mod messages;
 mod upstream;
 
@@ -11,9 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 
+pub use handle::RegistrationHandle;
 pub use messages::{RegisterClient, Renew, Sweep};
 
 use std::collections::HashMap;
@@ -22,8 +23,8 @@ use tokio::sync::oneshot;
 
 use crate::actors::discovery::DiscoveryHandle;
 use crate::clock::Clock;
-use crate::config::{RegistrationConfig, RegistrationMode};
-use crate::domain::client_metadata::{ClientMetadata, TokenEndpointAuthMethod};
+use crate::config::RegistrationConfig;
+use crate::domain::client_metadata::TokenEndpointAuthMethod;
 use crate::domain::upstream_request::Profile;
 use crate::redact::Redacted;
 use crate::store::{ClientOrigin, RecentClients, Store, StoreError, StoredClient};
@@ -77,55 +78,6 @@ pub enum RegistrationError {
     /// Proxy mode: the provider could not be used (unreachable, no endpoint, bad answer).
     #[error("{0}")]
     Upstream(String),
-}
-
-/// What handlers hold.
-#[derive(Clone)]
-pub struct RegistrationHandle {
-    addr: Addr<Registration>,
-    store: Arc<dyn Store>,
-    recent: Arc<dyn RecentClients>,
-    http: UpstreamHttp,
-    clock: Clock,
-}
-
-impl RegistrationHandle {
-    pub async fn register(
-        &self,
-        metadata: ClientMetadata,
-    ) -> Result<Registered, RegistrationError> {
-        self.addr
-            .send(RegisterClient { metadata })
-            .await
-            .map_err(|_| RegistrationError::Stopped)?
-    }
-
-    pub async fn sweep(&self) -> Result<SweepReport, RegistrationError> {
-        self.addr
-            .send(Sweep)
-            .await
-            .map_err(|_| RegistrationError::Stopped)?
-    }
-
-    pub async fn client(&self, client_id: &str) -> Result<Option<StoredClient>, StoreError> {
-        self.store.get_client(client_id).await
-    }
-
-    /// A client already registered with identical public metadata within the
-    /// de-duplication window: hosted clients behind one egress IP registering the same
-    /// app must neither multiply clients nor use up each other's rate limit.
-    pub async fn existing_public(&self, metadata: &ClientMetadata) -> Option<StoredClient> {
-        if metadata.token_endpoint_auth_method != TokenEndpointAuthMethod::None {
-            return None;
-        }
-        let client_id = self
-            .recent
-            .recall(&metadata.fingerprint())
-            .await
-            .ok()
-            .flatten()?;
-        self.store.get_client(&client_id).await.ok().flatten()
-    }
 }
 
 /// What proxy mode needs to reach the provider.
@@ -188,12 +140,6 @@ impl Registration {
     }
 }
 
-fn random_b64(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut buf);
-    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, buf)
-}
-
 impl Actor for Registration {
     type Context = Context<Self>;
 
@@ -205,82 +151,6 @@ impl Actor for Registration {
     }
 }
 
-/// Creates the client: locally, or at the provider first in proxy mode.
-async fn create(
-    metadata: ClientMetadata,
-    config: RegistrationConfig,
-    store: Arc<dyn Store>,
-    upstream: Upstream,
-    now: u64,
-) -> Reply {
-    if store.count_clients().await? >= config.max_clients {
-        return Err(RegistrationError::Full);
-    }
-    let public = metadata.token_endpoint_auth_method == TokenEndpointAuthMethod::None;
-    let origin = match config.mode {
-        RegistrationMode::Local => ClientOrigin::Local,
-        RegistrationMode::Proxy => {
-            upstream::register(
-                &upstream,
-                &config,
-                metadata.client_name.as_deref(),
-                metadata.scope.as_ref(),
-            )
-            .await?
-        }
-    };
-    let secret = (!public).then(|| random_b64(32));
-    let client = StoredClient {
-        client_id: random_b64(16),
-        secret_hash: secret.as_ref().map(|s| Sha256::digest(s.as_bytes()).into()),
-        metadata: serde_json::Value::Object(metadata.to_response_json()),
-        fingerprint: metadata.fingerprint(),
-        issued_at: now,
-        last_used_at: None,
-        origin,
-    };
-    store.put_client(client.clone()).await?;
-    Ok(Registered {
-        client,
-        secret,
-        reused: false,
-    })
-}
-
-/// A public registration: the client remembered for identical metadata when it
-/// still exists, else a new one, remembered for the de-duplication window.
-async fn reuse_or_create(
-    metadata: ClientMetadata,
-    config: RegistrationConfig,
-    store: Arc<dyn Store>,
-    upstream: Upstream,
-    recent: Arc<dyn RecentClients>,
-    now: u64,
-) -> Reply {
-    let fingerprint = metadata.fingerprint();
-    // The client it made may have gone since (removed as stale, or a store that
-    // lost its data): then this registration makes a new one.
-    if let Some(client_id) = recent.recall(&fingerprint).await?
-        && let Some(client) = store.get_client(&client_id).await?
-    {
-        return Ok(Registered {
-            client,
-            secret: None,
-            reused: true,
-        });
-    }
-    let window = config.dedupe_window;
-    let registered = create(metadata, config, store, upstream, now).await?;
-    // The client exists: a failure to remember it costs only an extra client later.
-    if let Err(error) = recent
-        .remember(&fingerprint, &registered.client.client_id, window)
-        .await
-    {
-        tracing::warn!(%error, "a new public client could not be remembered for de-duplication");
-    }
-    Ok(registered)
-}
-
 impl Handler<RegisterClient> for Registration {
     type Result = ResponseFuture<Reply>;
 
@@ -288,7 +158,7 @@ impl Handler<RegisterClient> for Registration {
         let metadata = message.metadata;
         let (tx, rx) = oneshot::channel();
         if metadata.token_endpoint_auth_method != TokenEndpointAuthMethod::None {
-            let work = create(
+            let work = create::create(
                 metadata,
                 self.config.clone(),
                 self.store.clone(),
@@ -308,7 +178,7 @@ impl Handler<RegisterClient> for Registration {
             return wait(rx);
         }
         self.in_flight.insert(fingerprint, vec![tx]);
-        let work = reuse_or_create(
+        let work = create::reuse_or_create(
             metadata,
             self.config.clone(),
             self.store.clone(),

@@ -86,13 +86,11 @@ impl RegistrationHandle {
             forgotten,
             "registering the client at the provider afresh"
         );
-        self.addr
-            .send(Renew {
-                client_id: client_id.to_owned(),
-                stale_upstream_id: upstream_client_id.clone(),
-            })
-            .await
-            .map_err(|_| RegistrationError::Stopped)?
+        self.ask(Renew {
+            client_id: client_id.to_owned(),
+            stale_upstream_id: upstream_client_id.clone(),
+        })
+        .await
     }
 }
 

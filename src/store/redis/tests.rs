@@ -5,6 +5,7 @@
 
 mod at_rest;
 mod decide;
+#[cfg(feature = "dev-idp")]
 mod exchange_lock;
 mod harness;
 mod login_state;

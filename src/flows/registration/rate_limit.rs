@@ -1,4 +1,4 @@
-//! A rate limit as handlers use it: one named limit (GCRA from `domain::rate_limit`)
+//! A rate limit as flows use it: one named limit (GCRA from `domain::rate_limit`)
 //! over the store's counters — this process's memory, or Redis when replicas share
 //! it, so the limit holds for all of them together — timed by the broker's clock.
 
