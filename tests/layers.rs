@@ -140,7 +140,6 @@ fn module_of(src: &Path, file: &Path) -> Option<String> {
 }
 
 #[test]
-#[ignore = "turned on when the #17 refactor lands: run with --include-ignored"]
 fn no_module_imports_a_layer_above_it() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();

@@ -8,9 +8,8 @@ use actix_web::http::header;
 use super::error::ApiError;
 use super::params::Params;
 use crate::domain::client_auth::{self, Presented};
+pub use crate::flows::clients::KnownClient;
 use crate::flows::clients::{ClientError, Clients};
-pub use crate::flows::clients::{KnownClient, NotFound};
-use crate::server::AppState;
 
 impl From<ClientError> for ApiError {
     fn from(error: ClientError) -> Self {
@@ -22,19 +21,6 @@ impl From<ClientError> for ApiError {
             ClientError::Unauthenticated(why) => ApiError::InvalidClient(why.to_owned()),
         }
     }
-}
-
-/// The client named `client_id` (see `flows::clients::Clients::find`).
-pub async fn find(state: &AppState, client_id: &str) -> Result<Option<KnownClient>, ApiError> {
-    Ok(state.clients.find(client_id).await?)
-}
-
-/// The client named `client_id`, or why there is none.
-pub async fn lookup(
-    state: &AppState,
-    client_id: &str,
-) -> Result<Result<KnownClient, NotFound>, ApiError> {
-    Ok(state.clients.lookup(client_id).await?)
 }
 
 /// The credentials a back-channel request carries (Basic header or form fields);

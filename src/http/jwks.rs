@@ -6,14 +6,14 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 
-use crate::server::AppState;
-use crate::tokens::signing::JWKS_MAX_AGE;
+use crate::clock::Clock;
+use crate::tokens::signing::{JWKS_MAX_AGE, SigningKeys};
 
-pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+pub async fn jwks(signing: web::Data<SigningKeys>, clock: web::Data<Clock>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((
             header::CACHE_CONTROL,
             format!("public, max-age={}", JWKS_MAX_AGE.as_secs()),
         ))
-        .json(state.signing.jwks(state.clock.unix()))
+        .json(signing.jwks(clock.unix()))
 }

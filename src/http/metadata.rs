@@ -11,7 +11,6 @@ use actix_web::web;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::server::AppState;
 
 /// The grant types the token endpoint implements (RFC 8414 §2).
 pub const GRANT_TYPES: &[&str] = &[
@@ -100,8 +99,8 @@ fn scopes_supported(config: &Config) -> Vec<String> {
 
 /// Both well-known documents. Public and identical for everyone, so caches and
 /// browsers (the Inspector fetches it cross-origin) may keep it for a few minutes.
-pub async fn authorization_server(state: web::Data<AppState>) -> HttpResponse {
+pub async fn authorization_server(metadata: web::Data<ServerMetadata>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .json(&state.metadata)
+        .json(&**metadata)
 }

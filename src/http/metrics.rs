@@ -3,11 +3,10 @@
 use actix_web::{HttpResponse, web};
 
 use super::error::ApiError;
-use crate::server::AppState;
+use crate::telemetry::metrics::Metrics;
 
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let text = state
-        .metrics
+pub async fn metrics(metrics: web::Data<Metrics>) -> Result<HttpResponse, ApiError> {
+    let text = metrics
         .render()
         .map_err(|e| ApiError::Internal(format!("rendering metrics: {e}")))?;
     Ok(HttpResponse::Ok()

@@ -11,7 +11,8 @@ use actix_web::{Error, ResponseError, web};
 use tracing::Instrument;
 
 use super::error::ApiError;
-use crate::server::AppState;
+use super::form::FormLimit;
+use crate::telemetry::metrics::Metrics;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -29,7 +30,7 @@ pub async fn observe(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let span = tracing::info_span!("request", request_id = %id, method, route = %route);
 
     let result = next.call(req).instrument(span.clone()).await;
@@ -38,10 +39,8 @@ pub async fn observe(
         Err(error) => error.as_response_error().status_code(),
     };
     let seconds = started.elapsed().as_secs_f64();
-    if let Some(state) = state {
-        state
-            .metrics
-            .observe_request(method, &route, status.as_u16(), seconds);
+    if let Some(metrics) = metrics {
+        metrics.observe_request(method, &route, status.as_u16(), seconds);
     }
     span.in_scope(|| {
         tracing::info!(
@@ -88,9 +87,7 @@ pub async fn limit_body(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let limit = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.config.server.max_body_bytes);
+    let limit = req.app_data::<FormLimit>().map(|limit| limit.0);
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

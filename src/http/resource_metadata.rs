@@ -2,12 +2,13 @@
 //! `/.well-known/oauth-protected-resource{path}` and, for the first resource, at the
 //! root form too (clients fall back to it).
 
+use std::collections::HashMap;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::error::ApiError;
-use crate::config::ResourceConfig;
-use crate::server::AppState;
+use crate::config::{Config, ResourceConfig};
 
 pub const PREFIX: &str = "/.well-known/oauth-protected-resource";
 
@@ -25,8 +26,35 @@ pub fn document(resource: &ResourceConfig, issuer: &str) -> serde_json::Value {
     doc
 }
 
+/// Every resource's document, rendered once from the configuration: the first
+/// resource with an empty path (else the first of all) answers the root form too.
+pub struct ResourceDocuments {
+    root: Option<serde_json::Value>,
+    by_path: HashMap<String, serde_json::Value>,
+}
+
+impl ResourceDocuments {
+    pub fn from_config(config: &Config) -> Self {
+        let issuer = config.server.public_url.as_str();
+        let resources = &config.resources;
+        let root = resources
+            .iter()
+            .find(|r| r.path.is_empty())
+            .or_else(|| resources.first())
+            .map(|r| document(r, issuer));
+        let mut by_path = HashMap::new();
+        for resource in resources.iter().filter(|r| !r.path.is_empty()) {
+            // The first resource on a path answers for it, as the lookup always did.
+            by_path
+                .entry(resource.path.clone())
+                .or_insert_with(|| document(resource, issuer));
+        }
+        Self { root, by_path }
+    }
+}
+
 pub async fn metadata(
-    state: web::Data<AppState>,
+    documents: web::Data<ResourceDocuments>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let suffix = req
@@ -34,17 +62,13 @@ pub async fn metadata(
         .strip_prefix(PREFIX)
         .unwrap_or("")
         .trim_end_matches('/');
-    let resources = &state.config.resources;
-    let resource = if suffix.is_empty() {
-        resources
-            .iter()
-            .find(|r| r.path.is_empty())
-            .or_else(|| resources.first())
+    let document = if suffix.is_empty() {
+        documents.root.as_ref()
     } else {
-        resources.iter().find(|r| r.path == suffix)
+        documents.by_path.get(suffix)
     }
     .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
-        .json(document(resource, state.config.server.public_url.as_str())))
+        .json(document))
 }

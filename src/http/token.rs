@@ -10,27 +10,25 @@ use super::clients::authenticate;
 use super::error::{ApiError, ErrorCode};
 use super::form::Form;
 use super::params::Params;
-use crate::actors::sessions::RedeemProxyCode;
 use crate::flows::clients::Clients;
-use crate::flows::grants::{GrantError, Grants, Issued, may_use};
-use crate::server::AppState;
+use crate::flows::exchange::Exchange;
+use crate::flows::grants::{CodeRedemption, GrantError, Grants, Issued, may_use};
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
-/// The token endpoint. `state` serves the code redemption and the token exchange,
-/// until they are flows of their own.
+/// The token endpoint: each grant type to its flow.
 pub async fn token(
     grants: web::Data<Grants>,
     clients: web::Data<Clients>,
-    state: web::Data<AppState>,
+    exchange: web::Data<Exchange>,
     req: HttpRequest,
     Form(params): Form,
 ) -> Result<HttpResponse, ApiError> {
     let grant_type = params.required("grant_type")?;
     let result = match grant_type {
-        "authorization_code" => authorization_code(&grants, &clients, &state, &req, &params).await,
+        "authorization_code" => authorization_code(&grants, &clients, &req, &params).await,
         "refresh_token" => refresh(&grants, &clients, &req, &params).await,
-        TOKEN_EXCHANGE => super::exchange::token_exchange(&state.exchange, &req, &params).await,
+        TOKEN_EXCHANGE => super::exchange::token_exchange(&exchange, &req, &params).await,
         other => Err(ApiError::oauth(
             ErrorCode::UnsupportedGrantType,
             format!("grant_type `{other}` is not supported"),
@@ -55,7 +53,6 @@ fn label(grant_type: &str) -> &str {
 async fn authorization_code(
     grants: &Grants,
     clients: &Clients,
-    state: &AppState,
     req: &HttpRequest,
     params: &Params,
 ) -> Result<HttpResponse, ApiError> {
@@ -64,16 +61,12 @@ async fn authorization_code(
     let redirect_uri = params.required("redirect_uri")?;
     let verifier = params.required("code_verifier")?;
     may_use(&client, "authorization_code")?;
-    let redeemed = state
-        .sessions
-        .redeem_code(RedeemProxyCode {
-            code: code.to_owned(),
-            client_id: client.client_id.clone(),
-            redirect_uri: redirect_uri.to_owned(),
-            verifier: verifier.to_owned(),
-        })
-        .await;
-    Ok(no_store(grants.redeemed(&client, redeemed).await?))
+    let presented = CodeRedemption {
+        code,
+        redirect_uri,
+        verifier,
+    };
+    Ok(no_store(grants.redeem(&client, presented).await?))
 }
 
 async fn refresh(

@@ -8,9 +8,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::web;
 use token_broker::clock::Clock;
-use token_broker::server::{self, AppState};
+use token_broker::server::{self, Broker};
 
 use crate::login_consent::register;
 use crate::login_flow::{login, redeem, verify};
@@ -18,7 +17,7 @@ use crate::replicas::{Redis, replica_config};
 use crate::support::{TestDevIdp, http, run_binary};
 
 /// Starts a replica on `listener`: its base URL and state.
-fn start(text: &str, listener: TcpListener, clock: &Clock) -> (String, web::Data<AppState>) {
+fn start(text: &str, listener: TcpListener, clock: &Clock) -> (String, std::sync::Arc<Broker>) {
     let config = token_broker::config::load_str(text, &Default::default()).unwrap();
     let running = server::start_with(Arc::new(config), listener, clock.clone(), |_| {}).unwrap();
     let url = format!("http://{}", running.addr);

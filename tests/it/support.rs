@@ -11,7 +11,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::web;
 use actix_web::web::ServiceConfig;
 use token_broker::config::{self, Config, Environment};
-use token_broker::server::{self, AppState};
+use token_broker::server::{self, Broker};
 
 /// A configuration for tests: loopback issuer, one worker, no upstream contacted.
 pub fn config_text() -> String {
@@ -47,7 +47,7 @@ pub const UPSTREAM_PLACEHOLDER: &str = "http://127.0.0.1:9/realms/test";
 /// one clock, so a test moves time for both.
 pub struct TestBroker {
     pub url: String,
-    pub state: web::Data<AppState>,
+    pub state: std::sync::Arc<Broker>,
     pub idp: TestDevIdp,
     pub clock: token_broker::clock::Clock,
     handle: ServerHandle,

@@ -4,25 +4,43 @@
 //! carries — the broker's own (RFC 9068), or in passthrough mode the provider's.
 
 use super::{GrantError, Grants, Issued};
-use crate::actors::sessions::SessionError;
+use crate::actors::sessions::{RedeemProxyCode, SessionError};
 use crate::config::TokenMode;
 use crate::domain::passthrough as passthrough_rules;
 use crate::domain::refresh as refresh_tokens;
 use crate::domain::scope::Scopes;
 use crate::flows::clients::KnownClient;
-use crate::store::{CodeGrant, Grant, PassthroughToken, RefreshRecord};
+use crate::store::{Grant, PassthroughToken, RefreshRecord};
 use crate::tokens::issue::{Minting, mint};
 use crate::tokens::signing::SigningError;
 use crate::tokens::verify::token_digest;
 
+/// An authorization code as the client presented it (RFC 6749 §4.1.3, PKCE's
+/// `code_verifier`).
+pub struct CodeRedemption<'a> {
+    pub code: &'a str,
+    pub redirect_uri: &'a str,
+    pub verifier: &'a str,
+}
+
 impl Grants {
-    /// The tokens for a code the sessions actor redeemed for `client` — or, when it
-    /// was redeemed before, the grant revoked (RFC 6749 §4.1.2).
-    pub async fn redeemed(
+    /// The tokens for a code the login minted for `client` (authenticated): redeemed
+    /// once, bound to its redirect URI and PKCE challenge — or, when it was redeemed
+    /// before, the grant revoked (RFC 6749 §4.1.2).
+    pub async fn redeem(
         &self,
         client: &KnownClient,
-        redeemed: Result<CodeGrant, SessionError>,
+        presented: CodeRedemption<'_>,
     ) -> Result<Issued, GrantError> {
+        let redeemed = self
+            .sessions
+            .redeem_code(RedeemProxyCode {
+                code: presented.code.to_owned(),
+                client_id: client.client_id.clone(),
+                redirect_uri: presented.redirect_uri.to_owned(),
+                verifier: presented.verifier.to_owned(),
+            })
+            .await;
         let code_grant = match redeemed {
             Ok(grant) => grant,
             Err(SessionError::Replayed { grant_id }) => {

@@ -21,10 +21,12 @@ use std::time::Duration;
 pub use admin::AdminCredential;
 pub use error::GrantError;
 pub use introspect::{Caller, Introspection};
+pub use issue::CodeRedemption;
 
 use crate::actors::discovery::DiscoveryHandle;
 use crate::actors::exchange::RefreshOnce;
 use crate::actors::scopes::handle::InvalidatorHandle;
+use crate::actors::sessions::SessionsHandle;
 use crate::clock::Clock;
 use crate::config::{
     CallerConfig, Config, IntrospectionConfig, Issuer, RefreshConfig, Secret, TokenMode,
@@ -96,6 +98,8 @@ pub struct Parts {
     pub invalidator: InvalidatorHandle,
     /// One refresh of a grant's expired provider tokens at a time, on every replica.
     pub refresh_once: RefreshOnce,
+    /// The one-time codes the login minted, redeemed here.
+    pub sessions: SessionsHandle,
 }
 
 /// The grant lifecycle, shared by every worker.
@@ -109,6 +113,7 @@ pub struct Grants {
     clients: Arc<Clients>,
     invalidator: InvalidatorHandle,
     refresh_once: RefreshOnce,
+    sessions: SessionsHandle,
     /// What a refresh or revocation at the provider needs, shared with the tasks
     /// that outlive the request.
     provider: Arc<Provider>,
@@ -144,6 +149,7 @@ impl Grants {
             clients: parts.clients,
             invalidator: parts.invalidator,
             refresh_once: parts.refresh_once,
+            sessions: parts.sessions,
             provider,
         }
     }

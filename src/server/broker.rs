@@ -1,16 +1,8 @@
-//! Builds the HTTP server from a validated `Config`: shared state, middleware and the
-//! route table. `serve`, the demo and the integration tests all start it through
-//! [`start`], on a listener they bound themselves.
+//! The composition root: every part of the broker built from the configuration, in
+//! the order they depend on each other — metrics, discovery, the store and the keys,
+//! the verifier, the actors, then the flows over them.
 
-use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{DefaultHeaders, from_fn};
-use actix_web::web::ServiceConfig;
-use actix_web::{App, HttpServer, web};
 
 use crate::actors::discovery::{Discovery, DiscoveryHandle, Timing};
 use crate::actors::registration::{
@@ -21,27 +13,34 @@ use crate::actors::sessions::{SessionLimits, Sessions, SessionsHandle};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::flows::login::{Login, LoginSettings};
+use crate::http::health::Readiness;
 use crate::http::login_cookies::LoginCookies;
 use crate::http::metadata::ServerMetadata;
-use crate::http::{middleware, routes};
+use crate::http::resource_metadata::ResourceDocuments;
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
 use crate::tokens::Verifier;
 use crate::tokens::api_keys::ApiKeys;
 use crate::tokens::introspect::Introspector;
 use crate::tokens::signing::{SigningKeys, reload_periodically};
-use crate::tokens::verify::BrokerTrust;
-use crate::tokens::verify::VerifierParts;
+use crate::tokens::verify::{BrokerTrust, VerifierParts};
 use crate::upstream::http::UpstreamHttp;
 use crate::upstream::token::ClientCredentials;
 
-/// What every handler can reach. Handlers hold no business state of their own.
-pub struct AppState {
+use super::StartError;
+
+/// Everything the composition root built: the flows each handler receives as its own
+/// `web::Data`, and the handles behind them. No handler receives this struct; `serve`,
+/// the demo and the tests hold it to reach the parts (a sweep to run, a cache to
+/// clear, the clock's store). It holds no logic.
+pub struct Broker {
     pub config: Arc<Config>,
     pub clock: Clock,
     pub metrics: Metrics,
-    pub readiness: Readiness,
-    pub metadata: ServerMetadata,
+    pub readiness: Arc<Readiness>,
+    pub metadata: Arc<ServerMetadata>,
+    /// Protected-resource metadata (RFC 9728), rendered once.
+    pub resource_documents: Arc<ResourceDocuments>,
     pub discovery: DiscoveryHandle,
     pub verifier: Verifier,
     pub store: Arc<dyn Store>,
@@ -60,11 +59,11 @@ pub struct AppState {
     pub upstream_http: UpstreamHttp,
     /// Token exchange (RFC 8693): the cache and the exchange actor's handle.
     pub exchanger: crate::actors::exchange::Exchanger,
-    /// Token exchange (RFC 8693): the flow, also registered as its own `web::Data`.
+    /// Token exchange (RFC 8693): the flow.
     pub exchange: Arc<crate::flows::exchange::Exchange>,
     /// The client registry: registered clients and metadata documents.
     pub clients: Arc<crate::flows::clients::Clients>,
-    /// The grant lifecycle (token, revoke, introspect, admin), its own `web::Data`.
+    /// The grant lifecycle (token, revoke, introspect, admin).
     pub grant_flow: Arc<crate::flows::grants::Grants>,
     /// Access to the protected resources (forward-auth, the gateway, the broker's own
     /// protected routes).
@@ -73,125 +72,9 @@ pub struct AppState {
     pub login: Arc<Login>,
 }
 
-/// The conditions `/readyz` checks besides upstream discovery (which the handler
-/// asks the discovery handle about): draining after SIGTERM.
-#[derive(Default)]
-pub struct Readiness {
-    draining: AtomicBool,
-}
-
-impl Readiness {
-    /// Marks the broker as shutting down: `/readyz` fails from now on so load
-    /// balancers stop sending new work while in-flight requests finish.
-    pub fn start_draining(&self) {
-        self.draining.store(true, Ordering::SeqCst);
-    }
-
-    /// The unmet conditions, empty when ready.
-    pub fn unmet(&self) -> Vec<&'static str> {
-        let mut unmet = Vec::new();
-        if self.draining.load(Ordering::SeqCst) {
-            unmet.push("shutting down");
-        }
-        unmet
-    }
-}
-
-/// Why the broker could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("cannot start the HTTP server: {0}")]
-    Server(std::io::Error),
-    #[error("cannot set up metrics: {0}")]
-    Metrics(#[from] prometheus::Error),
-    #[error("cannot set up the upstream client: {0}")]
-    Upstream(String),
-    #[error("cannot load the signing keys: {0}")]
-    Signing(#[from] crate::tokens::signing::SigningError),
-    #[error("cannot open the store: {0}")]
-    Store(#[from] crate::store::StoreError),
-}
-
-/// A started broker: its address, a handle to stop it, and the server future, which
-/// must be awaited (or spawned) for it to run.
-pub struct Running {
-    pub addr: SocketAddr,
-    pub handle: ServerHandle,
-    pub state: web::Data<AppState>,
-    pub server: Server,
-}
-
-impl Running {
-    /// Serves until `shutdown` resolves, then stops gracefully: `/readyz` starts
-    /// failing, no new connections are accepted, idle connections are closed and
-    /// requests in flight finish (for at most `server.shutdown_timeout`).
-    pub async fn serve_until(
-        self,
-        shutdown: impl Future<Output = ()> + 'static,
-    ) -> std::io::Result<()> {
-        let state = self.state.clone();
-        serve_until(self.server, shutdown, move || {
-            state.readiness.start_draining()
-        })
-        .await
-    }
-}
-
-/// Runs `server` until `shutdown` resolves, calls `on_shutdown`, then stops it
-/// gracefully (listener closed, idle connections closed, in-flight requests finish).
-pub async fn serve_until(
-    server: Server,
-    shutdown: impl Future<Output = ()> + 'static,
-    on_shutdown: impl FnOnce() + 'static,
-) -> std::io::Result<()> {
-    let handle = server.handle();
-    actix_web::rt::spawn(async move {
-        shutdown.await;
-        tracing::info!("shutdown signal received: finishing in-flight requests");
-        on_shutdown();
-        handle.stop(true).await;
-    });
-    server.await?;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// Checks that need the provider, run by `serve` before it accepts requests: in
-/// proxy registration mode the provider must offer dynamic registration. An
-/// unreachable provider is not fatal (`/readyz` reports it); a provider that answers
-/// without a `registration_endpoint` is a configuration error.
-pub async fn startup_checks(state: &AppState) -> Result<(), String> {
-    if state.config.registration.mode != crate::config::RegistrationMode::Proxy {
-        return Ok(());
-    }
-    match state.discovery.current().await {
-        Ok(snapshot) if snapshot.info.registration_endpoint.is_none() => Err(format!(
-            "registration.mode = \"proxy\" needs dynamic client registration, but the provider `{}` advertises no registration_endpoint; use mode = \"local\"",
-            snapshot.info.issuer
-        )),
-        Ok(_) => Ok(()),
-        Err(error) => {
-            tracing::warn!(%error, "provider unreachable at start-up: proxy registration waits for it");
-            Ok(())
-        }
-    }
-}
-
-/// Binds `config.server.listen` and starts the broker on it.
-pub fn bind_and_start(config: Arc<Config>) -> Result<Running, StartError> {
-    let addr = config.server.listen;
-    let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
-    start(config, listener)
-}
-
-/// The shared state every handler reaches, built from configuration. Starts the
-/// actors, so it must run inside an actix `System`.
-pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, StartError> {
+/// Builds every part from the configuration: the store, the keys, the verifier, the
+/// actors (started, so this must run inside an actix `System`) and the flows over them.
+pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartError> {
     let metrics = Metrics::new()?;
     let http = UpstreamHttp::new(config.upstream.timeout).map_err(StartError::Upstream)?;
     let upstream_http = http.clone();
@@ -328,6 +211,7 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
     if let Some(peers) = &opened.peers {
         invalidator.do_send(Listen(peers.subscribe()));
     }
+    let sessions = SessionsHandle::spawn(sessions);
     let clients = Arc::new(crate::flows::clients::Clients::new(
         store.clone(),
         metadata_documents,
@@ -345,6 +229,7 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
             upstream_http: upstream_http.clone(),
             invalidator: crate::actors::scopes::handle::InvalidatorHandle::new(invalidator),
             refresh_once: upstream_refresh,
+            sessions: sessions.clone(),
         },
     ));
     let exchange = Arc::new(crate::flows::exchange::Exchange::new(
@@ -368,7 +253,6 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         verifier.clone(),
         metrics.clone(),
     ));
-    let sessions = SessionsHandle::spawn(sessions);
     let cookies = Arc::new(LoginCookies::load(&config, &store));
     let login = Arc::new(Login {
         settings: LoginSettings::from_config(&config),
@@ -398,7 +282,7 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         config.server.trusted_proxies.clone(),
         metrics.clone(),
     );
-    Ok(web::Data::new(AppState {
+    Ok(Arc::new(Broker {
         access,
         exchanger,
         exchange,
@@ -410,96 +294,16 @@ pub fn state(config: Arc<Config>, clock: Clock) -> Result<web::Data<AppState>, S
         upstream_http,
         sessions,
         cookies,
-        metadata: ServerMetadata::from_config(&config),
+        metadata: Arc::new(ServerMetadata::from_config(&config)),
+        resource_documents: Arc::new(ResourceDocuments::from_config(&config)),
         registrar,
         registration,
         store,
         metrics,
-        readiness: Readiness::default(),
+        readiness: Arc::default(),
         discovery,
         verifier,
         clock,
         config,
     }))
-}
-
-/// The application: state, routes and middleware. Middleware wraps every route,
-/// including any a caller registers on the returned `App`.
-pub fn app(
-    state: web::Data<AppState>,
-) -> App<
-    impl ServiceFactory<
-        ServiceRequest,
-        Config = (),
-        Response = ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    let gateway_key = state.cookies.derived_key(crate::gateway::SESSION_KEY_LABEL);
-    App::new()
-        .app_data(state.clone())
-        .app_data(web::Data::from(state.clients.clone()))
-        .app_data(web::Data::from(state.grant_flow.clone()))
-        .app_data(web::Data::from(state.access.clone()))
-        .app_data(web::Data::from(state.exchange.clone()))
-        .app_data(web::Data::new(state.config.forward_auth.clone()))
-        .configure(routes::configure(&state.config))
-        .configure(crate::gateway::routes(
-            &state.config.gateways,
-            gateway_key,
-            state.config.server.max_body_bytes,
-        ))
-        .app_data(web::Data::from(state.login.clone()))
-        .app_data(web::Data::from(state.cookies.clone()))
-        .app_data(web::Data::from(state.registrar.clone()))
-        .default_service(web::to(routes::not_found))
-        .wrap(from_fn(middleware::limit_body))
-        .wrap(
-            DefaultHeaders::new()
-                .add(("Cache-Control", "no-store"))
-                .add(("Pragma", "no-cache"))
-                .add(("X-Content-Type-Options", "nosniff")),
-        )
-        .wrap(from_fn(middleware::observe))
-}
-
-/// Starts the broker on an already bound listener. Signals are not handled here: the
-/// caller decides when to stop ([`Running::serve_until`]).
-pub fn start(config: Arc<Config>, listener: TcpListener) -> Result<Running, StartError> {
-    start_with(
-        config,
-        listener,
-        Clock::system(),
-        |_: &mut ServiceConfig| {},
-    )
-}
-
-/// Like [`start`], with more routes on the same application and middleware: the demo
-/// mounts its example MCP server this way, and tests mount probes.
-pub fn start_with<F>(
-    config: Arc<Config>,
-    listener: TcpListener,
-    clock: Clock,
-    extra: F,
-) -> Result<Running, StartError>
-where
-    F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
-{
-    let addr = listener.local_addr().map_err(StartError::Server)?;
-    let state = state(config.clone(), clock)?;
-    let app_state = state.clone();
-    let server = HttpServer::new(move || app(app_state.clone()).configure(extra.clone()))
-        .workers(config.server.workers)
-        .shutdown_timeout(config.server.shutdown_timeout.as_secs().max(1))
-        .disable_signals()
-        .listen(listener)
-        .map_err(StartError::Server)?
-        .run();
-    Ok(Running {
-        addr,
-        handle: server.handle(),
-        state,
-        server,
-    })
 }

@@ -1,0 +1,60 @@
+//! The actix-web application over the built parts.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{App, web};
+
+use std::sync::Arc;
+
+use super::Broker;
+use crate::http::{middleware, routes};
+
+/// The application: each handler's parts as its own `web::Data`, the routes and the
+/// middleware. Middleware wraps every route, including any a caller registers on the
+/// returned `App`.
+pub fn app(
+    state: Arc<Broker>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let gateway_key = state.cookies.derived_key(crate::gateway::SESSION_KEY_LABEL);
+    App::new()
+        .app_data(web::Data::from(state.clients.clone()))
+        .app_data(web::Data::from(state.grant_flow.clone()))
+        .app_data(web::Data::from(state.access.clone()))
+        .app_data(web::Data::from(state.exchange.clone()))
+        .app_data(web::Data::from(state.login.clone()))
+        .app_data(web::Data::from(state.cookies.clone()))
+        .app_data(web::Data::from(state.registrar.clone()))
+        .app_data(web::Data::new(state.config.forward_auth.clone()))
+        // The operational endpoints: readiness, metadata, keys, metrics.
+        .app_data(web::Data::from(state.readiness.clone()))
+        .app_data(web::Data::new(state.discovery.clone()))
+        .app_data(web::Data::from(state.metadata.clone()))
+        .app_data(web::Data::from(state.resource_documents.clone()))
+        .app_data(web::Data::from(state.signing.clone()))
+        .app_data(web::Data::new(state.clock.clone()))
+        .app_data(web::Data::new(state.metrics.clone()))
+        .configure(routes::configure(&state.config))
+        .configure(crate::gateway::routes(
+            &state.config.gateways,
+            gateway_key,
+            state.config.server.max_body_bytes,
+        ))
+        .default_service(web::to(routes::not_found))
+        .wrap(from_fn(middleware::limit_body))
+        .wrap(
+            DefaultHeaders::new()
+                .add(("Cache-Control", "no-store"))
+                .add(("Pragma", "no-cache"))
+                .add(("X-Content-Type-Options", "nosniff")),
+        )
+        .wrap(from_fn(middleware::observe))
+}
