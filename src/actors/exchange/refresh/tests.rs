@@ -99,7 +99,7 @@ impl Provider {
         self.calls.load(Ordering::SeqCst)
     }
 
-    /// One refresh, as `http::upstream_refresh` does it: new tokens stored on the
+    /// One refresh, as `flows::grants` does it: new tokens stored on the
     /// grant, or the grant revoked on a refusal.
     pub(crate) async fn refresh(&self, grant: Grant) -> Result<Grant, RefreshError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
