@@ -18,6 +18,7 @@ mod errors;
 mod exchange;
 mod exchange_strategies;
 mod gateway;
+mod id_jag;
 mod introspection;
 mod invalidation;
 mod login_browser;
