@@ -55,9 +55,12 @@ fn scopes_are_the_intersection_of_asked_carried_and_allowed() {
     assert_eq!(judged(&claims(), Some(&none)), Err(Refusal::NoScope));
 }
 
+/// A change to good claims, and the refusal it must cause.
+type Case = (fn(&mut Claims), Refusal);
+
 #[test]
 fn each_claim_rule_refuses_on_its_own() {
-    let cases: Vec<(fn(&mut Claims), Refusal)> = vec![
+    let cases: Vec<Case> = vec![
         (|c| c.jti = None, Refusal::MissingClaims),
         (
             |c| c.aud = Some(json!("https://broker.example/")),
