@@ -66,4 +66,8 @@ async fn an_id_jag_is_honoured_once_across_replicas_on_redis() {
         (400, Some("invalid_grant")),
         "{body}"
     );
+    assert_eq!(
+        body["error_description"], "this ID-JAG was already used",
+        "{body}"
+    );
 }
