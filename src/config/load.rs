@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 use toml::Table;
 
 use super::{
-    Config, ConfigError, Environment, Problem, admin, api_keys, exchange, forward_auth, gateway,
-    introspection, login, raw, registration, resources, sections, store,
+    Config, ConfigError, Environment, Problem, TokenMode, admin, api_keys, enterprise, exchange,
+    forward_auth, gateway, introspection, login, raw, registration, resources, sections, store,
 };
 
 /// Reads and validates the file at `path`, applying `TOKEN_BROKER__…` overrides from `env`.
@@ -77,10 +77,22 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
         .and_then(|raw| sections::log(raw, &mut problems));
     let gateways = take_list::<gateway::RawGateway>(&mut root, "gateway", &mut problems)
         .and_then(|raw| gateway::gateways(raw, resources.as_deref(), &mut problems));
+    let enterprise =
+        take_section::<enterprise::RawEnterprise>(&mut root, "enterprise", &mut problems)
+            .and_then(|raw| enterprise::enterprise(raw, &mut problems));
+    if let (Some(enterprise), Some(tokens)) = (&enterprise, &tokens)
+        && !enterprise.issuers.is_empty()
+        && tokens.mode == TokenMode::Passthrough
+    {
+        problems.push(Problem::new(
+            "enterprise.issuers",
+            "an ID-JAG grant has no provider token to hand on: use tokens.mode = \"broker\"",
+        ));
+    }
     for unknown in root.keys() {
         problems.push(Problem::new(
             unknown.clone(),
-            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, forward_auth, introspection, scope_cache, store, log, gateway)",
+            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, forward_auth, introspection, scope_cache, store, log, gateway, enterprise)",
         ));
     }
     if let (Some(resources), Some(exchange)) = (&resources, &exchange) {
@@ -140,6 +152,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
             log,
             // `None` only with a problem reported, which this arm excludes.
             gateways: gateways.unwrap_or_default(),
+            enterprise: enterprise.unwrap_or_default(),
         }),
         _ => Err(ConfigError::Invalid(problems)),
     }

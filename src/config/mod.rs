@@ -7,6 +7,7 @@
 
 mod admin;
 mod api_keys;
+mod enterprise;
 mod env;
 mod exchange;
 mod forward_auth;
@@ -31,6 +32,7 @@ use std::time::Duration;
 pub use crate::domain::constant_time::constant_time_eq;
 pub use admin::{AdminConfig, ScopeCacheConfig};
 pub use api_keys::ApiKeyConfig;
+pub use enterprise::{EnterpriseConfig, SubjectClaim, TrustedIssuer};
 pub use env::{Environment, PREFIX as ENV_PREFIX};
 pub use exchange::{AudienceConfig, CallerConfig, ExchangeConfig, Strategy};
 pub use forward_auth::ForwardAuthConfig;
@@ -73,6 +75,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[[gateway]]`: MCP servers the broker fronts itself, in configuration order.
     pub gateways: Vec<GatewayConfig>,
+    /// `[enterprise]`: the identity providers whose ID-JAGs the token endpoint honours.
+    pub enterprise: EnterpriseConfig,
     pub log: LogConfig,
 }
 

@@ -22,16 +22,16 @@ const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Collects problems for one section; `finish` tells whether the section is usable.
 pub(super) struct Checker<'a> {
-    section: &'static str,
+    section: String,
     problems: &'a mut Vec<Problem>,
     before: usize,
 }
 
 impl<'a> Checker<'a> {
-    pub(super) fn new(section: &'static str, problems: &'a mut Vec<Problem>) -> Self {
+    pub(super) fn new(section: impl Into<String>, problems: &'a mut Vec<Problem>) -> Self {
         let before = problems.len();
         Self {
-            section,
+            section: section.into(),
             problems,
             before,
         }

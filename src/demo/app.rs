@@ -25,6 +25,10 @@ pub use super::store::DemoStore;
 pub const NOTES_API: &str = "https://notes.example/api";
 const EXCHANGE_CLIENT: &str = "demo-mcp";
 const EXCHANGE_SECRET: &str = "demo-mcp-secret-change-me";
+/// The enterprise user's MCP client: known to the dev IdP and, under the same id, to
+/// the broker as a confidential client (ID-JAG's shared client id).
+const AGENT: &str = "demo-agent";
+const AGENT_SECRET: &str = "demo-agent-secret";
 
 /// The broker configuration the demo runs with, for a broker at `broker`, the dev IdP
 /// at `idp_url` and the example MCP server (which the broker's gateway fronts) at `mcp`.
@@ -104,6 +108,13 @@ client_id = "{EXCHANGE_CLIENT}"
 client_secret = "{EXCHANGE_SECRET}"
 audiences = ["{NOTES_API}"]
 
+# Enterprise-managed authorization: the development IdP's ID-JAGs, presented by the
+# confidential client demo-agent, buy tokens without a consent page.
+[[enterprise.issuers]]
+issuer = "{idp_url}"
+clients = ["{AGENT}"]
+max_scopes = ["notes:read", "notes:write"]
+
 [log]
 format = "pretty"
 level = "info"
@@ -160,6 +171,16 @@ Try it (each line works as printed):
   # forward-auth, as nginx auth_request would ask for a 2026-07-28 tools/list POSTed to /mcp
   curl -si http://{broker}/auth/verify -H 'x-original-uri: /mcp' -H 'x-original-method: POST' -H 'mcp-protocol-version: 2026-07-28' -H 'mcp-method: tools/list' -H "authorization: Bearer $TOKEN"
 
+Enterprise-managed authorization (ID-JAG): the IdP vouches for alice, no consent page:
+
+  # demo-agent signs alice in at the IdP (it has no login form) and gets an ID token
+  IDP_CODE=$(curl -s -o /dev/null -w '%{{redirect_url}}' "{idp_url}/authorize?response_type=code&client_id={AGENT}&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback&scope=openid&state=s&nonce=n&code_challenge={challenge}&code_challenge_method=S256" | sed -E 's/.*[?&]code=([^&]+).*/\1/')
+  ID_TOKEN=$(curl -s -u {AGENT}:{AGENT_SECRET} {idp_url}/token -d grant_type=authorization_code -d code=$IDP_CODE -d redirect_uri=http://127.0.0.1/callback -d code_verifier={verifier} | sed -E 's/.*"id_token":"([^"]+)".*/\1/')
+  # trades it at the IdP for an ID-JAG whose audience is the broker (RFC 8693)
+  ID_JAG=$(curl -s -u {AGENT}:{AGENT_SECRET} {idp_url}/token -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange -d requested_token_type=urn:ietf:params:oauth:token-type:id-jag -d subject_token_type=urn:ietf:params:oauth:token-type:id_token -d subject_token=$ID_TOKEN -d audience=http://{broker} -d resource={mcp} -d scope=notes:read | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  # and presents it to the broker (RFC 7523 jwt-bearer): an access token for the MCP server
+  curl -s -u {AGENT}:{AGENT_SECRET} http://{broker}/oauth/token -d grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer -d assertion=$ID_JAG
+
 Log in as an MCP client would (authorization code + PKCE through the broker's consent page):
 
   # a public client with a loopback redirect URI, as Claude Code or VS Code register
@@ -190,6 +211,27 @@ Ctrl-C stops the demo.
     )
 }
 
+/// Registers demo-agent at the broker as the confidential client the dev IdP's
+/// ID-JAGs name (again on every start: a `--store` keeps it, unchanged).
+async fn enterprise_client(store: &dyn crate::store::Store, now: u64) -> Result<(), String> {
+    use sha2::{Digest, Sha256};
+    store
+        .put_client(crate::store::StoredClient {
+            client_id: AGENT.to_owned(),
+            secret_hash: Some(Sha256::digest(AGENT_SECRET.as_bytes()).into()),
+            metadata: serde_json::json!({
+                "client_name": "demo agent (enterprise-managed)",
+                "token_endpoint_auth_method": "client_secret_basic",
+            }),
+            fingerprint: [0; 32],
+            issued_at: now,
+            last_used_at: None,
+            origin: crate::store::ClientOrigin::Local,
+        })
+        .await
+        .map_err(|e| format!("cannot register {AGENT}: {e}"))
+}
+
 /// Runs the demo until `shutdown` resolves.
 pub async fn run(
     addrs: DemoAddrs,
@@ -213,6 +255,7 @@ pub async fn run(
     let config = broker_config(broker_addr, &idp_url, mcp_addr, &store)?;
     let broker = server::start_with(Arc::new(config), broker_listener, clock, |_| {})
         .map_err(|e| e.to_string())?;
+    enterprise_client(&*broker.state.store, broker.state.clock.unix()).await?;
     let idp_handle = idp.server.handle();
     let mcp_handle = mcp_server.handle();
     actix_web::rt::spawn(idp.server);

@@ -149,6 +149,17 @@ impl Default for DevIdpConfig {
                     grant_types: all_grants.map(String::from).to_vec(),
                     scopes: None,
                 },
+                // An enterprise user's MCP client: signs the user in (an ID token) and
+                // trades it for ID-JAGs (`id_jag.rs`).
+                ClientSpec {
+                    client_id: "demo-agent".to_owned(),
+                    client_secret: Some("demo-agent-secret".to_owned()),
+                    redirect_uris: vec!["http://127.0.0.1/callback".to_owned()],
+                    grant_types: ["authorization_code", "refresh_token", TOKEN_EXCHANGE]
+                        .map(String::from)
+                        .to_vec(),
+                    scopes: None,
+                },
                 ClientSpec {
                     client_id: "demo-service".to_owned(),
                     client_secret: Some("demo-service-secret".to_owned()),

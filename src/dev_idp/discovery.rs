@@ -30,6 +30,8 @@ pub async fn discovery(idp: web::Data<Idp>) -> HttpResponse {
         "id_token_signing_alg_values_supported": idp.keys.algs(idp.clock.unix()),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "name", "email", "email_verified", "nonce"],
         "authorization_response_iss_parameter_supported": true,
+        // draft-ietf-oauth-identity-assertion-authz-grant §6: it issues ID-JAGs.
+        "identity_chaining_requested_token_types_supported": [crate::domain::id_jag::TOKEN_TYPE],
     });
     if !idp.config.dynamic_registration
         && let Some(map) = doc.as_object_mut()

@@ -1,4 +1,5 @@
-//! The exchange grants: RFC 8693 token exchange, and the JWT-bearer on-behalf-of grant
+//! The exchange grants: RFC 8693 token exchange (an ID-JAG when asked for one:
+//! `id_jag.rs`), and the JWT-bearer on-behalf-of grant
 //! in the shape Entra ID uses, so the broker's exchange strategies can be tested.
 
 use serde_json::json;
@@ -29,6 +30,9 @@ pub fn token_exchange(
 ) -> Result<TokenResponse, IdpError> {
     if let Some(error) = refused(idp) {
         return Err(error);
+    }
+    if params.one("requested_token_type")? == Some(crate::domain::id_jag::TOKEN_TYPE) {
+        return super::id_jag::issue(idp, client, params);
     }
     let subject_token = params.required("subject_token")?;
     let subject_type = params.required("subject_token_type")?;

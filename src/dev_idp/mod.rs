@@ -14,6 +14,7 @@ mod discovery;
 pub mod error;
 mod exchange;
 pub mod faults;
+mod id_jag;
 pub mod idp;
 pub mod keys;
 mod params;

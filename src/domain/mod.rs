@@ -9,6 +9,7 @@ pub mod client_metadata;
 pub mod constant_time;
 pub mod display_text;
 pub mod exchange;
+pub mod id_jag;
 pub mod invalidation;
 pub mod passthrough;
 pub mod pkce;

@@ -19,6 +19,14 @@ pub const GRANT_TYPES: &[&str] = &[
     "urn:ietf:params:oauth:grant-type:token-exchange",
 ];
 
+/// [`GRANT_TYPES`] plus the ID-JAG grant, when `[[enterprise.issuers]]` are configured.
+pub const GRANT_TYPES_WITH_ID_JAG: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+    crate::domain::id_jag::JWT_BEARER,
+];
+
 /// Client authentication methods. `none` must be listed: public MCP clients (and
 /// Claude's choice of CIMD) depend on it.
 pub const TOKEN_ENDPOINT_AUTH_METHODS: &[&str] =
@@ -53,15 +61,25 @@ pub struct ServerMetadata {
     pub scopes_supported: Vec<String>,
     /// An https URL may be used as `client_id` (Client ID Metadata Documents).
     pub client_id_metadata_document_supported: bool,
+    /// `urn:ietf:params:oauth:grant-profile:id-jag` when ID-JAGs are honoured
+    /// (draft-ietf-oauth-identity-assertion-authz-grant §7.2; the MCP extension
+    /// "Enterprise-Managed Authorization" §6); absent otherwise.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub authorization_grant_profiles_supported: &'static [&'static str],
 }
 
 impl ServerMetadata {
     pub fn from_config(config: &Config) -> Self {
+        let id_jag = !config.enterprise.issuers.is_empty();
         Self {
             issuer: config.server.public_url.as_str().to_owned(),
             response_types_supported: &["code"],
             response_modes_supported: &["query"],
-            grant_types_supported: GRANT_TYPES,
+            grant_types_supported: if id_jag {
+                GRANT_TYPES_WITH_ID_JAG
+            } else {
+                GRANT_TYPES
+            },
             code_challenge_methods_supported: &["S256"],
             token_endpoint_auth_methods_supported: TOKEN_ENDPOINT_AUTH_METHODS,
             registration_endpoint: config.server.public_url.endpoint("/oauth/register"),
@@ -78,6 +96,11 @@ impl ServerMetadata {
             authorization_response_iss_parameter_supported: true,
             scopes_supported: scopes_supported(config),
             client_id_metadata_document_supported: config.registration.metadata_documents,
+            authorization_grant_profiles_supported: if id_jag {
+                &[crate::domain::id_jag::GRANT_PROFILE]
+            } else {
+                &[]
+            },
         }
     }
 }

@@ -1,5 +1,5 @@
-//! `POST /oauth/token`: the `authorization_code` and `refresh_token` grants (the
-//! lifecycle itself is `flows::grants`) and the token-exchange grant
+//! `POST /oauth/token`: the `authorization_code`, `refresh_token` and ID-JAG
+//! (`jwt-bearer`) grants (the lifecycle itself is `flows::grants`) and the token-exchange grant
 //! (`http/exchange.rs`). Every answer is `no-store`. Also the one mapping of the grant
 //! lifecycle's errors to RFC 6749 answers, shared with revoke, introspect and admin.
 
@@ -10,9 +10,10 @@ use super::clients::authenticate;
 use super::error::{ApiError, ErrorCode};
 use super::form::Form;
 use super::params::Params;
+use crate::domain::id_jag::JWT_BEARER;
 use crate::flows::clients::Clients;
 use crate::flows::exchange::Exchange;
-use crate::flows::grants::{CodeRedemption, GrantError, Grants, Issued, may_use};
+use crate::flows::grants::{CodeRedemption, GrantError, Grants, IdJagRequest, Issued, may_use};
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
@@ -29,6 +30,7 @@ pub async fn token(
         "authorization_code" => authorization_code(&grants, &clients, &req, &params).await,
         "refresh_token" => refresh(&grants, &clients, &req, &params).await,
         TOKEN_EXCHANGE => super::exchange::token_exchange(&exchange, &req, &params).await,
+        JWT_BEARER => id_jag(&grants, &clients, &req, &params).await,
         other => Err(ApiError::oauth(
             ErrorCode::UnsupportedGrantType,
             format!("grant_type `{other}` is not supported"),
@@ -46,6 +48,7 @@ fn label(grant_type: &str) -> &str {
     match grant_type {
         "authorization_code" | "refresh_token" => grant_type,
         TOKEN_EXCHANGE => "token_exchange",
+        JWT_BEARER => "jwt_bearer",
         _ => "other",
     }
 }
@@ -81,6 +84,24 @@ async fn refresh(
     Ok(no_store(grants.refresh(&client, presented, scope).await?))
 }
 
+/// The ID-JAG grant: the client authenticates as registered (a secret: the grant is
+/// for confidential clients) and presents the grant as `assertion` (RFC 7523 §2.1).
+async fn id_jag(
+    grants: &Grants,
+    clients: &Clients,
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<HttpResponse, ApiError> {
+    let presented = super::clients::presented(req, params)?;
+    let client = clients.authenticate(&presented).await?;
+    let request = IdJagRequest {
+        assertion: params.required("assertion")?,
+        scope: params.one("scope")?,
+        confidential: presented.secret().is_some(),
+    };
+    Ok(no_store(grants.id_jag(&client, request).await?))
+}
+
 /// RFC 6749 §5.1's body.
 #[derive(Serialize)]
 struct TokenBody {
@@ -112,7 +133,10 @@ impl From<GrantError> for ApiError {
             GrantError::Client(inner) => inner.into(),
             GrantError::InvalidGrant(why) => ApiError::oauth(ErrorCode::InvalidGrant, why),
             GrantError::InvalidScope(why) => ApiError::oauth(ErrorCode::InvalidScope, why),
-            GrantError::UnauthorizedClient(_) => {
+            GrantError::UnsupportedGrant => {
+                ApiError::oauth(ErrorCode::UnsupportedGrantType, description)
+            }
+            GrantError::UnauthorizedClient(_) | GrantError::ConfidentialOnly => {
                 ApiError::oauth(ErrorCode::UnauthorizedClient, description)
             }
             GrantError::UnsupportedHint(_) => ApiError::InvalidRequest(description),

@@ -216,6 +216,19 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
         store.clone(),
         metadata_documents,
     ));
+    // `[[enterprise.issuers]]`: whose ID-JAGs the token endpoint honours; the upstream
+    // provider's entry reads discovery's keys.
+    let assertions = Arc::new(crate::tokens::id_jag::AssertionVerifier::new(
+        &config.enterprise,
+        &config.upstream.issuer,
+        Arc::new(discovery.clone()),
+        upstream_http.clone(),
+        clock.clone(),
+        crate::tokens::id_jag::KeyTiming {
+            ttl: config.upstream.discovery_ttl,
+            refetch_interval: config.upstream.jwks_refetch_interval,
+        },
+    ));
     let grant_flow = Arc::new(crate::flows::grants::Grants::new(
         crate::flows::grants::Settings::from_config(&config),
         crate::flows::grants::Parts {
@@ -230,6 +243,7 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
             invalidator: crate::actors::scopes::handle::InvalidatorHandle::new(invalidator),
             refresh_once: upstream_refresh,
             sessions: sessions.clone(),
+            assertions,
         },
     ));
     let exchange = Arc::new(crate::flows::exchange::Exchange::new(

@@ -298,6 +298,17 @@ pub trait Store: Send + Sync + 'static {
         digest: &[u8; 32],
         now: UnixSeconds,
     ) -> Result<Option<PassthroughToken>, StoreError>;
+    /// Spends the assertion known by `digest` (an ID-JAG's issuer and `jti`,
+    /// hashed) at `now`: `true` the first time, `false` while an earlier
+    /// presentation's record lives (until `until`, the assertion's expiry plus the
+    /// leeway). One atomic step, so of two replicas presented the same assertion at
+    /// once exactly one gets `true`; sqlite keeps the record across a restart.
+    async fn spend_assertion(
+        &self,
+        digest: [u8; 32],
+        until: UnixSeconds,
+        now: UnixSeconds,
+    ) -> Result<bool, StoreError>;
     /// Drops refresh tokens (and passthrough records) expired before `now`, and grants revoked before
     /// `revoked_before` or left with no refresh token and created before
     /// `idle_before`. Returns how many grants went.

@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod grant_standing;
+pub mod id_jag;
 pub mod introspect;
 pub mod issue;
 pub mod key_file;

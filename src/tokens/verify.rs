@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod claims;
-mod jws;
+pub(super) mod jws;
 #[cfg(test)]
 mod tests;
 mod verified;

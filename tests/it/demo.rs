@@ -112,7 +112,7 @@ fn every_printed_command_works_as_printed() {
         demo.printed
     );
     let lines = commands(&demo.printed);
-    assert_eq!(lines.len(), 19, "{}", demo.printed);
+    assert_eq!(lines.len(), 23, "{}", demo.printed);
     let outputs = run(&lines);
     let output = |starts: &str| -> &str {
         let index = lines
@@ -160,6 +160,12 @@ fn every_printed_command_works_as_printed() {
         "{}",
         nth(7)
     );
+
+    // The ID-JAG from the IdP, traded at the broker: a token for the MCP server.
+    let enterprise = json(output("curl -s -u demo-agent:demo-agent-secret http://"));
+    assert_eq!(enterprise["token_type"], "Bearer", "{enterprise}");
+    assert_eq!(enterprise["scope"], "notes:read", "{enterprise}");
+    assert!(enterprise.get("refresh_token").is_none(), "{enterprise}");
 
     // The login: tokens from the code, whoami as alice, then a refresh.
     let login = json(output("echo \"$LOGIN\""));

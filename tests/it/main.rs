@@ -18,6 +18,8 @@ mod errors;
 mod exchange;
 mod exchange_strategies;
 mod gateway;
+mod id_jag;
+mod id_jag_replicas;
 mod introspection;
 mod invalidation;
 mod login_browser;

@@ -111,7 +111,16 @@ impl Exchange {
                 let grant_id = presented.principal.grant_id.as_deref().ok_or_else(|| {
                     TokenExchangeError::InvalidRequest(format!("{what} names no grant"))
                 })?;
-                let live = self.grants.fresh(self.live_grant(grant_id).await?).await?;
+                let grant = self.live_grant(grant_id).await?;
+                // A grant from an ID-JAG (enterprise-managed authorization) has no
+                // provider token: nothing the provider would know the subject by.
+                if grant.upstream.access_token.is_empty() {
+                    return Err(GrantError::Invalid(format!(
+                        "{what}'s grant holds no provider token to exchange (an ID-JAG grant)"
+                    ))
+                    .into());
+                }
+                let live = self.grants.fresh(grant).await?;
                 Ok((live.upstream.access_token.clone(), Some(live)))
             }
             CredentialKind::UpstreamJwt | CredentialKind::Introspected => {

@@ -11,6 +11,10 @@ pub enum GrantError {
     /// expired, revoked, replayed or another client's.
     #[error("{0}")]
     InvalidGrant(&'static str),
+    /// `unsupported_grant_type` (RFC 6749 §5.2): the ID-JAG grant with no
+    /// `[[enterprise.issuers]]` configured.
+    #[error("grant_type `urn:ietf:params:oauth:grant-type:jwt-bearer` is not supported")]
+    UnsupportedGrant,
     /// `invalid_scope` (RFC 6749 §5.2): unreadable, or wider than the grant.
     #[error("{0}")]
     InvalidScope(String),
@@ -18,6 +22,11 @@ pub enum GrantError {
     /// grant type it uses.
     #[error("this client did not register for the {0} grant")]
     UnauthorizedClient(&'static str),
+    /// `unauthorized_client` (RFC 6749 §5.2): a public client presented an ID-JAG; the
+    /// grant is for confidential clients (draft-ietf-oauth-identity-assertion-authz-grant
+    /// §8.1).
+    #[error("the ID-JAG grant is for confidential clients: authenticate with the client's secret")]
+    ConfidentialOnly,
     /// `invalid_request`: a `token_type_hint` RFC 7009 §2.1 does not define.
     #[error("unsupported token_type_hint `{0}`")]
     UnsupportedHint(String),

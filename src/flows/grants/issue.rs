@@ -69,7 +69,7 @@ impl Grants {
 
     /// The answer for a new grant: an access token and, when the client may have
     /// one, the first refresh token of the chain.
-    async fn first_tokens(
+    pub(super) async fn first_tokens(
         &self,
         client: &KnownClient,
         grant: &Grant,

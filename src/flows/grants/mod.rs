@@ -2,13 +2,15 @@
 //! refresh-token rotation (`refresh_token`: reuse detection with a grace for lost
 //! responses, scope that may only narrow, the provider's session confirmed), revocation
 //! (RFC 7009), introspection (RFC 7662), the operator's invalidations, and the
-//! grant's provider tokens refreshed when they expired (also for token exchange).
+//! grant's provider tokens refreshed when they expired (also for token exchange), and
+//! the ID-JAG grant (`id_jag.rs`: enterprise-managed authorization).
 //!
 //! Requests come in as plain values and outcomes go out typed ([`Issued`],
 //! [`Introspection`]); `http/` renders them and maps [`GrantError`] to RFC 6749 JSON.
 
 mod admin;
 mod error;
+mod id_jag;
 mod introspect;
 mod issue;
 mod provider;
@@ -20,6 +22,7 @@ use std::time::Duration;
 
 pub use admin::AdminCredential;
 pub use error::GrantError;
+pub use id_jag::IdJagRequest;
 pub use introspect::{Caller, Introspection};
 pub use issue::CodeRedemption;
 
@@ -29,13 +32,15 @@ use crate::actors::scopes::handle::InvalidatorHandle;
 use crate::actors::sessions::SessionsHandle;
 use crate::clock::Clock;
 use crate::config::{
-    CallerConfig, Config, IntrospectionConfig, Issuer, RefreshConfig, Secret, TokenMode,
+    CallerConfig, Config, IntrospectionConfig, Issuer, RefreshConfig, ResourceConfig, Secret,
+    TokenMode,
 };
 use crate::domain::invalidation::Invalidation;
 use crate::flows::clients::{Clients, KnownClient};
 use crate::store::{Grant, Store};
 use crate::telemetry::metrics::Metrics;
 use crate::tokens::Verifier;
+use crate::tokens::id_jag::AssertionVerifier;
 use crate::tokens::signing::SigningKeys;
 use crate::upstream::http::UpstreamHttp;
 use crate::upstream::token::ClientCredentials;
@@ -64,6 +69,8 @@ pub struct Settings {
     pub admin_token: Option<Secret>,
     /// The broker's own client at the provider (for clients not registered there).
     pub upstream_client: ClientCredentials,
+    /// `[[resources]]`: what an ID-JAG's `resource` may name.
+    pub resources: Vec<ResourceConfig>,
 }
 
 impl Settings {
@@ -81,6 +88,7 @@ impl Settings {
                 client_id: config.upstream.client_id.clone(),
                 secret: config.upstream.client_secret.clone(),
             },
+            resources: config.resources.clone(),
         }
     }
 }
@@ -100,6 +108,8 @@ pub struct Parts {
     pub refresh_once: RefreshOnce,
     /// The one-time codes the login minted, redeemed here.
     pub sessions: SessionsHandle,
+    /// The trusted ID-JAG issuers and their keys (`[[enterprise.issuers]]`).
+    pub assertions: Arc<AssertionVerifier>,
 }
 
 /// The grant lifecycle, shared by every worker.
@@ -114,6 +124,7 @@ pub struct Grants {
     invalidator: InvalidatorHandle,
     refresh_once: RefreshOnce,
     sessions: SessionsHandle,
+    assertions: Arc<AssertionVerifier>,
     /// What a refresh or revocation at the provider needs, shared with the tasks
     /// that outlive the request.
     provider: Arc<Provider>,
@@ -150,6 +161,7 @@ impl Grants {
             invalidator: parts.invalidator,
             refresh_once: parts.refresh_once,
             sessions: parts.sessions,
+            assertions: parts.assertions,
             provider,
         }
     }

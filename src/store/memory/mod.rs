@@ -27,6 +27,8 @@ pub struct MemoryStore {
     grants: grants::GrantTables,
     signing_keys: RwLock<BTreeMap<String, StoredSigningKey>>,
     consent_cookie_key: RwLock<Option<zeroize::Zeroizing<Vec<u8>>>>,
+    /// Spent assertions by digest, with the time their record lives until.
+    spent_assertions: RwLock<HashMap<[u8; 32], UnixSeconds>>,
 }
 
 impl MemoryStore {
@@ -165,6 +167,21 @@ impl Store for MemoryStore {
         idle_before: UnixSeconds,
     ) -> Result<u64, StoreError> {
         self.grants.sweep(now, revoked_before, idle_before)
+    }
+
+    async fn spend_assertion(
+        &self,
+        digest: [u8; 32],
+        until: UnixSeconds,
+        now: UnixSeconds,
+    ) -> Result<bool, StoreError> {
+        let mut spent = self.spent_assertions.write().map_err(poisoned)?;
+        spent.retain(|_, lives_until| now < *lives_until);
+        if spent.contains_key(&digest) {
+            return Ok(false);
+        }
+        spent.insert(digest, until);
+        Ok(true)
     }
 
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {

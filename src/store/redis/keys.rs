@@ -11,6 +11,7 @@
 //! <p>grant_tokens:<grant_id>   set: hex hashes of the grant's refresh tokens
 //! <p>refresh:<hex hash>        hash: one refresh token, expiring with it
 //! <p>passthrough:<hex digest> hash: a provider token handed out, expiring with it
+//! <p>assertion:<hex digest>   string: an assertion (ID-JAG) spent, expiring with it
 //! <p>signing_keys              hash: kid -> one signing key (private key sealed)
 //! <p>secret:<name>             string: one of the broker's own secrets, sealed
 //! <p>rate:<limit>:<hex hash>    string: one rate-limited key's state (`rate_limits`)
@@ -71,6 +72,11 @@ impl Keys {
     /// A provider access token handed out in passthrough mode, named by its digest.
     pub fn passthrough(&self, digest: &[u8; 32]) -> String {
         format!("{}passthrough:{}", self.prefix, hex(digest))
+    }
+
+    /// An assertion (an ID-JAG) spent, named by the digest of its issuer and `jti`.
+    pub fn assertion(&self, digest: &[u8; 32]) -> String {
+        format!("{}assertion:{}", self.prefix, hex(digest))
     }
 
     pub fn signing_keys(&self) -> String {

@@ -285,6 +285,18 @@ impl Store for RedisStore {
             .await
     }
 
+    async fn spend_assertion(
+        &self,
+        digest: [u8; 32],
+        until: UnixSeconds,
+        now: UnixSeconds,
+    ) -> Result<bool, StoreError> {
+        self.call(
+            move |s| async move { passthrough::spend_assertion(&s, &digest, until, now).await },
+        )
+        .await
+    }
+
     async fn sweep_grants(
         &self,
         now: UnixSeconds,

@@ -1,5 +1,6 @@
 //! Provider tokens handed out in passthrough mode: one hash per token digest, with
 //! a native TTL until the token's expiry, so nothing outlives the token it describes.
+//! Spent assertions (ID-JAG replay records) likewise: one string per digest.
 
 use ::redis::{Value, pipe};
 
@@ -29,6 +30,26 @@ pub async fn put(s: &Inner, token: &PassthroughToken, now: UnixSeconds) -> Resul
         .query_async::<()>(&mut s.conn())
         .await
         .map_err(redis_error)
+}
+
+/// Spends an assertion: `SET NX` with a TTL until `until` by the broker's clock, so
+/// of all replicas exactly one sees it first.
+pub async fn spend_assertion(
+    s: &Inner,
+    digest: &[u8; 32],
+    until: UnixSeconds,
+    now: UnixSeconds,
+) -> Result<bool, StoreError> {
+    let set: Option<String> = ::redis::cmd("SET")
+        .arg(s.keys.assertion(digest))
+        .arg("1")
+        .arg("NX")
+        .arg("EX")
+        .arg(ttl(now, until))
+        .query_async(&mut s.conn())
+        .await
+        .map_err(redis_error)?;
+    Ok(set.is_some())
 }
 
 pub async fn find(

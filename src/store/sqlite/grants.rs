@@ -191,6 +191,28 @@ pub fn find_passthrough(
     .transpose()
 }
 
+/// Spends an assertion: the record of an earlier presentation that lived past `now`
+/// keeps it spent. Callers run it inside a transaction.
+pub fn spend_assertion(
+    conn: &Connection,
+    digest: &[u8; 32],
+    until: UnixSeconds,
+    now: UnixSeconds,
+) -> Result<bool, StoreError> {
+    conn.execute(
+        "DELETE FROM spent_assertions WHERE digest = ?1 AND expires_at <= ?2",
+        params![&digest[..], secs(now)],
+    )
+    .map_err(db_error)?;
+    let inserted = conn
+        .execute(
+            "INSERT OR IGNORE INTO spent_assertions (digest, expires_at) VALUES (?1, ?2)",
+            params![&digest[..], secs(until)],
+        )
+        .map_err(db_error)?;
+    Ok(inserted == 1)
+}
+
 /// Drops expired refresh tokens, then dead grants; returns how many grants went.
 /// Callers run it inside a transaction.
 pub fn sweep(
@@ -206,6 +228,11 @@ pub fn sweep(
     .map_err(db_error)?;
     conn.execute(
         "DELETE FROM passthrough_tokens WHERE expires_at <= ?1",
+        [secs(now)],
+    )
+    .map_err(db_error)?;
+    conn.execute(
+        "DELETE FROM spent_assertions WHERE expires_at <= ?1",
         [secs(now)],
     )
     .map_err(db_error)?;

@@ -98,6 +98,16 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX passthrough_tokens_by_expiry ON passthrough_tokens (expires_at);
     ",
     },
+    Migration {
+        description: "assertions (ID-JAGs) spent, by digest of issuer and jti",
+        sql: "
+        CREATE TABLE spent_assertions (
+            digest     BLOB PRIMARY KEY NOT NULL,
+            expires_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX spent_assertions_by_expiry ON spent_assertions (expires_at);
+    ",
+    },
 ];
 
 /// The schema version this binary writes.

@@ -218,6 +218,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn spend_assertion(
+        &self,
+        digest: [u8; 32],
+        until: UnixSeconds,
+        now: UnixSeconds,
+    ) -> Result<bool, StoreError> {
+        self.write(move |tx, _| grants::spend_assertion(tx, &digest, until, now))
+            .await
+    }
+
     async fn sweep_grants(
         &self,
         now: UnixSeconds,

@@ -200,3 +200,14 @@ fn connections_sharing_the_file_store_one_first_signing_key() {
         1
     );
 }
+
+#[actix_web::test]
+async fn a_spent_assertion_stays_spent_across_a_restart() {
+    use crate::store::Store as _;
+    let (_dir, path) = temp_db();
+    let store = reopen(&path);
+    assert!(store.spend_assertion([9; 32], 1_000, 10).await.unwrap());
+    drop(store);
+    let restarted = reopen(&path);
+    assert!(!restarted.spend_assertion([9; 32], 1_000, 20).await.unwrap());
+}

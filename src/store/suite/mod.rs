@@ -139,6 +139,7 @@ macro_rules! store_behaviour {
             retired_signing_keys_are_deleted,
             the_first_consent_cookie_key_is_kept,
             passthrough_tokens_are_found_by_digest_until_they_expire,
+            an_assertion_is_spent_once_until_its_record_expires,
         );
         $crate::store::suite::store_behaviour!(@threads $open;
             concurrent_tasks_presenting_one_token_rotate_it_once,

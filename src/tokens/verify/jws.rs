@@ -22,7 +22,7 @@ pub(super) fn is_access_token_type(typ: &str) -> bool {
 
 /// The `iss` of a compact JWS's payload, read without trusting it: it only decides
 /// which keys may verify the token.
-pub(super) fn unverified_issuer(token: &str) -> Option<String> {
+pub(in crate::tokens) fn unverified_issuer(token: &str) -> Option<String> {
     let payload = token.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
     #[derive(Deserialize)]
@@ -34,14 +34,14 @@ pub(super) fn unverified_issuer(token: &str) -> Option<String> {
 
 /// The parts of a JWS header verification looks at.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct JwtHeader {
-    pub(super) alg: Algorithm,
-    pub(super) kid: Option<String>,
-    pub(super) typ: Option<String>,
+pub(in crate::tokens) struct JwtHeader {
+    pub(in crate::tokens) alg: Algorithm,
+    pub(in crate::tokens) kid: Option<String>,
+    pub(in crate::tokens) typ: Option<String>,
 }
 
 /// Reads `alg`, `kid` and `typ` from a compact JWS without trusting anything else in it.
-pub(super) fn read_header(token: &str) -> Result<JwtHeader, Rejection> {
+pub(in crate::tokens) fn read_header(token: &str) -> Result<JwtHeader, Rejection> {
     let mut parts = token.split('.');
     let (Some(header), Some(_), Some(_), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
