@@ -44,6 +44,12 @@ fn from_git() -> Option<String> {
         }
         Some(String::from_utf8(out.stdout).ok()?.trim().to_owned())
     };
+    // A source tree unpacked inside some other repository is not that repository's
+    // commit.
+    let top = git(&["rev-parse", "--show-toplevel"])?;
+    if std::fs::canonicalize(&top).ok()? != std::fs::canonicalize(&dir).ok()? {
+        return None;
+    }
     // `--git-path` resolves worktrees and a shared common directory alike.
     let mut watched = vec![git(&["rev-parse", "--git-path", "HEAD"])?];
     watched.push(git(&["rev-parse", "--git-path", "packed-refs"])?);
