@@ -25,7 +25,7 @@ mkdir -p "$snapshot"
 git -C "$source_repo" archive "$commit" crates LICENSE.txt | tar -x -C "$snapshot"
 printf 'commit = "%s"\ndate = "%s"\n' "$commit" "$date" >"$snapshot/SNAPSHOT"
 day="${date%%T*}"
-sed -i "s/^The advisory database snapshot is of [0-9-]*\b/The advisory database snapshot is of $day/" README.md
+sed -i -E "s/(advisory database snapshot is of )[0-9]{4}-[0-9]{2}-[0-9]{2}/\1$day/" README.md
 grep -q "snapshot is of $day" README.md \
     || { echo "refresh-advisory-db: README.md's snapshot line not found" >&2; exit 1; }
 echo "advisory database snapshot: $commit of $date ($(find "$snapshot/crates" -name '*.md' | wc -l) advisories)"
