@@ -4,17 +4,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use token_broker::clock::Clock;
 use token_broker::config::{self, Config, Environment};
 #[cfg(feature = "dev-idp")]
 use token_broker::dev_idp::{self, DevIdpConfig};
+use token_broker::telemetry::build_info;
 use token_broker::{server, telemetry};
 
 #[derive(Parser)]
 #[command(
     name = "token-broker",
-    version,
+    version = build_info::VERSION_LINE,
     about = "OAuth 2.1 broker for MCP servers in front of an OpenID provider"
 )]
 struct Cli {
@@ -84,6 +85,26 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Print a completion script for SHELL, generated from these definitions: e.g.
+    /// `token-broker completions bash > /etc/bash_completion.d/token-broker`.
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the manual page token-broker(1) in roff; with --dir, write it and one page
+    /// per command (token-broker-serve(1), …) into DIR instead.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// The shells `completions` writes for.
+#[derive(Clone, Copy, ValueEnum)]
+enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// Exit status for a configuration that does not load (EX_CONFIG).
@@ -121,6 +142,8 @@ fn main() -> ExitCode {
             Ok(config) => rotate_keys(&config, activate_in),
             Err(code) => code,
         },
+        Command::Completions { shell } => completions(shell),
+        Command::Man { dir } => man(dir.as_deref()),
         Command::CheckUpstream { config } => match load(&config) {
             Ok(config) => {
                 let report = actix_web::rt::System::new()
@@ -136,6 +159,40 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+    }
+}
+
+fn completions(shell: Shell) -> ExitCode {
+    let shell = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "token-broker", &mut script);
+    // Written here rather than by the generator, which panics on a write error (a closed
+    // pipe).
+    match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("cannot write the completion script: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn man(dir: Option<&std::path::Path>) -> ExitCode {
+    let command = Cli::command();
+    let written = match dir {
+        Some(dir) => clap_mangen::generate_to(command, dir),
+        None => clap_mangen::Man::new(command).render(&mut std::io::stdout()),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("cannot write the manual page: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -290,7 +347,9 @@ async fn run(config: Arc<Config>) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(
         addr = %running.addr,
         issuer = %config.server.public_url,
-        version = env!("CARGO_PKG_VERSION"),
+        version = build_info::VERSION,
+        commit = build_info::COMMIT,
+        profile = build_info::PROFILE,
         "listening"
     );
     running.serve_until(wait_for_shutdown_signal()).await?;

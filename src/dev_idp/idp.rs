@@ -5,7 +5,7 @@
 use std::sync::{Mutex, MutexGuard};
 
 use jsonwebtoken::{Validation, decode, decode_header, encode};
-use rand::RngCore;
+use rand::Rng;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};

@@ -2,8 +2,10 @@
 //! brokers in one test process stay apart), exposed as text at `/metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
+
+use super::build_info;
 
 /// Latency buckets in seconds: fine below 10 ms, where verification and cache hits
 /// live, coarse above.
@@ -139,6 +141,7 @@ impl Metrics {
         registry.register(Box::new(discovery_refreshes.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(build_info_gauge()?))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -240,4 +243,21 @@ impl Metrics {
         TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
         String::from_utf8(buffer).map_err(|e| prometheus::Error::Msg(e.to_string()))
     }
+}
+
+/// `token_broker_build_info{version,commit,profile} 1`: the build as labels, the usual
+/// way to join a version onto other series.
+fn build_info_gauge() -> Result<IntGauge, prometheus::Error> {
+    let gauge = IntGauge::with_opts(
+        Opts::new(
+            "build_info",
+            "The running build: crate version, git commit (`unknown` when built outside a checkout) and build profile; always 1",
+        )
+        .namespace("token_broker")
+        .const_label("version", build_info::VERSION)
+        .const_label("commit", build_info::COMMIT)
+        .const_label("profile", build_info::PROFILE),
+    )?;
+    gauge.set(1);
+    Ok(gauge)
 }

@@ -1,4 +1,4 @@
-//! `check-config` and `--version` on the fixtures in `fixtures/config`.
+//! `check-config` and `rotate-keys` on the fixtures in `fixtures/config`.
 
 use crate::support::{binary, fixture};
 
@@ -118,16 +118,6 @@ fn a_missing_file_is_a_clear_error() {
     assert!(
         stderr.contains("cannot read configuration file /nonexistent/broker.toml"),
         "{stderr}"
-    );
-}
-
-#[test]
-fn version_prints_the_crate_version() {
-    let out = binary().arg("--version").output().unwrap();
-    assert!(out.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("token-broker {}", env!("CARGO_PKG_VERSION"))
     );
 }
 

@@ -42,6 +42,7 @@ mod register;
 mod register_proxy;
 mod register_proxy_rig;
 mod register_proxy_upkeep;
+mod release_cli;
 mod replica_abandoned_refresh;
 mod replica_consent_key;
 mod replica_registration;

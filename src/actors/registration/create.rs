@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use rand::RngCore;
+use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use super::{Registered, RegistrationError, Reply, Upstream, upstream};

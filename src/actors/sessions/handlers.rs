@@ -4,7 +4,7 @@
 //! bindings are checked before it is spent).
 
 use actix::prelude::*;
-use rand::RngCore;
+use rand::Rng;
 
 use super::messages::{
     ApproveSession, DenySession, MintProxyCode, ReadSession, RedeemProxyCode, StartSession,

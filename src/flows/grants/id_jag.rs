@@ -113,7 +113,7 @@ impl Grants {
             return Err(GrantError::InvalidGrant("this ID-JAG was already used"));
         }
         let grant = Grant {
-            grant_id: new_grant_id(),
+            grant_id: super::new_grant_id(),
             subject: accepted.subject,
             client_id: client.client_id.clone(),
             scopes: accepted.scopes.clone(),
@@ -146,13 +146,4 @@ fn assertion_error(error: AssertionError) -> GrantError {
         AssertionError::KeysUnavailable => GrantError::ProviderUnreachable,
         other => GrantError::InvalidGrant(other.describe()),
     }
-}
-
-/// A new grant's id: 128 random bits.
-fn new_grant_id() -> String {
-    use base64::Engine;
-    use rand::RngCore;
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

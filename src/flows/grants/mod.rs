@@ -206,3 +206,12 @@ pub fn may_use(client: &KnownClient, grant_type: &'static str) -> Result<(), Gra
         Err(GrantError::UnauthorizedClient(grant_type))
     }
 }
+
+/// A new grant's id: 128 random bits, URL-safe (a login's grant and an ID-JAG's alike).
+pub fn new_grant_id() -> String {
+    use base64::Engine;
+    use rand::Rng;
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

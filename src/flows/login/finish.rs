@@ -144,7 +144,7 @@ impl Login {
         tokens: &TokenResponse,
     ) -> Result<String, Refusal> {
         let now = self.clock.unix();
-        let grant_id = random_id();
+        let grant_id = crate::flows::grants::new_grant_id();
         self.store
             .put_grant(Grant {
                 grant_id: grant_id.clone(),
@@ -197,12 +197,4 @@ fn forwarded_error(error: &str) -> &'static str {
         "invalid_scope" => "invalid_scope",
         _ => "server_error",
     }
-}
-
-fn random_id() -> String {
-    use base64::Engine;
-    use rand::RngCore;
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

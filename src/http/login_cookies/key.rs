@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use rand::RngCore;
+use rand::Rng;
 use zeroize::Zeroizing;
 
 use crate::config::{Config, StoreBackend};
