@@ -12,8 +12,6 @@ use crate::login_consent::register;
 use crate::login_flow::{login, redeem};
 use crate::support::{TestBroker, config_text, http};
 
-const RESOURCE: &str = "http://127.0.0.1:9/mcp";
-
 /// The test resource with `limits` as its `[resources.rate_limit]` lines, two API keys
 /// of one subject, and `extra` sections.
 fn text(limits: &str, keys: (&str, &str), extra: &str) -> String {
@@ -52,7 +50,7 @@ struct Rig {
 async fn rig(limits: &str, extra: &str) -> Rig {
     let keys = (generate_key(), generate_key());
     let text = text(limits, (&keys.0, &keys.1), extra);
-    let broker = TestBroker::start_with(&text, |_| {}).await;
+    let broker = TestBroker::start_live(&text, Default::default(), |_| {}).await;
     Rig { broker, keys }
 }
 
@@ -118,7 +116,10 @@ async fn broker_token(broker: &TestBroker, client_name: &str) -> String {
 async fn each_credential_kind_spends_its_own_budget_with_the_drafts_headers() {
     let limits = "broker_token = 2\nupstream_token = 3\napi_key = 4\nanonymous = 1";
     let Rig { broker, keys } = rig(limits, "").await;
-    let upstream = broker.idp.service_token(RESOURCE, "notes:read").await;
+    let upstream = broker
+        .idp
+        .service_token(&broker.at("/mcp"), "notes:read")
+        .await;
     let alice = broker_token(&broker, "Limits").await;
 
     // The provider's token: 3, each answer saying what is left.
@@ -179,7 +180,8 @@ async fn each_credential_kind_spends_its_own_budget_with_the_drafts_headers() {
         ("ip", "anonymous", 1),
     ] {
         let line = format!(
-            "token_broker_rate_limited_total{{key_kind=\"{kind}\",resource=\"{RESOURCE}\",rule=\"{rule}\"}} {count}"
+            "token_broker_rate_limited_total{{key_kind=\"{kind}\",resource=\"{}\",rule=\"{rule}\"}} {count}",
+            broker.at("/mcp")
         );
         assert!(metrics.contains(&line), "{line} in:\n{metrics}");
     }
@@ -225,12 +227,12 @@ async fn the_key_decides_who_shares_a_budget() {
     let trusted = "\n[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n";
     let text_with_proxy =
         |limits: &str| text(limits, ("a", "b"), "").replace("[server]\n", trusted.trim_start());
-    let broker = TestBroker::start_with(
-        &text_with_proxy("key = [\"ip\"]\nupstream_token = 1"),
-        |_| {},
-    )
-    .await;
-    let token = broker.idp.service_token(RESOURCE, "notes:read").await;
+    let text = text_with_proxy("key = [\"ip\"]\nupstream_token = 1");
+    let broker = TestBroker::start_live(&text, Default::default(), |_| {}).await;
+    let token = broker
+        .idp
+        .service_token(&broker.at("/mcp"), "notes:read")
+        .await;
     let one = Some("198.51.100.1");
     let two = Some("198.51.100.2");
     assert_eq!(
@@ -241,7 +243,10 @@ async fn the_key_decides_who_shares_a_budget() {
     broker.stop().await;
     // Without trusted proxies the header is the client's own word: ignored.
     let Rig { broker, .. } = rig("key = [\"ip\"]\nupstream_token = 1", "").await;
-    let token = broker.idp.service_token(RESOURCE, "notes:read").await;
+    let token = broker
+        .idp
+        .service_token(&broker.at("/mcp"), "notes:read")
+        .await;
     assert_eq!(statuses(&broker, Some(&token), None, one, 1).await, [200]);
     assert_eq!(statuses(&broker, Some(&token), None, two, 1).await, [429]);
     broker.stop().await;
