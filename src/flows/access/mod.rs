@@ -4,8 +4,8 @@
 //! only), spend the caller's rate-limit budget (`flows::limits`: after verification,
 //! which the key needs, before any authorization; without a verified caller the
 //! resource's anonymous budget by client IP), enforce the resource's required scopes,
-//! then the tool rules for the MCP call behind the request (public tools without a token where the resource opted in,
-//! per-tool scopes with a step-up, allow-lists). A refusal is a [`Denial`] the HTTP
+//! then the tool rules for the MCP call behind the request (public tools without a
+//! token where the resource opted in, per-tool scopes with a step-up, allow-lists). A refusal is a [`Denial`] the HTTP
 //! adapters render the way MCP clients expect (RFC 6750 §3 + RFC 9728 §5.1).
 //!
 //! The forward-auth hot path (a cached token) allocates nothing here beyond what the
