@@ -109,6 +109,7 @@ fn refusal(denial: &Denial, id: &Value) -> HttpResponse {
     response.finish()
 }
 
+/// `Retry-After` and the budget's fields on a rate limit's JSON-RPC answer.
 fn limited(
     mut response: HttpResponse,
     retry_after_secs: u64,
