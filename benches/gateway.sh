@@ -91,6 +91,10 @@ uri = "$gateway/mcp"
 required_scopes = ["notes:read"]
 exchange_audience = "$demo/mcp"
 
+# One token at full speed is what a rate limit is for; this measures the path without.
+[resources.rate_limit]
+enabled = false
+
 [[resources.tools]]
 name = "notes_read"
 scopes = ["notes:read"]

@@ -4,9 +4,12 @@
 #   1. GET /healthz                                   (the baseline)
 #   2. GET /auth/verify, one RS256 token repeated     (verified-token cache hit)
 #   3. GET /auth/verify, a fresh RS256 token per request (signature check every time)
+#   4. GET /auth/verify, the repeated token on a rate-limited resource (budgets never
+#      reached: the cost of the limit check itself, memory store)
 # Prints requests/s, p50/p99 latency, broker CPU per request and the ratios to
-# /healthz. Target (issue #5): repeated-token /auth/verify >= 0.8 x /healthz.
-# Cases 1 and 2 alternate over ROUNDS rounds so that drifting background load hits
+# /healthz. Targets: repeated-token /auth/verify >= 0.8 x /healthz (issue #5); the
+# rate-limited one >= 0.9 x the unlimited one (issue #19: the check adds at most 10%).
+# Cases 1, 2 and 4 alternate over ROUNDS rounds so that drifting background load hits
 # both alike; case 3 sends every pre-minted token exactly once and stops when they
 # run out. The verdict is informational: exit 0 either way, non-zero only when
 # something broke (a non-2xx answer, socket errors, a process that died).
@@ -23,7 +26,7 @@
 #   NICE=-10        scheduling priority of the broker, the dev IdP and wrk when run as
 #                   root (other work on the machine then disturbs the figures less);
 #                   0 to leave priorities alone
-#   TARGET=0.8  BUILD=1 (0: use the existing target/release/token-broker)
+#   TARGET=0.8  LIMIT_TARGET=0.9  BUILD=1 (0: use the existing target/release/token-broker)
 #   KEEP=0 (1: keep the work directory with configs, logs and tokens)
 set -euo pipefail
 
@@ -38,6 +41,7 @@ CORES=$(nproc)
 WORKERS=${WORKERS:-$CORES}
 MINT_SECONDS=${MINT_SECONDS:-60}
 TARGET=${TARGET:-0.8}
+LIMIT_TARGET=${LIMIT_TARGET:-0.9}
 BUILD=${BUILD:-1}
 KEEP=${KEEP:-0}
 NICE=${NICE:--10}
@@ -70,6 +74,22 @@ client_secret = "token-broker-secret"
 [[resources]]
 uri = "$resource"
 required_scopes = ["notes:read"]
+
+# One token at full speed is what a rate limit is for; this measures the path without.
+[resources.rate_limit]
+enabled = false
+
+# Case 4: the same resource's tokens (its URI as audience) at another path, with rate
+# limits on and budgets no run reaches, so every request pays for the check and passes.
+[[resources]]
+uri = "$broker/mcp-limited"
+audiences = ["$resource"]
+required_scopes = ["notes:read"]
+
+[resources.rate_limit]
+key = ["subject", "client"]
+window = "1m"
+upstream_token = 1000000
 
 # In memory, as in earlier runs: the figures measure the request path, not the store.
 [store]
@@ -124,10 +144,15 @@ add() {
 }
 
 repeated_args=("${verify_headers[@]}" -H "Authorization: Bearer $repeated_token")
+limited_args=(-H "X-Original-Method: POST" -H "X-Original-URI: /mcp-limited"
+  -H "Authorization: Bearer $repeated_token")
+status=$(curl -s -o /dev/null -w '%{http_code}' "${limited_args[@]}" "$broker/auth/verify")
+[[ $status == 200 ]] || die "/auth/verify answered $status on the limited resource (see $work/broker.err)"
 
 log "warm-up: /healthz and /auth/verify with the repeated token (${WARMUP}s each)"
 run_wrk warm-healthz "$WARMUP" "$broker/healthz"
 run_wrk warm-repeated "$WARMUP" "$broker/auth/verify" "${repeated_args[@]}"
+run_wrk warm-limited "$WARMUP" "$broker/auth/verify" "${limited_args[@]}"
 
 measure_healthz() {
   run_wrk "healthz.$round" "$DURATION" "$broker/healthz"
@@ -139,18 +164,27 @@ measure_repeated() {
   add repeated
   r=$(rate "$R_requests" "$R_duration_us")
 }
+measure_limited() {
+  run_wrk "limited.$round" "$DURATION" "$broker/auth/verify" "${limited_args[@]}"
+  add limited
+  l=$(rate "$R_requests" "$R_duration_us")
+}
+declare -a LIMIT_RATIO=()
 for round in $(seq "$ROUNDS"); do
   # ABBA order: a load burst at a round's start or end does not always hit the same case
   if (( round % 2 )); then
-    log "round $round/$ROUNDS: /healthz then /auth/verify with the repeated token, ${DURATION}s each"
+    log "round $round/$ROUNDS: /healthz, /auth/verify repeated, then rate-limited, ${DURATION}s each"
     measure_healthz
     measure_repeated
+    measure_limited
   else
-    log "round $round/$ROUNDS: /auth/verify with the repeated token then /healthz, ${DURATION}s each"
+    log "round $round/$ROUNDS: /auth/verify rate-limited, repeated, then /healthz, ${DURATION}s each"
+    measure_limited
     measure_repeated
     measure_healthz
   fi
   ROUND_RATIO+=("$(awk -v a="$r" -v b="$h" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')")
+  LIMIT_RATIO+=("$(awk -v a="$l" -v b="$r" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')")
 done
 
 fresh_max=$(( DURATION * ROUNDS ))
@@ -165,7 +199,7 @@ fresh_window_us=$R_window_us
 
 # --- report ----------------------------------------------------------------------
 declare -A RPS CPU
-for c in healthz repeated fresh; do
+for c in healthz repeated fresh limited; do
   RPS[$c]=$(rate "${REQ[$c]}" "${US[$c]}")
   CPU[$c]=$(awk -v t="${TICKS[$c]}" -v hz="$clk_tck" -v n="${REQ[$c]}" \
     'BEGIN { printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0) }')
@@ -176,6 +210,10 @@ r_repeated=$(median "${ROUND_RATIO[@]}")
 r_fresh=$(ratio "${RPS[fresh]}" "${RPS[healthz]}")
 r_cpu=$(ratio "${CPU[healthz]}" "${CPU[repeated]}")
 verdict=$(awk -v r="$r_repeated" -v t="$TARGET" 'BEGIN { print (r >= t ? "PASS" : "FAIL") }')
+r_limited=$(median "${LIMIT_RATIO[@]}")
+r_limited_pooled=$(ratio "${RPS[limited]}" "${RPS[repeated]}")
+r_limited_cpu=$(ratio "${CPU[repeated]}" "${CPU[limited]}")
+limit_verdict=$(awk -v r="$r_limited" -v t="$LIMIT_TARGET" 'BEGIN { print (r >= t ? "PASS" : "FAIL") }')
 
 echo
 echo "token-broker forward-auth benchmark — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')"
@@ -183,16 +221,17 @@ echo "machine: $CORES cores ($(uname -m)), load average at end: $(cut -d' ' -f1-
 echo "broker: release build, $WORKERS workers, log level warn, 127.0.0.1"
 echo "wrk: $THREADS threads, $CONNECTIONS connections; wrk and the broker share the same $CORES cores"
 echo "     (on 2 cores: 2 wrk threads + 2 workers keep both busy; figures are relative, compare ratios)"
-echo "cases 1-2: $ROUNDS rounds of ${DURATION}s each, order alternating, after ${WARMUP}s warm-up;" \
+echo "cases 1, 2, 4: $ROUNDS rounds of ${DURATION}s each, order alternating, after ${WARMUP}s warm-up;" \
   "req/s = all rounds pooled"
 echo "priority: nice $NICE for the broker, the dev IdP and wrk (other load on the machine: see load average)"
 echo
 printf '%-36s %10s %9s %9s %15s %8s\n' case 'req/s' 'p50 ms' 'p99 ms' 'broker CPU/req' errors
-for c in healthz repeated fresh; do
+for c in healthz repeated fresh limited; do
   case $c in
     healthz) label="1. GET /healthz" ;;
     repeated) label="2. /auth/verify, repeated token" ;;
     fresh) label="3. /auth/verify, fresh RS256 token" ;;
+    limited) label="4. /auth/verify, repeated, limited" ;;
   esac
   printf '%-36s %10s %9s %9s %15s %8s\n' "$label" "${RPS[$c]}" "$(ms "${P50[$c]}")" \
     "$(ms "${P99[$c]}")" "${CPU[$c]} us" "${ERR[$c]}"
@@ -209,5 +248,8 @@ echo
 echo "ratio repeated/healthz: $r_repeated   target >= $TARGET   $verdict"
 echo "    (median of the rounds: ${ROUND_RATIO[*]}; pooled: $r_pooled)"
 echo "ratio fresh/healthz:    $r_fresh   (informational)"
+echo "ratio limited/repeated: $r_limited   target >= $LIMIT_TARGET   $limit_verdict"
+echo "    (median of the rounds: ${LIMIT_RATIO[*]}; pooled: $r_limited_pooled;" \
+  "broker CPU/req repeated/limited: $r_limited_cpu)"
 echo "broker CPU/req healthz/repeated: $r_cpu   (user+system from /proc: less sensitive to wrk and background load)"
 echo "script time: $(( $(date +%s) - started_at ))s"

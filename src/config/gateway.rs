@@ -175,6 +175,7 @@ mod tests {
             path: path.to_owned(),
             exchange_audience: None,
             tools: Default::default(),
+            rate_limit: Default::default(),
         }
     }
 

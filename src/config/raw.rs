@@ -149,6 +149,37 @@ pub struct RawResource {
     pub clients: Option<Vec<RawToolClient>>,
     /// `none` (default) or `public-tools`.
     pub anonymous: Option<String>,
+    /// `[resources.rate_limit]`: budgets per caller (on by default).
+    pub rate_limit: Option<RawRateLimit>,
+}
+
+/// `[resources.rate_limit]`: what identifies a caller, a budget per credential kind,
+/// per-tool budgets.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub enabled: Option<bool>,
+    pub key: Option<Vec<String>>,
+    pub window: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub broker_token: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub upstream_token: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub api_key: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub anonymous: Option<u64>,
+    pub tools: Option<Vec<RawToolBudget>>,
+}
+
+/// `[[resources.rate_limit.tools]]`: a budget of its own for a tool name or pattern.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawToolBudget {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub budget: Option<u64>,
 }
 
 /// `[[resources.tools]]`: a tool name or pattern, the scopes it needs, or public.

@@ -33,6 +33,8 @@ pub struct ResourceConfig {
     /// `[[resources.tools]]` and `[[resources.clients]]`: per-tool scopes, public tools
     /// and per-client tool allow-lists.
     pub tools: crate::domain::tool_policy::ToolPolicy,
+    /// `[resources.rate_limit]`: budgets per caller and per tool.
+    pub rate_limit: super::rate_limit::RateLimitConfig,
 }
 
 pub fn resources(
@@ -90,6 +92,10 @@ pub fn resources(
         let Some(mut tools) = tool_policy(entry.tools, entry.clients, &key, problems) else {
             continue;
         };
+        let Some(rate_limit) = super::rate_limit::rate_limit(entry.rate_limit, &key, problems)
+        else {
+            continue;
+        };
         match entry
             .anonymous
             .as_deref()
@@ -135,6 +141,7 @@ pub fn resources(
             path,
             exchange_audience: entry.exchange_audience,
             tools,
+            rate_limit,
         });
     }
     (problems.len() == before).then_some(out)

@@ -69,6 +69,20 @@ scopes = ["notes:read"]
 name = "notes_write"
 scopes = ["notes:write"]
 
+# Rate limits: per user and client, a budget per kind of credential (per minute), and
+# whoami limited to 5 a minute on top, so the printed loop below meets a 429.
+[resources.rate_limit]
+key = ["subject", "client"]
+window = "1m"
+broker_token = 500
+upstream_token = 500
+api_key = 1000
+anonymous = 100
+
+[[resources.rate_limit.tools]]
+name = "whoami"
+budget = 5
+
 # The same MCP server at a second path that lets tokenless callers call its public
 # tool, health: the handshake passes without a token there, so scanners see it answered,
 # and a tokenless GET stream gets 405 so that clients still start only one login.
@@ -168,6 +182,8 @@ Try it (each line works as printed):
   TOKEN=$(curl -s -u demo-service:demo-service-secret -d grant_type=client_credentials -d scope=notes:read -d resource={mcp} {idp_url}/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
   # call a tool with it
   curl -s {mcp} {headers} -H "authorization: Bearer $TOKEN" -d '{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"whoami","arguments":{{}}}}}}'
+  # whoami has a budget of its own, 5 a minute (one spent just above): past it, 429 with Retry-After
+  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{{http_code}} ' {mcp} {headers} -H "authorization: Bearer $TOKEN" -d '{{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{{"name":"whoami","arguments":{{}}}}}}'; done; echo
   # forward-auth, as nginx auth_request would ask for a 2026-07-28 tools/list POSTed to /mcp
   curl -si http://{broker}/auth/verify -H 'x-original-uri: /mcp' -H 'x-original-method: POST' -H 'mcp-protocol-version: 2026-07-28' -H 'mcp-method: tools/list' -H "authorization: Bearer $TOKEN"
 

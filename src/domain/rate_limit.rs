@@ -1,6 +1,16 @@
 //! Rate limiting by GCRA (the generic cell rate algorithm): one number of state per
 //! key (the theoretical arrival time), exact bursts, and a precise `Retry-After`.
 
+/// Which budget of a resource a request spends, by the credential it was verified
+/// with (none: anonymous).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialBudget {
+    BrokerToken,
+    UpstreamToken,
+    ApiKey,
+    Anonymous,
+}
+
 /// `count` events per `period_ms`, with bursts of up to `burst` at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
@@ -41,6 +51,29 @@ pub fn retry_after_secs(wait_ms: u64) -> u64 {
     wait_ms.div_ceil(1000).max(1)
 }
 
+/// What a key has left after an admitted event left it at `state`: how many more
+/// events `now_ms` would admit at once, and the whole seconds (rounded up) until its
+/// whole burst is back — the state reached, the key as good as new.
+pub fn left(state: u64, now_ms: u64, rate: Rate) -> Left {
+    let horizon = now_ms + rate.tolerance();
+    let remaining = if state > horizon {
+        0
+    } else {
+        (horizon - state) / rate.interval() + 1
+    };
+    Left {
+        remaining,
+        reset_secs: state.saturating_sub(now_ms).div_ceil(1000),
+    }
+}
+
+/// A key's budget after an event, for the `RateLimit` header's `r` and `t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Left {
+    pub remaining: u64,
+    pub reset_secs: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +95,22 @@ mod tests {
         assert!(admit(state, 12_000, FIVE_A_MINUTE).is_ok());
         assert_eq!(retry_after_secs(12_000), 12);
         assert_eq!(retry_after_secs(1), 1);
+    }
+
+    #[test]
+    fn what_is_left_counts_the_events_the_state_still_admits() {
+        let mut state = None;
+        let mut lefts = Vec::new();
+        for _ in 0..5 {
+            let next = admit(state, 0, FIVE_A_MINUTE).unwrap();
+            lefts.push(left(next, 0, FIVE_A_MINUTE).remaining);
+            state = Some(next);
+        }
+        assert_eq!(lefts, [4, 3, 2, 1, 0]);
+        // The whole burst is back when the clock reaches the state.
+        assert_eq!(left(60_000, 0, FIVE_A_MINUTE).reset_secs, 60);
+        assert_eq!(left(60_000, 12_000, FIVE_A_MINUTE).remaining, 1);
+        assert_eq!(left(60_000, 59_500, FIVE_A_MINUTE).reset_secs, 1);
     }
 
     #[test]

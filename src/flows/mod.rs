@@ -10,5 +10,6 @@ pub mod access;
 pub mod clients;
 pub mod exchange;
 pub mod grants;
+pub mod limits;
 pub mod login;
 pub mod registration;

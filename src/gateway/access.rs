@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
@@ -15,6 +15,7 @@ use super::jsonrpc::{self, Message};
 use crate::config::ResourceConfig;
 use crate::flows::access::{self, Access, Allowed, Checked, Denial, McpCall, Refusal, Request};
 use crate::flows::exchange::{self, Exchange, Exchanged};
+use crate::flows::limits::{Budget, Origin};
 use crate::tokens::Principal;
 
 /// What a request asks of the MCP server.
@@ -34,6 +35,8 @@ pub struct Authorized<'a> {
     /// The token the MCP server gets in place of the client's (the resource's
     /// `exchange_audience`).
     pub downstream: Option<Arc<Exchanged>>,
+    /// The caller's rate-limit budget after this request, reported on the answer.
+    pub budget: Option<Budget>,
 }
 
 /// Why a request was not let through.
@@ -47,7 +50,7 @@ pub enum Refused {
 impl Refused {
     pub fn response(&self, id: &Value) -> HttpResponse {
         match self {
-            Self::Denied(denial) => refusal(denial),
+            Self::Denied(denial) => refusal(denial, id),
             Self::Unavailable => {
                 let mut response = jsonrpc::error_response(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -65,8 +68,10 @@ impl Refused {
 }
 
 /// A refusal as forward-auth answers it: 400 with the RFC 6749 body, else the status
-/// with its `WWW-Authenticate` challenge and no body.
-fn refusal(denial: &Denial) -> HttpResponse {
+/// with its `WWW-Authenticate` challenge and no body; a rate limit's 429 (or 503
+/// without its counters) as a JSON-RPC error under `id`, which an MCP client can
+/// parse, with `Retry-After` and the budget's `RateLimit` fields.
+fn refusal(denial: &Denial, id: &Value) -> HttpResponse {
     let status = match denial.refusal {
         Refusal::Unjudgeable(description) => {
             return HttpResponse::BadRequest()
@@ -80,6 +85,18 @@ fn refusal(denial: &Denial) -> HttpResponse {
         Refusal::Unauthenticated => StatusCode::UNAUTHORIZED,
         Refusal::Forbidden => StatusCode::FORBIDDEN,
         Refusal::StreamRefused => StatusCode::METHOD_NOT_ALLOWED,
+        Refusal::Limited { retry_after_secs } => {
+            let message = format!("rate limit exceeded: retry after {retry_after_secs} s");
+            let status = StatusCode::TOO_MANY_REQUESTS;
+            let response = jsonrpc::error_response(status, id, jsonrpc::RATE_LIMITED, &message);
+            return limited(response, retry_after_secs, denial.budget.as_deref());
+        }
+        Refusal::LimitUnavailable { retry_after_secs } => {
+            let message = "the rate limits cannot be checked; retry later";
+            let status = StatusCode::SERVICE_UNAVAILABLE;
+            let response = jsonrpc::error_response(status, id, jsonrpc::SERVER_ERROR, message);
+            return limited(response, retry_after_secs, None);
+        }
     };
     let mut response = HttpResponse::build(status);
     // RFC 9110 §15.5.6: a 405 names what is allowed; only POSTs pass anonymously.
@@ -90,6 +107,33 @@ fn refusal(denial: &Denial) -> HttpResponse {
         response.insert_header((header::WWW_AUTHENTICATE, challenge.to_string()));
     }
     response.finish()
+}
+
+/// `Retry-After` and the budget's fields on a rate limit's JSON-RPC answer.
+fn limited(
+    mut response: HttpResponse,
+    retry_after_secs: u64,
+    budget: Option<&Budget>,
+) -> HttpResponse {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    budget_headers(response.headers_mut(), budget);
+    response
+}
+
+/// draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy` and `RateLimit` for
+/// `budget`, if any.
+pub fn budget_headers(headers: &mut HeaderMap, budget: Option<&Budget>) {
+    let Some(budget) = budget else { return };
+    for (name, value) in [
+        ("ratelimit-policy", budget.policy_header()),
+        ("ratelimit", budget.header()),
+    ] {
+        if let Ok(value) = HeaderValue::try_from(value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
 }
 
 fn call(message: &Message) -> McpCall<'_> {
@@ -113,17 +157,25 @@ pub async fn authorize<'a>(
         path: req.uri().path(),
         query: req.uri().query(),
         token: access::bearer(authorization.map(HeaderValue::as_bytes)),
+        origin: Origin {
+            peer: req.peer_addr().map(|a| a.ip()),
+            forwarded_for: req
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok()),
+        },
     };
     let allowed = match intent {
         Intent::Messages(messages) => flow.messages(request, messages.iter().map(call)).await,
         Intent::Stream => flow.stream(request).await.map(Allowed::Verified),
     };
     let checked = match allowed.map_err(Refused::Denied)? {
-        Allowed::Anonymous(resource) => {
+        Allowed::Anonymous(resource, budget) => {
             return Ok(Authorized {
                 resource,
                 principal: None,
                 downstream: None,
+                budget,
             });
         }
         Allowed::Verified(checked) => checked,
@@ -140,6 +192,7 @@ pub async fn authorize<'a>(
         resource: checked.resource,
         principal: Some(checked.principal),
         downstream,
+        budget: checked.budget,
     })
 }
 

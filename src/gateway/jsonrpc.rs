@@ -18,6 +18,9 @@ pub const SERVER_ERROR: i64 = -32000;
 /// MCP 2026-07-28 "Server Validation": the `Mcp-Method` / `Mcp-Name` headers say
 /// something other than the body.
 pub const HEADER_MISMATCH: i64 = -32020;
+/// Implementation-defined (JSON-RPC 2.0 §5.1's server-error range): the request is
+/// over a rate-limit budget; the 429's `Retry-After` says when to try again.
+pub const RATE_LIMITED: i64 = -32029;
 /// Implementation-defined (the range MCP leaves to implementations, the code the
 /// reference SDKs answer with): the `Mcp-Session-Id` names no session of this caller.
 pub const SESSION_NOT_FOUND: i64 = -32001;

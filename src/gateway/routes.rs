@@ -229,6 +229,7 @@ impl Exchange<'_> {
         let mut response = answer(upstream, result, id);
         self.binder
             .answer(&mut response, &self.owner(), self.version.stateless);
+        access::budget_headers(response.headers_mut(), self.authorized.budget.as_ref());
         response
     }
 }

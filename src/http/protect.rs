@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{StatusCode, Uri};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
@@ -15,14 +15,44 @@ use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 use super::error::{ApiError, ErrorCode};
 use crate::flows::access::{self, Access, Checked, Denial, Refusal, Request};
 use crate::flows::exchange::{self, Exchange, Exchanged};
+use crate::flows::limits::{Budget, Origin};
 use crate::tokens::{Principal, Rejection};
 
-/// What the access flow judges of a request to `uri` carrying `headers`.
-pub fn request<'r>(headers: &'r HeaderMap, uri: &'r Uri) -> Request<'r> {
+/// draft-ietf-httpapi-ratelimit-headers: the budget's policy and what is left of it.
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+/// The status forward-auth means when it refuses for a rate limit (429) or without its
+/// counters (503): nginx's `auth_request` turns both into 500, and its `error_page`
+/// for 500 reads this to answer the client with the real one (README, "Rate limits").
+pub const X_AUTH_STATUS: HeaderName = HeaderName::from_static("x-auth-status");
+
+/// What the access flow judges of a request to `uri` carrying `headers` from `peer`.
+pub fn request<'r>(
+    headers: &'r HeaderMap,
+    uri: &'r Uri,
+    peer: Option<std::net::IpAddr>,
+) -> Request<'r> {
     Request {
         path: uri.path(),
         query: uri.query(),
         token: bearer(headers),
+        origin: Origin {
+            peer,
+            forwarded_for: headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+        },
+    }
+}
+
+/// The `RateLimit-Policy` and `RateLimit` fields for `budget`, if any.
+pub fn budget_headers(headers: &mut HeaderMap, budget: Option<&Budget>) {
+    let Some(budget) = budget else { return };
+    for (name, value) in [
+        (RATELIMIT_POLICY, budget.policy_header()),
+        (RATELIMIT, budget.header()),
+    ] {
+        if let Ok(value) = HeaderValue::try_from(value) {
+            headers.insert(name, value);
+        }
     }
 }
 
@@ -45,6 +75,12 @@ pub fn refusal(denial: &Denial) -> HttpResponse {
         Refusal::Unauthenticated => StatusCode::UNAUTHORIZED,
         Refusal::Forbidden => StatusCode::FORBIDDEN,
         Refusal::StreamRefused => StatusCode::METHOD_NOT_ALLOWED,
+        Refusal::Limited { retry_after_secs } => {
+            return limited(StatusCode::TOO_MANY_REQUESTS, retry_after_secs, denial);
+        }
+        Refusal::LimitUnavailable { retry_after_secs } => {
+            return limited(StatusCode::SERVICE_UNAVAILABLE, retry_after_secs, denial);
+        }
     };
     let mut response = HttpResponse::build(status);
     // RFC 9110 §15.5.6: a 405 names what is allowed; only POSTs pass anonymously.
@@ -55,6 +91,16 @@ pub fn refusal(denial: &Denial) -> HttpResponse {
         response.insert_header((header::WWW_AUTHENTICATE, challenge.to_string()));
     }
     response.finish()
+}
+
+/// 429 (or 503) with `Retry-After`, the budget's fields and `X-Auth-Status`, no body.
+fn limited(status: StatusCode, retry_after_secs: u64, denial: &Denial) -> HttpResponse {
+    let mut response = HttpResponse::build(status)
+        .insert_header((header::RETRY_AFTER, retry_after_secs))
+        .insert_header((X_AUTH_STATUS, status.as_str()))
+        .finish();
+    budget_headers(response.headers_mut(), denial.budget.as_deref());
+    response
 }
 
 /// The downstream token for a checked request to a resource with an
@@ -96,7 +142,8 @@ pub async fn require_token(
             .into_response(HttpResponse::InternalServerError().finish())
             .map_into_right_body());
     };
-    let checked = match flow.resource(request(req.headers(), req.uri())).await {
+    let peer = req.peer_addr().map(|a| a.ip());
+    let checked = match flow.resource(request(req.headers(), req.uri(), peer)).await {
         Ok(checked) => checked,
         Err(denial) => return Ok(req.into_response(refusal(&denial)).map_into_right_body()),
     };
@@ -115,5 +162,8 @@ pub async fn require_token(
     }
     req.extensions_mut()
         .insert(Principal::clone(&checked.principal));
-    Ok(next.call(req).await?.map_into_left_body())
+    let budget = checked.budget.clone();
+    let mut response = next.call(req).await?;
+    budget_headers(response.headers_mut(), budget.as_ref());
+    Ok(response.map_into_left_body())
 }

@@ -19,6 +19,7 @@ use crate::config::ForwardAuthConfig;
 use crate::flows::access::{
     Access, Allowed, Checked, Forwarded, Header, McpCall, Method, TransportHeaders,
 };
+use crate::flows::limits::Budget;
 use crate::tokens::{Principal, Rejection};
 
 // Names built once, not parsed per request.
@@ -41,13 +42,16 @@ pub async fn verify(
     let mut scratch = String::new();
     let call = mcp_call(req.headers(), &mut scratch);
     let forwarded = Forwarded::read(call, method, || transport_headers(req.headers()));
-    let request = protect::request(req.headers(), &uri);
+    let peer = req.peer_addr().map(|a| a.ip());
+    let request = protect::request(req.headers(), &uri, peer);
     let checked = match access.forwarded(request, method, &forwarded).await {
-        Ok(Allowed::Anonymous(_)) => return HttpResponse::Ok().finish(),
+        Ok(Allowed::Anonymous(_, budget)) => {
+            return with_budget(HttpResponse::Ok(), budget.as_ref()).finish();
+        }
         Ok(Allowed::Verified(checked)) => checked,
         Err(denial) => return protect::refusal(&denial),
     };
-    let mut response = granted(&checked.principal);
+    let mut response = with_budget(granted(&checked.principal), checked.budget.as_ref());
     // A resource that names an exchange audience gets the downstream token, so the
     // MCP server behind the proxy never sees (or needs) the client's token.
     if checked.resource.exchange_audience.is_some()
@@ -92,6 +96,17 @@ fn granted(principal: &Principal) -> HttpResponseBuilder {
             X_AUTH_CLIENT_ID,
             principal.client_id.as_deref().unwrap_or(""),
         ));
+    response
+}
+
+/// The caller's budget after this request (`RateLimit-Policy`, `RateLimit`), which
+/// the proxy may copy onto the answer.
+fn with_budget(mut response: HttpResponseBuilder, budget: Option<&Budget>) -> HttpResponseBuilder {
+    if let Some(budget) = budget {
+        response
+            .insert_header((protect::RATELIMIT_POLICY, budget.policy_header()))
+            .insert_header((protect::RATELIMIT, budget.header()));
+    }
     response
 }
 

@@ -262,9 +262,18 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
             metrics: metrics.clone(),
         },
     ));
+    // Budgets on the protected resources (`[resources.rate_limit]`), on the same
+    // counters as registration's limit: shared by replicas on Redis.
+    let limits = crate::flows::limits::Limits::new(
+        opened.rate_limits.clone(),
+        clock.clone(),
+        metrics.clone(),
+        config.server.trusted_proxies.iter().copied().collect(),
+    );
     let access = Arc::new(crate::flows::access::Access::new(
         config.resources.iter().cloned().collect(),
         verifier.clone(),
+        limits,
         metrics.clone(),
     ));
     let cookies = Arc::new(LoginCookies::load(&config, &store));

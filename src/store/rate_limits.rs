@@ -16,8 +16,9 @@ use crate::domain::rate_limit::Rate;
 /// The decision on one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateDecision {
-    /// Admitted, and counted.
-    Admitted,
+    /// Admitted, and counted: the key's new `state` (`domain::rate_limit::left` tells
+    /// what it has left).
+    Admitted { state: u64 },
     /// Refused (nothing counted): the next event for this key is admitted in `wait_ms`.
     Refused { wait_ms: u64 },
 }

@@ -30,6 +30,7 @@ pub struct Metrics {
     tool_denials: IntCounterVec,
     exchange_coalesced: IntCounterVec,
     exchange_lock_failures: prometheus::IntCounter,
+    rate_limited: IntCounterVec,
 }
 
 impl Metrics {
@@ -132,6 +133,15 @@ impl Metrics {
             .namespace("token_broker"),
         )?;
         registry.register(Box::new(exchange_lock_failures.clone()))?;
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "rate_limited_total",
+                "Requests to protected resources refused by a rate limit: the resource (its configured URI), what keyed the caller (the configured key, or ip) and the budget spent (a credential kind, or tool:<pattern>)",
+            )
+            .namespace("token_broker"),
+            &["resource", "key_kind", "rule"],
+        )?;
+        registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(logins.clone()))?;
         registry.register(Box::new(tokens.clone()))?;
         registry.register(Box::new(login_state_expired.clone()))?;
@@ -161,6 +171,7 @@ impl Metrics {
             tool_denials,
             exchange_coalesced,
             exchange_lock_failures,
+            rate_limited,
         })
     }
 
@@ -215,6 +226,14 @@ impl Metrics {
     /// Counts a refused tool call by its rule's pattern (bounded by configuration).
     pub fn tool_denial(&self, rule: &str, reason: &str) {
         self.tool_denials.with_label_values(&[rule, reason]).inc();
+    }
+
+    /// Counts a request refused by a rate limit. Every label comes from configuration
+    /// (never a subject, client id or address), so their number is bounded.
+    pub fn rate_limited(&self, resource: &str, key_kind: &str, rule: &str) {
+        self.rate_limited
+            .with_label_values(&[resource, key_kind, rule])
+            .inc();
     }
 
     /// Counts an exchange miss coalesced `local`ly or with another `replica`.

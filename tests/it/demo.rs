@@ -112,7 +112,7 @@ fn every_printed_command_works_as_printed() {
         demo.printed
     );
     let lines = commands(&demo.printed);
-    assert_eq!(lines.len(), 23, "{}", demo.printed);
+    assert_eq!(lines.len(), 24, "{}", demo.printed);
     let outputs = run(&lines);
     let output = |starts: &str| -> &str {
         let index = lines
@@ -152,13 +152,23 @@ fn every_printed_command_works_as_printed() {
     );
     // The MCP server got a token for the API behind it, never the client's.
     assert_eq!(who["received_token"]["audience"], NOTES_API, "{call}");
-    assert!(nth(7).contains("HTTP/1.1 200"), "{}", nth(7));
+    // whoami's own budget (5 a minute, one spent by the call above) runs out.
+    assert_eq!(nth(7), "200 200 200 200 429 429", "{}", nth(7));
+    assert!(nth(8).contains("HTTP/1.1 200"), "{}", nth(8));
     assert!(
-        nth(7)
+        nth(8)
             .to_ascii_lowercase()
             .contains("x-auth-subject: demo-service"),
         "{}",
-        nth(7)
+        nth(8)
+    );
+    // The remaining budget on an allowed answer (draft-ietf-httpapi-ratelimit-headers).
+    assert!(
+        nth(8)
+            .to_ascii_lowercase()
+            .contains("ratelimit: \"upstream_token\";r="),
+        "{}",
+        nth(8)
     );
 
     // The ID-JAG from the IdP, traded at the broker: a token for the MCP server.

@@ -3,6 +3,7 @@
 //! streams) down to what the caller may call, streams answers through, and hands the
 //! MCP server the downstream token — never the client's.
 
+mod limits;
 mod mcp_upstream;
 mod sessions;
 

@@ -8,6 +8,7 @@ use std::fmt;
 
 use crate::config::ResourceConfig;
 use crate::domain::scope::Scopes;
+use crate::flows::limits::{Budget, Limited};
 
 /// A request not let through.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +20,8 @@ pub struct Denial {
     /// What the client is told to do; absent when no resource matched. Boxed: a
     /// refusal is the rare path, and a small error keeps the passing one lean.
     pub challenge: Option<Box<Challenge>>,
+    /// The budget a rate-limit refusal reports (the `RateLimit` headers).
+    pub budget: Option<Box<Budget>>,
 }
 
 /// The kind of answer a refusal gets.
@@ -34,7 +37,15 @@ pub enum Refusal {
     /// 405 (`Allow: POST`): a tokenless stream or session end on a resource open to
     /// anonymous callers, which MCP clients take as "no stream here".
     StreamRefused,
+    /// 429: over a rate-limit budget; `Retry-After` this many seconds.
+    Limited { retry_after_secs: u64 },
+    /// 503: the rate-limit counters cannot be reached (Redis down); `Retry-After` this
+    /// many seconds.
+    LimitUnavailable { retry_after_secs: u64 },
 }
+
+/// How long a client is asked to wait when the rate-limit counters are unreachable.
+const UNAVAILABLE_RETRY_SECS: u64 = 5;
 
 /// A `WWW-Authenticate: Bearer …` challenge's parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +104,7 @@ impl Denial {
             refusal: Refusal::Unjudgeable(description),
             reason,
             challenge: None,
+            budget: None,
         }
     }
 
@@ -102,6 +114,7 @@ impl Denial {
             refusal: Refusal::Forbidden,
             reason: "no_resource",
             challenge: None,
+            budget: None,
         }
     }
 
@@ -111,6 +124,7 @@ impl Denial {
             refusal: Refusal::StreamRefused,
             reason: "anonymous_stream",
             challenge: None,
+            budget: None,
         }
     }
 
@@ -126,6 +140,7 @@ impl Denial {
             refusal: Refusal::Unauthenticated,
             reason,
             challenge: Some(Box::new(Challenge::bearer(resource, error, needed, None))),
+            budget: None,
         }
     }
 
@@ -145,6 +160,7 @@ impl Denial {
                 needed,
                 Some(description),
             ))),
+            budget: None,
         }
     }
 
@@ -157,6 +173,30 @@ impl Denial {
                 resource_metadata: metadata_url(resource),
                 description,
             })),
+            budget: None,
+        }
+    }
+
+    /// 429 over a budget, or 503 without the counters.
+    pub(crate) fn limited(limited: Limited) -> Self {
+        match limited {
+            Limited::Over {
+                budget,
+                retry_after_secs,
+            } => Self {
+                refusal: Refusal::Limited { retry_after_secs },
+                reason: "rate_limited",
+                challenge: None,
+                budget: Some(Box::new(budget)),
+            },
+            Limited::Unavailable => Self {
+                refusal: Refusal::LimitUnavailable {
+                    retry_after_secs: UNAVAILABLE_RETRY_SECS,
+                },
+                reason: "rate_limit_unavailable",
+                challenge: None,
+                budget: None,
+            },
         }
     }
 }

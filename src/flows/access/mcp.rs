@@ -12,7 +12,7 @@
 use crate::config::ResourceConfig;
 use crate::domain::protocol_version;
 use crate::domain::scope::Scopes;
-use crate::domain::tool_policy::Caller;
+use crate::domain::tool_policy::{Caller, ToolPattern};
 use crate::tokens::Principal;
 
 /// One MCP request: its method and, for `tools/call`, the tool.
@@ -174,6 +174,22 @@ pub(super) fn needed(resource: &ResourceConfig, forwarded: &Forwarded<'_>) -> Sc
         },
         Forwarded::Unseen(_) => resource.tools.strictest(&resource.required_scopes),
     }
+}
+
+/// How many `tools/call`s of a tool `pattern` covers the request makes, for the
+/// pattern's budget: a described call's tool; a call that cannot be seen could be any,
+/// so it spends every tool budget once (as it must meet the strictest tool rule).
+pub(super) fn uses(forwarded: Forwarded<'_>, pattern: &ToolPattern) -> u32 {
+    match forwarded {
+        Forwarded::Described(call) => u32::from(call.tool().is_some_and(|t| pattern.matches(t))),
+        Forwarded::Unseen(_) => 1,
+    }
+}
+
+/// [`uses`] over the messages of one body (a batch): each call counts.
+pub(super) fn uses_all<'c>(calls: impl Iterator<Item = McpCall<'c>>, pattern: &ToolPattern) -> u32 {
+    let hits = calls.filter(|call| call.tool().is_some_and(|t| pattern.matches(t)));
+    u32::try_from(hits.count()).unwrap_or(u32::MAX)
 }
 
 /// The caller's side of the tool policy.

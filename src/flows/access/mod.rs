@@ -1,13 +1,16 @@
 //! Access to a protected resource, whichever door the request came through:
 //! forward-auth (`/auth/verify`), the gateway, and the routes the broker serves itself.
 //! Find the resource for the routed path, verify the bearer token (from the header
-//! only), enforce the resource's required scopes, then the tool rules for the MCP call
-//! behind the request (public tools without a token where the resource opted in,
-//! per-tool scopes with a step-up, allow-lists). A refusal is a [`Denial`] the HTTP
+//! only), spend the caller's rate-limit budget (`flows::limits`: after verification,
+//! which the key needs, before any authorization; without a verified caller the
+//! resource's anonymous budget by client IP), enforce the resource's required scopes,
+//! then the tool rules for the MCP call behind the request (public tools without a
+//! token where the resource opted in, per-tool scopes with a step-up, allow-lists). A refusal is a [`Denial`] the HTTP
 //! adapters render the way MCP clients expect (RFC 6750 §3 + RFC 9728 §5.1).
 //!
 //! The forward-auth hot path (a cached token) allocates nothing here beyond what the
-//! verifier hands back: refusals build their challenges, passes do not.
+//! verifier hands back and the rate-limit key: refusals build their challenges,
+//! passes do not.
 
 mod denial;
 mod mcp;
@@ -21,6 +24,8 @@ pub use mcp::{Forwarded, Header, McpCall, Method, TransportHeaders};
 
 use crate::config::ResourceConfig;
 use crate::domain::scope::Scopes;
+use crate::domain::tool_policy::ToolPattern;
+use crate::flows::limits::{Budget, Limits, Origin};
 use crate::telemetry::metrics::Metrics;
 use crate::tokens::verify::token_digest;
 use crate::tokens::{Principal, Rejection, Verifier};
@@ -29,6 +34,7 @@ use crate::tokens::{Principal, Rejection, Verifier};
 pub struct Access {
     resources: Arc<[ResourceConfig]>,
     verifier: Verifier,
+    limits: Limits,
     metrics: Metrics,
 }
 
@@ -40,6 +46,8 @@ pub struct Request<'r> {
     pub query: Option<&'r str>,
     /// The bearer token ([`bearer`]); `Err(Rejection::Missing)` without `Authorization`.
     pub token: Result<&'r str, Rejection>,
+    /// Where it came from, for a rate limit keyed by client IP.
+    pub origin: Origin<'r>,
 }
 
 /// A request whose token passed the resource check.
@@ -49,20 +57,29 @@ pub struct Checked<'a> {
     /// The bearer token's `token_digest`: an exchange after the check keys its cache
     /// by it rather than hashing the token again.
     pub digest: [u8; 32],
+    /// The caller's budget after this request (`None`: the resource has no limits).
+    pub budget: Option<Budget>,
 }
 
 /// A request let through.
 pub enum Allowed<'a> {
-    /// Without a token, as the resource's anonymous rules allow.
-    Anonymous(&'a ResourceConfig),
+    /// Without a token, as the resource's anonymous rules allow; the anonymous
+    /// budget after it.
+    Anonymous(&'a ResourceConfig, Option<Budget>),
     Verified(Checked<'a>),
 }
 
 impl Access {
-    pub fn new(resources: Arc<[ResourceConfig]>, verifier: Verifier, metrics: Metrics) -> Self {
+    pub fn new(
+        resources: Arc<[ResourceConfig]>,
+        verifier: Verifier,
+        limits: Limits,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             resources,
             verifier,
+            limits,
             metrics,
         }
     }
@@ -77,7 +94,7 @@ impl Access {
     /// The routes the broker serves itself: the resource's required scopes.
     pub async fn resource(&self, request: Request<'_>) -> Result<Checked<'_>, Denial> {
         let path = self.routed(request.path)?;
-        self.check_operation(request, &path, |r| r.required_scopes.clone())
+        self.check_operation(request, &path, |r| r.required_scopes.clone(), |_| 0)
             .await
     }
 
@@ -102,7 +119,10 @@ impl Access {
                 (Method::Post, Forwarded::Described(call))
                     if tools::anonymous_allowed(resource, *call) =>
                 {
-                    return Ok(Allowed::Anonymous(resource));
+                    let budget = self
+                        .spend(resource, request, None, |p| mcp::uses(*forwarded, p))
+                        .await?;
+                    return Ok(Allowed::Anonymous(resource, budget));
                 }
                 (Method::Stream, _) if resource.tools.anonymous_open() => {
                     return Err(self.anonymous_stream());
@@ -111,7 +131,12 @@ impl Access {
             }
         }
         let checked = self
-            .check_operation(request, &path, |resource| mcp::needed(resource, forwarded))
+            .check_operation(
+                request,
+                &path,
+                |resource| mcp::needed(resource, forwarded),
+                |pattern| mcp::uses(*forwarded, pattern),
+            )
             .await?;
         tools::check_forwarded(
             &self.metrics,
@@ -136,7 +161,9 @@ impl Access {
                 .clone()
                 .all(|call| tools::anonymous_allowed(resource, call))
         {
-            return Ok(Allowed::Anonymous(resource));
+            let uses = |p: &ToolPattern| mcp::uses_all(calls.clone(), p);
+            let budget = self.spend(resource, request, None, uses).await?;
+            return Ok(Allowed::Anonymous(resource, budget));
         }
         // A refusal names what every message needs, so one authorization does.
         let needs = |resource: &ResourceConfig| {
@@ -144,7 +171,8 @@ impl Access {
                 all.union(&mcp::needed(resource, &Forwarded::Described(call)))
             })
         };
-        let checked = self.check_operation(request, &path, needs).await?;
+        let uses = |p: &ToolPattern| mcp::uses_all(calls.clone(), p);
+        let checked = self.check_operation(request, &path, needs, uses).await?;
         tools::check_calls(&self.metrics, checked.resource, &checked.principal, calls)?;
         Ok(Allowed::Verified(checked))
     }
@@ -160,7 +188,7 @@ impl Access {
         {
             return Err(self.anonymous_stream());
         }
-        self.check_operation(request, &path, |r| r.required_scopes.clone())
+        self.check_operation(request, &path, |r| r.required_scopes.clone(), |_| 0)
             .await
     }
 
@@ -227,6 +255,7 @@ impl Access {
         request: Request<'_>,
         path: &str,
         needs: impl Fn(&ResourceConfig) -> Scopes,
+        uses: impl Fn(&ToolPattern) -> u32,
     ) -> Result<Checked<'_>, Denial> {
         let Some(resource) = self.resource_for(path) else {
             return Err(Denial::no_resource());
@@ -246,16 +275,28 @@ impl Access {
         let token_in_query = request.query.is_some_and(|q| {
             url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
         });
-        if token_in_query {
-            return Err(reject(Rejection::TokenInQuery));
-        }
-        let token = request.token.map_err(reject)?;
-        let digest = token_digest(token);
-        let principal = self
-            .verifier
-            .verify_digested(token, &digest, resource)
-            .await
-            .map_err(reject)?;
+        let verified = match request.token {
+            _ if token_in_query => Err(Rejection::TokenInQuery),
+            Err(rejection) => Err(rejection),
+            Ok(token) => {
+                let digest = token_digest(token);
+                self.verifier
+                    .verify_digested(token, &digest, resource)
+                    .await
+                    .map(|principal| (principal, digest))
+            }
+        };
+        let (principal, digest) = match verified {
+            Ok(verified) => verified,
+            Err(rejection) => {
+                // No verified caller: the anonymous budget, by client IP, first.
+                self.spend(resource, request, None, |_| 0).await?;
+                return Err(reject(rejection));
+            }
+        };
+        let budget = self
+            .spend(resource, request, Some(&principal), uses)
+            .await?;
         let missing = resource.required_scopes.missing_from(&principal.scopes);
         if !missing.is_empty() {
             self.metrics.auth_failure("insufficient_scope");
@@ -270,7 +311,23 @@ impl Access {
             resource,
             principal,
             digest,
+            budget,
         })
+    }
+
+    /// Spends `caller`'s budget on `resource` (`flows::limits`); a refusal is a 429 or,
+    /// without the counters, a 503.
+    async fn spend(
+        &self,
+        resource: &ResourceConfig,
+        request: Request<'_>,
+        caller: Option<&Principal>,
+        uses: impl Fn(&ToolPattern) -> u32,
+    ) -> Result<Option<Budget>, Denial> {
+        self.limits
+            .admit(resource, request.origin, caller, uses)
+            .await
+            .map_err(Denial::limited)
     }
 }
 

@@ -55,7 +55,7 @@ impl RateLimiter {
             .await
             .map_err(Refusal::Unavailable)?
         {
-            RateDecision::Admitted => Ok(()),
+            RateDecision::Admitted { .. } => Ok(()),
             RateDecision::Refused { wait_ms } => Err(Refusal::Limited {
                 retry_after_secs: retry_after_secs(wait_ms),
             }),

@@ -77,15 +77,18 @@ impl RateLimits for MemoryRateLimits {
         rate: Rate,
         now_ms: u64,
     ) -> Result<RateDecision, StoreError> {
-        let mut decision = RateDecision::Admitted;
+        let mut decision = RateDecision::Refused { wait_ms: 0 };
         self.state
             .entry((limit, key.to_owned()))
             .and_compute_with(|entry| {
                 match admit(entry.map(|e| e.into_value().tat), now_ms, rate) {
-                    Ok(tat) => Op::Put(Entry {
-                        tat,
-                        keep: Duration::from_millis(tat.saturating_sub(now_ms)),
-                    }),
+                    Ok(tat) => {
+                        decision = RateDecision::Admitted { state: tat };
+                        Op::Put(Entry {
+                            tat,
+                            keep: Duration::from_millis(tat.saturating_sub(now_ms)),
+                        })
+                    }
                     Err(wait_ms) => {
                         decision = RateDecision::Refused { wait_ms };
                         Op::Nop

@@ -49,7 +49,7 @@ impl RateLimits for RedisStore {
                 .await
                 .map_err(redis_error)?;
             match admitted {
-                1 => Ok(RateDecision::Admitted),
+                1 => Ok(RateDecision::Admitted { state: value }),
                 0 => Ok(RateDecision::Refused { wait_ms: value }),
                 other => Err(corrupt(format!("rate limit: unexpected reply {other}"))),
             }

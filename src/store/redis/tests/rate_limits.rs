@@ -89,7 +89,7 @@ async fn the_script_decides_every_event_as_the_domain_rule_does() {
                 Ok(state) => {
                     states.insert(key, state);
                     admitted += 1;
-                    RateDecision::Admitted
+                    RateDecision::Admitted { state }
                 }
                 Err(wait_ms) => {
                     refused += 1;
@@ -118,7 +118,7 @@ async fn two_stores_on_one_redis_share_one_budget() {
     let ip = "203.0.113.9";
     for store in [&a, &b, &a] {
         let decision = store.admit("registration", ip, THREE_A_MINUTE, T0).await;
-        assert_eq!(decision.unwrap(), RateDecision::Admitted);
+        assert!(matches!(decision.unwrap(), RateDecision::Admitted { .. }));
     }
     // The burst is spent for both replicas, not per replica.
     for store in [&b, &a] {
@@ -128,18 +128,27 @@ async fn two_stores_on_one_redis_share_one_budget() {
     // One interval later, one more event, wherever it lands.
     let later = T0 + 20_000;
     let admitted = b.admit("registration", ip, THREE_A_MINUTE, later).await;
-    assert_eq!(admitted.unwrap(), RateDecision::Admitted);
+    assert!(matches!(admitted.unwrap(), RateDecision::Admitted { .. }));
     let refused = a.admit("registration", ip, THREE_A_MINUTE, later).await;
     assert_eq!(refused.unwrap(), RateDecision::Refused { wait_ms: 20_000 });
 
     // Another address, another limit and another broker (prefix) have their own budgets.
     let other_ip = a.admit("registration", "203.0.113.10", THREE_A_MINUTE, later);
-    assert_eq!(other_ip.await.unwrap(), RateDecision::Admitted);
+    assert!(matches!(
+        other_ip.await.unwrap(),
+        RateDecision::Admitted { .. }
+    ));
     let other_limit = a.admit("login", ip, THREE_A_MINUTE, later);
-    assert_eq!(other_limit.await.unwrap(), RateDecision::Admitted);
+    assert!(matches!(
+        other_limit.await.unwrap(),
+        RateDecision::Admitted { .. }
+    ));
     let other_broker = store_on(&server, &super::prefix());
     let elsewhere = other_broker.admit("registration", ip, THREE_A_MINUTE, later);
-    assert_eq!(elsewhere.await.unwrap(), RateDecision::Admitted);
+    assert!(matches!(
+        elsewhere.await.unwrap(),
+        RateDecision::Admitted { .. }
+    ));
 }
 
 #[actix_web::test]
