@@ -130,6 +130,8 @@ pub struct SseFilter<F> {
     /// Where the current line starts in `buf`.
     line: usize,
     limit: usize,
+    /// No event has gone on yet: a client drops one byte order mark before the first.
+    first: bool,
 }
 
 impl<F: Fn(&str) -> bool> SseFilter<F> {
@@ -141,6 +143,7 @@ impl<F: Fn(&str) -> bool> SseFilter<F> {
             scan: 0,
             line: 0,
             limit,
+            first: true,
         }
     }
 
@@ -206,16 +209,24 @@ impl<F: Fn(&str) -> bool> SseFilter<F> {
     }
 
     fn emit(&mut self, event: &[u8], out: &mut Vec<u8>) {
-        match self.rewrite(event) {
+        let first = std::mem::replace(&mut self.first, false);
+        match self.rewrite(event, first) {
             Some(rewritten) => out.extend_from_slice(rewritten.as_bytes()),
             None => out.extend_from_slice(event),
         }
     }
 
     /// The event with its data replaced by the filtered message, or `None` when it is
-    /// not a tool list to filter or nothing changed.
-    fn rewrite(&mut self, event: &[u8]) -> Option<String> {
-        let text = std::str::from_utf8(event).ok()?;
+    /// not a tool list to filter or nothing changed. Read as a client reads it (HTML
+    /// standard, event streams): bytes that are not UTF-8 as U+FFFD, and a byte order
+    /// mark before the stream's first event dropped; read any stricter, such an event
+    /// would go on unfiltered and still be read as a tool list.
+    fn rewrite(&mut self, event: &[u8], first: bool) -> Option<String> {
+        let text = String::from_utf8_lossy(event);
+        let text = match text.strip_prefix('\u{feff}') {
+            Some(rest) if first => rest,
+            _ => &text,
+        };
         let lines = split_lines(text);
         let mut data: Option<String> = None;
         for line in &lines {

@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod claims;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub(super) mod jws;
 #[cfg(test)]
 mod tests;
@@ -166,12 +168,12 @@ impl Verifier {
             }
         };
         let now = self.clock.unix();
-        if now >= verified.expires_at + self.leeway {
+        if now >= verified.expires_at.saturating_add(self.leeway) {
             return Err(Rejection::Expired);
         }
         if verified
             .not_before
-            .is_some_and(|nbf| now + self.leeway < nbf)
+            .is_some_and(|nbf| now.saturating_add(self.leeway) < nbf)
         {
             return Err(Rejection::NotYetValid);
         }
@@ -229,7 +231,9 @@ impl Verifier {
                 audiences,
                 expires_at,
             } => {
-                if expires_at.is_some_and(|exp| self.clock.unix() >= exp + self.leeway) {
+                if expires_at
+                    .is_some_and(|exp| self.clock.unix() >= exp.saturating_add(self.leeway))
+                {
                     return Err(Rejection::Expired);
                 }
                 // Without an audience the provider has not said the token is meant for

@@ -202,6 +202,50 @@ async fn every_forgery_is_refused_with_its_reason() {
     broker.stop().await;
 }
 
+/// Found by `fuzz/fuzz_targets/jwt.rs`: an `exp` near `u64::MAX` overflowed the
+/// expiry check (a crashed request in a debug build, a wrapped "expired" in release),
+/// and a payload that is not UTF-8 passed as long as serde skipped the bad bytes. Both
+/// signed by the provider's own key: each gets a defined answer.
+#[actix_web::test]
+async fn extreme_times_and_claims_that_are_not_text_get_defined_answers() {
+    let broker = TestBroker::start().await;
+    let mut forever = claims(&broker);
+    forever["exp"] = json!(u64::MAX);
+    let token = signed_by_idp(&broker, &forever);
+    let response = forward(&broker, Some(&format!("Bearer {token}")), "/mcp").await;
+    assert_eq!(response.status(), 200, "the provider's word on expiry");
+    // Twice: the second answer comes from the verified-token cache.
+    let response = forward(&broker, Some(&format!("Bearer {token}")), "/mcp").await;
+    assert_eq!(response.status(), 200);
+
+    let key = broker.idp.idp.keys.current().unwrap();
+    let b64 = |bytes: &[u8]| {
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+    };
+    let mut payload = claims(&broker).to_string().into_bytes();
+    payload.pop();
+    payload.extend_from_slice(b",\"x-unread\":\"\xff\"}");
+    let input = format!(
+        "{}.{}",
+        b64(json!({"alg": "RS256", "kid": key.kid, "typ": "at+jwt"})
+            .to_string()
+            .as_bytes()),
+        b64(&payload)
+    );
+    let signature =
+        jsonwebtoken::crypto::sign(input.as_bytes(), key.encoding(), Algorithm::RS256).unwrap();
+    let before = failures(&broker, "malformed").await;
+    let response = forward(
+        &broker,
+        Some(&format!("Bearer {input}.{signature}")),
+        "/mcp",
+    )
+    .await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(failures(&broker, "malformed").await, before + 1);
+    broker.stop().await;
+}
+
 #[actix_web::test]
 async fn expiry_applies_to_cached_tokens_too() {
     let broker = TestBroker::start().await;

@@ -104,10 +104,7 @@ fn pattern_matches(pattern: &str, url: &Url) -> bool {
         Some(base) => (base, true),
         None => (pattern, false),
     };
-    let (base, any_port) = match base.find(":*") {
-        Some(at) => (format!("{}{}", &base[..at], &base[at + 2..]), true),
-        None => (base.to_owned(), false),
-    };
+    let (base, any_port) = any_port(base);
     let Ok(pattern_url) = Url::parse(&base) else {
         return false;
     };
@@ -121,4 +118,18 @@ fn pattern_matches(pattern: &str, url: &Url) -> bool {
         && url.host_str() == pattern_url.host_str()
         && (any_port || url.port_or_known_default() == pattern_url.port_or_known_default())
         && path_ok
+}
+
+/// A pattern with `*` as its port (`scheme://host:*`, then the path if any) without
+/// it, and whether it had one. A `:*` anywhere else is part of the pattern: taken for
+/// the port, it would widen the pattern to URIs its author did not list.
+fn any_port(pattern: &str) -> (String, bool) {
+    let Some((scheme, rest)) = pattern.split_once("://") else {
+        return (pattern.to_owned(), false);
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].strip_suffix(":*") {
+        Some(host) => (format!("{scheme}://{host}{}", &rest[end..]), true),
+        None => (pattern.to_owned(), false),
+    }
 }

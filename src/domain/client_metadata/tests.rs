@@ -48,6 +48,30 @@ fn allow_list_patterns_match_ports_and_paths() {
     ));
 }
 
+/// Found by `fuzz/fuzz_targets/redirect_patterns.rs`: a `:*` outside the authority was
+/// taken for "any port" and cut out of the pattern, widening it.
+#[test]
+fn only_a_star_port_means_any_port() {
+    let policy = |pattern: &str| RedirectPolicy {
+        allow_private_use_schemes: true,
+        allowed_patterns: vec![pattern.into()],
+    };
+    let check = |pattern: &str, u: &str| {
+        validate(
+            &json!({"redirect_uris": [u]}),
+            &policy(pattern),
+            &SupportedScopes(None),
+        )
+        .is_ok()
+    };
+    assert!(!check(
+        "https://a.example/cb:*",
+        "https://a.example:8443/cb"
+    ));
+    assert!(!check("app:/:*/*", "app:/elsewhere"));
+    assert!(check("https://a.example:*/cb", "https://a.example:8443/cb"));
+}
+
 #[test]
 fn fingerprints_ignore_order_but_not_content() {
     let a = ok(

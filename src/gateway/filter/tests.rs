@@ -215,3 +215,23 @@ fn an_unterminated_last_event_is_filtered_too() {
         "{rest}"
     );
 }
+
+/// Found by `fuzz/fuzz_targets/sse_filter.rs`: an event with a byte that is not UTF-8
+/// (here in a comment line), or a byte order mark before the first event, went on
+/// unfiltered, yet clients decode with U+FFFD and drop the mark, so they read the
+/// whole tool list.
+#[test]
+fn events_are_read_as_clients_read_them_not_utf8_and_bom_included() {
+    let data = serde_json::to_string(&list(json!(1))).unwrap();
+    let not_utf8 = [b": \xff\n".as_slice(), b"data: ", data.as_bytes(), b"\n\n"].concat();
+    let bom = format!("\u{feff}data: {data}\n\n");
+    for input in [not_utf8, bom.into_bytes()] {
+        let mut filter = SseFilter::new(Lists::Any, visible, 1 << 20);
+        let out = filter.push(Bytes::from(input)).unwrap();
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.contains("notes_read") && !text.contains("notes_write"),
+            "{text}"
+        );
+    }
+}

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, Validation, decode};
 use serde::Deserialize;
 use serde_json::Value;
@@ -37,6 +39,15 @@ pub(super) fn decode_claims(
     alg: Algorithm,
     key: &jsonwebtoken::DecodingKey,
 ) -> Result<Claims, Rejection> {
+    // RFC 7519 §7.2: the claims are UTF-8 JSON. serde skips members it does not read
+    // without looking at their text, so that is checked here.
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let is_text = URL_SAFE_NO_PAD
+        .decode(payload)
+        .is_ok_and(|bytes| std::str::from_utf8(&bytes).is_ok());
+    if !is_text {
+        return Err(Rejection::Malformed);
+    }
     let mut validation = Validation::new(alg);
     validation.validate_exp = false;
     validation.validate_nbf = false;
@@ -68,11 +79,16 @@ pub(super) fn check(
     if iss != issuer {
         return Err(Rejection::WrongIssuer);
     }
-    if now >= exp + leeway {
+    // Saturating: `exp` is whatever the signer wrote, up to u64::MAX.
+    if now >= exp.saturating_add(leeway) {
         return Err(Rejection::Expired);
     }
-    if claims.nbf.is_some_and(|nbf| now + leeway < nbf)
-        || claims.iat.is_some_and(|iat| now + leeway < iat)
+    if claims
+        .nbf
+        .is_some_and(|nbf| now.saturating_add(leeway) < nbf)
+        || claims
+            .iat
+            .is_some_and(|iat| now.saturating_add(leeway) < iat)
     {
         return Err(Rejection::NotYetValid);
     }

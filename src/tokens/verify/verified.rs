@@ -81,7 +81,10 @@ impl moka::Expiry<[u8; 32], Arc<Verified>> for UntilExpiry {
     ) -> Option<Duration> {
         let now = self.clock.unix();
         Some(Duration::from_secs(
-            (value.expires_at + self.leeway).saturating_sub(now),
+            value
+                .expires_at
+                .saturating_add(self.leeway)
+                .saturating_sub(now),
         ))
     }
 }

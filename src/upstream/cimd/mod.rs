@@ -12,6 +12,8 @@
 
 mod address;
 mod document;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod response;
 #[cfg(test)]
 mod tests;

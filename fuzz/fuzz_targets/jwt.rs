@@ -1,0 +1,100 @@
+//! A bearer JWT on the verification path (RFC 7515 compact form, RFC 9068 claims),
+//! header and claims chosen by the fuzzer and signed with a key the verifier trusts
+//! (so parsing past the signature is reached): a token passes only when its header
+//! names an allowed algorithm and its claims carry the issuer, a subject, an audience
+//! and an expiry the clock has not passed; what it establishes is what the claims say;
+//! any change to a signed token refuses it; arbitrary text is refused, never a crash.
+#![no_main]
+
+use std::sync::LazyLock;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+use token_broker::tokens::keypair::{KeyPair, SigningAlg};
+use token_broker::tokens::verify::fuzzing::{issuer, upstream};
+use token_broker_fuzz::parts;
+
+const ISSUER: &str = "https://idp.example.com";
+const NOW: u64 = 1_780_000_000;
+const LEEWAY: u64 = 30;
+
+static KEY: LazyLock<KeyPair> =
+    LazyLock::new(|| KeyPair::generate(SigningAlg::EdDsa).expect("an Ed25519 key"));
+
+fn signed(header: &[u8], payload: &[u8]) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
+    let signature = jsonwebtoken::crypto::sign(input.as_bytes(), KEY.encoding(), Algorithm::EdDSA)
+        .expect("signing");
+    format!("{input}.{signature}")
+}
+
+fuzz_target!(|data: &[u8]| {
+    let allowed = [Algorithm::EdDSA];
+    // Arbitrary text as a token: refused or not, never a crash.
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = issuer(text);
+        let _ = upstream(text, KEY.decoding(), &allowed, ISSUER, NOW, LEEWAY);
+    }
+    let pieces = parts(data);
+    let (Some(header), Some(payload)) = (pieces.first(), pieces.get(1)) else {
+        return;
+    };
+    let token = signed(header, payload);
+    let outcome = upstream(&token, KEY.decoding(), &allowed, ISSUER, NOW, LEEWAY);
+    let header: Option<Value> = serde_json::from_slice(header).ok();
+    let claims: Option<Value> = serde_json::from_slice(payload).ok();
+    if let Ok(verified) = &outcome {
+        let header = header.expect("a passing token's header is JSON");
+        assert_eq!(header["alg"], "EdDSA");
+        let claims = claims.expect("a passing token's claims are JSON");
+        assert_eq!(claims["iss"], ISSUER);
+        assert_eq!(
+            claims["sub"].as_str(),
+            Some(verified.principal.subject.as_str())
+        );
+        let exp = claims["exp"].as_u64().expect("exp");
+        assert_eq!(verified.expires_at, exp);
+        assert!(
+            u128::from(NOW) < u128::from(exp) + u128::from(LEEWAY),
+            "expired passes"
+        );
+        for time in ["nbf", "iat"] {
+            if let Some(t) = claims.get(time).and_then(Value::as_u64) {
+                assert!(
+                    u128::from(t) <= u128::from(NOW) + u128::from(LEEWAY),
+                    "{time} in the future"
+                );
+            }
+        }
+        let audiences: Vec<&str> = match &claims["aud"] {
+            Value::String(one) => vec![one.as_str()],
+            Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+            other => panic!("aud {other} passes"),
+        };
+        assert_eq!(verified.audiences, audiences);
+        assert_eq!(issuer(&token).as_deref(), Some(ISSUER));
+    }
+    // One byte changed anywhere in a signed token refuses it.
+    if outcome.is_ok() {
+        let mut bytes = token.clone().into_bytes();
+        let at = usize::from(pieces.get(2).and_then(|p| p.first()).copied().unwrap_or(0))
+            * bytes.len()
+            / 256;
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        if let Ok(tampered) = String::from_utf8(bytes) {
+            if tampered != token {
+                assert!(
+                    upstream(&tampered, KEY.decoding(), &allowed, ISSUER, NOW, LEEWAY).is_err(),
+                    "a changed token passes: {tampered}"
+                );
+            }
+        }
+    }
+});

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing (libFuzzer through cargo-fuzz) of every parser of outside
+# input: builds every target in fuzz/ and runs each for SECONDS (default 30) on top
+# of its committed seeds (fuzz/corpus/<target>/seed-*), then prints the executions
+# per target. A target that fails a property or crashes stops the script with its
+# reproducer in fuzz/artifacts/<target>/; replay it with
+#   cargo +nightly fuzz run --sanitizer none <target> <file>
+# and turn it into a regression test in the normal test suite before fixing.
+#
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (CI: scripts/fuzz.sh 20)
+#
+# Installs cargo-fuzz from crates.io when missing; needs the nightly toolchain.
+# Built without a sanitizer: the broker forbids unsafe code, so AddressSanitizer
+# would only slow every execution down; overflow checks and debug assertions stay on.
+# What a run learns is kept in fuzz/target/corpus/<target> (not committed) and
+# reused by the next run on the same machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds="${1:-30}"
+shift || true
+if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [[ "$seconds" -lt 1 ]]; then
+    echo "fuzz.sh: SECONDS must be a positive integer, not '$seconds'" >&2
+    exit 2
+fi
+
+if ! rustup toolchain list | grep -q '^nightly'; then
+    echo "fuzz.sh: the nightly toolchain is missing (rustup toolchain install nightly)" >&2
+    exit 1
+fi
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    echo "fuzz.sh: installing cargo-fuzz from crates.io" >&2
+    cargo install --locked cargo-fuzz
+fi
+
+cd fuzz
+mapfile -t all < <(cargo +nightly fuzz list)
+targets=("$@")
+if [[ ${#targets[@]} -eq 0 ]]; then
+    targets=("${all[@]}")
+fi
+
+build_start=$SECONDS
+if [[ $# -eq 0 ]]; then
+    cargo +nightly fuzz build --sanitizer none
+else
+    for target in "${targets[@]}"; do
+        cargo +nightly fuzz build --sanitizer none "$target"
+    done
+fi
+echo "fuzz.sh: built ${#targets[@]} targets in $((SECONDS - build_start)) s"
+
+declare -A executions
+for target in "${targets[@]}"; do
+    corpus="target/corpus/$target"
+    mkdir -p "$corpus" "artifacts/$target"
+    log="target/fuzz-$target.log"
+    echo "fuzz.sh: $target for ${seconds} s"
+    if ! cargo +nightly fuzz run --sanitizer none "$target" "$corpus" "corpus/$target" -- \
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+        -print_final_stats=1 >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "fuzz.sh: $target FAILED; reproducer in fuzz/artifacts/$target/" >&2
+        exit 1
+    fi
+    executions[$target]="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')"
+done
+
+printf '%-20s %15s\n' target executions
+for target in "${targets[@]}"; do
+    printf '%-20s %15s\n' "$target" "${executions[$target]}"
+done
