@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use super::jsonrpc::{self, Message};
 use crate::config::ResourceConfig;
-use crate::flows::access::{self, Access, Allowed, Checked, Denial, McpCall, Refusal, Request};
-use crate::flows::exchange::{self, Exchange, Exchanged};
+use crate::flows::access::{self, Access, Allowed, Denial, McpCall, Refusal, Request};
+use crate::flows::exchange::{Exchange, Exchanged};
 use crate::flows::limits::{Budget, Origin};
 use crate::tokens::Principal;
 
@@ -184,7 +184,11 @@ pub async fn authorize<'a>(
     if checked.resource.exchange_audience.is_some() {
         // Verified above, so present.
         let token = request.token.map_err(|_| Refused::Unavailable)?;
-        downstream = exchanged(req.app_data(), &checked, token)
+        // No exchange flow registered: fail closed as for a failed exchange.
+        let flow = req.app_data::<web::Data<Exchange>>();
+        let flow = flow.ok_or(Refused::Unavailable)?;
+        downstream = flow
+            .for_checked(&checked, token)
             .await
             .map_err(|()| Refused::Unavailable)?;
     }
@@ -194,22 +198,6 @@ pub async fn authorize<'a>(
         downstream,
         budget: checked.budget,
     })
-}
-
-/// The downstream token for a resource with an `exchange_audience`; `Err` when none
-/// can be had (also when no exchange flow is registered).
-async fn exchanged(
-    flow: Option<&web::Data<Exchange>>,
-    checked: &Checked<'_>,
-    token: &str,
-) -> Result<Option<Arc<Exchanged>>, ()> {
-    let flow = flow.ok_or(())?;
-    let subject = exchange::Presented {
-        token,
-        digest: &checked.digest,
-        principal: &checked.principal,
-    };
-    flow.for_resource(checked.resource, subject).await
 }
 
 impl Authorized<'_> {

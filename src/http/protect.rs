@@ -14,7 +14,7 @@ use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 
 use super::error::{ApiError, ErrorCode};
 use crate::flows::access::{self, Access, Checked, Denial, Refusal, Request};
-use crate::flows::exchange::{self, Exchange, Exchanged};
+use crate::flows::exchange::{Exchange, Exchanged};
 use crate::flows::limits::{Budget, Origin};
 use crate::tokens::{Principal, Rejection};
 
@@ -111,13 +111,7 @@ pub(crate) async fn downstream(
     checked: &Checked<'_>,
     token: &str,
 ) -> Result<Option<Arc<Exchanged>>, ()> {
-    let flow = flow.ok_or(())?;
-    let subject = exchange::Presented {
-        token,
-        digest: &checked.digest,
-        principal: &checked.principal,
-    };
-    flow.for_resource(checked.resource, subject).await
+    flow.ok_or(())?.for_checked(checked, token).await
 }
 
 /// 503 for a request whose downstream token cannot be had (fail closed).

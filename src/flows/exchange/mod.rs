@@ -222,6 +222,21 @@ impl Exchange {
         Ok(Issued { token, expires_in })
     }
 
+    /// [`Exchange::for_resource`] for a request the access flow let through with
+    /// `token`: the digest and principal it verified are reused, not recomputed.
+    pub async fn for_checked(
+        &self,
+        checked: &crate::flows::access::Checked<'_>,
+        token: &str,
+    ) -> Result<Option<Arc<Exchanged>>, ()> {
+        let subject = Presented {
+            token,
+            digest: &checked.digest,
+            principal: &checked.principal,
+        };
+        self.for_resource(checked.resource, subject).await
+    }
+
     /// The downstream token a protected resource hands on (its `exchange_audience`),
     /// for forward-auth, the gateway and the routes the broker serves itself:
     /// `Ok(None)` when the resource names none; `Err` (logged and counted) when it
