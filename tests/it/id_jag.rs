@@ -36,7 +36,7 @@ async fn start() -> TestBroker {
     broker
 }
 
-async fn confidential(broker: &TestBroker, id: &str, secret: &str) {
+pub(crate) async fn confidential(broker: &TestBroker, id: &str, secret: &str) {
     broker
         .state
         .store

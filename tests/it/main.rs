@@ -66,3 +66,4 @@ mod upstream_staleness;
 mod verify;
 mod verify_opaque;
 mod verify_original;
+mod xaa_e2e;
