@@ -338,8 +338,9 @@ async fn sdk_cross_app_access(
     result
 }
 
-/// As the demo sets it up: the development IdP is the upstream provider and the ID-JAG
-/// issuer, and demo-agent goes by the same id at both.
+/// The demo's enterprise set-up: the development IdP is the upstream provider and the
+/// ID-JAG issuer, and demo-agent goes by the same id at both. (The demo's resources
+/// also have an `exchange_audience`, which an ID-JAG grant cannot serve: not here.)
 #[actix_web::test]
 async fn the_typescript_sdk_trades_a_dev_idp_id_jag_for_a_tool_call() {
     let demo_agent = ("demo-agent", "demo-agent-secret");
