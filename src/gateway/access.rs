@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::jsonrpc::{self, Message};
 use crate::config::ResourceConfig;
 use crate::flows::access::{self, Access, Allowed, Denial, McpCall, Refusal, Request};
-use crate::flows::exchange::{Exchange, Exchanged};
+use crate::flows::exchange::{Exchange, Exchanged, NoDownstream};
 use crate::flows::limits::{Budget, Origin};
 use crate::tokens::Principal;
 
@@ -190,7 +190,10 @@ pub async fn authorize<'a>(
         downstream = flow
             .for_checked(&checked, token)
             .await
-            .map_err(|()| Refused::Unavailable)?;
+            .map_err(|why| match why {
+                NoDownstream::Unavailable => Refused::Unavailable,
+                NoDownstream::Refused(denial) => Refused::Denied(*denial),
+            })?;
     }
     Ok(Authorized {
         resource: checked.resource,

@@ -164,6 +164,22 @@ impl Denial {
         }
     }
 
+    /// 401 `invalid_token` for a token the exchange flow can never hand on (its grant
+    /// is revoked or holds no provider token): a retry would not help, so no 503.
+    pub(crate) fn not_exchangeable(resource: &ResourceConfig, description: String) -> Self {
+        Self {
+            refusal: Refusal::Unauthenticated,
+            reason: "not_exchangeable",
+            challenge: Some(Box::new(Challenge::bearer(
+                resource,
+                Some("invalid_token"),
+                &Scopes::default(),
+                Some(description),
+            ))),
+            budget: None,
+        }
+    }
+
     /// 403 `access_denied`.
     pub(super) fn access_denied(resource: &ResourceConfig, description: String) -> Self {
         Self {
