@@ -224,6 +224,7 @@ class Chain:
     uncertain_since: float | None = None
     revoked_at: float | None = None
     redeemed_at: float = 0.0
+    revoked_how: str = ""  # what revoked it, on which broker
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -240,7 +241,7 @@ class Soak:
         self.counts = {k: 0 for k in (
             "logins", "logins_failed", "codes_lost", "refresh_retries_in_grace",
             "refresh_replays_outside_grace", "revocations", "exchanges", "refreshes",
-            "uncertain_refreshes", "uncertain_resolved", "code_replays_revoking")}
+            "uncertain_refreshes", "uncertain_resolved", "code_replays_revoking", "indeterminate")}
         self.stop = threading.Event()
         self.procs: dict[str, subprocess.Popen] = {}
         self.samples: dict[str, dict] = {}
@@ -667,18 +668,23 @@ class Soak:
                 self.record("refresh_replay", b, t0, answer, "ok")
                 chain.state = "revoked"
                 chain.revoked_at = now()
+                chain.revoked_how = f"a refresh token replayed outside the grace on broker {b}"
                 self.count("refresh_replays_outside_grace")
             elif kind == "ok":
                 self.fail("a refresh token rotated out long ago was accepted again (outside the grace)")
             elif kind == "refused":
-                pass  # try again another time
+                self.indeterminate(chain)
         finally:
             chain.lock.release()
 
     def code_replay(self):
         """A spent code presented again by its client: invalid_grant, and what it
-        issued is revoked."""
-        chain = self.take_chain(lambda c: c.uncertain_since is None)
+        issued is revoked — while the broker still knows the code (sessions.code_ttl);
+        past that, it is an unknown code, invalid_grant as well, the grant left alone.
+        Codes near that edge are left out: either answer would be right."""
+        ttl = self.cfg["code_ttl_s"]
+        chain = self.take_chain(lambda c: c.uncertain_since is None and not c.code_replayed
+                                and not ttl - 10 <= now() - c.redeemed_at <= ttl + 5)
         if chain is None:
             return
         try:
@@ -689,16 +695,29 @@ class Soak:
             if answer.status == 400 and (answer.json() or {}).get("error") == "invalid_grant":
                 self.record("code_replay", b, t0, answer, "ok")
                 chain.code_replayed = True
-                chain.state = "revoked"
-                chain.revoked_at = now()
+                # The broker remembers a spent code until it would have expired
+                # (sessions.code_ttl): only a replay before then revokes the grant.
+                if t0 - chain.redeemed_at < self.cfg["code_ttl_s"] - 10:
+                    chain.state = "revoked"
+                    chain.revoked_at = now()
+                    chain.revoked_how = f"its code replayed on broker {b}"
             elif self.refusal(answer):
                 self.record("code_replay", b, t0, answer, "refused")
+                self.indeterminate(chain)
             else:
                 self.record("code_replay", b, t0, answer, "bad",
                             f"a spent code presented again got {answer.status}: {answer.body[:120]!r}")
                 chain.code_replayed = True
         finally:
             chain.lock.release()
+
+    def indeterminate(self, chain: Chain):
+        """A request that may revoke the grant (a revocation, a code or refresh-token
+        replay) got no answer or a 503: it may have taken effect (the replica died after
+        doing it; Redis ran the call after the broker gave up) or not. Either is right,
+        so the grant is left out of the final checks, and counted."""
+        chain.state = "indeterminate"
+        self.count("indeterminate")
 
     def revoke(self):
         chain = self.take_chain(lambda c: c.uncertain_since is None)
@@ -713,9 +732,12 @@ class Soak:
                 self.record("revoke", b, t0, answer, "ok")
                 chain.state = "revoked"
                 chain.revoked_at = now()
+                kind = "refresh" if token == chain.refresh else "access"
+                chain.revoked_how = f"RFC 7009 revocation of its {kind} token on broker {b}"
                 self.count("revocations")
             elif self.refusal(answer):
                 self.record("revoke", b, t0, answer, "refused")
+                self.indeterminate(chain)
             else:
                 self.record("revoke", b, t0, answer, "bad", f"revocation answered {answer.status}")
         finally:
@@ -983,7 +1005,8 @@ class Soak:
             answer = http_.request("GET", self.brokers[b] + "/auth/verify",
                                    {"Authorization": "Bearer " + chain.access, "X-Original-URI": "/mcp"})
             if answer.status != 401:
-                return f"a revoked grant's access token got {answer.status}"
+                return (f"a grant revoked at {chain.revoked_at:.1f}s by {chain.revoked_how}: its access "
+                        f"token got {answer.status} on broker {b}")
             answer = http_.request("POST", self.brokers[b] + "/oauth/token", FORM,
                                    form(grant_type="refresh_token", client_id=chain.client,
                                         refresh_token=chain.refresh))
@@ -1229,6 +1252,7 @@ def render(r: dict) -> str:
     add(f"final: clients acknowledged {f['clients']['acknowledged']}, unknown at the end {f['clients']['lost']}; "
         f"grants {f['grants']['logins']}: live {f['grants']['live_at_end']} (lost at the end "
         f"{f['grants']['live_lost_at_end']}, lost during the run {f['grants']['lost_during_run']}), "
+        f"left out after a revoking request went unanswered {c['indeterminate']}, "
         f"revoked {f['grants']['revoked']} (still working {f['revoked_checked']['still_working']}); "
         f"codes replayed {f['codes_replayed']['codes']} ({f['codes_replayed']['during_the_run']} during the run, "
         f"{f['codes_replayed']['at_the_end']} at the end, {c['code_replays_revoking']} of them young enough "
