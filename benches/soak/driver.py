@@ -642,7 +642,11 @@ class Soak:
                 chain.refresh, chain.access = again.json()["refresh_token"], again.json()["access_token"]
                 self.count("refresh_retries_in_grace")
             elif kind == "refused":
-                chain.uncertain_since = now()
+                # The retry may have superseded the pair the first answer gave (then
+                # presenting that pair ends the grant, as for a thief's retry), or not:
+                # this client is both the one that lost an answer and the one that did
+                # not, and no answer is right for both.
+                self.indeterminate(chain)
             elif kind == "invalid":
                 answer, b, t0 = again
                 self.record("refresh_retry", b, t0, answer, "bad",
