@@ -97,6 +97,12 @@ fn refusal(denial: &Denial, id: &Value) -> HttpResponse {
             let response = jsonrpc::error_response(status, id, jsonrpc::SERVER_ERROR, message);
             return limited(response, retry_after_secs, None);
         }
+        Refusal::Unavailable { retry_after_secs } => {
+            let message = "the token cannot be verified now; retry later";
+            let status = StatusCode::SERVICE_UNAVAILABLE;
+            let response = jsonrpc::error_response(status, id, jsonrpc::SERVER_ERROR, message);
+            return limited(response, retry_after_secs, None);
+        }
     };
     let mut response = HttpResponse::build(status);
     // RFC 9110 §15.5.6: a 405 names what is allowed; only POSTs pass anonymously.

@@ -79,7 +79,8 @@ pub fn refusal(denial: &Denial) -> HttpResponse {
         Refusal::Limited { retry_after_secs } => {
             return limited(StatusCode::TOO_MANY_REQUESTS, retry_after_secs, denial);
         }
-        Refusal::LimitUnavailable { retry_after_secs } => {
+        Refusal::LimitUnavailable { retry_after_secs }
+        | Refusal::Unavailable { retry_after_secs } => {
             return limited(StatusCode::SERVICE_UNAVAILABLE, retry_after_secs, denial);
         }
     };

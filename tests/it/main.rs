@@ -35,6 +35,7 @@ mod nginx;
 mod nginx_bypass;
 mod nginx_limits;
 mod nginx_mcp_headers;
+mod outage_answers;
 mod passthrough;
 mod process;
 mod proxy_examples;

@@ -42,9 +42,14 @@ pub enum Refusal {
     /// 503: the rate-limit counters cannot be reached (Redis down); `Retry-After` this
     /// many seconds.
     LimitUnavailable { retry_after_secs: u64 },
+    /// 503: the token cannot be judged now — its grant's standing cannot be read (the
+    /// store is down) or the provider's keys cannot be had; `Retry-After` this many
+    /// seconds. Fail closed, without telling the client its token is bad.
+    Unavailable { retry_after_secs: u64 },
 }
 
-/// How long a client is asked to wait when the rate-limit counters are unreachable.
+/// How long a client is asked to wait when the rate-limit counters, or what judges a
+/// token, are unreachable.
 const UNAVAILABLE_RETRY_SECS: u64 = 5;
 
 /// A `WWW-Authenticate: Bearer …` challenge's parameters.
@@ -189,6 +194,18 @@ impl Denial {
                 resource_metadata: metadata_url(resource),
                 description,
             })),
+            budget: None,
+        }
+    }
+
+    /// 503: the token cannot be judged now (`reason`: the rejection's).
+    pub(super) fn unavailable(reason: &'static str) -> Self {
+        Self {
+            refusal: Refusal::Unavailable {
+                retry_after_secs: UNAVAILABLE_RETRY_SECS,
+            },
+            reason,
+            challenge: None,
             budget: None,
         }
     }
