@@ -247,10 +247,7 @@ impl Clients {
     /// One client as [`Clients::list`] shows it; `None` when the broker stores no such
     /// client (a metadata document is not fetched for this).
     pub async fn record(&self, client_id: &str) -> Result<Option<ClientRecord>, ClientError> {
-        Ok(self
-            .stored(client_id)
-            .await?
-            .map(ClientRecord::from_stored))
+        Ok(self.stored(client_id).await?.map(ClientRecord::from_stored))
     }
 
     /// The stored client named `client_id`, with its upstream registration.

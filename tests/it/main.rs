@@ -4,6 +4,8 @@
 
 mod support;
 
+mod admin_api;
+
 mod broker_tokens;
 mod challenge_scopes;
 mod cimd;
