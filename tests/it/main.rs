@@ -5,6 +5,8 @@
 mod support;
 
 mod admin_api;
+mod admin_cli;
+mod admin_replicas;
 
 mod broker_tokens;
 mod challenge_scopes;
