@@ -50,9 +50,13 @@ local function grants_listed() return prefix .. 'grant_index:all' end
 local function grant_index(field, value) return prefix .. 'grant_index:' .. field .. ':' .. value end
 
 -- Adds (add = true) or removes the grant's listing index entries, from its stored
--- subject, client and resource.
+-- subject, client and resource (a value that is not a hash has none).
 local function index_grant(id, add)
-  local f = redis.call('HMGET', grant_key(id), 'subject', 'client_id', 'resource')
+  local g = grant_key(id)
+  local f = {}
+  if redis.call('TYPE', g).ok == 'hash' then
+    f = redis.call('HMGET', g, 'subject', 'client_id', 'resource')
+  end
   local keys = {grants_listed()}
   if f[1] then keys[#keys + 1] = grant_index('subject', f[1]) end
   if f[2] then keys[#keys + 1] = grant_index('client', f[2]) end
