@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A property-based run of the admin API against its own OpenAPI document
-# (docs/admin-openapi.json) with schemathesis from PyPI: the demo broker (admin API
+# (src/http/admin_openapi.json) with schemathesis from PyPI: the demo broker (admin API
 # on, its token printed), seeded with clients and grants by its own printed login and
 # ID-JAG commands, then `st run` with the bearer header. Fails on any 5xx, a status
 # the document does not list, a wrong content type or a body outside its schema.
@@ -55,7 +55,7 @@ case "$seeded" in *'"grant_id"'*) ;; *) echo "seeding left no grant: $seeded" >&
 # From the scratch directory: schemathesis keeps a cache where it runs.
 root="$PWD"
 cd "$work"
-"$root/$venv/bin/st" run "$root/docs/admin-openapi.json" \
+"$root/$venv/bin/st" run "$root/src/http/admin_openapi.json" \
     --url "$TOKEN_BROKER_ADMIN_URL" \
     --header "Authorization: Bearer $TOKEN_BROKER_ADMIN_TOKEN" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \

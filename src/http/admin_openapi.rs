@@ -1,5 +1,5 @@
 //! `GET /admin/openapi.json`: the admin API's OpenAPI 3.1 document, kept in the
-//! repository (`docs/admin-openapi.json`) and compiled in. Behind the admin token like
+//! repository (`src/http/admin_openapi.json`) and compiled in. Behind the admin token like
 //! every `/admin` path: it holds no secret, but an API that is not announced is not
 //! probed by its description (tools load it with the same bearer header, or from the
 //! file).
@@ -11,7 +11,7 @@ use actix_web::http::header::ContentType;
 
 use super::admin_auth::Authorized;
 
-pub const DOCUMENT: &str = include_str!("../../docs/admin-openapi.json");
+pub const DOCUMENT: &str = include_str!("admin_openapi.json");
 
 pub async fn document(_: Authorized) -> HttpResponse {
     HttpResponse::Ok()

@@ -1,6 +1,6 @@
 //! The admin API's route table: one list of paths and their methods, mounted (only
 //! when `admin.token` is set) and read by the test that holds it to the OpenAPI
-//! document (`docs/admin-openapi.json`), so a route cannot be added without it.
+//! document (`src/http/admin_openapi.json`), so a route cannot be added without it.
 
 use actix_web::http::Method;
 use actix_web::web::{self, ServiceConfig};

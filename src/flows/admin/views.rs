@@ -1,5 +1,5 @@
 //! What the admin API answers with: the records without any secret (no client secret
-//! hash, no provider token, no session id), in the shapes `docs/admin-openapi.json`
+//! hash, no provider token, no session id), in the shapes `src/http/admin_openapi.json`
 //! describes.
 
 use serde::Serialize;
