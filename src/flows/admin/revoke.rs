@@ -20,9 +20,9 @@ impl Admin {
             .revoke_grant(grant_id)
             .await
             .map_err(|e| AdminError::Unavailable(e.to_string()))?;
-        Ok(Revoked {
-            revoked: u64::from(grant.revoked_at.is_none()),
-        })
+        let revoked = u64::from(grant.revoked_at.is_none());
+        tracing::info!(grant_id, revoked, "admin: grant revoked");
+        Ok(Revoked { revoked })
     }
 
     /// Revokes every live grant matching `query`, which must name a subject (the
@@ -39,7 +39,14 @@ impl Admin {
         };
         let revoked = self.revoke_matching(&query.filter()).await;
         self.parts.grants.invalidate(announce).await;
-        Ok(Revoked { revoked: revoked? })
+        let revoked = revoked?;
+        tracing::info!(
+            subject = query.subject.as_deref(),
+            client_id = query.client_id.as_deref(),
+            revoked,
+            "admin: grants revoked"
+        );
+        Ok(Revoked { revoked })
     }
 
     /// Deletes a stored client: its grants revoked, its registration at the provider
@@ -72,9 +79,16 @@ impl Admin {
         // A login that finished while the first pass ran left a grant behind.
         let second = self.revoke_matching(&filter).await;
         self.parts.grants.invalidate(announce).await;
+        let revoked = first? + second?;
+        tracing::info!(
+            client_id,
+            revoked,
+            ?upstream_deleted,
+            "admin: client deleted"
+        );
         Ok(ClientDeleted {
             client_id: client_id.to_owned(),
-            revoked: first? + second?,
+            revoked,
             upstream_deleted,
         })
     }
