@@ -153,6 +153,7 @@ macro_rules! store_behaviour {
             concurrent_presentations_rotate_exactly_once,
             concurrent_retries_within_the_grace_leave_one_live_chain,
             replicas_starting_together_keep_one_first_key,
+            concurrent_rewrites_of_a_grant_keep_the_listing_consistent,
         );
     };
     (@async $open:path; $($name:ident),* $(,)?) => {$(
