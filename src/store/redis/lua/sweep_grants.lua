@@ -3,8 +3,8 @@
 -- Per grant: drops its expired (and already vanished) refresh tokens, then the
 -- grant itself (and its listing index entries) when revoked before revoked_before,
 -- or live, created before idle_before and left without a token; a grant that stays
--- is (re)indexed, so one an older replica stored is listed after a sweep. Returns
--- how many grants went. A record
+-- unindexed is indexed, so one an older replica stored is listed after a sweep.
+-- Returns how many grants went. A record
 -- with unreadable times is left alone: one bad record must not stop every sweep.
 local now = tonumber(ARGV[2])
 local revoked_before = tonumber(ARGV[3])
@@ -49,7 +49,9 @@ for i = 5, #ARGV do
     redis.call('DEL', g, tokens)
     redis.call('SREM', KEYS[1], id)
     gone = gone + 1
-  elseif redis.call('EXISTS', g) == 1 then
+  elseif redis.call('EXISTS', g) == 1 and not redis.call('ZSCORE', grants_listed(), id) then
+    -- Stored without its index entries (by an older replica): put_grant.lua keeps
+    -- them all or none, so one look at the full index tells.
     index_grant(id, true)
   end
 end
