@@ -32,6 +32,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("server", 10),
     ("demo", 11),
     ("dev_idp", 11),
+    // The binary's command line (src/cli/, beside main.rs): above everything.
+    ("cli", 12),
 ];
 
 /// Same-rank modules that must not import each other: the two front doors share

@@ -37,6 +37,7 @@ pub fn broker_config(
     idp_url: &str,
     mcp: SocketAddr,
     store: &DemoStore,
+    admin_token: &str,
 ) -> Result<Config, String> {
     let sections = store.config_sections()?;
     let text = format!(
@@ -129,6 +130,10 @@ issuer = "{idp_url}"
 clients = ["{AGENT}"]
 max_scopes = ["notes:read", "notes:write"]
 
+# The admin API (/admin/…, `token-broker admin`), with a token made for this run.
+[admin]
+token = "{admin_token}"
+
 [log]
 format = "pretty"
 level = "info"
@@ -138,8 +143,16 @@ level = "info"
     config::load_str(&text, &Environment::default()).map_err(|e| e.to_string())
 }
 
+/// A fresh admin token for one run of the demo: 256 random bits, hex.
+fn random_admin_token() -> String {
+    use rand::Rng;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// What the demo prints once both servers listen.
-pub fn instructions(broker: SocketAddr, idp_url: &str) -> String {
+pub fn instructions(broker: SocketAddr, idp_url: &str, admin_token: &str) -> String {
     let mcp = format!("http://{broker}/mcp");
     let headers =
         "-H 'content-type: application/json' -H 'accept: application/json, text/event-stream'";
@@ -217,6 +230,18 @@ Log in as an MCP client would (authorization code + PKCE through the broker's co
   # a new token pair from the refresh token (the old one is spent)
   curl -s http://{broker}/oauth/token -d grant_type=refresh_token -d client_id=$CLIENT -d refresh_token=$(echo "$LOGIN" | sed -E 's/.*"refresh_token":"([^"]+)".*/\1/')
 
+Operate it: the admin API (README.md, "Operating"), its token made for this run:
+
+  export TOKEN_BROKER_ADMIN_URL=http://{broker} TOKEN_BROKER_ADMIN_TOKEN={admin_token}
+  # alice's grants (the login above, the ID-JAG one)
+  token-broker admin grants list --subject alice
+  # offboarding alice: every grant of hers revoked, on every replica at once
+  curl -s -X DELETE "http://{broker}/admin/grants?subject=alice" -H "authorization: Bearer $TOKEN_BROKER_ADMIN_TOKEN"
+  # the same from the command line (a second time: nothing left to revoke)
+  token-broker admin offboard alice
+  # alice's access token from the login above is refused now: 401
+  curl -s -o /dev/null -w '%{{http_code}}' {mcp} {headers} -H "authorization: Bearer $(echo "$LOGIN" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')" -d '{{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{{"name":"whoami","arguments":{{}}}}}}'
+
 Real MCP clients do all of this themselves: `claude mcp add --transport http demo {mcp}`, VS Code
 ("MCP: Add Server" → HTTP → {mcp}) or the MCP Inspector (npx @modelcontextprotocol/inspector,
 transport "Streamable HTTP", URL {mcp}) find the broker from the 401, register, open the consent
@@ -268,7 +293,8 @@ pub async fn run(
         TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot listen on loopback: {e}"))?;
     let mcp_addr = mcp_listener.local_addr().map_err(|e| e.to_string())?;
     let mcp_server = super::mcp::serve_behind_gateway(mcp_listener).map_err(|e| e.to_string())?;
-    let config = broker_config(broker_addr, &idp_url, mcp_addr, &store)?;
+    let admin_token = random_admin_token();
+    let config = broker_config(broker_addr, &idp_url, mcp_addr, &store, &admin_token)?;
     let broker = server::start_with(Arc::new(config), broker_listener, clock, |_| {})
         .map_err(|e| e.to_string())?;
     enterprise_client(&*broker.state.store, broker.state.clock.unix()).await?;
@@ -276,7 +302,7 @@ pub async fn run(
     let mcp_handle = mcp_server.handle();
     actix_web::rt::spawn(idp.server);
     actix_web::rt::spawn(mcp_server);
-    println!("{}", instructions(broker_addr, &idp_url));
+    println!("{}", instructions(broker_addr, &idp_url, &admin_token));
     let result = broker
         .serve_until(shutdown)
         .await

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::clock::UnixSeconds;
 use crate::config::{Config, Secret, constant_time_eq};
 use crate::domain::client_auth::Presented;
 use crate::domain::scope::Scopes;
-use crate::store::{ClientOrigin, Store, StoredClient};
+use crate::store::{ClientOrigin, Listing, Page, Store, StoredClient};
 use crate::upstream::cimd::{CimdError, CimdFetcher, ClientDocument};
 use crate::upstream::token::ClientCredentials;
 
@@ -118,6 +119,46 @@ fn scope(meta: &Value) -> Option<Scopes> {
         .and_then(|s| Scopes::parse(s).ok())
 }
 
+/// Where a client comes from, as the operator's listing shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientKind {
+    /// Registered at the broker (RFC 7591, `registration.mode = "local"`).
+    Registered,
+    /// Registered at the broker, which registered a client at the provider for it.
+    Proxied,
+    /// Described by a Client ID Metadata Document (fetched, never stored).
+    MetadataDocument,
+}
+
+/// A client as the operator sees it: what the flows know of it, and its history.
+#[derive(Debug, Clone)]
+pub struct ClientRecord {
+    pub client: KnownClient,
+    pub kind: ClientKind,
+    /// Whether the broker stores it (only a stored client can be deleted).
+    pub stored: bool,
+    pub created_at: Option<UnixSeconds>,
+    pub last_used_at: Option<UnixSeconds>,
+}
+
+impl ClientRecord {
+    fn from_stored(stored: StoredClient) -> Self {
+        let kind = match stored.origin {
+            ClientOrigin::Local => ClientKind::Registered,
+            ClientOrigin::Proxied { .. } => ClientKind::Proxied,
+            ClientOrigin::MetadataDocument => ClientKind::MetadataDocument,
+        };
+        Self {
+            kind,
+            stored: true,
+            created_at: Some(stored.issued_at),
+            last_used_at: stored.last_used_at,
+            client: KnownClient::from_stored(stored),
+        }
+    }
+}
+
 /// Why no client answers to a `client_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotFound {
@@ -183,6 +224,54 @@ impl Clients {
         Ok(stored
             .map(KnownClient::from_stored)
             .ok_or(NotFound::Unregistered))
+    }
+
+    /// Every client the operator can list, a page at a time in `client_id` order: the
+    /// stored ones (metadata-document clients are fetched per login and not kept).
+    pub async fn list(&self, page: &Page) -> Result<Listing<ClientRecord>, ClientError> {
+        let listing = self
+            .store
+            .list_clients(page)
+            .await
+            .map_err(|e| ClientError::Unavailable(e.to_string()))?;
+        Ok(Listing {
+            items: listing
+                .items
+                .into_iter()
+                .map(ClientRecord::from_stored)
+                .collect(),
+            next: listing.next,
+        })
+    }
+
+    /// One client as [`Clients::list`] shows it; `None` when the broker stores no such
+    /// client (a metadata document is not fetched for this).
+    pub async fn record(&self, client_id: &str) -> Result<Option<ClientRecord>, ClientError> {
+        Ok(self.stored(client_id).await?.map(ClientRecord::from_stored))
+    }
+
+    /// The stored client named `client_id`, with its upstream registration.
+    pub async fn stored(&self, client_id: &str) -> Result<Option<StoredClient>, ClientError> {
+        self.store
+            .get_client(client_id)
+            .await
+            .map_err(|e| ClientError::Unavailable(e.to_string()))
+    }
+
+    /// Whether `client_id` names a client the broker knows without storing it (a
+    /// metadata document URL, when documents are on): it cannot be deleted.
+    pub fn known_elsewhere(&self, client_id: &str) -> Option<ClientKind> {
+        (self.documents.is_some()
+            && (client_id.starts_with("https://") || client_id.starts_with("http://")))
+        .then_some(ClientKind::MetadataDocument)
+    }
+
+    /// Removes a stored client; `true` when it existed.
+    pub async fn delete(&self, client_id: &str) -> Result<bool, ClientError> {
+        self.store
+            .delete_client(client_id)
+            .await
+            .map_err(|e| ClientError::Unavailable(e.to_string()))
     }
 
     /// Authenticates the caller of a back-channel endpoint. Confidential clients must

@@ -62,6 +62,14 @@ pub enum ApiError {
     /// No endpoint at this path.
     #[error("no such endpoint")]
     NotFound,
+    /// The thing the path names does not exist (an admin API lookup): 404 with what
+    /// was not found.
+    #[error("{0}")]
+    Missing(String),
+    /// The request conflicts with what the thing is (deleting a client the broker
+    /// does not store): 409.
+    #[error("{0}")]
+    Conflict(String),
     /// The endpoint exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -155,6 +163,8 @@ impl ApiError {
             | Self::PayloadTooLarge { .. }
             | Self::UnsupportedMediaType { .. }
             | Self::NotFound
+            | Self::Missing(_)
+            | Self::Conflict(_)
             | Self::MethodNotAllowed => ErrorCode::InvalidRequest,
             Self::OAuth { code, .. } => *code,
             Self::InvalidClient(_) => ErrorCode::InvalidClient,
@@ -183,7 +193,8 @@ impl ResponseError for ApiError {
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::Missing(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::OAuth { code, .. } => code.status(),
             Self::InvalidClient(_) | Self::InvalidToken(_) | Self::MissingToken(_) => {

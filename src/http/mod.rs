@@ -2,6 +2,12 @@
 //! results to responses through the one error type in [`error`].
 
 pub mod admin;
+pub mod admin_auth;
+pub mod admin_clients;
+pub mod admin_grants;
+pub mod admin_openapi;
+pub mod admin_routes;
+pub mod admin_sessions;
 pub mod authorize;
 pub mod callback;
 pub mod clients;

@@ -6,7 +6,7 @@ use actix_web::web::{self, ServiceConfig};
 
 use super::error::{self, ApiError};
 use super::{
-    admin, authorize, callback, consent, health, introspect, jwks, metadata, metrics, register,
+    authorize, callback, consent, health, introspect, jwks, metadata, metrics, register,
     resource_metadata, revoke, token, verify,
 };
 use crate::config::Config;
@@ -41,7 +41,7 @@ pub fn configure(config: &Config) -> impl FnOnce(&mut ServiceConfig) + use<> {
         cross_origin_post(cfg, "/oauth/revoke", revoke::revoke);
         post(cfg, "/oauth/introspect", introspect::introspect);
         if admin_api {
-            post(cfg, "/admin/invalidate", admin::invalidate);
+            super::admin_routes::mount(cfg);
         }
         cfg.service(
             web::resource("/jwks.json")

@@ -33,6 +33,7 @@ pub fn app(
         .app_data(web::Data::from(state.login.clone()))
         .app_data(web::Data::from(state.cookies.clone()))
         .app_data(web::Data::from(state.registrar.clone()))
+        .app_data(web::Data::from(state.admin.clone()))
         .app_data(web::Data::new(state.config.forward_auth.clone()))
         // The operational endpoints: readiness, metadata, keys, metrics.
         .app_data(web::Data::from(state.readiness.clone()))

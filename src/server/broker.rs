@@ -70,6 +70,8 @@ pub struct Broker {
     pub access: Arc<crate::flows::access::Access>,
     /// The login (authorize, consent, callback).
     pub login: Arc<Login>,
+    /// The operator's API (`/admin/…`): listings, revocations, client deletion.
+    pub admin: Arc<crate::flows::admin::Admin>,
 }
 
 /// Builds every part from the configuration: the store, the keys, the verifier, the
@@ -246,6 +248,16 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
             assertions,
         },
     ));
+    let admin = Arc::new(crate::flows::admin::Admin::new(
+        crate::flows::admin::AdminParts {
+            grants: grant_flow.clone(),
+            clients: clients.clone(),
+            store: store.clone(),
+            login_state: opened.login_state.clone(),
+            clock: clock.clone(),
+            upstream_http: upstream_http.clone(),
+        },
+    ));
     let exchange = Arc::new(crate::flows::exchange::Exchange::new(
         crate::flows::exchange::ExchangeParts {
             config: config.exchange.clone(),
@@ -306,6 +318,7 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
         metrics.clone(),
     );
     Ok(Arc::new(Broker {
+        admin,
         access,
         exchanger,
         exchange,

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 use super::StoreError;
+use super::listing::{Listing, Page, SessionFilter, SessionRow};
 use crate::clock::UnixSeconds;
 use crate::domain::authorize::Authorization;
 use crate::domain::scope::Scopes;
@@ -164,6 +165,21 @@ pub struct LoginSweep {
     pub codes: u64,
 }
 
+impl LoginSession {
+    /// The session as the operator's listing shows it, stored under `hash`.
+    pub fn row(&self, hash: &[u8; 32]) -> SessionRow {
+        SessionRow {
+            id: hash.iter().map(|b| format!("{b:02x}")).collect(),
+            client_id: self.request.client_id.clone(),
+            redirect_uri: self.request.redirect_uri.clone(),
+            scopes: self.request.scopes.clone(),
+            resource: self.request.resource.clone(),
+            expires_at: self.expires_at,
+            approved: self.leg.is_some(),
+        }
+    }
+}
+
 /// How a session id or code is stored: its SHA-256.
 pub fn key(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
@@ -240,6 +256,15 @@ pub trait LoginState: Send + Sync + 'static {
     /// Redeems `code`: the first time answers what it stands for and marks it
     /// redeemed, atomically; every later time answers `Replayed`.
     async fn redeem_code(&self, code: &str, now: UnixSeconds) -> Result<Redemption, StoreError>;
+
+    /// Sessions live at `now` matching `filter`, in stored-key order, a page after the
+    /// cursor (`listing`): what the operator sees of logins in progress.
+    async fn list_sessions(
+        &self,
+        filter: &SessionFilter,
+        page: &Page,
+        now: UnixSeconds,
+    ) -> Result<Listing<SessionRow>, StoreError>;
 
     /// Drops sessions and codes expired at `now`; counts them.
     async fn sweep_login_state(&self, now: UnixSeconds) -> Result<LoginSweep, StoreError>;

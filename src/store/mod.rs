@@ -9,6 +9,7 @@
 mod exchange_lock;
 mod grants;
 pub mod key_file;
+mod listing;
 mod login_state;
 mod memory;
 mod peers;
@@ -30,6 +31,9 @@ use serde::{Deserialize, Serialize};
 
 pub use exchange_lock::{Claim, ExchangeLock, Lease, Shared};
 pub use grants::{Grant, PassthroughToken, RefreshRecord, RotateOutcome, Rotation, UpstreamTokens};
+pub use listing::{
+    DEFAULT_PAGE, GrantFilter, GrantRow, Listing, MAX_PAGE, Page, SessionFilter, SessionRow,
+};
 pub use login_state::{
     Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redemption, Remember, SessionStep,
     StoredCode, UpstreamLeg,
@@ -247,9 +251,20 @@ pub trait Store: Send + Sync + 'static {
         idle_before: UnixSeconds,
     ) -> Result<Vec<StoredClient>, StoreError>;
     async fn count_clients(&self) -> Result<u64, StoreError>;
+    /// Stored clients in `client_id` order, a page after the cursor (`listing`).
+    async fn list_clients(&self, page: &Page) -> Result<Listing<StoredClient>, StoreError>;
 
     async fn put_grant(&self, grant: Grant) -> Result<(), StoreError>;
     async fn get_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError>;
+    /// Grants matching `filter` (revoked ones too), in `grant_id` order, a page after
+    /// the cursor (`listing`). On Redis the filters read index sets kept with the grants.
+    async fn list_grants(
+        &self,
+        filter: &GrantFilter,
+        page: &Page,
+    ) -> Result<Listing<GrantRow>, StoreError>;
+    /// One grant as the listing shows it.
+    async fn grant_row(&self, grant_id: &str) -> Result<Option<GrantRow>, StoreError>;
     /// Replaces the provider's tokens of a live grant (after an upstream refresh).
     async fn set_upstream_tokens(
         &self,

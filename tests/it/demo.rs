@@ -76,7 +76,18 @@ fn run(lines: &[String]) -> Vec<String> {
         .enumerate()
         .map(|(i, l)| format!("echo '=== {i}'\n{l}\necho\n"))
         .collect();
+    // `token-broker` as the person running the demo has it: on the PATH.
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_token-broker"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let out = Command::new("bash")
+        .env("PATH", path)
         .args(["-euo", "pipefail", "-c", &script])
         .output()
         .unwrap();
@@ -112,7 +123,7 @@ fn every_printed_command_works_as_printed() {
         demo.printed
     );
     let lines = commands(&demo.printed);
-    assert_eq!(lines.len(), 24, "{}", demo.printed);
+    assert_eq!(lines.len(), 29, "{}", demo.printed);
     let outputs = run(&lines);
     let output = |starts: &str| -> &str {
         let index = lines
@@ -182,7 +193,8 @@ fn every_printed_command_works_as_printed() {
     assert_eq!(login["token_type"], "Bearer", "{login}");
     assert_eq!(login["scope"], "notes:read");
     assert!(login["refresh_token"].is_string());
-    let whoami = json(&outputs[lines.len() - 3]);
+    let refresh_line = lines.len() - 6;
+    let whoami = json(&outputs[refresh_line - 2]);
     assert_eq!(
         whoami["result"]["structuredContent"]["subject"], "alice",
         "{whoami}"
@@ -191,15 +203,32 @@ fn every_printed_command_works_as_printed() {
         whoami["result"]["structuredContent"]["received_token"]["audience"],
         NOTES_API
     );
-    let exchanged = json(&outputs[lines.len() - 2]);
+    let exchanged = json(&outputs[refresh_line - 1]);
     assert_eq!(
         exchanged["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token",
         "{exchanged}"
     );
     assert_eq!(exchanged["scope"], "notes:read");
-    let refreshed = json(&outputs[lines.len() - 1]);
+    let refreshed = json(&outputs[refresh_line]);
     assert!(refreshed["access_token"].is_string(), "{refreshed}");
     assert_ne!(refreshed["refresh_token"], login["refresh_token"]);
+
+    // Operating: alice's grants listed, alice offboarded (curl, then the CLI finding
+    // nothing left), and her access token from the login refused at once.
+    let grants = output("token-broker admin grants list --subject alice");
+    assert!(grants.starts_with("GRANT_ID"), "{grants}");
+    assert_eq!(
+        grants.lines().count(),
+        3,
+        "the login's and the ID-JAG's: {grants}"
+    );
+    let offboarded = json(output("curl -s -X DELETE"));
+    assert_eq!(offboarded["revoked"], 2, "{offboarded}");
+    assert_eq!(
+        output("token-broker admin offboard alice"),
+        "revoked 0 grant(s) of subject alice"
+    );
+    assert_eq!(outputs[lines.len() - 1], "401");
 }
 
 /// The broker's address as the demo printed it.

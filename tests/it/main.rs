@@ -4,6 +4,10 @@
 
 mod support;
 
+mod admin_api;
+mod admin_cli;
+mod admin_replicas;
+
 mod broker_tokens;
 mod challenge_scopes;
 mod cimd;

@@ -9,7 +9,8 @@ use super::poisoned;
 use crate::clock::UnixSeconds;
 use crate::domain::refresh::{self, Decision, TokenState};
 use crate::store::{
-    Grant, PassthroughToken, RefreshRecord, RotateOutcome, Rotation, StoreError, UpstreamTokens,
+    Grant, GrantFilter, GrantRow, Listing, Page, PassthroughToken, RefreshRecord, RotateOutcome,
+    Rotation, StoreError, UpstreamTokens,
 };
 
 #[derive(Default)]
@@ -24,6 +25,19 @@ impl Tables {
         self.grants
             .get(grant_id)
             .is_some_and(|g| g.revoked_at.is_none())
+    }
+
+    fn row(&self, grant: &Grant) -> GrantRow {
+        let last_refreshed_at = self
+            .refresh
+            .values()
+            .filter(|r| r.grant_id == grant.grant_id)
+            .filter_map(|r| r.rotated.map(|rotation| rotation.at))
+            .max();
+        GrantRow {
+            grant: grant.clone(),
+            last_refreshed_at,
+        }
     }
 
     fn revoke(&mut self, grant_id: &str, now: UnixSeconds) -> Option<Grant> {
@@ -52,6 +66,24 @@ impl GrantTables {
             .grants
             .get(grant_id)
             .cloned())
+    }
+
+    pub fn list(&self, filter: &GrantFilter, page: &Page) -> Result<Listing<GrantRow>, StoreError> {
+        let t = self.0.lock().map_err(poisoned)?;
+        let mut found: Vec<&Grant> = t
+            .grants
+            .values()
+            .filter(|g| page.admits(&g.grant_id) && filter.matches(g))
+            .collect();
+        found.sort_by(|a, b| a.grant_id.cmp(&b.grant_id));
+        found.truncate(page.size() + 1);
+        let rows = found.into_iter().map(|g| t.row(g)).collect();
+        Ok(page.cut(rows, |r: &GrantRow| &r.grant.grant_id))
+    }
+
+    pub fn row(&self, grant_id: &str) -> Result<Option<GrantRow>, StoreError> {
+        let t = self.0.lock().map_err(poisoned)?;
+        Ok(t.grants.get(grant_id).map(|g| t.row(g)))
     }
 
     pub fn set_upstream_tokens(

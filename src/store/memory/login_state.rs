@@ -11,11 +11,11 @@ use super::poisoned;
 use crate::clock::UnixSeconds;
 use crate::config::constant_time_eq;
 use crate::domain::authorize::Authorization;
-use crate::store::StoreError;
 use crate::store::login_state::{
     Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redemption, SessionStep,
     StoredCode, UpstreamLeg, key,
 };
+use crate::store::{Listing, Page, SessionFilter, SessionRow, StoreError};
 
 #[derive(Default)]
 pub struct MemoryLoginState {
@@ -148,6 +148,24 @@ impl LoginState for MemoryLoginState {
             Some(session) => SessionStep::Done(session.request),
             None => SessionStep::Unknown,
         })
+    }
+
+    async fn list_sessions(
+        &self,
+        filter: &SessionFilter,
+        page: &Page,
+        now: UnixSeconds,
+    ) -> Result<Listing<SessionRow>, StoreError> {
+        let sessions = self.sessions.lock().map_err(poisoned)?;
+        let mut rows: Vec<SessionRow> = sessions
+            .iter()
+            .filter(|(_, s)| now < s.expires_at)
+            .map(|(hash, s)| s.row(hash))
+            .filter(|row| page.admits(&row.id) && filter.matches(row))
+            .collect();
+        rows.sort_by(|a, b| a.id.cmp(&b.id));
+        rows.truncate(page.size() + 1);
+        Ok(page.cut(rows, |r: &SessionRow| &r.id))
     }
 
     async fn take_session(

@@ -16,8 +16,8 @@ pub use self::rate_limits::MemoryRateLimits;
 pub use self::recent_clients::MemoryRecentClients;
 
 use super::{
-    Grant, PassthroughToken, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient,
-    StoredSigningKey, UpstreamTokens,
+    Grant, GrantFilter, GrantRow, Listing, Page, PassthroughToken, RefreshRecord, RotateOutcome,
+    Store, StoreError, StoredClient, StoredSigningKey, UpstreamTokens,
 };
 use crate::clock::UnixSeconds;
 
@@ -98,8 +98,32 @@ impl Store for MemoryStore {
         Ok(self.clients.read().map_err(poisoned)?.len() as u64)
     }
 
+    async fn list_clients(&self, page: &Page) -> Result<Listing<StoredClient>, StoreError> {
+        let clients = self.clients.read().map_err(poisoned)?;
+        let mut found: Vec<&StoredClient> = clients
+            .values()
+            .filter(|c| page.admits(&c.client_id))
+            .collect();
+        found.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        found.truncate(page.size() + 1);
+        let rows = found.into_iter().cloned().collect();
+        Ok(page.cut(rows, |c: &StoredClient| &c.client_id))
+    }
+
     async fn put_grant(&self, grant: Grant) -> Result<(), StoreError> {
         self.grants.put_grant(grant)
+    }
+
+    async fn list_grants(
+        &self,
+        filter: &GrantFilter,
+        page: &Page,
+    ) -> Result<Listing<GrantRow>, StoreError> {
+        self.grants.list(filter, page)
+    }
+
+    async fn grant_row(&self, grant_id: &str) -> Result<Option<GrantRow>, StoreError> {
+        self.grants.row(grant_id)
     }
 
     async fn get_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {

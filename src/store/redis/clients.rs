@@ -47,6 +47,8 @@ pub async fn put(s: &Inner, client: &StoredClient) -> Result<(), StoreError> {
         .ignore()
         .zadd(index, id, score)
         .ignore()
+        .zadd(s.keys.client_index(), id, 0)
+        .ignore()
         .query_async::<()>(&mut s.conn())
         .await
         .map_err(redis_error)
@@ -66,11 +68,12 @@ pub async fn get(s: &Inner, client_id: &str) -> Result<Option<StoredClient>, Sto
 }
 
 pub async fn delete(s: &Inner, client_id: &str) -> Result<bool, StoreError> {
-    let (deleted, _, _): (u64, u64, u64) = pipe()
+    let (deleted, _, _, _): (u64, u64, u64, u64) = pipe()
         .atomic()
         .del(s.keys.client(client_id))
         .zrem(s.keys.clients_unused(), client_id)
         .zrem(s.keys.clients_used(), client_id)
+        .zrem(s.keys.client_index(), client_id)
         .query_async(&mut s.conn())
         .await
         .map_err(redis_error)?;
@@ -178,7 +181,11 @@ fn encode(sealer: &Sealer, client: &StoredClient) -> Result<Record, StoreError> 
     })
 }
 
-fn decode(sealer: &Sealer, client_id: &str, f: &Fields) -> Result<StoredClient, StoreError> {
+pub(super) fn decode(
+    sealer: &Sealer,
+    client_id: &str,
+    f: &Fields,
+) -> Result<StoredClient, StoreError> {
     let origin = match f.text("origin")?.as_str() {
         "local" => ClientOrigin::Local,
         "metadata_document" => ClientOrigin::MetadataDocument,

@@ -3,7 +3,7 @@
 //! provider's tokens are sealed, bound to the grant id. Each grant keeps the set of
 //! its tokens' hashes so revocation and the sweep find them without scanning.
 
-use ::redis::{Value, pipe};
+use ::redis::Value;
 
 use super::Inner;
 use super::codec::{Fields, Record, corrupt, redis_error, seal_error, ttl};
@@ -29,19 +29,17 @@ pub async fn put_grant(s: &Inner, grant: &Grant) -> Result<(), StoreError> {
         )
         .unix("created_at", grant.created_at)
         .opt_unix("revoked_at", grant.revoked_at);
-    let key = s.keys.grant(&grant.grant_id);
-    // Replaces the grant's fields; its refresh tokens stay (as sqlite's upsert).
-    pipe()
-        .atomic()
-        .del(&key)
-        .ignore()
-        .hset_multiple(&key, record.pairs())
-        .ignore()
-        .sadd(s.keys.grants(), &grant.grant_id)
-        .ignore()
-        .query_async::<()>(&mut s.conn())
+    let mut call = s.scripts.put_grant.prepare_invoke();
+    call.key(s.keys.grant(&grant.grant_id))
+        .arg(s.keys.prefix())
+        .arg(&grant.grant_id);
+    for (name, value) in record.pairs() {
+        call.arg(*name).arg(value.as_slice());
+    }
+    call.invoke_async::<i64>(&mut s.conn())
         .await
-        .map_err(redis_error)
+        .map_err(redis_error)?;
+    Ok(())
 }
 
 pub async fn get_grant(s: &Inner, grant_id: &str) -> Result<Option<Grant>, StoreError> {

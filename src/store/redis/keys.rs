@@ -9,6 +9,11 @@
 //! <p>grant:<grant_id>          hash: one grant (the provider's tokens sealed)
 //! <p>grants                    set: every grant id (what the sweep walks)
 //! <p>grant_tokens:<grant_id>   set: hex hashes of the grant's refresh tokens
+//! <p>grant_index:all           sorted set (score 0, read by id): every grant id
+//! <p>grant_index:subject:<sub> sorted set: the grant ids of a subject (likewise
+//!                              `client:<client_id>`, `resource:<uri>`)
+//! <p>client_index              sorted set (score 0): every client id
+//! <p>indexed                   string: the listing indexes were backfilled
 //! <p>refresh:<hex hash>        hash: one refresh token, expiring with it
 //! <p>passthrough:<hex digest> hash: a provider token handed out, expiring with it
 //! <p>assertion:<hex digest>   string: an assertion (ID-JAG) spent, expiring with it
@@ -59,6 +64,26 @@ impl Keys {
 
     pub fn grants(&self) -> String {
         format!("{}grants", self.prefix)
+    }
+
+    /// Every grant id, in id order (the admin listing).
+    pub fn grants_listed(&self) -> String {
+        format!("{}grant_index:all", self.prefix)
+    }
+
+    /// The grant ids with `value` in `field` (`subject`, `client`, `resource`).
+    pub fn grant_index(&self, field: &str, value: &str) -> String {
+        format!("{}grant_index:{field}:{value}", self.prefix)
+    }
+
+    /// Every client id, in id order (the admin listing).
+    pub fn client_index(&self) -> String {
+        format!("{}client_index", self.prefix)
+    }
+
+    /// Set once the listing indexes hold what was stored before they were kept.
+    pub fn indexed(&self) -> String {
+        format!("{}indexed", self.prefix)
     }
 
     pub fn grant_tokens(&self, grant_id: &str) -> String {

@@ -30,6 +30,7 @@ mod codec;
 mod exchange_lock;
 mod grants;
 mod keys;
+mod listing;
 mod login_state;
 mod passthrough;
 mod peers;
@@ -57,8 +58,8 @@ use self::runtime::IoThread;
 use self::scripts::Scripts;
 use super::seal::Sealer;
 use super::{
-    Grant, PassthroughToken, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient,
-    StoredSigningKey, UpstreamTokens,
+    Grant, GrantFilter, GrantRow, Listing, Page, PassthroughToken, RefreshRecord, RotateOutcome,
+    Store, StoreError, StoredClient, StoredSigningKey, UpstreamTokens,
 };
 use crate::clock::UnixSeconds;
 use crate::store::signing_keys::CONSENT_COOKIE_KEY;
@@ -85,6 +86,8 @@ struct Inner {
     keys: Keys,
     sealer: Sealer,
     scripts: Scripts,
+    /// The admin listing's indexes are known backfilled (`listing::ensure_indexed`).
+    indexed: std::sync::atomic::AtomicBool,
     /// Last: the connection is dropped before its runtime stops.
     io: Arc<IoThread>,
 }
@@ -119,6 +122,7 @@ impl RedisStore {
                 keys: Keys::new(key_prefix),
                 sealer,
                 scripts: Scripts::new(),
+                indexed: std::sync::atomic::AtomicBool::new(false),
                 io,
             }),
         })
@@ -205,8 +209,30 @@ impl Store for RedisStore {
         self.call(|s| async move { clients::count(&s).await }).await
     }
 
+    async fn list_clients(&self, page: &Page) -> Result<Listing<StoredClient>, StoreError> {
+        let page = page.clone();
+        self.call(|s| async move { listing::list_clients(&s, &page).await })
+            .await
+    }
+
     async fn put_grant(&self, grant: Grant) -> Result<(), StoreError> {
         self.call(|s| async move { grants::put_grant(&s, &grant).await })
+            .await
+    }
+
+    async fn list_grants(
+        &self,
+        filter: &GrantFilter,
+        page: &Page,
+    ) -> Result<Listing<GrantRow>, StoreError> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.call(|s| async move { listing::list_grants(&s, &filter, &page).await })
+            .await
+    }
+
+    async fn grant_row(&self, grant_id: &str) -> Result<Option<GrantRow>, StoreError> {
+        let id = grant_id.to_owned();
+        self.call(|s| async move { listing::grant_row(&s, &id).await })
             .await
     }
 

@@ -24,6 +24,10 @@ pub struct Scripts {
     pub rotate_refresh: Script,
     pub sweep_grants: Script,
     pub add_signing_keys: Script,
+    pub put_grant: Script,
+    pub index_grants: Script,
+    pub index_clients: Script,
+    pub read_grants: Script,
 }
 
 impl Scripts {
@@ -38,6 +42,10 @@ impl Scripts {
             rotate_refresh: script!("rotate_refresh.lua"),
             sweep_grants: script!("sweep_grants.lua"),
             add_signing_keys: script!("add_signing_keys.lua"),
+            put_grant: script!("put_grant.lua"),
+            index_grants: script!("index_grants.lua"),
+            index_clients: script!("index_clients.lua"),
+            read_grants: script!("read_grants.lua"),
         }
     }
 }

@@ -9,6 +9,7 @@ mod decide;
 mod exchange_lock;
 mod harness;
 mod late;
+mod listing;
 mod login_state;
 mod outage;
 mod peers;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::codec::{corrupt, db_error, hash, opt_unix, seal_error, secs, unix};
 use crate::clock::UnixSeconds;
 use crate::store::seal::{Sealer, aad};
-use crate::store::{ClientOrigin, StoreError, StoredClient};
+use crate::store::{ClientOrigin, Listing, Page, StoreError, StoredClient};
 
 const SEALED_ORIGIN: &str = "clients.origin_secrets";
 const COLUMNS: &str = "client_id, secret_hash, metadata, fingerprint, issued_at, last_used_at, \
@@ -126,6 +126,30 @@ pub fn stale(
         })
         .map_err(db_error)?;
     raws.into_iter().map(|r| r.decode(sealer)).collect()
+}
+
+/// A page of clients in id order (the primary key's order).
+pub fn list(
+    conn: &Connection,
+    sealer: &Sealer,
+    page: &Page,
+) -> Result<Listing<StoredClient>, StoreError> {
+    let limit = i64::try_from(page.size() + 1).unwrap_or(i64::MAX);
+    let raws = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM clients WHERE ?1 IS NULL OR client_id > ?1 \
+             ORDER BY client_id LIMIT ?2"
+        ))
+        .and_then(|mut s| {
+            s.query_map(params![page.after, limit], RawClient::read)?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(db_error)?;
+    let rows = raws
+        .into_iter()
+        .map(|r| r.decode(sealer))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(page.cut(rows, |c: &StoredClient| &c.client_id))
 }
 
 pub fn count(conn: &Connection) -> Result<u64, StoreError> {

@@ -7,7 +7,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::codec::{corrupt, db_error, hash, opt_unix, scopes, seal_error, secs, unix};
 use crate::clock::UnixSeconds;
 use crate::store::seal::{Sealer, aad};
-use crate::store::{Grant, PassthroughToken, RefreshRecord, Rotation, StoreError, UpstreamTokens};
+use crate::store::{
+    Grant, GrantFilter, GrantRow, Listing, Page, PassthroughToken, RefreshRecord, Rotation,
+    StoreError, UpstreamTokens,
+};
 
 const SEALED_UPSTREAM: &str = "grants.upstream";
 const GRANT_COLUMNS: &str =
@@ -54,6 +57,83 @@ pub fn get_grant(
         .and_then(|mut s| s.query_row([grant_id], RawGrant::read).optional())
         .map_err(db_error)?;
     raw.map(|r| r.decode(sealer)).transpose()
+}
+
+/// The latest rotation among the grant's kept refresh tokens, beside its columns.
+const LAST_REFRESHED: &str =
+    "(SELECT MAX(r.rotated_at) FROM refresh_tokens r WHERE r.grant_id = grants.grant_id)";
+
+/// A page of grants in id order. Each filter given is one equality on an indexed
+/// column (`grants_by_subject`, `…_by_client`, `…_by_resource`, each ending in the id).
+pub fn list(
+    conn: &Connection,
+    sealer: &Sealer,
+    filter: &GrantFilter,
+    page: &Page,
+) -> Result<Listing<GrantRow>, StoreError> {
+    let mut clauses = Vec::new();
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::new();
+    let limit = i64::try_from(page.size() + 1).unwrap_or(i64::MAX);
+    for (column, value) in [
+        ("subject", &filter.subject),
+        ("client_id", &filter.client_id),
+        ("resource", &filter.resource),
+        ("grant_id >", &page.after),
+    ] {
+        if let Some(value) = value {
+            values.push(value);
+            let op = if column.ends_with('>') { "" } else { " =" };
+            clauses.push(format!("{column}{op} ?{}", values.len()));
+        }
+    }
+    values.push(&limit);
+    let sql = format!(
+        "SELECT {GRANT_COLUMNS}, {LAST_REFRESHED} FROM grants {} {} ORDER BY grant_id LIMIT ?{}",
+        if clauses.is_empty() { "" } else { "WHERE" },
+        clauses.join(" AND "),
+        values.len()
+    );
+    let raws = conn
+        .prepare_cached(&sql)
+        .and_then(|mut s| {
+            s.query_map(values.as_slice(), |row| {
+                Ok((RawGrant::read(row)?, row.get::<_, Option<i64>>(8)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(db_error)?;
+    let rows = raws
+        .into_iter()
+        .map(|(raw, refreshed)| row(sealer, raw, refreshed))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(page.cut(rows, |r: &GrantRow| &r.grant.grant_id))
+}
+
+pub fn get_row(
+    conn: &Connection,
+    sealer: &Sealer,
+    grant_id: &str,
+) -> Result<Option<GrantRow>, StoreError> {
+    let raw = conn
+        .prepare_cached(&format!(
+            "SELECT {GRANT_COLUMNS}, {LAST_REFRESHED} FROM grants WHERE grant_id = ?1"
+        ))
+        .and_then(|mut s| {
+            s.query_row([grant_id], |row| {
+                Ok((RawGrant::read(row)?, row.get::<_, Option<i64>>(8)?))
+            })
+            .optional()
+        })
+        .map_err(db_error)?;
+    raw.map(|(raw, refreshed)| row(sealer, raw, refreshed))
+        .transpose()
+}
+
+fn row(sealer: &Sealer, raw: RawGrant, refreshed: Option<i64>) -> Result<GrantRow, StoreError> {
+    Ok(GrantRow {
+        grant: raw.decode(sealer)?,
+        last_refreshed_at: opt_unix(refreshed)?,
+    })
 }
 
 pub fn set_upstream(

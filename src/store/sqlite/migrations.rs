@@ -108,6 +108,14 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX spent_assertions_by_expiry ON spent_assertions (expires_at);
     ",
     },
+    Migration {
+        description: "grants listed by subject, client and resource (the admin API)",
+        sql: "
+        CREATE INDEX grants_by_subject ON grants (subject, grant_id);
+        CREATE INDEX grants_by_client ON grants (client_id, grant_id);
+        CREATE INDEX grants_by_resource ON grants (resource, grant_id);
+    ",
+    },
 ];
 
 /// The schema version this binary writes.

@@ -25,8 +25,8 @@ use rusqlite::{Connection, TransactionBehavior};
 use self::codec::db_error;
 use super::seal::Sealer;
 use super::{
-    Grant, PassthroughToken, RefreshRecord, RotateOutcome, Store, StoreError, StoredClient,
-    StoredSigningKey, UpstreamTokens,
+    Grant, GrantFilter, GrantRow, Listing, Page, PassthroughToken, RefreshRecord, RotateOutcome,
+    Store, StoreError, StoredClient, StoredSigningKey, UpstreamTokens,
 };
 use crate::clock::UnixSeconds;
 use crate::store::signing_keys::CONSENT_COOKIE_KEY;
@@ -142,8 +142,28 @@ impl Store for SqliteStore {
         self.run(|c, _| clients::count(c)).await
     }
 
+    async fn list_clients(&self, page: &Page) -> Result<Listing<StoredClient>, StoreError> {
+        let page = page.clone();
+        self.run(move |c, s| clients::list(c, s, &page)).await
+    }
+
     async fn put_grant(&self, grant: Grant) -> Result<(), StoreError> {
         self.run(move |c, s| grants::put_grant(c, s, &grant)).await
+    }
+
+    async fn list_grants(
+        &self,
+        filter: &GrantFilter,
+        page: &Page,
+    ) -> Result<Listing<GrantRow>, StoreError> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.run(move |c, s| grants::list(c, s, &filter, &page))
+            .await
+    }
+
+    async fn grant_row(&self, grant_id: &str) -> Result<Option<GrantRow>, StoreError> {
+        let id = grant_id.to_owned();
+        self.run(move |c, s| grants::get_row(c, s, &id)).await
     }
 
     async fn get_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {

@@ -94,3 +94,52 @@ pub fn concurrent_retries_within_the_grace_leave_one_live_chain(store: Arc<dyn S
         [spent.rotated.unwrap().successor]
     );
 }
+
+/// Replicas rewriting one grant at once with different subjects and clients: the
+/// listing indexes end up saying what the stored grant says — it is listed under its
+/// final subject and client, and under no other.
+pub fn concurrent_rewrites_of_a_grant_keep_the_listing_consistent(store: Arc<dyn Store>) {
+    use crate::store::{GrantFilter, Page};
+
+    let n = 16;
+    let start = Arc::new(Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let (store, start) = (store.clone(), start.clone());
+            std::thread::spawn(move || {
+                let mut grant = super::grant("g1");
+                grant.subject = format!("user-{}", i % 4);
+                grant.client_id = format!("client-{}", i % 3);
+                start.wait();
+                runtime().block_on(store.put_grant(grant)).unwrap();
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let rt = runtime();
+    let stored = rt.block_on(store.get_grant("g1")).unwrap().unwrap();
+    let listed_under = |subject: Option<String>, client_id: Option<String>| {
+        let filter = GrantFilter {
+            subject,
+            client_id,
+            resource: None,
+        };
+        rt.block_on(store.list_grants(&filter, &Page::default()))
+            .unwrap()
+            .items
+            .len()
+    };
+    for i in 0..4 {
+        let subject = format!("user-{i}");
+        let expected = usize::from(subject == stored.subject);
+        assert_eq!(listed_under(Some(subject), None), expected);
+    }
+    for i in 0..3 {
+        let client = format!("client-{i}");
+        let expected = usize::from(client == stored.client_id);
+        assert_eq!(listed_under(None, Some(client)), expected);
+    }
+    assert_eq!(listed_under(None, None), 1);
+}

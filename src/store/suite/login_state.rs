@@ -420,12 +420,68 @@ pub fn concurrent_approvals_agree_on_one_leg(states: &[Arc<dyn LoginState>]) {
 
 /// Declares one test per suite function for the implementation `$open()` returns (a
 /// [`LoginSubject`]).
+pub async fn live_sessions_are_listed_without_their_secrets(state: &dyn LoginState) {
+    use crate::store::{Page, SessionFilter};
+    for i in 0..7u64 {
+        let mut s = session(if i == 6 { 50 } else { 600 });
+        if i % 2 == 1 {
+            s.request.client_id = "c2".into();
+        }
+        let id = format!("s{i}");
+        state.put_session(&id, s, 0, ROOMY).await.unwrap();
+    }
+    let approved = state
+        .approve_session("s0", "csrf-1", leg("s0", "v0"), 10)
+        .await
+        .unwrap();
+    assert!(matches!(approved, SessionStep::Done(_)));
+    let mut page = Page::first(2);
+    let mut rows = Vec::new();
+    loop {
+        let listing = state
+            .list_sessions(&SessionFilter::default(), &page, 100)
+            .await
+            .unwrap();
+        assert!(listing.items.len() <= 2);
+        rows.extend(listing.items);
+        match listing.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(rows.len(), 6, "the expired session is not listed");
+    let mut ids: Vec<_> = rows.iter().map(|r| r.id.clone()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 6);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in id order");
+    let s0 = crate::store::login_state::key("s0");
+    let s0_hex: String = s0.iter().map(|b| format!("{b:02x}")).collect();
+    let first = rows.iter().find(|r| r.id == s0_hex).unwrap();
+    assert!(first.approved);
+    assert_eq!(first.resource.as_deref(), Some("https://mcp.example/mcp"));
+    assert_eq!(rows.iter().filter(|r| r.approved).count(), 1);
+    let c2 = state
+        .list_sessions(
+            &SessionFilter {
+                client_id: Some("c2".into()),
+                resource: None,
+            },
+            &Page::default(),
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(c2.items.len(), 3);
+    assert!(c2.items.iter().all(|r| r.client_id == "c2"));
+}
+
 macro_rules! login_state_behaviour {
     ($open:path) => {
         $crate::store::suite::login_state::login_state_behaviour!(@async $open;
             a_session_is_approved_once_and_taken_once,
             an_unapproved_session_taken_or_denied_ends,
             sessions_expire_by_the_time_passed_in,
+            live_sessions_are_listed_without_their_secrets,
             the_session_bound_refuses_without_evicting,
             a_code_is_redeemed_once_and_a_replay_names_the_grant,
             a_spent_codes_binding_stays_readable_until_it_expires,

@@ -5,6 +5,7 @@
 mod clients;
 mod concurrency;
 mod grants;
+mod listing;
 pub mod login_state;
 mod passthrough;
 mod rotation;
@@ -17,6 +18,7 @@ use std::time::Duration;
 pub use clients::*;
 pub use concurrency::*;
 pub use grants::*;
+pub use listing::*;
 pub use passthrough::*;
 pub use rotation::*;
 pub use signing_keys::*;
@@ -140,12 +142,18 @@ macro_rules! store_behaviour {
             the_first_consent_cookie_key_is_kept,
             passthrough_tokens_are_found_by_digest_until_they_expire,
             an_assertion_is_spent_once_until_its_record_expires,
+            grants_are_listed_in_id_order_by_subject_client_and_resource,
+            a_cursor_stays_valid_while_grants_are_added,
+            listed_grants_show_revocation_and_the_last_refresh,
+            a_replaced_grant_moves_between_filters_and_a_swept_one_leaves,
+            clients_are_listed_in_id_order_a_page_at_a_time,
         );
         $crate::store::suite::store_behaviour!(@threads $open;
             concurrent_tasks_presenting_one_token_rotate_it_once,
             concurrent_presentations_rotate_exactly_once,
             concurrent_retries_within_the_grace_leave_one_live_chain,
             replicas_starting_together_keep_one_first_key,
+            concurrent_rewrites_of_a_grant_keep_the_listing_consistent,
         );
     };
     (@async $open:path; $($name:ident),* $(,)?) => {$(

@@ -33,11 +33,11 @@ use super::codec::{Fields, Record, corrupt, redis_error, ttl, word};
 use super::{Inner, RedisStore};
 use crate::clock::UnixSeconds;
 use crate::domain::authorize::Authorization;
-use crate::store::StoreError;
 use crate::store::login_state::{
     Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redemption, SessionStep,
     StoredCode, UpstreamLeg,
 };
+use crate::store::{Listing, Page, SessionFilter, SessionRow, StoreError};
 
 macro_rules! script {
     ($file:literal) => {
@@ -275,6 +275,17 @@ impl LoginState for RedisStore {
     async fn redeem_code(&self, code: &str, now: UnixSeconds) -> Result<Redemption, StoreError> {
         let code = code.to_owned();
         self.call(move |s| async move { codes::redeem_code(&s, &code, now).await })
+            .await
+    }
+
+    async fn list_sessions(
+        &self,
+        filter: &SessionFilter,
+        page: &Page,
+        now: UnixSeconds,
+    ) -> Result<Listing<SessionRow>, StoreError> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.call(move |s| async move { sessions::list_sessions(&s, &filter, &page, now).await })
             .await
     }
 

@@ -6,11 +6,11 @@ use ::redis::Value;
 use super::{Entry, SCRIPTS, admit, hash, next, reply, session_key, sessions_index};
 use crate::clock::UnixSeconds;
 use crate::domain::authorize::Authorization;
-use crate::store::StoreError;
 use crate::store::login_state::{Admission, LoginSession, Remember, SessionStep, UpstreamLeg, key};
 use crate::store::redis::Inner;
 use crate::store::redis::codec::{Fields, Record, corrupt, redis_error, word};
 use crate::store::redis::keys::hex;
+use crate::store::{Listing, Page, SessionFilter, SessionRow, StoreError};
 
 pub(super) async fn put_session(
     s: &Inner,
@@ -159,4 +159,58 @@ pub(super) async fn end_session(
     }
     let fields = Fields::from_value(next(&mut items, what)?)?;
     decode_session(id, &fields).map(SessionStep::Done)
+}
+
+/// Live sessions for the admin listing: the expiry index read from `now` on (bounded
+/// by `sessions.max_sessions`), ordered by hash, then read a batch at a time.
+pub(super) async fn list_sessions(
+    s: &Inner,
+    filter: &SessionFilter,
+    page: &Page,
+    now: UnixSeconds,
+) -> Result<Listing<SessionRow>, StoreError> {
+    let mut hexes: Vec<String> = ::redis::cmd("ZRANGEBYSCORE")
+        .arg(sessions_index(s))
+        .arg(format!("({now}"))
+        .arg("+inf")
+        .query_async(&mut s.conn())
+        .await
+        .map_err(redis_error)?;
+    hexes.retain(|h| page.admits(h));
+    hexes.sort();
+    let want = page.size() + 1;
+    let mut rows = Vec::new();
+    for chunk in hexes.chunks(want.max(100)) {
+        let mut reads = ::redis::pipe();
+        for hex in chunk {
+            reads.hgetall(session_key(s, hex));
+        }
+        let values: Vec<Value> = reads
+            .query_async(&mut s.conn())
+            .await
+            .map_err(redis_error)?;
+        for (hex, value) in chunk.iter().zip(values) {
+            let fields = Fields::from_value(value)?;
+            // Ended since the index was read.
+            if fields.is_empty() {
+                continue;
+            }
+            let row = SessionRow {
+                id: hex.clone(),
+                client_id: fields.text("client_id")?,
+                redirect_uri: fields.text("redirect_uri")?,
+                scopes: fields.scopes("scopes")?,
+                resource: fields.opt_text("resource")?,
+                expires_at: fields.unix("expires_at")?,
+                approved: fields.opt_text("verifier")?.is_some(),
+            };
+            if now < row.expires_at && filter.matches(&row) {
+                rows.push(row);
+                if rows.len() == want {
+                    return Ok(page.cut(rows, |r: &SessionRow| &r.id));
+                }
+            }
+        }
+    }
+    Ok(page.cut(rows, |r: &SessionRow| &r.id))
 }

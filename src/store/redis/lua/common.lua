@@ -43,3 +43,25 @@ local function as_table(flat)
   return t
 end
 
+
+-- The admin listing's indexes (keys.rs): sorted sets of grant ids, all at score 0
+-- so they read in id order (ZRANGEBYLEX).
+local function grants_listed() return prefix .. 'grant_index:all' end
+local function grant_index(field, value) return prefix .. 'grant_index:' .. field .. ':' .. value end
+
+-- Adds (add = true) or removes the grant's listing index entries, from its stored
+-- subject, client and resource (a value that is not a hash has none).
+local function index_grant(id, add)
+  local g = grant_key(id)
+  local f = {}
+  if redis.call('TYPE', g).ok == 'hash' then
+    f = redis.call('HMGET', g, 'subject', 'client_id', 'resource')
+  end
+  local keys = {grants_listed()}
+  if f[1] then keys[#keys + 1] = grant_index('subject', f[1]) end
+  if f[2] then keys[#keys + 1] = grant_index('client', f[2]) end
+  if f[3] then keys[#keys + 1] = grant_index('resource', f[3]) end
+  for _, k in ipairs(keys) do
+    if add then redis.call('ZADD', k, 0, id) else redis.call('ZREM', k, id) end
+  end
+end

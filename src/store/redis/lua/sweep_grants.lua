@@ -1,8 +1,10 @@
 -- KEYS[1] the set of grant ids; ARGV[2] now, ARGV[3] revoked_before,
 -- ARGV[4] idle_before, ARGV[5..] the grant ids to look at
 -- Per grant: drops its expired (and already vanished) refresh tokens, then the
--- grant itself when revoked before revoked_before, or live, created before
--- idle_before and left without a token. Returns how many grants went. A record
+-- grant itself (and its listing index entries) when revoked before revoked_before,
+-- or live, created before idle_before and left without a token; a grant that stays
+-- unindexed is indexed, so one an older replica stored is listed after a sweep.
+-- Returns how many grants went. A record
 -- with unreadable times is left alone: one bad record must not stop every sweep.
 local now = tonumber(ARGV[2])
 local revoked_before = tonumber(ARGV[3])
@@ -31,6 +33,7 @@ for i = 5, #ARGV do
   if redis.call('EXISTS', g) == 0 then
     dead = false
     redis.call('SREM', KEYS[1], id)
+    redis.call('ZREM', grants_listed(), id)
   else
     local revoked_at = redis.call('HGET', g, 'revoked_at')
     if revoked_at then
@@ -42,9 +45,14 @@ for i = 5, #ARGV do
     end
   end
   if dead then
+    index_grant(id, false)
     redis.call('DEL', g, tokens)
     redis.call('SREM', KEYS[1], id)
     gone = gone + 1
+  elseif redis.call('EXISTS', g) == 1 and not redis.call('ZSCORE', grants_listed(), id) then
+    -- Stored without its index entries (by an older replica): put_grant.lua keeps
+    -- them all or none, so one look at the full index tells.
+    index_grant(id, true)
   end
 end
 return gone
