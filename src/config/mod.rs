@@ -7,6 +7,7 @@
 
 mod admin;
 mod api_keys;
+mod clients;
 mod enterprise;
 mod env;
 mod exchange;
@@ -33,6 +34,7 @@ use std::time::Duration;
 pub use crate::domain::constant_time::constant_time_eq;
 pub use admin::{AdminConfig, ScopeCacheConfig};
 pub use api_keys::ApiKeyConfig;
+pub use clients::{ClientCredential, ConfiguredClient};
 pub use enterprise::{EnterpriseConfig, SubjectClaim, TrustedIssuer};
 pub use env::{Environment, PREFIX as ENV_PREFIX};
 pub use exchange::{AudienceConfig, CallerConfig, ExchangeConfig, Strategy};
@@ -79,6 +81,9 @@ pub struct Config {
     pub gateways: Vec<GatewayConfig>,
     /// `[enterprise]`: the identity providers whose ID-JAGs the token endpoint honours.
     pub enterprise: EnterpriseConfig,
+    /// `[[clients]]`: pre-configured confidential clients (machine clients), in
+    /// configuration order.
+    pub clients: Vec<ConfiguredClient>,
     pub log: LogConfig,
 }
 

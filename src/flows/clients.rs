@@ -1,17 +1,21 @@
 //! The clients the broker knows, as every flow sees them: looked up by `client_id`
-//! (registered, pre-configured, or described by a Client ID Metadata Document), read
-//! from their stored metadata, and authenticated on the back channel (RFC 6749 §2.3)
-//! from the credentials the caller presented.
+//! (pre-configured in `[[clients]]`, registered, or described by a Client ID Metadata
+//! Document), read from their stored metadata, and authenticated on the back channel
+//! (RFC 6749 §2.3) from the credentials the caller presented: a secret, or a signed
+//! client assertion (`private_key_jwt`, RFC 7523 §2.2) whose `jti` is spent once.
 
 use std::sync::Arc;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, Secret, constant_time_eq};
+use crate::clock::Clock;
+use crate::config::{ClientCredential, Config, ConfiguredClient, Secret, constant_time_eq};
+use crate::domain::client_assertion::{self, Expected};
 use crate::domain::client_auth::Presented;
 use crate::domain::scope::Scopes;
 use crate::store::{ClientOrigin, Store, StoredClient};
+use crate::tokens::client_assertion::{AssertionError, ClientAssertions, ClientKeys};
 use crate::upstream::cimd::{CimdError, CimdFetcher, ClientDocument};
 use crate::upstream::token::ClientCredentials;
 
@@ -25,6 +29,11 @@ pub struct KnownClient {
     pub scope: Option<Scopes>,
     pub grant_types: Vec<String>,
     pub secret_hash: Option<[u8; 32]>,
+    /// Its public keys, for a client that authenticates with `private_key_jwt`.
+    pub keys: Option<ClientKeys>,
+    /// The resources it may ask for (`[[clients]]` `resources`); `None`: any of the
+    /// broker's.
+    pub resources: Option<Vec<String>>,
     pub origin: ClientOrigin,
 }
 
@@ -41,8 +50,45 @@ impl KnownClient {
             scope: scope(meta),
             grant_types: grant_types(meta),
             secret_hash: stored.secret_hash,
+            keys: registered_keys(meta),
+            resources: None,
             origin: stored.origin,
         }
+    }
+
+    /// A `[[clients]]` entry.
+    pub fn from_configured(configured: &ConfiguredClient) -> Self {
+        let (secret_hash, keys) = match &configured.credential {
+            ClientCredential::Secret(secret) => (
+                Some(Sha256::digest(secret.expose().as_bytes()).into()),
+                None,
+            ),
+            ClientCredential::Jwks(jwks) => (None, Some(ClientKeys::Jwks(jwks.clone()))),
+            ClientCredential::JwksUri(uri) => (
+                None,
+                Some(ClientKeys::Uri {
+                    uri: uri.to_string(),
+                    configured: true,
+                }),
+            ),
+        };
+        Self {
+            client_id: configured.client_id.clone(),
+            name: configured.name.clone(),
+            redirect_uris: configured.redirect_uris.clone(),
+            scope: Some(configured.scopes.clone()),
+            grant_types: configured.grant_types.clone(),
+            secret_hash,
+            keys,
+            resources: Some(configured.resources.clone()),
+            origin: ClientOrigin::Configured,
+        }
+    }
+
+    /// Whether the client authenticates (a secret or keys), rather than only naming
+    /// itself.
+    pub fn is_confidential(&self) -> bool {
+        self.secret_hash.is_some() || self.keys.is_some()
     }
 
     /// A public client described by its metadata document.
@@ -55,6 +101,8 @@ impl KnownClient {
             scope: scope(meta),
             grant_types: document.grant_types.clone(),
             secret_hash: None,
+            keys: None,
+            resources: None,
             origin: ClientOrigin::MetadataDocument,
         }
     }
@@ -112,6 +160,24 @@ fn grant_types(meta: &Value) -> Vec<String> {
     grants
 }
 
+/// The keys of a client registered with `token_endpoint_auth_method=private_key_jwt`.
+fn registered_keys(meta: &Value) -> Option<ClientKeys> {
+    if meta.get("token_endpoint_auth_method")?.as_str()? != "private_key_jwt" {
+        return None;
+    }
+    match (
+        meta.get("jwks"),
+        meta.get("jwks_uri").and_then(Value::as_str),
+    ) {
+        (Some(jwks), None) => Some(ClientKeys::Jwks(jwks.clone())),
+        (None, Some(uri)) => Some(ClientKeys::Uri {
+            uri: uri.to_owned(),
+            configured: false,
+        }),
+        _ => None,
+    }
+}
+
 fn scope(meta: &Value) -> Option<Scopes> {
     meta.get("scope")
         .and_then(Value::as_str)
@@ -144,11 +210,49 @@ pub struct Clients {
     store: Arc<dyn Store>,
     /// Client ID Metadata Documents, when `registration.metadata_documents` is on.
     documents: Option<CimdFetcher>,
+    /// `[[clients]]`, looked up before the store.
+    configured: Vec<KnownClient>,
+    assertions: Arc<ClientAssertions>,
+    /// What a client assertion's `aud` may name: the issuer, the token endpoint.
+    audiences: [String; 2],
+    clock: Clock,
+    /// `verify.leeway`, for a client assertion's `exp`, `iat` and `nbf`.
+    leeway: u64,
+}
+
+/// What the registry is built from.
+pub struct ClientsParts {
+    pub store: Arc<dyn Store>,
+    pub documents: Option<CimdFetcher>,
+    pub configured: Vec<ConfiguredClient>,
+    pub assertions: Arc<ClientAssertions>,
+    /// `server.public_url`.
+    pub issuer: String,
+    pub clock: Clock,
+    pub leeway: std::time::Duration,
 }
 
 impl Clients {
-    pub fn new(store: Arc<dyn Store>, documents: Option<CimdFetcher>) -> Self {
-        Self { store, documents }
+    pub fn new(parts: ClientsParts) -> Self {
+        let token_endpoint = format!("{}/oauth/token", parts.issuer.trim_end_matches('/'));
+        Self {
+            store: parts.store,
+            documents: parts.documents,
+            configured: parts
+                .configured
+                .iter()
+                .map(KnownClient::from_configured)
+                .collect(),
+            assertions: parts.assertions,
+            audiences: [parts.issuer, token_endpoint],
+            clock: parts.clock,
+            leeway: parts.leeway.as_secs(),
+        }
+    }
+
+    /// The `[[clients]]` entries, for listings (they are not in the store).
+    pub fn configured(&self) -> &[KnownClient] {
+        &self.configured
     }
 
     /// The client named `client_id`: registered, or — for a URL, when metadata
@@ -164,6 +268,9 @@ impl Clients {
         &self,
         client_id: &str,
     ) -> Result<Result<KnownClient, NotFound>, ClientError> {
+        if let Some(client) = self.configured.iter().find(|c| c.client_id == client_id) {
+            return Ok(Ok(client.clone()));
+        }
         if let Some(fetcher) = &self.documents
             && (client_id.starts_with("https://") || client_id.starts_with("http://"))
         {
@@ -186,16 +293,17 @@ impl Clients {
     }
 
     /// Authenticates the caller of a back-channel endpoint. Confidential clients must
-    /// present their secret (Basic or form, whichever they use); public clients only
-    /// name themselves and must not present a secret.
+    /// present their secret (Basic or form, whichever they use) or, when they have
+    /// keys, a client assertion signed with one; public clients only name themselves
+    /// and must not present a secret.
     pub async fn authenticate(&self, presented: &Presented) -> Result<KnownClient, ClientError> {
         let failed = ClientError::Unauthenticated("client authentication failed");
         let Some(client) = self.find(presented.client_id()).await? else {
             return Err(failed);
         };
-        match (presented, client.secret_hash) {
-            (Presented::Public { .. }, None) => Ok(client),
-            (Presented::Basic { secret, .. } | Presented::Post { secret, .. }, Some(hash)) => {
+        match (presented, client.secret_hash, &client.keys) {
+            (Presented::Public { .. }, None, None) => Ok(client),
+            (Presented::Basic { secret, .. } | Presented::Post { secret, .. }, Some(hash), _) => {
                 let presented_hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
                 if constant_time_eq(&presented_hash, &hash) {
                     Ok(client)
@@ -203,12 +311,75 @@ impl Clients {
                     Err(failed)
                 }
             }
-            (Presented::Public { .. }, Some(_)) => Err(ClientError::Unauthenticated(
-                "this client is confidential: authenticate with its client secret",
+            (Presented::Assertion { assertion, .. }, _, Some(keys)) => {
+                self.check_assertion(&client, keys, assertion).await?;
+                Ok(client)
+            }
+            (Presented::Assertion { .. }, _, None) => Err(ClientError::Unauthenticated(
+                "this client has no keys: authenticate as it registered",
             )),
-            (_, None) => Err(ClientError::Unauthenticated(
+            (Presented::Public { .. }, _, _) => Err(ClientError::Unauthenticated(
+                "this client is confidential: authenticate with its client secret or keys",
+            )),
+            (_, None, Some(_)) => Err(ClientError::Unauthenticated(
+                "this client authenticates with private_key_jwt",
+            )),
+            (_, None, None) => Err(ClientError::Unauthenticated(
                 "this client is public: send client_id without a secret",
             )),
         }
+    }
+
+    /// A client assertion (RFC 7523 §2.2, §3): the signature by one of the client's
+    /// keys, the claims, and its `jti` spent once (shared by replicas on Redis, kept
+    /// across a restart on sqlite) until it could no longer be accepted anyway.
+    async fn check_assertion(
+        &self,
+        client: &KnownClient,
+        keys: &ClientKeys,
+        assertion: &str,
+    ) -> Result<(), ClientError> {
+        let claims =
+            self.assertions
+                .verify(keys, assertion)
+                .await
+                .map_err(|error| match error {
+                    AssertionError::KeysUnavailable => {
+                        ClientError::Unavailable(error.describe().to_owned())
+                    }
+                    other => ClientError::Unauthenticated(other.describe()),
+                })?;
+        let now = self.clock.unix();
+        let audiences = [self.audiences[0].as_str(), self.audiences[1].as_str()];
+        let accepted = client_assertion::judge(
+            &claims,
+            &Expected {
+                client_id: &client.client_id,
+                audiences: &audiences,
+                now,
+                leeway: self.leeway,
+            },
+        )
+        .map_err(|refusal| ClientError::Unauthenticated(refusal.describe()))?;
+        // Its own namespace beside the ID-JAGs' issuer+jti digests.
+        let digest: [u8; 32] = Sha256::new()
+            .chain_update(b"client-assertion\0")
+            .chain_update(client.client_id.as_bytes())
+            .chain_update([0])
+            .chain_update(accepted.jti.as_bytes())
+            .finalize()
+            .into();
+        let fresh = self
+            .store
+            .spend_assertion(digest, accepted.spend_until, now)
+            .await
+            .map_err(|e| ClientError::Unavailable(e.to_string()))?;
+        if !fresh {
+            tracing::warn!(client_id = %client.client_id, "client assertion presented again: refused");
+            return Err(ClientError::Unauthenticated(
+                "this client assertion was already used",
+            ));
+        }
+        Ok(())
     }
 }
