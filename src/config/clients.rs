@@ -43,7 +43,7 @@ pub struct RawClient {
 pub enum ClientCredential {
     /// `client_secret`: `client_secret_basic` or `client_secret_post`.
     Secret(Secret),
-    /// `jwks`: its public keys, inline (`private_key_jwt`).
+    /// `jwks`: its public keys, inline as a table or a JSON string (`private_key_jwt`).
     Jwks(Value),
     /// `jwks_uri`: where its public keys are published (`private_key_jwt`).
     JwksUri(Url),
@@ -138,6 +138,12 @@ fn client(
         })
     } else if let Some(jwks) = raw.jwks {
         c.parse("jwks", Some(jwks), |jwks| {
+            // A table, or the JSON document as a string (pasted as published).
+            let jwks = match jwks {
+                Value::String(text) => serde_json::from_str(&text)
+                    .map_err(|e| format!("not a JSON Web Key Set: {e}"))?,
+                other => other,
+            };
             check_public_jwks(&jwks)?;
             Ok(ClientCredential::Jwks(jwks))
         })

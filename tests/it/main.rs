@@ -30,6 +30,7 @@ mod login_consent_display;
 mod login_flow;
 mod login_remember;
 mod login_sdk;
+mod machine_clients;
 mod mcp_server;
 mod nginx;
 mod nginx_bypass;
