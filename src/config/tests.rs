@@ -268,3 +268,27 @@ fn a_resource_may_only_name_a_configured_exchange_audience() {
         "{found:?}"
     );
 }
+
+#[test]
+fn configured_clients_name_known_resources_and_resolve_their_secret() {
+    let resource = r#"
+[[resources]]
+uri = "https://mcp.example.com/mcp"
+required_scopes = ["notes:read"]
+"#;
+    let client = |resources: &str| {
+        format!(
+            "{VALID}{resource}\n[[clients]]\nclient_id = \"ci-bot\"\nclient_secret = \"env:BOT_SECRET\"\nresources = [{resources}]\nscopes = [\"notes:read\"]\n"
+        )
+    };
+    let env = env(&[("BOT_SECRET", "a-long-enough-secret")]);
+    let config = load_str(&client("\"https://mcp.example.com/mcp\""), &env).unwrap();
+    assert_eq!(config.clients[0].client_id, "ci-bot");
+    assert!(!format!("{config:?}").contains("a-long-enough-secret"));
+    let text = problems(&client("\"https://other.example.com/mcp\""), &env);
+    assert!(
+        text.iter()
+            .any(|p| p.contains("clients[0].resources") && p.contains("not a [[resources]] uri")),
+        "{text:?}"
+    );
+}

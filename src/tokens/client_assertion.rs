@@ -77,6 +77,15 @@ impl AssertionError {
     }
 }
 
+/// The key for `kid`; without one, the client's only key.
+fn pick(keys: &KeySet, kid: Option<&str>) -> Option<VerifyKey> {
+    match kid {
+        Some(_) => keys.find(kid),
+        None => keys.find(None).or_else(|| keys.only()),
+    }
+    .cloned()
+}
+
 #[derive(Clone)]
 struct Fetched {
     keys: Arc<KeySet>,
@@ -159,7 +168,7 @@ impl ClientAssertions {
         let (uri, configured) = match keys {
             ClientKeys::Jwks(document) => {
                 let set = KeySet::parse(document).map_err(|_| AssertionError::UnknownKey)?;
-                return Ok(set.find(kid).cloned());
+                return Ok(pick(&set, kid));
             }
             ClientKeys::Uri { uri, configured } => (uri, *configured),
         };
@@ -167,8 +176,8 @@ impl ClientAssertions {
         if let Some(fetched) = self.cache.get(uri).await {
             let fresh = now < fetched.at.saturating_add(self.ttl);
             if fresh {
-                if let Some(key) = fetched.keys.find(kid) {
-                    return Ok(Some(key.clone()));
+                if let Some(key) = pick(&fetched.keys, kid) {
+                    return Ok(Some(key));
                 }
                 // Fetched a moment ago: an unknown `kid` does not make the client's
                 // host be asked again.
@@ -195,7 +204,7 @@ impl ClientAssertions {
             .try_get_with_by_ref(uri.as_str(), self.fetch(uri, configured))
             .await
             .map_err(|error: Arc<AssertionError>| *error)?;
-        Ok(fetched.keys.find(kid).cloned())
+        Ok(pick(&fetched.keys, kid))
     }
 
     async fn fetch(&self, uri: &str, configured: bool) -> Result<Fetched, AssertionError> {
