@@ -24,6 +24,7 @@ mod resources;
 mod secret;
 mod sections;
 mod store;
+mod upstream_key;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -52,6 +53,7 @@ pub use store::{
     DEFAULT_DATABASE, EncryptionConfig, KEY_FILE_SUFFIX, STORE_KEY_ENV, StoreBackend, StoreConfig,
     StoreKey, where_state_lives,
 };
+pub use upstream_key::{UpstreamClientAuth, UpstreamClientKey};
 
 /// The validated configuration. Built only by [`load_file`] or [`load_str`].
 #[derive(Debug, Clone)]
@@ -114,8 +116,14 @@ pub struct UpstreamConfig {
     pub issuer: Issuer,
     /// `client_id`: the broker's own client at the provider.
     pub client_id: String,
-    /// `client_secret`: that client's secret (inline, `env:NAME` or `file:PATH`).
+    /// `client_secret`: that client's secret (inline, `env:NAME` or `file:PATH`);
+    /// empty, and never sent, with `client_auth = "private_key_jwt"`.
     pub client_secret: Secret,
+    /// `client_auth`: `client_secret_basic` (default) or `private_key_jwt`.
+    pub client_auth: UpstreamClientAuth,
+    /// `client_key` (a secret reference to a PEM private key), `client_key_id` and
+    /// `client_key_alg`: the key for `private_key_jwt`.
+    pub client_key: Option<UpstreamClientKey>,
     /// `timeout`: the bound on one upstream HTTP call (default 10 s).
     pub timeout: Duration,
     /// `discovery_ttl`: how long discovery and JWKS are used before a refresh (default 5 min).

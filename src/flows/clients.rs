@@ -116,10 +116,7 @@ impl KnownClient {
     /// The credentials the broker uses at the provider on this client's behalf: the
     /// upstream client registered for it in proxy mode, else the broker's own.
     pub fn upstream_credentials(&self, config: &Config) -> ClientCredentials {
-        self.credentials_at_provider(&ClientCredentials {
-            client_id: config.upstream.client_id.clone(),
-            secret: config.upstream.client_secret.clone(),
-        })
+        self.credentials_at_provider(&ClientCredentials::of(&config.upstream))
     }
 
     /// [`KnownClient::upstream_credentials`] with the broker's own credentials given.
@@ -129,10 +126,10 @@ impl KnownClient {
                 upstream_client_id,
                 upstream_client_secret,
                 ..
-            } => ClientCredentials {
-                client_id: upstream_client_id.clone(),
-                secret: Secret::new(upstream_client_secret.clone().unwrap_or_default()),
-            },
+            } => ClientCredentials::with_secret(
+                upstream_client_id.clone(),
+                Secret::new(upstream_client_secret.clone().unwrap_or_default()),
+            ),
             _ => own.clone(),
         }
     }

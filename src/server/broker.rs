@@ -99,10 +99,7 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
         Introspector::new(
             http,
             discovery.clone(),
-            ClientCredentials {
-                client_id: config.upstream.client_id.clone(),
-                secret: config.upstream.client_secret.clone(),
-            },
+            ClientCredentials::of(&config.upstream),
             issuer.clone(),
             config.verify.introspection_cache_ttl,
             config.verify.cache_capacity,
@@ -267,10 +264,7 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
         crate::flows::exchange::ExchangeParts {
             config: config.exchange.clone(),
             resources: config.resources.clone(),
-            credentials: ClientCredentials {
-                client_id: config.upstream.client_id.clone(),
-                secret: config.upstream.client_secret.clone(),
-            },
+            credentials: ClientCredentials::of(&config.upstream),
             verifier: verifier.clone(),
             exchanger: exchanger.clone(),
             store: store.clone(),

@@ -13,6 +13,7 @@ mod demo;
 mod dev_idp;
 mod e2e_oidc_exchange;
 mod e2e_oidc_login;
+mod e2e_oidc_private_key_jwt;
 mod e2e_oidc_provider;
 mod errors;
 mod exchange;

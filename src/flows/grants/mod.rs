@@ -87,10 +87,7 @@ impl Settings {
             introspection: config.introspection.clone(),
             callers: config.exchange.clients.clone(),
             admin_token: config.admin.token.clone(),
-            upstream_client: ClientCredentials {
-                client_id: config.upstream.client_id.clone(),
-                secret: config.upstream.client_secret.clone(),
-            },
+            upstream_client: ClientCredentials::of(&config.upstream),
             resources: config.resources.clone(),
         }
     }
