@@ -29,6 +29,9 @@ const EXCHANGE_SECRET: &str = "demo-mcp-secret-change-me";
 /// the broker as a confidential client (ID-JAG's shared client id).
 const AGENT: &str = "demo-agent";
 const AGENT_SECRET: &str = "demo-agent-secret";
+/// A machine client configured in `[[clients]]` (client credentials).
+const MACHINE: &str = "demo-machine";
+const MACHINE_SECRET: &str = "demo-machine-secret";
 
 /// The broker configuration the demo runs with, for a broker at `broker`, the dev IdP
 /// at `idp_url` and the example MCP server (which the broker's gateway fronts) at `mcp`.
@@ -129,6 +132,14 @@ issuer = "{idp_url}"
 clients = ["{AGENT}"]
 max_scopes = ["notes:read", "notes:write"]
 
+# A machine client (the MCP OAuth client-credentials extension): a CI job or an agent
+# without a user gets tokens for itself, for this resource, with at most these scopes.
+[[clients]]
+client_id = "{MACHINE}"
+client_secret = "{MACHINE_SECRET}"
+resources = ["http://{broker}/mcp"]
+scopes = ["notes:read"]
+
 [log]
 format = "pretty"
 level = "info"
@@ -196,6 +207,11 @@ Enterprise-managed authorization (ID-JAG): the IdP vouches for alice, no consent
   ID_JAG=$(curl -s -u {AGENT}:{AGENT_SECRET} {idp_url}/token -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange -d requested_token_type=urn:ietf:params:oauth:token-type:id-jag -d subject_token_type=urn:ietf:params:oauth:token-type:id_token -d subject_token=$ID_TOKEN -d audience=http://{broker} -d resource={mcp} -d scope=notes:read | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
   # and presents it to the broker (RFC 7523 jwt-bearer): an access token for the MCP server
   curl -s -u {AGENT}:{AGENT_SECRET} http://{broker}/oauth/token -d grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer -d assertion=$ID_JAG
+
+Machine clients (OAuth client credentials): a CI job or an agent without a user:
+
+  # demo-machine, a [[clients]] entry, gets a token for the MCP server for itself (no refresh token)
+  curl -s -u {MACHINE}:{MACHINE_SECRET} http://{broker}/oauth/token -d grant_type=client_credentials -d resource={mcp} -d scope=notes:read
 
 Log in as an MCP client would (authorization code + PKCE through the broker's consent page):
 

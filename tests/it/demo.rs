@@ -112,7 +112,7 @@ fn every_printed_command_works_as_printed() {
         demo.printed
     );
     let lines = commands(&demo.printed);
-    assert_eq!(lines.len(), 24, "{}", demo.printed);
+    assert_eq!(lines.len(), 25, "{}", demo.printed);
     let outputs = run(&lines);
     let output = |starts: &str| -> &str {
         let index = lines
@@ -176,6 +176,12 @@ fn every_printed_command_works_as_printed() {
     assert_eq!(enterprise["token_type"], "Bearer", "{enterprise}");
     assert_eq!(enterprise["scope"], "notes:read", "{enterprise}");
     assert!(enterprise.get("refresh_token").is_none(), "{enterprise}");
+
+    // The machine client's own token for the MCP server: itself, no refresh token.
+    let machine = json(output("curl -s -u demo-machine:demo-machine-secret http://"));
+    assert_eq!(machine["token_type"], "Bearer", "{machine}");
+    assert_eq!(machine["scope"], "notes:read", "{machine}");
+    assert!(machine.get("refresh_token").is_none(), "{machine}");
 
     // The login: tokens from the code, whoami as alice, then a refresh.
     let login = json(output("echo \"$LOGIN\""));
