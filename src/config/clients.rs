@@ -13,6 +13,7 @@ use url::Url;
 use super::sections::Checker;
 use super::{Environment, Problem, Secret};
 use crate::domain::client_metadata::check_public_jwks;
+use crate::domain::resource::same_resource;
 use crate::domain::scope::Scopes;
 
 /// The grant types a configured client may use.
@@ -68,21 +69,28 @@ pub struct ConfiguredClient {
     pub scopes: Scopes,
 }
 
+/// `resources`: the `[[resources]]` URIs, when that section is valid (else their
+/// check is left to it).
 pub fn clients(
     raw: Vec<RawClient>,
+    resources: Option<&[String]>,
     env: &Environment,
     problems: &mut Vec<Problem>,
 ) -> Option<Vec<ConfiguredClient>> {
     let before = problems.len();
     let mut out: Vec<ConfiguredClient> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
     for (index, entry) in raw.into_iter().enumerate() {
-        if let Some(client) = client(index, entry, env, problems) {
-            if out.iter().any(|c| c.client_id == client.client_id) {
+        if let Some(id) = &entry.client_id {
+            if seen.contains(id) {
                 problems.push(Problem::new(
                     format!("clients[{index}].client_id"),
-                    format!("`{}` is listed twice", client.client_id),
+                    format!("`{id}` is listed twice"),
                 ));
             }
+            seen.push(id.clone());
+        }
+        if let Some(client) = client(index, entry, resources, env, problems) {
             out.push(client);
         }
     }
@@ -92,6 +100,7 @@ pub fn clients(
 fn client(
     index: usize,
     raw: RawClient,
+    known: Option<&[String]>,
     env: &Environment,
     problems: &mut Vec<Problem>,
 ) -> Option<ConfiguredClient> {
@@ -198,6 +207,11 @@ fn client(
             "name the [[resources]] URIs this client may ask for (required)",
         );
     }
+    for uri in &resources {
+        if known.is_some_and(|known| !known.iter().any(|k| same_resource(k, uri))) {
+            c.report("resources", format!("`{uri}` is not a [[resources]] uri"));
+        }
+    }
     let scopes = match raw.scopes {
         None => {
             c.report("scopes", "missing (required): the most this client may get");
@@ -245,14 +259,14 @@ mod tests {
     fn problems_of(raw: Vec<RawClient>) -> Vec<String> {
         let mut problems = Vec::new();
         let env = Environment::from_pairs(Vec::new());
-        assert!(clients(raw, &env, &mut problems).is_none());
+        assert!(clients(raw, None, &env, &mut problems).is_none());
         problems.iter().map(ToString::to_string).collect()
     }
 
     #[test]
     fn a_secret_client_defaults_to_client_credentials() {
         let env = Environment::from_pairs(Vec::new());
-        let list = clients(vec![entry()], &env, &mut Vec::new()).unwrap();
+        let list = clients(vec![entry()], None, &env, &mut Vec::new()).unwrap();
         assert_eq!(list[0].grant_types, ["client_credentials"]);
         assert!(matches!(list[0].credential, ClientCredential::Secret(_)));
     }

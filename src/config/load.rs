@@ -90,23 +90,11 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
             "an ID-JAG grant has no provider token to hand on: use tokens.mode = \"broker\"",
         ));
     }
+    let resource_uris: Option<Vec<String>> = resources
+        .as_ref()
+        .map(|list| list.iter().map(|r| r.uri.clone()).collect());
     let clients = take_list::<clients::RawClient>(&mut root, "clients", &mut problems)
-        .and_then(|raw| clients::clients(raw, env, &mut problems));
-    if let (Some(clients), Some(resources)) = (&clients, &resources) {
-        for (index, client) in clients.iter().enumerate() {
-            for uri in &client.resources {
-                if !resources
-                    .iter()
-                    .any(|r| crate::domain::resource::same_resource(&r.uri, uri))
-                {
-                    problems.push(Problem::new(
-                        format!("clients[{index}].resources"),
-                        format!("`{uri}` is not a [[resources]] uri"),
-                    ));
-                }
-            }
-        }
-    }
+        .and_then(|raw| clients::clients(raw, resource_uris.as_deref(), env, &mut problems));
     for unknown in root.keys() {
         problems.push(Problem::new(
             unknown.clone(),

@@ -178,7 +178,9 @@ fn every_printed_command_works_as_printed() {
     assert!(enterprise.get("refresh_token").is_none(), "{enterprise}");
 
     // The machine client's own token for the MCP server: itself, no refresh token.
-    let machine = json(output("curl -s -u demo-machine:demo-machine-secret http://"));
+    let machine = json(output(
+        "curl -s -u demo-machine:demo-machine-secret http://",
+    ));
     assert_eq!(machine["token_type"], "Bearer", "{machine}");
     assert_eq!(machine["scope"], "notes:read", "{machine}");
     assert!(machine.get("refresh_token").is_none(), "{machine}");
