@@ -177,7 +177,8 @@ mod tests {
 
     #[test]
     fn each_claim_rule_refuses_on_its_own() {
-        let cases: Vec<(fn(&mut Claims), Refusal)> = vec![
+        type Change = fn(&mut Claims);
+        let cases: Vec<(Change, Refusal)> = vec![
             (|c| c.iss = Some("other".into()), Refusal::WrongIssuer),
             (|c| c.sub = None, Refusal::WrongSubject),
             (

@@ -41,6 +41,21 @@ impl std::fmt::Debug for TokenResponse {
     }
 }
 
+/// What authenticates one request: the `Authorization` header, or form fields.
+struct Authentication {
+    basic: Option<String>,
+    fields: Vec<(&'static str, String)>,
+}
+
+impl Authentication {
+    /// `form` with the authentication's fields after it.
+    fn form<'a>(&'a self, form: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut all = form.to_vec();
+        all.extend(self.fields.iter().map(|(k, v)| (*k, v.as_str())));
+        all
+    }
+}
+
 /// How long the broker's client assertions are valid: long enough for one request.
 const ASSERTION_LIFETIME: u64 = 60;
 
@@ -77,15 +92,12 @@ impl ClientCredentials {
     /// The `Authorization` header and the form fields that authenticate a request to
     /// `endpoint`: Basic, or a fresh assertion for that endpoint (`aud`; the endpoint
     /// is what Entra and Okta expect, and oidc-provider accepts) with `client_id`.
-    fn authentication(
-        &self,
-        endpoint: &str,
-    ) -> Result<(Option<String>, Vec<(&'static str, String)>), UpstreamError> {
+    fn authentication(&self, endpoint: &str) -> Result<Authentication, UpstreamError> {
         let Some(key) = &self.key else {
-            return Ok((
-                Some(basic_header(&self.client_id, self.secret.expose())),
-                Vec::new(),
-            ));
+            return Ok(Authentication {
+                basic: Some(basic_header(&self.client_id, self.secret.expose())),
+                fields: Vec::new(),
+            });
         };
         // The provider judges the assertion by its own clock: system time, not the
         // broker's test offset.
@@ -104,14 +116,14 @@ impl ClientCredentials {
             url: endpoint.to_owned(),
             reason: format!("cannot sign the client assertion: {e}"),
         })?;
-        Ok((
-            None,
-            vec![
+        Ok(Authentication {
+            basic: None,
+            fields: vec![
                 ("client_id", self.client_id.clone()),
                 ("client_assertion_type", JWT_CLIENT_ASSERTION.to_owned()),
                 ("client_assertion", assertion),
             ],
-        ))
+        })
     }
 
     /// POSTs `form` to `endpoint`, authenticated as this client.
@@ -121,10 +133,9 @@ impl ClientCredentials {
         endpoint: &str,
         form: &[(&str, &str)],
     ) -> Result<T, UpstreamError> {
-        let (basic, extra) = self.authentication(endpoint)?;
-        let mut all = form.to_vec();
-        all.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
-        http.post_form(endpoint, basic.as_deref(), &all).await
+        let auth = self.authentication(endpoint)?;
+        http.post_form(endpoint, auth.basic.as_deref(), &auth.form(form))
+            .await
     }
 
     /// [`ClientCredentials::post`] for an answer without a body to read.
@@ -134,10 +145,8 @@ impl ClientCredentials {
         endpoint: &str,
         form: &[(&str, &str)],
     ) -> Result<(), UpstreamError> {
-        let (basic, extra) = self.authentication(endpoint)?;
-        let mut all = form.to_vec();
-        all.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
-        http.post_form_unread(endpoint, basic.as_deref(), &all)
+        let auth = self.authentication(endpoint)?;
+        http.post_form_unread(endpoint, auth.basic.as_deref(), &auth.form(form))
             .await
     }
 }

@@ -393,7 +393,13 @@ async fn the_grant_needs_one_allowed_resource_granted_scopes_and_the_grant_type(
     let broker = &rig.broker;
     let bot = Some(("ci-bot", BOT_SECRET));
     let grant = ("grant_type", "client_credentials");
-    let cases: [(&[(&str, &str)], Option<(&str, &str)>, u16, &str); 4] = [
+    type Case<'a> = (
+        &'a [(&'a str, &'a str)],
+        Option<(&'a str, &'a str)>,
+        u16,
+        &'a str,
+    );
+    let cases: [Case<'_>; 4] = [
         (&[grant], bot, 400, "invalid_target"),
         (
             &[grant, ("resource", "http://127.0.0.1:9/other")],
