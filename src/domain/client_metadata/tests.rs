@@ -170,6 +170,9 @@ fn a_machine_registers_client_credentials_with_its_keys_and_no_redirects() {
     assert!(!m.token_endpoint_auth_method.uses_secret());
     let echoed = m.to_response_json();
     assert_eq!(echoed["jwks"]["keys"][0]["kid"], "k1");
+    // The echo registers again as the same client (the registration fuzz property).
+    let again = ok(Value::Object(echoed));
+    assert_eq!((&again, again.fingerprint()), (&m, m.fingerprint()));
     let by_uri = ok(json!({"grant_types": ["client_credentials"],
         "token_endpoint_auth_method": "private_key_jwt",
         "jwks_uri": "https://bot.example/jwks.json"}));
