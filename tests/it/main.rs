@@ -32,6 +32,7 @@ mod login_flow;
 mod login_remember;
 mod login_sdk;
 mod machine_clients;
+mod machine_replicas;
 mod machine_sdk;
 mod mcp_server;
 mod nginx;
