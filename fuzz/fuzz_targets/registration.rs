@@ -1,15 +1,17 @@
 //! An RFC 7591 registration body as `POST /register` reads it: an accepted
 //! registration round-trips (what the response echoes registers again as the same
 //! client with the same fingerprint) and keeps every rule: authorization_code (and
-//! refresh_token) only, `code` only, 1–20 redirect URIs that are absolute, without
+//! refresh_token) with `code` and 1–20 redirect URIs that are absolute, without
 //! fragment or wildcard, https for a web client, never a scheme that runs or reads
-//! something.
+//! something; or client_credentials for a confidential client, without redirect URIs
+//! or response types; keys only with private_key_jwt, and then public ones.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use token_broker::domain::client_metadata::{
-    ApplicationType, RedirectPolicy, SupportedScopes, validate,
+    ApplicationType, RedirectPolicy, SupportedScopes, TokenEndpointAuthMethod, check_public_jwks,
+    validate,
 };
 use token_broker::domain::scope::Scopes;
 use url::Url;
@@ -30,7 +32,25 @@ fuzz_target!(|body: &[u8]| {
     let Ok(meta) = validate(&value, &policy, &supported) else {
         return;
     };
-    assert!((1..=20).contains(&meta.redirect_uris.len()));
+    let code = meta.grant_types.iter().any(|g| g == "authorization_code");
+    if code {
+        assert!((1..=20).contains(&meta.redirect_uris.len()));
+        assert_eq!(meta.response_types, ["code"]);
+    } else {
+        assert!(meta.grant_types.iter().any(|g| g == "client_credentials"));
+        assert!(meta.redirect_uris.is_empty() && meta.response_types.is_empty());
+    }
+    if meta.grant_types.iter().any(|g| g == "client_credentials") {
+        assert_ne!(meta.token_endpoint_auth_method, TokenEndpointAuthMethod::None);
+    }
+    if meta.token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt {
+        assert!(meta.jwks.is_some() != meta.jwks_uri.is_some());
+        if let Some(jwks) = &meta.jwks {
+            assert_eq!(check_public_jwks(jwks), Ok(()));
+        }
+    } else {
+        assert!(meta.jwks.is_none() && meta.jwks_uri.is_none());
+    }
     for uri in &meta.redirect_uris {
         assert!(!uri.contains('*'), "{uri}");
         let url = Url::parse(uri).unwrap_or_else(|_| panic!("not absolute: {uri}"));
@@ -58,13 +78,9 @@ fuzz_target!(|body: &[u8]| {
             assert_eq!(scheme, "https", "a web client's {uri}");
         }
     }
-    assert!(meta.grant_types.iter().any(|g| g == "authorization_code"));
-    assert!(
-        meta.grant_types
-            .iter()
-            .all(|g| g == "authorization_code" || g == "refresh_token")
-    );
-    assert_eq!(meta.response_types, ["code"]);
+    assert!(meta.grant_types.iter().all(|g| {
+        g == "authorization_code" || g == "refresh_token" || g == "client_credentials"
+    }));
     if let (Some(scope), SupportedScopes(Some(allowed))) = (&meta.scope, &supported) {
         assert!(scope.is_subset(allowed));
     }

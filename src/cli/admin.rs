@@ -53,17 +53,22 @@ enum What {
     Sessions(Sessions),
     /// Revoke every grant of SUBJECT on every replica at once (an employee leaves, a
     /// laptop is lost): their clients' next requests are refused.
-    Offboard { subject: String },
+    Offboard {
+        #[arg(allow_hyphen_values = true)]
+        subject: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum Clients {
     List(PageArgs),
     Show {
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
     /// Revoke the client's grants and remove it (registered clients only).
     Delete {
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
 }
@@ -71,9 +76,9 @@ enum Clients {
 #[derive(Subcommand)]
 enum Grants {
     List {
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         subject: Option<String>,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         client_id: Option<String>,
         #[arg(long)]
         resource: Option<String>,
@@ -81,14 +86,17 @@ enum Grants {
         page: PageArgs,
     },
     Show {
+        #[arg(allow_hyphen_values = true)]
         grant_id: String,
     },
     /// Revoke one grant.
     Revoke {
+        #[arg(allow_hyphen_values = true)]
         grant_id: String,
     },
     /// Revoke every grant of a client.
     RevokeClient {
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
 }
@@ -96,7 +104,7 @@ enum Grants {
 #[derive(Subcommand)]
 enum Sessions {
     List {
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         client_id: Option<String>,
         #[arg(long)]
         resource: Option<String>,
@@ -111,7 +119,7 @@ struct PageArgs {
     #[arg(long)]
     limit: Option<u16>,
     /// Continue after this cursor (printed under a page that has more).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     cursor: Option<String>,
     /// Every page, not just one.
     #[arg(long)]
@@ -401,5 +409,46 @@ impl Api {
             "error:",
             url.path()
         ))
+    }
+}
+
+#[cfg(test)]
+mod hyphen_tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    fn parsed(args: &[&str]) -> super::AdminArgs {
+        let argv = ["token-broker", "admin"].iter().chain(args).copied();
+        match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Command::Admin(args),
+            }) => args,
+            Ok(_) => panic!("not the admin command"),
+            Err(error) => panic!("{args:?}: {error}"),
+        }
+    }
+
+    /// Ids are base64url: one in eight begins with `-`, and must not read as a flag,
+    /// while the flags after it still do.
+    #[test]
+    fn ids_beginning_with_a_hyphen_are_ids() {
+        let args = parsed(&["sessions", "list", "--client-id", "-YVOt", "--json"]);
+        assert!(args.json);
+        let super::What::Sessions(super::Sessions::List { client_id, .. }) = args.what else {
+            panic!("not sessions list");
+        };
+        assert_eq!(client_id.as_deref(), Some("-YVOt"));
+        let args = parsed(&["clients", "show", "-YVOt", "--json"]);
+        assert!(args.json);
+        let super::What::Clients(super::Clients::Show { client_id }) = args.what else {
+            panic!("not clients show");
+        };
+        assert_eq!(client_id, "-YVOt");
+        let args = parsed(&["offboard", "-alice"]);
+        let super::What::Offboard { subject } = args.what else {
+            panic!("not offboard");
+        };
+        assert_eq!(subject, "-alice");
     }
 }

@@ -8,8 +8,9 @@ use serde::de::DeserializeOwned;
 use toml::Table;
 
 use super::{
-    Config, ConfigError, Environment, Problem, TokenMode, admin, api_keys, enterprise, exchange,
-    forward_auth, gateway, introspection, login, raw, registration, resources, sections, store,
+    Config, ConfigError, Environment, Problem, TokenMode, admin, api_keys, clients, enterprise,
+    exchange, forward_auth, gateway, introspection, login, raw, registration, resources, sections,
+    store,
 };
 
 /// Reads and validates the file at `path`, applying `TOKEN_BROKER__…` overrides from `env`.
@@ -89,10 +90,15 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
             "an ID-JAG grant has no provider token to hand on: use tokens.mode = \"broker\"",
         ));
     }
+    let resource_uris: Option<Vec<String>> = resources
+        .as_ref()
+        .map(|list| list.iter().map(|r| r.uri.clone()).collect());
+    let clients = take_list::<clients::RawClient>(&mut root, "clients", &mut problems)
+        .and_then(|raw| clients::clients(raw, resource_uris.as_deref(), env, &mut problems));
     for unknown in root.keys() {
         problems.push(Problem::new(
             unknown.clone(),
-            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, forward_auth, introspection, scope_cache, store, log, gateway, enterprise)",
+            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, forward_auth, introspection, scope_cache, store, log, gateway, enterprise, clients)",
         ));
     }
     if let (Some(resources), Some(exchange)) = (&resources, &exchange) {
@@ -153,6 +159,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
             // `None` only with a problem reported, which this arm excludes.
             gateways: gateways.unwrap_or_default(),
             enterprise: enterprise.unwrap_or_default(),
+            clients: clients.unwrap_or_default(),
         }),
         _ => Err(ConfigError::Invalid(problems)),
     }

@@ -7,6 +7,7 @@
 
 mod admin;
 mod api_keys;
+mod clients;
 mod enterprise;
 mod env;
 mod exchange;
@@ -23,6 +24,7 @@ mod resources;
 mod secret;
 mod sections;
 mod store;
+mod upstream_key;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -33,6 +35,7 @@ use std::time::Duration;
 pub use crate::domain::constant_time::constant_time_eq;
 pub use admin::{AdminConfig, ScopeCacheConfig};
 pub use api_keys::ApiKeyConfig;
+pub use clients::{ClientCredential, ConfiguredClient};
 pub use enterprise::{EnterpriseConfig, SubjectClaim, TrustedIssuer};
 pub use env::{Environment, PREFIX as ENV_PREFIX};
 pub use exchange::{AudienceConfig, CallerConfig, ExchangeConfig, Strategy};
@@ -50,6 +53,7 @@ pub use store::{
     DEFAULT_DATABASE, EncryptionConfig, KEY_FILE_SUFFIX, STORE_KEY_ENV, StoreBackend, StoreConfig,
     StoreKey, where_state_lives,
 };
+pub use upstream_key::{UpstreamClientAuth, UpstreamClientKey};
 
 /// The validated configuration. Built only by [`load_file`] or [`load_str`].
 #[derive(Debug, Clone)]
@@ -79,6 +83,9 @@ pub struct Config {
     pub gateways: Vec<GatewayConfig>,
     /// `[enterprise]`: the identity providers whose ID-JAGs the token endpoint honours.
     pub enterprise: EnterpriseConfig,
+    /// `[[clients]]`: pre-configured confidential clients (machine clients), in
+    /// configuration order.
+    pub clients: Vec<ConfiguredClient>,
     pub log: LogConfig,
 }
 
@@ -109,8 +116,14 @@ pub struct UpstreamConfig {
     pub issuer: Issuer,
     /// `client_id`: the broker's own client at the provider.
     pub client_id: String,
-    /// `client_secret`: that client's secret (inline, `env:NAME` or `file:PATH`).
+    /// `client_secret`: that client's secret (inline, `env:NAME` or `file:PATH`);
+    /// empty, and never sent, with `client_auth = "private_key_jwt"`.
     pub client_secret: Secret,
+    /// `client_auth`: `client_secret_basic` (default) or `private_key_jwt`.
+    pub client_auth: UpstreamClientAuth,
+    /// `client_key` (a secret reference to a PEM private key), `client_key_id` and
+    /// `client_key_alg`: the key for `private_key_jwt`.
+    pub client_key: Option<UpstreamClientKey>,
     /// `timeout`: the bound on one upstream HTTP call (default 10 s).
     pub timeout: Duration,
     /// `discovery_ttl`: how long discovery and JWKS are used before a refresh (default 5 min).

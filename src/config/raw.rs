@@ -58,6 +58,10 @@ pub struct RawUpstream {
     pub issuer: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    pub client_auth: Option<String>,
+    pub client_key: Option<String>,
+    pub client_key_id: Option<String>,
+    pub client_key_alg: Option<String>,
     #[serde(default, deserialize_with = "lenient_bool")]
     pub allow_insecure_http: Option<bool>,
     pub timeout: Option<String>,

@@ -154,10 +154,39 @@ pub fn upstream(
             Ok(id)
         }
     });
-    let client_secret = c.required("client_secret", raw.client_secret);
-    let client_secret = c.parse("client_secret", client_secret, |spec| {
-        Secret::resolve(&spec, env)
-    });
+    let client_auth = c.parse(
+        "client_auth",
+        Some(
+            raw.client_auth
+                .unwrap_or_else(|| "client_secret_basic".to_owned()),
+        ),
+        |t| super::UpstreamClientAuth::parse(&t),
+    );
+    let (client_secret, client_key) = match client_auth {
+        Some(super::UpstreamClientAuth::PrivateKeyJwt) => {
+            if raw.client_secret.is_some() {
+                c.report(
+                    "client_secret",
+                    "not used with client_auth = \"private_key_jwt\": remove it",
+                );
+            }
+            let key = c.required("client_key", raw.client_key);
+            let (alg, kid) = (raw.client_key_alg, raw.client_key_id);
+            let key = c.parse("client_key", key, |spec| {
+                let pem = Secret::resolve(&spec, env)?;
+                super::UpstreamClientKey::parse(&pem, alg.as_deref(), kid)
+            });
+            (key.is_some().then(|| Secret::new("")), key.map(Some))
+        }
+        _ => {
+            if raw.client_key.is_some() {
+                c.report("client_key", "only with client_auth = \"private_key_jwt\"");
+            }
+            let secret = c.required("client_secret", raw.client_secret);
+            let secret = c.parse("client_secret", secret, |spec| Secret::resolve(&spec, env));
+            (secret, Some(None))
+        }
+    };
     let timeout = optional_duration(&mut c, "timeout", raw.timeout, Duration::from_secs(10));
     let discovery_ttl = optional_duration(
         &mut c,
@@ -190,6 +219,8 @@ pub fn upstream(
         issuer: issuer?,
         client_id: client_id?,
         client_secret: client_secret?,
+        client_auth: client_auth?,
+        client_key: client_key?,
         timeout: timeout?,
         discovery_ttl: discovery_ttl?,
         discovery_grace: discovery_grace?,

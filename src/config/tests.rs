@@ -268,3 +268,80 @@ fn a_resource_may_only_name_a_configured_exchange_audience() {
         "{found:?}"
     );
 }
+
+#[test]
+fn configured_clients_name_known_resources_and_resolve_their_secret() {
+    let resource = r#"
+[[resources]]
+uri = "https://mcp.example.com/mcp"
+required_scopes = ["notes:read"]
+"#;
+    let client = |resources: &str| {
+        format!(
+            "{VALID}{resource}\n[[clients]]\nclient_id = \"ci-bot\"\nclient_secret = \"env:BOT_SECRET\"\nresources = [{resources}]\nscopes = [\"notes:read\"]\n"
+        )
+    };
+    let env = env(&[("BOT_SECRET", "a-long-enough-secret")]);
+    let config = load_str(&client("\"https://mcp.example.com/mcp\""), &env).unwrap();
+    assert_eq!(config.clients[0].client_id, "ci-bot");
+    assert!(!format!("{config:?}").contains("a-long-enough-secret"));
+    let text = problems(&client("\"https://other.example.com/mcp\""), &env);
+    assert!(
+        text.iter()
+            .any(|p| p.contains("clients[0].resources") && p.contains("not a [[resources]] uri")),
+        "{text:?}"
+    );
+}
+
+#[test]
+fn upstream_private_key_jwt_needs_a_usable_key_instead_of_a_secret() {
+    use base64::Engine;
+    let key = crate::tokens::keypair::KeyPair::generate(crate::tokens::keypair::SigningAlg::Es256)
+        .unwrap();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(key.pkcs8())
+    );
+    let with_key = VALID.replace(
+        "client_secret = \"inline-secret\"",
+        "client_auth = \"private_key_jwt\"\nclient_key = \"env:BROKER_KEY\"\nclient_key_id = \"k1\"",
+    );
+    let env = env(&[("BROKER_KEY", &pem), ("NOT_A_KEY", "hello")]);
+    let config = load_str(&with_key, &env).unwrap();
+    let upstream = &config.upstream;
+    assert_eq!(upstream.client_auth, UpstreamClientAuth::PrivateKeyJwt);
+    let key = upstream.client_key.as_ref().unwrap();
+    assert_eq!(key.alg, jsonwebtoken::Algorithm::ES256);
+    assert!(
+        !format!("{config:?}").contains(&pem[30..90]),
+        "the key is never shown"
+    );
+
+    let both = with_key.replace("client_key_id", "client_secret = \"s\"\nclient_key_id");
+    assert!(
+        problems(&both, &env)
+            .iter()
+            .any(|p| p.contains("upstream.client_secret"))
+    );
+    let garbage = with_key.replace("env:BROKER_KEY", "env:NOT_A_KEY");
+    assert!(
+        problems(&garbage, &env)
+            .iter()
+            .any(|p| p.contains("upstream.client_key") && p.contains("not a PEM private key"))
+    );
+    let rsa_alg = with_key.replace("client_key_id = \"k1\"", "client_key_alg = \"PS256\"");
+    assert!(
+        problems(&rsa_alg, &env)
+            .iter()
+            .any(|p| p.contains("does not fit"))
+    );
+    let missing = VALID.replace(
+        "client_secret = \"inline-secret\"",
+        "client_auth = \"private_key_jwt\"",
+    );
+    assert!(
+        problems(&missing, &env)
+            .iter()
+            .any(|p| p.contains("upstream.client_key"))
+    );
+}

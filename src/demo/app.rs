@@ -29,6 +29,9 @@ const EXCHANGE_SECRET: &str = "demo-mcp-secret-change-me";
 /// the broker as a confidential client (ID-JAG's shared client id).
 const AGENT: &str = "demo-agent";
 const AGENT_SECRET: &str = "demo-agent-secret";
+/// A machine client configured in `[[clients]]` (client credentials).
+const MACHINE: &str = "demo-machine";
+const MACHINE_SECRET: &str = "demo-machine-secret";
 
 /// The broker configuration the demo runs with, for a broker at `broker`, the dev IdP
 /// at `idp_url` and the example MCP server (which the broker's gateway fronts) at `mcp`.
@@ -103,6 +106,14 @@ scopes = ["notes:write"]
 name = "health"
 public = true
 
+# The same MCP server for agents without a provider login (ID-JAG, client
+# credentials): their grants hold no provider token, so no exchange here.
+[[resources]]
+uri = "http://{broker}/mcp-agents"
+name = "token-broker demo MCP server (for agents)"
+required_scopes = ["notes:read"]
+scopes_supported = ["notes:read", "notes:write"]
+
 # The broker fronts the MCP server itself: tool rules from the JSON-RPC body,
 # tools/list cut down to what the caller may call, the client's token replaced.
 [[gateway]]
@@ -111,6 +122,10 @@ upstream = "http://{mcp}/mcp"
 
 [[gateway]]
 path = "/mcp-public"
+upstream = "http://{mcp}/mcp"
+
+[[gateway]]
+path = "/mcp-agents"
 upstream = "http://{mcp}/mcp"
 
 [[exchange.audiences]]
@@ -133,6 +148,14 @@ max_scopes = ["notes:read", "notes:write"]
 # The admin API (/admin/…, `token-broker admin`), with a token made for this run.
 [admin]
 token = "{admin_token}"
+
+# A machine client (the MCP OAuth client-credentials extension): a CI job or an agent
+# without a user gets tokens for itself, for this resource, with at most these scopes.
+[[clients]]
+client_id = "{MACHINE}"
+client_secret = "{MACHINE_SECRET}"
+resources = ["http://{broker}/mcp-agents"]
+scopes = ["notes:read"]
 
 [log]
 format = "pretty"
@@ -169,6 +192,7 @@ pub fn instructions(broker: SocketAddr, idp_url: &str, admin_token: &str) -> Str
   broker (authorization server)  http://{broker}
   example MCP server (protected) {mcp}  (the broker's gateway in front of it)
     and again, with a public tool  {mcp}-public
+    and again, for agents          {mcp}-agents  (ID-JAG and client credentials)
   development IdP (user alice)   {idp_url}
 
 Behind nginx instead of the gateway, the broker answers auth_request (README.md,
@@ -206,9 +230,20 @@ Enterprise-managed authorization (ID-JAG): the IdP vouches for alice, no consent
   IDP_CODE=$(curl -s -o /dev/null -w '%{{redirect_url}}' "{idp_url}/authorize?response_type=code&client_id={AGENT}&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback&scope=openid&state=s&nonce=n&code_challenge={challenge}&code_challenge_method=S256" | sed -E 's/.*[?&]code=([^&]+).*/\1/')
   ID_TOKEN=$(curl -s -u {AGENT}:{AGENT_SECRET} {idp_url}/token -d grant_type=authorization_code -d code=$IDP_CODE -d redirect_uri=http://127.0.0.1/callback -d code_verifier={verifier} | sed -E 's/.*"id_token":"([^"]+)".*/\1/')
   # trades it at the IdP for an ID-JAG whose audience is the broker (RFC 8693)
-  ID_JAG=$(curl -s -u {AGENT}:{AGENT_SECRET} {idp_url}/token -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange -d requested_token_type=urn:ietf:params:oauth:token-type:id-jag -d subject_token_type=urn:ietf:params:oauth:token-type:id_token -d subject_token=$ID_TOKEN -d audience=http://{broker} -d resource={mcp} -d scope=notes:read | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  ID_JAG=$(curl -s -u {AGENT}:{AGENT_SECRET} {idp_url}/token -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange -d requested_token_type=urn:ietf:params:oauth:token-type:id-jag -d subject_token_type=urn:ietf:params:oauth:token-type:id_token -d subject_token=$ID_TOKEN -d audience=http://{broker} -d resource={mcp}-agents -d scope=notes:read | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
   # and presents it to the broker (RFC 7523 jwt-bearer): an access token for the MCP server
-  curl -s -u {AGENT}:{AGENT_SECRET} http://{broker}/oauth/token -d grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer -d assertion=$ID_JAG
+  ENTERPRISE=$(curl -s -u {AGENT}:{AGENT_SECRET} http://{broker}/oauth/token -d grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer -d assertion=$ID_JAG)
+  echo "$ENTERPRISE"
+  # whoami as alice with it, through the gateway
+  curl -s {mcp}-agents {headers} -H "authorization: Bearer $(echo "$ENTERPRISE" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')" -d '{{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{{"name":"whoami","arguments":{{}}}}}}'
+
+Machine clients (OAuth client credentials): a CI job or an agent without a user:
+
+  # demo-machine, a [[clients]] entry, gets a token for the MCP server for itself (no refresh token)
+  MACHINE=$(curl -s -u {MACHINE}:{MACHINE_SECRET} http://{broker}/oauth/token -d grant_type=client_credentials -d resource={mcp}-agents -d scope=notes:read)
+  echo "$MACHINE"
+  # whoami as demo-machine with it
+  curl -s {mcp}-agents {headers} -H "authorization: Bearer $(echo "$MACHINE" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')" -d '{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{{"name":"whoami","arguments":{{}}}}}}'
 
 Log in as an MCP client would (authorization code + PKCE through the broker's consent page):
 

@@ -3,6 +3,7 @@
 
 pub mod authorize;
 pub mod backoff;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod client_ip;
 pub mod client_metadata;

@@ -1,18 +1,21 @@
 //! The clients the broker knows, as every flow sees them: looked up by `client_id`
-//! (registered, pre-configured, or described by a Client ID Metadata Document), read
-//! from their stored metadata, and authenticated on the back channel (RFC 6749 §2.3)
-//! from the credentials the caller presented.
+//! (pre-configured in `[[clients]]`, registered, or described by a Client ID Metadata
+//! Document), read from their stored metadata, and authenticated on the back channel
+//! (RFC 6749 §2.3) from the credentials the caller presented: a secret, or a signed
+//! client assertion (`private_key_jwt`, RFC 7523 §2.2) whose `jti` is spent once.
 
 use std::sync::Arc;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::clock::UnixSeconds;
-use crate::config::{Config, Secret, constant_time_eq};
+use crate::clock::{Clock, UnixSeconds};
+use crate::config::{ClientCredential, Config, ConfiguredClient, Secret, constant_time_eq};
+use crate::domain::client_assertion::{self, Expected};
 use crate::domain::client_auth::Presented;
 use crate::domain::scope::Scopes;
 use crate::store::{ClientOrigin, Listing, Page, Store, StoredClient};
+use crate::tokens::client_assertion::{AssertionError, ClientAssertions, ClientKeys};
 use crate::upstream::cimd::{CimdError, CimdFetcher, ClientDocument};
 use crate::upstream::token::ClientCredentials;
 
@@ -26,6 +29,11 @@ pub struct KnownClient {
     pub scope: Option<Scopes>,
     pub grant_types: Vec<String>,
     pub secret_hash: Option<[u8; 32]>,
+    /// Its public keys, for a client that authenticates with `private_key_jwt`.
+    pub keys: Option<ClientKeys>,
+    /// The resources it may ask for (`[[clients]]` `resources`); `None`: any of the
+    /// broker's.
+    pub resources: Option<Vec<String>>,
     pub origin: ClientOrigin,
 }
 
@@ -42,8 +50,45 @@ impl KnownClient {
             scope: scope(meta),
             grant_types: grant_types(meta),
             secret_hash: stored.secret_hash,
+            keys: registered_keys(meta),
+            resources: None,
             origin: stored.origin,
         }
+    }
+
+    /// A `[[clients]]` entry.
+    pub fn from_configured(configured: &ConfiguredClient) -> Self {
+        let (secret_hash, keys) = match &configured.credential {
+            ClientCredential::Secret(secret) => (
+                Some(Sha256::digest(secret.expose().as_bytes()).into()),
+                None,
+            ),
+            ClientCredential::Jwks(jwks) => (None, Some(ClientKeys::Jwks(jwks.clone()))),
+            ClientCredential::JwksUri(uri) => (
+                None,
+                Some(ClientKeys::Uri {
+                    uri: uri.to_string(),
+                    configured: true,
+                }),
+            ),
+        };
+        Self {
+            client_id: configured.client_id.clone(),
+            name: configured.name.clone(),
+            redirect_uris: configured.redirect_uris.clone(),
+            scope: Some(configured.scopes.clone()),
+            grant_types: configured.grant_types.clone(),
+            secret_hash,
+            keys,
+            resources: Some(configured.resources.clone()),
+            origin: ClientOrigin::Configured,
+        }
+    }
+
+    /// Whether the client authenticates (a secret or keys), rather than only naming
+    /// itself.
+    pub fn is_confidential(&self) -> bool {
+        self.secret_hash.is_some() || self.keys.is_some()
     }
 
     /// A public client described by its metadata document.
@@ -56,6 +101,8 @@ impl KnownClient {
             scope: scope(meta),
             grant_types: document.grant_types.clone(),
             secret_hash: None,
+            keys: None,
+            resources: None,
             origin: ClientOrigin::MetadataDocument,
         }
     }
@@ -69,10 +116,7 @@ impl KnownClient {
     /// The credentials the broker uses at the provider on this client's behalf: the
     /// upstream client registered for it in proxy mode, else the broker's own.
     pub fn upstream_credentials(&self, config: &Config) -> ClientCredentials {
-        self.credentials_at_provider(&ClientCredentials {
-            client_id: config.upstream.client_id.clone(),
-            secret: config.upstream.client_secret.clone(),
-        })
+        self.credentials_at_provider(&ClientCredentials::of(&config.upstream))
     }
 
     /// [`KnownClient::upstream_credentials`] with the broker's own credentials given.
@@ -82,10 +126,10 @@ impl KnownClient {
                 upstream_client_id,
                 upstream_client_secret,
                 ..
-            } => ClientCredentials {
-                client_id: upstream_client_id.clone(),
-                secret: Secret::new(upstream_client_secret.clone().unwrap_or_default()),
-            },
+            } => ClientCredentials::with_secret(
+                upstream_client_id.clone(),
+                Secret::new(upstream_client_secret.clone().unwrap_or_default()),
+            ),
             _ => own.clone(),
         }
     }
@@ -113,6 +157,24 @@ fn grant_types(meta: &Value) -> Vec<String> {
     grants
 }
 
+/// The keys of a client registered with `token_endpoint_auth_method=private_key_jwt`.
+fn registered_keys(meta: &Value) -> Option<ClientKeys> {
+    if meta.get("token_endpoint_auth_method")?.as_str()? != "private_key_jwt" {
+        return None;
+    }
+    match (
+        meta.get("jwks"),
+        meta.get("jwks_uri").and_then(Value::as_str),
+    ) {
+        (Some(jwks), None) => Some(ClientKeys::Jwks(jwks.clone())),
+        (None, Some(uri)) => Some(ClientKeys::Uri {
+            uri: uri.to_owned(),
+            configured: false,
+        }),
+        _ => None,
+    }
+}
+
 fn scope(meta: &Value) -> Option<Scopes> {
     meta.get("scope")
         .and_then(Value::as_str)
@@ -129,6 +191,9 @@ pub enum ClientKind {
     Proxied,
     /// Described by a Client ID Metadata Document (fetched, never stored).
     MetadataDocument,
+    /// A `[[clients]]` entry of the configuration (never stored; removed by editing
+    /// the configuration).
+    Configured,
 }
 
 /// A client as the operator sees it: what the flows know of it, and its history.
@@ -148,6 +213,7 @@ impl ClientRecord {
             ClientOrigin::Local => ClientKind::Registered,
             ClientOrigin::Proxied { .. } => ClientKind::Proxied,
             ClientOrigin::MetadataDocument => ClientKind::MetadataDocument,
+            ClientOrigin::Configured => ClientKind::Configured,
         };
         Self {
             kind,
@@ -155,6 +221,16 @@ impl ClientRecord {
             created_at: Some(stored.issued_at),
             last_used_at: stored.last_used_at,
             client: KnownClient::from_stored(stored),
+        }
+    }
+
+    fn from_configured(client: &KnownClient) -> Self {
+        Self {
+            client: client.clone(),
+            kind: ClientKind::Configured,
+            stored: false,
+            created_at: None,
+            last_used_at: None,
         }
     }
 }
@@ -185,11 +261,49 @@ pub struct Clients {
     store: Arc<dyn Store>,
     /// Client ID Metadata Documents, when `registration.metadata_documents` is on.
     documents: Option<CimdFetcher>,
+    /// `[[clients]]`, looked up before the store.
+    configured: Vec<KnownClient>,
+    assertions: Arc<ClientAssertions>,
+    /// What a client assertion's `aud` may name: the issuer, the token endpoint.
+    audiences: [String; 2],
+    clock: Clock,
+    /// `verify.leeway`, for a client assertion's `exp`, `iat` and `nbf`.
+    leeway: u64,
+}
+
+/// What the registry is built from.
+pub struct ClientsParts {
+    pub store: Arc<dyn Store>,
+    pub documents: Option<CimdFetcher>,
+    pub configured: Vec<ConfiguredClient>,
+    pub assertions: Arc<ClientAssertions>,
+    /// `server.public_url`.
+    pub issuer: String,
+    pub clock: Clock,
+    pub leeway: std::time::Duration,
 }
 
 impl Clients {
-    pub fn new(store: Arc<dyn Store>, documents: Option<CimdFetcher>) -> Self {
-        Self { store, documents }
+    pub fn new(parts: ClientsParts) -> Self {
+        let token_endpoint = format!("{}/oauth/token", parts.issuer.trim_end_matches('/'));
+        Self {
+            store: parts.store,
+            documents: parts.documents,
+            configured: parts
+                .configured
+                .iter()
+                .map(KnownClient::from_configured)
+                .collect(),
+            assertions: parts.assertions,
+            audiences: [parts.issuer, token_endpoint],
+            clock: parts.clock,
+            leeway: parts.leeway.as_secs(),
+        }
+    }
+
+    /// The `[[clients]]` entries, for listings (they are not in the store).
+    pub fn configured(&self) -> &[KnownClient] {
+        &self.configured
     }
 
     /// The client named `client_id`: registered, or — for a URL, when metadata
@@ -205,6 +319,9 @@ impl Clients {
         &self,
         client_id: &str,
     ) -> Result<Result<KnownClient, NotFound>, ClientError> {
+        if let Some(client) = self.configured.iter().find(|c| c.client_id == client_id) {
+            return Ok(Ok(client.clone()));
+        }
         if let Some(fetcher) = &self.documents
             && (client_id.starts_with("https://") || client_id.starts_with("http://"))
         {
@@ -234,19 +351,38 @@ impl Clients {
             .list_clients(page)
             .await
             .map_err(|e| ClientError::Unavailable(e.to_string()))?;
-        Ok(Listing {
-            items: listing
-                .items
-                .into_iter()
-                .map(ClientRecord::from_stored)
-                .collect(),
-            next: listing.next,
-        })
+        // `[[clients]]` entries merged in id order: a page holds the first `size` of
+        // both after the cursor, and the cursor is the last id shown, so a stored client
+        // pushed off this page by a configured one comes on the next.
+        let after = page.after.as_deref();
+        let mut items: Vec<ClientRecord> = self
+            .configured
+            .iter()
+            .filter(|c| after.is_none_or(|after| c.client_id.as_str() > after))
+            .filter(|c| {
+                let before_next = listing.next.as_deref();
+                before_next.is_none_or(|last| c.client_id.as_str() <= last)
+            })
+            .map(ClientRecord::from_configured)
+            .chain(listing.items.into_iter().map(ClientRecord::from_stored))
+            .collect();
+        items.sort_by(|a, b| a.client.client_id.cmp(&b.client.client_id));
+        let size = page.size();
+        let more = listing.next.is_some() || items.len() > size;
+        items.truncate(size);
+        let next = match items.last() {
+            Some(last) if more => Some(last.client.client_id.clone()),
+            _ => None,
+        };
+        Ok(Listing { items, next })
     }
 
     /// One client as [`Clients::list`] shows it; `None` when the broker stores no such
     /// client (a metadata document is not fetched for this).
     pub async fn record(&self, client_id: &str) -> Result<Option<ClientRecord>, ClientError> {
+        if let Some(client) = self.configured.iter().find(|c| c.client_id == client_id) {
+            return Ok(Some(ClientRecord::from_configured(client)));
+        }
         Ok(self.stored(client_id).await?.map(ClientRecord::from_stored))
     }
 
@@ -259,8 +395,12 @@ impl Clients {
     }
 
     /// Whether `client_id` names a client the broker knows without storing it (a
-    /// metadata document URL, when documents are on): it cannot be deleted.
+    /// `[[clients]]` entry, or a metadata document URL when documents are on): it
+    /// cannot be deleted.
     pub fn known_elsewhere(&self, client_id: &str) -> Option<ClientKind> {
+        if self.configured.iter().any(|c| c.client_id == client_id) {
+            return Some(ClientKind::Configured);
+        }
         (self.documents.is_some()
             && (client_id.starts_with("https://") || client_id.starts_with("http://")))
         .then_some(ClientKind::MetadataDocument)
@@ -275,16 +415,17 @@ impl Clients {
     }
 
     /// Authenticates the caller of a back-channel endpoint. Confidential clients must
-    /// present their secret (Basic or form, whichever they use); public clients only
-    /// name themselves and must not present a secret.
+    /// present their secret (Basic or form, whichever they use) or, when they have
+    /// keys, a client assertion signed with one; public clients only name themselves
+    /// and must not present a secret.
     pub async fn authenticate(&self, presented: &Presented) -> Result<KnownClient, ClientError> {
         let failed = ClientError::Unauthenticated("client authentication failed");
         let Some(client) = self.find(presented.client_id()).await? else {
             return Err(failed);
         };
-        match (presented, client.secret_hash) {
-            (Presented::Public { .. }, None) => Ok(client),
-            (Presented::Basic { secret, .. } | Presented::Post { secret, .. }, Some(hash)) => {
+        match (presented, client.secret_hash, &client.keys) {
+            (Presented::Public { .. }, None, None) => Ok(client),
+            (Presented::Basic { secret, .. } | Presented::Post { secret, .. }, Some(hash), _) => {
                 let presented_hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
                 if constant_time_eq(&presented_hash, &hash) {
                     Ok(client)
@@ -292,12 +433,75 @@ impl Clients {
                     Err(failed)
                 }
             }
-            (Presented::Public { .. }, Some(_)) => Err(ClientError::Unauthenticated(
-                "this client is confidential: authenticate with its client secret",
+            (Presented::Assertion { assertion, .. }, _, Some(keys)) => {
+                self.check_assertion(&client, keys, assertion).await?;
+                Ok(client)
+            }
+            (Presented::Assertion { .. }, _, None) => Err(ClientError::Unauthenticated(
+                "this client has no keys: authenticate as it registered",
             )),
-            (_, None) => Err(ClientError::Unauthenticated(
+            (Presented::Public { .. }, _, _) => Err(ClientError::Unauthenticated(
+                "this client is confidential: authenticate with its client secret or keys",
+            )),
+            (_, None, Some(_)) => Err(ClientError::Unauthenticated(
+                "this client authenticates with private_key_jwt",
+            )),
+            (_, None, None) => Err(ClientError::Unauthenticated(
                 "this client is public: send client_id without a secret",
             )),
         }
+    }
+
+    /// A client assertion (RFC 7523 §2.2, §3): the signature by one of the client's
+    /// keys, the claims, and its `jti` spent once (shared by replicas on Redis, kept
+    /// across a restart on sqlite) until it could no longer be accepted anyway.
+    async fn check_assertion(
+        &self,
+        client: &KnownClient,
+        keys: &ClientKeys,
+        assertion: &str,
+    ) -> Result<(), ClientError> {
+        let claims =
+            self.assertions
+                .verify(keys, assertion)
+                .await
+                .map_err(|error| match error {
+                    AssertionError::KeysUnavailable => {
+                        ClientError::Unavailable(error.describe().to_owned())
+                    }
+                    other => ClientError::Unauthenticated(other.describe()),
+                })?;
+        let now = self.clock.unix();
+        let audiences = [self.audiences[0].as_str(), self.audiences[1].as_str()];
+        let accepted = client_assertion::judge(
+            &claims,
+            &Expected {
+                client_id: &client.client_id,
+                audiences: &audiences,
+                now,
+                leeway: self.leeway,
+            },
+        )
+        .map_err(|refusal| ClientError::Unauthenticated(refusal.describe()))?;
+        // Its own namespace beside the ID-JAGs' issuer+jti digests.
+        let digest: [u8; 32] = Sha256::new()
+            .chain_update(b"client-assertion\0")
+            .chain_update(client.client_id.as_bytes())
+            .chain_update([0])
+            .chain_update(accepted.jti.as_bytes())
+            .finalize()
+            .into();
+        let fresh = self
+            .store
+            .spend_assertion(digest, accepted.spend_until, now)
+            .await
+            .map_err(|e| ClientError::Unavailable(e.to_string()))?;
+        if !fresh {
+            tracing::warn!(client_id = %client.client_id, "client assertion presented again: refused");
+            return Err(ClientError::Unauthenticated(
+                "this client assertion was already used",
+            ));
+        }
+        Ok(())
     }
 }

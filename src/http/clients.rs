@@ -23,18 +23,20 @@ impl From<ClientError> for ApiError {
     }
 }
 
-/// The credentials a back-channel request carries (Basic header or form fields);
-/// unreadable ones are `invalid_client`.
+/// The credentials a back-channel request carries (Basic header, form fields, or a
+/// client assertion); unreadable ones are `invalid_client`.
 pub fn presented(req: &HttpRequest, form: &Params) -> Result<Presented, ApiError> {
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    client_auth::read(
+    client_auth::read_fields(client_auth::Fields {
         authorization,
-        form.one("client_id")?,
-        form.one("client_secret")?,
-    )
+        client_id: form.one("client_id")?,
+        client_secret: form.one("client_secret")?,
+        client_assertion_type: form.one("client_assertion_type")?,
+        client_assertion: form.one("client_assertion")?,
+    })
     .map_err(|e| ApiError::InvalidClient(e.to_string()))
 }
 

@@ -19,18 +19,22 @@ pub const GRANT_TYPES: &[&str] = &[
     "urn:ietf:params:oauth:grant-type:token-exchange",
 ];
 
-/// [`GRANT_TYPES`] plus the ID-JAG grant, when `[[enterprise.issuers]]` are configured.
-pub const GRANT_TYPES_WITH_ID_JAG: &[&str] = &[
-    "authorization_code",
-    "refresh_token",
-    "urn:ietf:params:oauth:grant-type:token-exchange",
-    crate::domain::id_jag::JWT_BEARER,
+/// Client authentication methods. `none` must be listed: public MCP clients (and
+/// Claude's choice of CIMD) depend on it; `private_key_jwt` (RFC 7523 §2.2) is what
+/// the MCP client-credentials extension recommends.
+pub const TOKEN_ENDPOINT_AUTH_METHODS: &[&str] = &[
+    "none",
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
 ];
 
-/// Client authentication methods. `none` must be listed: public MCP clients (and
-/// Claude's choice of CIMD) depend on it.
-pub const TOKEN_ENDPOINT_AUTH_METHODS: &[&str] =
-    &["none", "client_secret_basic", "client_secret_post"];
+/// The methods a confidential client (a resource server introspecting) may use.
+const CONFIDENTIAL_AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
 
 /// The RFC 8414 document.
 #[derive(Debug, Clone, Serialize)]
@@ -39,10 +43,15 @@ pub struct ServerMetadata {
     pub issuer: String,
     pub response_types_supported: &'static [&'static str],
     pub response_modes_supported: &'static [&'static str],
-    pub grant_types_supported: &'static [&'static str],
+    /// [`GRANT_TYPES`], plus `client_credentials` when the broker issues its own
+    /// tokens, plus the ID-JAG grant when `[[enterprise.issuers]]` are configured.
+    pub grant_types_supported: Vec<&'static str>,
     /// S256 only (OAuth 2.1); MCP clients refuse a server that omits this field.
     pub code_challenge_methods_supported: &'static [&'static str],
     pub token_endpoint_auth_methods_supported: &'static [&'static str],
+    /// The algorithms a `private_key_jwt` client assertion may be signed with
+    /// (RFC 8414 §2; required by the MCP client-credentials extension).
+    pub token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
     /// RFC 7591 dynamic registration.
     pub registration_endpoint: String,
     pub authorization_endpoint: String,
@@ -75,23 +84,18 @@ impl ServerMetadata {
             issuer: config.server.public_url.as_str().to_owned(),
             response_types_supported: &["code"],
             response_modes_supported: &["query"],
-            grant_types_supported: if id_jag {
-                GRANT_TYPES_WITH_ID_JAG
-            } else {
-                GRANT_TYPES
-            },
+            grant_types_supported: grant_types(config, id_jag),
             code_challenge_methods_supported: &["S256"],
             token_endpoint_auth_methods_supported: TOKEN_ENDPOINT_AUTH_METHODS,
+            token_endpoint_auth_signing_alg_values_supported:
+                crate::domain::client_metadata::CLIENT_ASSERTION_ALGS,
             registration_endpoint: config.server.public_url.endpoint("/oauth/register"),
             authorization_endpoint: config.server.public_url.endpoint("/oauth/authorize"),
             token_endpoint: config.server.public_url.endpoint("/oauth/token"),
             revocation_endpoint: config.server.public_url.endpoint("/oauth/revoke"),
             revocation_endpoint_auth_methods_supported: TOKEN_ENDPOINT_AUTH_METHODS,
             introspection_endpoint: config.server.public_url.endpoint("/oauth/introspect"),
-            introspection_endpoint_auth_methods_supported: &[
-                "client_secret_basic",
-                "client_secret_post",
-            ],
+            introspection_endpoint_auth_methods_supported: CONFIDENTIAL_AUTH_METHODS,
             jwks_uri: config.server.public_url.endpoint("/jwks.json"),
             authorization_response_iss_parameter_supported: true,
             scopes_supported: scopes_supported(config),
@@ -103,6 +107,18 @@ impl ServerMetadata {
             },
         }
     }
+}
+
+fn grant_types(config: &Config, id_jag: bool) -> Vec<&'static str> {
+    let mut grants = GRANT_TYPES.to_vec();
+    // In passthrough mode a machine would have no provider token to be handed.
+    if config.tokens.mode == crate::config::TokenMode::Issue {
+        grants.push("client_credentials");
+    }
+    if id_jag {
+        grants.push(crate::domain::id_jag::JWT_BEARER);
+    }
+    grants
 }
 
 fn scopes_supported(config: &Config) -> Vec<String> {

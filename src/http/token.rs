@@ -1,5 +1,5 @@
-//! `POST /oauth/token`: the `authorization_code`, `refresh_token` and ID-JAG
-//! (`jwt-bearer`) grants (the lifecycle itself is `flows::grants`) and the token-exchange grant
+//! `POST /oauth/token`: the `authorization_code`, `refresh_token`, `client_credentials`
+//! and ID-JAG (`jwt-bearer`) grants (the lifecycle itself is `flows::grants`) and the token-exchange grant
 //! (`http/exchange.rs`). Every answer is `no-store`. Also the one mapping of the grant
 //! lifecycle's errors to RFC 6749 answers, shared with revoke, introspect and admin.
 
@@ -13,7 +13,9 @@ use super::params::Params;
 use crate::domain::id_jag::JWT_BEARER;
 use crate::flows::clients::Clients;
 use crate::flows::exchange::Exchange;
-use crate::flows::grants::{CodeRedemption, GrantError, Grants, IdJagRequest, Issued, may_use};
+use crate::flows::grants::{
+    ClientCredentialsRequest, CodeRedemption, GrantError, Grants, IdJagRequest, Issued, may_use,
+};
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
@@ -31,6 +33,7 @@ pub async fn token(
         "refresh_token" => refresh(&grants, &clients, &req, &params).await,
         TOKEN_EXCHANGE => super::exchange::token_exchange(&exchange, &req, &params).await,
         JWT_BEARER => id_jag(&grants, &clients, &req, &params).await,
+        "client_credentials" => client_credentials(&grants, &clients, &req, &params).await,
         other => Err(ApiError::oauth(
             ErrorCode::UnsupportedGrantType,
             format!("grant_type `{other}` is not supported"),
@@ -46,7 +49,7 @@ pub async fn token(
 /// The metrics' `grant_type` label: the grants the broker knows, else `other`.
 fn label(grant_type: &str) -> &str {
     match grant_type {
-        "authorization_code" | "refresh_token" => grant_type,
+        "authorization_code" | "refresh_token" | "client_credentials" => grant_type,
         TOKEN_EXCHANGE => "token_exchange",
         JWT_BEARER => "jwt_bearer",
         _ => "other",
@@ -97,9 +100,27 @@ async fn id_jag(
     let request = IdJagRequest {
         assertion: params.required("assertion")?,
         scope: params.one("scope")?,
-        confidential: presented.secret().is_some(),
+        confidential: presented.authenticates(),
     };
     Ok(no_store(grants.id_jag(&client, request).await?))
+}
+
+/// The client-credentials grant (RFC 6749 §4.4): the client authenticates (a secret
+/// or a client assertion) and names the one resource the token is for.
+async fn client_credentials(
+    grants: &Grants,
+    clients: &Clients,
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<HttpResponse, ApiError> {
+    let presented = super::clients::presented(req, params)?;
+    let client = clients.authenticate(&presented).await?;
+    let request = ClientCredentialsRequest {
+        resources: params.all("resource"),
+        scope: params.one("scope")?,
+        authenticated: presented.authenticates(),
+    };
+    Ok(no_store(grants.client_credentials(&client, request).await?))
 }
 
 /// RFC 6749 §5.1's body.
@@ -133,9 +154,10 @@ impl From<GrantError> for ApiError {
             GrantError::Client(inner) => inner.into(),
             GrantError::InvalidGrant(why) => ApiError::oauth(ErrorCode::InvalidGrant, why),
             GrantError::InvalidScope(why) => ApiError::oauth(ErrorCode::InvalidScope, why),
-            GrantError::UnsupportedGrant => {
+            GrantError::UnsupportedGrant | GrantError::UnsupportedGrantType(_) => {
                 ApiError::oauth(ErrorCode::UnsupportedGrantType, description)
             }
+            GrantError::InvalidTarget(why) => ApiError::oauth(ErrorCode::InvalidTarget, why),
             GrantError::UnauthorizedClient(_) | GrantError::ConfidentialOnly => {
                 ApiError::oauth(ErrorCode::UnauthorizedClient, description)
             }

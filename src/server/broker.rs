@@ -101,10 +101,7 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
         Introspector::new(
             http,
             discovery.clone(),
-            ClientCredentials {
-                client_id: config.upstream.client_id.clone(),
-                secret: config.upstream.client_secret.clone(),
-            },
+            ClientCredentials::of(&config.upstream),
             issuer.clone(),
             config.verify.introspection_cache_ttl,
             config.verify.cache_capacity,
@@ -160,9 +157,11 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
     .with_login_state(opened.login_state.clone())
     .with_metrics(metrics.clone())
     .with_grant_sweep(store.clone(), config.refresh.ttl);
-    let metadata_documents = if config.registration.metadata_documents {
-        let loopback = config.registration.metadata_documents_allow_loopback;
-        let policy = crate::upstream::cimd::CimdPolicy {
+    // Metadata documents and registered clients' `jwks_uri` are fetched under the
+    // same SSRF rules.
+    let loopback = config.registration.metadata_documents_allow_loopback;
+    let guarded = crate::upstream::cimd::CimdFetcher::new(
+        crate::upstream::cimd::CimdPolicy {
             allow_loopback: loopback,
             allow_private: config.registration.metadata_documents_allow_private,
             allow_http: loopback,
@@ -171,14 +170,14 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
                 allowed_patterns: config.registration.redirect_uri_allow_list.clone(),
             },
             ..Default::default()
-        };
-        Some(
-            crate::upstream::cimd::CimdFetcher::new(policy, clock.clone())
-                .map_err(StartError::Upstream)?,
-        )
-    } else {
-        None
-    };
+        },
+        clock.clone(),
+    )
+    .map_err(StartError::Upstream)?;
+    let metadata_documents = config
+        .registration
+        .metadata_documents
+        .then(|| guarded.clone());
     // The exchange actor: exchange misses (one provider call per key, on a shared
     // store across replicas too) and grants' provider refreshes (one per grant).
     let mut exchanges = crate::actors::exchange::Exchanges::new(
@@ -214,9 +213,24 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
         invalidator.do_send(Listen(peers.subscribe()));
     }
     let sessions = SessionsHandle::spawn(sessions);
+    // `[[clients]]` and registered clients; `private_key_jwt` keys cached like the
+    // provider's.
     let clients = Arc::new(crate::flows::clients::Clients::new(
-        store.clone(),
-        metadata_documents,
+        crate::flows::clients::ClientsParts {
+            store: store.clone(),
+            documents: metadata_documents,
+            configured: config.clients.clone(),
+            assertions: Arc::new(crate::tokens::client_assertion::ClientAssertions::new(
+                guarded,
+                upstream_http.clone(),
+                clock.clone(),
+                config.upstream.discovery_ttl,
+                config.upstream.jwks_refetch_interval,
+            )),
+            issuer: config.server.public_url.as_str().to_owned(),
+            clock: clock.clone(),
+            leeway: config.verify.leeway,
+        },
     ));
     // `[[enterprise.issuers]]`: whose ID-JAGs the token endpoint honours; the upstream
     // provider's entry reads discovery's keys.
@@ -262,10 +276,7 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
         crate::flows::exchange::ExchangeParts {
             config: config.exchange.clone(),
             resources: config.resources.clone(),
-            credentials: ClientCredentials {
-                client_id: config.upstream.client_id.clone(),
-                secret: config.upstream.client_secret.clone(),
-            },
+            credentials: ClientCredentials::of(&config.upstream),
             verifier: verifier.clone(),
             exchanger: exchanger.clone(),
             store: store.clone(),

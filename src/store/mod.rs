@@ -175,6 +175,9 @@ pub enum ClientOrigin {
     },
     /// A Client ID Metadata Document (never stored, listed for completeness).
     MetadataDocument,
+    /// A `[[clients]]` entry of the configuration (never stored: registration
+    /// management cannot delete it).
+    Configured,
 }
 
 impl std::fmt::Debug for ClientOrigin {
@@ -202,6 +205,7 @@ impl std::fmt::Debug for ClientOrigin {
                 .field("upstream_secret_expires_at", upstream_secret_expires_at)
                 .finish(),
             Self::MetadataDocument => f.write_str("MetadataDocument"),
+            Self::Configured => f.write_str("Configured"),
         }
     }
 }

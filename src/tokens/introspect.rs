@@ -14,7 +14,6 @@ use sha2::{Digest, Sha256};
 use super::principal::{CredentialKind, Principal};
 use super::rejection::Rejection;
 use crate::clock::Clock;
-use crate::domain::client_auth::basic_header;
 use crate::domain::scope::Scopes;
 use crate::upstream::http::UpstreamHttp;
 use crate::upstream::snapshot::SnapshotSource;
@@ -161,12 +160,11 @@ impl Introspector {
             // The provider cannot introspect: an opaque token cannot be verified.
             return Err(Rejection::Malformed);
         };
-        let basic = basic_header(&self.client.client_id, self.client.secret.expose());
         let answer: Response = self
-            .http
-            .post_form(
+            .client
+            .post(
+                &self.http,
                 &endpoint,
-                Some(&basic),
                 &[("token", token), ("token_type_hint", "access_token")],
             )
             .await

@@ -2,6 +2,7 @@
 //! its cache, and the broker's own signing keys, access tokens.
 
 pub mod api_keys;
+pub mod client_assertion;
 pub mod grant_standing;
 pub mod id_jag;
 pub mod introspect;

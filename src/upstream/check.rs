@@ -89,10 +89,7 @@ async fn check_credentials(
         report.fail("token endpoint: the provider advertises none".to_owned());
         return;
     };
-    let client = ClientCredentials {
-        client_id: config.upstream.client_id.clone(),
-        secret: config.upstream.client_secret.clone(),
-    };
+    let client = ClientCredentials::of(&config.upstream);
     match token::client_credentials(http, token_endpoint, &client, None).await {
         Ok(token) => {
             report.pass(format!("client credentials accepted: {token}"));

@@ -4,11 +4,6 @@
 use super::UpstreamError;
 use super::http::UpstreamHttp;
 use super::token::{ClientCredentials, TokenResponse};
-use crate::domain::client_auth::basic_header;
-
-fn basic(client: &ClientCredentials) -> String {
-    basic_header(&client.client_id, client.secret.expose())
-}
 
 /// RFC 8693 token type of access tokens.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -40,8 +35,7 @@ pub async fn token_exchange(
     if !scope.is_empty() {
         form.push(("scope", scope));
     }
-    http.post_form(token_endpoint, Some(&basic(client)), &form)
-        .await
+    client.post(http, token_endpoint, &form).await
 }
 
 /// Entra ID's on-behalf-of grant: the user's token as a JWT-bearer assertion, the
@@ -59,8 +53,7 @@ pub async fn on_behalf_of(
         ("assertion", assertion),
         ("scope", scope),
     ];
-    http.post_form(token_endpoint, Some(&basic(client)), &form)
-        .await
+    client.post(http, token_endpoint, &form).await
 }
 
 /// A refresh-token grant asking for another resource (RFC 8707 §2.2), for providers
@@ -81,6 +74,5 @@ pub async fn refresh_for_resource(
     if !scope.is_empty() {
         form.push(("scope", scope));
     }
-    http.post_form(token_endpoint, Some(&basic(client)), &form)
-        .await
+    client.post(http, token_endpoint, &form).await
 }

@@ -72,6 +72,16 @@ impl KeySet {
         }
     }
 
+    /// The set's one key, whatever its `kid`: a client assertion without `kid` (the
+    /// MCP SDK signs them so) is verified by a client that publishes a single key.
+    pub fn only(&self) -> Option<&VerifyKey> {
+        match (self.by_kid.len(), self.without_kid.len()) {
+            (1, 0) => self.by_kid.values().next(),
+            (0, 1) => self.without_kid.first(),
+            _ => None,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.by_kid.len() + self.without_kid.len()
     }

@@ -123,7 +123,7 @@ fn every_printed_command_works_as_printed() {
         demo.printed
     );
     let lines = commands(&demo.printed);
-    assert_eq!(lines.len(), 29, "{}", demo.printed);
+    assert_eq!(lines.len(), 34, "{}", demo.printed);
     let outputs = run(&lines);
     let output = |starts: &str| -> &str {
         let index = lines
@@ -182,11 +182,43 @@ fn every_printed_command_works_as_printed() {
         nth(8)
     );
 
-    // The ID-JAG from the IdP, traded at the broker: a token for the MCP server.
-    let enterprise = json(output("curl -s -u demo-agent:demo-agent-secret http://"));
+    // The line after `echo "$NAME"`: the tool call made with that token.
+    let after = |starts: &str| -> &str {
+        let index = lines.iter().position(|l| l.starts_with(starts)).unwrap();
+        &outputs[index + 1]
+    };
+    // The ID-JAG from the IdP, traded at the broker: a token for the MCP server, and
+    // whoami as alice through the gateway with it.
+    let enterprise = json(output("echo \"$ENTERPRISE\""));
     assert_eq!(enterprise["token_type"], "Bearer", "{enterprise}");
     assert_eq!(enterprise["scope"], "notes:read", "{enterprise}");
     assert!(enterprise.get("refresh_token").is_none(), "{enterprise}");
+    let call = json(after("echo \"$ENTERPRISE\""));
+    let who = &call["result"]["structuredContent"];
+    assert_eq!(
+        (&who["subject"], &who["client_id"]),
+        (
+            &serde_json::json!("alice"),
+            &serde_json::json!("demo-agent")
+        ),
+        "{call}"
+    );
+
+    // The machine client's own token for the MCP server: itself, no refresh token.
+    let machine = json(output("echo \"$MACHINE\""));
+    assert_eq!(machine["token_type"], "Bearer", "{machine}");
+    assert_eq!(machine["scope"], "notes:read", "{machine}");
+    assert!(machine.get("refresh_token").is_none(), "{machine}");
+    let call = json(after("echo \"$MACHINE\""));
+    let who = &call["result"]["structuredContent"];
+    assert_eq!(
+        (&who["subject"], &who["client_id"]),
+        (
+            &serde_json::json!("demo-machine"),
+            &serde_json::json!("demo-machine")
+        ),
+        "{call}"
+    );
 
     // The login: tokens from the code, whoami as alice, then a refresh.
     let login = json(output("echo \"$LOGIN\""));

@@ -29,6 +29,11 @@ impl Drop for Rig {
 }
 
 pub fn start_rig() -> Rig {
+    start_rig_with(&[])
+}
+
+/// [`start_rig`] with environment variables for provider.mjs.
+pub fn start_rig_with(env: &[(&str, &str)]) -> Rig {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/oidc-provider");
     let node = dir.join("node_modules/.bin/node");
     assert!(
@@ -38,6 +43,7 @@ pub fn start_rig() -> Rig {
     let mut child = Command::new(node)
         .arg(dir.join("provider.mjs"))
         .args(["--port", "0"])
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -22,17 +22,11 @@ const NONCE: &str = "the-nonce-sent-upstream";
 const LEEWAY: Duration = Duration::from_secs(30);
 
 fn broker_client() -> ClientCredentials {
-    ClientCredentials {
-        client_id: "token-broker".to_owned(),
-        secret: Secret::new("token-broker-secret"),
-    }
+    ClientCredentials::with_secret("token-broker", Secret::new("token-broker-secret"))
 }
 
 fn other_client() -> ClientCredentials {
-    ClientCredentials {
-        client_id: "other-app".to_owned(),
-        secret: Secret::new("other-app-secret"),
-    }
+    ClientCredentials::with_secret("other-app", Secret::new("other-app-secret"))
 }
 
 /// The default dev IdP plus a second confidential client, so a real ID token for
@@ -356,10 +350,7 @@ async fn the_provider_refusing_the_code_is_a_typed_invalid_grant() {
 async fn a_wrong_client_secret_is_invalid_client_not_invalid_grant() {
     let broker = start().await;
     let code = authorize(&broker, "token-broker", &["openid"]).await;
-    let bad = ClientCredentials {
-        client_id: "token-broker".to_owned(),
-        secret: Secret::new("not-the-secret"),
-    };
+    let bad = ClientCredentials::with_secret("token-broker", Secret::new("not-the-secret"));
     let error = exchange(&broker, &bad, &code, VERIFIER).await.unwrap_err();
     assert_eq!(error.oauth_error(), Some("invalid_client"), "{error:?}");
     assert!(!error.is_invalid_grant());

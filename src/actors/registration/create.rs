@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Registered, RegistrationError, Reply, Upstream, upstream};
 use crate::config::{RegistrationConfig, RegistrationMode};
-use crate::domain::client_metadata::{ClientMetadata, TokenEndpointAuthMethod};
+use crate::domain::client_metadata::ClientMetadata;
 use crate::store::{ClientOrigin, RecentClients, Store, StoredClient};
 
 fn random_b64(bytes: usize) -> String {
@@ -30,7 +30,7 @@ pub(super) async fn create(
     if store.count_clients().await? >= config.max_clients {
         return Err(RegistrationError::Full);
     }
-    let public = metadata.token_endpoint_auth_method == TokenEndpointAuthMethod::None;
+    let method = metadata.token_endpoint_auth_method;
     let origin = match config.mode {
         RegistrationMode::Local => ClientOrigin::Local,
         RegistrationMode::Proxy => {
@@ -43,7 +43,8 @@ pub(super) async fn create(
             .await?
         }
     };
-    let secret = (!public).then(|| random_b64(32));
+    // A `private_key_jwt` client authenticates with its registered keys: no secret.
+    let secret = method.uses_secret().then(|| random_b64(32));
     let client = StoredClient {
         client_id: random_b64(16),
         secret_hash: secret.as_ref().map(|s| Sha256::digest(s.as_bytes()).into()),

@@ -5,8 +5,10 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+mod keys;
 mod redirect;
 
+pub use keys::{CLIENT_ASSERTION_ALGS, check_public_jwks};
 pub use redirect::RedirectPolicy;
 
 use super::display_text::{find_hidden_control, strip_hidden_controls};
@@ -21,6 +23,9 @@ pub enum TokenEndpointAuthMethod {
     None,
     ClientSecretBasic,
     ClientSecretPost,
+    /// A client assertion signed with one of the client's keys (RFC 7523 §2.2),
+    /// which it registers as `jwks` or `jwks_uri`; no secret is issued.
+    PrivateKeyJwt,
 }
 
 impl TokenEndpointAuthMethod {
@@ -29,7 +34,13 @@ impl TokenEndpointAuthMethod {
             Self::None => "none",
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
+    }
+
+    /// Whether the broker issues this client a secret.
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
     }
 }
 
@@ -85,6 +96,10 @@ pub struct ClientMetadata {
     pub client_uri: Option<String>,
     pub logo_uri: Option<String>,
     pub scope: Option<Scopes>,
+    /// `jwks` (RFC 7591 §2): the public keys of a `private_key_jwt` client, inline.
+    pub jwks: Option<Value>,
+    /// `jwks_uri`: where a `private_key_jwt` client publishes them.
+    pub jwks_uri: Option<String>,
     pub software_id: Option<String>,
     pub software_version: Option<String>,
     pub contacts: Vec<String>,
@@ -118,6 +133,8 @@ const KNOWN: &[&str] = &[
     "software_id",
     "software_version",
     "contacts",
+    "jwks",
+    "jwks_uri",
 ];
 
 /// Validates a registration request body.
@@ -143,32 +160,77 @@ pub fn validate(
     let grant_types =
         list(map, "grant_types")?.unwrap_or_else(|| vec!["authorization_code".into()]);
     for grant in &grant_types {
-        if !matches!(grant.as_str(), "authorization_code" | "refresh_token") {
+        if !matches!(
+            grant.as_str(),
+            "authorization_code" | "refresh_token" | "client_credentials"
+        ) {
             return Err(Meta(format!(
-                "grant type `{grant}` cannot be registered here: MCP clients use authorization_code (and refresh_token)"
+                "grant type `{grant}` cannot be registered here: MCP clients use authorization_code (and refresh_token), machines client_credentials"
             )));
         }
     }
     let code = grant_types.iter().any(|g| g == "authorization_code");
-    if !code {
-        return Err(Meta("grant_types must include authorization_code".into()));
+    let machine = grant_types.iter().any(|g| g == "client_credentials");
+    if !code && !machine {
+        return Err(Meta(
+            "grant_types must include authorization_code or client_credentials".into(),
+        ));
     }
-    let response_types = list(map, "response_types")?.unwrap_or_else(|| vec!["code".into()]);
-    if response_types != ["code"] {
+    let response_types = list(map, "response_types")?.unwrap_or_else(|| {
+        if code {
+            vec!["code".into()]
+        } else {
+            Vec::new()
+        }
+    });
+    if code && response_types != ["code"] {
         return Err(Meta(
             "response_types must be [\"code\"] for the authorization_code grant".into(),
+        ));
+    }
+    if !code && !response_types.is_empty() {
+        return Err(Meta(
+            "response_types must be empty without the authorization_code grant".into(),
         ));
     }
     let token_endpoint_auth_method = match text(map, "token_endpoint_auth_method")?.as_deref() {
         None | Some("client_secret_basic") => TokenEndpointAuthMethod::ClientSecretBasic,
         Some("client_secret_post") => TokenEndpointAuthMethod::ClientSecretPost,
+        Some("private_key_jwt") => TokenEndpointAuthMethod::PrivateKeyJwt,
         Some("none") => TokenEndpointAuthMethod::None,
         Some(other) => {
             return Err(Meta(format!(
-                "token_endpoint_auth_method `{other}` is not supported (none, client_secret_basic, client_secret_post)"
+                "token_endpoint_auth_method `{other}` is not supported (none, client_secret_basic, client_secret_post, private_key_jwt)"
             )));
         }
     };
+    if machine && token_endpoint_auth_method == TokenEndpointAuthMethod::None {
+        return Err(Meta(
+            "client_credentials is for confidential clients: choose client_secret_basic, client_secret_post or private_key_jwt".into(),
+        ));
+    }
+    let (jwks, jwks_uri) = keys(map, token_endpoint_auth_method)?;
+    if !code {
+        if list(map, "redirect_uris")?.is_some_and(|uris| !uris.is_empty()) {
+            return Err(Redirect(
+                "redirect_uris are only for the authorization_code grant".into(),
+            ));
+        }
+        return finish(
+            map,
+            Fields {
+                redirect_uris: Vec::new(),
+                token_endpoint_auth_method,
+                grant_types,
+                response_types,
+                // No redirect URIs to infer from: a machine is not a browser app.
+                application_type: application_type.unwrap_or(ApplicationType::Native),
+                jwks,
+                jwks_uri,
+            },
+            supported,
+        );
+    }
     let redirect_uris = list(map, "redirect_uris")
         .map_err(|_| Meta("redirect_uris must be an array of strings".into()))?
         .unwrap_or_default();
@@ -187,6 +249,75 @@ pub fn validate(
     }
     let application_type =
         application_type.unwrap_or_else(|| ApplicationType::inferred(&redirect_uris));
+    finish(
+        map,
+        Fields {
+            redirect_uris,
+            token_endpoint_auth_method,
+            grant_types,
+            response_types,
+            application_type,
+            jwks,
+            jwks_uri,
+        },
+        supported,
+    )
+}
+
+/// What [`validate`] settled before the descriptive members.
+struct Fields {
+    redirect_uris: Vec<String>,
+    token_endpoint_auth_method: TokenEndpointAuthMethod,
+    grant_types: Vec<String>,
+    response_types: Vec<String>,
+    application_type: ApplicationType,
+    jwks: Option<Value>,
+    jwks_uri: Option<String>,
+}
+
+/// `jwks` / `jwks_uri`: exactly one for `private_key_jwt`, neither otherwise.
+fn keys(
+    map: &Map<String, Value>,
+    method: TokenEndpointAuthMethod,
+) -> Result<(Option<Value>, Option<String>), MetadataError> {
+    let jwks = map.get("jwks").filter(|v| !v.is_null()).cloned();
+    let jwks_uri = text(map, "jwks_uri")?;
+    if method != TokenEndpointAuthMethod::PrivateKeyJwt {
+        if jwks.is_some() || jwks_uri.is_some() {
+            return Err(Meta(
+                "jwks and jwks_uri are for token_endpoint_auth_method private_key_jwt".into(),
+            ));
+        }
+        return Ok((None, None));
+    }
+    match (&jwks, &jwks_uri) {
+        (Some(jwks), None) => check_public_jwks(jwks).map_err(Meta)?,
+        (None, Some(uri)) => {
+            let url = Url::parse(uri).map_err(|_| Meta("jwks_uri must be an https URL".into()))?;
+            // Plain http only to a loopback IP literal, for tests: the fetch is guarded
+            // by the same rules as metadata documents anyway.
+            let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]"));
+            if !(url.scheme() == "https" || (url.scheme() == "http" && loopback))
+                || !url.username().is_empty()
+                || url.fragment().is_some()
+            {
+                return Err(Meta("jwks_uri must be an https URL".into()));
+            }
+        }
+        _ => {
+            return Err(Meta(
+                "private_key_jwt needs exactly one of jwks and jwks_uri".into(),
+            ));
+        }
+    }
+    Ok((jwks, jwks_uri))
+}
+
+fn finish(
+    map: &Map<String, Value>,
+    fields: Fields,
+    supported: &SupportedScopes,
+) -> Result<ClientMetadata, MetadataError> {
     let scope = match text(map, "scope")? {
         None => None,
         Some(text) => {
@@ -232,13 +363,15 @@ pub fn validate(
         software_id: text(map, "software_id")?,
         software_version: text(map, "software_version")?,
         contacts: list(map, "contacts")?.unwrap_or_default(),
-        redirect_uris,
-        token_endpoint_auth_method,
-        grant_types,
-        response_types,
-        application_type,
+        redirect_uris: fields.redirect_uris,
+        token_endpoint_auth_method: fields.token_endpoint_auth_method,
+        grant_types: fields.grant_types,
+        response_types: fields.response_types,
+        application_type: fields.application_type,
         client_name,
         scope,
+        jwks: fields.jwks,
+        jwks_uri: fields.jwks_uri,
         extra,
     })
 }
@@ -316,6 +449,12 @@ impl ClientMetadata {
         }
         if !self.contacts.is_empty() {
             out.insert("contacts".into(), json!(self.contacts));
+        }
+        if let Some(jwks) = &self.jwks {
+            out.insert("jwks".into(), jwks.clone());
+        }
+        if let Some(uri) = &self.jwks_uri {
+            out.insert("jwks_uri".into(), json!(uri));
         }
         out
     }

@@ -148,3 +148,74 @@ fn application_type_is_honoured_and_inferred_when_omitted() {
     let claude = ok(json!({"redirect_uris": ["https://claude.ai/api/mcp/auth_callback"]}));
     assert_eq!(claude.application_type, ApplicationType::Web);
 }
+
+const EC_KEY: &str = r#"{"kty": "EC", "crv": "P-256", "kid": "k1",
+    "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+    "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+
+fn refused(body: Value) -> MetadataError {
+    validate(&body, &RedirectPolicy::default(), &SupportedScopes(None)).unwrap_err()
+}
+
+#[test]
+fn a_machine_registers_client_credentials_with_its_keys_and_no_redirects() {
+    let key: Value = serde_json::from_str(EC_KEY).unwrap();
+    let m = ok(json!({"grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key]}}));
+    assert_eq!(
+        m.token_endpoint_auth_method,
+        TokenEndpointAuthMethod::PrivateKeyJwt
+    );
+    assert!(m.redirect_uris.is_empty() && m.response_types.is_empty());
+    assert!(!m.token_endpoint_auth_method.uses_secret());
+    let echoed = m.to_response_json();
+    assert_eq!(echoed["jwks"]["keys"][0]["kid"], "k1");
+    // The echo registers again as the same client (the registration fuzz property).
+    let again = ok(Value::Object(echoed));
+    assert_eq!((&again, again.fingerprint()), (&m, m.fingerprint()));
+    let by_uri = ok(json!({"grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks_uri": "https://bot.example/jwks.json"}));
+    assert_eq!(
+        by_uri.jwks_uri.as_deref(),
+        Some("https://bot.example/jwks.json")
+    );
+    let with_secret = ok(json!({"grant_types": ["client_credentials"]}));
+    assert!(with_secret.token_endpoint_auth_method.uses_secret());
+}
+
+#[test]
+fn machine_registrations_that_break_a_rule_are_refused() {
+    let key: Value = serde_json::from_str(EC_KEY).unwrap();
+    let cases = [
+        // A public client cannot use client_credentials.
+        json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
+        // private_key_jwt needs exactly one of jwks and jwks_uri.
+        json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt"}),
+        json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [key.clone()]}, "jwks_uri": "https://bot.example/jwks"}),
+        // Keys without private_key_jwt.
+        json!({"grant_types": ["client_credentials"], "jwks": {"keys": [key.clone()]}}),
+        // A private key.
+        json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [{"kty": "RSA", "n": "sXch", "e": "AQAB", "d": "secret"}]}}),
+        // An HMAC key.
+        json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}),
+        // jwks_uri over plain http to another host.
+        json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": "http://bot.example/jwks"}),
+        // Redirect URIs without the code grant, and refresh_token alone.
+        json!({"grant_types": ["client_credentials"], "redirect_uris": ["https://a.example/cb"]}),
+        json!({"grant_types": ["refresh_token"]}),
+    ];
+    for body in cases {
+        assert!(
+            matches!(
+                refused(body.clone()),
+                MetadataError::InvalidClientMetadata(_) | MetadataError::InvalidRedirectUri(_)
+            ),
+            "{body}"
+        );
+    }
+}

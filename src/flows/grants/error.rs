@@ -15,6 +15,14 @@ pub enum GrantError {
     /// `[[enterprise.issuers]]` configured.
     #[error("grant_type `urn:ietf:params:oauth:grant-type:jwt-bearer` is not supported")]
     UnsupportedGrant,
+    /// `unsupported_grant_type` (RFC 6749 §5.2): a grant this configuration does not
+    /// offer (client credentials in passthrough mode).
+    #[error("grant_type `{0}` is not supported by this server's configuration")]
+    UnsupportedGrantType(&'static str),
+    /// `invalid_target` (RFC 8707 §2): no resource, several, one the broker does not
+    /// protect, or one the client may not ask for.
+    #[error("{0}")]
+    InvalidTarget(&'static str),
     /// `invalid_scope` (RFC 6749 §5.2): unreadable, or wider than the grant.
     #[error("{0}")]
     InvalidScope(String),
@@ -25,7 +33,9 @@ pub enum GrantError {
     /// `unauthorized_client` (RFC 6749 §5.2): a public client presented an ID-JAG; the
     /// grant is for confidential clients (draft-ietf-oauth-identity-assertion-authz-grant
     /// §8.1).
-    #[error("the ID-JAG grant is for confidential clients: authenticate with the client's secret")]
+    #[error(
+        "the ID-JAG grant is for confidential clients: authenticate with the client's secret or keys"
+    )]
     ConfidentialOnly,
     /// `invalid_request`: a `token_type_hint` RFC 7009 §2.1 does not define.
     #[error("unsupported token_type_hint `{0}`")]

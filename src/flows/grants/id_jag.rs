@@ -26,8 +26,8 @@ pub struct IdJagRequest<'a> {
     pub assertion: &'a str,
     /// `scope`, when the request had one (RFC 6749 §3.3: the grant may only narrow).
     pub scope: Option<&'a str>,
-    /// Whether the client authenticated with a secret (the grant is for confidential
-    /// clients: draft §8.1).
+    /// Whether the client authenticated, with a secret or a client assertion (the
+    /// grant is for confidential clients: draft §8.1).
     pub confidential: bool,
 }
 

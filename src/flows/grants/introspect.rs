@@ -65,12 +65,11 @@ impl Grants {
             if !caller.accepts(presented) {
                 return Err(GrantError::CallerUnauthenticated);
             }
-        } else if self
+        } else if !self
             .clients
             .authenticate(presented)
             .await?
-            .secret_hash
-            .is_none()
+            .is_confidential()
         {
             return Err(GrantError::NotConfidential);
         }

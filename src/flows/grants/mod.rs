@@ -3,12 +3,14 @@
 //! responses, scope that may only narrow, the provider's session confirmed), revocation
 //! (RFC 7009), introspection (RFC 7662), the operator's invalidations, and the
 //! grant's provider tokens refreshed when they expired (also for token exchange), and
-//! the ID-JAG grant (`id_jag.rs`: enterprise-managed authorization).
+//! the ID-JAG grant (`id_jag.rs`: enterprise-managed authorization) and the
+//! client-credentials grant (`client_credentials.rs`: machine clients).
 //!
 //! Requests come in as plain values and outcomes go out typed ([`Issued`],
 //! [`Introspection`]); `http/` renders them and maps [`GrantError`] to RFC 6749 JSON.
 
 mod admin;
+mod client_credentials;
 mod error;
 mod id_jag;
 mod introspect;
@@ -21,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use admin::AdminCredential;
+pub use client_credentials::ClientCredentialsRequest;
 pub use error::GrantError;
 pub use id_jag::IdJagRequest;
 pub use introspect::{Caller, Introspection};
@@ -84,10 +87,7 @@ impl Settings {
             introspection: config.introspection.clone(),
             callers: config.exchange.clients.clone(),
             admin_token: config.admin.token.clone(),
-            upstream_client: ClientCredentials {
-                client_id: config.upstream.client_id.clone(),
-                secret: config.upstream.client_secret.clone(),
-            },
+            upstream_client: ClientCredentials::of(&config.upstream),
             resources: config.resources.clone(),
         }
     }

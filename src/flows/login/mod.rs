@@ -81,10 +81,7 @@ impl LoginSettings {
                 .collect(),
             profile: config.upstream.profile,
             upstream_issuer: config.upstream.issuer.clone(),
-            credentials: ClientCredentials {
-                client_id: config.upstream.client_id.clone(),
-                secret: config.upstream.client_secret.clone(),
-            },
+            credentials: ClientCredentials::of(&config.upstream),
             leeway: config.verify.leeway,
         }
     }

@@ -152,6 +152,7 @@ fn encode(sealer: &Sealer, client: &StoredClient) -> Result<Record, StoreError> 
     Ok(match &client.origin {
         ClientOrigin::Local => record.text("origin", "local"),
         ClientOrigin::MetadataDocument => record.text("origin", "metadata_document"),
+        ClientOrigin::Configured => record.text("origin", "configured"),
         ClientOrigin::Proxied {
             upstream_client_id,
             upstream_client_secret,
@@ -189,6 +190,7 @@ pub(super) fn decode(
     let origin = match f.text("origin")?.as_str() {
         "local" => ClientOrigin::Local,
         "metadata_document" => ClientOrigin::MetadataDocument,
+        "configured" => ClientOrigin::Configured,
         "proxied" => {
             let plain = sealer
                 .open(&aad(SEALED_ORIGIN, client_id), f.bytes("origin_secrets")?)

@@ -26,6 +26,7 @@ pub fn put(conn: &Connection, sealer: &Sealer, client: &StoredClient) -> Result<
     let (origin, upstream_client_id, registration_client_uri, sealed) = match &client.origin {
         ClientOrigin::Local => ("local", None, None, None),
         ClientOrigin::MetadataDocument => ("metadata_document", None, None, None),
+        ClientOrigin::Configured => ("configured", None, None, None),
         ClientOrigin::Proxied {
             upstream_client_id,
             upstream_client_secret,
@@ -193,6 +194,7 @@ impl RawClient {
         let origin = match self.origin.as_str() {
             "local" => ClientOrigin::Local,
             "metadata_document" => ClientOrigin::MetadataDocument,
+            "configured" => ClientOrigin::Configured,
             "proxied" => {
                 let sealed = self
                     .origin_secrets

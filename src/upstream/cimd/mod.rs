@@ -38,6 +38,8 @@ use crate::domain::client_metadata::RedirectPolicy;
 
 /// Memory bound of the document cache, in bytes of document bodies.
 const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+/// The largest client key set read (ten 4096-bit RSA keys fit).
+const JWKS_MAX_BYTES: usize = 64 * 1024;
 
 /// How far the broker goes to fetch a document, and how long it keeps one.
 #[derive(Debug, Clone)]
@@ -280,6 +282,36 @@ impl CimdFetcher {
             .await
             .map_err(|error: Arc<CimdError>| CimdError::clone(&error))?;
         Ok(cached.document)
+    }
+
+    /// A client's JWK Set at `uri` (RFC 7591 `jwks_uri`), fetched under the same rules
+    /// as a metadata document — public addresses only, no redirects, bounded time and
+    /// size — since whoever registers a client chooses the URL. Not cached here: the
+    /// caller keeps the keys (`tokens::client_assertion`).
+    pub async fn fetch_jwks(&self, uri: &str) -> Result<Value, CimdError> {
+        let url = self.target(uri)?;
+        let response = self
+            .client
+            .get(url)
+            .header(ACCEPT, "application/json, application/jwk-set+json")
+            .send()
+            .await
+            .map_err(|e| request_error(uri, &e))?;
+        let status = response.status();
+        if status != StatusCode::OK {
+            return Err(CimdError::Fetch(format!(
+                "the server answered HTTP {} instead of 200",
+                status.as_u16()
+            )));
+        }
+        if !is_json(response.headers()) {
+            return Err(CimdError::Invalid(
+                "the response's Content-Type is not JSON".to_owned(),
+            ));
+        }
+        let body = read_limited(uri, response, JWKS_MAX_BYTES).await?;
+        serde_json::from_slice(&body)
+            .map_err(|_| CimdError::Invalid("the key set is not JSON".to_owned()))
     }
 
     /// The URL to request, after the checks that need no network.

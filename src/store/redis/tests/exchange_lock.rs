@@ -141,10 +141,10 @@ fn request(subject: &str) -> ExchangeRequest {
         subject_token: subject.to_owned(),
         actor_token: None,
         refresh_token: None,
-        credentials: ClientCredentials {
-            client_id: "token-broker".to_owned(),
-            secret: Secret::new("token-broker-secret"),
-        },
+        credentials: ClientCredentials::with_secret(
+            "token-broker",
+            Secret::new("token-broker-secret"),
+        ),
         holder: Holder {
             subject: "someone".to_owned(),
             ..Holder::default()
