@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::jsonrpc::{self, Message};
 use crate::config::ResourceConfig;
 use crate::flows::access::{self, Access, Allowed, Denial, McpCall, Refusal, Request};
+use crate::flows::addresses::AddressRefused;
 use crate::flows::exchange::{Exchange, Exchanged};
 use crate::flows::limits::{Budget, Origin};
 use crate::tokens::Principal;
@@ -97,6 +98,11 @@ fn refusal(denial: &Denial, id: &Value) -> HttpResponse {
             let response = jsonrpc::error_response(status, id, jsonrpc::SERVER_ERROR, message);
             return limited(response, retry_after_secs, None);
         }
+        Refusal::AddressRefused => {
+            let message = AddressRefused.to_string();
+            let code = jsonrpc::ADDRESS_REFUSED;
+            return jsonrpc::error_response(StatusCode::FORBIDDEN, id, code, &message);
+        }
     };
     let mut response = HttpResponse::build(status);
     // RFC 9110 §15.5.6: a 405 names what is allowed; only POSTs pass anonymously.
@@ -152,19 +158,7 @@ pub async fn authorize<'a>(
     req: &HttpRequest,
     intent: Intent<'_>,
 ) -> Result<Authorized<'a>, Refused> {
-    let authorization = req.headers().get(header::AUTHORIZATION);
-    let request = Request {
-        path: req.uri().path(),
-        query: req.uri().query(),
-        token: access::bearer(authorization.map(HeaderValue::as_bytes)),
-        origin: Origin {
-            peer: req.peer_addr().map(|a| a.ip()),
-            forwarded_for: req
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok()),
-        },
-    };
+    let request = request(req);
     let allowed = match intent {
         Intent::Messages(messages) => flow.messages(request, messages.iter().map(call)).await,
         Intent::Stream => flow.stream(request).await.map(Allowed::Verified),
@@ -198,6 +192,29 @@ pub async fn authorize<'a>(
         downstream,
         budget: checked.budget,
     })
+}
+
+/// The resource's address list alone, before the body is read (403 with a JSON-RPC
+/// error under a null id: the body's ids are not known yet).
+pub fn screen(flow: &Access, req: &HttpRequest) -> Result<(), Refused> {
+    flow.screen(request(req)).map_err(Refused::Denied)
+}
+
+/// What the access flow judges of a gateway request.
+fn request(req: &HttpRequest) -> Request<'_> {
+    let authorization = req.headers().get(header::AUTHORIZATION);
+    Request {
+        path: req.uri().path(),
+        query: req.uri().query(),
+        token: access::bearer(authorization.map(HeaderValue::as_bytes)),
+        origin: Origin {
+            peer: req.peer_addr().map(|a| a.ip()),
+            forwarded_for: req
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok()),
+        },
+    }
 }
 
 impl Authorized<'_> {

@@ -1,7 +1,9 @@
 //! The HTTP API: thin handlers that parse, call actors or domain functions, and map
 //! results to responses through the one error type in [`error`].
 
+pub mod addresses;
 pub mod admin;
+pub mod admin_limits;
 pub mod authorize;
 pub mod callback;
 pub mod clients;

@@ -97,4 +97,27 @@ impl RateLimits for MemoryRateLimits {
             });
         Ok(decision)
     }
+
+    async fn peek(&self, limit: &'static str, key: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.state.get(&(limit, key.to_owned())).map(|e| e.tat))
+    }
+
+    async fn reset(&self, limit: &'static str, key: &str) -> Result<(), StoreError> {
+        self.state.invalidate(&(limit, key.to_owned()));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::MemoryRateLimits;
+    use crate::store::suite::rate_limits::{RateSubject, rate_limits_behaviour};
+
+    fn open() -> RateSubject {
+        RateSubject::new(Arc::new(MemoryRateLimits::new()), ())
+    }
+
+    rate_limits_behaviour!(open);
 }

@@ -7,6 +7,7 @@ mod concurrency;
 mod grants;
 pub mod login_state;
 mod passthrough;
+pub mod rate_limits;
 mod rotation;
 mod signing_keys;
 

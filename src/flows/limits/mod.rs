@@ -13,16 +13,19 @@
 //! (no token, or a refused one) spends the resource's `anonymous` budget by client IP.
 //! Requests the broker cannot judge (400) spend nothing.
 
+mod admin;
+
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use ipnet::IpNet;
+pub use admin::{BudgetError, BudgetQuery, BudgetReport, Budgets, RuleBudget};
 
 use crate::clock::Clock;
 use crate::config::{KeyPart, Policy, ResourceConfig};
-use crate::domain::client_ip::client_ip;
+pub use crate::flows::addresses::Origin;
+use crate::flows::addresses::Addresses;
 use crate::domain::rate_limit::{CredentialBudget, left, retry_after_secs};
 use crate::domain::tool_policy::ToolPattern;
 use crate::store::{RateDecision, RateLimits};
@@ -37,15 +40,7 @@ pub struct Limits {
     counters: Arc<dyn RateLimits>,
     clock: Clock,
     metrics: Metrics,
-    trusted_proxies: Arc<[IpNet]>,
-}
-
-/// Where a request came from: the socket peer and, believed only from a trusted
-/// proxy, `X-Forwarded-For`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Origin<'r> {
-    pub peer: Option<IpAddr>,
-    pub forwarded_for: Option<&'r str>,
+    addresses: Arc<Addresses>,
 }
 
 /// A budget as a response reports it (draft-ietf-httpapi-ratelimit-headers): the
@@ -78,17 +73,18 @@ pub enum Limited {
 pub type Caller<'p> = Option<&'p Principal>;
 
 impl Limits {
+    /// Limits over `counters`; `addresses` works out a request's client IP.
     pub fn new(
         counters: Arc<dyn RateLimits>,
         clock: Clock,
         metrics: Metrics,
-        trusted_proxies: Arc<[IpNet]>,
+        addresses: Arc<Addresses>,
     ) -> Self {
         Self {
             counters,
             clock,
             metrics,
-            trusted_proxies,
+            addresses,
         }
     }
 
@@ -108,12 +104,13 @@ impl Limits {
             return Ok(None);
         }
         let kind = caller.map_or(CredentialBudget::Anonymous, |p| budget_of(p.kind));
-        let ip = || {
-            let peer = origin.peer.unwrap_or(IpAddr::from([0, 0, 0, 0]));
-            client_ip(peer, origin.forwarded_for, &self.trusted_proxies)
-        };
+        let ip = || Some(self.addresses.client_ip(origin));
         let mut key = String::with_capacity(96);
-        let key_kind = caller_key(&mut key, resource, caller, ip);
+        let who = caller.map(Who::of);
+        // A verified caller's IP is always at hand, so a key can always be made.
+        let Ok(key_kind) = caller_key(&mut key, resource, who, ip) else {
+            return Err(Limited::Unavailable);
+        };
         let mut tightest = self
             .spend(resource, config.for_kind(kind), &key, key_kind)
             .await?;
@@ -136,14 +133,8 @@ impl Limits {
         caller: &str,
         key_kind: &str,
     ) -> Result<Budget, Limited> {
-        let mut key = String::with_capacity(caller.len() + policy.name.len() + 8);
-        part(&mut key, &policy.name);
-        key.push_str(caller);
-        let now_ms = self
-            .clock
-            .now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let key = rule_key(policy, caller);
+        let now_ms = now_ms(&self.clock);
         let budget = |remaining, reset_secs| Budget {
             policy: Arc::clone(&policy.name),
             quota: policy.quota,
@@ -189,50 +180,87 @@ fn budget_of(kind: CredentialKind) -> CredentialBudget {
     }
 }
 
+/// What identifies a caller, as far as a key can use it: a verified principal's
+/// subject, client id and API key name (an operator's query names the same).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Who<'a> {
+    pub subject: Option<&'a str>,
+    pub client: Option<&'a str>,
+    pub api_key: Option<&'a str>,
+}
+
+impl<'a> Who<'a> {
+    fn of(principal: &'a Principal) -> Self {
+        Self {
+            subject: Some(principal.subject.as_str()),
+            client: principal.client_id.as_deref(),
+            api_key: principal
+                .client_id
+                .as_deref()
+                .filter(|_| principal.kind == CredentialKind::ApiKey),
+        }
+    }
+}
+
+/// A key part the resource needs and the caller's description lacks: the client IP
+/// (only an operator's query can lack it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NoIp;
+
 /// Writes the caller's key for `resource` into `key` and answers its `key_kind`: the
-/// configured parts the credential has (an anonymous caller has none), or the client
-/// IP when none is left. Each part is length-prefixed, so no subject or client id can
-/// be made to read as another combination.
-fn caller_key<'c>(
+/// configured parts the caller has (an anonymous caller, `None`, has none), or the
+/// client IP when none is left. Each part is length-prefixed, so no subject or client
+/// id can be made to read as another combination. The limiter and the operator's
+/// budget view both key through here, so they name the same counters.
+pub(crate) fn caller_key<'c>(
     key: &mut String,
     resource: &'c ResourceConfig,
-    caller: Caller<'_>,
-    ip: impl Fn() -> IpAddr,
-) -> &'c str {
+    caller: Option<Who<'_>>,
+    ip: impl Fn() -> Option<IpAddr>,
+) -> Result<&'c str, NoIp> {
     part(key, &resource.uri);
     let config = &resource.rate_limit.key;
     let mut any = false;
-    if let Some(principal) = caller {
+    if let Some(who) = caller {
         for kind in &config.parts {
-            let value = match kind {
-                KeyPart::Subject => Some(principal.subject.as_str()),
-                KeyPart::Client => principal.client_id.as_deref(),
-                KeyPart::ApiKey => principal
-                    .client_id
-                    .as_deref()
-                    .filter(|_| principal.kind == CredentialKind::ApiKey),
+            let (tag, value) = match kind {
+                KeyPart::Subject => ('s', who.subject),
+                KeyPart::Client => ('c', who.client),
+                KeyPart::ApiKey => ('k', who.api_key),
                 KeyPart::Ip => {
-                    let _ = write!(key, "i{}|", ip());
+                    let _ = write!(key, "i{}|", ip().ok_or(NoIp)?);
                     any = true;
                     continue;
                 }
             };
             if let Some(value) = value {
-                key.push(match kind {
-                    KeyPart::Subject => 's',
-                    KeyPart::Client => 'c',
-                    _ => 'k',
-                });
+                key.push(tag);
                 part(key, value);
                 any = true;
             }
         }
     }
     if any {
-        return config.label.as_ref();
+        return Ok(config.label.as_ref());
     }
-    let _ = write!(key, "i{}|", ip());
-    "ip"
+    let _ = write!(key, "i{}|", ip().ok_or(NoIp)?);
+    Ok("ip")
+}
+
+/// The broker's clock in milliseconds since the epoch, as the counters take it.
+fn now_ms(clock: &Clock) -> u64 {
+    clock
+        .now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The counter of `policy` for the caller whose key is `caller`.
+fn rule_key(policy: &Policy, caller: &str) -> String {
+    let mut key = String::with_capacity(caller.len() + policy.name.len() + 8);
+    part(&mut key, &policy.name);
+    key.push_str(caller);
+    key
 }
 
 /// `len:value|`
@@ -311,6 +339,7 @@ mod tests {
             exchange_audience: None,
             tools: Default::default(),
             rate_limit: Default::default(),
+            addresses: Default::default(),
         };
         let who = |subject: &str, client: &str| Principal {
             subject: subject.into(),
@@ -321,13 +350,14 @@ mod tests {
             grant_id: None,
             tools: None,
         };
-        let ip = || IpAddr::from([192, 0, 2, 1]);
+        let ip = || Some(IpAddr::from([192, 0, 2, 1]));
         let (mut a, mut b, mut anonymous) = (String::new(), String::new(), String::new());
-        let kind = caller_key(&mut a, &resource, Some(&who("a|b", "c")), ip);
-        caller_key(&mut b, &resource, Some(&who("a", "b|c")), ip);
-        assert_eq!(kind, "subject+client");
+        let (alice, bob) = (who("a|b", "c"), who("a", "b|c"));
+        let kind = caller_key(&mut a, &resource, Some(Who::of(&alice)), ip);
+        caller_key(&mut b, &resource, Some(Who::of(&bob)), ip).unwrap();
+        assert_eq!(kind, Ok("subject+client"));
         assert_ne!(a, b);
-        assert_eq!(caller_key(&mut anonymous, &resource, None, ip), "ip");
+        assert_eq!(caller_key(&mut anonymous, &resource, None, ip), Ok("ip"));
         assert!(anonymous.ends_with("i192.0.2.1|"), "{anonymous}");
     }
 }
