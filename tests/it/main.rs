@@ -4,6 +4,8 @@
 
 mod support;
 
+mod address_lists;
+mod admin_limits;
 mod broker_tokens;
 mod challenge_scopes;
 mod cimd;

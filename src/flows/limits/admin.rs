@@ -14,6 +14,9 @@ use crate::config::{KeyPart, Policy, ResourceConfig};
 use crate::domain::rate_limit::left;
 use crate::store::RateLimits;
 
+/// How an API key's principal names its client (`tokens::api_keys`).
+const API_KEY_PREFIX: &str = "api-key:";
+
 /// The budgets of every protected resource, for the operator.
 pub struct Budgets {
     resources: Arc<[ResourceConfig]>,
@@ -29,6 +32,7 @@ pub struct BudgetQuery<'a> {
     pub resource: &'a str,
     pub subject: Option<&'a str>,
     pub client: Option<&'a str>,
+    /// The API key's configured `name`.
     pub api_key: Option<&'a str>,
     pub ip: Option<&'a str>,
 }
@@ -167,10 +171,15 @@ impl Budgets {
                 config.key.label
             )));
         }
+        // An API key's principal carries `api-key:<name>`; the operator names the key.
+        let api_key = query.api_key.map(|name| {
+            let name = name.strip_prefix(API_KEY_PREFIX).unwrap_or(name);
+            format!("{API_KEY_PREFIX}{name}")
+        });
         let who = Who {
             subject: query.subject,
             client: query.client,
-            api_key: query.api_key,
+            api_key: api_key.as_deref(),
         };
         let mut key = String::with_capacity(96);
         let key_kind = caller_key(&mut key, resource, Some(who), || ip).map_err(|NoIp| {
