@@ -61,8 +61,11 @@ mod tests {
 
     #[test]
     fn every_bad_entry_is_named_by_its_key() {
-        let problems = check(Some(&["10.0.0.1/8", "10.9.0.0/16"]), &["nonsense", "10.0.0.0/8"])
-            .unwrap_err();
+        let problems = check(
+            Some(&["10.0.0.1/8", "10.9.0.0/16"]),
+            &["nonsense", "10.0.0.0/8"],
+        )
+        .unwrap_err();
         for needle in [
             "resources[0].addresses.allow[0]: `10.0.0.1/8` has bits set past its prefix",
             "resources[0].addresses.deny[0]: `nonsense` is not an IP address",
@@ -70,7 +73,10 @@ mod tests {
             assert!(problems.contains(needle), "{needle} in:\n{problems}");
         }
         let dead = check(Some(&["10.9.0.0/16"]), &["10.0.0.0/8"]).unwrap_err();
-        assert!(dead.starts_with("resources[0].addresses: allow entry `10.9.0.0/16`"), "{dead}");
+        assert!(
+            dead.starts_with("resources[0].addresses: allow entry `10.9.0.0/16`"),
+            "{dead}"
+        );
         let empty = check(Some(&[]), &[]).unwrap_err();
         assert!(empty.contains("empty allow list"), "{empty}");
     }

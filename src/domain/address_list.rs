@@ -148,6 +148,9 @@ mod tests {
         assert!(problems[0].contains("`10.1.2.0/24` lies inside deny entry `10.0.0.0/8`"));
         assert!(parse_net("10.0.0.1/8").unwrap_err().contains("10.0.0.0/8"));
         assert!(parse_net("10.0.0/8").is_err());
-        assert_eq!(parse_net("::ffff:192.0.2.1").unwrap(), nets(&["192.0.2.1/32"])[0]);
+        assert_eq!(
+            parse_net("::ffff:192.0.2.1").unwrap(),
+            nets(&["192.0.2.1/32"])[0]
+        );
     }
 }

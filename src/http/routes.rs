@@ -7,8 +7,8 @@ use actix_web::web::{self, ServiceConfig};
 
 use super::error::{self, ApiError};
 use super::{
-    addresses, admin, admin_limits, authorize, callback, consent, health, introspect, jwks, metadata, metrics, register,
-    resource_metadata, revoke, token, verify,
+    addresses, admin, admin_limits, authorize, callback, consent, health, introspect, jwks,
+    metadata, metrics, register, resource_metadata, revoke, token, verify,
 };
 use crate::config::Config;
 
@@ -35,17 +35,19 @@ pub fn configure(config: &Config) -> impl FnOnce(&mut ServiceConfig) + use<> {
         // The OAuth endpoints, behind their address list (judged before anything is
         // read). Browser-based clients (the MCP Inspector) register, redeem and
         // revoke cross-origin.
-        cfg.service(web::scope("/oauth").wrap(from_fn(addresses::oauth_guard)).configure(
-            |cfg| {
-                cross_origin_post(cfg, "/register", register::register);
-                get(cfg, "/authorize", authorize::authorize);
-                get(cfg, "/callback", callback::callback);
-                post(cfg, "/consent", consent::consent);
-                cross_origin_post(cfg, "/token", token::token);
-                cross_origin_post(cfg, "/revoke", revoke::revoke);
-                post(cfg, "/introspect", introspect::introspect);
-            },
-        ));
+        cfg.service(
+            web::scope("/oauth")
+                .wrap(from_fn(addresses::oauth_guard))
+                .configure(|cfg| {
+                    cross_origin_post(cfg, "/register", register::register);
+                    get(cfg, "/authorize", authorize::authorize);
+                    get(cfg, "/callback", callback::callback);
+                    post(cfg, "/consent", consent::consent);
+                    cross_origin_post(cfg, "/token", token::token);
+                    cross_origin_post(cfg, "/revoke", revoke::revoke);
+                    post(cfg, "/introspect", introspect::introspect);
+                }),
+        );
         if admin_api {
             post(cfg, "/admin/invalidate", admin::invalidate);
             admin_limits::routes(cfg);

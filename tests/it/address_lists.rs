@@ -10,7 +10,7 @@ use crate::login_consent::register;
 use crate::login_flow::{login, redeem};
 use crate::support::{TestBroker, config_text, http};
 
-const ADMIN: &str = "an admin token of at least thirty-two bytes";
+const ADMIN: &str = "admin-token-of-at-least-thirty-two-bytes";
 
 /// The test configuration with `trusted` as `server.trusted_proxies`, `lists` right
 /// after the resource (its `[resources.addresses]`, say), `tail` at the end.
@@ -63,9 +63,12 @@ async fn metrics(broker: &TestBroker) -> String {
 #[actix_web::test]
 async fn a_denied_address_is_refused_before_its_token_is_read_and_spends_nothing() {
     let lists = "\n[resources.rate_limit]\nanonymous = 2\n\n[resources.addresses]\ndeny = [\"203.0.113.0/24\"]\n";
-    let broker =
-        TestBroker::start_live(&text("\"127.0.0.1/32\"", lists, ""), Default::default(), |_| {})
-            .await;
+    let broker = TestBroker::start_live(
+        &text("\"127.0.0.1/32\"", lists, ""),
+        Default::default(),
+        |_| {},
+    )
+    .await;
     let valid = broker
         .idp
         .service_token(&broker.at("/mcp"), "notes:read")
@@ -79,14 +82,23 @@ async fn a_denied_address_is_refused_before_its_token_is_read_and_spends_nothing
         assert_refused(verify(&broker, None, denied).await).await;
     }
     // From elsewhere the same tokens are judged as usual.
-    assert_eq!(status(&broker, Some(&valid), Some("198.51.100.1")).await, 200);
-    assert_eq!(status(&broker, Some("forged.not.ajwt"), Some("198.51.100.1")).await, 401);
+    assert_eq!(
+        status(&broker, Some(&valid), Some("198.51.100.1")).await,
+        200
+    );
+    assert_eq!(
+        status(&broker, Some("forged.not.ajwt"), Some("198.51.100.1")).await,
+        401
+    );
 
     // The five refusals spent nothing of the denied address's anonymous budget (2).
     let budgets: Value = http()
         .get(broker.at("/admin/rate-limits"))
         .bearer_auth(ADMIN)
-        .query(&[("resource", broker.at("/mcp").as_str()), ("ip", "203.0.113.9")])
+        .query(&[
+            ("resource", broker.at("/mcp").as_str()),
+            ("ip", "203.0.113.9"),
+        ])
         .send()
         .await
         .unwrap()
@@ -119,9 +131,12 @@ async fn an_allow_list_believes_forwarded_for_only_from_a_trusted_peer() {
     assert_refused(verify(&direct, None, None).await).await;
 
     // Behind a trusted proxy, its X-Forwarded-For names the client.
-    let proxied =
-        TestBroker::start_live(&text("\"127.0.0.1/32\"", lists, ""), Default::default(), |_| {})
-            .await;
+    let proxied = TestBroker::start_live(
+        &text("\"127.0.0.1/32\"", lists, ""),
+        Default::default(),
+        |_| {},
+    )
+    .await;
     let valid = proxied
         .idp
         .service_token(&proxied.at("/mcp"), "notes:read")
@@ -145,7 +160,8 @@ async fn the_gateway_refuses_a_denied_address_before_reading_its_body() {
     let lists = "\n[resources.addresses]\ndeny = [\"127.0.0.1/32\"]\n";
     // Never reached: every request here is refused first.
     let gateway = "\n[[gateway]]\npath = \"/mcp\"\nupstream = \"http://127.0.0.2:9/mcp\"\n";
-    let broker = TestBroker::start_live(&text("", lists, gateway), Default::default(), |_| {}).await;
+    let broker =
+        TestBroker::start_live(&text("", lists, gateway), Default::default(), |_| {}).await;
     // Not JSON at all, with a forged token: the address is judged first.
     let response = http()
         .post(broker.at("/mcp"))
@@ -178,16 +194,21 @@ async fn the_gateway_refuses_a_denied_address_before_reading_its_body() {
 #[actix_web::test]
 async fn the_token_endpoint_refuses_a_denied_address_before_the_code_is_spent() {
     let lists = "\n[server.oauth_addresses]\ndeny = [\"203.0.113.0/24\"]\n";
-    let broker =
-        TestBroker::start_live(&text("\"127.0.0.1/32\"", lists, ""), Default::default(), |_| {})
-            .await;
+    let broker = TestBroker::start_live(
+        &text("\"127.0.0.1/32\"", lists, ""),
+        Default::default(),
+        |_| {},
+    )
+    .await;
     let denied = "203.0.113.9";
 
     let registration = http()
         .post(broker.at("/oauth/register"))
         .header("x-forwarded-for", denied)
-        .json(&json!({ "client_name": "x", "redirect_uris": ["http://127.0.0.1:1/cb"],
-                       "token_endpoint_auth_method": "none" }))
+        .json(
+            &json!({ "client_name": "x", "redirect_uris": ["http://127.0.0.1:1/cb"],
+                       "token_endpoint_auth_method": "none" }),
+        )
         .send()
         .await
         .unwrap();

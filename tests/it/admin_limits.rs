@@ -14,7 +14,7 @@ use crate::redis_outage::start_broker;
 use crate::replicas::{Redis, replica_config};
 use crate::support::{TestBroker, TestDevIdp, config_text, http};
 
-const ADMIN: &str = "an admin token of at least thirty-two bytes";
+const ADMIN: &str = "admin-token-of-at-least-thirty-two-bytes";
 
 async fn verify(broker: &str, token: &str) -> u16 {
     http()
@@ -77,17 +77,35 @@ async fn an_operator_sees_a_spent_budget_at_zero_resets_it_and_the_caller_is_adm
     assert_eq!(budget(&fresh, "api_key")["remaining"], 2);
     assert_eq!(budget(&fresh, "api_key")["limit"], 2);
     assert_eq!(budget(&fresh, "tool:notes_*")["remaining"], 5);
-    assert!(fresh["budgets"].as_array().unwrap().iter().all(|b| b["rule"] != "anonymous"));
+    assert!(
+        fresh["budgets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["rule"] != "anonymous")
+    );
 
-    assert_eq!([verify(&broker.url, &key).await, verify(&broker.url, &key).await], [200, 200]);
+    assert_eq!(
+        [
+            verify(&broker.url, &key).await,
+            verify(&broker.url, &key).await
+        ],
+        [200, 200]
+    );
     assert_eq!(verify(&broker.url, &key).await, 429);
     let (_, spent) = admin(reqwest::Method::GET, &url, Some(ADMIN), &who).await;
     assert_eq!(budget(&spent, "api_key")["remaining"], 0, "{spent}");
-    let reset_after = budget(&spent, "api_key")["reset_after_secs"].as_u64().unwrap();
+    let reset_after = budget(&spent, "api_key")["reset_after_secs"]
+        .as_u64()
+        .unwrap();
     assert!((59..=60).contains(&reset_after), "{spent}");
 
     // No token, a wrong one, a malformed one: 401, and nothing reset.
-    for token in [None, Some("not the admin token at all, but long enough"), Some("a b")] {
+    for token in [
+        None,
+        Some("not the admin token at all, but long enough"),
+        Some("a b"),
+    ] {
         let (status, _) = admin(reqwest::Method::DELETE, &url, token, &who).await;
         assert_eq!(status, 401, "{token:?}");
     }
@@ -95,11 +113,25 @@ async fn an_operator_sees_a_spent_budget_at_zero_resets_it_and_the_caller_is_adm
 
     // A query that names no key, or a part the resource does not key by: 400.
     let (status, body) = admin(reqwest::Method::GET, &url, Some(ADMIN), &who[..1]).await;
-    assert_eq!((status, &body["error"]), (400, &Value::from("invalid_request")));
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &Value::from("invalid_request"))
+    );
     let api = [("resource", resource.as_str()), ("api_key", "ci")];
-    assert_eq!(admin(reqwest::Method::GET, &url, Some(ADMIN), &api).await.0, 400);
-    let elsewhere = [("resource", "https://elsewhere.example/mcp"), ("subject", "x")];
-    assert_eq!(admin(reqwest::Method::GET, &url, Some(ADMIN), &elsewhere).await.0, 400);
+    assert_eq!(
+        admin(reqwest::Method::GET, &url, Some(ADMIN), &api).await.0,
+        400
+    );
+    let elsewhere = [
+        ("resource", "https://elsewhere.example/mcp"),
+        ("subject", "x"),
+    ];
+    assert_eq!(
+        admin(reqwest::Method::GET, &url, Some(ADMIN), &elsewhere)
+            .await
+            .0,
+        400
+    );
 
     let (status, after) = admin(reqwest::Method::DELETE, &url, Some(ADMIN), &who).await;
     assert_eq!(status, 200, "{after}");
@@ -108,8 +140,17 @@ async fn an_operator_sees_a_spent_budget_at_zero_resets_it_and_the_caller_is_adm
     // Idempotent, by DELETE or POST …/reset.
     let reset = broker.at("/admin/rate-limits/reset");
     let (status, again) = admin(reqwest::Method::POST, &reset, Some(ADMIN), &who).await;
-    assert_eq!((status, budget(&again, "api_key")["remaining"].clone()), (200, 2.into()));
-    assert_eq!([verify(&broker.url, &key).await, verify(&broker.url, &key).await], [200, 200]);
+    assert_eq!(
+        (status, budget(&again, "api_key")["remaining"].clone()),
+        (200, 2.into())
+    );
+    assert_eq!(
+        [
+            verify(&broker.url, &key).await,
+            verify(&broker.url, &key).await
+        ],
+        [200, 200]
+    );
     assert_eq!(verify(&broker.url, &key).await, 429);
 }
 
@@ -157,17 +198,43 @@ async fn a_reset_through_one_replica_is_every_replicas_at_once() {
     ];
 
     // Spent across both, refused on both.
-    assert_eq!([verify(&a, &token).await, verify(&b, &token).await], [200, 200]);
-    assert_eq!([verify(&a, &token).await, verify(&b, &token).await], [429, 429]);
-    let (_, seen) = admin(reqwest::Method::GET, &format!("{b}/admin/rate-limits"), Some(ADMIN), &who).await;
+    assert_eq!(
+        [verify(&a, &token).await, verify(&b, &token).await],
+        [200, 200]
+    );
+    assert_eq!(
+        [verify(&a, &token).await, verify(&b, &token).await],
+        [429, 429]
+    );
+    let (_, seen) = admin(
+        reqwest::Method::GET,
+        &format!("{b}/admin/rate-limits"),
+        Some(ADMIN),
+        &who,
+    )
+    .await;
     assert_eq!(budget(&seen, "upstream_token")["remaining"], 0, "{seen}");
 
     // Reset through a; b admits at once, the whole burst and no more.
-    let (status, _) =
-        admin(reqwest::Method::DELETE, &format!("{a}/admin/rate-limits"), Some(ADMIN), &who).await;
+    let (status, _) = admin(
+        reqwest::Method::DELETE,
+        &format!("{a}/admin/rate-limits"),
+        Some(ADMIN),
+        &who,
+    )
+    .await;
     assert_eq!(status, 200);
-    let (_, seen) = admin(reqwest::Method::GET, &format!("{b}/admin/rate-limits"), Some(ADMIN), &who).await;
+    let (_, seen) = admin(
+        reqwest::Method::GET,
+        &format!("{b}/admin/rate-limits"),
+        Some(ADMIN),
+        &who,
+    )
+    .await;
     assert_eq!(budget(&seen, "upstream_token")["remaining"], 2, "{seen}");
-    assert_eq!([verify(&b, &token).await, verify(&b, &token).await], [200, 200]);
+    assert_eq!(
+        [verify(&b, &token).await, verify(&b, &token).await],
+        [200, 200]
+    );
     assert_eq!(verify(&a, &token).await, 429);
 }

@@ -351,7 +351,10 @@ impl Access {
 }
 
 /// The resource of a request without `Authorization`, if one covers its path.
-fn tokenless<'a>(request: Request<'_>, resource: Option<&'a ResourceConfig>) -> Option<&'a ResourceConfig> {
+fn tokenless<'a>(
+    request: Request<'_>,
+    resource: Option<&'a ResourceConfig>,
+) -> Option<&'a ResourceConfig> {
     resource.filter(|_| matches!(request.token, Err(Rejection::Missing)))
 }
 

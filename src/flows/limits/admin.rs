@@ -127,7 +127,12 @@ impl Budgets {
                     BudgetError::Unavailable
                 })?;
         }
-        tracing::info!(resource = query.resource, key_kind, rules = rules.len(), "rate-limit budgets reset by the operator");
+        tracing::info!(
+            resource = query.resource,
+            key_kind,
+            rules = rules.len(),
+            "rate-limit budgets reset by the operator"
+        );
         self.show(query).await
     }
 
@@ -146,9 +151,7 @@ impl Budgets {
             None => None,
             Some(Ok(ip)) => Some(ip.to_canonical()),
             Some(Err(_)) => {
-                return Err(BudgetError::BadKey(
-                    "`ip` is not an IP address".to_owned(),
-                ));
+                return Err(BudgetError::BadKey("`ip` is not an IP address".to_owned()));
             }
         };
         let named = [

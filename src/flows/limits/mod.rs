@@ -24,10 +24,10 @@ pub use admin::{BudgetError, BudgetQuery, BudgetReport, Budgets, RuleBudget};
 
 use crate::clock::Clock;
 use crate::config::{KeyPart, Policy, ResourceConfig};
-pub use crate::flows::addresses::Origin;
-use crate::flows::addresses::Addresses;
 use crate::domain::rate_limit::{CredentialBudget, left, retry_after_secs};
 use crate::domain::tool_policy::ToolPattern;
+use crate::flows::addresses::Addresses;
+pub use crate::flows::addresses::Origin;
 use crate::store::{RateDecision, RateLimits};
 use crate::telemetry::metrics::Metrics;
 use crate::tokens::{CredentialKind, Principal};

@@ -35,7 +35,10 @@ pub const TWO_A_MINUTE: Rate = Rate {
 pub const T0: u64 = 1_800_000_000_000;
 
 async fn spend(counters: &dyn RateLimits, key: &str) -> RateDecision {
-    counters.admit("suite", key, TWO_A_MINUTE, T0).await.unwrap()
+    counters
+        .admit("suite", key, TWO_A_MINUTE, T0)
+        .await
+        .unwrap()
 }
 
 /// `peek` reads what `admit` wrote, and reading changes nothing.
