@@ -56,6 +56,17 @@ impl Addresses {
         }
     }
 
+    /// Says at start-up what cannot be detected later: with address lists but no
+    /// trusted proxy, the lists judge the socket peer — behind a proxy, the proxy.
+    pub fn warn_untrusted_lists(&self, resources: &[crate::config::ResourceConfig]) {
+        let lists = !self.oauth.is_open() || resources.iter().any(|r| !r.addresses.is_open());
+        if lists && self.trusted_proxies.is_empty() {
+            tracing::warn!(
+                "address lists are configured but server.trusted_proxies is empty: they judge the socket peer, which behind a proxy (forward-auth always) is the proxy for every client"
+            );
+        }
+    }
+
     /// The client IP of a request from `origin` (no peer: `0.0.0.0`, which no sane
     /// allow list names).
     pub fn client_ip(&self, origin: Origin<'_>) -> IpAddr {

@@ -275,6 +275,7 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
         config.server.oauth_addresses.clone(),
         metrics.clone(),
     ));
+    addresses.warn_untrusted_lists(&config.resources);
     let resources: Arc<[crate::config::ResourceConfig]> =
         config.resources.iter().cloned().collect();
     let limits = crate::flows::limits::Limits::new(
