@@ -132,13 +132,11 @@ fn limited(
 /// `budget`, if any.
 pub fn budget_headers(headers: &mut HeaderMap, budget: Option<&Budget>) {
     let Some(budget) = budget else { return };
-    for (name, value) in [
-        ("ratelimit-policy", budget.policy_header()),
-        ("ratelimit", budget.header()),
-    ] {
-        if let Ok(value) = HeaderValue::try_from(value) {
-            headers.insert(HeaderName::from_static(name), value);
-        }
+    if let Ok(value) = HeaderValue::from_str(budget.policy_header()) {
+        headers.insert(HeaderName::from_static("ratelimit-policy"), value);
+    }
+    if let Ok(value) = HeaderValue::try_from(budget.header()) {
+        headers.insert(HeaderName::from_static("ratelimit"), value);
     }
 }
 

@@ -47,13 +47,11 @@ pub fn request<'r>(
 /// The `RateLimit-Policy` and `RateLimit` fields for `budget`, if any.
 pub fn budget_headers(headers: &mut HeaderMap, budget: Option<&Budget>) {
     let Some(budget) = budget else { return };
-    for (name, value) in [
-        (RATELIMIT_POLICY, budget.policy_header()),
-        (RATELIMIT, budget.header()),
-    ] {
-        if let Ok(value) = HeaderValue::try_from(value) {
-            headers.insert(name, value);
-        }
+    if let Ok(value) = HeaderValue::from_str(budget.policy_header()) {
+        headers.insert(RATELIMIT_POLICY, value);
+    }
+    if let Ok(value) = HeaderValue::try_from(budget.header()) {
+        headers.insert(RATELIMIT, value);
     }
 }
 

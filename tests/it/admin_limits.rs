@@ -122,6 +122,20 @@ async fn an_operator_sees_a_spent_budget_at_zero_resets_it_and_the_caller_is_adm
         admin(reqwest::Method::GET, &url, Some(ADMIN), &api).await.0,
         400
     );
+    let with_ip = [who[0], who[1], who[2], ("ip", "192.0.2.1")];
+    assert_eq!(
+        admin(reqwest::Method::GET, &url, Some(ADMIN), &with_ip)
+            .await
+            .0,
+        400
+    );
+    let typo = [who[0], ("subjct", "service:ci")];
+    assert_eq!(
+        admin(reqwest::Method::GET, &url, Some(ADMIN), &typo)
+            .await
+            .0,
+        400
+    );
     let elsewhere = [
         ("resource", "https://elsewhere.example/mcp"),
         ("subject", "x"),

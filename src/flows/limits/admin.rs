@@ -168,6 +168,12 @@ impl Budgets {
             }
         }
         let only_ip = named.iter().all(|(_, _, given)| !given);
+        if !only_ip && ip.is_some() && !config.key.parts.contains(&KeyPart::Ip) {
+            return Err(BudgetError::BadKey(format!(
+                "this resource keys callers by {}; `ip` is not part of it (alone it names the anonymous budget)",
+                config.key.label
+            )));
+        }
         if only_ip && ip.is_none() {
             return Err(BudgetError::BadKey(format!(
                 "name the caller: this resource keys callers by {} (or ip for the anonymous budget)",

@@ -48,7 +48,10 @@ pub struct Limits {
 /// (`RateLimit: "name";r=…;t=…`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Budget {
-    pub policy: Arc<str>,
+    /// The policy's name as an sf-string (`Policy::quoted`).
+    pub quoted: Arc<str>,
+    /// The `RateLimit-Policy` value (`Policy::header`).
+    pub policy_header: Arc<str>,
     pub quota: u32,
     pub window_secs: u64,
     pub remaining: u64,
@@ -105,18 +108,26 @@ impl Limits {
         }
         let kind = caller.map_or(CredentialBudget::Anonymous, |p| budget_of(p.kind));
         let ip = || Some(self.addresses.client_ip(origin));
-        let mut key = String::with_capacity(96);
+        // One buffer for every counter this request spends: the caller's key, then
+        // each rule's part in turn (`Policy::key_part`, made at start-up).
+        let mut key = String::with_capacity(128);
         let who = caller.map(Who::of);
         // A verified caller's IP is always at hand, so a key can always be made.
         let Ok(key_kind) = caller_key(&mut key, resource, who, ip) else {
             return Err(Limited::Unavailable);
         };
+        let spending = Spending {
+            resource,
+            key_kind,
+            caller_len: key.len(),
+            now_ms: now_ms(&self.clock),
+        };
         let mut tightest = self
-            .spend(resource, config.for_kind(kind), &key, key_kind)
+            .spend(&spending, config.for_kind(kind), &mut key)
             .await?;
         for tool in &config.tools {
             for _ in 0..uses(&tool.pattern) {
-                let spent = self.spend(resource, &tool.policy, &key, key_kind).await?;
+                let spent = self.spend(&spending, &tool.policy, &mut key).await?;
                 if spent.remaining < tightest.remaining {
                     tightest = spent;
                 }
@@ -125,28 +136,30 @@ impl Limits {
         Ok(Some(tightest))
     }
 
-    /// One event of `policy` for the caller whose key is `caller`.
+    /// One event of `policy` for the caller whose key `key` starts with.
     async fn spend(
         &self,
-        resource: &ResourceConfig,
+        spending: &Spending<'_>,
         policy: &Policy,
-        caller: &str,
-        key_kind: &str,
+        key: &mut String,
     ) -> Result<Budget, Limited> {
-        let key = rule_key(policy, caller);
-        let now_ms = now_ms(&self.clock);
+        let Spending {
+            resource,
+            key_kind,
+            caller_len,
+            now_ms,
+        } = *spending;
+        key.truncate(caller_len);
+        key.push_str(&policy.key_part);
         let budget = |remaining, reset_secs| Budget {
-            policy: Arc::clone(&policy.name),
+            quoted: Arc::clone(&policy.quoted),
+            policy_header: Arc::clone(&policy.header),
             quota: policy.quota,
             window_secs: policy.window_secs,
             remaining,
             reset_secs,
         };
-        match self
-            .counters
-            .admit(COUNTER, &key, policy.rate, now_ms)
-            .await
-        {
+        match self.counters.admit(COUNTER, key, policy.rate, now_ms).await {
             Ok(RateDecision::Admitted { state }) => {
                 let left = left(state, now_ms, policy.rate);
                 Ok(budget(left.remaining, left.reset_secs))
@@ -167,6 +180,16 @@ impl Limits {
             }
         }
     }
+}
+
+/// What every counter of one request shares: the resource, how the caller was keyed,
+/// where the caller's part of the key ends, and the time.
+#[derive(Clone, Copy)]
+struct Spending<'r> {
+    resource: &'r ResourceConfig,
+    key_kind: &'r str,
+    caller_len: usize,
+    now_ms: u64,
 }
 
 /// The budget a verified credential spends.
@@ -255,58 +278,53 @@ fn now_ms(clock: &Clock) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// The counter of `policy` for the caller whose key is `caller`.
+/// The counter of `policy` for the caller whose key is `caller` (as `spend` makes it).
 fn rule_key(policy: &Policy, caller: &str) -> String {
-    let mut key = String::with_capacity(caller.len() + policy.name.len() + 8);
-    part(&mut key, &policy.name);
+    let mut key = String::with_capacity(caller.len() + policy.key_part.len());
     key.push_str(caller);
+    key.push_str(&policy.key_part);
     key
 }
 
 /// `len:value|`
 fn part(key: &mut String, value: &str) {
-    let _ = write!(key, "{}:{value}|", value.len());
+    push_decimal(key, value.len() as u64);
+    key.push(':');
+    key.push_str(value);
+    key.push('|');
+}
+
+/// `n` in decimal, without the formatting machinery (this runs on every request).
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
 }
 
 impl Budget {
     /// The `RateLimit-Policy` field value: `"name";q=quota;w=window`.
-    pub fn policy_header(&self) -> String {
-        format!(
-            "{};q={};w={}",
-            sf_string(&self.policy),
-            self.quota,
-            self.window_secs
-        )
+    pub fn policy_header(&self) -> &str {
+        &self.policy_header
     }
 
     /// The `RateLimit` field value: `"name";r=remaining;t=reset`.
     pub fn header(&self) -> String {
-        format!(
-            "{};r={};t={}",
-            sf_string(&self.policy),
-            self.remaining,
-            self.reset_secs
-        )
+        let mut out = String::with_capacity(self.quoted.len() + 28);
+        out.push_str(&self.quoted);
+        out.push_str(";r=");
+        push_decimal(&mut out, self.remaining);
+        out.push_str(";t=");
+        push_decimal(&mut out, self.reset_secs);
+        out
     }
-}
-
-/// An RFC 8941 sf-string: quoted, `"` and `\` escaped (policy names are printable
-/// ASCII by configuration: credential kinds and tool patterns).
-fn sf_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' '..='~' => out.push(c),
-            _ => out.push('?'),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -316,7 +334,8 @@ mod tests {
     #[test]
     fn headers_follow_the_drafts_syntax() {
         let budget = Budget {
-            policy: Arc::from("tool:notes_*"),
+            quoted: Arc::from("\"tool:notes_*\""),
+            policy_header: Arc::from("\"tool:notes_*\";q=10;w=60"),
             quota: 10,
             window_secs: 60,
             remaining: 3,
@@ -324,7 +343,12 @@ mod tests {
         };
         assert_eq!(budget.policy_header(), "\"tool:notes_*\";q=10;w=60");
         assert_eq!(budget.header(), "\"tool:notes_*\";r=3;t=42");
-        assert_eq!(sf_string("a\"b\\c\u{e9}"), "\"a\\\"b\\\\c?\"");
+        let mut decimal = String::new();
+        for n in [0, 7, 10, 1_234_567, u64::MAX] {
+            decimal.clear();
+            push_decimal(&mut decimal, n);
+            assert_eq!(decimal, n.to_string());
+        }
     }
 
     #[test]
