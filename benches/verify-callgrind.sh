@@ -107,7 +107,9 @@ measure() {
   send "$path" "$REQUESTS"
   callgrind_control -d "$name" "$broker_pid" >/dev/null
   callgrind_control -i off "$broker_pid" >/dev/null
-  total=$(cat "$work"/callgrind.*."$name"* 2>/dev/null | sed -n 's/^summary: //p; s/^totals: //p' | head -1)
+  # Each dump is its own file (callgrind.<pid>.<n>), named by its trigger inside.
+  total=$(grep -l -x "desc: Trigger: dump $name" "$work"/callgrind.*.* 2>/dev/null |
+    xargs -r sed -n 's/^summary: //p' | head -1 || true)
   [[ -n $total ]] || die "no callgrind dump for $name (see $work)"
   IR=$(( total / REQUESTS ))
 }
