@@ -1,7 +1,7 @@
 # Helpers shared by the benchmark scripts (verify.sh, exchange.sh); sourced, not run.
 # Before sourcing, the script sets BENCH_NAME (log prefix and work-directory name) and
 # the knobs these functions read: THREADS, CONNECTIONS, BUILD, KEEP and the `run`
-# array (the command prefix, e.g. `nice -n -10`). After sourcing it has $repo,
+# array (the command prefix, e.g. `nice -n -10`); NEEDS_WRK=0 for a script without wrk. After sourcing it has $repo,
 # $benches, $bin and $work, an EXIT trap that stops every process it started, and:
 #   log, die                    messages on stderr (die keeps the work directory)
 #   in_child CMD…               run CMD in the background and wait for it
@@ -19,7 +19,7 @@ log() { printf '[%s] %s\n' "$BENCH_NAME" "$*" >&2; }
 die() { log "error: $*"; [[ -z ${work:-} ]] || KEEP=1; exit 1; }
 
 # --- tools -----------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1; then
+if [[ ${NEEDS_WRK:-1} == 1 ]] && ! command -v wrk >/dev/null 2>&1; then
   log "wrk not found; installing the Debian package"
   sudo_cmd=()
   [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)

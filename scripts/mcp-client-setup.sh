@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the real MCP client fixture (fixtures/mcp-client: the MCP TypeScript SDK and
-# playwright-core) with `npm ci` when node_modules is missing or older than
-# package-lock.json, and Debian's chromium for the consent-page browser test when
+# Installs the real MCP client fixture (fixtures/mcp-client: the MCP TypeScript SDK 1.x,
+# its 2.x client package and playwright-core) with `npm ci` when node_modules is missing
+# or older than package-lock.json, and Debian's chromium for the consent-page browser test when
 # /usr/bin/chromium is missing. Idempotent; needs the npm registry and apt for the
 # first run.
 set -euo pipefail
@@ -17,7 +17,8 @@ die() {
 
 command -v node >/dev/null 2>&1 || die "node is not on PATH"
 if [[ ! -d "$dir/node_modules" || ! -f "$stamp" || "$dir/package-lock.json" -nt "$stamp" \
-    || ! -d "$dir/node_modules/@modelcontextprotocol/sdk" || ! -d "$dir/node_modules/playwright-core" ]]; then
+    || ! -d "$dir/node_modules/@modelcontextprotocol/sdk" || ! -d "$dir/node_modules/@modelcontextprotocol/client" \
+    || ! -d "$dir/node_modules/playwright-core" ]]; then
     command -v npm >/dev/null 2>&1 || die "npm is not on PATH (needed for 'npm ci' in $dir)"
     echo "mcp-client-setup: npm ci in $dir" >&2
     (cd "$dir" && npm ci --no-audit --no-fund) || die "'npm ci' failed in $dir"

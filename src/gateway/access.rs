@@ -15,7 +15,7 @@ use super::jsonrpc::{self, Message};
 use crate::config::ResourceConfig;
 use crate::flows::access::{self, Access, Allowed, Denial, McpCall, Refusal, Request};
 use crate::flows::addresses::AddressRefused;
-use crate::flows::exchange::{Exchange, Exchanged};
+use crate::flows::exchange::{Exchange, Exchanged, NoDownstream};
 use crate::flows::limits::{Budget, Origin};
 use crate::tokens::Principal;
 
@@ -103,6 +103,12 @@ fn refusal(denial: &Denial, id: &Value) -> HttpResponse {
             let code = jsonrpc::ADDRESS_REFUSED;
             return jsonrpc::error_response(StatusCode::FORBIDDEN, id, code, &message);
         }
+        Refusal::Unavailable { retry_after_secs } => {
+            let message = "the token cannot be verified now; retry later";
+            let status = StatusCode::SERVICE_UNAVAILABLE;
+            let response = jsonrpc::error_response(status, id, jsonrpc::SERVER_ERROR, message);
+            return limited(response, retry_after_secs, None);
+        }
     };
     let mut response = HttpResponse::build(status);
     // RFC 9110 §15.5.6: a 405 names what is allowed; only POSTs pass anonymously.
@@ -182,7 +188,10 @@ pub async fn authorize<'a>(
         downstream = flow
             .for_checked(&checked, token)
             .await
-            .map_err(|()| Refused::Unavailable)?;
+            .map_err(|why| match why {
+                NoDownstream::Unavailable => Refused::Unavailable,
+                NoDownstream::Refused(denial) => Refused::Denied(*denial),
+            })?;
     }
     Ok(Authorized {
         resource: checked.resource,

@@ -15,6 +15,7 @@ use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 use super::error::{ApiError, ErrorCode};
 use crate::flows::access::{self, Access, Checked, Denial, Refusal, Request};
 use crate::flows::addresses::AddressRefused;
+pub use crate::flows::exchange::NoDownstream;
 use crate::flows::exchange::{Exchange, Exchanged};
 use crate::flows::limits::{Budget, Origin};
 use crate::tokens::{Principal, Rejection};
@@ -77,7 +78,8 @@ pub fn refusal(denial: &Denial) -> HttpResponse {
         Refusal::Limited { retry_after_secs } => {
             return limited(StatusCode::TOO_MANY_REQUESTS, retry_after_secs, denial);
         }
-        Refusal::LimitUnavailable { retry_after_secs } => {
+        Refusal::LimitUnavailable { retry_after_secs }
+        | Refusal::Unavailable { retry_after_secs } => {
             return limited(StatusCode::SERVICE_UNAVAILABLE, retry_after_secs, denial);
         }
         // A status nginx's auth_request passes on as it is.
@@ -116,15 +118,20 @@ pub(crate) async fn downstream(
     flow: Option<&web::Data<Exchange>>,
     checked: &Checked<'_>,
     token: &str,
-) -> Result<Option<Arc<Exchanged>>, ()> {
-    flow.ok_or(())?.for_checked(checked, token).await
+) -> Result<Option<Arc<Exchanged>>, NoDownstream> {
+    let flow = flow.ok_or(NoDownstream::Unavailable)?;
+    flow.for_checked(checked, token).await
 }
 
-/// 503 for a request whose downstream token cannot be had (fail closed).
-pub fn unavailable() -> HttpResponse {
-    HttpResponse::ServiceUnavailable()
-        .insert_header((header::RETRY_AFTER, "5"))
-        .finish()
+/// The answer for a request whose downstream token cannot be had (fail closed): 503
+/// with `Retry-After` when a retry may help, else the token's refusal.
+pub fn no_downstream(why: &NoDownstream) -> HttpResponse {
+    match why {
+        NoDownstream::Unavailable => HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, "5"))
+            .finish(),
+        NoDownstream::Refused(denial) => refusal(denial),
+    }
 }
 
 pub use crate::flows::exchange::Downstream;
@@ -149,13 +156,17 @@ pub async fn require_token(
     };
     if checked.resource.exchange_audience.is_some() {
         let token = bearer(req.headers()).map(str::to_owned).unwrap_or_default();
-        let exchanged = downstream(req.app_data(), &checked, &token).await;
         // Fail closed: without a downstream token the client's must not go through.
-        let Some(value) = exchanged.ok().flatten().and_then(|exchanged| {
+        let exchanged = match downstream(req.app_data(), &checked, &token).await {
+            Ok(exchanged) => exchanged,
+            Err(why) => return Ok(req.into_response(no_downstream(&why)).map_into_right_body()),
+        };
+        let Some(value) = exchanged.and_then(|exchanged| {
             let value = HeaderValue::from_str(&format!("Bearer {}", exchanged.access_token));
             Some((value.ok()?, exchanged))
         }) else {
-            return Ok(req.into_response(unavailable()).map_into_right_body());
+            let why = NoDownstream::Unavailable;
+            return Ok(req.into_response(no_downstream(&why)).map_into_right_body());
         };
         req.headers_mut().insert(header::AUTHORIZATION, value.0);
         req.extensions_mut().insert(Downstream(value.1));

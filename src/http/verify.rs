@@ -82,7 +82,7 @@ async fn hand_on(
             Ok(())
         }
         Ok(None) => Ok(()),
-        Err(()) => Err(protect::unavailable()),
+        Err(why) => Err(protect::no_downstream(&why)),
     }
 }
 

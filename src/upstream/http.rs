@@ -12,6 +12,13 @@ use super::UpstreamError;
 /// Responses larger than this are refused: discovery documents and JWKS are small.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
+/// An idle pooled connection is given up after this, rather than reqwest's 90 s:
+/// servers close idle keep-alive connections after as little as 5 s (actix-web's and
+/// Node's default, oidc-provider's among them), and a request sent on one the moment
+/// the server closes it fails ("connection closed before message completed"), a 503
+/// for the client out of nothing (found by the soak, benches/soak.sh).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
 /// A shared, cheaply cloned client.
 #[derive(Clone, Debug)]
 pub struct UpstreamHttp {
@@ -25,6 +32,7 @@ impl UpstreamHttp {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .timeout(timeout)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Self { client })
@@ -182,5 +190,64 @@ async fn read_body(url: &str, mut response: reqwest::Response) -> Result<Vec<u8>
             status: status.as_u16(),
             retry_after,
         }),
+    }
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Answers `{}` to every request on every connection, counting connections.
+    fn server() -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/doc", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                counter.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut buffer = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while let Ok(n) = stream.read(&mut chunk) {
+                        if n == 0 {
+                            return;
+                        }
+                        buffer.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buffer.drain(..end + 4);
+                            let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+                            if stream.write_all(answer.as_bytes()).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    #[actix_web::test]
+    async fn a_connection_idle_past_the_pool_timeout_is_not_reused() {
+        let (url, accepted) = server();
+        let http = UpstreamHttp::new(Duration::from_secs(5)).unwrap();
+        let _: serde_json::Value = http.get_json(&url).await.unwrap();
+        let _: serde_json::Value = http.get_json(&url).await.unwrap();
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "kept alive while busy");
+        // The pool's own idle clock (hyper's): no test clock reaches it.
+        tokio::time::sleep(POOL_IDLE_TIMEOUT + Duration::from_millis(500)).await;
+        let _: serde_json::Value = http.get_json(&url).await.unwrap();
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "a connection idle past POOL_IDLE_TIMEOUT was reused"
+        );
     }
 }

@@ -57,6 +57,20 @@ impl UpstreamError {
     pub fn is_invalid_grant(&self) -> bool {
         self.oauth_error() == Some("invalid_grant")
     }
+
+    /// The provider could not answer now — no answer at all, 429, a 5xx, or
+    /// `temporarily_unavailable` — so the same request may work later.
+    pub fn is_transient(&self) -> bool {
+        let transient = |status: u16| status == 429 || status >= 500;
+        match self {
+            Self::Unreachable { .. } => true,
+            Self::Status { status, .. } => transient(*status),
+            Self::OAuth { status, error, .. } => {
+                transient(*status) || error == "temporarily_unavailable"
+            }
+            Self::Invalid { .. } | Self::IssuerMismatch { .. } => false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -83,5 +97,34 @@ mod tests {
         };
         assert!(!status.is_invalid_grant());
         assert_eq!(status.oauth_error(), None);
+    }
+
+    #[test]
+    fn no_answer_429_and_5xx_are_transient_refusals_are_not() {
+        let status = |status| UpstreamError::Status {
+            url: "https://idp.example/token".to_owned(),
+            status,
+            retry_after: None,
+        };
+        let unreachable = UpstreamError::Unreachable {
+            url: "https://idp.example/token".to_owned(),
+            reason: "timed out".to_owned(),
+        };
+        let busy = UpstreamError::OAuth {
+            status: 503,
+            error: "temporarily_unavailable".to_owned(),
+            description: None,
+        };
+        for transient in [status(429), status(503), status(500), unreachable, busy] {
+            assert!(transient.is_transient(), "{transient}");
+        }
+        for refusal in [
+            status(400),
+            status(404),
+            oauth("invalid_grant"),
+            oauth("invalid_client"),
+        ] {
+            assert!(!refusal.is_transient(), "{refusal}");
+        }
     }
 }

@@ -36,7 +36,7 @@ async fn start() -> TestBroker {
     broker
 }
 
-async fn confidential(broker: &TestBroker, id: &str, secret: &str) {
+pub(crate) async fn confidential(broker: &TestBroker, id: &str, secret: &str) {
     broker
         .state
         .store
@@ -441,4 +441,95 @@ async fn another_issuer_is_trusted_through_its_discovery_document() {
     broker.clock.advance(std::time::Duration::from_secs(61));
     let (status, body) = present(&broker, &rotated).await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// A resource that hands on a provider token (`exchange_audience`) needs a provider
+/// login; an ID-JAG grant has none, so the token endpoint refuses before spending the
+/// `jti`, rather than issue a token every call with would fail.
+#[actix_web::test]
+async fn an_id_jag_for_a_resource_that_exchanges_is_refused_before_its_jti_is_spent() {
+    let text = crate::exchange::text().replacen(
+        "scopes_supported = [\"notes:read\", \"notes:write\"]\n",
+        &format!(
+            "scopes_supported = [\"notes:read\", \"notes:write\"]\nexchange_audience = \"{}\"\n",
+            crate::exchange::NOTES
+        ),
+        1,
+    ) + &enterprise(UPSTREAM_PLACEHOLDER, r#""demo-agent""#);
+    let broker = TestBroker::start_with(&text, |_| {}).await;
+    confidential(&broker, "demo-agent", "demo-agent-secret").await;
+    let claims = claims(&broker);
+    refused(&broker, &signed(&broker, &claims), "provider login").await;
+    // The jti is still unspent: the store takes it now, for the first time.
+    let digest: [u8; 32] = Sha256::new()
+        .chain_update(broker.idp.url.as_bytes())
+        .chain_update([0])
+        .chain_update(claims["jti"].as_str().unwrap().as_bytes())
+        .finalize()
+        .into();
+    let now = broker.clock.unix();
+    let first = broker.state.store.spend_assertion(digest, now + 600, now);
+    assert!(first.await.unwrap(), "the refused ID-JAG's jti was spent");
+}
+
+/// A token whose grant holds no provider token (an ID-JAG grant issued before the
+/// resource began to exchange) at a resource with an `exchange_audience`: refused
+/// with 401 `invalid_token` and a reason, never a 503 the client would retry forever.
+#[actix_web::test]
+async fn a_grant_without_a_provider_token_is_refused_at_an_exchanging_resource_not_retried() {
+    use token_broker::domain::scope::Scopes;
+    use token_broker::store::{Grant, UpstreamTokens};
+    use token_broker::tokens::issue::{Minting, mint};
+
+    let text = crate::exchange::text().replacen(
+        "scopes_supported = [\"notes:read\", \"notes:write\"]\n",
+        &format!(
+            "scopes_supported = [\"notes:read\", \"notes:write\"]\nexchange_audience = \"{}\"\n",
+            crate::exchange::NOTES
+        ),
+        1,
+    );
+    let broker = TestBroker::start_with(&text, |_| {}).await;
+    let now = broker.clock.unix();
+    let grant = Grant {
+        grant_id: "enterprise-grant".to_owned(),
+        subject: "alice".to_owned(),
+        client_id: "demo-agent".to_owned(),
+        scopes: Scopes::of(["notes:read"]),
+        resource: Some(RESOURCE.to_owned()),
+        upstream: UpstreamTokens {
+            access_token: String::new(),
+            refresh_token: None,
+            expires_at: None,
+            scope: None,
+            obtained_at: Some(now),
+        },
+        created_at: now,
+        revoked_at: None,
+    };
+    broker.state.store.put_grant(grant).await.unwrap();
+    let minting = Minting {
+        issuer: broker.state.config.server.public_url.as_str(),
+        subject: "alice",
+        client_id: "demo-agent",
+        audience: RESOURCE,
+        scopes: &Scopes::of(["notes:read"]),
+        grant_id: "enterprise-grant",
+        now,
+        ttl: std::time::Duration::from_secs(300),
+    };
+    let token = mint(&broker.state.signing, &minting).unwrap().0;
+    let answer = http()
+        .get(broker.at("/auth/verify"))
+        .header("x-original-uri", "/mcp")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 401);
+    assert!(answer.headers().get("retry-after").is_none());
+    assert!(answer.headers().get("x-auth-access-token").is_none());
+    let challenge = answer.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert!(challenge.contains("no provider token"), "{challenge}");
 }

@@ -426,13 +426,12 @@ async fn an_outage_is_served_stale_within_the_grace_then_fails_closed() {
         "{metrics}"
     );
 
+    // Fail closed, as unavailable (503, retry later), not as a bad token (401).
     broker.clock.advance(Duration::from_secs(3600));
-    assert_eq!(
-        forward(&broker, Some(&format!("Bearer {third}")), "/mcp")
-            .await
-            .status(),
-        401
-    );
+    let closed = forward(&broker, Some(&format!("Bearer {third}")), "/mcp").await;
+    assert_eq!(closed.status(), 503);
+    assert!(closed.headers().contains_key("retry-after"));
+    assert!(!closed.headers().contains_key("x-auth-subject"));
     assert_eq!(failures(&broker, "unavailable").await, 1);
     assert_eq!(
         http()

@@ -46,9 +46,14 @@ pub enum Refusal {
     /// deny list or off its allow list (`[resources.addresses]`); nothing else of the
     /// request was read, and no challenge is offered (no token would help).
     AddressRefused,
+    /// 503: the token cannot be judged now — its grant's standing cannot be read (the
+    /// store is down) or the provider's keys cannot be had; `Retry-After` this many
+    /// seconds. Fail closed, without telling the client its token is bad.
+    Unavailable { retry_after_secs: u64 },
 }
 
-/// How long a client is asked to wait when the rate-limit counters are unreachable.
+/// How long a client is asked to wait when the rate-limit counters, or what judges a
+/// token, are unreachable.
 const UNAVAILABLE_RETRY_SECS: u64 = 5;
 
 /// A `WWW-Authenticate: Bearer …` challenge's parameters.
@@ -168,6 +173,22 @@ impl Denial {
         }
     }
 
+    /// 401 `invalid_token` for a token the exchange flow can never hand on (its grant
+    /// is revoked or holds no provider token): a retry would not help, so no 503.
+    pub(crate) fn not_exchangeable(resource: &ResourceConfig, description: String) -> Self {
+        Self {
+            refusal: Refusal::Unauthenticated,
+            reason: "not_exchangeable",
+            challenge: Some(Box::new(Challenge::bearer(
+                resource,
+                Some("invalid_token"),
+                &Scopes::default(),
+                Some(description),
+            ))),
+            budget: None,
+        }
+    }
+
     /// 403 `access_denied`.
     pub(super) fn access_denied(resource: &ResourceConfig, description: String) -> Self {
         Self {
@@ -186,6 +207,18 @@ impl Denial {
         Self {
             refusal: Refusal::AddressRefused,
             reason: "address_refused",
+            challenge: None,
+            budget: None,
+        }
+    }
+
+    /// 503: the token cannot be judged now (`reason`: the rejection's).
+    pub(super) fn unavailable(reason: &'static str) -> Self {
+        Self {
+            refusal: Refusal::Unavailable {
+                retry_after_secs: UNAVAILABLE_RETRY_SECS,
+            },
+            reason,
             challenge: None,
             budget: None,
         }

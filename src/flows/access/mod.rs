@@ -284,6 +284,9 @@ impl Access {
         let reject = |rejection: Rejection| {
             self.metrics.auth_failure(rejection.reason());
             tracing::info!(reason = rejection.reason(), resource = %resource.uri, "request refused");
+            if rejection == Rejection::Unavailable {
+                return Denial::unavailable(rejection.reason());
+            }
             Denial::unauthenticated(
                 resource,
                 rejection.reason(),

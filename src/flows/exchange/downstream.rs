@@ -11,7 +11,7 @@ use crate::config::{AudienceConfig, Strategy};
 use crate::domain::exchange;
 use crate::domain::scope::Scopes;
 use crate::store::Grant;
-use crate::tokens::{CredentialKind, Principal};
+use crate::tokens::{CredentialKind, Principal, Rejection};
 
 impl Exchange {
     /// A downstream token for `audience` on behalf of the verified subject (and
@@ -141,7 +141,8 @@ impl Exchange {
     }
 
     /// A presented token (`subject_token`, `actor_token`), verified as if it called
-    /// one of the protected resources. Invalid → `invalid_request` (RFC 8693 §2.2.2).
+    /// one of the protected resources. Invalid → `invalid_request` (RFC 8693 §2.2.2);
+    /// not verifiable now (the store or the provider's keys unreachable) → 503.
     pub(super) async fn verify_presented(
         &self,
         token: &str,
@@ -149,14 +150,25 @@ impl Exchange {
         what: &str,
     ) -> Result<Arc<Principal>, TokenExchangeError> {
         let mut last = None;
+        let mut unavailable = false;
         for resource in &self.resources {
             match self.verifier.verify_digested(token, digest, resource).await {
                 Ok(principal) => return Ok(principal),
-                Err(rejection) => last = Some(rejection),
+                Err(rejection) => {
+                    unavailable |= rejection == Rejection::Unavailable;
+                    last = Some(rejection);
+                }
             }
         }
         let reason = last.map_or("no protected resource is configured", |r| r.reason());
         self.metrics.auth_failure(reason);
+        // What judges the token (its grant's standing, the provider's keys) cannot be
+        // read now: worth retrying, and no verdict on the token.
+        if unavailable {
+            return Err(TokenExchangeError::Grant(GrantError::Unavailable(format!(
+                "{what} cannot be verified now"
+            ))));
+        }
         Err(TokenExchangeError::InvalidRequest(format!(
             "{what} is not valid ({reason})"
         )))

@@ -23,6 +23,7 @@ use crate::config::{CallerConfig, ExchangeConfig, ResourceConfig};
 use crate::domain::client_auth;
 use crate::domain::exchange;
 use crate::domain::scope::Scopes;
+use crate::flows::access::Denial;
 use crate::store::{Grant, Store};
 use crate::telemetry::metrics::Metrics;
 use crate::tokens::verify::token_digest;
@@ -228,7 +229,7 @@ impl Exchange {
         &self,
         checked: &crate::flows::access::Checked<'_>,
         token: &str,
-    ) -> Result<Option<Arc<Exchanged>>, ()> {
+    ) -> Result<Option<Arc<Exchanged>>, NoDownstream> {
         let subject = Presented {
             token,
             digest: &checked.digest,
@@ -245,7 +246,7 @@ impl Exchange {
         &self,
         resource: &ResourceConfig,
         subject: Presented<'_>,
-    ) -> Result<Option<Arc<Exchanged>>, ()> {
+    ) -> Result<Option<Arc<Exchanged>>, NoDownstream> {
         let Some(audience) = resource
             .exchange_audience
             .as_deref()
@@ -258,13 +259,35 @@ impl Exchange {
             .await
         {
             Ok(exchanged) => Ok(Some(exchanged)),
+            Err(TokenExchangeError::Grant(GrantError::Invalid(why))) => {
+                // Retrying cannot help: the grant is gone, or never had a provider
+                // token (an ID-JAG or client-credentials grant), so the token is
+                // refused as the access flow refuses any other.
+                tracing::info!(reason = %why, resource = %resource.uri, "token refused: its grant cannot be exchanged");
+                self.metrics.auth_failure("not_exchangeable");
+                Err(NoDownstream::Refused(Box::new(Denial::not_exchangeable(
+                    resource, why,
+                ))))
+            }
             Err(error) => {
                 tracing::warn!(%error, audience = %audience.audience, resource = %resource.uri, "exchange for a protected resource failed");
                 self.metrics.auth_failure("exchange_failed");
-                Err(())
+                Err(NoDownstream::Unavailable)
             }
         }
     }
+}
+
+/// Why a checked request to a resource with an `exchange_audience` gets no downstream
+/// token; either way it must not go through.
+#[derive(Debug)]
+pub enum NoDownstream {
+    /// Worth retrying: the provider or the store cannot be used now (503 with
+    /// `Retry-After`).
+    Unavailable,
+    /// Never for this token: its grant is revoked or holds no provider token. Answered
+    /// as the access flow's other refusals (401 `invalid_token`).
+    Refused(Box<Denial>),
 }
 
 /// `actor_token` with its type (RFC 8693 §2.1: the type is required with it and

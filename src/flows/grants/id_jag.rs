@@ -95,6 +95,18 @@ impl Grants {
             },
         )
         .map_err(|refusal| GrantError::InvalidGrant(refusal.describe()))?;
+        // A resource that hands on a provider token needs a provider login: a grant
+        // without one could never be used there, so none is issued.
+        let exchanges = self
+            .settings
+            .resources
+            .iter()
+            .any(|r| r.uri == accepted.resource && r.exchange_audience.is_some());
+        if exchanges {
+            return Err(GrantError::InvalidGrant(
+                "this resource exchanges tokens at the provider, which needs a provider login: an ID-JAG cannot reach it",
+            ));
+        }
         // Spent by issuer and jti (the extension §7.4.2), until it could no longer be
         // accepted anyway.
         let digest: [u8; 32] = Sha256::new()

@@ -7,7 +7,7 @@ use crate::actors::sessions::{CodeGrant, Remember, SessionError, UpstreamLeg};
 use crate::domain::authorize::{Authorization, BASE_SCOPES};
 use crate::domain::scope::Scopes;
 use crate::flows::clients::KnownClient;
-use crate::store::{Grant, UpstreamTokens};
+use crate::store::{Grant, StoreError, UpstreamTokens};
 use crate::upstream::id_token;
 use crate::upstream::token::{self as upstream_token, TokenResponse};
 
@@ -33,6 +33,24 @@ impl Refusal {
         Self {
             error: "server_error",
             description: "the login could not be completed with the identity provider".to_owned(),
+        }
+    }
+
+    /// The provider or the broker's store cannot be used now: logged,
+    /// `temporarily_unavailable` to the client (RFC 6749 §4.1.2.1), which may try again.
+    fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(%cause, "login could not be completed now");
+        Self {
+            error: "temporarily_unavailable",
+            description: "the login cannot be completed right now; try again shortly".to_owned(),
+        }
+    }
+
+    /// A store failure: unreachable is temporary, a corrupt record is not.
+    fn store(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => Self::unavailable(error),
+            StoreError::Corrupt(_) => Self::failed(error),
         }
     }
 }
@@ -72,7 +90,7 @@ impl Login {
             .clients
             .find(&request.client_id)
             .await
-            .map_err(Refusal::failed)?
+            .map_err(Refusal::unavailable)?
             .ok_or_else(|| Refusal::failed("the client was removed during the login"))?;
         let credentials = client.credentials_at_provider(&self.settings.credentials);
         let token_endpoint = snapshot
@@ -89,7 +107,13 @@ impl Login {
             &leg.verifier,
         )
         .await
-        .map_err(Refusal::failed)?;
+        .map_err(|e| {
+            if e.is_transient() {
+                Refusal::unavailable(e)
+            } else {
+                Refusal::failed(e)
+            }
+        })?;
         let id_token = tokens
             .id_token
             .as_deref()
@@ -132,6 +156,7 @@ impl Login {
                     error: "temporarily_unavailable",
                     description: "too many logins in progress; retry shortly".to_owned(),
                 },
+                SessionError::Stopped => Refusal::unavailable(e),
                 other => Refusal::failed(other),
             })
     }
@@ -163,7 +188,7 @@ impl Login {
                 revoked_at: None,
             })
             .await
-            .map_err(Refusal::failed)?;
+            .map_err(Refusal::store)?;
         if let Err(error) = self.store.touch_client(&request.client_id, now).await {
             tracing::warn!(%error, "could not record the client's use");
         }

@@ -21,6 +21,23 @@ pub async fn rotate(
     now: UnixSeconds,
     grace: Duration,
 ) -> Result<RotateOutcome, StoreError> {
+    rotate_sent_at(s, presented, successor, now, grace, wall_ms()).await
+}
+
+/// [`rotate`], sent at `sent_ms` (the wall clock, Unix milliseconds). A call that waits
+/// in Redis — paused, or behind a backlog — after its caller gave up (503: nothing
+/// changed, as far as the client knows) runs that much later, and the script dates the
+/// rotation, and judges the presentation, by when it runs. Otherwise the client that
+/// presents its token again after the outage would be past the grace of a rotation it
+/// never saw, and lose its grant as a replay.
+pub(super) async fn rotate_sent_at(
+    s: &Inner,
+    presented: [u8; 32],
+    successor: &RefreshRecord,
+    now: UnixSeconds,
+    grace: Duration,
+    sent_ms: u64,
+) -> Result<RotateOutcome, StoreError> {
     let reply: Value = s
         .scripts
         .rotate_refresh
@@ -34,10 +51,19 @@ pub async fn rotate(
         .arg(successor.scopes.to_string())
         .arg(successor.issued_at)
         .arg(successor.expires_at)
+        .arg(sent_ms)
         .invoke_async(&mut s.conn())
         .await
         .map_err(redis_error)?;
     outcome(presented, reply)
+}
+
+/// The wall clock in Unix milliseconds: only for measuring how long a call waited in
+/// Redis (the broker's `Clock`, which tests move, decides everything else).
+pub(super) fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The script's reply as an outcome.

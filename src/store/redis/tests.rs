@@ -8,6 +8,7 @@ mod decide;
 #[cfg(feature = "dev-idp")]
 mod exchange_lock;
 mod harness;
+mod late;
 mod login_state;
 mod outage;
 mod peers;

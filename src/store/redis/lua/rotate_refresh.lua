@@ -1,6 +1,7 @@
 -- KEYS[1] presented token, KEYS[2] successor
 -- ARGV[2] now, ARGV[3] grace (seconds), ARGV[4] successor hex hash, ARGV[5] its
--- seconds to live, ARGV[6] its scopes, ARGV[7] issued_at, ARGV[8] expires_at
+-- seconds to live, ARGV[6] its scopes, ARGV[7] issued_at, ARGV[8] expires_at,
+-- ARGV[9] when the broker sent the call (its wall clock, Unix milliseconds)
 --
 -- One presentation of a refresh token, atomically: Redis runs one script at a
 -- time, so two replicas presenting the same token cannot both see it unspent.
@@ -12,8 +13,19 @@ local record = as_table(flat)
 local grant = record.grant_id
 if not live(grant) then return {'unknown'} end
 
+-- How long the call waited before it ran (Redis paused, a backlog): Redis's clock
+-- against the broker's when it sent it, whole seconds, at most a minute. The
+-- presentation happens when it runs: the broker that sent it has long answered 503
+-- ("nothing changed"), and its client presenting the token again must be within the
+-- grace counted from this rotation, not from the request it gave up on.
+local clock = redis.call('TIME')
+local waited = math.floor((tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  - number(ARGV[9], 'sent')) / 1000)
+waited = math.max(0, math.min(waited, 60))
+
 -- domain::refresh::decide, transcribed; tests/decide.rs holds the two together.
-local now = number(ARGV[2], 'now')
+local now = number(ARGV[2], 'now') + waited
+local at = tostring(now)
 local grace = number(ARGV[3], 'grace')
 if now >= number(record.expires_at, 'expires_at') then return {'expired'} end
 local retried = '0'
@@ -28,17 +40,17 @@ if record.rotated_at then
     -- holder presenting it ends the grant.
     local lost = refresh_key(record.successor)
     if redis.call('EXISTS', lost) == 1 then
-      redis.call('HSET', lost, 'rotated_at', ARGV[2], 'successor', record.successor)
+      redis.call('HSET', lost, 'rotated_at', at, 'successor', record.successor)
     end
     retried = '1'
   else
-    revoke(grant, ARGV[2])
+    revoke(grant, at)
     return {'replayed', grant}
   end
 end
 
 -- A retry keeps the first rotation time: the grace does not slide.
-redis.call('HSET', KEYS[1], 'rotated_at', record.rotated_at or ARGV[2], 'successor', ARGV[4])
+redis.call('HSET', KEYS[1], 'rotated_at', record.rotated_at or at, 'successor', ARGV[4])
 -- The successor joins the presented token's grant, whatever the caller said.
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'grant_id', grant, 'scopes', ARGV[6],
