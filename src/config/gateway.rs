@@ -176,6 +176,7 @@ mod tests {
             exchange_audience: None,
             tools: Default::default(),
             rate_limit: Default::default(),
+            addresses: Default::default(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! at once, each naming its key, so an operator fixes a file in one pass; nothing is
 //! bound or started before it succeeds.
 
+mod addresses;
 mod admin;
 mod api_keys;
 mod clients;
@@ -106,6 +107,10 @@ pub struct ServerConfig {
     /// `trusted_proxies`: CIDRs of reverse proxies whose `X-Forwarded-For` is believed
     /// (default none: the socket peer is the client).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `[server.oauth_addresses]`: `deny` / `allow` CIDR lists for the OAuth endpoints
+    /// (`/oauth/*`: authorize, consent, callback, token, register, revoke, introspect),
+    /// judged on the client IP before anything else is read; deny wins (default open).
+    pub oauth_addresses: crate::domain::address_list::AddressList,
 }
 
 /// `[upstream]`

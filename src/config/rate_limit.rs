@@ -68,13 +68,21 @@ pub struct CallerKey {
 }
 
 /// A budget: `quota` requests per `window_secs`, all of it usable at once (GCRA with a
-/// burst of the whole quota), named as the `RateLimit-Policy` header names it.
+/// burst of the whole quota), named as the `RateLimit-Policy` header names it. What
+/// every request would otherwise format again is made here once: the name's part of a
+/// counter key and the header fields.
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub name: Arc<str>,
     pub quota: u32,
     pub window_secs: u64,
     pub rate: Rate,
+    /// `r<len>:<name>|`: the rule's part of a counter key, after the caller's.
+    pub key_part: Arc<str>,
+    /// The name as an RFC 8941 sf-string (`"tool:notes_*"`), as `RateLimit` starts.
+    pub quoted: Arc<str>,
+    /// The `RateLimit-Policy` field value: `"name";q=quota;w=window`.
+    pub header: Arc<str>,
 }
 
 /// A tool budget: every `tools/call` of a tool the pattern matches spends one.
@@ -116,6 +124,7 @@ impl Policy {
     fn new(name: &str, quota: u64, window: Duration) -> Self {
         let quota = u32::try_from(quota).unwrap_or(u32::MAX);
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        let quoted = sf_string(name);
         Self {
             name: Arc::from(name),
             quota,
@@ -125,8 +134,30 @@ impl Policy {
                 period_ms: window_ms,
                 burst: quota,
             },
+            key_part: Arc::from(format!("r{}:{name}|", name.len())),
+            header: Arc::from(format!("{quoted};q={quota};w={}", window.as_secs())),
+            quoted: Arc::from(quoted),
         }
     }
+}
+
+/// An RFC 8941 sf-string: quoted, `"` and `\` escaped (policy names are printable
+/// ASCII by configuration: credential kinds and tool patterns; anything else is `?`).
+fn sf_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Checks `[resources.rate_limit]` of the resource whose keys `key` names.
@@ -329,5 +360,14 @@ mod tests {
         assert_eq!(&*config.key.label, "api_key+ip");
         assert_eq!(&*config.tools[0].policy.name, "tool:notes_*");
         assert_eq!(config.tools[0].policy.rate.interval(), 3333);
+    }
+
+    #[test]
+    fn a_policys_header_fields_follow_the_drafts_syntax() {
+        let policy = Policy::new("tool:notes_*", 10, Duration::from_secs(60));
+        assert_eq!(&*policy.header, "\"tool:notes_*\";q=10;w=60");
+        assert_eq!(&*policy.quoted, "\"tool:notes_*\"");
+        assert_eq!(&*policy.key_part, "r12:tool:notes_*|");
+        assert_eq!(sf_string("a\"b\\c\u{e9}"), "\"a\\\"b\\\\c?\"");
     }
 }

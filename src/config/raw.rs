@@ -17,6 +17,16 @@ pub struct RawServer {
     #[serde(default, deserialize_with = "lenient_u64")]
     pub workers: Option<u64>,
     pub trusted_proxies: Option<Vec<String>>,
+    /// `[server.oauth_addresses]`: who may reach the OAuth endpoints at all.
+    pub oauth_addresses: Option<RawAddresses>,
+}
+
+/// `[server.oauth_addresses]`, `[resources.addresses]`: CIDR deny and allow lists.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAddresses {
+    pub allow: Option<Vec<String>>,
+    pub deny: Option<Vec<String>>,
 }
 
 /// `[registration]`: how MCP clients register (RFC 7591).
@@ -155,6 +165,8 @@ pub struct RawResource {
     pub anonymous: Option<String>,
     /// `[resources.rate_limit]`: budgets per caller (on by default).
     pub rate_limit: Option<RawRateLimit>,
+    /// `[resources.addresses]`: who may reach it at all.
+    pub addresses: Option<RawAddresses>,
 }
 
 /// `[resources.rate_limit]`: what identifies a caller, a budget per credential kind,

@@ -35,6 +35,9 @@ pub struct ResourceConfig {
     pub tools: crate::domain::tool_policy::ToolPolicy,
     /// `[resources.rate_limit]`: budgets per caller and per tool.
     pub rate_limit: super::rate_limit::RateLimitConfig,
+    /// `[resources.addresses]`: `deny` / `allow` CIDR lists, judged on the client IP
+    /// before the token is read; deny wins (default open).
+    pub addresses: crate::domain::address_list::AddressList,
 }
 
 pub fn resources(
@@ -96,6 +99,10 @@ pub fn resources(
         else {
             continue;
         };
+        let at = key("addresses");
+        let Some(addresses) = super::addresses::addresses(entry.addresses, &at, problems) else {
+            continue;
+        };
         match entry
             .anonymous
             .as_deref()
@@ -142,6 +149,7 @@ pub fn resources(
             exchange_audience: entry.exchange_audience,
             tools,
             rate_limit,
+            addresses,
         });
     }
     (problems.len() == before).then_some(out)

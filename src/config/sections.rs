@@ -124,6 +124,8 @@ pub fn server(raw: RawServer, problems: &mut Vec<Problem>) -> Option<ServerConfi
                 .collect()
         },
     );
+    let oauth_addresses =
+        super::addresses::addresses(raw.oauth_addresses, "server.oauth_addresses", c.problems);
     if !c.ok() {
         return None;
     }
@@ -134,6 +136,7 @@ pub fn server(raw: RawServer, problems: &mut Vec<Problem>) -> Option<ServerConfi
         shutdown_timeout: shutdown_timeout?,
         workers: workers?,
         trusted_proxies: trusted_proxies?,
+        oauth_addresses: oauth_addresses?,
     })
 }
 

@@ -345,3 +345,32 @@ fn upstream_private_key_jwt_needs_a_usable_key_instead_of_a_secret() {
             .any(|p| p.contains("upstream.client_key"))
     );
 }
+
+#[test]
+fn address_list_problems_name_their_keys_at_start_up() {
+    let text = format!(
+        "{VALID}\n[server.oauth_addresses]\nallow = []\n\n[[resources]]\nuri = \"https://mcp.example.com/mcp\"\n\n\
+         [resources.addresses]\nallow = [\"10.1.0.0/16\"]\ndeny = [\"10.0.0.0/8\", \"300.1.2.3\"]\n"
+    );
+    let problems = problems(&text, &Environment::default()).join("\n");
+    for needle in [
+        "server.oauth_addresses: an empty allow list refuses every address",
+        "resources[0].addresses.deny[1]: `300.1.2.3` is not an IP address",
+    ] {
+        assert!(problems.contains(needle), "{needle} in:\n{problems}");
+    }
+    let fixed = text
+        .replace("allow = []", "deny = [\"203.0.113.7\"]")
+        .replace(", \"300.1.2.3\"", "");
+    let dead = problems_of(&fixed);
+    assert!(
+        dead.contains(
+            "resources[0].addresses: allow entry `10.1.0.0/16` lies inside deny entry `10.0.0.0/8`"
+        ),
+        "{dead}"
+    );
+}
+
+fn problems_of(text: &str) -> String {
+    problems(text, &Environment::default()).join("\n")
+}

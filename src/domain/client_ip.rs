@@ -7,8 +7,10 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 /// Walks `X-Forwarded-For` from the right (the hop closest to us), skipping trusted
-/// proxies; stops at the first untrusted or unparsable entry.
+/// proxies; stops at the first untrusted or unparsable entry. IPv4-mapped IPv6
+/// addresses (a dual-stack listener's peers) count as the IPv4 address they carry.
 pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> IpAddr {
+    let peer = peer.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
@@ -18,7 +20,7 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -
     };
     let mut client = peer;
     for hop in header.rsplit(',') {
-        match hop.trim().parse::<IpAddr>() {
+        match hop.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) {
             Ok(ip) => {
                 client = ip;
                 if !is_trusted(&ip) {

@@ -1,6 +1,7 @@
 //! Pure protocol rules: no I/O, no actix, no clock (time is passed in). Shared by the
 //! broker's endpoints and the development IdP.
 
+pub mod address_list;
 pub mod authorize;
 pub mod backoff;
 pub mod client_assertion;

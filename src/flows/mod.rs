@@ -7,6 +7,7 @@
 //! `web::Data`, so a handler receives only the flow it calls.
 
 pub mod access;
+pub mod addresses;
 pub mod admin;
 pub mod clients;
 pub mod exchange;

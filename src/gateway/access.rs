@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::jsonrpc::{self, Message};
 use crate::config::ResourceConfig;
 use crate::flows::access::{self, Access, Allowed, Denial, McpCall, Refusal, Request};
+use crate::flows::addresses::AddressRefused;
 use crate::flows::exchange::{Exchange, Exchanged, NoDownstream};
 use crate::flows::limits::{Budget, Origin};
 use crate::tokens::Principal;
@@ -97,6 +98,11 @@ fn refusal(denial: &Denial, id: &Value) -> HttpResponse {
             let response = jsonrpc::error_response(status, id, jsonrpc::SERVER_ERROR, message);
             return limited(response, retry_after_secs, None);
         }
+        Refusal::AddressRefused => {
+            let message = AddressRefused.to_string();
+            let code = jsonrpc::ADDRESS_REFUSED;
+            return jsonrpc::error_response(StatusCode::FORBIDDEN, id, code, &message);
+        }
         Refusal::Unavailable { retry_after_secs } => {
             let message = "the token cannot be verified now; retry later";
             let status = StatusCode::SERVICE_UNAVAILABLE;
@@ -132,13 +138,11 @@ fn limited(
 /// `budget`, if any.
 pub fn budget_headers(headers: &mut HeaderMap, budget: Option<&Budget>) {
     let Some(budget) = budget else { return };
-    for (name, value) in [
-        ("ratelimit-policy", budget.policy_header()),
-        ("ratelimit", budget.header()),
-    ] {
-        if let Ok(value) = HeaderValue::try_from(value) {
-            headers.insert(HeaderName::from_static(name), value);
-        }
+    if let Ok(value) = HeaderValue::from_str(budget.policy_header()) {
+        headers.insert(HeaderName::from_static("ratelimit-policy"), value);
+    }
+    if let Ok(value) = HeaderValue::try_from(budget.header()) {
+        headers.insert(HeaderName::from_static("ratelimit"), value);
     }
 }
 
@@ -158,19 +162,7 @@ pub async fn authorize<'a>(
     req: &HttpRequest,
     intent: Intent<'_>,
 ) -> Result<Authorized<'a>, Refused> {
-    let authorization = req.headers().get(header::AUTHORIZATION);
-    let request = Request {
-        path: req.uri().path(),
-        query: req.uri().query(),
-        token: access::bearer(authorization.map(HeaderValue::as_bytes)),
-        origin: Origin {
-            peer: req.peer_addr().map(|a| a.ip()),
-            forwarded_for: req
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok()),
-        },
-    };
+    let request = request(req);
     let allowed = match intent {
         Intent::Messages(messages) => flow.messages(request, messages.iter().map(call)).await,
         Intent::Stream => flow.stream(request).await.map(Allowed::Verified),
@@ -207,6 +199,29 @@ pub async fn authorize<'a>(
         downstream,
         budget: checked.budget,
     })
+}
+
+/// The resource's address list alone, before the body is read (403 with a JSON-RPC
+/// error under a null id: the body's ids are not known yet).
+pub fn screen(flow: &Access, req: &HttpRequest) -> Result<(), Refused> {
+    flow.screen(request(req)).map_err(Refused::Denied)
+}
+
+/// What the access flow judges of a gateway request.
+fn request(req: &HttpRequest) -> Request<'_> {
+    let authorization = req.headers().get(header::AUTHORIZATION);
+    Request {
+        path: req.uri().path(),
+        query: req.uri().query(),
+        token: access::bearer(authorization.map(HeaderValue::as_bytes)),
+        origin: Origin {
+            peer: req.peer_addr().map(|a| a.ip()),
+            forwarded_for: req
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok()),
+        },
+    }
 }
 
 impl Authorized<'_> {

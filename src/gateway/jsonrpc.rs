@@ -21,6 +21,9 @@ pub const HEADER_MISMATCH: i64 = -32020;
 /// Implementation-defined (JSON-RPC 2.0 §5.1's server-error range): the request is
 /// over a rate-limit budget; the 429's `Retry-After` says when to try again.
 pub const RATE_LIMITED: i64 = -32029;
+/// Implementation-defined (JSON-RPC 2.0 §5.1's server-error range): the client
+/// address may not reach this MCP server (`[resources.addresses]`), answered in a 403.
+pub const ADDRESS_REFUSED: i64 = -32003;
 /// Implementation-defined (the range MCP leaves to implementations, the code the
 /// reference SDKs answer with): the `Mcp-Session-Id` names no session of this caller.
 pub const SESSION_NOT_FOUND: i64 = -32001;

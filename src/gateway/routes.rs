@@ -70,6 +70,10 @@ async fn post(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
+    // The address first: a refused one's body is never read.
+    if let Err(refused) = access::screen(&access, &req) {
+        return refused.response(&Value::Null);
+    }
     let body = match read_body(payload, limit.0).await {
         Ok(body) => body,
         Err(response) => return response,

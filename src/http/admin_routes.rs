@@ -6,7 +6,9 @@ use actix_web::http::Method;
 use actix_web::web::{self, ServiceConfig};
 use actix_web::{FromRequest, Handler, Responder, Route};
 
-use super::{admin, admin_clients, admin_grants, admin_openapi, admin_sessions, routes};
+use super::{
+    admin, admin_clients, admin_grants, admin_limits, admin_openapi, admin_sessions, routes,
+};
 
 /// One path and the routes on it.
 pub struct AdminResource {
@@ -54,6 +56,10 @@ pub fn resources() -> Vec<AdminResource> {
             .on(Method::GET, admin_grants::show)
             .on(Method::DELETE, admin_grants::revoke),
         AdminResource::new("/admin/sessions").on(Method::GET, admin_sessions::list),
+        AdminResource::new("/admin/rate-limits")
+            .on(Method::GET, admin_limits::show)
+            .on(Method::DELETE, admin_limits::reset),
+        AdminResource::new("/admin/rate-limits/reset").on(Method::POST, admin_limits::reset),
     ]
 }
 

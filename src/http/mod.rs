@@ -1,6 +1,7 @@
 //! The HTTP API: thin handlers that parse, call actors or domain functions, and map
 //! results to responses through the one error type in [`error`].
 
+pub mod addresses;
 pub mod admin;
 pub mod admin_auth;
 pub mod admin_clients;
@@ -8,6 +9,7 @@ pub mod admin_grants;
 pub mod admin_openapi;
 pub mod admin_routes;
 pub mod admin_sessions;
+pub mod admin_limits;
 pub mod authorize;
 pub mod callback;
 pub mod clients;

@@ -14,6 +14,7 @@ use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 
 use super::error::{ApiError, ErrorCode};
 use crate::flows::access::{self, Access, Checked, Denial, Refusal, Request};
+use crate::flows::addresses::AddressRefused;
 pub use crate::flows::exchange::NoDownstream;
 use crate::flows::exchange::{Exchange, Exchanged};
 use crate::flows::limits::{Budget, Origin};
@@ -47,13 +48,11 @@ pub fn request<'r>(
 /// The `RateLimit-Policy` and `RateLimit` fields for `budget`, if any.
 pub fn budget_headers(headers: &mut HeaderMap, budget: Option<&Budget>) {
     let Some(budget) = budget else { return };
-    for (name, value) in [
-        (RATELIMIT_POLICY, budget.policy_header()),
-        (RATELIMIT, budget.header()),
-    ] {
-        if let Ok(value) = HeaderValue::try_from(value) {
-            headers.insert(name, value);
-        }
+    if let Ok(value) = HeaderValue::from_str(budget.policy_header()) {
+        headers.insert(RATELIMIT_POLICY, value);
+    }
+    if let Ok(value) = HeaderValue::try_from(budget.header()) {
+        headers.insert(RATELIMIT, value);
     }
 }
 
@@ -83,6 +82,8 @@ pub fn refusal(denial: &Denial) -> HttpResponse {
         | Refusal::Unavailable { retry_after_secs } => {
             return limited(StatusCode::SERVICE_UNAVAILABLE, retry_after_secs, denial);
         }
+        // A status nginx's auth_request passes on as it is.
+        Refusal::AddressRefused => return address_refused(),
     };
     let mut response = HttpResponse::build(status);
     // RFC 9110 §15.5.6: a 405 names what is allowed; only POSTs pass anonymously.
@@ -93,6 +94,11 @@ pub fn refusal(denial: &Denial) -> HttpResponse {
         response.insert_header((header::WWW_AUTHENTICATE, challenge.to_string()));
     }
     response.finish()
+}
+
+/// 403 `access_denied` for a client address a list refuses (RFC 6749 JSON).
+pub fn address_refused() -> HttpResponse {
+    ApiError::oauth(ErrorCode::AccessDenied, AddressRefused.to_string()).error_response()
 }
 
 /// 429 (or 503) with `Retry-After`, the budget's fields and `X-Auth-Status`, no body.

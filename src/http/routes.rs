@@ -2,12 +2,13 @@
 
 use actix_cors::Cors;
 use actix_web::HttpResponse;
+use actix_web::middleware::from_fn;
 use actix_web::web::{self, ServiceConfig};
 
 use super::error::{self, ApiError};
 use super::{
-    authorize, callback, consent, health, introspect, jwks, metadata, metrics, register,
-    resource_metadata, revoke, token, verify,
+    addresses, authorize, callback, consent, health, introspect, jwks, metadata, metrics,
+    register, resource_metadata, revoke, token, verify,
 };
 use crate::config::Config;
 
@@ -31,15 +32,22 @@ pub fn configure(config: &Config) -> impl FnOnce(&mut ServiceConfig) + use<> {
         cfg.service(web::resource("/auth/verify").to(verify::verify));
         get(cfg, "/readyz", health::readyz);
         get(cfg, "/metrics", metrics::metrics);
-        // Browser-based clients (the MCP Inspector) register, redeem and revoke
-        // cross-origin.
-        cross_origin_post(cfg, "/oauth/register", register::register);
-        get(cfg, "/oauth/authorize", authorize::authorize);
-        get(cfg, "/oauth/callback", callback::callback);
-        post(cfg, "/oauth/consent", consent::consent);
-        cross_origin_post(cfg, "/oauth/token", token::token);
-        cross_origin_post(cfg, "/oauth/revoke", revoke::revoke);
-        post(cfg, "/oauth/introspect", introspect::introspect);
+        // The OAuth endpoints, behind their address list (judged before anything is
+        // read). Browser-based clients (the MCP Inspector) register, redeem and
+        // revoke cross-origin.
+        cfg.service(
+            web::scope("/oauth")
+                .wrap(from_fn(addresses::oauth_guard))
+                .configure(|cfg| {
+                    cross_origin_post(cfg, "/register", register::register);
+                    get(cfg, "/authorize", authorize::authorize);
+                    get(cfg, "/callback", callback::callback);
+                    post(cfg, "/consent", consent::consent);
+                    cross_origin_post(cfg, "/token", token::token);
+                    cross_origin_post(cfg, "/revoke", revoke::revoke);
+                    post(cfg, "/introspect", introspect::introspect);
+                }),
+        );
         if admin_api {
             super::admin_routes::mount(cfg);
         }

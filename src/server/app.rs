@@ -35,6 +35,9 @@ pub fn app(
         .app_data(web::Data::from(state.registrar.clone()))
         .app_data(web::Data::from(state.admin.clone()))
         .app_data(web::Data::new(state.config.forward_auth.clone()))
+        // Address lists and the operator's rate-limit budgets.
+        .app_data(web::Data::from(state.addresses.clone()))
+        .app_data(web::Data::from(state.budgets.clone()))
         // The operational endpoints: readiness, metadata, keys, metrics.
         .app_data(web::Data::from(state.readiness.clone()))
         .app_data(web::Data::new(state.discovery.clone()))

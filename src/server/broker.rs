@@ -72,6 +72,10 @@ pub struct Broker {
     pub login: Arc<Login>,
     /// The operator's API (`/admin/…`): listings, revocations, client deletion.
     pub admin: Arc<crate::flows::admin::Admin>,
+    /// Client addresses and the OAuth endpoints' address list.
+    pub addresses: Arc<crate::flows::addresses::Addresses>,
+    /// The operator's view and reset of rate-limit budgets.
+    pub budgets: Arc<crate::flows::limits::Budgets>,
 }
 
 /// Builds every part from the configuration: the store, the keys, the verifier, the
@@ -287,14 +291,31 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
     ));
     // Budgets on the protected resources (`[resources.rate_limit]`), on the same
     // counters as registration's limit: shared by replicas on Redis.
+    // Client addresses (`server.trusted_proxies`) and the address lists: the OAuth
+    // endpoints' here, each resource's in the access flow.
+    let addresses = Arc::new(crate::flows::addresses::Addresses::new(
+        config.server.trusted_proxies.iter().copied().collect(),
+        config.server.oauth_addresses.clone(),
+        metrics.clone(),
+    ));
+    addresses.warn_untrusted_lists(&config.resources);
+    let resources: Arc<[crate::config::ResourceConfig]> =
+        config.resources.iter().cloned().collect();
     let limits = crate::flows::limits::Limits::new(
         opened.rate_limits.clone(),
         clock.clone(),
         metrics.clone(),
-        config.server.trusted_proxies.iter().copied().collect(),
+        addresses.clone(),
     );
+    // The operator's view and reset of budgets (`/admin/rate-limits`).
+    let budgets = Arc::new(crate::flows::limits::Budgets::new(
+        resources.clone(),
+        opened.rate_limits.clone(),
+        clock.clone(),
+    ));
     let access = Arc::new(crate::flows::access::Access::new(
-        config.resources.iter().cloned().collect(),
+        resources,
+        addresses.clone(),
         verifier.clone(),
         limits,
         metrics.clone(),
@@ -331,6 +352,8 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
     Ok(Arc::new(Broker {
         admin,
         access,
+        addresses,
+        budgets,
         exchanger,
         exchange,
         grants,

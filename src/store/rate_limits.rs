@@ -37,4 +37,13 @@ pub trait RateLimits: Send + Sync + 'static {
         rate: Rate,
         now_ms: u64,
     ) -> Result<RateDecision, StoreError>;
+
+    /// The state `key` holds under `limit` (`None`: never counted, or forgotten once
+    /// it passed), for the operator's view of a budget; changes nothing. A state the
+    /// clock has passed means the whole burst is back (`domain::rate_limit::left`).
+    async fn peek(&self, limit: &'static str, key: &str) -> Result<Option<u64>, StoreError>;
+
+    /// Forgets `key`'s state under `limit`, giving it its whole burst back at once (on
+    /// Redis for every replica). Idempotent.
+    async fn reset(&self, limit: &'static str, key: &str) -> Result<(), StoreError>;
 }

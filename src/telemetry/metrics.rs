@@ -31,6 +31,7 @@ pub struct Metrics {
     exchange_coalesced: IntCounterVec,
     exchange_lock_failures: prometheus::IntCounter,
     rate_limited: IntCounterVec,
+    address_refused: IntCounterVec,
 }
 
 impl Metrics {
@@ -142,6 +143,15 @@ impl Metrics {
             &["resource", "key_kind", "rule"],
         )?;
         registry.register(Box::new(rate_limited.clone()))?;
+        let address_refused = IntCounterVec::new(
+            Opts::new(
+                "address_refused_total",
+                "Requests refused for their client address before anything else was read: the target (oauth, or a resource's configured URI) and the list that refused (deny, or allow: not on it)",
+            )
+            .namespace("token_broker"),
+            &["target", "list"],
+        )?;
+        registry.register(Box::new(address_refused.clone()))?;
         registry.register(Box::new(logins.clone()))?;
         registry.register(Box::new(tokens.clone()))?;
         registry.register(Box::new(login_state_expired.clone()))?;
@@ -172,6 +182,7 @@ impl Metrics {
             exchange_coalesced,
             exchange_lock_failures,
             rate_limited,
+            address_refused,
         })
     }
 
@@ -226,6 +237,14 @@ impl Metrics {
     /// Counts a refused tool call by its rule's pattern (bounded by configuration).
     pub fn tool_denial(&self, rule: &str, reason: &str) {
         self.tool_denials.with_label_values(&[rule, reason]).inc();
+    }
+
+    /// Counts a request refused for its client address. Both labels come from
+    /// configuration (never the address), so their number is bounded.
+    pub fn address_refused(&self, target: &str, list: &str) {
+        self.address_refused
+            .with_label_values(&[target, list])
+            .inc();
     }
 
     /// Counts a request refused by a rate limit. Every label comes from configuration

@@ -8,6 +8,8 @@ mod admin_api;
 mod admin_cli;
 mod admin_replicas;
 
+mod address_lists;
+mod admin_limits;
 mod broker_tokens;
 mod challenge_scopes;
 mod cimd;

@@ -42,6 +42,10 @@ pub enum Refusal {
     /// 503: the rate-limit counters cannot be reached (Redis down); `Retry-After` this
     /// many seconds.
     LimitUnavailable { retry_after_secs: u64 },
+    /// 403 `access_denied` with a JSON body: the client address is on the resource's
+    /// deny list or off its allow list (`[resources.addresses]`); nothing else of the
+    /// request was read, and no challenge is offered (no token would help).
+    AddressRefused,
     /// 503: the token cannot be judged now — its grant's standing cannot be read (the
     /// store is down) or the provider's keys cannot be had; `Retry-After` this many
     /// seconds. Fail closed, without telling the client its token is bad.
@@ -194,6 +198,16 @@ impl Denial {
                 resource_metadata: metadata_url(resource),
                 description,
             })),
+            budget: None,
+        }
+    }
+
+    /// 403: the client address may not reach the resource.
+    pub(super) fn address_refused() -> Self {
+        Self {
+            refusal: Refusal::AddressRefused,
+            reason: "address_refused",
+            challenge: None,
             budget: None,
         }
     }

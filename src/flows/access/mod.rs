@@ -25,14 +25,17 @@ pub use mcp::{Forwarded, Header, McpCall, Method, TransportHeaders};
 use crate::config::ResourceConfig;
 use crate::domain::scope::Scopes;
 use crate::domain::tool_policy::ToolPattern;
+use crate::flows::addresses::Addresses;
 use crate::flows::limits::{Budget, Limits, Origin};
 use crate::telemetry::metrics::Metrics;
 use crate::tokens::verify::token_digest;
 use crate::tokens::{Principal, Rejection, Verifier};
 
-/// The access flow: the protected resources, the verifier, the metrics.
+/// The access flow: the protected resources, their address lists, the verifier, the
+/// rate limits, the metrics.
 pub struct Access {
     resources: Arc<[ResourceConfig]>,
+    addresses: Arc<Addresses>,
     verifier: Verifier,
     limits: Limits,
     metrics: Metrics,
@@ -72,12 +75,14 @@ pub enum Allowed<'a> {
 impl Access {
     pub fn new(
         resources: Arc<[ResourceConfig]>,
+        addresses: Arc<Addresses>,
         verifier: Verifier,
         limits: Limits,
         metrics: Metrics,
     ) -> Self {
         Self {
             resources,
+            addresses,
             verifier,
             limits,
             metrics,
@@ -93,9 +98,16 @@ impl Access {
 
     /// The routes the broker serves itself: the resource's required scopes.
     pub async fn resource(&self, request: Request<'_>) -> Result<Checked<'_>, Denial> {
-        let path = self.routed(request.path)?;
-        self.check_operation(request, &path, |r| r.required_scopes.clone(), |_| 0)
+        let resource = self.locate(request)?;
+        self.check_operation(request, resource, |r| r.required_scopes.clone(), |_| 0)
             .await
+    }
+
+    /// The resource's address list alone (`[resources.addresses]`), for an adapter
+    /// that must judge the address before it reads anything else (the gateway, before
+    /// the body); every other entry point here judges it first too.
+    pub fn screen(&self, request: Request<'_>) -> Result<(), Denial> {
+        self.locate(request).map(|_| ())
     }
 
     /// Forward-auth: the call the proxy's headers describe, for an original `method`.
@@ -111,9 +123,9 @@ impl Access {
         method: Method,
         forwarded: &Forwarded<'_>,
     ) -> Result<Allowed<'_>, Denial> {
-        let path = self.routed(request.path)?;
+        let located = self.locate(request)?;
         if method != Method::Other
-            && let Some(resource) = self.tokenless(request, &path)
+            && let Some(resource) = tokenless(request, located)
         {
             match (method, forwarded) {
                 (Method::Post, Forwarded::Described(call))
@@ -133,7 +145,7 @@ impl Access {
         let checked = self
             .check_operation(
                 request,
-                &path,
+                located,
                 |resource| mcp::needed(resource, forwarded),
                 |pattern| mcp::uses(*forwarded, pattern),
             )
@@ -155,8 +167,8 @@ impl Access {
         request: Request<'_>,
         calls: impl Iterator<Item = McpCall<'c>> + Clone,
     ) -> Result<Allowed<'_>, Denial> {
-        let path = self.routed(request.path)?;
-        if let Some(resource) = self.tokenless(request, &path)
+        let located = self.locate(request)?;
+        if let Some(resource) = tokenless(request, located)
             && calls
                 .clone()
                 .all(|call| tools::anonymous_allowed(resource, call))
@@ -172,7 +184,7 @@ impl Access {
             })
         };
         let uses = |p: &ToolPattern| mcp::uses_all(calls.clone(), p);
-        let checked = self.check_operation(request, &path, needs, uses).await?;
+        let checked = self.check_operation(request, located, needs, uses).await?;
         tools::check_calls(&self.metrics, checked.resource, &checked.principal, calls)?;
         Ok(Allowed::Verified(checked))
     }
@@ -182,13 +194,13 @@ impl Access {
     /// so never anonymous; on a resource open to anonymous callers, 405 rather than a
     /// 401 that would start a login beside the one the client's next POST starts.
     pub async fn stream(&self, request: Request<'_>) -> Result<Checked<'_>, Denial> {
-        let path = self.routed(request.path)?;
-        if let Some(resource) = self.tokenless(request, &path)
+        let located = self.locate(request)?;
+        if let Some(resource) = tokenless(request, located)
             && resource.tools.anonymous_open()
         {
             return Err(self.anonymous_stream());
         }
-        self.check_operation(request, &path, |r| r.required_scopes.clone(), |_| 0)
+        self.check_operation(request, located, |r| r.required_scopes.clone(), |_| 0)
             .await
     }
 
@@ -234,11 +246,18 @@ impl Access {
         })
     }
 
-    /// The resource of a request without `Authorization`, if one covers its path.
-    fn tokenless(&self, request: Request<'_>, path: &str) -> Option<&ResourceConfig> {
-        matches!(request.token, Err(Rejection::Missing))
-            .then(|| self.resource_for(path))
-            .flatten()
+    /// The resource the request's routed path belongs to (if any), its address list
+    /// judged first: a refused address gets 403 before its token or body is read, and
+    /// spends no budget.
+    fn locate(&self, request: Request<'_>) -> Result<Option<&ResourceConfig>, Denial> {
+        let path = self.routed(request.path)?;
+        let resource = self.resource_for(&path);
+        if let Some(resource) = resource {
+            self.addresses
+                .check(&resource.addresses, &resource.uri, request.origin)
+                .map_err(|_| Denial::address_refused())?;
+        }
+        Ok(resource)
     }
 
     fn anonymous_stream(&self) -> Denial {
@@ -250,14 +269,14 @@ impl Access {
     /// the resource's required scopes (a tool's, say): the token must hold only the
     /// required ones here, but a refusal's `scope` names all of them, so that one
     /// authorization covers the operation (MCP 2026-07-28, "Scope Challenge Handling").
-    async fn check_operation(
-        &self,
+    async fn check_operation<'a>(
+        &'a self,
         request: Request<'_>,
-        path: &str,
+        resource: Option<&'a ResourceConfig>,
         needs: impl Fn(&ResourceConfig) -> Scopes,
         uses: impl Fn(&ToolPattern) -> u32,
-    ) -> Result<Checked<'_>, Denial> {
-        let Some(resource) = self.resource_for(path) else {
+    ) -> Result<Checked<'a>, Denial> {
+        let Some(resource) = resource else {
             return Err(Denial::no_resource());
         };
         // Only a refusal asks: the request that passes allocates nothing for it.
@@ -332,6 +351,14 @@ impl Access {
             .await
             .map_err(Denial::limited)
     }
+}
+
+/// The resource of a request without `Authorization`, if one covers its path.
+fn tokenless<'a>(
+    request: Request<'_>,
+    resource: Option<&'a ResourceConfig>,
+) -> Option<&'a ResourceConfig> {
+    resource.filter(|_| matches!(request.token, Err(Rejection::Missing)))
 }
 
 /// The bearer token from an `Authorization` value (scheme case-insensitive, RFC 6750

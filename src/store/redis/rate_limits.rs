@@ -5,6 +5,9 @@
 //! <p>rate:<limit>:<hex hash>   string: one key's GCRA state (ms), expiring when it passes
 //! ```
 //!
+//! An operator's view (`peek`: GET) and reset (`reset`: DEL) act on the same key, so
+//! a reset on one replica is the budget every replica reads next.
+//!
 //! Each decision is one script (`lua/rate_limit.lua`, the same decision as
 //! `domain::rate_limit::admit`) given the broker's clock, so every replica decides
 //! alike and a burst spread over replicas cannot slip past the limit. A key (a client
@@ -53,6 +56,37 @@ impl RateLimits for RedisStore {
                 0 => Ok(RateDecision::Refused { wait_ms: value }),
                 other => Err(corrupt(format!("rate limit: unexpected reply {other}"))),
             }
+        })
+        .await
+    }
+
+    async fn peek(&self, limit: &'static str, key: &str) -> Result<Option<u64>, StoreError> {
+        let key = self.inner.keys.rate(limit, &Sha256::digest(key.as_bytes()));
+        self.call(move |s| async move {
+            let value: Option<String> = ::redis::cmd("GET")
+                .arg(key)
+                .query_async(&mut s.conn())
+                .await
+                .map_err(redis_error)?;
+            value
+                .map(|v| {
+                    v.parse::<u64>()
+                        .map_err(|_| corrupt("a rate-limit state is not a number"))
+                })
+                .transpose()
+        })
+        .await
+    }
+
+    async fn reset(&self, limit: &'static str, key: &str) -> Result<(), StoreError> {
+        let key = self.inner.keys.rate(limit, &Sha256::digest(key.as_bytes()));
+        self.call(move |s| async move {
+            let _: i64 = ::redis::cmd("DEL")
+                .arg(key)
+                .query_async(&mut s.conn())
+                .await
+                .map_err(redis_error)?;
+            Ok(())
         })
         .await
     }

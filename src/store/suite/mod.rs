@@ -8,6 +8,7 @@ mod grants;
 mod listing;
 pub mod login_state;
 mod passthrough;
+pub mod rate_limits;
 mod rotation;
 mod signing_keys;
 

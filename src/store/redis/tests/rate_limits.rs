@@ -2,13 +2,23 @@
 //! replicas share one budget, and keys name no address.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use ::redis::Commands;
 
 use super::harness::RedisServer;
 use super::{prefix, store_on};
 use crate::domain::rate_limit::{Rate, admit};
+use crate::store::suite::rate_limits::{RateSubject, rate_limits_behaviour};
 use crate::store::{MemoryRateLimits, RateDecision, RateLimits};
+
+fn open() -> RateSubject {
+    let server = RedisServer::shared();
+    let store = store_on(&server, &prefix());
+    RateSubject::new(Arc::new(store), server)
+}
+
+rate_limits_behaviour!(open);
 
 /// Three a minute, bursts of three: one event every 20 s at the steady rate.
 const THREE_A_MINUTE: Rate = Rate {

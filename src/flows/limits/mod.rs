@@ -13,18 +13,21 @@
 //! (no token, or a refused one) spends the resource's `anonymous` budget by client IP.
 //! Requests the broker cannot judge (400) spend nothing.
 
+mod admin;
+
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use ipnet::IpNet;
+pub use admin::{BudgetError, BudgetQuery, BudgetReport, Budgets, RuleBudget};
 
 use crate::clock::Clock;
 use crate::config::{KeyPart, Policy, ResourceConfig};
-use crate::domain::client_ip::client_ip;
 use crate::domain::rate_limit::{CredentialBudget, left, retry_after_secs};
 use crate::domain::tool_policy::ToolPattern;
+use crate::flows::addresses::Addresses;
+pub use crate::flows::addresses::Origin;
 use crate::store::{RateDecision, RateLimits};
 use crate::telemetry::metrics::Metrics;
 use crate::tokens::{CredentialKind, Principal};
@@ -37,15 +40,7 @@ pub struct Limits {
     counters: Arc<dyn RateLimits>,
     clock: Clock,
     metrics: Metrics,
-    trusted_proxies: Arc<[IpNet]>,
-}
-
-/// Where a request came from: the socket peer and, believed only from a trusted
-/// proxy, `X-Forwarded-For`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Origin<'r> {
-    pub peer: Option<IpAddr>,
-    pub forwarded_for: Option<&'r str>,
+    addresses: Arc<Addresses>,
 }
 
 /// A budget as a response reports it (draft-ietf-httpapi-ratelimit-headers): the
@@ -53,7 +48,10 @@ pub struct Origin<'r> {
 /// (`RateLimit: "name";r=…;t=…`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Budget {
-    pub policy: Arc<str>,
+    /// The policy's name as an sf-string (`Policy::quoted`).
+    pub quoted: Arc<str>,
+    /// The `RateLimit-Policy` value (`Policy::header`).
+    pub policy_header: Arc<str>,
     pub quota: u32,
     pub window_secs: u64,
     pub remaining: u64,
@@ -78,17 +76,18 @@ pub enum Limited {
 pub type Caller<'p> = Option<&'p Principal>;
 
 impl Limits {
+    /// Limits over `counters`; `addresses` works out a request's client IP.
     pub fn new(
         counters: Arc<dyn RateLimits>,
         clock: Clock,
         metrics: Metrics,
-        trusted_proxies: Arc<[IpNet]>,
+        addresses: Arc<Addresses>,
     ) -> Self {
         Self {
             counters,
             clock,
             metrics,
-            trusted_proxies,
+            addresses,
         }
     }
 
@@ -108,18 +107,27 @@ impl Limits {
             return Ok(None);
         }
         let kind = caller.map_or(CredentialBudget::Anonymous, |p| budget_of(p.kind));
-        let ip = || {
-            let peer = origin.peer.unwrap_or(IpAddr::from([0, 0, 0, 0]));
-            client_ip(peer, origin.forwarded_for, &self.trusted_proxies)
+        let ip = || Some(self.addresses.client_ip(origin));
+        // One buffer for every counter this request spends: the caller's key, then
+        // each rule's part in turn (`Policy::key_part`, made at start-up).
+        let mut key = String::with_capacity(128);
+        let who = caller.map(Who::of);
+        // A verified caller's IP is always at hand, so a key can always be made.
+        let Ok(key_kind) = caller_key(&mut key, resource, who, ip) else {
+            return Err(Limited::Unavailable);
         };
-        let mut key = String::with_capacity(96);
-        let key_kind = caller_key(&mut key, resource, caller, ip);
+        let spending = Spending {
+            resource,
+            key_kind,
+            caller_len: key.len(),
+            now_ms: now_ms(&self.clock),
+        };
         let mut tightest = self
-            .spend(resource, config.for_kind(kind), &key, key_kind)
+            .spend(&spending, config.for_kind(kind), &mut key)
             .await?;
         for tool in &config.tools {
             for _ in 0..uses(&tool.pattern) {
-                let spent = self.spend(resource, &tool.policy, &key, key_kind).await?;
+                let spent = self.spend(&spending, &tool.policy, &mut key).await?;
                 if spent.remaining < tightest.remaining {
                     tightest = spent;
                 }
@@ -128,34 +136,30 @@ impl Limits {
         Ok(Some(tightest))
     }
 
-    /// One event of `policy` for the caller whose key is `caller`.
+    /// One event of `policy` for the caller whose key `key` starts with.
     async fn spend(
         &self,
-        resource: &ResourceConfig,
+        spending: &Spending<'_>,
         policy: &Policy,
-        caller: &str,
-        key_kind: &str,
+        key: &mut String,
     ) -> Result<Budget, Limited> {
-        let mut key = String::with_capacity(caller.len() + policy.name.len() + 8);
-        part(&mut key, &policy.name);
-        key.push_str(caller);
-        let now_ms = self
-            .clock
-            .now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let Spending {
+            resource,
+            key_kind,
+            caller_len,
+            now_ms,
+        } = *spending;
+        key.truncate(caller_len);
+        key.push_str(&policy.key_part);
         let budget = |remaining, reset_secs| Budget {
-            policy: Arc::clone(&policy.name),
+            quoted: Arc::clone(&policy.quoted),
+            policy_header: Arc::clone(&policy.header),
             quota: policy.quota,
             window_secs: policy.window_secs,
             remaining,
             reset_secs,
         };
-        match self
-            .counters
-            .admit(COUNTER, &key, policy.rate, now_ms)
-            .await
-        {
+        match self.counters.admit(COUNTER, key, policy.rate, now_ms).await {
             Ok(RateDecision::Admitted { state }) => {
                 let left = left(state, now_ms, policy.rate);
                 Ok(budget(left.remaining, left.reset_secs))
@@ -178,6 +182,16 @@ impl Limits {
     }
 }
 
+/// What every counter of one request shares: the resource, how the caller was keyed,
+/// where the caller's part of the key ends, and the time.
+#[derive(Clone, Copy)]
+struct Spending<'r> {
+    resource: &'r ResourceConfig,
+    key_kind: &'r str,
+    caller_len: usize,
+    now_ms: u64,
+}
+
 /// The budget a verified credential spends.
 fn budget_of(kind: CredentialKind) -> CredentialBudget {
     match kind {
@@ -189,96 +203,128 @@ fn budget_of(kind: CredentialKind) -> CredentialBudget {
     }
 }
 
+/// What identifies a caller, as far as a key can use it: a verified principal's
+/// subject, client id and API key name (an operator's query names the same).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Who<'a> {
+    pub subject: Option<&'a str>,
+    pub client: Option<&'a str>,
+    pub api_key: Option<&'a str>,
+}
+
+impl<'a> Who<'a> {
+    fn of(principal: &'a Principal) -> Self {
+        Self {
+            subject: Some(principal.subject.as_str()),
+            client: principal.client_id.as_deref(),
+            api_key: principal
+                .client_id
+                .as_deref()
+                .filter(|_| principal.kind == CredentialKind::ApiKey),
+        }
+    }
+}
+
+/// A key part the resource needs and the caller's description lacks: the client IP
+/// (only an operator's query can lack it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NoIp;
+
 /// Writes the caller's key for `resource` into `key` and answers its `key_kind`: the
-/// configured parts the credential has (an anonymous caller has none), or the client
-/// IP when none is left. Each part is length-prefixed, so no subject or client id can
-/// be made to read as another combination.
-fn caller_key<'c>(
+/// configured parts the caller has (an anonymous caller, `None`, has none), or the
+/// client IP when none is left. Each part is length-prefixed, so no subject or client
+/// id can be made to read as another combination. The limiter and the operator's
+/// budget view both key through here, so they name the same counters.
+pub(crate) fn caller_key<'c>(
     key: &mut String,
     resource: &'c ResourceConfig,
-    caller: Caller<'_>,
-    ip: impl Fn() -> IpAddr,
-) -> &'c str {
+    caller: Option<Who<'_>>,
+    ip: impl Fn() -> Option<IpAddr>,
+) -> Result<&'c str, NoIp> {
     part(key, &resource.uri);
     let config = &resource.rate_limit.key;
     let mut any = false;
-    if let Some(principal) = caller {
+    if let Some(who) = caller {
         for kind in &config.parts {
-            let value = match kind {
-                KeyPart::Subject => Some(principal.subject.as_str()),
-                KeyPart::Client => principal.client_id.as_deref(),
-                KeyPart::ApiKey => principal
-                    .client_id
-                    .as_deref()
-                    .filter(|_| principal.kind == CredentialKind::ApiKey),
+            let (tag, value) = match kind {
+                KeyPart::Subject => ('s', who.subject),
+                KeyPart::Client => ('c', who.client),
+                KeyPart::ApiKey => ('k', who.api_key),
                 KeyPart::Ip => {
-                    let _ = write!(key, "i{}|", ip());
+                    let _ = write!(key, "i{}|", ip().ok_or(NoIp)?);
                     any = true;
                     continue;
                 }
             };
             if let Some(value) = value {
-                key.push(match kind {
-                    KeyPart::Subject => 's',
-                    KeyPart::Client => 'c',
-                    _ => 'k',
-                });
+                key.push(tag);
                 part(key, value);
                 any = true;
             }
         }
     }
     if any {
-        return config.label.as_ref();
+        return Ok(config.label.as_ref());
     }
-    let _ = write!(key, "i{}|", ip());
-    "ip"
+    let _ = write!(key, "i{}|", ip().ok_or(NoIp)?);
+    Ok("ip")
+}
+
+/// The broker's clock in milliseconds since the epoch, as the counters take it.
+fn now_ms(clock: &Clock) -> u64 {
+    clock
+        .now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The counter of `policy` for the caller whose key is `caller` (as `spend` makes it).
+fn rule_key(policy: &Policy, caller: &str) -> String {
+    let mut key = String::with_capacity(caller.len() + policy.key_part.len());
+    key.push_str(caller);
+    key.push_str(&policy.key_part);
+    key
 }
 
 /// `len:value|`
 fn part(key: &mut String, value: &str) {
-    let _ = write!(key, "{}:{value}|", value.len());
+    push_decimal(key, value.len() as u64);
+    key.push(':');
+    key.push_str(value);
+    key.push('|');
+}
+
+/// `n` in decimal, without the formatting machinery (this runs on every request).
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
 }
 
 impl Budget {
     /// The `RateLimit-Policy` field value: `"name";q=quota;w=window`.
-    pub fn policy_header(&self) -> String {
-        format!(
-            "{};q={};w={}",
-            sf_string(&self.policy),
-            self.quota,
-            self.window_secs
-        )
+    pub fn policy_header(&self) -> &str {
+        &self.policy_header
     }
 
     /// The `RateLimit` field value: `"name";r=remaining;t=reset`.
     pub fn header(&self) -> String {
-        format!(
-            "{};r={};t={}",
-            sf_string(&self.policy),
-            self.remaining,
-            self.reset_secs
-        )
+        let mut out = String::with_capacity(self.quoted.len() + 28);
+        out.push_str(&self.quoted);
+        out.push_str(";r=");
+        push_decimal(&mut out, self.remaining);
+        out.push_str(";t=");
+        push_decimal(&mut out, self.reset_secs);
+        out
     }
-}
-
-/// An RFC 8941 sf-string: quoted, `"` and `\` escaped (policy names are printable
-/// ASCII by configuration: credential kinds and tool patterns).
-fn sf_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' '..='~' => out.push(c),
-            _ => out.push('?'),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -288,7 +334,8 @@ mod tests {
     #[test]
     fn headers_follow_the_drafts_syntax() {
         let budget = Budget {
-            policy: Arc::from("tool:notes_*"),
+            quoted: Arc::from("\"tool:notes_*\""),
+            policy_header: Arc::from("\"tool:notes_*\";q=10;w=60"),
             quota: 10,
             window_secs: 60,
             remaining: 3,
@@ -296,7 +343,12 @@ mod tests {
         };
         assert_eq!(budget.policy_header(), "\"tool:notes_*\";q=10;w=60");
         assert_eq!(budget.header(), "\"tool:notes_*\";r=3;t=42");
-        assert_eq!(sf_string("a\"b\\c\u{e9}"), "\"a\\\"b\\\\c?\"");
+        let mut decimal = String::new();
+        for n in [0, 7, 10, 1_234_567, u64::MAX] {
+            decimal.clear();
+            push_decimal(&mut decimal, n);
+            assert_eq!(decimal, n.to_string());
+        }
     }
 
     #[test]
@@ -311,6 +363,7 @@ mod tests {
             exchange_audience: None,
             tools: Default::default(),
             rate_limit: Default::default(),
+            addresses: Default::default(),
         };
         let who = |subject: &str, client: &str| Principal {
             subject: subject.into(),
@@ -321,13 +374,14 @@ mod tests {
             grant_id: None,
             tools: None,
         };
-        let ip = || IpAddr::from([192, 0, 2, 1]);
+        let ip = || Some(IpAddr::from([192, 0, 2, 1]));
         let (mut a, mut b, mut anonymous) = (String::new(), String::new(), String::new());
-        let kind = caller_key(&mut a, &resource, Some(&who("a|b", "c")), ip);
-        caller_key(&mut b, &resource, Some(&who("a", "b|c")), ip);
-        assert_eq!(kind, "subject+client");
+        let (alice, bob) = (who("a|b", "c"), who("a", "b|c"));
+        let kind = caller_key(&mut a, &resource, Some(Who::of(&alice)), ip);
+        caller_key(&mut b, &resource, Some(Who::of(&bob)), ip).unwrap();
+        assert_eq!(kind, Ok("subject+client"));
         assert_ne!(a, b);
-        assert_eq!(caller_key(&mut anonymous, &resource, None, ip), "ip");
+        assert_eq!(caller_key(&mut anonymous, &resource, None, ip), Ok("ip"));
         assert!(anonymous.ends_with("i192.0.2.1|"), "{anonymous}");
     }
 }
