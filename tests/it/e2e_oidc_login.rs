@@ -15,7 +15,7 @@ use crate::support::{TestBroker, UPSTREAM_PLACEHOLDER, config_text, http};
 
 /// Cookies per host, as a browser keeps them (paths are ignored: one login at a time).
 #[derive(Default)]
-struct Jar(HashMap<String, HashMap<String, String>>);
+pub(crate) struct Jar(HashMap<String, HashMap<String, String>>);
 
 impl Jar {
     fn header(&self, url: &Url) -> Option<String> {
@@ -48,7 +48,7 @@ impl Jar {
 
 /// Follows redirects from `start` with `jar` until the browser is sent to `stop_at`;
 /// returns that URL and the hops taken.
-async fn follow(jar: &mut Jar, start: Url, stop_at: &str) -> (Url, Vec<String>) {
+pub(crate) async fn follow(jar: &mut Jar, start: Url, stop_at: &str) -> (Url, Vec<String>) {
     let mut url = start;
     let mut hops = Vec::new();
     for _ in 0..12 {
