@@ -13,8 +13,8 @@ if cargo install --list | grep -qxF "$crate v$version:"; then
     exit 0
 fi
 echo "ensure-cargo-tool: installing $crate $version from crates.io" >&2
-# Tools run a few times a day need neither fat LTO nor one codegen unit, which some of
-# them ask for and which multiply their build on two cores.
+# As for cargo-deny: whatever a tool's own release profile says, no LTO and 16 codegen
+# units; a tool run a few times a day gains nothing from a slower build on two cores.
 CARGO_PROFILE_RELEASE_LTO=false \
 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
     cargo install --locked "$crate" --version "$version"
