@@ -1,34 +1,35 @@
-//! ID token validation for the upstream login (OpenID Connect Core §3.1.3.7), done
-//! by openidconnect's verifier against the provider's published keys: signature
-//! (asymmetric algorithms the provider advertises only — the broker verifies as a
-//! public client, so `none` and an HMAC token signed with some secret can never pass),
-//! issuer, audience, nonce, and expiry against the broker's clock with the configured
-//! leeway. openidconnect leaves `azp` and a future `iat` to the caller; both are checked
-//! here, as is `at_hash` when the access token is given. A `kid` the snapshot does not
-//! know causes one rate-limited JWKS refetch through the [`SnapshotSource`] the
-//! caller hands in (the discovery actor's handle), as access-token verification does.
+//! ID token validation for the upstream login (OpenID Connect Core §3.1.3.7). The
+//! signature is checked as the provider's access tokens are (signature.rs:
+//! jsonwebtoken over aws-lc-rs, the keys of the discovery snapshot's JWKS, asymmetric
+//! algorithms the provider advertises only — the broker verifies as a public client,
+//! so `none` and an HMAC token signed with some secret can never pass). The claims of
+//! a token whose signature holds are judged by openidconnect's verifier (issuer,
+//! audience, nonce, expiry against the broker's clock with the configured leeway);
+//! it leaves `azp` and a future `iat` to the caller, both checked here, as is
+//! `at_hash` when the access token is given. A `kid` the snapshot does not know causes
+//! one rate-limited JWKS refetch through the [`SnapshotSource`] the caller hands in
+//! (the discovery actor's handle), as access-token verification does.
 
 mod error;
+mod signature;
 #[cfg(test)]
 mod tests;
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
-use openidconnect::core::{
-    CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-};
-use openidconnect::{AccessToken, AccessTokenHash, ClientId, IssuerUrl, Nonce};
+use openidconnect::core::{CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet};
+use openidconnect::{ClientId, IssuerUrl, Nonce};
 use serde_json::Value;
 
 pub use self::error::IdTokenError;
 use self::error::refusal;
+pub use self::signature::allowed_algs;
 
 use crate::clock::{Clock, UnixSeconds};
 use crate::config::Issuer;
 use crate::redact::Redacted;
+use crate::upstream::jwks::KeySet;
 use crate::upstream::snapshot::{Snapshot, SnapshotSource};
 
 /// What the broker keeps from a valid ID token.
@@ -74,21 +75,6 @@ impl std::fmt::Debug for Expected<'_> {
 
 /// The most skew tolerated whatever the configuration says.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
-
-/// Every asymmetric JWS algorithm openidconnect verifies. A provider's advertised
-/// list is cut down to these; HMAC and `none` are never among them.
-const ASYMMETRIC: [CoreJwsSigningAlgorithm; 10] = [
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
-    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
-    CoreJwsSigningAlgorithm::EcdsaP521Sha512,
-    CoreJwsSigningAlgorithm::EdDsa,
-];
 
 /// Validates `id_token` for the broker's upstream client `client_id` (no `at_hash`
 /// check; see [`validate_with`]).
@@ -143,10 +129,8 @@ fn check_with_snapshot(
     id_token: &str,
     clock: &Clock,
 ) -> Result<IdClaims, IdTokenError> {
-    let keys: CoreJsonWebKeySet = serde_json::from_value(snapshot.keys.document.clone())
-        .map_err(|e| IdTokenError::Keys(format!("the JWKS cannot be read: {e}")))?;
     check(
-        keys,
+        &snapshot.keys,
         &snapshot.info.id_token_signing_alg_values_supported,
         expected,
         id_token,
@@ -155,28 +139,32 @@ fn check_with_snapshot(
 }
 
 /// The validation itself, given the keys and the algorithms the provider advertises
-/// (`id_token_signing_alg_values_supported`; empty means any asymmetric one).
+/// (`id_token_signing_alg_values_supported`; empty means any asymmetric one): the
+/// signature first, then the claims of a token whose signature holds.
 pub fn check(
-    keys: CoreJsonWebKeySet,
+    keys: &KeySet,
     advertised_algs: &[String],
     expected: &Expected<'_>,
     id_token: &str,
     clock: &Clock,
 ) -> Result<IdClaims, IdTokenError> {
+    let alg = signature::verify(keys, &allowed_algs(advertised_algs), id_token)?;
     let token: CoreIdToken = id_token
         .parse()
         .map_err(|e: serde_json::Error| IdTokenError::Malformed(e.to_string()))?;
-    let kid = token_kid(id_token);
     let issuer_url = IssuerUrl::new(expected.issuer.as_str().to_owned())
         .map_err(|e| IdTokenError::Invalid(format!("the issuer is not a URL: {e}")))?;
     let skew = skew(expected.leeway);
     let time_clock = clock.clone();
+    // openidconnect judges the claims (iss, aud, exp, nonce; typ, cty and crit in the
+    // header) but not the signature, which `signature::verify` checked just above with
+    // jsonwebtoken: an empty key set, and its signature step turned off.
     let verifier = CoreIdTokenVerifier::new_public_client(
         ClientId::new(expected.client_id.to_owned()),
         issuer_url,
-        keys,
+        CoreJsonWebKeySet::new(Vec::new()),
     )
-    .set_allowed_algs(allowed_algs(advertised_algs))
+    .insecure_disable_signature_check()
     // The token is judged as if it were `leeway` earlier, so an `exp` that just passed
     // by a slightly fast provider's clock still counts. Read on each call: tests move
     // the broker's clock.
@@ -185,9 +173,7 @@ pub fn check(
         now.checked_sub_signed(skew).unwrap_or(now)
     });
     let nonce = Nonce::new(expected.nonce.to_owned());
-    let claims = token
-        .claims(&verifier, &nonce)
-        .map_err(|e| refusal(e, kid))?;
+    let claims = token.claims(&verifier, &nonce).map_err(refusal)?;
     check_azp(claims, expected.client_id)?;
     let now = DateTime::<Utc>::from(clock.now());
     let latest = now.checked_add_signed(skew).unwrap_or(now);
@@ -198,21 +184,11 @@ pub fn check(
         )));
     }
     if let (Some(access_token), Some(at_hash)) = (expected.access_token, claims.access_token_hash())
+        && signature::access_token_hash(alg, access_token).as_deref() != Some(at_hash.as_str())
     {
-        let alg = token
-            .signing_alg()
-            .map_err(|e| IdTokenError::Algorithm(e.to_string()))?;
-        let key = token
-            .signing_key(&verifier)
-            .map_err(|e| IdTokenError::Signature(e.to_string()))?;
-        let actual =
-            AccessTokenHash::from_token(&AccessToken::new(access_token.to_owned()), alg, key)
-                .map_err(|e| IdTokenError::AccessTokenHash(e.to_string()))?;
-        if actual != *at_hash {
-            return Err(IdTokenError::AccessTokenHash(
-                "at_hash differs from the access token's hash".to_owned(),
-            ));
-        }
+        return Err(IdTokenError::AccessTokenHash(
+            "at_hash differs from the access token's hash".to_owned(),
+        ));
     }
     Ok(IdClaims {
         subject: claims.subject().as_str().to_owned(),
@@ -244,21 +220,6 @@ fn check_azp(claims: &CoreIdTokenClaims, client_id: &str) -> Result<(), IdTokenE
     }
 }
 
-/// The provider's advertised algorithms that are asymmetric and known; all of those
-/// when it advertises none (the RFC 8414 fallback has no such field).
-pub fn allowed_algs(advertised: &[String]) -> Vec<CoreJwsSigningAlgorithm> {
-    if advertised.is_empty() {
-        return ASYMMETRIC.to_vec();
-    }
-    advertised
-        .iter()
-        .filter_map(|name| {
-            serde_json::from_value::<CoreJwsSigningAlgorithm>(Value::String(name.clone())).ok()
-        })
-        .filter(|alg| ASYMMETRIC.contains(alg))
-        .collect()
-}
-
 fn skew(leeway: Duration) -> TimeDelta {
     let secs = leeway.min(MAX_LEEWAY).as_secs();
     TimeDelta::try_seconds(i64::try_from(secs).unwrap_or(0)).unwrap_or_default()
@@ -266,14 +227,6 @@ fn skew(leeway: Duration) -> TimeDelta {
 
 fn unix(time: DateTime<Utc>) -> UnixSeconds {
     u64::try_from(time.timestamp()).unwrap_or(0)
-}
-
-/// The `kid` of the (already parsed, so well-formed) token's header, if any.
-fn token_kid(id_token: &str) -> Option<String> {
-    let header = id_token.split('.').next()?;
-    let bytes = URL_SAFE_NO_PAD.decode(header).ok()?;
-    let value: Value = serde_json::from_slice(&bytes).ok()?;
-    value.get("kid")?.as_str().map(str::to_owned)
 }
 
 /// Whether the published JWKS has a key with this `kid` at all (if so, a refetch

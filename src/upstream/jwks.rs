@@ -28,8 +28,8 @@ pub struct KeySet {
     without_kid: Vec<VerifyKey>,
     /// How many published keys were skipped, for logs.
     pub skipped: usize,
-    /// The document as published (ID tokens are checked by openidconnect's own
-    /// key types, built from it).
+    /// The document as published (whether a `kid` is published at all, usable or
+    /// not, decides whether a refetch can help).
     pub document: Value,
 }
 

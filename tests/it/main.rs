@@ -18,6 +18,7 @@ mod config_cli;
 mod demo;
 mod dev_idp;
 mod e2e_oidc_exchange;
+mod e2e_oidc_id_token;
 mod e2e_oidc_login;
 mod e2e_oidc_private_key_jwt;
 mod e2e_oidc_provider;

@@ -1,5 +1,7 @@
 //! ID token validation of the upstream login against the dev IdP's real keys: a good
-//! token passes; each broken claim, a forged signature, HMAC and `none` are refused.
+//! token passes; each broken claim is refused for its own reason (so dropping any one
+//! check fails here), the leeway holds both ways, and a forged signature, HMAC and
+//! `none` are refused.
 
 use std::time::Duration;
 
@@ -40,6 +42,19 @@ fn signed(broker: &TestBroker, claims: &Value) -> String {
     broker.idp.idp.sign("JWT", claims).unwrap()
 }
 
+/// The good claims with `changes` applied (`null` removes the claim).
+fn with(broker: &TestBroker, changes: Value) -> String {
+    let mut claims = claims(broker);
+    for (name, value) in changes.as_object().unwrap() {
+        if value.is_null() {
+            claims.as_object_mut().unwrap().remove(name);
+        } else {
+            claims[name] = value.clone();
+        }
+    }
+    signed(broker, &claims)
+}
+
 #[actix_web::test]
 async fn a_good_id_token_passes_and_names_the_user() {
     let broker = TestBroker::start().await;
@@ -50,31 +65,49 @@ async fn a_good_id_token_passes_and_names_the_user() {
 }
 
 #[actix_web::test]
-async fn each_broken_claim_is_refused() {
+async fn each_broken_claim_is_refused_for_its_reason() {
     let broker = TestBroker::start().await;
     let now = broker.clock.unix();
-    let cases: [(&str, Value); 6] = [
-        ("nonce", json!("another-nonce")),
-        ("aud", json!("another-client")),
-        ("iss", json!("https://evil.example")),
-        ("exp", json!(now - 31)),
-        ("iat", json!(now + 3_600)),
-        ("sub", Value::Null),
+    // exp and iat 40 s out: 10 s beyond the 30 s leeway, for a loaded machine.
+    let cases = [
+        (json!({"nonce": "another-nonce"}), "nonce"),
+        (json!({"nonce": null}), "nonce"),
+        (json!({"aud": "another-client"}), "audience"),
+        (
+            json!({"aud": ["token-broker", "another-client"]}),
+            "audience",
+        ),
+        (json!({"azp": "another-client"}), "audience"),
+        (json!({"iss": "https://evil.example"}), "issuer"),
+        (json!({"exp": now - 40}), "expired"),
+        (json!({"iat": now + 40}), "issued_in_future"),
+        (json!({"sub": null}), "malformed"),
     ];
-    for (claim, value) in cases {
-        let mut bad = claims(&broker);
-        if value.is_null() {
-            bad.as_object_mut().unwrap().remove(claim);
-        } else {
-            bad[claim] = value;
-        }
-        let result = check(&broker, &signed(&broker, &bad)).await;
-        assert!(result.is_err(), "{claim} accepted");
+    for (changes, reason) in cases {
+        let result = check(&broker, &with(&broker, changes.clone())).await;
+        assert_eq!(result.map_err(|e| e.reason()), Err(reason), "{changes}");
     }
     // Expiry follows the broker's clock: a token valid now fails once time moves on.
     let token = signed(&broker, &claims(&broker));
     broker.clock.advance(Duration::from_secs(331));
-    assert!(check(&broker, &token).await.is_err());
+    let result = check(&broker, &token).await;
+    assert_eq!(result.map_err(|e| e.reason()), Err("expired"));
+}
+
+#[actix_web::test]
+async fn the_leeway_forgives_small_skew_both_ways() {
+    // The leeway is 30 s; the cases keep 10 s from it on either side, as the clock is
+    // the system's (moved only by tests) and a loaded machine takes seconds.
+    let broker = TestBroker::start().await;
+    let now = broker.clock.unix();
+    for changes in [
+        json!({"exp": now - 20}),
+        json!({"iat": now + 20}),
+        json!({"azp": "token-broker"}),
+    ] {
+        let result = check(&broker, &with(&broker, changes.clone())).await;
+        assert!(result.is_ok(), "{changes}: {result:?}");
+    }
 }
 
 #[actix_web::test]
@@ -91,14 +124,15 @@ async fn forged_signatures_hmac_and_none_are_refused() {
         URL_SAFE_NO_PAD.encode(evil.to_string()),
         parts[2]
     );
-    assert!(check(&broker, &tampered).await.is_err());
+    let reason = |r: Result<id_token::IdClaims, IdTokenError>| r.map_err(|e| e.reason());
+    assert_eq!(reason(check(&broker, &tampered).await), Err("signature"));
     // `alg: none`.
     let none = format!(
         "{}.{}.",
         URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
         parts[1]
     );
-    assert!(check(&broker, &none).await.is_err());
+    assert_eq!(reason(check(&broker, &none).await), Err("algorithm"));
     // HS256 with the broker's client secret as the key: a public-client verifier
     // never accepts a shared-secret algorithm.
     let hs = jsonwebtoken::encode(
@@ -107,7 +141,7 @@ async fn forged_signatures_hmac_and_none_are_refused() {
         &jsonwebtoken::EncodingKey::from_secret(b"token-broker-secret"),
     )
     .unwrap();
-    assert!(check(&broker, &hs).await.is_err());
+    assert_eq!(reason(check(&broker, &hs).await), Err("algorithm"));
     assert!(matches!(
         check(&broker, "not-a-jwt").await,
         Err(IdTokenError::Malformed(_))

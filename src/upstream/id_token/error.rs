@@ -1,7 +1,8 @@
 //! Why an ID token was refused, in the broker's words: a variant per check, a fixed
-//! reason name for metrics and logs, and the mapping from openidconnect's verdicts.
+//! reason name for metrics and logs, and the mapping from openidconnect's verdicts on
+//! the claims.
 
-use openidconnect::{ClaimsVerificationError, SignatureVerificationError};
+use openidconnect::ClaimsVerificationError;
 
 /// Why an ID token was refused. The texts are for operators' logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,23 +58,14 @@ impl IdTokenError {
     }
 }
 
-/// openidconnect's verdict in the broker's words; `kid` names the key a
-/// [`IdTokenError::UnknownKey`] looked for.
-pub(super) fn refusal(error: ClaimsVerificationError, kid: Option<String>) -> IdTokenError {
+/// openidconnect's verdict on the claims in the broker's words. Its signature step is
+/// off (signature.rs checks the signature first), so no signature verdict comes here.
+pub(super) fn refusal(error: ClaimsVerificationError) -> IdTokenError {
     match error {
         ClaimsVerificationError::Expired(m) => IdTokenError::Expired(m),
         ClaimsVerificationError::InvalidAudience(m) => IdTokenError::Audience(m),
         ClaimsVerificationError::InvalidIssuer(m) => IdTokenError::Issuer(m),
         ClaimsVerificationError::InvalidNonce(m) => IdTokenError::Nonce(m),
-        ClaimsVerificationError::SignatureVerification(e) => match e {
-            SignatureVerificationError::NoMatchingKey => IdTokenError::UnknownKey { kid },
-            SignatureVerificationError::DisallowedAlg(m)
-            | SignatureVerificationError::UnsupportedAlg(m) => IdTokenError::Algorithm(m),
-            SignatureVerificationError::NoSignature => {
-                IdTokenError::Algorithm("the token is unsigned".to_owned())
-            }
-            other => IdTokenError::Signature(other.to_string()),
-        },
         other => IdTokenError::Invalid(other.to_string()),
     }
 }
