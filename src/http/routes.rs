@@ -7,8 +7,8 @@ use actix_web::web::{self, ServiceConfig};
 
 use super::error::{self, ApiError};
 use super::{
-    addresses, authorize, callback, consent, health, introspect, jwks, metadata, metrics,
-    register, resource_metadata, revoke, token, verify,
+    addresses, authorize, callback, consent, health, introspect, jwks, metadata, metrics, register,
+    resource_metadata, revoke, token, verify,
 };
 use crate::config::Config;
 
