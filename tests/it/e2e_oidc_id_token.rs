@@ -54,10 +54,7 @@ async fn provider_login(broker: &TestBroker, rig: &Rig) -> TokenResponse {
     let tokens = token::exchange_code(
         &broker.state.upstream_http,
         snapshot.info.token_endpoint.as_deref().unwrap(),
-        &ClientCredentials {
-            client_id: "token-broker".to_owned(),
-            secret: Secret::new("token-broker-secret"),
-        },
+        &ClientCredentials::with_secret("token-broker", Secret::new("token-broker-secret")),
         &code,
         CALLBACK,
         VERIFIER,
