@@ -9,11 +9,19 @@
 #                                   the Debian package (cargo-deb; Cargo.toml
 #                                   [package.metadata.deb], debian/)
 # The tools are installed from crates.io first (scripts/ensure-cargo-tool.sh, pinned).
-# PROFILE=packaging builds with [profile.packaging] instead of [profile.release]: CI's
-# package check (scripts/package.sh) does, to save the thin-LTO build.
+# PROFILE=packaging builds with [profile.packaging] instead of [profile.release] (no
+# thin LTO); PROFILE=dev, what CI's package check (scripts/package.sh) uses, builds on
+# the unoptimised build the tests already made (the same code and features, in
+# target/debug) and packs it with cargo-deb's fast compression.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${PROFILE:-release}"
+profile_dir="$profile"
+deb_flags=()
+if [[ $profile == dev ]]; then
+    profile_dir=debug
+    deb_flags=(--fast)
+fi
 
 bash scripts/ensure-cargo-tool.sh cargo-auditable 0.7.7
 bash scripts/ensure-cargo-tool.sh cargo-cyclonedx 0.5.9
@@ -24,7 +32,7 @@ SOURCE_DATE_EPOCH="$(git log -1 --format=%ct 2>/dev/null || date +%s)"
 export SOURCE_DATE_EPOCH
 
 cargo auditable build --locked --no-default-features --profile "$profile"
-bin="target/$profile/token-broker"
+bin="target/$profile_dir/token-broker"
 
 # Man pages and completions, generated from the binary's own command line.
 assets=target/deb-assets
@@ -43,7 +51,7 @@ mkdir -p target/sbom
 mv token-broker.cdx.json target/sbom/token-broker.cdx.json
 
 rm -rf target/debian
-cargo deb --no-build --locked --profile "$profile" --output target/debian/ --quiet
+cargo deb --no-build --locked --profile "$profile" "${deb_flags[@]}" --output target/debian/ --quiet
 
 echo "release: binary  $bin ($("$bin" --version))"
 echo "release: SBOM    target/sbom/token-broker.cdx.json"
