@@ -15,6 +15,14 @@ pub struct RawAdmin {
     pub token: Option<String>,
 }
 
+/// `[audit]` as written.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub pseudonymize_subjects: Option<bool>,
+    pub subject_key: Option<String>,
+}
+
 /// `[scope_cache]` as written.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +37,15 @@ pub struct AdminConfig {
     /// `token`: the bearer token of `/admin/*` (inline, `env:` or `file:`; at least 32
     /// bytes). Without it the admin API is off (404).
     pub token: Option<Secret>,
+}
+
+/// `[audit]`: the audit trail (events of target `audit`).
+#[derive(Debug, Clone, Default)]
+pub struct AuditConfig {
+    /// `pseudonymize_subjects` with `subject_key`: when set, audit events carry
+    /// `base64url(HMAC-SHA256(key, subject))` instead of the subject, the same on every
+    /// replica that shares the key. `None`: subjects are written as they are.
+    pub subject_key: Option<Secret>,
 }
 
 /// `[scope_cache]`
@@ -70,6 +87,41 @@ pub fn admin(raw: RawAdmin, env: &Environment, problems: &mut Vec<Problem>) -> O
         return None;
     }
     Some(AdminConfig { token: token? })
+}
+
+pub fn audit(raw: RawAudit, env: &Environment, problems: &mut Vec<Problem>) -> Option<AuditConfig> {
+    let mut c = Checker::new("audit", problems);
+    let key = match (raw.pseudonymize_subjects.unwrap_or(false), raw.subject_key) {
+        (false, None) => Some(None),
+        (false, Some(_)) => {
+            c.report(
+                "subject_key",
+                "is only used with pseudonymize_subjects = true".to_owned(),
+            );
+            None
+        }
+        (true, None) => {
+            c.report(
+                "subject_key",
+                "is required with pseudonymize_subjects = true (e.g. `env:AUDIT_KEY` holding `openssl rand -hex 32`)".to_owned(),
+            );
+            None
+        }
+        (true, some) => c
+            .parse("subject_key", some, |spec| {
+                let secret = Secret::resolve(&spec, env)?;
+                if secret.expose().len() < 32 {
+                    Err("must be at least 32 bytes (e.g. `openssl rand -hex 32`)".to_owned())
+                } else {
+                    Ok(secret)
+                }
+            })
+            .map(Some),
+    };
+    if !c.ok() {
+        return None;
+    }
+    Some(AuditConfig { subject_key: key? })
 }
 
 pub fn scope_cache(raw: RawScopeCache, problems: &mut Vec<Problem>) -> Option<ScopeCacheConfig> {

@@ -64,6 +64,8 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
         .and_then(|raw| exchange::exchange(raw, env, &mut problems));
     let admin = take_section::<admin::RawAdmin>(&mut root, "admin", &mut problems)
         .and_then(|raw| admin::admin(raw, env, &mut problems));
+    let audit = take_section::<admin::RawAudit>(&mut root, "audit", &mut problems)
+        .and_then(|raw| admin::audit(raw, env, &mut problems));
     let forward_auth =
         take_section::<forward_auth::RawForwardAuth>(&mut root, "forward_auth", &mut problems)
             .and_then(|raw| forward_auth::forward_auth(raw, &mut problems));
@@ -98,7 +100,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
     for unknown in root.keys() {
         problems.push(Problem::new(
             unknown.clone(),
-            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, forward_auth, introspection, scope_cache, store, log, gateway, enterprise, clients)",
+            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, audit, forward_auth, introspection, scope_cache, store, log, gateway, enterprise, clients)",
         ));
     }
     if let (Some(resources), Some(exchange)) = (&resources, &exchange) {
@@ -114,7 +116,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
         }
     }
     let login = (sessions, consent, tokens, refresh, exchange);
-    let operator = (admin, forward_auth, scope_cache, introspection);
+    let operator = (admin, audit, forward_auth, scope_cache, introspection);
     match (
         server,
         upstream,
@@ -135,7 +137,13 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
             Some(api_keys),
             Some(registration),
             (Some(sessions), Some(consent), Some(tokens), Some(refresh), Some(exchange)),
-            (Some(admin), Some(forward_auth), Some(scope_cache), Some(introspection)),
+            (
+                Some(admin),
+                Some(audit),
+                Some(forward_auth),
+                Some(scope_cache),
+                Some(introspection),
+            ),
             Some(store),
             Some(log),
         ) if problems.is_empty() => Ok(Config {
@@ -151,6 +159,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
             refresh,
             exchange,
             admin,
+            audit,
             forward_auth,
             introspection,
             scope_cache,

@@ -34,7 +34,7 @@ use std::time::Duration;
 /// Re-exported for the many callers that compare a presented secret; the rule lives in
 /// `domain::constant_time`.
 pub use crate::domain::constant_time::constant_time_eq;
-pub use admin::{AdminConfig, ScopeCacheConfig};
+pub use admin::{AdminConfig, AuditConfig, ScopeCacheConfig};
 pub use api_keys::ApiKeyConfig;
 pub use clients::{ClientCredential, ConfiguredClient};
 pub use enterprise::{EnterpriseConfig, SubjectClaim, TrustedIssuer};
@@ -73,6 +73,8 @@ pub struct Config {
     pub refresh: RefreshConfig,
     pub exchange: ExchangeConfig,
     pub admin: AdminConfig,
+    /// `[audit]`: how the audit trail writes subjects.
+    pub audit: AuditConfig,
     /// `[forward_auth]`: the headers `/auth/verify` reads the original request from.
     pub forward_auth: ForwardAuthConfig,
     /// `[introspection]`: the resource servers that may introspect any token.

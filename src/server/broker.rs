@@ -81,7 +81,7 @@ pub struct Broker {
 /// Builds every part from the configuration: the store, the keys, the verifier, the
 /// actors (started, so this must run inside an actix `System`) and the flows over them.
 pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartError> {
-    let metrics = Metrics::new()?;
+    let metrics = Metrics::with_audit_subject_key(config.audit.subject_key.as_ref())?;
     let http = UpstreamHttp::new(config.upstream.timeout).map_err(StartError::Upstream)?;
     let upstream_http = http.clone();
     let discovery = Discovery::start(

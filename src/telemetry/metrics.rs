@@ -5,6 +5,7 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
+use super::audit::{Audit, AuditEvent};
 use super::build_info;
 
 /// Latency buckets in seconds: fine below 10 ms, where verification and cache hits
@@ -32,11 +33,21 @@ pub struct Metrics {
     exchange_lock_failures: prometheus::IntCounter,
     rate_limited: IntCounterVec,
     address_refused: IntCounterVec,
+    audit: std::sync::Arc<Audit>,
 }
 
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
+        Self::with_audit_subject_key(None)
+    }
+
+    /// Metrics whose audit trail pseudonymises subjects with `key` (`[audit]
+    /// subject_key`; `None` writes subjects as they are).
+    pub fn with_audit_subject_key(
+        key: Option<&crate::config::Secret>,
+    ) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
+        let audit = std::sync::Arc::new(Audit::new(&registry)?.with_subject_key(key));
         let requests = IntCounterVec::new(
             Opts::new("http_requests_total", "HTTP requests answered").namespace("token_broker"),
             &["method", "route", "status"],
@@ -183,6 +194,7 @@ impl Metrics {
             exchange_lock_failures,
             rate_limited,
             address_refused,
+            audit,
         })
     }
 
@@ -268,6 +280,11 @@ impl Metrics {
     /// Counts clients removed by clean-up.
     pub fn clients_removed(&self, count: u64) {
         self.clients_removed.inc_by(count);
+    }
+
+    /// Writes and counts one audit event (see [`super::audit`]).
+    pub fn audit(&self, event: AuditEvent<'_>) {
+        self.audit.emit(event);
     }
 
     /// The registry, for later modules that register their own collectors.

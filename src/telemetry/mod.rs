@@ -1,6 +1,7 @@
 //! Logs and metrics. Logs go to stderr (stdout is kept for what commands print, such
 //! as the demo's instructions), one JSON object a line or human-readable.
 
+pub mod audit;
 pub mod build_info;
 pub mod metrics;
 
