@@ -53,8 +53,14 @@ pub enum AuditEvent<'a> {
         subject: &'a str,
         audience: &'a str,
     },
-    /// A token exchange was refused (`error` is the RFC 8693 / 6749 code).
-    ExchangeRefused { audience: &'a str, error: &'a str },
+    /// A token exchange was refused: `reason` is `invalid_request`,
+    /// `invalid_target`, `invalid_scope`, `provider_refused`, `grant_unusable` or
+    /// `store_unavailable`.
+    ExchangeRefused {
+        client_id: &'a str,
+        audience: &'a str,
+        reason: &'a str,
+    },
     /// A client revoked a token (RFC 7009).
     TokenRevoked { client_id: &'a str },
     /// An operator acted through the admin API: `caller` is its address, `action`
@@ -196,8 +202,12 @@ impl Audit {
                 let subject = self.subject(subject);
                 tracing::info!(target: "audit", event = name, client_id, subject = %subject, audience);
             }
-            AuditEvent::ExchangeRefused { audience, error } => {
-                tracing::info!(target: "audit", event = name, audience, error);
+            AuditEvent::ExchangeRefused {
+                client_id,
+                audience,
+                reason,
+            } => {
+                tracing::info!(target: "audit", event = name, client_id, audience, reason);
             }
             AuditEvent::TokenRevoked { client_id } => {
                 tracing::info!(target: "audit", event = name, client_id);

@@ -36,6 +36,21 @@ pub enum TokenExchangeError {
     Store(#[from] StoreError),
 }
 
+impl TokenExchangeError {
+    /// The refusal's name in the audit trail.
+    pub fn audit_reason(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "invalid_client",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidTarget(_) => "invalid_target",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::Provider { .. } => "provider_refused",
+            Self::Grant(_) => "grant_unusable",
+            Self::Store(_) => "store_unavailable",
+        }
+    }
+}
+
 impl From<PolicyError> for TokenExchangeError {
     fn from(error: PolicyError) -> Self {
         match error {

@@ -25,6 +25,7 @@ use crate::domain::exchange;
 use crate::domain::scope::Scopes;
 use crate::flows::access::Denial;
 use crate::store::{Grant, Store};
+use crate::telemetry::audit::AuditEvent;
 use crate::telemetry::metrics::Metrics;
 use crate::tokens::verify::token_digest;
 use crate::tokens::{Principal, Verifier};
@@ -151,6 +152,23 @@ impl Exchange {
         caller: &CallerConfig,
         request: TokenExchange<'_>,
     ) -> Result<Issued, TokenExchangeError> {
+        let audience = request.targets.first().copied().unwrap_or("");
+        let result = self.exchange_for(caller, request).await;
+        if let Err(error) = &result {
+            self.metrics.audit(AuditEvent::ExchangeRefused {
+                client_id: &caller.client_id,
+                audience,
+                reason: error.audit_reason(),
+            });
+        }
+        result
+    }
+
+    async fn exchange_for(
+        &self,
+        caller: &CallerConfig,
+        request: TokenExchange<'_>,
+    ) -> Result<Issued, TokenExchangeError> {
         let invalid = TokenExchangeError::InvalidRequest;
         match request.subject_token_type {
             ACCESS_TOKEN_TYPE | JWT_TOKEN_TYPE => {}
@@ -220,6 +238,11 @@ impl Exchange {
             .downstream(subject, actor, audience, requested.as_ref(), token_type)
             .await?;
         let expires_in = token.expires_at.saturating_sub(self.clock.unix());
+        self.metrics.audit(AuditEvent::ExchangePerformed {
+            client_id: &caller.client_id,
+            subject: &principal.subject,
+            audience: target,
+        });
         Ok(Issued { token, expires_in })
     }
 

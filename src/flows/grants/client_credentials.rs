@@ -105,6 +105,6 @@ impl Grants {
             resource = %resource.uri,
             "client credentials accepted"
         );
-        self.first_tokens(client, &grant, &scopes, false).await
+        self.first_tokens("client_credentials", client, &grant, &scopes, false).await
     }
 }

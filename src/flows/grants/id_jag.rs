@@ -148,7 +148,7 @@ impl Grants {
             issuer = %issuer.issuer.as_str(),
             "ID-JAG accepted"
         );
-        self.first_tokens(client, &grant, &accepted.scopes, false)
+        self.first_tokens("urn:ietf:params:oauth:grant-type:jwt-bearer", client, &grant, &accepted.scopes, false)
             .await
     }
 }

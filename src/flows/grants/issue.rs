@@ -3,6 +3,7 @@
 //! verifier, revokes everything the code produced) and the access token every answer
 //! carries — the broker's own (RFC 9068), or in passthrough mode the provider's.
 
+use crate::telemetry::audit::AuditEvent;
 use super::{GrantError, Grants, Issued};
 use crate::actors::sessions::{RedeemProxyCode, SessionError};
 use crate::config::TokenMode;
@@ -63,7 +64,7 @@ impl Grants {
         };
         let grant = self.live_grant(&code_grant.grant_id).await?;
         let refresh = client.gets_refresh_tokens(&code_grant.scopes);
-        self.first_tokens(client, &grant, &code_grant.scopes, refresh)
+        self.first_tokens("authorization_code", client, &grant, &code_grant.scopes, refresh)
             .await
     }
 
@@ -71,6 +72,7 @@ impl Grants {
     /// one, the first refresh token of the chain.
     pub(super) async fn first_tokens(
         &self,
+        grant_type: &str,
         client: &KnownClient,
         grant: &Grant,
         scopes: &Scopes,
@@ -93,7 +95,7 @@ impl Grants {
         } else {
             None
         };
-        let issued = self.access_token(grant, scopes, refresh).await?;
+        let issued = self.access_token(grant_type, grant, scopes, refresh).await?;
         self.touch(&client.client_id).await;
         Ok(issued)
     }
@@ -101,10 +103,18 @@ impl Grants {
     /// An access token for `grant` with `scopes`, alongside `refresh_token`.
     pub(super) async fn access_token(
         &self,
+        grant_type: &str,
         grant: &Grant,
         scopes: &Scopes,
         refresh_token: Option<String>,
     ) -> Result<Issued, GrantError> {
+        self.metrics.audit(AuditEvent::TokenIssued {
+            grant_type,
+            client_id: &grant.client_id,
+            subject: &grant.subject,
+            resource: grant.resource.as_deref().unwrap_or(""),
+            scopes: &scopes.to_string(),
+        });
         if self.settings.mode == TokenMode::Passthrough {
             return self.passthrough(grant, refresh_token).await;
         }

@@ -4,6 +4,7 @@
 //! scope may only narrow; the provider's session is confirmed before and its tokens
 //! refreshed after.
 
+use crate::telemetry::audit::AuditEvent;
 use super::{GrantError, Grants, Issued};
 use crate::domain::refresh as refresh_tokens;
 use crate::domain::scope::Scopes;
@@ -54,9 +55,16 @@ impl Grants {
             )
             .await?;
         match outcome {
-            RotateOutcome::Rotated { .. } => {}
+            RotateOutcome::Rotated { .. } => self.metrics.audit(AuditEvent::RefreshRotated {
+                client_id: &client.client_id,
+                subject: &grant.subject,
+            }),
             RotateOutcome::Replayed { grant_id } => {
                 self.revoke_grant(&grant_id).await?;
+                self.metrics.audit(AuditEvent::RefreshReuse {
+                    client_id: &client.client_id,
+                    subject: &grant.subject,
+                });
                 tracing::warn!(
                     client_id = %client.client_id,
                     "rotated refresh token presented again: grant revoked"
@@ -71,7 +79,7 @@ impl Grants {
         // session needed confirming, above: the replay is then caught just after); a
         // client whose answer is lost to a provider outage retries within the reuse grace.
         let grant = self.refresh_upstream(grant).await?;
-        let issued = self.access_token(&grant, &scopes, Some(successor)).await?;
+        let issued = self.access_token("refresh_token", &grant, &scopes, Some(successor)).await?;
         self.touch(&client.client_id).await;
         Ok(issued)
     }
