@@ -137,13 +137,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
             Some(api_keys),
             Some(registration),
             (Some(sessions), Some(consent), Some(tokens), Some(refresh), Some(exchange)),
-            (
-                Some(admin),
-                Some(audit),
-                Some(forward_auth),
-                Some(scope_cache),
-                Some(introspection),
-            ),
+            (Some(admin), Some(audit), Some(forward_auth), Some(scope_cache), Some(introspection)),
             Some(store),
             Some(log),
         ) if problems.is_empty() => Ok(Config {

@@ -107,6 +107,11 @@ impl Addresses {
             return Ok(());
         };
         self.metrics.address_refused(target, which);
+        self.metrics
+            .audit(crate::telemetry::audit::AuditEvent::AddressRefused {
+                target,
+                list: which,
+            });
         tracing::info!(target, list = which, "request refused: client address");
         Err(AddressRefused)
     }

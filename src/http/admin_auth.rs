@@ -16,7 +16,8 @@ use crate::flows::grants::AdminCredential;
 /// Proof that the request carried the admin token. Put it first among a handler's
 /// arguments: extractors run in order, so a caller without the token learns nothing
 /// from how its query would have been judged.
-pub struct Authorized;
+/// It carries the caller's address, which the audit trail records as who acted.
+pub struct Authorized(pub Option<std::net::IpAddr>);
 
 impl FromRequest for Authorized {
     type Error = ApiError;
@@ -34,7 +35,7 @@ impl FromRequest for Authorized {
         ready(
             admin
                 .authorize(credential, req.peer_addr())
-                .map(|()| Authorized)
+                .map(|()| Authorized(req.peer_addr().map(|peer| peer.ip())))
                 .map_err(ApiError::from),
         )
     }

@@ -25,9 +25,9 @@ pub async fn show(
 }
 
 pub async fn delete(
-    _: Authorized,
+    Authorized(caller): Authorized,
     admin: web::Data<Admin>,
     client_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(admin.delete_client(&client_id).await?))
+    Ok(HttpResponse::Ok().json(admin.delete_client(caller, &client_id).await?))
 }

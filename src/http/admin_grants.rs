@@ -26,15 +26,15 @@ pub async fn show(
 }
 
 pub async fn revoke(
-    _: Authorized,
+    Authorized(caller): Authorized,
     admin: web::Data<Admin>,
     grant_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(admin.revoke_grant(&grant_id).await?))
+    Ok(HttpResponse::Ok().json(admin.revoke_grant(caller, &grant_id).await?))
 }
 
 pub async fn revoke_matching(
-    _: Authorized,
+    Authorized(caller): Authorized,
     admin: web::Data<Admin>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -43,5 +43,5 @@ pub async fn revoke_matching(
             "a revocation takes no `cursor` or `limit`: every matching grant goes".to_owned(),
         ));
     }
-    Ok(HttpResponse::Ok().json(admin.revoke_grants(&query.grants()).await?))
+    Ok(HttpResponse::Ok().json(admin.revoke_grants(caller, &query.grants()).await?))
 }

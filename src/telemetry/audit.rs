@@ -25,10 +25,17 @@ pub enum AuditEvent<'a> {
     ClientRegistered { client_id: &'a str },
     /// A client was deleted by an operator (`DELETE /admin/clients/{id}`).
     ClientDeleted { client_id: &'a str },
-    /// The user approved the consent page.
-    ConsentGiven { client_id: &'a str, subject: &'a str },
+    /// The user approved the consent page (before the provider login: no subject
+    /// yet).
+    ConsentGiven {
+        client_id: &'a str,
+        resource: &'a str,
+    },
     /// The user denied the consent page.
-    ConsentDenied { client_id: &'a str, subject: &'a str },
+    ConsentDenied {
+        client_id: &'a str,
+        resource: &'a str,
+    },
     /// The provider's callback completed a login: a grant exists for the subject.
     LoginCompleted {
         client_id: &'a str,
@@ -44,9 +51,15 @@ pub enum AuditEvent<'a> {
         scopes: &'a str,
     },
     /// A refresh token was redeemed and replaced (RFC 9700 §4.14.2 rotation).
-    RefreshRotated { client_id: &'a str, subject: &'a str },
+    RefreshRotated {
+        client_id: &'a str,
+        subject: &'a str,
+    },
     /// A rotated refresh token was presented again: the grant is revoked.
-    RefreshReuse { client_id: &'a str, subject: &'a str },
+    RefreshReuse {
+        client_id: &'a str,
+        subject: &'a str,
+    },
     /// A token exchange (RFC 8693) handed a token for `audience`.
     ExchangePerformed {
         client_id: &'a str,
@@ -166,12 +179,21 @@ impl Audit {
         }
         let name = event.name();
         match event {
-            AuditEvent::ClientRegistered { client_id } | AuditEvent::ClientDeleted { client_id } => {
+            AuditEvent::ClientRegistered { client_id }
+            | AuditEvent::ClientDeleted { client_id } => {
                 tracing::info!(target: "audit", event = name, client_id);
             }
-            AuditEvent::ConsentGiven { client_id, subject }
-            | AuditEvent::ConsentDenied { client_id, subject }
-            | AuditEvent::RefreshRotated { client_id, subject }
+            AuditEvent::ConsentGiven {
+                client_id,
+                resource,
+            }
+            | AuditEvent::ConsentDenied {
+                client_id,
+                resource,
+            } => {
+                tracing::info!(target: "audit", event = name, client_id, resource);
+            }
+            AuditEvent::RefreshRotated { client_id, subject }
             | AuditEvent::RefreshReuse { client_id, subject } => {
                 let subject = self.subject(subject);
                 tracing::info!(target: "audit", event = name, client_id, subject = %subject);
@@ -257,8 +279,8 @@ impl fmt::Display for Subject<'_> {
                 let n = URL_SAFE_NO_PAD
                     .encode_slice(tag.as_ref(), &mut out)
                     .map_err(|_| fmt::Error)?;
-                let text = std::str::from_utf8(out.get(..n).ok_or(fmt::Error)?)
-                    .map_err(|_| fmt::Error)?;
+                let text =
+                    std::str::from_utf8(out.get(..n).ok_or(fmt::Error)?).map_err(|_| fmt::Error)?;
                 f.write_str(text)
             }
         }

@@ -2,14 +2,21 @@
 //! grants. Each writes the store first, then announces through the invalidation path
 //! — also after a partial failure, so what was revoked stops verifying everywhere.
 
+use std::net::IpAddr;
+
 use super::{Admin, AdminError, ClientDeleted, GrantQuery, Revoked};
 use crate::domain::invalidation::Invalidation;
 use crate::store::{ClientOrigin, GrantFilter, MAX_PAGE, Page};
+use crate::telemetry::audit::AuditEvent;
 
 impl Admin {
     /// Revokes one grant: `revoked: 1`, or 0 when it was revoked already; 404 for an
     /// unknown grant.
-    pub async fn revoke_grant(&self, grant_id: &str) -> Result<Revoked, AdminError> {
+    pub async fn revoke_grant(
+        &self,
+        caller: Option<IpAddr>,
+        grant_id: &str,
+    ) -> Result<Revoked, AdminError> {
         let Some(grant) = self.parts.store.get_grant(grant_id).await? else {
             return Err(AdminError::NotFound("grant"));
         };
@@ -22,12 +29,17 @@ impl Admin {
             .map_err(|e| AdminError::Unavailable(e.to_string()))?;
         let revoked = u64::from(grant.revoked_at.is_none());
         tracing::info!(grant_id, revoked, "admin: grant revoked");
+        self.audit(caller, "revoke_grant", revoked);
         Ok(Revoked { revoked })
     }
 
     /// Revokes every live grant matching `query`, which must name a subject (the
     /// offboarding call) or a client: `revoked` counts those that were live.
-    pub async fn revoke_grants(&self, query: &GrantQuery) -> Result<Revoked, AdminError> {
+    pub async fn revoke_grants(
+        &self,
+        caller: Option<IpAddr>,
+        query: &GrantQuery,
+    ) -> Result<Revoked, AdminError> {
         let announce = match (&query.subject, &query.client_id) {
             (Some(subject), _) if !subject.is_empty() => Invalidation::Subject(subject.clone()),
             (None, Some(client)) if !client.is_empty() => Invalidation::ClientId(client.clone()),
@@ -36,6 +48,10 @@ impl Admin {
                     "name a non-empty `subject` or `client_id` whose grants to revoke".to_owned(),
                 ));
             }
+        };
+        let announce_kind = match announce {
+            Invalidation::Subject(_) => "subject",
+            _ => "client",
         };
         let revoked = self.revoke_matching(&query.filter()).await;
         self.parts.grants.invalidate(announce).await;
@@ -46,13 +62,22 @@ impl Admin {
             revoked,
             "admin: grants revoked"
         );
+        let action = match announce_kind {
+            "subject" => "revoke_subject_grants",
+            _ => "revoke_client_grants",
+        };
+        self.audit(caller, action, revoked);
         Ok(Revoked { revoked })
     }
 
     /// Deletes a stored client: its grants revoked, its registration at the provider
     /// deleted (RFC 7592, when it has one), the record removed. A client the broker
     /// knows without storing it is refused (409); an unknown one is 404.
-    pub async fn delete_client(&self, client_id: &str) -> Result<ClientDeleted, AdminError> {
+    pub async fn delete_client(
+        &self,
+        caller: Option<IpAddr>,
+        client_id: &str,
+    ) -> Result<ClientDeleted, AdminError> {
         let clients = &self.parts.clients;
         let Some(stored) = clients.stored(client_id).await? else {
             return Err(match clients.known_elsewhere(client_id) {
@@ -86,11 +111,25 @@ impl Admin {
             ?upstream_deleted,
             "admin: client deleted"
         );
+        self.parts
+            .grants
+            .audit(AuditEvent::ClientDeleted { client_id });
+        self.audit(caller, "delete_client", revoked);
         Ok(ClientDeleted {
             client_id: client_id.to_owned(),
             revoked,
             upstream_deleted,
         })
+    }
+
+    /// One `admin_action` event: who (the caller's address), what, how many.
+    fn audit(&self, caller: Option<IpAddr>, action: &str, count: u64) {
+        let caller = caller.map(|ip| ip.to_string()).unwrap_or_default();
+        self.parts.grants.audit(AuditEvent::AdminAction {
+            caller: &caller,
+            action,
+            count,
+        });
     }
 
     async fn delete_upstream(&self, origin: &ClientOrigin, client_id: &str) -> Option<bool> {

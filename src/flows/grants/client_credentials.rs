@@ -105,6 +105,7 @@ impl Grants {
             resource = %resource.uri,
             "client credentials accepted"
         );
-        self.first_tokens("client_credentials", client, &grant, &scopes, false).await
+        self.first_tokens("client_credentials", client, &grant, &scopes, false)
+            .await
     }
 }

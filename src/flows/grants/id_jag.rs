@@ -148,8 +148,14 @@ impl Grants {
             issuer = %issuer.issuer.as_str(),
             "ID-JAG accepted"
         );
-        self.first_tokens("urn:ietf:params:oauth:grant-type:jwt-bearer", client, &grant, &accepted.scopes, false)
-            .await
+        self.first_tokens(
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            client,
+            &grant,
+            &accepted.scopes,
+            false,
+        )
+        .await
     }
 }
 

@@ -3,7 +3,6 @@
 //! verifier, revokes everything the code produced) and the access token every answer
 //! carries — the broker's own (RFC 9068), or in passthrough mode the provider's.
 
-use crate::telemetry::audit::AuditEvent;
 use super::{GrantError, Grants, Issued};
 use crate::actors::sessions::{RedeemProxyCode, SessionError};
 use crate::config::TokenMode;
@@ -12,6 +11,7 @@ use crate::domain::refresh as refresh_tokens;
 use crate::domain::scope::Scopes;
 use crate::flows::clients::KnownClient;
 use crate::store::{Grant, PassthroughToken, RefreshRecord};
+use crate::telemetry::audit::AuditEvent;
 use crate::tokens::issue::{Minting, mint};
 use crate::tokens::signing::SigningError;
 use crate::tokens::verify::token_digest;
@@ -64,8 +64,14 @@ impl Grants {
         };
         let grant = self.live_grant(&code_grant.grant_id).await?;
         let refresh = client.gets_refresh_tokens(&code_grant.scopes);
-        self.first_tokens("authorization_code", client, &grant, &code_grant.scopes, refresh)
-            .await
+        self.first_tokens(
+            "authorization_code",
+            client,
+            &grant,
+            &code_grant.scopes,
+            refresh,
+        )
+        .await
     }
 
     /// The answer for a new grant: an access token and, when the client may have
@@ -95,7 +101,9 @@ impl Grants {
         } else {
             None
         };
-        let issued = self.access_token(grant_type, grant, scopes, refresh).await?;
+        let issued = self
+            .access_token(grant_type, grant, scopes, refresh)
+            .await?;
         self.touch(&client.client_id).await;
         Ok(issued)
     }

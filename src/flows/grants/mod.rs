@@ -172,6 +172,11 @@ impl Grants {
         self.metrics.token(grant_type, outcome);
     }
 
+    /// Writes an audit event for a flow built on the grants (the admin flow).
+    pub fn audit(&self, event: crate::telemetry::audit::AuditEvent<'_>) {
+        self.metrics.audit(event);
+    }
+
     /// A grant that exists and is not revoked.
     pub async fn live_grant(&self, grant_id: &str) -> Result<Grant, GrantError> {
         match self.store.get_grant(grant_id).await? {

@@ -4,12 +4,12 @@
 //! scope may only narrow; the provider's session is confirmed before and its tokens
 //! refreshed after.
 
-use crate::telemetry::audit::AuditEvent;
 use super::{GrantError, Grants, Issued};
 use crate::domain::refresh as refresh_tokens;
 use crate::domain::scope::Scopes;
 use crate::flows::clients::KnownClient;
 use crate::store::{RefreshRecord, RotateOutcome};
+use crate::telemetry::audit::AuditEvent;
 
 impl Grants {
     /// New tokens for the refresh token `presented` by `client` (authenticated), with
@@ -79,7 +79,9 @@ impl Grants {
         // session needed confirming, above: the replay is then caught just after); a
         // client whose answer is lost to a provider outage retries within the reuse grace.
         let grant = self.refresh_upstream(grant).await?;
-        let issued = self.access_token("refresh_token", &grant, &scopes, Some(successor)).await?;
+        let issued = self
+            .access_token("refresh_token", &grant, &scopes, Some(successor))
+            .await?;
         self.touch(&client.client_id).await;
         Ok(issued)
     }

@@ -38,9 +38,10 @@ impl Grants {
         };
         self.revoke_grant(&grant_id).await?;
         self.metrics.token("revoke", "revoked");
-        self.metrics.audit(crate::telemetry::audit::AuditEvent::TokenRevoked {
-            client_id: &client.client_id,
-        });
+        self.metrics
+            .audit(crate::telemetry::audit::AuditEvent::TokenRevoked {
+                client_id: &client.client_id,
+            });
         // The client held the provider's token itself: ask the provider to end it
         // too, in the background — the broker refuses it already.
         if self.provider.passthrough && grant.revoked_at.is_none() {

@@ -29,6 +29,7 @@ use crate::domain::tool_policy::ToolPattern;
 use crate::flows::addresses::Addresses;
 pub use crate::flows::addresses::Origin;
 use crate::store::{RateDecision, RateLimits};
+use crate::telemetry::audit::AuditEvent;
 use crate::telemetry::metrics::Metrics;
 use crate::tokens::{CredentialKind, Principal};
 
@@ -168,6 +169,11 @@ impl Limits {
                 let retry_after_secs = retry_after_secs(wait_ms);
                 self.metrics
                     .rate_limited(&resource.uri, key_kind, &policy.name);
+                self.metrics.audit(AuditEvent::RateLimited {
+                    resource: &resource.uri,
+                    key_kind,
+                    rule: &policy.name,
+                });
                 tracing::info!(resource = %resource.uri, key_kind, rule = %policy.name, retry_after_secs, "request refused: rate limit");
                 Err(Limited::Over {
                     budget: budget(0, retry_after_secs),

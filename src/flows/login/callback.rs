@@ -11,6 +11,7 @@
 use super::finish::{Finished, Refusal};
 use super::{Approved, CookieChanges, Login, LoginError, Step};
 use crate::actors::sessions::Remember;
+use crate::telemetry::audit::AuditEvent;
 
 /// `GET /oauth/callback`'s query (a repeated parameter counts as absent) and what
 /// the browser sent.
@@ -46,6 +47,11 @@ impl Login {
         match self.finish(&answer, &request, &leg).await {
             Ok(Finished::Code { code, subject }) => {
                 self.metrics.login("completed");
+                self.metrics.audit(AuditEvent::LoginCompleted {
+                    client_id: &request.client_id,
+                    subject: &subject,
+                    resource: request.resource.as_deref().unwrap_or(""),
+                });
                 if leg.remember == Remember::Asked {
                     let what = Approved {
                         client_id: &request.client_id,

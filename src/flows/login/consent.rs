@@ -6,6 +6,7 @@
 
 use super::{CookieChanges, Login, LoginError, Outcome, Step, same_token};
 use crate::actors::sessions::{Remember, SessionError};
+use crate::telemetry::audit::AuditEvent;
 
 /// `POST /oauth/consent`'s form, and the binding cookie's value for its session.
 #[derive(Debug, Default)]
@@ -31,6 +32,10 @@ impl Login {
             "deny" => {
                 let request = self.sessions.deny(&form.session, &form.csrf).await?;
                 self.metrics.login("denied");
+                self.metrics.audit(AuditEvent::ConsentDenied {
+                    client_id: &request.client_id,
+                    resource: request.resource.as_deref().unwrap_or(""),
+                });
                 let cookies = CookieChanges {
                     unbind: Some(form.session),
                     ..CookieChanges::default()
@@ -71,6 +76,10 @@ impl Login {
             }
         };
         self.metrics.login("approved");
+        self.metrics.audit(AuditEvent::ConsentGiven {
+            client_id: &request.client_id,
+            resource: request.resource.as_deref().unwrap_or(""),
+        });
         let url = self.upstream_url(&client, &request, &leg).await?;
         Ok(Step {
             outcome: Outcome::ToProvider(url),

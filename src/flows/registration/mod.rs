@@ -18,6 +18,7 @@ pub use crate::actors::registration::Registered;
 use crate::actors::registration::{RegistrationError, RegistrationHandle};
 use crate::domain::client_ip::client_ip;
 use crate::domain::client_metadata::{self, MetadataError, RedirectPolicy, SupportedScopes};
+use crate::telemetry::audit::AuditEvent;
 use crate::telemetry::metrics::Metrics;
 
 /// A registration request as it arrived.
@@ -128,6 +129,9 @@ impl Registrar {
         }
         let registered = self.registration.register(metadata).await.map_err(failed)?;
         tracing::info!(client_id = %registered.client.client_id, "client registered");
+        self.metrics.audit(AuditEvent::ClientRegistered {
+            client_id: &registered.client.client_id,
+        });
         Ok(registered)
     }
 
