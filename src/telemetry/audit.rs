@@ -77,10 +77,12 @@ pub enum AuditEvent<'a> {
     /// A client revoked a token (RFC 7009).
     TokenRevoked { client_id: &'a str },
     /// An operator acted through the admin API: `caller` is its address, `action`
-    /// what it did, `count` how many things it changed.
+    /// what it did, on which `target` (written as `grant_id`, `client_id` or
+    /// `subject`), `count` how many grants it revoked.
     AdminAction {
         caller: &'a str,
         action: &'a str,
+        target: AdminTarget<'a>,
         count: u64,
     },
     /// A request refused by a rate limit (labels from configuration only).
@@ -91,6 +93,14 @@ pub enum AuditEvent<'a> {
     },
     /// A request refused for its client address (`list`: `deny` or `allow`).
     AddressRefused { target: &'a str, list: &'a str },
+}
+
+/// What an admin action was applied to.
+#[derive(Debug, Clone, Copy)]
+pub enum AdminTarget<'a> {
+    Grant(&'a str),
+    Client(&'a str),
+    Subject(&'a str),
 }
 
 /// Every event name, in the order of [`AuditEvent::index`]: the metric's label values.
@@ -237,10 +247,20 @@ impl Audit {
             AuditEvent::AdminAction {
                 caller,
                 action,
+                target,
                 count,
-            } => {
-                tracing::info!(target: "audit", event = name, caller, action, count);
-            }
+            } => match target {
+                AdminTarget::Grant(grant_id) => {
+                    tracing::info!(target: "audit", event = name, caller, action, grant_id, count);
+                }
+                AdminTarget::Client(client_id) => {
+                    tracing::info!(target: "audit", event = name, caller, action, client_id, count);
+                }
+                AdminTarget::Subject(subject) => {
+                    let subject = self.subject(subject);
+                    tracing::info!(target: "audit", event = name, caller, action, subject = %subject, count);
+                }
+            },
             AuditEvent::RateLimited {
                 resource,
                 key_kind,

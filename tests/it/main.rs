@@ -7,6 +7,7 @@ mod support;
 mod admin_api;
 mod admin_cli;
 mod admin_replicas;
+mod audit_trail;
 
 mod address_lists;
 mod admin_limits;

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use super::{Admin, AdminError, ClientDeleted, GrantQuery, Revoked};
 use crate::domain::invalidation::Invalidation;
 use crate::store::{ClientOrigin, GrantFilter, MAX_PAGE, Page};
-use crate::telemetry::audit::AuditEvent;
+use crate::telemetry::audit::{AdminTarget, AuditEvent};
 
 impl Admin {
     /// Revokes one grant: `revoked: 1`, or 0 when it was revoked already; 404 for an
@@ -29,7 +29,12 @@ impl Admin {
             .map_err(|e| AdminError::Unavailable(e.to_string()))?;
         let revoked = u64::from(grant.revoked_at.is_none());
         tracing::info!(grant_id, revoked, "admin: grant revoked");
-        self.audit(caller, "revoke_grant", revoked);
+        self.audit(
+            caller,
+            "revoke_grant",
+            AdminTarget::Grant(grant_id),
+            revoked,
+        );
         Ok(Revoked { revoked })
     }
 
@@ -49,10 +54,6 @@ impl Admin {
                 ));
             }
         };
-        let announce_kind = match announce {
-            Invalidation::Subject(_) => "subject",
-            _ => "client",
-        };
         let revoked = self.revoke_matching(&query.filter()).await;
         self.parts.grants.invalidate(announce).await;
         let revoked = revoked?;
@@ -62,11 +63,20 @@ impl Admin {
             revoked,
             "admin: grants revoked"
         );
-        let action = match announce_kind {
-            "subject" => "revoke_subject_grants",
-            _ => "revoke_client_grants",
-        };
-        self.audit(caller, action, revoked);
+        match (&query.subject, &query.client_id) {
+            (Some(subject), _) if !subject.is_empty() => self.audit(
+                caller,
+                "revoke_subject_grants",
+                AdminTarget::Subject(subject),
+                revoked,
+            ),
+            (_, client) => self.audit(
+                caller,
+                "revoke_client_grants",
+                AdminTarget::Client(client.as_deref().unwrap_or("")),
+                revoked,
+            ),
+        }
         Ok(Revoked { revoked })
     }
 
@@ -114,7 +124,12 @@ impl Admin {
         self.parts
             .grants
             .audit(AuditEvent::ClientDeleted { client_id });
-        self.audit(caller, "delete_client", revoked);
+        self.audit(
+            caller,
+            "delete_client",
+            AdminTarget::Client(client_id),
+            revoked,
+        );
         Ok(ClientDeleted {
             client_id: client_id.to_owned(),
             revoked,
@@ -123,11 +138,12 @@ impl Admin {
     }
 
     /// One `admin_action` event: who (the caller's address), what, how many.
-    fn audit(&self, caller: Option<IpAddr>, action: &str, count: u64) {
+    fn audit(&self, caller: Option<IpAddr>, action: &str, target: AdminTarget<'_>, count: u64) {
         let caller = caller.map(|ip| ip.to_string()).unwrap_or_default();
         self.parts.grants.audit(AuditEvent::AdminAction {
             caller: &caller,
             action,
+            target,
             count,
         });
     }
