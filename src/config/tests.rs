@@ -374,3 +374,39 @@ fn address_list_problems_name_their_keys_at_start_up() {
 fn problems_of(text: &str) -> String {
     problems(text, &Environment::default()).join("\n")
 }
+
+#[test]
+fn audit_pseudonymisation_needs_a_key_of_32_bytes_and_a_key_needs_it() {
+    let key = "k".repeat(32);
+    let env = env(&[("AUDIT_KEY", key.as_str())]);
+    let on = format!(
+        "{VALID}\n[audit]\npseudonymize_subjects = true\nsubject_key = \"env:AUDIT_KEY\"\n"
+    );
+    let config = load_str(&on, &env).unwrap();
+    assert_eq!(
+        config.audit.subject_key.as_ref().map(Secret::expose),
+        Some(key.as_str())
+    );
+    assert!(load_str(VALID, &env).unwrap().audit.subject_key.is_none());
+    for (audit, expected) in [
+        (
+            "pseudonymize_subjects = true",
+            "audit.subject_key: is required",
+        ),
+        (
+            "subject_key = \"env:AUDIT_KEY\"",
+            "audit.subject_key: is only used",
+        ),
+        (
+            "pseudonymize_subjects = true\nsubject_key = \"short\"",
+            "audit.subject_key: must be at least 32 bytes",
+        ),
+        ("pseudonymise = true", "audit.pseudonymise: unknown field"),
+    ] {
+        let found = problems(&format!("{VALID}\n[audit]\n{audit}\n"), &env);
+        assert!(
+            found.iter().any(|p| p.starts_with(expected)),
+            "{audit}: {found:?}"
+        );
+    }
+}

@@ -344,4 +344,25 @@ mod tests {
         assert_eq!(audit.counters[12].get(), 1);
         Ok(())
     }
+
+    /// The cost of a refusal's event with no subscriber taking `audit` (run with
+    /// `--ignored --nocapture`; figures in the README's Audit trail paragraph).
+    #[test]
+    #[ignore]
+    fn cost_of_a_refusal_event_with_audit_output_off() -> Result<(), prometheus::Error> {
+        let audit = Audit::new(&Registry::new())?;
+        let rounds = 1_000_000u32;
+        let start = std::time::Instant::now();
+        for _ in 0..rounds {
+            audit.emit(AuditEvent::RateLimited {
+                resource: "https://mcp.example.com/mcp",
+                key_kind: "subject",
+                rule: "per-user",
+            });
+        }
+        let each = start.elapsed() / rounds;
+        eprintln!("audit event with output off: {each:?} each");
+        assert_eq!(audit.counters[12].get(), u64::from(rounds));
+        Ok(())
+    }
 }
