@@ -21,7 +21,7 @@ use crate::config::Secret;
 /// One security decision. Borrowed fields: building an event allocates nothing.
 #[derive(Debug, Clone, Copy)]
 pub enum AuditEvent<'a> {
-    /// A client was registered (RFC 7591) or its metadata document first accepted.
+    /// A client was registered (RFC 7591; not a reused registration).
     ClientRegistered { client_id: &'a str },
     /// A client was deleted by an operator (`DELETE /admin/clients/{id}`).
     ClientDeleted { client_id: &'a str },
