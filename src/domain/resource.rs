@@ -111,15 +111,18 @@ pub fn select<'a, R>(
     {
         return Ok(Some(best));
     }
-    let Some((best, (authority, base))) = covering().max_by_key(|(_, (_, base))| base.len())
-    else {
+    let Some((best, (authority, base))) = covering().max_by_key(|(_, (_, base))| base.len()) else {
         return Ok(None);
     };
     let shared = resources.iter().any(|r| {
         let (other, other_base) = parts(r);
         other_base == base && other != authority
     });
-    if shared { Err(UnknownHost) } else { Ok(Some(best)) }
+    if shared {
+        Err(UnknownHost)
+    } else {
+        Ok(Some(best))
+    }
 }
 
 /// Why a request path is refused instead of matched.
@@ -344,12 +347,24 @@ mod tests {
             select(&resources, |r| (&r.0, r.1), host, path, path_covers)
                 .map(|found| found.map(|r| (r.0.host.as_str(), r.1)))
         };
-        assert_eq!(pick(Some("a.example"), "/mcp/x"), Ok(Some(("a.example", "/mcp"))));
-        assert_eq!(pick(Some("b.example"), "/mcp"), Ok(Some(("b.example", "/mcp"))));
+        assert_eq!(
+            pick(Some("a.example"), "/mcp/x"),
+            Ok(Some(("a.example", "/mcp")))
+        );
+        assert_eq!(
+            pick(Some("b.example"), "/mcp"),
+            Ok(Some(("b.example", "/mcp")))
+        );
         // The host's own resources first, though another host has a longer path.
-        assert_eq!(pick(Some("b.example"), "/tools"), Ok(Some(("b.example", ""))));
+        assert_eq!(
+            pick(Some("b.example"), "/tools"),
+            Ok(Some(("b.example", "")))
+        );
         // A rewritten host: a path only one resource has still decides ...
-        assert_eq!(pick(Some("internal:8080"), "/tools"), Ok(Some(("c.example", "/tools"))));
+        assert_eq!(
+            pick(Some("internal:8080"), "/tools"),
+            Ok(Some(("c.example", "/tools")))
+        );
         assert_eq!(pick(None, "/other"), Ok(Some(("b.example", ""))));
         // ... but a shared one does not.
         assert_eq!(pick(Some("internal:8080"), "/mcp"), Err(UnknownHost));

@@ -42,7 +42,9 @@ pub fn request<'r>(
             peer,
             forwarded_for: headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
             host: headers.get(header::HOST).and_then(|v| v.to_str().ok()),
-            forwarded_host: headers.get("x-forwarded-host").and_then(|v| v.to_str().ok()),
+            forwarded_host: headers
+                .get("x-forwarded-host")
+                .and_then(|v| v.to_str().ok()),
         },
     }
 }

@@ -56,8 +56,14 @@ impl ResourceDocuments {
     }
 
     /// The document for `suffix` (`""`: the root form) asked of `host`.
-    fn find(&self, host: Option<&str>, suffix: &str) -> Result<Option<&serde_json::Value>, UnknownHost> {
-        let found = select(&self.documents, parts, host, suffix, |base, path| base == path)?;
+    fn find(
+        &self,
+        host: Option<&str>,
+        suffix: &str,
+    ) -> Result<Option<&serde_json::Value>, UnknownHost> {
+        let found = select(&self.documents, parts, host, suffix, |base, path| {
+            base == path
+        })?;
         if found.is_some() || !suffix.is_empty() {
             return Ok(found.map(|d| &d.2));
         }
