@@ -163,13 +163,10 @@ async fn two_servers_on_one_path_keep_their_own_rules_tokens_and_metadata() {
 
 #[actix_web::test]
 async fn x_forwarded_host_counts_only_from_a_trusted_proxy() {
-    let trusting = format!(
-        "{}",
-        two_hosts("").replacen(
-            "[server]\n",
-            "[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n",
-            1
-        )
+    let trusting = two_hosts("").replacen(
+        "[server]\n",
+        "[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n",
+        1,
     );
     let for_a_then_b = [("host", "a.example"), ("x-forwarded-host", "b.example")];
 
