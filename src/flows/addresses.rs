@@ -94,13 +94,15 @@ impl Addresses {
     /// the nearest proxy saw), else `Host`. From any other peer `X-Forwarded-Host` is
     /// ignored: the client would pick the resource, and with it the rules it is judged by.
     pub fn host<'r>(&self, origin: Origin<'r>) -> Option<&'r str> {
-        let trusted = origin.peer.is_some_and(|peer| {
-            let peer = peer.to_canonical();
-            self.trusted_proxies.iter().any(|n| n.contains(&peer))
-        });
+        let trusted = |_: &&str| {
+            origin.peer.is_some_and(|peer| {
+                let peer = peer.to_canonical();
+                self.trusted_proxies.iter().any(|n| n.contains(&peer))
+            })
+        };
         let forwarded = origin
             .forwarded_host
-            .filter(|_| trusted)
+            .filter(trusted)
             .and_then(|list| list.rsplit(',').next())
             .map(str::trim)
             .filter(|host| !host.is_empty());
