@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/oidc-provider-setup.sh
 bash scripts/ensure-nginx.sh
+bash scripts/ensure-caddy.sh
 bash scripts/ensure-redis.sh
 bash scripts/mcp-client-setup.sh
 cargo test --locked --all-targets

@@ -173,6 +173,7 @@ mod tests {
             required_scopes: Default::default(),
             scopes_supported: vec![],
             path: path.to_owned(),
+            authority: Default::default(),
             exchange_audience: None,
             tools: Default::default(),
             rate_limit: Default::default(),

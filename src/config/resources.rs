@@ -6,7 +6,7 @@ use url::Url;
 
 use super::Problem;
 use super::raw::{RawResource, RawTool, RawToolClient};
-use crate::domain::resource::same_resource;
+use crate::domain::resource::{Authority, same_resource};
 use crate::domain::scope::Scopes;
 use crate::domain::tool_policy::{Anonymous, ToolPattern, ToolPolicy, ToolRule};
 
@@ -26,6 +26,9 @@ pub struct ResourceConfig {
     /// The URI's path without a trailing slash (`""` for the root): requests under it
     /// belong to this resource.
     pub path: String,
+    /// The URI's host and port: a request's `Host` (or a trusted proxy's
+    /// `X-Forwarded-Host`) that names it picks this resource among those on one path.
+    pub authority: crate::domain::resource::Authority,
     /// `exchange_audience`: forward-auth for this resource also exchanges the
     /// caller's token for one for this `[[exchange.audiences]]` entry and hands it to
     /// the proxy (`Authorization`, `X-Auth-Access-Token`).
@@ -52,14 +55,15 @@ pub fn resources(
             problems.push(Problem::new(key("uri"), "missing (required)"));
             continue;
         };
-        let path = match Url::parse(&uri) {
-            Ok(url)
-                if matches!(url.scheme(), "https" | "http")
-                    && url.fragment().is_none()
-                    && url.query().is_none() =>
-            {
-                url.path().trim_end_matches('/').to_owned()
-            }
+        let parsed = Url::parse(&uri).ok().and_then(|url| {
+            let plain = matches!(url.scheme(), "https" | "http")
+                && url.fragment().is_none()
+                && url.query().is_none();
+            let authority = Authority::of(&url).filter(|_| plain)?;
+            Some((url.path().trim_end_matches('/').to_owned(), authority))
+        });
+        let (path, authority) = match parsed {
+            Some(parsed) => parsed,
             _ => {
                 problems.push(Problem::new(
                     key("uri"),
@@ -70,6 +74,20 @@ pub fn resources(
         };
         if out.iter().any(|r| same_resource(&r.uri, &uri)) {
             problems.push(Problem::new(key("uri"), format!("`{uri}` is listed twice")));
+            continue;
+        }
+        // Requests are told apart by host and path only, never by scheme.
+        if let Some(other) = out
+            .iter()
+            .find(|r| r.path == path && r.authority.overlaps(&authority))
+        {
+            problems.push(Problem::new(
+                key("uri"),
+                format!(
+                    "`{uri}` and `{}` have the same host and path: a request's host and path cannot tell them apart",
+                    other.uri
+                ),
+            ));
             continue;
         }
         let required = entry.required_scopes.unwrap_or_default();
@@ -146,6 +164,7 @@ pub fn resources(
             required_scopes,
             scopes_supported,
             path,
+            authority,
             exchange_audience: entry.exchange_audience,
             tools,
             rate_limit,

@@ -410,3 +410,28 @@ fn audit_pseudonymisation_needs_a_key_of_32_bytes_and_a_key_needs_it() {
         );
     }
 }
+
+#[test]
+fn resources_a_request_cannot_tell_apart_are_refused() {
+    let with = |uris: &[&str]| {
+        let mut text = VALID.to_owned();
+        for uri in uris {
+            text.push_str(&format!("\n[[resources]]\nuri = \"{uri}\"\n"));
+        }
+        text
+    };
+    // One path on several hosts, or on several ports of one host: told apart by host.
+    for uris in [
+        &["https://a.example/mcp", "https://b.example/mcp"][..],
+        &["https://a.example/mcp", "https://a.example:8443/mcp"],
+        &["https://a.example/mcp", "https://a.example/mcp/admin"],
+    ] {
+        load_str(&with(uris), &Environment::default()).unwrap();
+    }
+    // `Host: a.example` names both the http and the https URI.
+    let problems = problems_of(&with(&["https://a.example/mcp", "http://A.example/mcp/"]));
+    assert!(
+        problems.contains("resources[1].uri") && problems.contains("same host and path"),
+        "{problems}"
+    );
+}

@@ -19,6 +19,112 @@ pub fn path_covers(base: &str, path: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
+/// A resource URI's authority (RFC 3986 §3.2): its host, lower-cased, and its port
+/// (the scheme's default when the URI names none), which a request's `Host` must name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Authority {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Authority {
+    /// The authority of an http(s) `url` (`None` without a host).
+    pub fn of(url: &url::Url) -> Option<Self> {
+        Some(Self {
+            host: url.host_str()?.to_ascii_lowercase(),
+            port: url.port_or_known_default()?,
+        })
+    }
+
+    /// Whether some request host names both authorities: the same host on the same port,
+    /// or on the two default ports (a `Host` without a port names either).
+    pub fn overlaps(&self, other: &Self) -> bool {
+        let default = |port: u16| port == 80 || port == 443;
+        self.host == other.host
+            && (self.port == other.port || (default(self.port) && default(other.port)))
+    }
+
+    /// Whether a request's host (`Host` or a trusted `X-Forwarded-Host`: `host[:port]`,
+    /// an IPv6 address in brackets) names this authority; without a port, the scheme's
+    /// default is meant (RFC 9110 §7.2).
+    pub fn matches(&self, request_host: &str) -> bool {
+        let (host, port) = split_host(request_host.trim());
+        let port = match port {
+            None => self.port == 80 || self.port == 443,
+            Some(port) => port.parse::<u16>().is_ok_and(|p| p == self.port),
+        };
+        port && host.eq_ignore_ascii_case(&self.host)
+    }
+}
+
+/// `host[:port]` split, an IPv6 literal keeping its brackets (as `Url::host_str` does).
+fn split_host(value: &str) -> (&str, Option<&str>) {
+    if value.starts_with('[') {
+        return match value.find(']') {
+            Some(end) => {
+                let (host, rest) = value.split_at(end + 1);
+                (host, rest.strip_prefix(':'))
+            }
+            None => (value, None),
+        };
+    }
+    match value.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (value, None),
+    }
+}
+
+/// A request that matches no resource for certain: its path is shared by resources on
+/// several hosts and its host names none of them, so picking one would apply the
+/// wrong rule set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the request's host names none of the resources that share its path")]
+pub struct UnknownHost;
+
+/// The resource a request to `host` and `path` (routed) belongs to, of `resources`
+/// (each giving its authority and path). `covers(base, path)` says whether a resource
+/// path takes the request ([`path_covers`] for requests, equality for metadata).
+///
+/// 1. Of the resources that cover the path and whose authority the host names, the
+///    longest path wins.
+/// 2. Else (no host, or a proxy that rewrites it) the path alone decides: the longest
+///    covering path, if no resource on another authority has that same path; if one
+///    has, the host cannot tell them apart and the request is refused ([`UnknownHost`]):
+///    fail closed rather than judge it by another server's rules.
+pub fn select<'a, R>(
+    resources: &'a [R],
+    parts: impl Fn(&R) -> (&Authority, &str),
+    host: Option<&str>,
+    path: &str,
+    covers: impl Fn(&str, &str) -> bool,
+) -> Result<Option<&'a R>, UnknownHost> {
+    let covering = || {
+        resources
+            .iter()
+            .filter(|r| covers(parts(r).1, path))
+            .map(|r| (r, parts(r)))
+    };
+    if let Some(host) = host
+        && let Some((best, _)) = covering()
+            .filter(|(_, (authority, _))| authority.matches(host))
+            .max_by_key(|(_, (_, base))| base.len())
+    {
+        return Ok(Some(best));
+    }
+    let Some((best, (authority, base))) = covering().max_by_key(|(_, (_, base))| base.len()) else {
+        return Ok(None);
+    };
+    let shared = resources.iter().any(|r| {
+        let (other, other_base) = parts(r);
+        other_base == base && other != authority
+    });
+    if shared {
+        Err(UnknownHost)
+    } else {
+        Ok(Some(best))
+    }
+}
+
 /// Why a request path is refused instead of matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathError {
@@ -202,5 +308,73 @@ mod tests {
         assert!(!path_covers("/mcp", "/mcpx"));
         assert!(!path_covers("/mcp", "/"));
         assert!(path_covers("", "/anything"));
+    }
+
+    fn authority(host: &str, port: u16) -> Authority {
+        Authority {
+            host: host.into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn a_host_names_an_authority_with_or_without_the_default_port() {
+        let a = authority("a.example", 443);
+        assert!(a.matches("a.example"));
+        assert!(a.matches("A.Example:443"));
+        assert!(!a.matches("a.example:8443"));
+        assert!(!a.matches("b.example"));
+        assert!(!a.matches("a.example:x"));
+        let local = authority("127.0.0.1", 8080);
+        assert!(local.matches("127.0.0.1:8080"));
+        assert!(!local.matches("127.0.0.1"));
+        assert!(authority("[::1]", 8080).matches("[::1]:8080"));
+        assert!(!authority("[::1]", 8080).matches("[::1]"));
+        assert!(a.overlaps(&authority("a.example", 80)));
+        assert!(!a.overlaps(&authority("a.example", 8443)));
+        assert!(!a.overlaps(&authority("b.example", 443)));
+    }
+
+    #[test]
+    fn the_host_picks_among_resources_on_one_path_and_the_path_alone_decides_otherwise() {
+        let resources = [
+            (authority("a.example", 443), "/mcp"),
+            (authority("b.example", 443), "/mcp"),
+            (authority("b.example", 443), ""),
+            (authority("c.example", 443), "/tools"),
+        ];
+        let pick = |host: Option<&str>, path: &str| {
+            select(&resources, |r| (&r.0, r.1), host, path, path_covers)
+                .map(|found| found.map(|r| (r.0.host.as_str(), r.1)))
+        };
+        assert_eq!(
+            pick(Some("a.example"), "/mcp/x"),
+            Ok(Some(("a.example", "/mcp")))
+        );
+        assert_eq!(
+            pick(Some("b.example"), "/mcp"),
+            Ok(Some(("b.example", "/mcp")))
+        );
+        // The host's own resources first, though another host has a longer path.
+        assert_eq!(
+            pick(Some("b.example"), "/tools"),
+            Ok(Some(("b.example", "")))
+        );
+        // A rewritten host: a path only one resource has still decides ...
+        assert_eq!(
+            pick(Some("internal:8080"), "/tools"),
+            Ok(Some(("c.example", "/tools")))
+        );
+        assert_eq!(pick(None, "/other"), Ok(Some(("b.example", ""))));
+        // ... but a shared one does not.
+        assert_eq!(pick(Some("internal:8080"), "/mcp"), Err(UnknownHost));
+        assert_eq!(pick(None, "/mcp"), Err(UnknownHost));
+        let exact = |host: &str, path: &str| {
+            select(&resources, |r| (&r.0, r.1), Some(host), path, |a, b| a == b)
+                .map(|found| found.map(|r| r.0.host.as_str()))
+        };
+        assert_eq!(exact("b.example", "/mcp"), Ok(Some("b.example")));
+        assert_eq!(exact("a.example", "/tools"), Ok(Some("c.example")));
+        assert_eq!(exact("a.example", "/nothing"), Ok(None));
     }
 }

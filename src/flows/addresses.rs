@@ -30,6 +30,10 @@ pub const OAUTH: &str = "oauth";
 pub struct Origin<'r> {
     pub peer: Option<IpAddr>,
     pub forwarded_for: Option<&'r str>,
+    /// `Host`, and `X-Forwarded-Host`, believed only from a trusted proxy: which
+    /// resource a request is for when several share a path (`flows::access`).
+    pub host: Option<&'r str>,
+    pub forwarded_host: Option<&'r str>,
 }
 
 /// A request refused for its address: 403 `access_denied`, nothing else done.
@@ -83,6 +87,26 @@ impl Addresses {
             );
         }
         ip
+    }
+
+    /// The host a request from `origin` was sent to: `X-Forwarded-Host` when the peer is
+    /// one of `server.trusted_proxies` and sent one (the last entry of a list: the one
+    /// the nearest proxy saw), else `Host`. From any other peer `X-Forwarded-Host` is
+    /// ignored: the client would pick the resource, and with it the rules it is judged by.
+    pub fn host<'r>(&self, origin: Origin<'r>) -> Option<&'r str> {
+        let trusted = |_: &&str| {
+            origin.peer.is_some_and(|peer| {
+                let peer = peer.to_canonical();
+                self.trusted_proxies.iter().any(|n| n.contains(&peer))
+            })
+        };
+        let forwarded = origin
+            .forwarded_host
+            .filter(trusted)
+            .and_then(|list| list.rsplit(',').next())
+            .map(str::trim)
+            .filter(|host| !host.is_empty());
+        forwarded.or(origin.host)
     }
 
     /// The OAuth endpoints' list (`[server.oauth_addresses]`).

@@ -220,6 +220,14 @@ fn request(req: &HttpRequest) -> Request<'_> {
                 .headers()
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok()),
+            host: req
+                .headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok()),
+            forwarded_host: req
+                .headers()
+                .get("x-forwarded-host")
+                .and_then(|v| v.to_str().ok()),
         },
     }
 }

@@ -27,6 +27,7 @@ pub async fn oauth_guard(
             .headers()
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok()),
+        ..Origin::default()
     };
     if addresses.oauth(origin).is_err() {
         let response = protect::address_refused();

@@ -41,6 +41,10 @@ pub fn request<'r>(
         origin: Origin {
             peer,
             forwarded_for: headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+            host: headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+            forwarded_host: headers
+                .get("x-forwarded-host")
+                .and_then(|v| v.to_str().ok()),
         },
     }
 }

@@ -1,14 +1,15 @@
 //! Protected-resource metadata (RFC 9728) for each configured resource, at
-//! `/.well-known/oauth-protected-resource{path}` and, for the first resource, at the
+//! `/.well-known/oauth-protected-resource{path}` of the resource's host, and at the
 //! root form too (clients fall back to it).
 
-use std::collections::HashMap;
-
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::config::{Config, ResourceConfig};
+use crate::domain::resource::{Authority, UnknownHost, select};
+use crate::flows::addresses::{Addresses, Origin};
 
 pub const PREFIX: &str = "/.well-known/oauth-protected-resource";
 
@@ -26,35 +27,54 @@ pub fn document(resource: &ResourceConfig, issuer: &str) -> serde_json::Value {
     doc
 }
 
-/// Every resource's document, rendered once from the configuration: the first
-/// resource with an empty path (else the first of all) answers the root form too.
+/// A resource's authority and path, and its document.
+type Document = (Authority, String, serde_json::Value);
+
+fn parts(document: &Document) -> (&Authority, &str) {
+    (&document.0, document.1.as_str())
+}
+
+/// Every resource's document, rendered once from the configuration, found for a
+/// request as `flows::access` finds the resource (`domain::resource::select`): by the
+/// request's host (`Host`, or `X-Forwarded-Host` from a trusted proxy) and the path
+/// after the prefix, which must be the resource's path exactly. The root form answers
+/// for the host's resource with an empty path, else the host's first resource, else
+/// the first of all (clients fall back to it).
 pub struct ResourceDocuments {
-    root: Option<serde_json::Value>,
-    by_path: HashMap<String, serde_json::Value>,
+    documents: Vec<Document>,
 }
 
 impl ResourceDocuments {
     pub fn from_config(config: &Config) -> Self {
         let issuer = config.server.public_url.as_str();
-        let resources = &config.resources;
-        let root = resources
+        let documents = config
+            .resources
             .iter()
-            .find(|r| r.path.is_empty())
-            .or_else(|| resources.first())
-            .map(|r| document(r, issuer));
-        let mut by_path = HashMap::new();
-        for resource in resources.iter().filter(|r| !r.path.is_empty()) {
-            // The first resource on a path answers for it, as the lookup always did.
-            by_path
-                .entry(resource.path.clone())
-                .or_insert_with(|| document(resource, issuer));
+            .map(|r| (r.authority.clone(), r.path.clone(), document(r, issuer)))
+            .collect();
+        Self { documents }
+    }
+
+    /// The document for `suffix` (`""`: the root form) asked of `host`.
+    fn find(
+        &self,
+        host: Option<&str>,
+        suffix: &str,
+    ) -> Result<Option<&serde_json::Value>, UnknownHost> {
+        let found = select(&self.documents, parts, host, suffix, |base, path| {
+            base == path
+        })?;
+        if found.is_some() || !suffix.is_empty() {
+            return Ok(found.map(|d| &d.2));
         }
-        Self { root, by_path }
+        let of_host = host.and_then(|host| self.documents.iter().find(|d| d.0.matches(host)));
+        Ok(of_host.or_else(|| self.documents.first()).map(|d| &d.2))
     }
 }
 
 pub async fn metadata(
     documents: web::Data<ResourceDocuments>,
+    addresses: web::Data<Addresses>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let suffix = req
@@ -62,13 +82,25 @@ pub async fn metadata(
         .strip_prefix(PREFIX)
         .unwrap_or("")
         .trim_end_matches('/');
-    let document = if suffix.is_empty() {
-        documents.root.as_ref()
-    } else {
-        documents.by_path.get(suffix)
-    }
-    .ok_or(ApiError::NotFound)?;
+    let get = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let origin = Origin {
+        peer: req.peer_addr().map(|a| a.ip()),
+        host: get(header::HOST),
+        forwarded_host: get(header::HeaderName::from_static("x-forwarded-host")),
+        ..Origin::default()
+    };
+    let document = documents
+        .find(addresses.host(origin), suffix)
+        .map_err(|UnknownHost| {
+            ApiError::oauth(
+                ErrorCode::InvalidRequest,
+                "the request's host names none of the resources on this path",
+            )
+        })?
+        .ok_or(ApiError::NotFound)?;
+    // The document depends on the host: caches must keep one per host.
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
+        .insert_header((header::VARY, "Host, X-Forwarded-Host"))
         .json(document))
 }

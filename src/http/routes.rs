@@ -29,7 +29,8 @@ pub fn configure(config: &Config) -> impl FnOnce(&mut ServiceConfig) + use<> {
         get(cfg, "/healthz", health::healthz);
         // The hot path, matched early. Proxies send the original method (nginx
         // `auth_request` does), so any goes.
-        cfg.service(web::resource("/auth/verify").to(verify::verify));
+        // Envoy's ext_authz (HTTP) appends the original path to the check URL.
+        cfg.service(web::resource(["/auth/verify", "/auth/verify/{tail:.*}"]).to(verify::verify));
         get(cfg, "/readyz", health::readyz);
         get(cfg, "/metrics", metrics::metrics);
         // The OAuth endpoints, behind their address list (judged before anything is

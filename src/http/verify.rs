@@ -1,5 +1,6 @@
-//! `GET /auth/verify`: forward-auth for nginx `auth_request`, Traefik `forwardAuth`
-//! and Envoy `ext_authz` (HTTP). The proxy forwards the client's `Authorization` and
+//! `GET /auth/verify` (and `/auth/verify/{original path}`, as Envoy asks): forward-auth
+//! for nginx `auth_request`, Traefik and Caddy `forwardAuth`/`forward_auth` and Envoy
+//! `ext_authz` (HTTP). The proxy forwards the client's `Authorization` and
 //! the original URI; 200 lets the request through with `X-Auth-*` headers, 401/403
 //! carry the `WWW-Authenticate` the proxy passes back to the client. For a resource
 //! with an `exchange_audience`, a 200 also carries the downstream token. With tool
@@ -22,6 +23,10 @@ use crate::flows::access::{
 use crate::flows::limits::Budget;
 use crate::tokens::{Principal, Rejection};
 
+/// The check URL; Envoy appends the original path to it.
+const VERIFY_PATH: &str = "/auth/verify";
+const NOT_A_URI: (&str, &str) = ("ambiguous_path", "the original URI is not a request URI");
+
 // Names built once, not parsed per request.
 const X_AUTH_SUBJECT: HeaderName = HeaderName::from_static("x-auth-subject");
 const X_AUTH_SCOPES: HeaderName = HeaderName::from_static("x-auth-scopes");
@@ -33,7 +38,7 @@ pub async fn verify(
     config: web::Data<ForwardAuthConfig>,
     req: HttpRequest,
 ) -> HttpResponse {
-    let (uri, method) = match original(req.headers(), &config) {
+    let (uri, method) = match original(req.uri(), req.method(), req.headers(), &config) {
         Ok(original) => original,
         Err((reason, description)) => {
             return protect::refusal(&access.unjudgeable(reason, description));
@@ -115,33 +120,74 @@ fn with_budget(mut response: HttpResponseBuilder, budget: Option<&Budget>) -> Ht
 /// so reading any other (or a fallback) would let the client pick what is judged.
 /// Without exactly one method header the method is `Other`: then nothing passes
 /// anonymously.
+///
+/// Envoy's `ext_authz` (HTTP) sends no URI header: it asks `/auth/verify` + the
+/// original path and query. On such a check URL the tail is the original URI; a URI
+/// header beside it (which the client may have sent and the proxy passed on) must say
+/// the same, else 400: it never overrides the tail, nor the tail it. Envoy asks with
+/// the original method, so on such a URL the check's own method is the original one;
+/// a method header that says otherwise makes it `Other` (nothing anonymous).
 fn original(
+    check: &Uri,
+    own_method: &actix_web::http::Method,
     headers: &HeaderMap,
     config: &ForwardAuthConfig,
 ) -> Result<(Uri, Method), (&'static str, &'static str)> {
+    let tail = check
+        .path()
+        .strip_prefix(VERIFY_PATH)
+        .filter(|tail| tail.starts_with('/'))
+        .map(|path| match check.query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path.to_owned(),
+        });
     let mut values = headers.get_all(&config.uri_header);
-    let (Some(value), None) = (values.next(), values.next()) else {
-        tracing::warn!(
-            header = config.uri_header.as_str(),
-            "forward-auth request without exactly one original-URI header; set forward_auth.uri_header to the header your proxy sets (nginx: X-Original-URI, Traefik and Caddy: X-Forwarded-Uri)"
-        );
-        return Err((
-            "no_original_uri",
-            "the proxy must send exactly one original-URI header",
-        ));
+    let header = match (values.next(), values.next()) {
+        (Some(value), None) => Some(value),
+        (None, _) => None,
+        (Some(_), Some(_)) => {
+            return Err((
+                "no_original_uri",
+                "the proxy must send exactly one original-URI header",
+            ));
+        }
     };
-    let uri = value
-        .to_str()
-        .ok()
-        .and_then(|text| text.parse::<Uri>().ok())
-        .ok_or(("ambiguous_path", "the original URI is not a request URI"))?;
+    let text = match (&tail, header) {
+        (Some(tail), None) => tail.as_str(),
+        (Some(tail), Some(value)) if value.as_bytes() == tail.as_bytes() => tail.as_str(),
+        (Some(_), Some(_)) => {
+            return Err((
+                "ambiguous_original_uri",
+                "the original-URI header and the path after /auth/verify disagree",
+            ));
+        }
+        (None, Some(value)) => value.to_str().map_err(|_| NOT_A_URI)?,
+        (None, None) => {
+            tracing::warn!(
+                header = config.uri_header.as_str(),
+                "forward-auth request without exactly one original-URI header; set forward_auth.uri_header to the header your proxy sets (nginx: X-Original-URI, Traefik and Caddy: X-Forwarded-Uri), or have Envoy append the path to /auth/verify"
+            );
+            return Err((
+                "no_original_uri",
+                "the proxy must send exactly one original-URI header",
+            ));
+        }
+    };
+    let uri = text.parse::<Uri>().map_err(|_| NOT_A_URI)?;
     let mut methods = headers.get_all(&config.method_header);
-    let method = match (methods.next(), methods.next()) {
-        (Some(method), None) => match method.as_bytes() {
-            b"POST" => Method::Post,
-            b"GET" | b"DELETE" => Method::Stream,
-            _ => Method::Other,
-        },
+    let named = match (methods.next(), methods.next()) {
+        (Some(method), None) => Some(method.as_bytes()),
+        _ => None,
+    };
+    // Envoy asks with the original method itself; a method header beside it must agree.
+    let named = match (&tail, named) {
+        (Some(_), None) => Some(own_method.as_str().as_bytes()),
+        (Some(_), Some(named)) if named != own_method.as_str().as_bytes() => None,
+        (_, named) => named,
+    };
+    let method = match named {
+        Some(b"POST") => Method::Post,
+        Some(b"GET" | b"DELETE") => Method::Stream,
         _ => Method::Other,
     };
     Ok((uri, method))

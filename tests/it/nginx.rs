@@ -204,7 +204,7 @@ async fn echo_identity(
 
 /// The demo's MCP server at `/mcp` with no protection of its own; returns its address
 /// and how many requests reached it. It ends with the test's runtime.
-fn start_mcp_server() -> (String, Arc<AtomicUsize>) {
+pub(crate) fn start_mcp_server() -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = web::Data::new(AtomicUsize::new(0));

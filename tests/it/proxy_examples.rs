@@ -94,3 +94,80 @@ fn the_traefik_example_replaces_every_identity_header_and_names_its_uri_header()
         );
     }
 }
+
+#[test]
+fn each_traefik_middleware_replaces_every_identity_header_and_the_exchange_one_the_token() {
+    let example = repository_file("docker/traefik.yaml");
+    let lists: Vec<Vec<String>> = example
+        .split("authResponseHeaders:")
+        .skip(1)
+        .map(|rest| {
+            rest.lines()
+                .skip(1)
+                .map_while(|line| line.trim().strip_prefix("- "))
+                .map(str::to_lowercase)
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        lists.len(),
+        2,
+        "traefik.yaml: the plain and the exchange middleware"
+    );
+    for list in &lists {
+        for name in headers_the_broker_sends() {
+            assert!(
+                list.contains(&name),
+                "traefik.yaml lets a client's {name} through"
+            );
+        }
+    }
+    assert!(lists[1].contains(&"authorization".to_owned()));
+}
+
+#[test]
+fn the_envoy_example_asks_with_the_path_and_strips_every_identity_header_first() {
+    let example = repository_file("docker/envoy.yaml");
+    let lower = example.to_lowercase();
+    assert!(example.contains("path_prefix: /auth/verify"));
+    assert!(example.contains("failure_mode_allow: false"));
+    let mutation = lower.find("header_mutation").unwrap();
+    let ext_authz = lower.find("- name: envoy.filters.http.ext_authz").unwrap();
+    assert!(
+        mutation < ext_authz,
+        "the X-Auth-* headers must go before the check"
+    );
+    for name in headers_the_broker_sends() {
+        assert!(
+            lower.contains(&format!("- remove: {name}")),
+            "envoy.yaml lets a client's {name} through"
+        );
+    }
+    for name in [
+        "authorization",
+        "mcp-method",
+        "mcp-name",
+        "mcp-protocol-version",
+    ] {
+        assert!(
+            lower.contains(&format!("- exact: {name}")),
+            "envoy.yaml does not send {name}"
+        );
+    }
+    serde_yaml_ok(&example);
+}
+
+/// The Envoy example is at least well-formed YAML (Envoy has no package here).
+fn serde_yaml_ok(text: &str) {
+    let status = std::process::Command::new("python3")
+        .args(["-c", "import sys, yaml; yaml.safe_load(sys.stdin)"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(text.as_bytes())?;
+            child.wait()
+        })
+        .unwrap();
+    assert!(status.success(), "docker/envoy.yaml is not YAML");
+}

@@ -23,6 +23,7 @@ pub use denial::{Challenge, Denial, Refusal, metadata_url};
 pub use mcp::{Forwarded, Header, McpCall, Method, TransportHeaders};
 
 use crate::config::ResourceConfig;
+use crate::domain::resource::{UnknownHost, path_covers, select};
 use crate::domain::scope::Scopes;
 use crate::domain::tool_policy::ToolPattern;
 use crate::flows::addresses::Addresses;
@@ -226,13 +227,22 @@ impl Access {
         }
     }
 
-    /// The resource a routed path belongs to: the longest configured path that is a
-    /// prefix of it at a segment boundary.
-    pub fn resource_for(&self, path: &str) -> Option<&ResourceConfig> {
-        self.resources
-            .iter()
-            .filter(|r| crate::domain::resource::path_covers(&r.path, path))
-            .max_by_key(|r| r.path.len())
+    /// The resource a request to `host` and routed `path` belongs to
+    /// (`domain::resource::select`: the host's resources first, the longest covering
+    /// path of them; the path alone when the host names none, unless resources on
+    /// several hosts share that path).
+    pub fn resource_for(
+        &self,
+        host: Option<&str>,
+        path: &str,
+    ) -> Result<Option<&ResourceConfig>, UnknownHost> {
+        select(
+            &self.resources,
+            |r| (&r.authority, r.path.as_str()),
+            host,
+            path,
+            path_covers,
+        )
     }
 
     /// The path as the proxy routes it (escapes decoded), or a 400 when proxies and
@@ -251,7 +261,12 @@ impl Access {
     /// spends no budget.
     fn locate(&self, request: Request<'_>) -> Result<Option<&ResourceConfig>, Denial> {
         let path = self.routed(request.path)?;
-        let resource = self.resource_for(&path);
+        let host = self.addresses.host(request.origin);
+        let resource = self.resource_for(host, &path).map_err(|UnknownHost| {
+            tracing::info!(reason = "unknown_host", host, path = %path, "request refused");
+            self.metrics.auth_failure("unknown_host");
+            Denial::unjudgeable("unknown_host", UNKNOWN_HOST)
+        })?;
         if let Some(resource) = resource {
             self.addresses
                 .check(&resource.addresses, &resource.uri, request.origin)
@@ -352,6 +367,10 @@ impl Access {
             .map_err(Denial::limited)
     }
 }
+
+/// Why a request whose path resources on several hosts share, and whose host names
+/// none of them, is refused (400).
+const UNKNOWN_HOST: &str = "the request's host names none of the resources that share its path";
 
 /// The resource of a request without `Authorization`, if one covers its path.
 fn tokenless<'a>(

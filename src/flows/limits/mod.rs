@@ -366,6 +366,7 @@ mod tests {
             required_scopes: Default::default(),
             scopes_supported: vec![],
             path: "/mcp".into(),
+            authority: Default::default(),
             exchange_audience: None,
             tools: Default::default(),
             rate_limit: Default::default(),
