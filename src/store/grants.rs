@@ -23,6 +23,26 @@ pub struct UpstreamTokens {
     pub obtained_at: Option<UnixSeconds>,
 }
 
+impl UpstreamTokens {
+    /// None at all, for a grant made without a provider login (an ID-JAG or client
+    /// credentials): nothing the provider knows the subject by, so nothing to refresh
+    /// or exchange ([`UpstreamTokens::is_absent`]).
+    pub fn absent(now: UnixSeconds) -> Self {
+        Self {
+            access_token: String::new(),
+            refresh_token: None,
+            expires_at: None,
+            scope: None,
+            obtained_at: Some(now),
+        }
+    }
+
+    /// Whether the grant holds no provider token.
+    pub fn is_absent(&self) -> bool {
+        self.access_token.is_empty()
+    }
+}
+
 impl fmt::Debug for UpstreamTokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UpstreamTokens")

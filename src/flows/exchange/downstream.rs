@@ -114,7 +114,7 @@ impl Exchange {
                 let grant = self.live_grant(grant_id).await?;
                 // A grant from an ID-JAG (enterprise-managed authorization) has no
                 // provider token: nothing the provider would know the subject by.
-                if grant.upstream.access_token.is_empty() {
+                if grant.upstream.is_absent() {
                     return Err(GrantError::Invalid(format!(
                         "{what}'s grant holds no provider token to exchange (an ID-JAG grant)"
                     ))

@@ -88,13 +88,7 @@ impl Grants {
             scopes: scopes.clone(),
             resource: Some(resource.uri.clone()),
             // No provider tokens: no user, no provider session.
-            upstream: UpstreamTokens {
-                access_token: String::new(),
-                refresh_token: None,
-                expires_at: None,
-                scope: None,
-                obtained_at: Some(now),
-            },
+            upstream: UpstreamTokens::absent(now),
             created_at: now,
             revoked_at: None,
         };

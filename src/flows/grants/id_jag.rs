@@ -131,13 +131,7 @@ impl Grants {
             scopes: accepted.scopes.clone(),
             resource: Some(accepted.resource),
             // No provider tokens: the enterprise IdP vouched through the grant alone.
-            upstream: UpstreamTokens {
-                access_token: String::new(),
-                refresh_token: None,
-                expires_at: None,
-                scope: None,
-                obtained_at: Some(now),
-            },
+            upstream: UpstreamTokens::absent(now),
             created_at: now,
             revoked_at: None,
         };
