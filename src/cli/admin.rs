@@ -259,19 +259,7 @@ async fn execute(api: &Api, what: What, json: bool) -> Result<String, String> {
             })
         }
         What::Grants(Grants::RevokeClient { client_id }) => {
-            let done = api
-                .send(
-                    Method::DELETE,
-                    &["grants"],
-                    vec![("client_id", client_id.clone())],
-                )
-                .await?;
-            said(json, &done, || {
-                format!(
-                    "revoked {} grant(s) of client {client_id}\n",
-                    done["revoked"]
-                )
-            })
+            revoke_every(api, json, ("client_id", "client"), client_id).await
         }
         What::Sessions(Sessions::List {
             client_id,
@@ -285,21 +273,24 @@ async fn execute(api: &Api, what: What, json: bool) -> Result<String, String> {
             list(api, &["sessions"], filters, page, SESSION, json).await
         }
         What::Offboard { subject } => {
-            let done = api
-                .send(
-                    Method::DELETE,
-                    &["grants"],
-                    vec![("subject", subject.clone())],
-                )
-                .await?;
-            said(json, &done, || {
-                format!(
-                    "revoked {} grant(s) of subject {subject}\n",
-                    done["revoked"]
-                )
-            })
+            revoke_every(api, json, ("subject", "subject"), subject).await
         }
     }
+}
+
+/// `DELETE /admin/grants?<key>=<value>`: every grant of a client or a subject.
+async fn revoke_every(
+    api: &Api,
+    json: bool,
+    (key, kind): (&'static str, &str),
+    value: String,
+) -> Result<String, String> {
+    let done = api
+        .send(Method::DELETE, &["grants"], vec![(key, value.clone())])
+        .await?;
+    said(json, &done, || {
+        format!("revoked {} grant(s) of {kind} {value}\n", done["revoked"])
+    })
 }
 
 /// The API's answer in JSON mode, else `text`.
@@ -418,14 +409,13 @@ mod hyphen_tests {
 
     use crate::cli::{Cli, Command};
 
-    fn parsed(args: &[&str]) -> super::AdminArgs {
+    fn parsed(args: &[&str]) -> Option<super::AdminArgs> {
         let argv = ["token-broker", "admin"].iter().chain(args).copied();
         match Cli::try_parse_from(argv) {
             Ok(Cli {
                 command: Command::Admin(args),
-            }) => args,
-            Ok(_) => panic!("not the admin command"),
-            Err(error) => panic!("{args:?}: {error}"),
+            }) => Some(args),
+            _ => None,
         }
     }
 
@@ -434,21 +424,20 @@ mod hyphen_tests {
     #[test]
     fn ids_beginning_with_a_hyphen_are_ids() {
         let args = parsed(&["sessions", "list", "--client-id", "-YVOt", "--json"]);
-        assert!(args.json);
-        let super::What::Sessions(super::Sessions::List { client_id, .. }) = args.what else {
-            panic!("not sessions list");
-        };
-        assert_eq!(client_id.as_deref(), Some("-YVOt"));
+        assert!(args.as_ref().is_some_and(|a| a.json));
+        assert!(matches!(
+            args.map(|a| a.what),
+            Some(super::What::Sessions(super::Sessions::List { client_id: Some(id), .. })) if id == "-YVOt"
+        ));
         let args = parsed(&["clients", "show", "-YVOt", "--json"]);
-        assert!(args.json);
-        let super::What::Clients(super::Clients::Show { client_id }) = args.what else {
-            panic!("not clients show");
-        };
-        assert_eq!(client_id, "-YVOt");
-        let args = parsed(&["offboard", "-alice"]);
-        let super::What::Offboard { subject } = args.what else {
-            panic!("not offboard");
-        };
-        assert_eq!(subject, "-alice");
+        assert!(args.as_ref().is_some_and(|a| a.json));
+        assert!(matches!(
+            args.map(|a| a.what),
+            Some(super::What::Clients(super::Clients::Show { client_id })) if client_id == "-YVOt"
+        ));
+        assert!(matches!(
+            parsed(&["offboard", "-alice"]).map(|a| a.what),
+            Some(super::What::Offboard { subject }) if subject == "-alice"
+        ));
     }
 }
