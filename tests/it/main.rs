@@ -47,6 +47,7 @@ mod machine_sdk;
 mod mcp_server;
 mod nginx;
 mod nginx_bypass;
+mod nginx_hosts;
 mod nginx_limits;
 mod nginx_mcp_headers;
 mod outage_answers;
