@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::nginx::{Example, Stack};
+use crate::nginx::{Example, Stack, all};
 use crate::support::{config_text, http};
 
 const A: &str = "http://a.example/mcp";
@@ -44,14 +44,6 @@ async fn tools_list(stack: &Stack, host: &str, token: &str) -> reqwest::Response
         .unwrap()
 }
 
-fn challenge(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
-
 async fn each_host_keeps_its_own_resource(example: Example) {
     let stack = Stack::start_with(example, &two_hosts(true)).await;
     let for_a = stack.broker.idp.service_token(A, "notes:read").await;
@@ -66,12 +58,12 @@ async fn each_host_keeps_its_own_resource(example: Example) {
     // at b.example's metadata.
     let refused = tools_list(&stack, "b.example", &for_a).await;
     assert_eq!(refused.status(), 401);
+    let challenge = all(&refused, "www-authenticate").join(", ");
     assert!(
-        challenge(&refused).contains(
+        challenge.contains(
             "resource_metadata=\"http://b.example/.well-known/oauth-protected-resource/mcp\""
         ),
-        "{}",
-        challenge(&refused)
+        "{challenge}"
     );
     assert_eq!(stack.reached_mcp(), 2);
 
