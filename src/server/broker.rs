@@ -312,6 +312,7 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
         resources.clone(),
         opened.rate_limits.clone(),
         clock.clone(),
+        metrics.clone(),
     ));
     let access = Arc::new(crate::flows::access::Access::new(
         resources,
