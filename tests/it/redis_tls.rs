@@ -77,12 +77,7 @@ fn serve_refuses_a_redis_it_cannot_trust_or_that_refuses_it() {
     let stranger = Pki::generate().write(dir.path());
     let files = &redis.tls().files;
 
-    let wrong_ca = format!(
-        "{base}\n[store.tls]\nca = \"file:{}\"\nclient_cert = \"file:{}\"\nclient_key = \"file:{}\"\n",
-        stranger.ca.display(),
-        files.client_cert.display(),
-        files.client_key.display()
-    );
+    let wrong_ca = format!("{base}\n{}", redis.store_tls_section_trusting(&stranger.ca));
     let (code, stderr) = serve_until_exit(&wrong_ca);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("cannot open the store"), "{stderr}");

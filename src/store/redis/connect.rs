@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ::redis::{
-    Client, ClientTlsConfig, ErrorKind, IntoConnectionInfo, RedisError, TlsCertificates,
+    AsyncConnectionConfig, Client, ClientTlsConfig, ErrorKind, IntoConnectionInfo, RedisError,
+    TlsCertificates,
 };
 use rustls::AlertDescription;
 
@@ -21,8 +22,10 @@ use super::runtime::IoThread;
 use crate::config::{RedisTls, Secret};
 use crate::store::StoreError;
 
-/// How long the first contact may take before the broker starts without it.
-const FIRST_CONTACT_WITHIN: Duration = Duration::from_secs(3);
+/// How long the first contact may take before the broker starts without it: the
+/// connection (a TLS handshake included, and the system's CAs read) and the `PING`.
+const FIRST_CONTACT_WITHIN: Duration = Duration::from_secs(5);
+const FIRST_CONNECTION_WITHIN: Duration = Duration::from_secs(4);
 
 /// A client for `url` (`redis://` or `rediss://`) with `password` (when not in the
 /// url) and, for `rediss://`, `tls`. Does not connect.
@@ -63,7 +66,12 @@ pub fn first_contact(io: &IoThread, client: &Client) -> Result<(), StoreError> {
     let (tx, rx) = std::sync::mpsc::channel();
     io.handle().spawn(async move {
         let contact = async {
-            let mut conn = client.get_multiplexed_async_connection().await?;
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(FIRST_CONNECTION_WITHIN))
+                .set_response_timeout(Some(FIRST_CONTACT_WITHIN));
+            let mut conn = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
             ::redis::cmd("PING").query_async::<String>(&mut conn).await
         };
         let _ = tx.send(tokio::time::timeout(FIRST_CONTACT_WITHIN, contact).await);

@@ -120,10 +120,15 @@ impl RedisServer {
 
     /// `[store.tls]` for this TLS server, with the client certificate: `file:` references.
     pub fn store_tls_section(&self) -> String {
+        self.store_tls_section_trusting(&self.tls().files.ca)
+    }
+
+    /// [`RedisServer::store_tls_section`] with the CA in `ca` instead of the server's.
+    pub fn store_tls_section_trusting(&self, ca: &std::path::Path) -> String {
         let files = &self.tls().files;
         format!(
             "[store.tls]\nca = \"file:{}\"\nclient_cert = \"file:{}\"\nclient_key = \"file:{}\"\n",
-            files.ca.display(),
+            ca.display(),
             files.client_cert.display(),
             files.client_key.display()
         )

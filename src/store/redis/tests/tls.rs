@@ -104,13 +104,7 @@ async fn a_ca_that_did_not_sign_the_servers_certificate_is_refused_at_start() {
     let server = RedisServer::shared_tls();
     let dir = tempfile::tempdir().unwrap();
     let stranger = Pki::generate().write(dir.path());
-    let files = &server.tls().files;
-    let tls = format!(
-        "[store.tls]\nca = \"file:{}\"\nclient_cert = \"file:{}\"\nclient_key = \"file:{}\"\n",
-        stranger.ca.display(),
-        files.client_cert.display(),
-        files.client_key.display()
-    );
+    let tls = server.store_tls_section_trusting(&stranger.ca);
     let why = refusal(&store_config(&server.url(), &prefix(), &tls));
     assert!(why.contains("TLS handshake"), "{why}");
     assert!(why.contains("store.tls.ca"), "{why}");
