@@ -56,6 +56,7 @@ mod process;
 mod proxy_examples;
 mod rate_limits;
 mod redis_outage;
+mod redis_tls;
 mod register;
 mod register_proxy;
 mod register_proxy_rig;
