@@ -178,6 +178,7 @@ mod tests {
             tools: Default::default(),
             rate_limit: Default::default(),
             addresses: Default::default(),
+            allow: None,
         }
     }
 

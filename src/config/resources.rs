@@ -41,6 +41,9 @@ pub struct ResourceConfig {
     /// `[resources.addresses]`: `deny` / `allow` CIDR lists, judged on the client IP
     /// before the token is read; deny wins (default open).
     pub addresses: crate::domain::address_list::AddressList,
+    /// `[resources.allow]`: who may use it (none: anyone the other checks admit),
+    /// judged at login and on every request.
+    pub allow: Option<crate::domain::identity_rule::AllowRule>,
 }
 
 pub fn resources(
@@ -117,6 +120,9 @@ pub fn resources(
         else {
             continue;
         };
+        let Some(allow) = super::identity::allow(entry.allow, &key, problems) else {
+            continue;
+        };
         let at = key("addresses");
         let Some(addresses) = super::addresses::addresses(entry.addresses, &at, problems) else {
             continue;
@@ -169,6 +175,7 @@ pub fn resources(
             tools,
             rate_limit,
             addresses,
+            allow,
         });
     }
     (problems.len() == before).then_some(out)

@@ -17,7 +17,7 @@ use super::jsonrpc::{self, INVALID_REQUEST, Invalid, Message, SERVER_ERROR};
 use super::proxy::{Outbound, Upstream};
 use super::sessions::{self, Owner, Presented, SessionBinder};
 use super::version::{self, Version};
-use crate::config::GatewayConfig;
+use crate::config::{GatewayConfig, IdentityHeaders};
 use crate::flows::access::Access;
 
 /// The largest request body read (`server.max_body_bytes`).
@@ -31,12 +31,13 @@ struct BodyLimit(usize);
 /// expected among the application's data.
 pub fn routes(
     gateways: &[GatewayConfig],
+    identity: &IdentityHeaders,
     session_key: aws_lc_rs::hmac::Key,
     max_body_bytes: usize,
 ) -> impl FnOnce(&mut ServiceConfig) + use<> {
     let gateways: Vec<(String, Result<Upstream, String>)> = gateways
         .iter()
-        .map(|g| (g.path.clone(), Upstream::new(g)))
+        .map(|g| (g.path.clone(), Upstream::new(g, identity)))
         .collect();
     let binder = web::Data::new(SessionBinder::new(session_key));
     let limit = web::Data::new(BodyLimit(max_body_bytes));

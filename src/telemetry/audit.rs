@@ -93,6 +93,16 @@ pub enum AuditEvent<'a> {
     },
     /// A request refused for its client address (`list`: `deny` or `allow`).
     AddressRefused { target: &'a str, list: &'a str },
+    /// A login (`stage = "login"`) or a request (`"request"`) refused by the
+    /// resource's allow rule (`[resources.allow]`); `condition` is the first one unmet
+    /// (`groups_any`, `groups_all`, `email_domains`, `subjects`).
+    AccessDenied {
+        client_id: &'a str,
+        subject: &'a str,
+        resource: &'a str,
+        condition: &'a str,
+        stage: &'a str,
+    },
 }
 
 /// What an admin action was applied to.
@@ -104,7 +114,7 @@ pub enum AdminTarget<'a> {
 }
 
 /// Every event name, in the order of [`AuditEvent::index`]: the metric's label values.
-const NAMES: [&str; 14] = [
+const NAMES: [&str; 15] = [
     "client_registered",
     "client_deleted",
     "consent_given",
@@ -119,6 +129,7 @@ const NAMES: [&str; 14] = [
     "admin_action",
     "rate_limited",
     "address_refused",
+    "access_denied",
 ];
 
 impl AuditEvent<'_> {
@@ -138,6 +149,7 @@ impl AuditEvent<'_> {
             Self::AdminAction { .. } => 11,
             Self::RateLimited { .. } => 12,
             Self::AddressRefused { .. } => 13,
+            Self::AccessDenied { .. } => 14,
         }
     }
 
@@ -270,6 +282,16 @@ impl Audit {
             }
             AuditEvent::AddressRefused { target, list } => {
                 tracing::info!(target: "audit", event = name, target, list);
+            }
+            AuditEvent::AccessDenied {
+                client_id,
+                subject,
+                resource,
+                condition,
+                stage,
+            } => {
+                let subject = self.subject(subject);
+                tracing::info!(target: "audit", event = name, client_id, subject = %subject, resource, condition, stage);
             }
         }
     }

@@ -70,6 +70,7 @@ pub fn grant(id: &str) -> Grant {
             expires_at: Some(100),
             scope: Some("openid".into()),
             obtained_at: None,
+            identity: None,
         },
         created_at: 0,
         revoked_at: None,
