@@ -32,6 +32,8 @@ fn as_user(user: &str) -> DevIdpConfig {
 }
 
 async fn broker(rule: &str, user: &str) -> TestBroker {
+    // The audit recorder is in place before anything happens.
+    recorded();
     TestBroker::start_live(&text(rule, ""), as_user(user), |_| {}).await
 }
 
