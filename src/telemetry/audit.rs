@@ -93,7 +93,7 @@ pub enum AuditEvent<'a> {
     },
     /// A request refused for its client address (`list`: `deny` or `allow`).
     AddressRefused { target: &'a str, list: &'a str },
-    /// A login (`stage = "login"`) or a request (`"request"`) refused by the
+    /// A login (`stage = "login"`), a refresh (`"refresh"`) or a request (`"request"`) refused by the
     /// resource's allow rule (`[resources.allow]`); `condition` is the first one unmet
     /// (`groups_any`, `groups_all`, `email_domains`, `subjects`).
     AccessDenied {

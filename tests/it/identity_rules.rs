@@ -158,8 +158,13 @@ async fn a_group_removed_at_the_provider_refuses_requests_after_the_next_refresh
     let broker = broker("groups_any = [\"mcp-users\"]", "alice").await;
     let (client, body) = logged_in(&broker).await;
     let access = body["access_token"].as_str().unwrap().to_owned();
-    let refresh_token = body["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(verify(&broker, &access).await.0, 200);
+    // A refresh that asks the provider again while the user is still in the group.
+    broker.clock.advance(Duration::from_secs(301));
+    let (status, rotated) =
+        refresh(&broker, &client, body["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{rotated}");
+    let refresh_token = rotated["refresh_token"].as_str().unwrap().to_owned();
 
     let removed = http()
         .post(format!("{}/_dev/groups", broker.idp.url))
@@ -172,18 +177,21 @@ async fn a_group_removed_at_the_provider_refuses_requests_after_the_next_refresh
     assert_eq!(verify(&broker, &access).await.0, 200);
 
     // Past the provider token's life, the client's refresh makes the broker refresh
-    // at the provider, whose new ID token no longer lists the group.
+    // at the provider, whose new ID token no longer lists the group: no new tokens,
+    // and the access token still held is refused from its next request.
     broker.clock.advance(Duration::from_secs(301));
-    let (status, rotated) = refresh(&broker, &client, &refresh_token).await;
-    assert_eq!(status, 200, "{rotated}");
-    for token in [access.as_str(), rotated["access_token"].as_str().unwrap()] {
-        let (status, _, challenge) = verify(&broker, token).await;
-        assert_eq!(status, 403);
-        assert!(
-            challenge.contains("error=\"access_denied\"") && !challenge.contains("scope="),
-            "{challenge}"
-        );
-    }
+    let (status, refused) = refresh(&broker, &client, &refresh_token).await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{refused}"
+    );
+    let (status, _, challenge) = verify(&broker, &access).await;
+    assert_eq!(status, 403);
+    assert!(
+        challenge.contains("error=\"access_denied\"") && !challenge.contains("scope="),
+        "{challenge}"
+    );
     let audited = recorded().lock().unwrap().iter().any(|e| {
         e.get("event").map(String::as_str) == Some("access_denied")
             && e.get("client_id") == Some(&client)
