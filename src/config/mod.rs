@@ -50,7 +50,7 @@ pub use load::{load_file, load_str};
 pub use login::{ConsentConfig, RefreshConfig, SessionsConfig, TokenMode, TokensConfig};
 pub use rate_limit::{CallerKey, KeyPart, Policy, RateLimitConfig, ToolBudget};
 pub use registration::{RegistrationConfig, RegistrationMode};
-pub use resources::ResourceConfig;
+pub use resources::{ResourceConfig, allow_rule};
 pub use secret::Secret;
 pub use store::{
     DEFAULT_DATABASE, EncryptionConfig, KEY_FILE_SUFFIX, STORE_KEY_ENV, StoreBackend, StoreConfig,

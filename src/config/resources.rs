@@ -46,6 +46,18 @@ pub struct ResourceConfig {
     pub allow: Option<crate::domain::identity_rule::AllowRule>,
 }
 
+/// The allow rule of the resource `uri` names (`[resources.allow]`), if it has one:
+/// what a login for it, and a refresh of such a grant, is judged by.
+pub fn allow_rule<'a>(
+    resources: &'a [ResourceConfig],
+    uri: &str,
+) -> Option<&'a crate::domain::identity_rule::AllowRule> {
+    resources
+        .iter()
+        .find(|r| same_resource(&r.uri, uri))
+        .and_then(|r| r.allow.as_ref())
+}
+
 pub fn resources(
     raw: Vec<RawResource>,
     problems: &mut Vec<Problem>,

@@ -5,8 +5,8 @@
 //! refreshed after.
 
 use super::{GrantError, Grants, Issued};
+use crate::config::allow_rule;
 use crate::domain::refresh as refresh_tokens;
-use crate::domain::resource::same_resource;
 use crate::domain::scope::Scopes;
 use crate::flows::clients::KnownClient;
 use crate::store::{Grant, RefreshRecord, RotateOutcome};
@@ -94,13 +94,10 @@ impl Grants {
     /// (just replaced, if the provider was asked again): a user the rule no longer
     /// admits gets no new tokens (`invalid_grant`, audited at stage `refresh`).
     fn still_admitted(&self, grant: &Grant) -> Result<(), GrantError> {
-        let rule = grant.resource.as_deref().and_then(|uri| {
-            self.settings
-                .resources
-                .iter()
-                .find(|r| same_resource(&r.uri, uri))
-                .and_then(|r| r.allow.as_ref())
-        });
+        let rule = grant
+            .resource
+            .as_deref()
+            .and_then(|uri| allow_rule(&self.settings.resources, uri));
         let Some(rule) = rule else {
             return Ok(());
         };

@@ -4,9 +4,9 @@
 
 use super::{CallbackRequest, Login};
 use crate::actors::sessions::{CodeGrant, Remember, SessionError, UpstreamLeg};
+use crate::config::allow_rule;
 use crate::domain::authorize::{Authorization, BASE_SCOPES};
 use crate::domain::identity::Identity;
-use crate::domain::resource::same_resource;
 use crate::domain::scope::Scopes;
 use crate::flows::clients::KnownClient;
 use crate::store::{Grant, StoreError, UpstreamTokens};
@@ -226,12 +226,7 @@ impl Login {
         let Some(uri) = request.resource.as_deref() else {
             return Ok(());
         };
-        let rule = self
-            .settings
-            .resources
-            .iter()
-            .find(|r| same_resource(&r.uri, uri))
-            .and_then(|r| r.allow.as_ref());
+        let rule = allow_rule(&self.settings.resources, uri);
         let Some(unmet) = rule.and_then(|rule| rule.judge(subject, Some(identity)).err()) else {
             return Ok(());
         };
