@@ -16,6 +16,9 @@ use super::sections::Checker;
 pub struct RawForwardAuth {
     pub uri_header: Option<String>,
     pub method_header: Option<String>,
+    pub email_header: Option<String>,
+    pub user_header: Option<String>,
+    pub groups_header: Option<String>,
 }
 
 /// `[forward_auth]`
@@ -29,6 +32,10 @@ pub struct ForwardAuthConfig {
     /// `X-Original-Method`; Traefik and Caddy: `X-Forwarded-Method`). Without it no
     /// request passes anonymously.
     pub method_header: HeaderName,
+    /// `email_header`, `user_header`, `groups_header`: the identity in forward-auth's
+    /// 200 and on the gateway's requests (defaults `X-Auth-Email`, `X-Auth-User`,
+    /// `X-Auth-Groups`).
+    pub identity: super::IdentityHeaders,
 }
 
 impl Default for ForwardAuthConfig {
@@ -36,6 +43,7 @@ impl Default for ForwardAuthConfig {
         Self {
             uri_header: HeaderName::from_static("x-original-uri"),
             method_header: HeaderName::from_static("x-original-method"),
+            identity: super::IdentityHeaders::default(),
         }
     }
 }
@@ -87,12 +95,15 @@ pub fn forward_auth(raw: RawForwardAuth, problems: &mut Vec<Problem>) -> Option<
     {
         c.report("method_header", "must differ from uri_header");
     }
+    let identity =
+        super::identity::headers(raw.email_header, raw.user_header, raw.groups_header, &mut c);
     if !c.ok() {
         return None;
     }
     Some(ForwardAuthConfig {
         uri_header: uri_header?,
         method_header: method_header?,
+        identity: identity?,
     })
 }
 
@@ -105,6 +116,7 @@ mod tests {
         let raw = RawForwardAuth {
             uri_header: uri.map(str::to_owned),
             method_header: method.map(str::to_owned),
+            ..RawForwardAuth::default()
         };
         forward_auth(raw, &mut problems).ok_or_else(|| format!("{problems:?}"))
     }

@@ -247,6 +247,7 @@ mod tests {
             tools: Default::default(),
             rate_limit: Default::default(),
             addresses: Default::default(),
+            allow: None,
         }
     }
 

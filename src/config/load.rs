@@ -47,6 +47,17 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
         .and_then(|raw| sections::verify(raw, &mut problems));
     let resources = take_list::<raw::RawResource>(&mut root, "resources", &mut problems)
         .and_then(|raw| resources::resources(raw, &mut problems));
+    // The groups the allow rules name survive the cap on a user's groups.
+    let upstream = upstream.map(|mut upstream| {
+        for rule in resources.iter().flatten().filter_map(|r| r.allow.as_ref()) {
+            for group in rule.groups() {
+                if !upstream.claims.ruled_groups.contains(group) {
+                    upstream.claims.ruled_groups.push(group.clone());
+                }
+            }
+        }
+        upstream
+    });
     let api_keys = take_list::<raw::RawApiKey>(&mut root, "api_keys", &mut problems)
         .and_then(|raw| api_keys::api_keys(raw, &mut problems));
     let registration =

@@ -56,6 +56,9 @@ pub struct TokensConfig {
     /// `key_grace`: how long a retired key stays in `/jwks.json` (default 24 h; at
     /// least `access_token_ttl`).
     pub key_grace: Duration,
+    /// `identity_claims`: issued access tokens carry the user's `email`,
+    /// `preferred_username` and `groups` as the grant holds them (default false).
+    pub identity_claims: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +228,7 @@ pub fn tokens(
         algorithm: algorithm?,
         key_file: key_file.unwrap_or(None),
         key_grace: key_grace?,
+        identity_claims: raw.identity_claims.unwrap_or(false),
     })
 }
 

@@ -14,6 +14,7 @@ mod env;
 mod exchange;
 mod forward_auth;
 mod gateway;
+mod identity;
 mod introspection;
 mod issuer;
 mod load;
@@ -42,13 +43,14 @@ pub use env::{Environment, PREFIX as ENV_PREFIX};
 pub use exchange::{AudienceConfig, CallerConfig, ExchangeConfig, Strategy};
 pub use forward_auth::ForwardAuthConfig;
 pub use gateway::GatewayConfig;
+pub use identity::IdentityHeaders;
 pub use introspection::IntrospectionConfig;
 pub use issuer::Issuer;
 pub use load::{load_file, load_str};
 pub use login::{ConsentConfig, RefreshConfig, SessionsConfig, TokenMode, TokensConfig};
 pub use rate_limit::{CallerKey, KeyPart, Policy, RateLimitConfig, ToolBudget};
 pub use registration::{RegistrationConfig, RegistrationMode};
-pub use resources::ResourceConfig;
+pub use resources::{ResourceConfig, allow_rule};
 pub use secret::Secret;
 pub use store::{
     ClientIdentity, DEFAULT_DATABASE, EncryptionConfig, KEY_FILE_SUFFIX, RedisTls, RedisUrl,
@@ -146,6 +148,9 @@ pub struct UpstreamConfig {
     /// 8707 `resource`; default), `keycloak` (`audience`), `entra` (`<api>/.default`
     /// scope) or `none`.
     pub profile: crate::domain::upstream_request::Profile,
+    /// `[upstream.claims]`: which claims of the ID token (and of provider access
+    /// tokens) hold the email, username and groups.
+    pub claims: crate::domain::identity::ClaimNames,
 }
 
 /// `[verify]`

@@ -79,6 +79,8 @@ pub struct RawUpstream {
     pub discovery_grace: Option<String>,
     pub jwks_refetch_interval: Option<String>,
     pub profile: Option<String>,
+    /// `[upstream.claims]`: where the email, username and groups are.
+    pub claims: Option<super::identity::RawClaims>,
 }
 
 /// `[sessions]`: logins in progress and the one-time codes they end in.
@@ -111,6 +113,8 @@ pub struct RawTokens {
     pub algorithm: Option<String>,
     pub key_file: Option<String>,
     pub key_grace: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub identity_claims: Option<bool>,
 }
 
 /// `[refresh]`: refresh-token rotation.
@@ -167,6 +171,8 @@ pub struct RawResource {
     pub rate_limit: Option<RawRateLimit>,
     /// `[resources.addresses]`: who may reach it at all.
     pub addresses: Option<RawAddresses>,
+    /// `[resources.allow]`: who may use it, by group, email domain and subject.
+    pub allow: Option<super::identity::RawAllow>,
 }
 
 /// `[resources.rate_limit]`: what identifies a caller, a budget per credential kind,

@@ -41,6 +41,21 @@ pub struct ResourceConfig {
     /// `[resources.addresses]`: `deny` / `allow` CIDR lists, judged on the client IP
     /// before the token is read; deny wins (default open).
     pub addresses: crate::domain::address_list::AddressList,
+    /// `[resources.allow]`: who may use it (none: anyone the other checks admit),
+    /// judged at login and on every request.
+    pub allow: Option<crate::domain::identity_rule::AllowRule>,
+}
+
+/// The allow rule of the resource `uri` names (`[resources.allow]`), if it has one:
+/// what a login for it, and a refresh of such a grant, is judged by.
+pub fn allow_rule<'a>(
+    resources: &'a [ResourceConfig],
+    uri: &str,
+) -> Option<&'a crate::domain::identity_rule::AllowRule> {
+    resources
+        .iter()
+        .find(|r| same_resource(&r.uri, uri))
+        .and_then(|r| r.allow.as_ref())
 }
 
 pub fn resources(
@@ -117,6 +132,9 @@ pub fn resources(
         else {
             continue;
         };
+        let Some(allow) = super::identity::allow(entry.allow, &key, problems) else {
+            continue;
+        };
         let at = key("addresses");
         let Some(addresses) = super::addresses::addresses(entry.addresses, &at, problems) else {
             continue;
@@ -169,6 +187,7 @@ pub fn resources(
             tools,
             rate_limit,
             addresses,
+            allow,
         });
     }
     (problems.len() == before).then_some(out)

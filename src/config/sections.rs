@@ -145,6 +145,7 @@ pub fn upstream(
     env: &Environment,
     problems: &mut Vec<Problem>,
 ) -> Option<UpstreamConfig> {
+    let claims = super::identity::claims(raw.claims, problems);
     let mut c = Checker::new("upstream", problems);
     let allow_http = raw.allow_insecure_http.unwrap_or(false);
     let issuer = c.required("issuer", raw.issuer);
@@ -228,6 +229,7 @@ pub fn upstream(
         discovery_ttl: discovery_ttl?,
         discovery_grace: discovery_grace?,
         jwks_refetch_interval: jwks_refetch_interval?,
+        claims: claims?,
     })
 }
 

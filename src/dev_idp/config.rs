@@ -17,6 +17,9 @@ pub struct User {
     pub sub: String,
     pub name: String,
     pub email: String,
+    /// Stated in ID tokens as `groups`; changed at run time by `POST /_dev/groups`.
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 /// A client known to the IdP from the start (others register through `/register`).
@@ -131,11 +134,13 @@ impl Default for DevIdpConfig {
                     sub: "alice".to_owned(),
                     name: "Alice Example".to_owned(),
                     email: "alice@example.com".to_owned(),
+                    groups: vec!["mcp-users".to_owned(), "staff".to_owned()],
                 },
                 User {
                     sub: "bob".to_owned(),
                     name: "Bob Example".to_owned(),
                     email: "bob@example.com".to_owned(),
+                    groups: vec!["staff".to_owned()],
                 },
             ],
             clients: vec![

@@ -144,6 +144,24 @@ pub async fn clock(idp: web::Data<Idp>, body: web::Json<Advance>) -> HttpRespons
     HttpResponse::Ok().json(json!({ "now": idp.clock.unix() }))
 }
 
+/// `POST /_dev/groups`: a user's groups from now on (what the next ID token says,
+/// at a login or a refresh).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Groups {
+    sub: String,
+    groups: Vec<String>,
+}
+
+pub async fn groups(
+    idp: web::Data<Idp>,
+    body: web::Json<Groups>,
+) -> Result<HttpResponse, IdpError> {
+    let Groups { sub, groups } = body.into_inner();
+    idp.store()?.groups.insert(sub, groups);
+    Ok(HttpResponse::NoContent().finish())
+}
+
 pub async fn reset(idp: web::Data<Idp>) -> HttpResponse {
     idp.faults.reset();
     HttpResponse::NoContent().finish()

@@ -28,7 +28,7 @@ pub async fn discovery(idp: web::Data<Idp>) -> HttpResponse {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": idp.keys.algs(idp.clock.unix()),
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "name", "email", "email_verified", "nonce"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "name", "email", "email_verified", "preferred_username", "groups", "nonce"],
         "authorization_response_iss_parameter_supported": true,
         // draft-ietf-oauth-identity-assertion-authz-grant §6: it issues ID-JAGs.
         "identity_chaining_requested_token_types_supported": [crate::domain::id_jag::TOKEN_TYPE],

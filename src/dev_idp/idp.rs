@@ -76,6 +76,17 @@ impl Idp {
         self.config.users.iter().find(|u| u.sub == sub)
     }
 
+    /// A user's groups now: as `POST /_dev/groups` last set them, else configured.
+    pub fn groups(&self, sub: &str) -> Vec<String> {
+        let set = self
+            .store
+            .lock()
+            .ok()
+            .and_then(|store| store.groups.get(sub).cloned());
+        set.or_else(|| self.user(sub).map(|u| u.groups.clone()))
+            .unwrap_or_default()
+    }
+
     pub fn supported(&self) -> Scopes {
         Scopes::of(self.config.scopes_supported.iter().cloned())
     }
@@ -140,6 +151,9 @@ impl Idp {
             "at_hash": b64url(&digest[..16]),
             "name": user.map(|u| u.name.clone()),
             "email": user.map(|u| u.email.clone()),
+            "email_verified": user.map(|_| true),
+            "preferred_username": user.map(|u| u.sub.clone()),
+            "groups": user.map(|_| self.groups(sub)),
         });
         // Absent, not null: a request without a nonce gets no `nonce` claim (OIDC Core §2).
         if let Value::Object(map) = &mut claims {

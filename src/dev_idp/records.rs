@@ -175,4 +175,6 @@ pub struct Store {
     pub revoked: HashMap<String, UnixSeconds>,
     /// Opaque access tokens (`opaque_access_tokens = true`) and their claims.
     pub opaque: HashMap<String, AccessClaims>,
+    /// Users' groups as `POST /_dev/groups` set them, over the configured ones.
+    pub groups: HashMap<String, Vec<String>>,
 }

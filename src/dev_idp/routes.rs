@@ -123,6 +123,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/exchange", web::post().to(control::exchange))
             .route("/keys/rotate", web::post().to(control::rotate))
             .route("/clock", web::post().to(control::clock))
+            .route("/groups", web::post().to(control::groups))
             .route("/reset", web::post().to(control::reset)),
     );
 }

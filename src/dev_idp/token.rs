@@ -243,11 +243,18 @@ fn refresh_token(idp: &Idp, client: &Client, params: &Params) -> Result<TokenRes
         act: None,
         entra: false,
     })?;
+    // OIDC Core §12.2: a refresh may bring a new ID token, saying who the user is now.
+    let id_token = if scopes.contains("openid") {
+        Some(idp.mint_id_token(&old.sub, &client.client_id, None, &access)?)
+    } else {
+        None
+    };
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",
         expires_in: idp.config.access_token_ttl.as_secs(),
         refresh_token: Some(refresh),
+        id_token,
         scope: Some(scopes.to_string()),
         ..TokenResponse::default()
     })

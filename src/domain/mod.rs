@@ -12,6 +12,8 @@ pub mod constant_time;
 pub mod display_text;
 pub mod exchange;
 pub mod id_jag;
+pub mod identity;
+pub mod identity_rule;
 pub mod invalidation;
 pub mod passthrough;
 pub mod pkce;

@@ -16,7 +16,7 @@ use url::Url;
 use super::GatewayError;
 use super::access::Authorized;
 use super::filter::{self, Lists, MAX_FILTERED_BYTES, SseFilter};
-use crate::config::GatewayConfig;
+use crate::config::{GatewayConfig, IdentityHeaders};
 
 /// Request headers the MCP server gets from the client (Streamable HTTP and the
 /// 2026-07-28 request metadata). Everything else — cookies, the client's
@@ -48,6 +48,8 @@ pub struct Upstream {
     client: reqwest::Client,
     url: Url,
     timeout: Duration,
+    /// `[forward_auth]`'s identity header names, as the MCP server reads them.
+    identity: [reqwest::header::HeaderName; 3],
 }
 
 /// A request on its way to the MCP server.
@@ -63,7 +65,16 @@ pub struct Outbound<'r> {
 }
 
 impl Upstream {
-    pub fn new(config: &GatewayConfig) -> Result<Self, String> {
+    pub fn new(config: &GatewayConfig, identity: &IdentityHeaders) -> Result<Self, String> {
+        let name = |name: &actix_web::http::header::HeaderName| {
+            reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes())
+                .map_err(|e| format!("the identity header `{name}` cannot be sent: {e}"))
+        };
+        let identity = [
+            name(&identity.email)?,
+            name(&identity.user)?,
+            name(&identity.groups)?,
+        ];
         let client = reqwest::Client::builder()
             .user_agent(concat!("token-broker-gateway/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
@@ -74,6 +85,7 @@ impl Upstream {
             client,
             url: config.upstream.clone(),
             timeout: config.timeout,
+            identity,
         })
     }
 
@@ -116,6 +128,20 @@ impl Upstream {
             ] {
                 if let Ok(value) = reqwest::header::HeaderValue::from_str(value) {
                     request = request.header(name, value);
+                }
+            }
+            // Only these names reach the MCP server: a client's own `X-Auth-Groups`
+            // (or the configured name) is not among REQUEST_HEADERS, so never passed.
+            let identity = principal.identity.as_deref();
+            let [email, user, groups] = &self.identity;
+            for (name, value) in [
+                (email, identity.and_then(|i| i.email.clone())),
+                (user, identity.and_then(|i| i.username.clone())),
+                (groups, identity.map(|i| i.groups_header())),
+            ] {
+                let value = value.unwrap_or_default();
+                if let Ok(value) = reqwest::header::HeaderValue::from_str(&value) {
+                    request = request.header(name.clone(), value);
                 }
             }
         }

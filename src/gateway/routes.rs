@@ -18,7 +18,7 @@ use super::proxy::{Outbound, Upstream};
 use super::servers::Servers;
 use super::sessions::{self, Owner, Presented, SessionBinder};
 use super::version::{self, Version};
-use crate::config::GatewayConfig;
+use crate::config::{GatewayConfig, IdentityHeaders};
 use crate::flows::access::Access;
 
 /// The largest request body read (`server.max_body_bytes`).
@@ -32,6 +32,7 @@ struct BodyLimit(usize);
 /// expected among the application's data.
 pub fn routes(
     gateways: &[GatewayConfig],
+    identity: &IdentityHeaders,
     session_key: aws_lc_rs::hmac::Key,
     max_body_bytes: usize,
 ) -> impl FnOnce(&mut ServiceConfig) + use<> {
@@ -46,7 +47,7 @@ pub fn routes(
         .into_iter()
         .map(|path| {
             let entries = gateways.iter().filter(|g| g.path == path);
-            (path.to_owned(), Servers::new(entries))
+            (path.to_owned(), Servers::new(entries, identity))
         })
         .collect();
     let binder = web::Data::new(SessionBinder::new(session_key));

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::jsonrpc::{self, SERVER_ERROR};
 use super::proxy::Upstream;
-use crate::config::{GatewayConfig, ResourceConfig};
+use crate::config::{GatewayConfig, IdentityHeaders, ResourceConfig};
 
 /// The servers at one path, each with the URI of the resource it is.
 pub struct Servers {
@@ -19,11 +19,14 @@ pub struct Servers {
 impl Servers {
     /// The servers of `entries` (all at one path); an entry whose client cannot be
     /// built answers 502 rather than disappearing.
-    pub fn new<'a>(entries: impl IntoIterator<Item = &'a GatewayConfig>) -> Self {
+    pub fn new<'a>(
+        entries: impl IntoIterator<Item = &'a GatewayConfig>,
+        identity: &IdentityHeaders,
+    ) -> Self {
         let by_resource = entries
             .into_iter()
             .map(|entry| {
-                let upstream = Upstream::new(entry);
+                let upstream = Upstream::new(entry, identity);
                 if let Err(error) = &upstream {
                     tracing::error!(%error, path = %entry.path, resource = %entry.resource, "gateway route unavailable");
                 }

@@ -16,7 +16,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderName};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 
 use super::protect;
-use crate::config::ForwardAuthConfig;
+use crate::config::{ForwardAuthConfig, IdentityHeaders};
 use crate::flows::access::{
     Access, Allowed, Checked, Forwarded, Header, McpCall, Method, TransportHeaders,
 };
@@ -56,7 +56,10 @@ pub async fn verify(
         Ok(Allowed::Verified(checked)) => checked,
         Err(denial) => return protect::refusal(&denial),
     };
-    let mut response = with_budget(granted(&checked.principal), checked.budget.as_ref());
+    let mut response = with_budget(
+        granted(&checked.principal, &config.identity),
+        checked.budget.as_ref(),
+    );
     // A resource that names an exchange audience gets the downstream token, so the
     // MCP server behind the proxy never sees (or needs) the client's token.
     if checked.resource.exchange_audience.is_some()
@@ -91,15 +94,30 @@ async fn hand_on(
     }
 }
 
-/// 200 naming the caller to the MCP server behind the proxy.
-fn granted(principal: &Principal) -> HttpResponseBuilder {
+/// 200 naming the caller to the MCP server behind the proxy: who, with which scopes
+/// and client, and what the provider says of them (always set, empty when unknown,
+/// so a proxy that copies them overwrites whatever the client sent).
+fn granted(principal: &Principal, names: &IdentityHeaders) -> HttpResponseBuilder {
     let mut response = HttpResponse::Ok();
+    let identity = principal.identity.as_deref();
     response
         .insert_header((X_AUTH_SUBJECT, principal.subject.as_str()))
         .insert_header((X_AUTH_SCOPES, principal.scopes.to_string()))
         .insert_header((
             X_AUTH_CLIENT_ID,
             principal.client_id.as_deref().unwrap_or(""),
+        ))
+        .insert_header((
+            names.email.clone(),
+            identity.and_then(|i| i.email.as_deref()).unwrap_or(""),
+        ))
+        .insert_header((
+            names.user.clone(),
+            identity.and_then(|i| i.username.as_deref()).unwrap_or(""),
+        ))
+        .insert_header((
+            names.groups.clone(),
+            identity.map(|i| i.groups_header()).unwrap_or_default(),
         ));
     response
 }

@@ -138,7 +138,7 @@ fn the_id_token_expectations_hide_the_nonce_and_access_token() {
     hides(&Expected {
         issuer: &issuer,
         client_id: "broker",
-        nonce: SECRET,
+        nonce: Some(SECRET),
         access_token: Some(SECRET),
         leeway: std::time::Duration::ZERO,
     });

@@ -49,6 +49,7 @@ pub fn app(
         .configure(routes::configure(&state.config))
         .configure(crate::gateway::routes(
             &state.config.gateways,
+            &state.config.forward_auth.identity,
             gateway_key,
             state.config.server.max_body_bytes,
         ))

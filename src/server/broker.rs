@@ -123,6 +123,7 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
             clock: clock.clone(),
             api_keys: ApiKeys::new(config.api_keys.clone()),
             introspector,
+            claims: config.upstream.claims.clone(),
             broker: Some(BrokerTrust {
                 issuer: config.server.public_url.as_str().to_owned(),
                 keys: signing.clone(),

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::clock::UnixSeconds;
+use crate::domain::identity::Identity;
 use crate::domain::provider_session::ProviderSession;
 use crate::domain::scope::Scopes;
 
@@ -21,6 +22,13 @@ pub struct UpstreamTokens {
     /// stored before it was kept, whose creation counts instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub obtained_at: Option<UnixSeconds>,
+    /// What the provider said of the user with these tokens (the ID token, at login
+    /// or at the refresh that brought them): replaced with them, so a group removed
+    /// at the provider is gone after its next refresh. Sealed with the tokens at rest
+    /// (it is personal data); `None` for grants without a provider login and grants
+    /// stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
 }
 
 impl UpstreamTokens {
@@ -34,6 +42,7 @@ impl UpstreamTokens {
             expires_at: None,
             scope: None,
             obtained_at: Some(now),
+            identity: None,
         }
     }
 
@@ -54,6 +63,7 @@ impl fmt::Debug for UpstreamTokens {
             .field("expires_at", &self.expires_at)
             .field("scope", &self.scope)
             .field("obtained_at", &self.obtained_at)
+            .field("identity", &self.identity)
             .finish()
     }
 }
@@ -177,6 +187,7 @@ mod tests {
                 expires_at: Some(100),
                 scope: Some("openid".into()),
                 obtained_at: None,
+                identity: None,
             },
             created_at: 0,
             revoked_at: None,

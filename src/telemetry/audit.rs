@@ -102,6 +102,16 @@ pub enum AuditEvent<'a> {
     /// `registration.idle_client_ttl`); its provider registration deleted first
     /// (RFC 7592) in proxy mode.
     ClientRemoved { client_id: &'a str, reason: &'a str },
+    /// A login (`stage = "login"`), a refresh (`"refresh"`) or a request (`"request"`) refused by the
+    /// resource's allow rule (`[resources.allow]`); `condition` is the first one unmet
+    /// (`groups_any`, `groups_all`, `email_domains`, `subjects`).
+    AccessDenied {
+        client_id: &'a str,
+        subject: &'a str,
+        resource: &'a str,
+        condition: &'a str,
+        stage: &'a str,
+    },
 }
 
 /// What an admin action was applied to.
@@ -121,7 +131,7 @@ pub enum AdminTarget<'a> {
 }
 
 /// Every event name, in the order of [`AuditEvent::index`]: the metric's label values.
-const NAMES: [&str; 16] = [
+const NAMES: [&str; 17] = [
     "client_registered",
     "client_deleted",
     "consent_given",
@@ -138,6 +148,7 @@ const NAMES: [&str; 16] = [
     "address_refused",
     "token_refused",
     "client_removed",
+    "access_denied",
 ];
 
 impl AuditEvent<'_> {
@@ -159,6 +170,7 @@ impl AuditEvent<'_> {
             Self::AddressRefused { .. } => 13,
             Self::TokenRefused { .. } => 14,
             Self::ClientRemoved { .. } => 15,
+            Self::AccessDenied { .. } => 16,
         }
     }
 
@@ -303,6 +315,16 @@ impl Audit {
             }
             AuditEvent::ClientRemoved { client_id, reason } => {
                 tracing::info!(target: "audit", event = name, client_id, reason);
+            }
+            AuditEvent::AccessDenied {
+                client_id,
+                subject,
+                resource,
+                condition,
+                stage,
+            } => {
+                let subject = self.subject(subject);
+                tracing::info!(target: "audit", event = name, client_id, subject = %subject, resource, condition, stage);
             }
         }
     }

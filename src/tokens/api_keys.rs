@@ -84,6 +84,7 @@ impl ApiKeys {
                 expires_at: key.expires_at,
                 grant_id: None,
                 tools: key.tools.clone(),
+                identity: None,
             })
         })
     }

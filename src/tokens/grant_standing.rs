@@ -18,6 +18,7 @@ use moka::future::Cache;
 
 use crate::clock::{Clock, UnixSeconds};
 use crate::config::ScopeCacheConfig;
+use crate::domain::identity::Identity;
 use crate::domain::invalidation::{Invalidation, Owner};
 use crate::domain::scope::Scopes;
 use crate::store::{Store, StoreError};
@@ -30,6 +31,8 @@ pub struct Effective {
     pub client_id: Option<String>,
     /// What tokens of the grant may carry; `None` when it is revoked or unknown.
     pub scopes: Option<Scopes>,
+    /// What the provider last said of the user (`None`: nothing).
+    pub identity: Option<Arc<Identity>>,
     loaded_at: UnixSeconds,
 }
 
@@ -88,6 +91,7 @@ impl ScopeCache {
         let effective = match self.store.get_grant(grant_id).await? {
             Some(grant) => Effective {
                 scopes: grant.revoked_at.is_none().then_some(grant.scopes),
+                identity: grant.upstream.identity.map(Arc::new),
                 subject: Some(grant.subject),
                 client_id: Some(grant.client_id),
                 loaded_at,
@@ -96,6 +100,7 @@ impl ScopeCache {
                 subject: None,
                 client_id: None,
                 scopes: None,
+                identity: None,
                 loaded_at,
             },
         };

@@ -198,6 +198,7 @@ impl Introspector {
                 expires_at: answer.exp,
                 grant_id: None,
                 tools: None,
+                identity: None,
             },
             audiences,
             expires_at: answer.exp,

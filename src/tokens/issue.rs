@@ -1,6 +1,7 @@
 //! The broker's access tokens (RFC 9068 JWT profile): `iss` the broker, `aud` the
 //! resource, `sub`, `scope`, `client_id`, a random `jti`, and `sid` naming the grant
-//! so revoking the grant stops the token.
+//! so revoking the grant stops the token; with `tokens.identity_claims`, the user's
+//! `email`, `preferred_username` and `groups`.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::signing::{SigningError, SigningKeys};
 use crate::clock::UnixSeconds;
+use crate::domain::identity::Identity;
 use crate::domain::scope::Scopes;
 
 /// The claims of an access token the broker issues.
@@ -26,6 +28,14 @@ pub struct AccessTokenClaims {
     pub iat: UnixSeconds,
     pub nbf: UnixSeconds,
     pub exp: UnixSeconds,
+    /// With `tokens.identity_claims`: the user's verified email, preferred username
+    /// and groups as the grant holds them (bounded: `domain::identity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
 }
 
 /// What a new access token says.
@@ -39,6 +49,8 @@ pub struct Minting<'a> {
     pub grant_id: &'a str,
     pub now: UnixSeconds,
     pub ttl: Duration,
+    /// The identity to state (`tokens.identity_claims`), if any.
+    pub identity: Option<&'a Identity>,
 }
 
 /// Signs a new access token; returns it with its expiry.
@@ -57,6 +69,9 @@ pub fn mint(keys: &SigningKeys, m: &Minting<'_>) -> Result<(String, UnixSeconds)
         iat: m.now,
         nbf: m.now,
         exp,
+        email: m.identity.and_then(|i| i.email.clone()),
+        preferred_username: m.identity.and_then(|i| i.username.clone()),
+        groups: m.identity.and_then(|i| i.groups.clone()),
     };
     Ok((keys.sign("at+jwt", &claims, m.now)?, exp))
 }
@@ -75,6 +90,7 @@ mod tests {
             algorithm: "EdDSA".to_owned(),
             key_file: None,
             key_grace: Duration::from_secs(3_600),
+            identity_claims: false,
         };
         SigningKeys::load_or_create(&config, 0).unwrap()
     }
@@ -89,6 +105,7 @@ mod tests {
             grant_id: "grant-1",
             now: 1_000,
             ttl: Duration::from_secs(900),
+            identity: None,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::domain::identity::Identity;
 use crate::domain::invalidation::Owner;
 use crate::domain::scope::Scopes;
 use crate::domain::tool_policy::ToolPattern;
@@ -35,6 +36,11 @@ pub struct Principal {
     pub grant_id: Option<String>,
     /// An API key's tool allow-list (`[[api_keys]] tools`); `None`: no limit.
     pub tools: Option<Arc<[ToolPattern]>>,
+    /// What the provider says of the user: a broker token's (or handed-out provider
+    /// token's) from its grant as it now stands, a provider token's from its own claims
+    /// (`[upstream.claims]`); `None` when nothing is known (API keys, introspection,
+    /// client credentials), which every allow rule but `subjects` refuses.
+    pub identity: Option<Arc<Identity>>,
 }
 
 impl Principal {

@@ -39,6 +39,7 @@ use super::rejection::Rejection;
 use super::signing::SigningKeys;
 use crate::clock::Clock;
 use crate::config::ResourceConfig;
+use crate::domain::identity::ClaimNames;
 use crate::domain::invalidation::Invalidation;
 use crate::domain::resource::same_resource;
 use crate::store::Store;
@@ -55,6 +56,7 @@ pub struct Verifier {
     api_keys: Arc<ApiKeys>,
     introspector: Option<Introspector>,
     broker: Option<BrokerTrust>,
+    claims: Arc<ClaimNames>,
 }
 
 /// What verifies the broker's own tokens.
@@ -81,6 +83,8 @@ pub struct VerifierParts {
     pub introspector: Option<Introspector>,
     /// The broker's own tokens are accepted when given.
     pub broker: Option<BrokerTrust>,
+    /// `[upstream.claims]`: the identity a provider token states.
+    pub claims: ClaimNames,
 }
 
 impl Verifier {
@@ -105,6 +109,7 @@ impl Verifier {
             api_keys: Arc::new(parts.api_keys),
             introspector: parts.introspector,
             broker: parts.broker,
+            claims: Arc::new(parts.claims),
         }
     }
 
@@ -180,10 +185,16 @@ impl Verifier {
         if verified.key_until.is_some_and(|until| now >= until) {
             return Err(Rejection::UnknownKid);
         }
-        match &self.broker {
-            Some(broker) => current(verified, &broker.grants).await,
-            None => Ok(verified),
+        let Some(broker) = &self.broker else {
+            return Ok(verified);
+        };
+        let now = current(Arc::clone(&verified), &broker.grants).await?;
+        // The grant's identity joined to the token is kept in the cache, so the next
+        // use allocates nothing; narrowed scopes are not (the grant may widen again).
+        if !Arc::ptr_eq(&now, &verified) && now.principal.scopes == verified.principal.scopes {
+            self.cache.insert(*key, Arc::clone(&now));
         }
+        Ok(now)
     }
 
     /// A provider token the broker handed out (passthrough mode) belongs to the grant
@@ -307,6 +318,8 @@ impl Verifier {
             CredentialKind::UpstreamJwt,
             self.clock.unix(),
             self.leeway,
+            // A provider token states its own identity.
+            Some(&self.claims),
         )
     }
 
@@ -343,6 +356,8 @@ impl Verifier {
             CredentialKind::BrokerJwt,
             self.clock.unix(),
             self.leeway,
+            // A broker token's identity is its grant's, as it now stands.
+            None,
         )?;
         verified.key_until = key_until;
         Ok(verified)

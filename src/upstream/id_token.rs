@@ -17,10 +17,12 @@ mod tests;
 
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
 use openidconnect::core::{CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet};
 use openidconnect::{ClientId, IssuerUrl, Nonce};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub use self::error::IdTokenError;
 use self::error::refusal;
@@ -44,6 +46,8 @@ pub struct IdClaims {
     pub auth_time: Option<UnixSeconds>,
     pub issued_at: UnixSeconds,
     pub expires_at: UnixSeconds,
+    /// Every claim, for the configured identity claims (`domain::identity`).
+    pub payload: Map<String, Value>,
 }
 
 /// What a valid ID token must say. `Debug` hides the nonce and the access token.
@@ -52,8 +56,10 @@ pub struct Expected<'a> {
     pub issuer: &'a Issuer,
     /// The broker's client id at the provider.
     pub client_id: &'a str,
-    /// The nonce the broker sent with the authorization request.
-    pub nonce: &'a str,
+    /// The nonce the broker sent with the authorization request; `None` for the ID
+    /// token of a provider refresh, which the original nonce is not kept for (OIDC
+    /// Core §12.2; the subject is compared instead, by the caller).
+    pub nonce: Option<&'a str>,
     /// The access token of the same token response, checked against `at_hash` when
     /// the ID token carries one.
     pub access_token: Option<&'a str>,
@@ -66,7 +72,7 @@ impl std::fmt::Debug for Expected<'_> {
         f.debug_struct("Expected")
             .field("issuer", &self.issuer)
             .field("client_id", &self.client_id)
-            .field("nonce", &Redacted)
+            .field("nonce", &Redacted::option(&self.nonce))
             .field("access_token", &Redacted::option(&self.access_token))
             .field("leeway", &self.leeway)
             .finish()
@@ -90,7 +96,7 @@ pub async fn validate(
     let expected = Expected {
         issuer,
         client_id,
-        nonce,
+        nonce: Some(nonce),
         access_token: None,
         leeway,
     };
@@ -172,8 +178,11 @@ pub fn check(
         let now = DateTime::<Utc>::from(time_clock.now());
         now.checked_sub_signed(skew).unwrap_or(now)
     });
-    let nonce = Nonce::new(expected.nonce.to_owned());
-    let claims = token.claims(&verifier, &nonce).map_err(refusal)?;
+    let claims = match expected.nonce {
+        Some(nonce) => token.claims(&verifier, &Nonce::new(nonce.to_owned())),
+        None => token.claims(&verifier, |_: Option<&Nonce>| Ok(())),
+    }
+    .map_err(refusal)?;
     check_azp(claims, expected.client_id)?;
     let now = DateTime::<Utc>::from(clock.now());
     let latest = now.checked_add_signed(skew).unwrap_or(now);
@@ -202,7 +211,19 @@ pub fn check(
         auth_time: claims.auth_time().map(unix),
         issued_at: unix(claims.issue_time()),
         expires_at: unix(claims.expiration()),
+        payload: payload(id_token)?,
     })
+}
+
+/// The payload of a token whose signature and claims held, as JSON: where
+/// `[upstream.claims]` finds the identity.
+fn payload(id_token: &str) -> Result<Map<String, Value>, IdTokenError> {
+    let part = id_token.split('.').nth(1).unwrap_or_default();
+    URL_SAFE_NO_PAD
+        .decode(part)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| IdTokenError::Malformed("the payload is not a JSON object".to_owned()))
 }
 
 /// OIDC Core §3.1.3.7 steps 4–5, which openidconnect leaves out: with several

@@ -65,6 +65,7 @@ pub fn seeded(id: &str, subject: &str, client: &str) -> Grant {
             expires_at: None,
             scope: None,
             obtained_at: None,
+            identity: None,
         },
         created_at: 1,
         revoked_at: None,

@@ -22,10 +22,10 @@ use crate::login_consent::register;
 use crate::login_flow::{login, redeem, refresh};
 use crate::support::TestBroker;
 
-type Event = BTreeMap<String, String>;
+pub(crate) type Event = BTreeMap<String, String>;
 
 /// Every `audit` event this process wrote, as field → value.
-fn recorded() -> &'static Mutex<Vec<Event>> {
+pub(crate) fn recorded() -> &'static Mutex<Vec<Event>> {
     static EVENTS: OnceLock<Mutex<Vec<Event>>> = OnceLock::new();
     EVENTS.get_or_init(|| {
         let subscriber = tracing_subscriber::registry().with(Recorder);
@@ -76,6 +76,7 @@ async fn broker_for(subject: &str, extra: &str) -> TestBroker {
             sub: subject.to_owned(),
             name: "Audit".to_owned(),
             email: "audit@example.com".to_owned(),
+            groups: Vec::new(),
         }],
         ..DevIdpConfig::default()
     };

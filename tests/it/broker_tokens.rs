@@ -39,6 +39,7 @@ async fn minted_for(broker: &TestBroker, audience: &str, grant: &str, ttl: Durat
                     expires_at: None,
                     scope: None,
                     obtained_at: None,
+                    identity: None,
                 },
                 created_at: broker.clock.unix(),
                 revoked_at: None,
@@ -57,6 +58,7 @@ async fn minted_for(broker: &TestBroker, audience: &str, grant: &str, ttl: Durat
             grant_id: grant,
             now: broker.clock.unix(),
             ttl,
+            identity: None,
         },
     )
     .unwrap()

@@ -78,7 +78,7 @@ async fn validate(broker: &TestBroker, case: &Case<'_>) -> Result<IdClaims, IdTo
     let expected = Expected {
         issuer: case.issuer,
         client_id: case.client_id,
-        nonce: case.nonce,
+        nonce: Some(case.nonce),
         access_token: Some(case.access_token),
         leeway: LEEWAY,
     };

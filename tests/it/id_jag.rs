@@ -503,6 +503,7 @@ async fn a_grant_without_a_provider_token_is_refused_at_an_exchanging_resource_n
             expires_at: None,
             scope: None,
             obtained_at: Some(now),
+            identity: None,
         },
         created_at: now,
         revoked_at: None,
@@ -517,6 +518,7 @@ async fn a_grant_without_a_provider_token_is_refused_at_an_exchanging_resource_n
         grant_id: "enterprise-grant",
         now,
         ttl: std::time::Duration::from_secs(300),
+        identity: None,
     };
     let token = mint(&broker.state.signing, &minting).unwrap().0;
     let answer = http()

@@ -31,6 +31,7 @@ mod gateway;
 mod hosts;
 mod id_jag;
 mod id_jag_replicas;
+mod identity_rules;
 mod introspection;
 mod invalidation;
 mod login_browser;

@@ -28,6 +28,7 @@ async fn as_alice(
         expires_at: None,
         grant_id: None,
         tools: None,
+        identity: None,
     });
     next.call(req).await
 }

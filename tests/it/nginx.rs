@@ -183,6 +183,9 @@ async fn echo_identity(
         ("x-auth-scopes", "x-seen-auth-scopes"),
         ("x-auth-client-id", "x-seen-auth-client-id"),
         ("x-auth-access-token", "x-seen-auth-access-token"),
+        ("x-auth-email", "x-seen-auth-email"),
+        ("x-auth-user", "x-seen-auth-user"),
+        ("x-auth-groups", "x-seen-auth-groups"),
     ]
     .into_iter()
     .flat_map(|(from, to)| {
@@ -397,6 +400,8 @@ impl Stack {
             // A client cannot claim an identity: nginx replaces these.
             .header("x-auth-subject", "mallory")
             .header("x-auth-scopes", "notes:write")
+            .header("x-auth-groups", "admins")
+            .header("x-auth-email", "mallory@example.com")
             .body(body.to_string());
         if let Some(value) = authorization {
             request = request.header("authorization", value);
@@ -465,6 +470,9 @@ async fn check_valid_token_reaches_the_mcp_server(stack: &Stack) {
     assert_eq!(response.status(), 200, "{}", stack.nginx.error_log());
     assert_eq!(all(&response, "x-seen-auth-subject"), ["demo-service"]);
     assert_eq!(all(&response, "x-seen-auth-scopes"), ["notes:read"]);
+    // The service token states no groups or email: nginx cleared the client's own.
+    assert!(all(&response, "x-seen-auth-groups").is_empty());
+    assert!(all(&response, "x-seen-auth-email").is_empty());
     let reply: Value = response.json().await.unwrap();
     assert_eq!(reply["id"], 1);
     let names: Vec<&str> = reply["result"]["tools"]
@@ -478,6 +486,20 @@ async fn check_valid_token_reaches_the_mcp_server(stack: &Stack) {
         ["whoami", "echo", "notes_read", "notes_write", "health"]
     );
     assert_eq!(stack.reached_mcp(), before + 1);
+
+    // A provider token that states groups and a username: nginx copies what the
+    // broker's 200 says onto the request.
+    let now = stack.broker.clock.unix();
+    let claims = json!({
+        "iss": stack.broker.idp.url, "sub": "svc", "aud": RESOURCE, "exp": now + 300,
+        "iat": now, "scope": "notes:read", "groups": ["mcp-users", "robots"],
+        "preferred_username": "svc-bot",
+    });
+    let token = stack.broker.idp.idp.sign("at+jwt", &claims).unwrap();
+    let response = stack.tools_list(Some(&format!("Bearer {token}"))).await;
+    assert_eq!(response.status(), 200, "{}", stack.nginx.error_log());
+    assert_eq!(all(&response, "x-seen-auth-groups"), ["mcp-users,robots"]);
+    assert_eq!(all(&response, "x-seen-auth-user"), ["svc-bot"]);
 }
 
 /// (b) No token: the broker's challenge, exactly once, and the MCP server untouched.

@@ -133,7 +133,7 @@ async fn validate(
     let expected = Expected {
         issuer,
         client_id: "token-broker",
-        nonce,
+        nonce: Some(nonce),
         access_token: Some(&tokens.access_token),
         leeway: LEEWAY,
     };

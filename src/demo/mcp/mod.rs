@@ -66,6 +66,7 @@ fn from_gateway(req: &HttpRequest) -> Option<Principal> {
         expires_at: None,
         grant_id: None,
         tools: None,
+        identity: None,
     })
 }
 

@@ -339,6 +339,8 @@ impl Access {
         let budget = self
             .spend(resource, request, Some(&principal), uses)
             .await?;
+        // Before the scopes: no step-up admits a user the rule refuses.
+        self.admitted(resource, &principal)?;
         let missing = resource.required_scopes.missing_from(&principal.scopes);
         if !missing.is_empty() {
             self.metrics.auth_failure("insufficient_scope");
@@ -359,6 +361,32 @@ impl Access {
             digest,
             budget,
         })
+    }
+
+    /// The resource's allow rule (`[resources.allow]`) on the caller as the provider
+    /// now describes them: a refusal is 403 `access_denied` — no token the client could
+    /// ask for would pass, so no `scope` and no step-up (not `insufficient_scope`) —
+    /// audited with the condition unmet.
+    fn admitted(&self, resource: &ResourceConfig, principal: &Principal) -> Result<(), Denial> {
+        let Some(rule) = &resource.allow else {
+            return Ok(());
+        };
+        let Err(unmet) = rule.judge(&principal.subject, principal.identity.as_deref()) else {
+            return Ok(());
+        };
+        self.metrics.auth_failure("allow_rule");
+        tracing::info!(reason = "allow_rule", condition = unmet.condition(), resource = %resource.uri, "request refused");
+        self.metrics.audit(AuditEvent::AccessDenied {
+            client_id: principal.client_id.as_deref().unwrap_or(""),
+            subject: &principal.subject,
+            resource: &resource.uri,
+            condition: unmet.condition(),
+            stage: "request",
+        });
+        Err(Denial::access_denied(
+            resource,
+            unmet.description().to_owned(),
+        ))
     }
 
     /// Spends `caller`'s budget on `resource` (`flows::limits`); a refusal is a 429 or,

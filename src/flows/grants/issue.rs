@@ -140,6 +140,11 @@ impl Grants {
                 grant_id: &grant.grant_id,
                 now,
                 ttl: self.settings.access_token_ttl,
+                identity: grant
+                    .upstream
+                    .identity
+                    .as_ref()
+                    .filter(|_| self.settings.identity_claims),
             },
         )
         .map_err(|e| match e {

@@ -38,6 +38,7 @@ use crate::config::{
     CallerConfig, Config, IntrospectionConfig, Issuer, RefreshConfig, ResourceConfig, Secret,
     TokenMode,
 };
+use crate::domain::identity::ClaimNames;
 use crate::domain::invalidation::Invalidation;
 use crate::flows::clients::{Clients, KnownClient};
 use crate::store::{Grant, Store};
@@ -74,6 +75,12 @@ pub struct Settings {
     pub upstream_client: ClientCredentials,
     /// `[[resources]]`: what an ID-JAG's `resource` may name.
     pub resources: Vec<ResourceConfig>,
+    /// The provider's issuer, expected in the ID token of a provider refresh.
+    pub upstream_issuer: Issuer,
+    /// `[upstream.claims]`: the identity such an ID token states.
+    pub claims: ClaimNames,
+    /// `tokens.identity_claims`: issued access tokens carry the grant's identity.
+    pub identity_claims: bool,
 }
 
 impl Settings {
@@ -89,6 +96,9 @@ impl Settings {
             admin_token: config.admin.token.clone(),
             upstream_client: ClientCredentials::of(&config.upstream),
             resources: config.resources.clone(),
+            upstream_issuer: config.upstream.issuer.clone(),
+            claims: config.upstream.claims.clone(),
+            identity_claims: config.tokens.identity_claims,
         }
     }
 }
@@ -149,6 +159,9 @@ impl Grants {
             invalidator: parts.invalidator.clone(),
             own: settings.upstream_client.clone(),
             passthrough: settings.mode == TokenMode::Passthrough,
+            issuer: settings.upstream_issuer.clone(),
+            leeway: settings.leeway,
+            claims: settings.claims.clone(),
         });
         Self {
             settings,

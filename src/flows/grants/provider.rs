@@ -5,17 +5,21 @@
 //! file is that call and what its outcome means to a client.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{GrantError, Grants};
 use crate::actors::discovery::DiscoveryHandle;
 use crate::actors::exchange::RefreshError;
 use crate::actors::scopes::handle::InvalidatorHandle;
 use crate::clock::Clock;
+use crate::config::Issuer;
+use crate::domain::identity::{ClaimNames, Identity};
 use crate::domain::invalidation::Invalidation;
 use crate::domain::provider_session::Standing;
 use crate::flows::clients::Clients;
 use crate::store::{Grant, Store, StoreError, UpstreamTokens};
 use crate::upstream::http::UpstreamHttp;
+use crate::upstream::id_token;
 use crate::upstream::token::{self as upstream_token, ClientCredentials};
 
 /// What a call to the provider on a grant's behalf needs. Shared (`Arc`) with the
@@ -33,6 +37,11 @@ pub(super) struct Provider {
     /// `tokens.mode = "passthrough"`: the provider's access token is what the client
     /// holds, so failing to refresh it fails the call.
     pub passthrough: bool,
+    /// The provider's issuer, `verify.leeway` and `[upstream.claims]`: the ID token a
+    /// refresh returns is validated and its identity replaces the grant's.
+    pub issuer: Issuer,
+    pub leeway: Duration,
+    pub claims: ClaimNames,
 }
 
 impl Grants {
@@ -132,16 +141,27 @@ impl Provider {
             .await
         {
             Ok(tokens) => {
+                let identity = self
+                    .identity(&grant, &credentials.client_id, tokens.id_token.as_deref())
+                    .await;
+                let changed = identity != grant.upstream.identity;
                 let upstream = UpstreamTokens {
                     access_token: tokens.access_token.clone(),
                     refresh_token: tokens.refresh_token.clone().or(Some(upstream_refresh)),
                     expires_at: tokens.expires_in.map(|s| now + s),
                     scope: tokens.scope.clone().or(grant.upstream.scope.clone()),
                     obtained_at: Some(now),
+                    identity,
                 };
                 self.store
                     .set_upstream_tokens(&grant.grant_id, upstream.clone())
                     .await?;
+                // Every replica judges the grant's next request on the new identity.
+                if changed {
+                    self.invalidator
+                        .invalidate(Invalidation::GrantId(grant.grant_id.clone()))
+                        .await;
+                }
                 Ok(Grant { upstream, ..grant })
             }
             // Only `invalid_grant` means the provider ended the session; `invalid_client`
@@ -161,6 +181,43 @@ impl Provider {
             Err(e) => {
                 tracing::warn!(error = %e, "upstream refresh failed; the provider's tokens stay expired");
                 Ok(grant)
+            }
+        }
+    }
+
+    /// The grant's identity after a refresh: what the new ID token says (OIDC Core
+    /// §12.2: same issuer and audience, the same subject; no nonce to compare), the
+    /// one held when the provider sent no ID token, and nothing — every identity
+    /// rule then refuses — when the ID token it sent cannot be trusted.
+    async fn identity(
+        &self,
+        grant: &Grant,
+        client_id: &str,
+        id_token: Option<&str>,
+    ) -> Option<Identity> {
+        let Some(id_token) = id_token else {
+            return grant.upstream.identity.clone();
+        };
+        let expected = id_token::Expected {
+            issuer: &self.issuer,
+            client_id,
+            nonce: None,
+            access_token: None,
+            leeway: self.leeway,
+        };
+        match id_token::validate_with(&self.discovery, &expected, id_token, &self.clock).await {
+            Ok(claims) if claims.subject == grant.subject => {
+                Some(self.claims.identity(&claims.payload)).filter(|i| !i.is_empty())
+            }
+            Ok(_) => {
+                tracing::warn!(
+                    "the refreshed ID token names another subject: the grant's identity is dropped"
+                );
+                None
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the refreshed ID token is not valid: the grant's identity is dropped");
+                None
             }
         }
     }

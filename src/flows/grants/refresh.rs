@@ -5,10 +5,11 @@
 //! refreshed after.
 
 use super::{GrantError, Grants, Issued};
+use crate::config::allow_rule;
 use crate::domain::refresh as refresh_tokens;
 use crate::domain::scope::Scopes;
 use crate::flows::clients::KnownClient;
-use crate::store::{RefreshRecord, RotateOutcome};
+use crate::store::{Grant, RefreshRecord, RotateOutcome};
 use crate::telemetry::audit::AuditEvent;
 
 impl Grants {
@@ -79,11 +80,40 @@ impl Grants {
         // session needed confirming, above: the replay is then caught just after); a
         // client whose answer is lost to a provider outage retries within the reuse grace.
         let grant = self.refresh_upstream(grant).await?;
+        self.still_admitted(&grant)?;
         let issued = self
             .access_token("refresh_token", &grant, &scopes, Some(successor))
             .await?;
         self.touch(&client.client_id).await;
         Ok(issued)
+    }
+}
+
+impl Grants {
+    /// The allow rule of the grant's resource on the identity the provider last stated
+    /// (just replaced, if the provider was asked again): a user the rule no longer
+    /// admits gets no new tokens (`invalid_grant`, audited at stage `refresh`).
+    fn still_admitted(&self, grant: &Grant) -> Result<(), GrantError> {
+        let rule = grant
+            .resource
+            .as_deref()
+            .and_then(|uri| allow_rule(&self.settings.resources, uri));
+        let Some(rule) = rule else {
+            return Ok(());
+        };
+        let Err(unmet) = rule.judge(&grant.subject, grant.upstream.identity.as_ref()) else {
+            return Ok(());
+        };
+        self.metrics.audit(AuditEvent::AccessDenied {
+            client_id: &grant.client_id,
+            subject: &grant.subject,
+            resource: grant.resource.as_deref().unwrap_or(""),
+            condition: unmet.condition(),
+            stage: "refresh",
+        });
+        Err(GrantError::InvalidGrant(
+            "the user no longer meets the resource's allow rule",
+        ))
     }
 }
 

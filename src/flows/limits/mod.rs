@@ -371,6 +371,7 @@ mod tests {
             tools: Default::default(),
             rate_limit: Default::default(),
             addresses: Default::default(),
+            allow: None,
         };
         let who = |subject: &str, client: &str| Principal {
             subject: subject.into(),
@@ -380,6 +381,7 @@ mod tests {
             expires_at: None,
             grant_id: None,
             tools: None,
+            identity: None,
         };
         let ip = || Some(IpAddr::from([192, 0, 2, 1]));
         let (mut a, mut b, mut anonymous) = (String::new(), String::new(), String::new());

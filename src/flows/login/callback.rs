@@ -75,12 +75,12 @@ impl Login {
                 cookies.bind = Some(ticket.clone());
                 Ok(self.show_consent(&client, &request, ticket, cookies))
             }
-            Err(Refusal { error, description }) => {
-                self.metrics.login(if error == "access_denied" {
-                    "upstream_error"
-                } else {
-                    "failed"
-                });
+            Err(Refusal {
+                error,
+                description,
+                outcome,
+            }) => {
+                self.metrics.login(outcome);
                 self.error_to_client(&request, error, &description, cookies)
             }
         }

@@ -4,10 +4,13 @@
 
 use super::{CallbackRequest, Login};
 use crate::actors::sessions::{CodeGrant, Remember, SessionError, UpstreamLeg};
+use crate::config::allow_rule;
 use crate::domain::authorize::{Authorization, BASE_SCOPES};
+use crate::domain::identity::Identity;
 use crate::domain::scope::Scopes;
 use crate::flows::clients::KnownClient;
 use crate::store::{Grant, StoreError, UpstreamTokens};
+use crate::telemetry::audit::AuditEvent;
 use crate::upstream::id_token;
 use crate::upstream::token::{self as upstream_token, TokenResponse};
 
@@ -24,6 +27,8 @@ pub(super) enum Finished {
 pub(super) struct Refusal {
     pub error: &'static str,
     pub description: String,
+    /// The login metric's outcome.
+    pub outcome: &'static str,
 }
 
 impl Refusal {
@@ -33,6 +38,7 @@ impl Refusal {
         Self {
             error: "server_error",
             description: "the login could not be completed with the identity provider".to_owned(),
+            outcome: "failed",
         }
     }
 
@@ -43,6 +49,7 @@ impl Refusal {
         Self {
             error: "temporarily_unavailable",
             description: "the login cannot be completed right now; try again shortly".to_owned(),
+            outcome: "failed",
         }
     }
 
@@ -65,6 +72,7 @@ impl Login {
         let snapshot = self.discovery.current().await.map_err(|e| Refusal {
             error: "temporarily_unavailable",
             description: format!("the identity provider cannot be reached: {e}"),
+            outcome: "failed",
         })?;
         // RFC 9207: a response naming another issuer is a mix-up attack.
         if let Some(iss) = answer.iss.as_deref()
@@ -80,6 +88,7 @@ impl Login {
             return Err(Refusal {
                 error: forwarded_error(error),
                 description: format!("the identity provider refused the login: {detail}"),
+                outcome: "upstream_error",
             });
         }
         let code = answer
@@ -135,7 +144,11 @@ impl Login {
             tracing::info!("a remembered approval was given by another user: asking this one");
             return Ok(Finished::NotRemembered(Box::new(client)));
         }
-        let grant_id = self.store_grant(request, &claims.subject, &tokens).await?;
+        let identity = self.settings.claims.identity(&claims.payload);
+        self.admitted(request, &claims.subject, &identity)?;
+        let grant_id = self
+            .store_grant(request, &claims.subject, &tokens, identity)
+            .await?;
         self.sessions
             .mint_code(CodeGrant {
                 grant_id,
@@ -155,6 +168,7 @@ impl Login {
                 SessionError::Full => Refusal {
                     error: "temporarily_unavailable",
                     description: "too many logins in progress; retry shortly".to_owned(),
+                    outcome: "failed",
                 },
                 SessionError::Stopped => Refusal::unavailable(e),
                 other => Refusal::failed(other),
@@ -167,6 +181,7 @@ impl Login {
         request: &Authorization,
         subject: &str,
         tokens: &TokenResponse,
+        identity: Identity,
     ) -> Result<String, Refusal> {
         let now = self.clock.unix();
         let grant_id = crate::flows::grants::new_grant_id();
@@ -183,6 +198,7 @@ impl Login {
                     expires_at: tokens.expires_in.map(|s| now + s),
                     scope: tokens.scope.clone(),
                     obtained_at: Some(now),
+                    identity: (!identity.is_empty()).then_some(identity),
                 },
                 created_at: now,
                 revoked_at: None,
@@ -193,6 +209,44 @@ impl Login {
             tracing::warn!(%error, "could not record the client's use");
         }
         Ok(grant_id)
+    }
+}
+
+impl Login {
+    /// The allow rule of the resource the login is for (`[resources.allow]`): a user
+    /// outside it never gets a grant for it — `access_denied` at the client's redirect
+    /// URI, audited, nothing stored. A login for no resource has no rule here; its
+    /// tokens are not meant for any resource, and each request is judged anyway.
+    fn admitted(
+        &self,
+        request: &Authorization,
+        subject: &str,
+        identity: &Identity,
+    ) -> Result<(), Refusal> {
+        let Some(uri) = request.resource.as_deref() else {
+            return Ok(());
+        };
+        let rule = allow_rule(&self.settings.resources, uri);
+        let Some(unmet) = rule.and_then(|rule| rule.judge(subject, Some(identity)).err()) else {
+            return Ok(());
+        };
+        tracing::info!(
+            condition = unmet.condition(),
+            resource = uri,
+            "login refused by the resource's allow rule"
+        );
+        self.metrics.audit(AuditEvent::AccessDenied {
+            client_id: &request.client_id,
+            subject,
+            resource: uri,
+            condition: unmet.condition(),
+            stage: "login",
+        });
+        Err(Refusal {
+            error: "access_denied",
+            description: unmet.description().to_owned(),
+            outcome: "denied_by_rule",
+        })
     }
 }
 

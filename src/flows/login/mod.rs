@@ -34,6 +34,7 @@ use crate::actors::sessions::{SessionError, SessionTicket, SessionsHandle};
 use crate::clock::Clock;
 use crate::config::{Config, Issuer, ResourceConfig, Strategy};
 use crate::domain::authorize::Authorization;
+use crate::domain::identity::ClaimNames;
 use crate::domain::upstream_request::Profile;
 use crate::flows::clients::Clients;
 use crate::store::Store;
@@ -62,6 +63,8 @@ pub struct LoginSettings {
     pub credentials: ClientCredentials,
     /// Clock skew tolerated on the ID token's times.
     pub leeway: Duration,
+    /// `[upstream.claims]`: the identity the ID token states.
+    pub claims: ClaimNames,
 }
 
 impl LoginSettings {
@@ -83,6 +86,7 @@ impl LoginSettings {
             upstream_issuer: config.upstream.issuer.clone(),
             credentials: ClientCredentials::of(&config.upstream),
             leeway: config.verify.leeway,
+            claims: config.upstream.claims.clone(),
         }
     }
 }

@@ -13,6 +13,7 @@ fn principal(subject: &str, client: Option<&str>) -> Principal {
         expires_at: None,
         grant_id: None,
         tools: None,
+        identity: None,
     }
 }
 

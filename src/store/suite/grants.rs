@@ -68,6 +68,11 @@ pub async fn upstream_tokens_change_only_on_a_live_grant(store: &dyn Store) {
         expires_at: Some(200),
         scope: None,
         obtained_at: None,
+        // A provider refresh replaces the identity with the tokens: a group gone.
+        identity: Some(crate::domain::identity::Identity {
+            groups: Some(vec!["staff".into()]),
+            ..crate::domain::identity::Identity::default()
+        }),
     };
     store
         .set_upstream_tokens("g1", fresh.clone())
@@ -103,6 +108,7 @@ pub async fn grants_and_refresh_tokens_round_trip(store: &dyn Store) {
             expires_at: None,
             scope: None,
             obtained_at: None,
+            identity: None,
         },
         ..grant("g2")
     };

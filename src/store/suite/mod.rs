@@ -70,6 +70,12 @@ pub fn grant(id: &str) -> Grant {
             expires_at: Some(100),
             scope: Some("openid".into()),
             obtained_at: None,
+            // Kept (sealed) with the provider's tokens by every backend.
+            identity: Some(crate::domain::identity::Identity {
+                email: Some("alice@example.com".into()),
+                username: Some("alice".into()),
+                groups: Some(vec!["mcp-users".into(), "staff".into()]),
+            }),
         },
         created_at: 0,
         revoked_at: None,

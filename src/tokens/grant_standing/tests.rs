@@ -19,6 +19,7 @@ fn grant(id: &str, subject: &str, client: &str, scopes: &str) -> Grant {
             expires_at: None,
             scope: None,
             obtained_at: None,
+            identity: None,
         },
         created_at: 0,
         revoked_at: None,

@@ -15,6 +15,7 @@ fn config(path: Option<&Path>) -> TokensConfig {
         algorithm: "ES256".to_owned(),
         key_file: path.map(Path::to_path_buf),
         key_grace: Duration::from_secs(3_600),
+        identity_claims: false,
     }
 }
 

@@ -14,6 +14,7 @@ use super::super::principal::{CredentialKind, Principal};
 use super::super::rejection::Rejection;
 use super::Verified;
 use crate::clock::UnixSeconds;
+use crate::domain::identity::ClaimNames;
 use crate::domain::passthrough::scopes_of;
 
 /// The payload claims verification looks at.
@@ -30,6 +31,9 @@ pub(super) struct Claims {
     pub(super) client_id: Option<String>,
     pub(super) azp: Option<String>,
     pub(super) sid: Option<String>,
+    /// Everything else: where `[upstream.claims]` looks for the identity.
+    #[serde(flatten)]
+    pub(super) rest: serde_json::Map<String, Value>,
 }
 
 /// Checks the signature with `key` and reads the claims; the time claims are checked
@@ -70,7 +74,12 @@ pub(super) fn check(
     kind: CredentialKind,
     now: UnixSeconds,
     leeway: u64,
+    identity: Option<&ClaimNames>,
 ) -> Result<Verified, Rejection> {
+    let identity = identity
+        .map(|names| names.identity(&claims.rest))
+        .filter(|found| !found.is_empty())
+        .map(Arc::new);
     let (Some(iss), Some(sub), Some(aud), Some(exp)) =
         (claims.iss, claims.sub, claims.aud, claims.exp)
     else {
@@ -110,6 +119,7 @@ pub(super) fn check(
             expires_at: Some(exp),
             grant_id: claims.sid.filter(|_| kind == CredentialKind::BrokerJwt),
             tools: None,
+            identity,
         }),
         audiences,
         expires_at: exp,

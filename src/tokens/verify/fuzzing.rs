@@ -29,7 +29,14 @@ pub fn upstream(
         return Err(Rejection::AlgNotAllowed);
     }
     let claims = decode_claims(token, header.alg, key)?;
-    check(claims, issuer, CredentialKind::UpstreamJwt, now, leeway)
+    check(
+        claims,
+        issuer,
+        CredentialKind::UpstreamJwt,
+        now,
+        leeway,
+        None,
+    )
 }
 
 /// The `iss` a token's unverified payload names (what picks the key set).

@@ -36,8 +36,9 @@ impl Verified {
 
 /// A token as its grant now stands (broker tokens, and provider tokens the broker
 /// handed out; others pass as they are): refused when the grant is revoked or
-/// unknown; a broker token's scopes narrowed to what the grant may still do (a
-/// provider token carries what the provider gave, and the client was told so).
+/// unknown; a broker token's scopes narrowed to what the grant may still do and its
+/// identity the grant's (a provider token carries what the provider gave, and the
+/// client was told so).
 pub(super) async fn current(
     verified: Arc<Verified>,
     grants: &ScopeCache,
@@ -53,17 +54,26 @@ pub(super) async fn current(
     let Some(allowed) = &standing.scopes else {
         return Err(Rejection::Revoked);
     };
-    if verified.principal.kind != CredentialKind::BrokerJwt
-        || verified.principal.scopes.is_subset(allowed)
-    {
+    let principal = &verified.principal;
+    // A provider token keeps what it carries, its own identity included.
+    if principal.kind != CredentialKind::BrokerJwt {
         return Ok(verified);
     }
-    let mut narrowed = Verified::clone(&verified);
-    narrowed.principal = Arc::new(Principal {
-        scopes: verified.principal.scopes.intersection(allowed),
-        ..Principal::clone(&verified.principal)
+    let same_identity = match (&principal.identity, &standing.identity) {
+        (Some(held), Some(now)) => Arc::ptr_eq(held, now),
+        (None, None) => true,
+        _ => false,
+    };
+    if same_identity && principal.scopes.is_subset(allowed) {
+        return Ok(verified);
+    }
+    let mut current = Verified::clone(&verified);
+    current.principal = Arc::new(Principal {
+        scopes: principal.scopes.intersection(allowed),
+        identity: standing.identity.clone(),
+        ..Principal::clone(principal)
     });
-    Ok(Arc::new(narrowed))
+    Ok(Arc::new(current))
 }
 
 /// Entries live until the token expires (plus leeway), never longer.

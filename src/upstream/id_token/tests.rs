@@ -58,7 +58,7 @@ fn run_for(
     let expected = Expected {
         issuer: &issuer,
         client_id: "broker",
-        nonce: "n-1",
+        nonce: Some("n-1"),
         access_token: Some(access_token),
         leeway: Duration::from_secs(30),
     };

@@ -29,6 +29,7 @@ pub(crate) fn grant(id: &str) -> Grant {
             expires_at: Some(100),
             scope: None,
             obtained_at: None,
+            identity: None,
         },
         created_at: 0,
         revoked_at: None,
@@ -129,6 +130,7 @@ impl Provider {
             expires_at: Some(self.clock.unix() + 300),
             scope: grant.upstream.scope.clone(),
             obtained_at: None,
+            identity: None,
         };
         self.store
             .set_upstream_tokens(&grant.grant_id, upstream.clone())

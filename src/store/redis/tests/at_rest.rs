@@ -72,6 +72,7 @@ async fn a_scan_of_redis_finds_none_of_the_secrets_stored() {
         expires_at: Some(100),
         scope: Some("openid".into()),
         obtained_at: None,
+        identity: None,
     };
     store
         .put_grant(Grant {

@@ -148,6 +148,7 @@ fn two_replicas_starting_together_end_with_one_signing_key() {
         algorithm: "ES256".to_owned(),
         key_file: None,
         key_grace: Duration::from_secs(3_600),
+        identity_claims: false,
     };
     for _ in 0..5 {
         let prefix = format!("{prefix}{}:", uuid::Uuid::new_v4().simple());

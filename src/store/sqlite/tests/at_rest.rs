@@ -30,6 +30,7 @@ fn secret_grant() -> Grant {
             expires_at: Some(100),
             scope: Some("openid".into()),
             obtained_at: None,
+            identity: None,
         },
         ..grant("g1")
     }
