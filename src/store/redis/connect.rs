@@ -148,11 +148,12 @@ fn rustls_error(error: &RedisError) -> Option<&rustls::Error> {
         if let Some(tls) = current.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        if let Some(io) = current.downcast_ref::<std::io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                next = Some(inner as &(dyn StdError + 'static));
-                continue;
-            }
+        if let Some(inner) = current
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            next = Some(inner as &(dyn StdError + 'static));
+            continue;
         }
         if let Some(shared) = current.downcast_ref::<Arc<dyn StdError + Send + Sync>>() {
             next = Some(shared.as_ref() as &(dyn StdError + 'static));

@@ -6,8 +6,9 @@ use crate::config::{ConfigError, Environment, StoreBackend, StoreConfig, load_st
 use super::super::tests::BASE;
 use super::*;
 
+// The Redis tests' certificate maker, included again: it is private to them.
 #[path = "../../../store/redis/tests/pki.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 mod pki;
 
 /// `[store]` on `url` with `store` lines, the encryption key, then `rest`.

@@ -1,10 +1,13 @@
 //! Throwaway certificates for the TLS tests, made fresh by each test run: a CA, a
 //! server certificate for 127.0.0.1 and localhost, and a client certificate, all PEM
-//! and signed by the CA. Depends on rcgen only, so the integration tests include it
-//! too (with the harness).
+//! and signed by the CA. Depends on rcgen and base64 only, so the integration tests
+//! include it too (with the harness). rcgen's own PEM feature would bring a second
+//! major version of the `pem` crate; the few lines below write PEM instead.
 
 use std::path::{Path, PathBuf};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
@@ -43,7 +46,10 @@ impl Pki {
             params.distinguished_name.push(DnType::CommonName, cn);
             params.extended_key_usages = vec![usage];
             let cert = params.signed_by(&key, &ca).unwrap();
-            (cert.pem(), key.serialize_pem())
+            (
+                pem("CERTIFICATE", cert.der()),
+                pem("PRIVATE KEY", &key.serialize_der()),
+            )
         };
         let (server_cert, server_key) = leaf(
             vec!["127.0.0.1".to_owned(), "localhost".to_owned()],
@@ -53,7 +59,7 @@ impl Pki {
         let (client_cert, client_key) =
             leaf(Vec::new(), ExtendedKeyUsagePurpose::ClientAuth, "broker");
         Self {
-            ca: ca.pem(),
+            ca: pem("CERTIFICATE", ca.der()),
             server_cert,
             server_key,
             client_cert,
@@ -76,4 +82,16 @@ impl Pki {
             client_key: put("client-key.pem", &self.client_key),
         }
     }
+}
+
+/// `der` as a PEM block labelled `label` (RFC 7468: base64 in lines of 64).
+fn pem(label: &str, der: &[u8]) -> String {
+    let text = STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in text.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }
