@@ -51,6 +51,11 @@ fn main() -> ExitCode {
         },
         Command::Completions { shell } => completions(shell),
         Command::Admin(args) => cli::admin::run(args),
+        Command::Healthcheck {
+            url,
+            config,
+            timeout,
+        } => healthcheck(url.as_deref(), config.as_deref(), timeout),
         Command::Man { dir } => man(dir.as_deref()),
         Command::CheckUpstream { config } => match load(&config) {
             Ok(config) => {
@@ -67,6 +72,21 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+    }
+}
+
+fn healthcheck(
+    url: Option<&str>,
+    config: Option<&std::path::Path>,
+    timeout: std::time::Duration,
+) -> ExitCode {
+    use cli::healthcheck::{probe, target};
+    match target(url, config).and_then(|url| probe(&url, timeout)) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("unhealthy: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -252,8 +272,19 @@ fn serve(config: Config) -> ExitCode {
 async fn run(config: Arc<Config>) -> Result<(), Box<dyn std::error::Error>> {
     let running = server::bind_and_start(config.clone())?;
     server::startup_checks(&running.state).await?;
+    if let Some(management) = &running.management {
+        tracing::info!(
+            addr = %management.addr,
+            routes = "/healthz /readyz /metrics /admin/*",
+            "management port listening"
+        );
+    }
     tracing::info!(
         addr = %running.addr,
+        management_addr = %running
+            .management
+            .as_ref()
+            .map_or_else(|| "none (operational routes on this port)".to_owned(), |m| m.addr.to_string()),
         issuer = %config.server.public_url,
         version = build_info::VERSION,
         commit = build_info::COMMIT,

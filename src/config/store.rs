@@ -80,6 +80,17 @@ pub enum StoreBackend {
     Redis { url: RedisUrl, key_prefix: String },
 }
 
+impl StoreBackend {
+    /// `memory`, `sqlite` or `redis`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Sqlite { .. } => "sqlite",
+            Self::Redis { .. } => "redis",
+        }
+    }
+}
+
 /// A `redis://` URL. It may carry a password, so `Debug` shows only where it points.
 #[derive(Clone)]
 pub struct RedisUrl(Secret);

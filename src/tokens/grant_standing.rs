@@ -21,6 +21,7 @@ use crate::config::ScopeCacheConfig;
 use crate::domain::invalidation::{Invalidation, Owner};
 use crate::domain::scope::Scopes;
 use crate::store::{Store, StoreError};
+use crate::telemetry::cache_metrics::CacheCounters;
 
 /// A grant's standing, as last read from the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +51,7 @@ pub struct ScopeCache {
     store: Arc<dyn Store>,
     clock: Clock,
     ttl: u64,
+    counters: CacheCounters,
 }
 
 impl ScopeCache {
@@ -65,7 +67,14 @@ impl ScopeCache {
             store,
             clock,
             ttl: config.ttl.as_secs(),
+            counters: CacheCounters::default(),
         }
+    }
+
+    /// Counts the cache's hits and misses.
+    pub fn counting(mut self, counters: CacheCounters) -> Self {
+        self.counters = counters;
+        self
     }
 
     /// The grant's standing: cached while fresh, else read from the store (one read
@@ -73,10 +82,12 @@ impl ScopeCache {
     pub async fn effective(&self, grant_id: &str) -> Result<Arc<Effective>, StoreError> {
         if let Some(hit) = self.cache.get(grant_id).await {
             if self.clock.unix() < hit.loaded_at + self.ttl {
+                self.counters.lookup(true);
                 return Ok(hit);
             }
             self.cache.invalidate(grant_id).await;
         }
+        self.counters.lookup(false);
         self.cache
             .try_get_with(Arc::from(grant_id), self.load(grant_id))
             .await

@@ -1,0 +1,81 @@
+//! `token_broker_cache_requests_total{cache,outcome}`: a repeated token is a hit in
+//! the verified-token and grant-standing caches, a repeated exchange in the exchange
+//! cache; every cache's series exists before its first lookup.
+
+use crate::exchange::{CALLER, alice, exchange, text};
+use crate::support::{TestBroker, http, metrics};
+
+/// The counter for `cache` and `outcome` as `/metrics` shows it.
+async fn count(broker: &TestBroker, cache: &str, outcome: &str) -> u64 {
+    let metrics = metrics(&broker.url).await;
+    let series =
+        format!(r#"token_broker_cache_requests_total{{cache="{cache}",outcome="{outcome}"}} "#);
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// (hits, misses) of `cache`.
+async fn counts(broker: &TestBroker, cache: &str) -> (u64, u64) {
+    (
+        count(broker, cache, "hit").await,
+        count(broker, cache, "miss").await,
+    )
+}
+
+async fn verify(broker: &TestBroker, token: &str) {
+    let response = http()
+        .get(broker.at("/auth/verify"))
+        .header("x-original-uri", "/mcp")
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[actix_web::test]
+async fn repeated_tokens_and_exchanges_are_counted_as_hits() {
+    let broker = TestBroker::start_live(&text(), Default::default(), |_| {}).await;
+    for cache in [
+        "verified_token",
+        "exchange",
+        "grant_standing",
+        "introspection",
+    ] {
+        assert_eq!(counts(&broker, cache).await, (0, 0), "{cache}");
+    }
+    let token = alice(&broker).await;
+
+    let (hits, misses) = counts(&broker, "verified_token").await;
+    let (grant_hits, grant_misses) = counts(&broker, "grant_standing").await;
+    verify(&broker, &token).await;
+    assert_eq!(counts(&broker, "verified_token").await, (hits, misses + 1));
+    assert_eq!(
+        counts(&broker, "grant_standing").await,
+        (grant_hits, grant_misses + 1)
+    );
+    verify(&broker, &token).await;
+    assert_eq!(
+        counts(&broker, "verified_token").await,
+        (hits + 1, misses + 1)
+    );
+    // A broker token's grant is consulted on every use: read once, then cached.
+    assert_eq!(
+        counts(&broker, "grant_standing").await,
+        (grant_hits + 1, grant_misses + 1)
+    );
+
+    let (hits, misses) = counts(&broker, "exchange").await;
+    let (status, body) = exchange(&broker, CALLER, &token, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(counts(&broker, "exchange").await, (hits, misses + 1));
+    let (status, body) = exchange(&broker, CALLER, &token, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(counts(&broker, "exchange").await, (hits + 1, misses + 1));
+    broker.stop().await;
+}
