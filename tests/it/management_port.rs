@@ -203,3 +203,34 @@ async fn while_the_public_port_drains_the_management_port_reports_it() {
     let addr = management.trim_start_matches("http://");
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
+
+#[test]
+fn serve_binds_and_logs_both_ports_and_stops_both_on_sigterm() {
+    let port = crate::support::free_port();
+    let config = text(false).replace(
+        "workers = 1\n",
+        &format!("workers = 1\nmanagement_listen = \"127.0.0.1:{port}\"\n"),
+    );
+    let mut broker = crate::support::BrokerProcess::spawn(&config, &[]);
+    let management = format!("127.0.0.1:{port}");
+    let client = reqwest::blocking::Client::new();
+    let there = client
+        .get(format!("http://{management}/healthz"))
+        .send()
+        .unwrap();
+    assert_eq!(there.status(), 200);
+    assert_eq!(
+        client.get(broker.url("/healthz")).send().unwrap().status(),
+        404
+    );
+    let logs = broker.logs();
+    assert!(logs.contains("management port listening"), "{logs}");
+    assert!(
+        logs.contains(&format!("\"management_addr\":\"{management}\"")),
+        "{logs}"
+    );
+
+    broker.terminate();
+    assert_eq!(broker.wait_exit(), Some(0), "logs:\n{}", broker.logs());
+    assert!(std::net::TcpStream::connect(&management).is_err());
+}
