@@ -24,6 +24,8 @@ pub enum ProbeError {
     Config { path: String, message: String },
     #[error("`{0}` is not an http:// URL")]
     BadUrl(String),
+    #[error("nothing to probe: pass --url or --config")]
+    NoTarget,
     #[error(
         "`{0}`: https is not supported; probe the broker's plain-HTTP port on loopback (the management port when set)"
     )]
@@ -63,7 +65,7 @@ pub fn target(url: Option<&str>, config: Option<&Path>) -> Result<Url, ProbeErro
             })?;
             readyz_url(&loaded.server)?
         }
-        (None, None) => return Err(ProbeError::BadUrl(String::new())),
+        (None, None) => return Err(ProbeError::NoTarget),
     };
     Url::parse(&text).map_err(|_| ProbeError::BadUrl(text))
 }
@@ -77,15 +79,18 @@ pub fn readyz_url(server: &ServerConfig) -> Result<String, ProbeError> {
     if addr.port() == 0 {
         return Err(ProbeError::NoPort(key));
     }
+    Ok(format!("http://{}/readyz", reachable(addr)))
+}
+
+/// Where a probe beside the broker reaches a bound address: a wildcard means every
+/// interface, loopback among them.
+fn reachable(addr: SocketAddr) -> SocketAddr {
     let ip = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    Ok(format!(
-        "http://{}/readyz",
-        SocketAddr::new(ip, addr.port())
-    ))
+    SocketAddr::new(ip, addr.port())
 }
 
 /// GETs `url`; `Ok` on a 2xx status within `timeout` (connecting, sending and reading
@@ -182,5 +187,18 @@ mod tests {
         assert_eq!(status_code(b"SSH-2.0-OpenSSH\r\n"), None);
         assert_eq!(status_code(b"HTTP/1.1 2000 OK\r\n"), None);
         assert_eq!(status_code(b""), None);
+    }
+
+    #[test]
+    fn wildcard_addresses_are_probed_on_loopback() {
+        for (bound, probed) in [
+            ("0.0.0.0:9090", "127.0.0.1:9090"),
+            ("[::]:9090", "[::1]:9090"),
+            ("10.1.2.3:9090", "10.1.2.3:9090"),
+            ("[::1]:8080", "[::1]:8080"),
+        ] {
+            let bound: SocketAddr = bound.parse().unwrap();
+            assert_eq!(reachable(bound).to_string(), probed);
+        }
     }
 }
