@@ -3,7 +3,8 @@
 //! cache; every cache's series exists before its first lookup.
 
 use crate::exchange::{CALLER, alice, exchange, text};
-use crate::support::{TestBroker, http, metrics};
+use crate::login_flow::verify;
+use crate::support::{TestBroker, metrics};
 
 /// The counter for `cache` and `outcome` as `/metrics` shows it.
 async fn count(broker: &TestBroker, cache: &str, outcome: &str) -> u64 {
@@ -27,17 +28,6 @@ async fn counts(broker: &TestBroker, cache: &str) -> (u64, u64) {
     )
 }
 
-async fn verify(broker: &TestBroker, token: &str) {
-    let response = http()
-        .get(broker.at("/auth/verify"))
-        .header("x-original-uri", "/mcp")
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-}
-
 #[actix_web::test]
 async fn repeated_tokens_and_exchanges_are_counted_as_hits() {
     let broker = TestBroker::start_live(&text(), Default::default(), |_| {}).await;
@@ -53,13 +43,13 @@ async fn repeated_tokens_and_exchanges_are_counted_as_hits() {
 
     let (hits, misses) = counts(&broker, "verified_token").await;
     let (grant_hits, grant_misses) = counts(&broker, "grant_standing").await;
-    verify(&broker, &token).await;
+    assert_eq!(verify(&broker, &token).await.0, 200);
     assert_eq!(counts(&broker, "verified_token").await, (hits, misses + 1));
     assert_eq!(
         counts(&broker, "grant_standing").await,
         (grant_hits, grant_misses + 1)
     );
-    verify(&broker, &token).await;
+    assert_eq!(verify(&broker, &token).await.0, 200);
     assert_eq!(
         counts(&broker, "verified_token").await,
         (hits + 1, misses + 1)

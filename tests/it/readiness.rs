@@ -2,15 +2,13 @@
 //! metadata (fresh, stale within the grace, unavailable past it) in `checks`, and 503
 //! naming what failed.
 
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use token_broker::clock::Clock;
 
-use crate::redis_outage::start_broker;
-use crate::replicas::{Redis, replica_config};
-use crate::support::{TestBroker, TestDevIdp, http};
+use crate::redis_outage::broker_on;
+use crate::replicas::Redis;
+use crate::support::{TestBroker, http};
 
 async fn readyz(url: &str) -> (u16, Value) {
     let response = http().get(format!("{url}/readyz")).send().await.unwrap();
@@ -85,15 +83,7 @@ async fn discovery_is_fresh_then_stale_within_the_grace_then_unavailable() {
 async fn redis_stopped_is_not_ready_naming_the_store_and_back_is_ready() {
     let redis = Redis::start();
     let port = redis.port;
-    let clock = Clock::system();
-    let idp = TestDevIdp::start_with_clock(Default::default(), clock.clone()).await;
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let public_url = format!("http://{}", listener.local_addr().unwrap());
-    let broker = start_broker(
-        &replica_config(&public_url, &idp.url, &redis.url()),
-        listener,
-        &clock,
-    );
+    let (broker, _idp) = broker_on(&redis.url(), "").await;
     let (status, body) = readyz(&broker).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["checks"]["store"]["backend"], "redis", "{body}");
