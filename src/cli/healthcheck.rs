@@ -20,33 +20,43 @@ const MAX_HEAD: usize = 8 * 1024;
 /// Why the probe failed: printed on stderr, exit 1.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
+    /// --config did not load (the same checks as `check-config`).
     #[error("cannot read the configuration {path}: {message}")]
     Config { path: String, message: String },
+    /// --url is not a URL, or not one this probe can GET.
     #[error("`{0}` is not an http:// URL")]
     BadUrl(String),
+    /// Neither --url nor --config (clap requires one; kept for callers of [`target`]).
     #[error("nothing to probe: pass --url or --config")]
     NoTarget,
+    /// An `https://` URL: this probe speaks plain HTTP only (see the module doc).
     #[error(
         "`{0}`: https is not supported; probe the broker's plain-HTTP port on loopback (the management port when set)"
     )]
     Https(String),
+    /// The configured port is chosen by the system at start: unknown from the file.
     #[error("server.{0} binds port 0 (a port the system picks): pass --url")]
     NoPort(&'static str),
+    /// The URL's host has no address.
     #[error("cannot resolve {0}")]
     Resolve(String),
+    /// Nothing listens there (connection refused), or the connect timed out.
     #[error("cannot connect to {addr}: {source}")]
     Connect {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// Connected, but the request or the status line did not pass in time.
     #[error("no answer from {addr} within {timeout:?}: {source}")]
     Io {
         addr: SocketAddr,
         timeout: Duration,
         source: std::io::Error,
     },
+    /// The answer did not start with an HTTP/1.x status line.
     #[error("{url} answered with something that is not HTTP")]
     NotHttp { url: String },
+    /// An HTTP answer other than 2xx (a draining broker's `/readyz`: 503).
     #[error("{url} answered {status}")]
     Status { url: String, status: u16 },
 }
