@@ -1,6 +1,7 @@
 //! `token_broker_cache_requests_total{cache,outcome}`: a repeated token is a hit in
 //! the verified-token and grant-standing caches, a repeated exchange in the exchange
-//! cache; every cache's series exists before its first lookup.
+//! cache, a repeated opaque token in the introspection cache; every cache's series
+//! exists before its first lookup.
 
 use crate::exchange::{CALLER, alice, exchange, text};
 use crate::login_flow::verify;
@@ -67,5 +68,24 @@ async fn repeated_tokens_and_exchanges_are_counted_as_hits() {
     let (status, body) = exchange(&broker, CALLER, &token, &[]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(counts(&broker, "exchange").await, (hits + 1, misses + 1));
+    broker.stop().await;
+}
+
+#[actix_web::test]
+async fn a_repeated_opaque_token_is_an_introspection_hit_until_the_ttl() {
+    let idp = token_broker::dev_idp::DevIdpConfig {
+        opaque_access_tokens: true,
+        ..Default::default()
+    };
+    let broker = TestBroker::start_with_idp(&crate::support::config_text(), idp, |_| {}).await;
+    let token = crate::verify_opaque::opaque_token(&broker, "notes:read").await;
+    for _ in 0..3 {
+        assert_eq!(verify(&broker, &token).await.0, 200);
+    }
+    assert_eq!(counts(&broker, "introspection").await, (2, 1));
+    // Past the answer's TTL (60 s) the lookup misses and the provider is asked again.
+    broker.clock.advance(std::time::Duration::from_secs(61));
+    assert_eq!(verify(&broker, &token).await.0, 200);
+    assert_eq!(counts(&broker, "introspection").await, (2, 2));
     broker.stop().await;
 }
