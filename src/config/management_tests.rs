@@ -1,31 +1,14 @@
 //! `server.management_listen`: off by default, set from the file or the environment,
 //! refused where it would collide with `listen`.
 
+use super::tests::{VALID, problems};
 use super::*;
-
-const VALID: &str = r#"
-[server]
-listen = "127.0.0.1:8080"
-public_url = "https://broker.example.com"
-
-[upstream]
-issuer = "https://idp.example.com/realms/mcp"
-client_id = "token-broker"
-client_secret = "inline-secret"
-"#;
 
 fn with_management(addr: &str) -> String {
     VALID.replace(
-        "listen = \"127.0.0.1:8080\"",
+        "listen = \"127.0.0.1:0\"",
         &format!("listen = \"127.0.0.1:8080\"\nmanagement_listen = \"{addr}\""),
     )
-}
-
-fn problems(text: &str) -> Vec<String> {
-    match load_str(text, &Environment::default()) {
-        Ok(_) => panic!("configuration was accepted"),
-        Err(e) => e.problems(),
-    }
 }
 
 #[test]
@@ -55,7 +38,7 @@ fn the_management_port_is_read_from_the_file_and_the_environment() {
 #[test]
 fn a_management_port_colliding_with_listen_is_refused() {
     for addr in ["127.0.0.1:8080", "0.0.0.0:8080"] {
-        let found = problems(&with_management(addr));
+        let found = problems(&with_management(addr), &Environment::default());
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(
             found[0].starts_with("server.management_listen:")
@@ -71,7 +54,7 @@ fn a_management_port_colliding_with_listen_is_refused() {
 
 #[test]
 fn a_malformed_management_port_is_named() {
-    let found = problems(&with_management("nowhere"));
+    let found = problems(&with_management("nowhere"), &Environment::default());
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(
         found[0].starts_with("server.management_listen:"),
