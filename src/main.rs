@@ -270,6 +270,7 @@ fn serve(config: Config) -> ExitCode {
 }
 
 async fn run(config: Arc<Config>) -> Result<(), Box<dyn std::error::Error>> {
+    let shutdown = shutdown_signal();
     let running = server::bind_and_start(config.clone())?;
     server::startup_checks(&running.state).await?;
     if let Some(management) = &running.management {
@@ -291,19 +292,32 @@ async fn run(config: Arc<Config>) -> Result<(), Box<dyn std::error::Error>> {
         profile = build_info::PROFILE,
         "listening"
     );
-    running.serve_until(wait_for_shutdown_signal()).await?;
+    running.serve_until(shutdown).await?;
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+/// Resolves on SIGTERM or SIGINT (Ctrl-C); the handlers are installed when it is
+/// first polled.
+#[cfg(feature = "dev-idp")]
 async fn wait_for_shutdown_signal() {
+    shutdown_signal().await;
+}
+
+/// Installs the SIGTERM and SIGINT handlers now — inside the runtime, before the broker
+/// says it is listening, so a signal sent the moment it does is a graceful shutdown
+/// rather than the default action — and resolves on either.
+fn shutdown_signal() -> impl Future<Output = ()> + 'static {
     #[cfg(unix)]
-    {
+    let handlers = {
         use tokio::signal::unix::{SignalKind, signal};
-        match (
+        (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) {
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        match handlers {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}
@@ -315,9 +329,9 @@ async fn wait_for_shutdown_signal() {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
