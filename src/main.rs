@@ -51,6 +51,11 @@ fn main() -> ExitCode {
         },
         Command::Completions { shell } => completions(shell),
         Command::Admin(args) => cli::admin::run(args),
+        Command::Healthcheck {
+            url,
+            config,
+            timeout,
+        } => healthcheck(url.as_deref(), config.as_deref(), timeout),
         Command::Man { dir } => man(dir.as_deref()),
         Command::CheckUpstream { config } => match load(&config) {
             Ok(config) => {
@@ -67,6 +72,21 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+    }
+}
+
+fn healthcheck(
+    url: Option<&str>,
+    config: Option<&std::path::Path>,
+    timeout: std::time::Duration,
+) -> ExitCode {
+    use cli::healthcheck::{probe, target};
+    match target(url, config).and_then(|url| probe(&url, timeout)) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("unhealthy: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -250,29 +270,54 @@ fn serve(config: Config) -> ExitCode {
 }
 
 async fn run(config: Arc<Config>) -> Result<(), Box<dyn std::error::Error>> {
+    let shutdown = shutdown_signal();
     let running = server::bind_and_start(config.clone())?;
     server::startup_checks(&running.state).await?;
+    if let Some(management) = &running.management {
+        tracing::info!(
+            addr = %management.addr,
+            routes = "/healthz /readyz /metrics /admin/*",
+            "management port listening"
+        );
+    }
     tracing::info!(
         addr = %running.addr,
+        management_addr = %running
+            .management
+            .as_ref()
+            .map_or_else(|| "none (operational routes on this port)".to_owned(), |m| m.addr.to_string()),
         issuer = %config.server.public_url,
         version = build_info::VERSION,
         commit = build_info::COMMIT,
         profile = build_info::PROFILE,
         "listening"
     );
-    running.serve_until(wait_for_shutdown_signal()).await?;
+    running.serve_until(shutdown).await?;
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+/// Resolves on SIGTERM or SIGINT (Ctrl-C); the handlers are installed when it is
+/// first polled.
+#[cfg(feature = "dev-idp")]
 async fn wait_for_shutdown_signal() {
+    shutdown_signal().await;
+}
+
+/// Installs the SIGTERM and SIGINT handlers now — inside the runtime, before the broker
+/// says it is listening, so a signal sent the moment it does is a graceful shutdown
+/// rather than the default action — and resolves on either.
+fn shutdown_signal() -> impl Future<Output = ()> + 'static {
     #[cfg(unix)]
-    {
+    let handlers = {
         use tokio::signal::unix::{SignalKind, signal};
-        match (
+        (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) {
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        match handlers {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}
@@ -284,9 +329,9 @@ async fn wait_for_shutdown_signal() {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

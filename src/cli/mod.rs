@@ -2,6 +2,7 @@
 //! `main.rs` runs them; `admin.rs` is the admin API's client.
 
 pub mod admin;
+pub mod healthcheck;
 mod table;
 
 use std::path::PathBuf;
@@ -87,6 +88,22 @@ pub enum Command {
     Completions {
         #[arg(value_enum)]
         shell: Shell,
+    },
+    /// Probe a running broker for a container health check: GET --url (or `/readyz`
+    /// on the management port of --config, else on its `listen`; 0.0.0.0 and :: mean
+    /// loopback) and exit 0 on a 2xx within --timeout, 1 otherwise with the reason on
+    /// stderr. Plain HTTP only; needs no shell or curl.
+    Healthcheck {
+        /// The URL to GET, e.g. http://127.0.0.1:9090/healthz.
+        #[arg(long, value_name = "URL", required_unless_present = "config")]
+        url: Option<String>,
+        /// The broker's configuration (with TOKEN_BROKER__* overrides), read for the
+        /// address to probe when --url is not given.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// How long the probe may take in all, e.g. `2s`.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
     },
     /// Talk to a running broker's admin API (`admin.token`): list and look up clients,
     /// grants and logins in progress, revoke grants, offboard a user, delete a client.

@@ -99,6 +99,10 @@ pub struct Config {
 pub struct ServerConfig {
     /// `listen`: the socket address to bind (default `127.0.0.1:8080`; port 0 picks one).
     pub listen: SocketAddr,
+    /// `management_listen`: a second socket address for `/metrics`, `/readyz`,
+    /// `/healthz` and `/admin/*`, which then leave the public port (default none: one
+    /// port serves everything).
+    pub management_listen: Option<SocketAddr>,
     /// `public_url`: the broker's issuer identifier (RFC 8414 §2), used character for
     /// character in metadata, `iss` claims and `iss` parameters.
     pub public_url: Issuer,
@@ -241,5 +245,7 @@ fn list_problems(problems: &[Problem]) -> String {
     out
 }
 
+#[cfg(test)]
+mod management_tests;
 #[cfg(test)]
 mod tests;

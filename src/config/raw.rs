@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer};
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub listen: Option<String>,
+    pub management_listen: Option<String>,
     pub public_url: Option<String>,
     #[serde(default, deserialize_with = "lenient_u64")]
     pub max_body_bytes: Option<u64>,

@@ -81,6 +81,22 @@ pub fn server(raw: RawServer, problems: &mut Vec<Problem>) -> Option<ServerConfi
                 .map_err(|_| format!("`{text}` is not a socket address such as 127.0.0.1:8080"))
         },
     );
+    let management_listen = match raw.management_listen {
+        None => Some(None),
+        some => c
+            .parse("management_listen", some, |text| {
+                let addr = text.parse::<SocketAddr>().map_err(|_| {
+                    format!("`{text}` is not a socket address such as 127.0.0.1:9090")
+                })?;
+                match listen {
+                    Some(listen) if overlaps(listen, addr) => Err(format!(
+                        "`{text}` is the port `listen` ({listen}) binds: the management port must be a port of its own"
+                    )),
+                    _ => Ok(addr),
+                }
+            })
+            .map(Some),
+    };
     let public_url = c.required("public_url", raw.public_url);
     let public_url = c.parse("public_url", public_url, |t| Issuer::parse(&t));
     let max_body_bytes = c.parse(
@@ -131,6 +147,7 @@ pub fn server(raw: RawServer, problems: &mut Vec<Problem>) -> Option<ServerConfi
     }
     Some(ServerConfig {
         listen: listen?,
+        management_listen: management_listen?,
         public_url: public_url?,
         max_body_bytes: max_body_bytes?,
         shutdown_timeout: shutdown_timeout?,
@@ -138,6 +155,16 @@ pub fn server(raw: RawServer, problems: &mut Vec<Problem>) -> Option<ServerConfi
         trusted_proxies: trusted_proxies?,
         oauth_addresses: oauth_addresses?,
     })
+}
+
+/// Whether binding `b` would collide with `a`: the same non-zero port on the same
+/// address, or on any address of the family when either is a wildcard (`0.0.0.0`,
+/// `::`). Port 0 asks the system for a free port, so it never collides.
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && (a.ip() == b.ip()
+            || (a.is_ipv4() == b.is_ipv4() && (a.ip().is_unspecified() || b.ip().is_unspecified())))
 }
 
 pub fn upstream(

@@ -93,6 +93,17 @@ pub enum StoreBackend {
     },
 }
 
+impl StoreBackend {
+    /// `memory`, `sqlite` or `redis`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Sqlite { .. } => "sqlite",
+            Self::Redis { .. } => "redis",
+        }
+    }
+}
+
 /// A `redis://` or `rediss://` (TLS) URL. It may carry a password, so `Debug` shows
 /// only where it points.
 #[derive(Clone)]

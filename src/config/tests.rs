@@ -1,6 +1,6 @@
 use super::*;
 
-const VALID: &str = r#"
+pub(super) const VALID: &str = r#"
 [server]
 listen = "127.0.0.1:0"
 public_url = "https://broker.example.com"
@@ -15,7 +15,7 @@ fn env(pairs: &[(&str, &str)]) -> Environment {
     Environment::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
 }
 
-fn problems(text: &str, env: &Environment) -> Vec<String> {
+pub(super) fn problems(text: &str, env: &Environment) -> Vec<String> {
     match load_str(text, env) {
         Ok(_) => panic!("configuration was accepted"),
         Err(e) => e.problems(),

@@ -14,4 +14,5 @@ pub mod exchange;
 pub mod grants;
 pub mod limits;
 pub mod login;
+pub mod readiness;
 pub mod registration;

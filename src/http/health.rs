@@ -1,57 +1,60 @@
-//! `GET /healthz` (the process lives) and `GET /readyz` (the broker can serve).
-
-use std::sync::atomic::{AtomicBool, Ordering};
+//! `GET /healthz` (the process lives) and `GET /readyz` (the broker can serve: see
+//! `flows::readiness`).
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::actors::discovery::DiscoveryHandle;
-
-/// The conditions `/readyz` checks besides upstream discovery (which the handler
-/// asks the discovery handle about): draining after SIGTERM.
-#[derive(Default)]
-pub struct Readiness {
-    draining: AtomicBool,
-}
-
-impl Readiness {
-    /// Marks the broker as shutting down: `/readyz` fails from now on so load
-    /// balancers stop sending new work while in-flight requests finish.
-    pub fn start_draining(&self) {
-        self.draining.store(true, Ordering::SeqCst);
-    }
-
-    /// The unmet conditions, empty when ready.
-    pub fn unmet(&self) -> Vec<&'static str> {
-        let mut unmet = Vec::new();
-        if self.draining.load(Ordering::SeqCst) {
-            unmet.push("shutting down");
-        }
-        unmet
-    }
-}
+use crate::actors::discovery::Standing;
+use crate::flows::readiness::{Readiness, Report, StoreCheck};
 
 /// Liveness: 200 whenever the process can answer at all.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Readiness: 200 only when every readiness condition holds; 503 with the reasons
-/// otherwise, so a load balancer takes the replica out of rotation.
-pub async fn readyz(
-    readiness: web::Data<Readiness>,
-    discovery: web::Data<DiscoveryHandle>,
-) -> HttpResponse {
-    let mut reasons = readiness.unmet();
-    // Waits for a refresh in flight rather than reporting a race; fails fast when the
-    // provider is unreachable and no copy within the grace is left.
-    if discovery.current().await.is_err() {
-        reasons.push("upstream discovery unavailable");
-    }
+/// Readiness: 200 only when every check passes; 503 with the reasons otherwise, so a
+/// load balancer takes the replica out of rotation. The checks' detail is in `checks`
+/// either way; causes are logged, not shown.
+pub async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
+    let report = readiness.check().await;
+    let reasons = report.reasons();
+    let checks = checks(&report);
     if reasons.is_empty() {
-        HttpResponse::Ok().json(json!({ "status": "ready" }))
+        HttpResponse::Ok().json(json!({ "status": "ready", "checks": checks }))
     } else {
-        HttpResponse::ServiceUnavailable()
-            .json(json!({ "status": "not ready", "reasons": reasons }))
+        HttpResponse::ServiceUnavailable().json(json!({
+            "status": "not ready",
+            "reasons": reasons,
+            "checks": checks,
+        }))
     }
+}
+
+fn checks(report: &Report) -> Value {
+    let store = match report.store {
+        StoreCheck::Ok => json!({ "status": "ok", "backend": report.backend }),
+        StoreCheck::Failed => json!({
+            "status": "unavailable", "backend": report.backend,
+            "reason": "the store failed its probe",
+        }),
+        StoreCheck::TimedOut => json!({
+            "status": "unavailable", "backend": report.backend,
+            "reason": "the store did not answer in time",
+        }),
+    };
+    let discovery = match report.discovery {
+        Standing::Fresh { age } => json!({ "status": "fresh", "age_seconds": age }),
+        Standing::Stale { age, grace_left } => json!({
+            "status": "stale", "age_seconds": age, "grace_left_seconds": grace_left,
+        }),
+        Standing::Unavailable => json!({
+            "status": "unavailable",
+            "reason": "no copy of the provider's metadata and keys within the grace",
+        }),
+    };
+    json!({
+        "draining": report.draining,
+        "store": store,
+        "discovery": discovery,
+    })
 }

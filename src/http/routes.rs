@@ -15,72 +15,106 @@ use crate::config::Config;
 const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
 const OIDC_METADATA: &str = "/.well-known/openid-configuration";
 
-/// Registers every route and the extractor configuration that turns bad input into
-/// RFC 6749 errors. The issuer path decides where the metadata also lives: for an
-/// issuer `https://host/auth`, RFC 8414 §3.1 puts it at
+/// Which routes an application serves: everything on one port, or the public and the
+/// management halves when `server.management_listen` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// One port serves every route (no `server.management_listen`).
+    Whole,
+    /// The public port beside a management port: every route but the operational ones.
+    Public,
+    /// The management port: `/healthz`, `/readyz`, `/metrics` and `/admin/*` only.
+    Management,
+}
+
+impl Surface {
+    /// Whether the operational routes (`/healthz`, `/readyz`, `/metrics`, `/admin/*`)
+    /// are served here.
+    pub fn operational(self) -> bool {
+        self != Self::Public
+    }
+
+    /// Whether the OAuth, verification, metadata and gateway routes are served here.
+    pub fn public(self) -> bool {
+        self != Self::Management
+    }
+}
+
+/// Registers the routes of `surface` and the extractor configuration that turns bad
+/// input into RFC 6749 errors. The issuer path decides where the metadata also lives:
+/// for an issuer `https://host/auth`, RFC 8414 §3.1 puts it at
 /// `/.well-known/oauth-authorization-server/auth`, OIDC at `/auth/.well-known/openid-configuration`.
-pub fn configure(config: &Config) -> impl FnOnce(&mut ServiceConfig) + use<> {
+pub fn configure(config: &Config, surface: Surface) -> impl FnOnce(&mut ServiceConfig) + use<> {
     let limit = config.server.max_body_bytes;
     let issuer_path = config.server.public_url.path().to_owned();
     let admin_api = config.admin.token.is_some();
     move |cfg: &mut ServiceConfig| {
         extractor_configs(cfg, limit);
-
-        get(cfg, "/healthz", health::healthz);
-        // The hot path, matched early. Proxies send the original method (nginx
-        // `auth_request` does), so any goes.
-        // Envoy's ext_authz (HTTP) appends the original path to the check URL.
-        cfg.service(web::resource(["/auth/verify", "/auth/verify/{tail:.*}"]).to(verify::verify));
-        get(cfg, "/readyz", health::readyz);
-        get(cfg, "/metrics", metrics::metrics);
-        // The OAuth endpoints, behind their address list (judged before anything is
-        // read). Browser-based clients (the MCP Inspector) register, redeem and
-        // revoke cross-origin.
-        cfg.service(
-            web::scope("/oauth")
-                .wrap(from_fn(addresses::oauth_guard))
-                .configure(|cfg| {
-                    cross_origin_post(cfg, "/register", register::register);
-                    get(cfg, "/authorize", authorize::authorize);
-                    get(cfg, "/callback", callback::callback);
-                    post(cfg, "/consent", consent::consent);
-                    cross_origin_post(cfg, "/token", token::token);
-                    cross_origin_post(cfg, "/revoke", revoke::revoke);
-                    post(cfg, "/introspect", introspect::introspect);
-                }),
-        );
-        if admin_api {
-            super::admin_routes::mount(cfg);
+        if surface.operational() {
+            get(cfg, "/healthz", health::healthz);
+            get(cfg, "/readyz", health::readyz);
+            get(cfg, "/metrics", metrics::metrics);
+            if admin_api {
+                super::admin_routes::mount(cfg);
+            }
         }
+        if surface.public() {
+            public(cfg, &issuer_path);
+        }
+    }
+}
+
+/// The routes clients, proxies and browsers reach: verification, OAuth, keys and
+/// metadata.
+fn public(cfg: &mut ServiceConfig, issuer_path: &str) {
+    // The hot path. Proxies send the original method (nginx `auth_request`
+    // does), so any goes. Envoy's ext_authz (HTTP) appends the original path to
+    // the check URL.
+    cfg.service(web::resource(["/auth/verify", "/auth/verify/{tail:.*}"]).to(verify::verify));
+    // The OAuth endpoints, behind their address list (judged before anything is
+    // read). Browser-based clients (the MCP Inspector) register, redeem and
+    // revoke cross-origin.
+    cfg.service(
+        web::scope("/oauth")
+            .wrap(from_fn(addresses::oauth_guard))
+            .configure(|cfg| {
+                cross_origin_post(cfg, "/register", register::register);
+                get(cfg, "/authorize", authorize::authorize);
+                get(cfg, "/callback", callback::callback);
+                post(cfg, "/consent", consent::consent);
+                cross_origin_post(cfg, "/token", token::token);
+                cross_origin_post(cfg, "/revoke", revoke::revoke);
+                post(cfg, "/introspect", introspect::introspect);
+            }),
+    );
+    cfg.service(
+        web::resource("/jwks.json")
+            .wrap(public_cors())
+            .route(web::get().to(jwks::jwks))
+            .default_service(web::to(method_not_allowed)),
+    );
+    cfg.service(
+        web::resource([
+            resource_metadata::PREFIX.to_owned(),
+            format!("{}/{{path:.*}}", resource_metadata::PREFIX),
+        ])
+        .wrap(public_cors())
+        .route(web::get().to(resource_metadata::metadata))
+        .default_service(web::to(method_not_allowed)),
+    );
+
+    let mut metadata_paths = vec![AS_METADATA.to_owned(), OIDC_METADATA.to_owned()];
+    if !issuer_path.is_empty() {
+        metadata_paths.push(format!("{AS_METADATA}{issuer_path}"));
+        metadata_paths.push(format!("{issuer_path}{OIDC_METADATA}"));
+    }
+    for path in metadata_paths {
         cfg.service(
-            web::resource("/jwks.json")
+            web::resource(path)
                 .wrap(public_cors())
-                .route(web::get().to(jwks::jwks))
+                .route(web::get().to(metadata::authorization_server))
                 .default_service(web::to(method_not_allowed)),
         );
-        cfg.service(
-            web::resource([
-                resource_metadata::PREFIX.to_owned(),
-                format!("{}/{{path:.*}}", resource_metadata::PREFIX),
-            ])
-            .wrap(public_cors())
-            .route(web::get().to(resource_metadata::metadata))
-            .default_service(web::to(method_not_allowed)),
-        );
-
-        let mut metadata_paths = vec![AS_METADATA.to_owned(), OIDC_METADATA.to_owned()];
-        if !issuer_path.is_empty() {
-            metadata_paths.push(format!("{AS_METADATA}{issuer_path}"));
-            metadata_paths.push(format!("{issuer_path}{OIDC_METADATA}"));
-        }
-        for path in metadata_paths {
-            cfg.service(
-                web::resource(path)
-                    .wrap(public_cors())
-                    .route(web::get().to(metadata::authorization_server))
-                    .default_service(web::to(method_not_allowed)),
-            );
-        }
     }
 }
 

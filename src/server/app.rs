@@ -8,13 +8,15 @@ use actix_web::{App, web};
 use std::sync::Arc;
 
 use super::Broker;
+pub use crate::http::routes::Surface;
 use crate::http::{middleware, routes};
 
-/// The application: each handler's parts as its own `web::Data`, the routes and the
-/// middleware. Middleware wraps every route, including any a caller registers on the
-/// returned `App`.
+/// The application serving `surface`: each handler's parts as its own `web::Data`, the
+/// routes and the middleware. Middleware wraps every route, including any a caller
+/// registers on the returned `App`.
 pub fn app(
     state: Arc<Broker>,
+    surface: Surface,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -24,7 +26,6 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let gateway_key = state.cookies.derived_key(crate::gateway::SESSION_KEY_LABEL);
     App::new()
         .app_data(web::Data::from(state.clients.clone()))
         .app_data(web::Data::from(state.grant_flow.clone()))
@@ -46,13 +47,8 @@ pub fn app(
         .app_data(web::Data::from(state.signing.clone()))
         .app_data(web::Data::new(state.clock.clone()))
         .app_data(web::Data::new(state.metrics.clone()))
-        .configure(routes::configure(&state.config))
-        .configure(crate::gateway::routes(
-            &state.config.gateways,
-            &state.config.forward_auth.identity,
-            gateway_key,
-            state.config.server.max_body_bytes,
-        ))
+        .configure(routes::configure(&state.config, surface))
+        .configure(gateways(&state, surface))
         .default_service(web::to(routes::not_found))
         .wrap(from_fn(middleware::limit_body))
         .wrap(
@@ -62,4 +58,21 @@ pub fn app(
                 .add(("X-Content-Type-Options", "nosniff")),
         )
         .wrap(from_fn(middleware::observe))
+}
+
+/// The gateway routes, on a surface that serves the public routes.
+fn gateways(state: &Broker, surface: Surface) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
+    let routes = surface.public().then(|| {
+        crate::gateway::routes(
+            &state.config.gateways,
+            &state.config.forward_auth.identity,
+            state.cookies.derived_key(crate::gateway::SESSION_KEY_LABEL),
+            state.config.server.max_body_bytes,
+        )
+    });
+    move |cfg: &mut web::ServiceConfig| {
+        if let Some(routes) = routes {
+            routes(cfg);
+        }
+    }
 }

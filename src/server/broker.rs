@@ -13,11 +13,12 @@ use crate::actors::sessions::{SessionLimits, Sessions, SessionsHandle};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::flows::login::{Login, LoginSettings};
-use crate::http::health::Readiness;
+use crate::flows::readiness::Readiness;
 use crate::http::login_cookies::LoginCookies;
 use crate::http::metadata::ServerMetadata;
 use crate::http::resource_metadata::ResourceDocuments;
 use crate::store::Store;
+use crate::telemetry::cache_metrics::CacheName;
 use crate::telemetry::metrics::Metrics;
 use crate::tokens::Verifier;
 use crate::tokens::api_keys::ApiKeys;
@@ -102,7 +103,8 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
     );
     let issuer = config.upstream.issuer.as_str().to_owned();
     actix_web::rt::spawn(reload_periodically(signing.clone(), clock.clone()));
-    let grants = ScopeCache::new(store.clone(), clock.clone(), &config.scope_cache);
+    let grants = ScopeCache::new(store.clone(), clock.clone(), &config.scope_cache)
+        .counting(metrics.cache(CacheName::GrantStanding));
     let introspector = config.verify.introspection.then(|| {
         Introspector::new(
             http,
@@ -113,6 +115,7 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
             config.verify.cache_capacity,
             clock.clone(),
         )
+        .counting(metrics.cache(CacheName::Introspection))
     });
     let verifier = Verifier::new(
         discovery.clone(),
@@ -132,7 +135,8 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
                     .then(|| store.clone()),
             }),
         },
-    );
+    )
+    .counting(metrics.cache(CacheName::VerifiedToken));
     let registration = Registration::start(
         config.registration.clone(),
         store.clone(),
@@ -353,6 +357,11 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
         config.server.trusted_proxies.clone(),
         metrics.clone(),
     );
+    let readiness = Arc::new(Readiness::new(
+        store.clone(),
+        config.store.backend.name(),
+        discovery.clone(),
+    ));
     Ok(Arc::new(Broker {
         admin,
         access,
@@ -374,7 +383,7 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
         registration,
         store,
         metrics,
-        readiness: Arc::default(),
+        readiness,
         discovery,
         verifier,
         clock,

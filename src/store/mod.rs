@@ -372,4 +372,10 @@ pub trait Store: Send + Sync + 'static {
         &self,
         candidate: zeroize::Zeroizing<Vec<u8>>,
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError>;
+
+    /// Whether the store can take writes now, for `/readyz`: memory always; sqlite
+    /// takes its write lock and lets it go (`BEGIN IMMEDIATE; ROLLBACK`: the file is
+    /// writable and no other writer holds it); Redis answers `PING`. Changes nothing.
+    /// Callers bound the wait.
+    async fn probe(&self) -> Result<(), StoreError>;
 }

@@ -7,6 +7,7 @@ use prometheus::{
 
 use super::audit::{Audit, AuditEvent};
 use super::build_info;
+use super::cache_metrics::{self, CacheCounters, CacheName};
 
 /// Latency buckets in seconds: fine below 10 ms, where verification and cache hits
 /// live, coarse above.
@@ -33,6 +34,7 @@ pub struct Metrics {
     exchange_lock_failures: prometheus::IntCounter,
     rate_limited: IntCounterVec,
     address_refused: IntCounterVec,
+    caches: IntCounterVec,
     audit: std::sync::Arc<Audit>,
 }
 
@@ -173,6 +175,7 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(build_info_gauge()?))?;
+        let caches = cache_metrics::register(&registry)?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -194,6 +197,7 @@ impl Metrics {
             exchange_lock_failures,
             rate_limited,
             address_refused,
+            caches,
             audit,
         })
     }
@@ -275,6 +279,12 @@ impl Metrics {
     /// Counts an exchange miss that went without the replicas' lock.
     pub fn exchange_lock_failure(&self) {
         self.exchange_lock_failures.inc();
+    }
+
+    /// The hit and miss counters of `cache`, resolved now: the cache keeps them, so a
+    /// lookup counts without a label lookup.
+    pub fn cache(&self, cache: CacheName) -> CacheCounters {
+        cache_metrics::counters(&self.caches, cache)
     }
 
     /// Counts clients removed by clean-up.

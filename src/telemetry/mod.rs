@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod build_info;
+pub mod cache_metrics;
 pub mod metrics;
 
 use tracing_subscriber::EnvFilter;

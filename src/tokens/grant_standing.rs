@@ -22,6 +22,7 @@ use crate::domain::identity::Identity;
 use crate::domain::invalidation::{Invalidation, Owner};
 use crate::domain::scope::Scopes;
 use crate::store::{Store, StoreError};
+use crate::telemetry::cache_metrics::CacheCounters;
 
 /// A grant's standing, as last read from the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +54,7 @@ pub struct ScopeCache {
     store: Arc<dyn Store>,
     clock: Clock,
     ttl: u64,
+    counters: CacheCounters,
 }
 
 impl ScopeCache {
@@ -68,7 +70,14 @@ impl ScopeCache {
             store,
             clock,
             ttl: config.ttl.as_secs(),
+            counters: CacheCounters::default(),
         }
+    }
+
+    /// Counts the cache's hits and misses.
+    pub fn counting(mut self, counters: CacheCounters) -> Self {
+        self.counters = counters;
+        self
     }
 
     /// The grant's standing: cached while fresh, else read from the store (one read
@@ -76,10 +85,12 @@ impl ScopeCache {
     pub async fn effective(&self, grant_id: &str) -> Result<Arc<Effective>, StoreError> {
         if let Some(hit) = self.cache.get(grant_id).await {
             if self.clock.unix() < hit.loaded_at + self.ttl {
+                self.counters.lookup(true);
                 return Ok(hit);
             }
             self.cache.invalidate(grant_id).await;
         }
+        self.counters.lookup(false);
         self.cache
             .try_get_with(Arc::from(grant_id), self.load(grant_id))
             .await

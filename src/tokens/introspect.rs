@@ -15,6 +15,7 @@ use super::principal::{CredentialKind, Principal};
 use super::rejection::Rejection;
 use crate::clock::Clock;
 use crate::domain::scope::Scopes;
+use crate::telemetry::cache_metrics::CacheCounters;
 use crate::upstream::http::UpstreamHttp;
 use crate::upstream::snapshot::SnapshotSource;
 use crate::upstream::token::ClientCredentials;
@@ -74,6 +75,7 @@ pub struct Introspector {
     ttl: u64,
     clock: Clock,
     cache: Cache<[u8; 32], Arc<Cached>>,
+    counters: CacheCounters,
 }
 
 impl Introspector {
@@ -101,7 +103,14 @@ impl Introspector {
             ttl: ttl.as_secs(),
             clock,
             cache,
+            counters: CacheCounters::default(),
         }
+    }
+
+    /// Counts the answer cache's hits and misses.
+    pub fn counting(mut self, counters: CacheCounters) -> Self {
+        self.counters = counters;
+        self
     }
 
     /// The provider's verdict on `token`, from the cache when possible (for the TTL,
@@ -110,10 +119,12 @@ impl Introspector {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(cached) = self.cache.get(&key).await {
             if self.clock.unix() < cached.valid_until {
+                self.counters.lookup(true);
                 return Ok(cached.answer.clone());
             }
             self.cache.invalidate(&key).await;
         }
+        self.counters.lookup(false);
         let cached = self
             .cache
             .try_get_with(key, async {

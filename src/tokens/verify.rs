@@ -43,6 +43,7 @@ use crate::domain::identity::ClaimNames;
 use crate::domain::invalidation::Invalidation;
 use crate::domain::resource::same_resource;
 use crate::store::Store;
+use crate::telemetry::cache_metrics::CacheCounters;
 use crate::upstream::snapshot::SnapshotSource;
 
 /// The verifier hot paths share. Cheap to clone.
@@ -57,6 +58,7 @@ pub struct Verifier {
     introspector: Option<Introspector>,
     broker: Option<BrokerTrust>,
     claims: Arc<ClaimNames>,
+    counters: CacheCounters,
 }
 
 /// What verifies the broker's own tokens.
@@ -110,7 +112,14 @@ impl Verifier {
             introspector: parts.introspector,
             broker: parts.broker,
             claims: Arc::new(parts.claims),
+            counters: CacheCounters::default(),
         }
+    }
+
+    /// Counts the verified-token cache's hits and misses.
+    pub fn counting(mut self, counters: CacheCounters) -> Self {
+        self.counters = counters;
+        self
     }
 
     /// Verifies `token` for `resource`: a JWT against the provider's keys; anything
@@ -161,7 +170,9 @@ impl Verifier {
     /// A JWT from the cache or verified now; time and revocation are checked on
     /// every use, cached or not.
     async fn verified_jwt(&self, token: &str, key: &[u8; 32]) -> Result<Arc<Verified>, Rejection> {
-        let verified = match self.cache.get(key) {
+        let cached = self.cache.get(key);
+        self.counters.lookup(cached.is_some());
+        let verified = match cached {
             Some(hit) => hit,
             None => {
                 let verified = self

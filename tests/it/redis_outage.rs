@@ -24,6 +24,17 @@ pub(crate) fn start_broker(text: &str, listener: TcpListener, clock: &Clock) -> 
     url
 }
 
+/// A broker in this process on the Redis at `redis`, in front of its own dev IdP, its
+/// configuration `replica_config` plus `extra`: its base URL and the IdP.
+pub(crate) async fn broker_on(redis: &str, extra: &str) -> (String, TestDevIdp) {
+    let clock = Clock::system();
+    let idp = TestDevIdp::start_with_clock(Default::default(), clock.clone()).await;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let public_url = format!("http://{}", listener.local_addr().unwrap());
+    let text = format!("{}\n{extra}", replica_config(&public_url, &idp.url, redis));
+    (start_broker(&text, listener, &clock), idp)
+}
+
 async fn register(broker: &str) -> reqwest::Response {
     http()
         .post(format!("{broker}/oauth/register"))
@@ -40,16 +51,12 @@ async fn register(broker: &str) -> reqwest::Response {
 async fn redis_down_is_503_and_redis_back_is_service_again() {
     let redis = Redis::start();
     let port = redis.port;
-    let clock = Clock::system();
-    let idp = TestDevIdp::start_with_clock(Default::default(), clock.clone()).await;
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let public_url = format!("http://{}", listener.local_addr().unwrap());
     // Retries while Redis comes back must not run into the registration rate limit.
-    let text = format!(
-        "{}\n[registration]\nrate_limit_per_minute = 6000\nrate_limit_burst = 1000\n",
-        replica_config(&public_url, &idp.url, &redis.url())
-    );
-    let broker = start_broker(&text, listener, &clock);
+    let (broker, _idp) = broker_on(
+        &redis.url(),
+        "[registration]\nrate_limit_per_minute = 6000\nrate_limit_burst = 1000\n",
+    )
+    .await;
     assert_eq!(register(&broker).await.status(), 201);
 
     drop(redis);

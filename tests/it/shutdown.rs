@@ -4,7 +4,7 @@
 use actix_web::HttpResponse;
 use actix_web::web::{self, ServiceConfig};
 use futures_util::StreamExt;
-use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::support::{TestBroker, config_text, http};
 
@@ -25,43 +25,76 @@ async fn slow_upload(
     HttpResponse::Ok().body(format!("received {received} bytes"))
 }
 
-#[actix_web::test]
-async fn an_in_flight_request_finishes_after_shutdown_begins() {
-    let (started_tx, mut started) = unbounded_channel::<()>();
+/// The probe route `/probe/upload`, and what tells the test its handler started.
+pub(crate) fn upload_probe() -> (
+    impl Fn(&mut ServiceConfig) + Clone + Send + 'static,
+    UnboundedReceiver<()>,
+) {
+    let (started_tx, started) = unbounded_channel::<()>();
     let probe = move |cfg: &mut ServiceConfig| {
         cfg.app_data(web::Data::new(started_tx.clone()))
             .route("/probe/upload", web::post().to(slow_upload));
     };
-    let mut broker = TestBroker::start_with(&config_text(), probe).await;
-    let addr = broker.url.trim_start_matches("http://").to_owned();
+    (probe, started)
+}
 
-    let (body_tx, body_rx) = unbounded_channel::<Vec<u8>>();
-    let body = futures_util::stream::unfold(body_rx, |mut rx| async move {
-        let chunk = rx.recv().await?;
-        Some((Ok::<_, std::io::Error>(chunk), rx))
-    });
-    let upload = http()
-        .post(broker.at("/probe/upload"))
-        .header("content-length", "10")
-        .body(reqwest::Body::wrap_stream(body));
-    let in_flight = actix_web::rt::spawn(upload.send());
-    body_tx.send(b"hello".to_vec()).unwrap();
-    started.recv().await.unwrap();
+/// An upload of 10 bytes held in flight after its first 5.
+pub(crate) struct Upload {
+    rest: UnboundedSender<Vec<u8>>,
+    response: actix_web::rt::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+}
 
-    broker.begin_shutdown();
-    let mut refused = false;
+impl Upload {
+    /// Sends the first half to `broker`'s probe and returns once its handler runs.
+    pub(crate) async fn begin(broker: &TestBroker, started: &mut UnboundedReceiver<()>) -> Self {
+        let (rest, body_rx) = unbounded_channel::<Vec<u8>>();
+        let body = futures_util::stream::unfold(body_rx, |mut rx| async move {
+            let chunk = rx.recv().await?;
+            Some((Ok::<_, std::io::Error>(chunk), rx))
+        });
+        let upload = http()
+            .post(broker.at("/probe/upload"))
+            .header("content-length", "10")
+            .body(reqwest::Body::wrap_stream(body));
+        let response = actix_web::rt::spawn(upload.send());
+        rest.send(b"hello".to_vec()).unwrap();
+        started.recv().await.unwrap();
+        Self { rest, response }
+    }
+
+    /// Sends the second half; the response.
+    pub(crate) async fn finish(self) -> reqwest::Response {
+        self.rest.send(b"world".to_vec()).unwrap();
+        drop(self.rest);
+        self.response.await.unwrap().unwrap()
+    }
+}
+
+/// Whether `addr` refuses connections within 5 s.
+pub(crate) async fn refuses_soon(addr: &str) -> bool {
     for _ in 0..250 {
-        if std::net::TcpStream::connect(&addr).is_err() {
-            refused = true;
-            break;
+        if std::net::TcpStream::connect(addr).is_err() {
+            return true;
         }
         actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert!(refused, "still accepting connections after shutdown began");
+    false
+}
 
-    body_tx.send(b"world".to_vec()).unwrap();
-    drop(body_tx);
-    let response = in_flight.await.unwrap().unwrap();
+#[actix_web::test]
+async fn an_in_flight_request_finishes_after_shutdown_begins() {
+    let (probe, mut started) = upload_probe();
+    let mut broker = TestBroker::start_with(&config_text(), probe).await;
+    let addr = broker.url.trim_start_matches("http://").to_owned();
+    let upload = Upload::begin(&broker, &mut started).await;
+
+    broker.begin_shutdown();
+    assert!(
+        refuses_soon(&addr).await,
+        "still accepting connections after shutdown began"
+    );
+
+    let response = upload.finish().await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "received 10 bytes");
     broker.stopped().await.unwrap();

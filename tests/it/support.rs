@@ -47,6 +47,9 @@ pub const UPSTREAM_PLACEHOLDER: &str = "http://127.0.0.1:9/realms/test";
 /// one clock, so a test moves time for both.
 pub struct TestBroker {
     pub url: String,
+    /// The management port's base URL, when the configuration sets
+    /// `server.management_listen` (the test binds it to `127.0.0.1:0`).
+    pub management: Option<String>,
     pub state: std::sync::Arc<Broker>,
     pub idp: TestDevIdp,
     pub clock: token_broker::clock::Clock,
@@ -124,9 +127,20 @@ impl TestBroker {
                 .replace(UPSTREAM_PLACEHOLDER, &idp.url)
                 .replace("\"test-secret\"", "\"token-broker-secret\""),
         );
-        let running = server::start_with(Arc::new(config), listener, clock.clone(), extra).unwrap();
+        let listeners = server::Listeners {
+            public: listener,
+            management: config
+                .server
+                .management_listen
+                .map(|_| TcpListener::bind("127.0.0.1:0").unwrap()),
+        };
+        let running = server::start_on(Arc::new(config), listeners, clock.clone(), extra).unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let url = format!("http://{}", running.addr);
+        let management = running
+            .management
+            .as_ref()
+            .map(|port| format!("http://{}", port.addr));
         let state = running.state.clone();
         let handle = running.handle.clone();
         let done = actix_web::rt::spawn(running.serve_until(async {
@@ -134,6 +148,7 @@ impl TestBroker {
         }));
         Self {
             url,
+            management,
             state,
             idp,
             clock,
@@ -207,6 +222,13 @@ pub fn http() -> reqwest::Client {
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap()
+}
+
+/// The Prometheus text a broker serves at `{base}/metrics`.
+pub async fn metrics(base: &str) -> String {
+    let response = http().get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
 }
 
 pub fn binary() -> Command {

@@ -133,7 +133,7 @@ fn hash_key_prints_the_configured_form() {
     );
 }
 
-async fn opaque_token(broker: &TestBroker, scope: &str) -> String {
+pub(crate) async fn opaque_token(broker: &TestBroker, scope: &str) -> String {
     let body: Value = http()
         .post(format!("{}/token", broker.idp.url))
         .basic_auth("demo-service", Some("demo-service-secret"))

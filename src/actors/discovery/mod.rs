@@ -44,6 +44,18 @@ impl Timing {
     }
 }
 
+/// How the provider's metadata and keys stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Fetched `age` seconds ago, within `upstream.discovery_ttl`.
+    Fresh { age: u64 },
+    /// Older than the TTL (the provider did not answer a refresh), still served for
+    /// `grace_left` seconds of `upstream.discovery_grace`.
+    Stale { age: u64, grace_left: u64 },
+    /// No copy, or none within the grace: upstream tokens are refused.
+    Unavailable,
+}
+
 /// What hot paths hold: the shared snapshot and the actor's address.
 #[derive(Clone)]
 pub struct DiscoveryHandle {
@@ -75,12 +87,24 @@ impl DiscoveryHandle {
         self.ask(Refresh).await
     }
 
-    /// Whether upstream tokens can be verified now (for `/readyz`).
-    pub fn usable(&self) -> bool {
-        self.shared
-            .load()
-            .as_ref()
-            .is_some_and(|s| self.clock.unix() < s.fetched_at + self.timing.ttl + self.timing.grace)
+    /// How the copy held now stands (for `/readyz`), without waiting for a refresh.
+    pub fn standing(&self) -> Standing {
+        let now = self.clock.unix();
+        let Some(snapshot) = self.shared.load_full() else {
+            return Standing::Unavailable;
+        };
+        let age = now.saturating_sub(snapshot.fetched_at);
+        let stale_until = snapshot.fetched_at + self.timing.ttl + self.timing.grace;
+        if age < self.timing.ttl {
+            Standing::Fresh { age }
+        } else if now < stale_until {
+            Standing::Stale {
+                age,
+                grace_left: stale_until - now,
+            }
+        } else {
+            Standing::Unavailable
+        }
     }
 
     async fn ask<M>(&self, message: M) -> Result<Arc<Snapshot>, DiscoveryError>

@@ -9,6 +9,7 @@ use moka::sync::Cache;
 use super::Exchanged;
 use crate::clock::Clock;
 use crate::domain::invalidation::Invalidation;
+use crate::telemetry::cache_metrics::CacheCounters;
 
 /// Entries expire `skew` before the token does.
 struct BeforeExpiry {
@@ -34,6 +35,8 @@ pub(super) struct ExchangeCache {
     cache: Cache<[u8; 32], Arc<Exchanged>>,
     clock: Clock,
     skew: u64,
+    /// Counts the lookups callers make ([`ExchangeCache::looked_up`]).
+    pub(super) counters: CacheCounters,
 }
 
 impl ExchangeCache {
@@ -49,7 +52,16 @@ impl ExchangeCache {
                 .build(),
             clock,
             skew: skew.as_secs(),
+            counters: CacheCounters::default(),
         }
+    }
+
+    /// [`cached`](Self::cached), counted: the one look a request makes (`Exchanger::cached`);
+    /// the looks after it, on the way to the actor, are not requests of their own.
+    pub(super) fn looked_up(&self, key: &[u8; 32]) -> Option<Arc<Exchanged>> {
+        let hit = self.cached(key);
+        self.counters.lookup(hit.is_some());
+        hit
     }
 
     /// The skew, in seconds: what a token must have left to be cached or shared.

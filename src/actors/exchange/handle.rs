@@ -17,6 +17,7 @@ use crate::actors::discovery::DiscoveryHandle;
 use crate::clock::Clock;
 use crate::domain::invalidation::Invalidation;
 use crate::store::ExchangeLock;
+use crate::telemetry::cache_metrics::CacheName;
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::http::UpstreamHttp;
 
@@ -60,8 +61,9 @@ impl Exchanges {
         self
     }
 
-    /// Counts coalesced misses and lock failures.
+    /// Counts coalesced misses and lock failures, and the cache's hits and misses.
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.cache.counters = metrics.cache(CacheName::Exchange);
         self.fetcher.metrics = Some(metrics);
         self
     }
@@ -93,6 +95,7 @@ impl Exchanger {
     /// replicas too).
     pub async fn exchange(&self, request: ExchangeRequest) -> Answer {
         let key = request.key;
+        // Not counted: callers count their own look first (`cached`).
         if let Some(hit) = self.cache.cached(&key) {
             return Ok(hit);
         }
@@ -120,9 +123,9 @@ impl Exchanger {
 
     /// The cached downstream token under `key`, while fresh: callers look here before
     /// gathering what a provider call needs (the grant's tokens), so a hit touches
-    /// nothing but the cache.
+    /// nothing but the cache. Counted in `token_broker_cache_requests_total`.
     pub fn cached(&self, key: &[u8; 32]) -> Option<Arc<Exchanged>> {
-        self.cache.cached(key)
+        self.cache.looked_up(key)
     }
 
     /// Forgets the exchanged tokens `what` covers.

@@ -255,6 +255,10 @@ impl Store for MemoryStore {
         let mut held = self.consent_cookie_key.write().map_err(poisoned)?;
         Ok(held.get_or_insert(candidate).clone())
     }
+
+    async fn probe(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

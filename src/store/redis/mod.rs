@@ -382,6 +382,16 @@ impl Store for RedisStore {
         })
         .await
     }
+
+    async fn probe(&self) -> Result<(), StoreError> {
+        self.call(|s| async move {
+            ::redis::cmd("PING")
+                .query_async::<()>(&mut s.conn())
+                .await
+                .map_err(codec::redis_error)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

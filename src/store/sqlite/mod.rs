@@ -287,6 +287,16 @@ impl Store for SqliteStore {
         self.write(move |tx, s| secrets::get_or_insert(tx, s, CONSENT_COOKIE_KEY, &candidate))
             .await
     }
+
+    async fn probe(&self) -> Result<(), StoreError> {
+        self.run(|conn, _| {
+            // Dropping the transaction uncommitted rolls it back.
+            conn.transaction_with_behavior(TransactionBehavior::Immediate)
+                .map(drop)
+                .map_err(db_error)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

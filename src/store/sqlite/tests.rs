@@ -211,3 +211,19 @@ async fn a_spent_assertion_stays_spent_across_a_restart() {
     let restarted = reopen(&path);
     assert!(!restarted.spend_assertion([9; 32], 1_000, 20).await.unwrap());
 }
+
+/// The readiness probe takes the write lock: while another process holds it (past the
+/// busy timeout), the store is not ready; once it lets go, it is.
+#[actix_web::test]
+async fn the_probe_fails_while_another_writer_holds_the_file() {
+    use crate::store::Store;
+
+    let (_dir, path) = temp_db();
+    let store = reopen(&path);
+    store.probe().await.unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    assert!(store.probe().await.is_err());
+    other.execute_batch("ROLLBACK").unwrap();
+    store.probe().await.unwrap();
+}

@@ -8,6 +8,7 @@ mod grants;
 mod listing;
 pub mod login_state;
 mod passthrough;
+mod probe;
 pub mod rate_limits;
 mod rotation;
 mod signing_keys;
@@ -21,6 +22,7 @@ pub use concurrency::*;
 pub use grants::*;
 pub use listing::*;
 pub use passthrough::*;
+pub use probe::*;
 pub use rotation::*;
 pub use signing_keys::*;
 
@@ -154,6 +156,7 @@ macro_rules! store_behaviour {
             listed_grants_show_revocation_and_the_last_refresh,
             a_replaced_grant_moves_between_filters_and_a_swept_one_leaves,
             clients_are_listed_in_id_order_a_page_at_a_time,
+            a_probe_succeeds_and_changes_nothing,
         );
         $crate::store::suite::store_behaviour!(@threads $open;
             concurrent_tasks_presenting_one_token_rotate_it_once,

@@ -25,6 +25,7 @@ async fn every_call_is_unavailable(store: &RedisStore) {
     unavailable(store.put_grant(grant("g2")).await);
     unavailable(store.put_client(client("c2", 1, None)).await);
     unavailable(store.count_clients().await);
+    unavailable(store.probe().await);
     unavailable(
         store
             .rotate_refresh([1; 32], record("g1", 5), 5, Duration::ZERO)
