@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Makes sure `redis-server` is installed, for the tests of the Redis store
-# (src/store/redis/tests/). Each test module starts its own redis-server on a free
-# loopback port and stops it when done; the system service is never started.
-# Idempotent.
+# Makes sure `redis-server` is installed, built with TLS, for the tests of the Redis
+# store (src/store/redis/tests/, tests/it/redis_tls.rs). Each test module starts its
+# own redis-server on a free loopback port (TLS ones with certificates the test makes)
+# and stops it when done; the system service is never started. Idempotent.
 set -euo pipefail
 
 find_redis() {
@@ -40,4 +40,11 @@ if [[ -z "$redis_bin" ]]; then
     fi
 fi
 
-echo "ensure-redis: $("$redis_bin" --version)"
+# The TLS tests start `redis-server --tls-port`: Debian builds TLS in, linked to
+# libssl; a build without it would fail them with a less clear message.
+if command -v ldd >/dev/null && ! ldd "$redis_bin" | grep -q 'libssl'; then
+    echo "ensure-redis: $redis_bin is built without TLS (no libssl); the TLS tests need it" >&2
+    exit 1
+fi
+
+echo "ensure-redis: $("$redis_bin" --version) (TLS)"

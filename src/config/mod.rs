@@ -53,8 +53,8 @@ pub use registration::{RegistrationConfig, RegistrationMode};
 pub use resources::{ResourceConfig, allow_rule};
 pub use secret::Secret;
 pub use store::{
-    DEFAULT_DATABASE, EncryptionConfig, KEY_FILE_SUFFIX, STORE_KEY_ENV, StoreBackend, StoreConfig,
-    StoreKey, where_state_lives,
+    ClientIdentity, DEFAULT_DATABASE, EncryptionConfig, KEY_FILE_SUFFIX, RedisTls, RedisUrl,
+    STORE_KEY_ENV, StoreBackend, StoreConfig, StoreKey, where_state_lives,
 };
 pub use upstream_key::{UpstreamClientAuth, UpstreamClientKey};
 

@@ -71,6 +71,8 @@ impl PartialEq for Secret {
     }
 }
 
+impl Eq for Secret {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

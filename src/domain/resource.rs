@@ -25,6 +25,9 @@ pub fn path_covers(base: &str, path: &str) -> bool {
 pub struct Authority {
     pub host: String,
     pub port: u16,
+    /// The port a `Host` without one means for this URI: its scheme's default (443 for
+    /// https, 80 for http).
+    pub default_port: u16,
 }
 
 impl Authority {
@@ -33,15 +36,21 @@ impl Authority {
         Some(Self {
             host: url.host_str()?.to_ascii_lowercase(),
             port: url.port_or_known_default()?,
+            default_port: url::Url::parse(&format!("{}://x", url.scheme()))
+                .ok()?
+                .port_or_known_default()?,
         })
     }
 
     /// Whether some request host names both authorities: the same host on the same port,
-    /// or on the two default ports (a `Host` without a port names either).
+    /// or each on its scheme's default port (a `Host` without a port names both).
     pub fn overlaps(&self, other: &Self) -> bool {
-        let default = |port: u16| port == 80 || port == 443;
         self.host == other.host
-            && (self.port == other.port || (default(self.port) && default(other.port)))
+            && (self.port == other.port || (self.on_default() && other.on_default()))
+    }
+
+    fn on_default(&self) -> bool {
+        self.port == self.default_port
     }
 
     /// Whether a request's host (`Host` or a trusted `X-Forwarded-Host`: `host[:port]`,
@@ -50,7 +59,7 @@ impl Authority {
     pub fn matches(&self, request_host: &str) -> bool {
         let (host, port) = split_host(request_host.trim());
         let port = match port {
-            None => self.port == 80 || self.port == 443,
+            None => self.on_default(),
             Some(port) => port.parse::<u16>().is_ok_and(|p| p == self.port),
         };
         port && host.eq_ignore_ascii_case(&self.host)
@@ -314,6 +323,7 @@ mod tests {
         Authority {
             host: host.into(),
             port,
+            default_port: if port == 80 { 80 } else { 443 },
         }
     }
 
@@ -333,6 +343,23 @@ mod tests {
         assert!(a.overlaps(&authority("a.example", 80)));
         assert!(!a.overlaps(&authority("a.example", 8443)));
         assert!(!a.overlaps(&authority("b.example", 443)));
+    }
+
+    #[test]
+    fn a_host_without_a_port_means_the_uris_own_schemes_default() {
+        let of = |uri: &str| Authority::of(&url::Url::parse(uri).unwrap()).unwrap();
+        // TLS on port 80, plain HTTP on 443: a bare host names neither.
+        let tls_on_80 = of("https://a.example:80/mcp");
+        let http_on_443 = of("http://a.example:443/mcp");
+        assert!(!tls_on_80.matches("a.example"));
+        assert!(!http_on_443.matches("a.example"));
+        assert!(tls_on_80.matches("a.example:80"));
+        assert!(of("http://a.example/mcp").matches("a.example"));
+        assert!(of("https://a.example/mcp").matches("a.example"));
+        // Each on its own default: a bare host names both, so they overlap.
+        assert!(of("https://a.example/mcp").overlaps(&of("http://a.example/mcp")));
+        assert!(!tls_on_80.overlaps(&of("https://a.example/mcp")));
+        assert!(tls_on_80.overlaps(&of("http://a.example/mcp")));
     }
 
     #[test]

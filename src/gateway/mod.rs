@@ -17,6 +17,7 @@ pub mod filter;
 pub mod jsonrpc;
 mod proxy;
 mod routes;
+mod servers;
 mod sessions;
 mod version;
 

@@ -1,4 +1,4 @@
-//! One route per `[[gateway]]` path: POST (JSON-RPC messages), GET (the server's event
+//! One route per `[[gateway]]` path (its servers, one per resource: `servers`): POST (JSON-RPC messages), GET (the server's event
 //! stream), DELETE (the session's end); other methods 405. The request's protocol
 //! revision (`version`) decides what holds: from 2026-07-28 POST only and no sessions;
 //! before it, sessions bound to their opener (`sessions`).
@@ -15,6 +15,7 @@ use super::access::{self, Authorized, Intent};
 use super::filter::Lists;
 use super::jsonrpc::{self, INVALID_REQUEST, Invalid, Message, SERVER_ERROR};
 use super::proxy::{Outbound, Upstream};
+use super::servers::Servers;
 use super::sessions::{self, Owner, Presented, SessionBinder};
 use super::version::{self, Version};
 use crate::config::{GatewayConfig, IdentityHeaders};
@@ -35,37 +36,41 @@ pub fn routes(
     session_key: aws_lc_rs::hmac::Key,
     max_body_bytes: usize,
 ) -> impl FnOnce(&mut ServiceConfig) + use<> {
-    let gateways: Vec<(String, Result<Upstream, String>)> = gateways
-        .iter()
-        .map(|g| (g.path.clone(), Upstream::new(g, identity)))
+    // One route per path, in configuration order, with every entry at that path.
+    let mut paths: Vec<&str> = Vec::new();
+    for gateway in gateways {
+        if !paths.contains(&gateway.path.as_str()) {
+            paths.push(&gateway.path);
+        }
+    }
+    let routes: Vec<(String, Servers)> = paths
+        .into_iter()
+        .map(|path| {
+            let entries = gateways.iter().filter(|g| g.path == path);
+            (path.to_owned(), Servers::new(entries, identity))
+        })
         .collect();
     let binder = web::Data::new(SessionBinder::new(session_key));
     let limit = web::Data::new(BodyLimit(max_body_bytes));
     move |cfg: &mut ServiceConfig| {
-        for (path, upstream) in gateways {
-            match upstream {
-                Ok(upstream) => cfg.service(
-                    web::resource(path)
-                        .app_data(web::Data::new(upstream))
-                        .app_data(binder.clone())
-                        .app_data(limit.clone())
-                        .route(web::post().to(post))
-                        .route(web::get().to(get))
-                        .route(web::delete().to(delete))
-                        .default_service(web::to(not_allowed)),
-                ),
-                Err(error) => {
-                    tracing::error!(%error, %path, "gateway route unavailable");
-                    cfg.service(web::resource(path).to(broken))
-                }
-            };
+        for (path, servers) in routes {
+            cfg.service(
+                web::resource(path)
+                    .app_data(web::Data::new(servers))
+                    .app_data(binder.clone())
+                    .app_data(limit.clone())
+                    .route(web::post().to(post))
+                    .route(web::get().to(get))
+                    .route(web::delete().to(delete))
+                    .default_service(web::to(not_allowed)),
+            );
         }
     }
 }
 
 async fn post(
     access: web::Data<Access>,
-    upstream: web::Data<Upstream>,
+    servers: web::Data<Servers>,
     binder: web::Data<SessionBinder>,
     limit: web::Data<BodyLimit>,
     req: HttpRequest,
@@ -88,6 +93,10 @@ async fn post(
         Ok(authorized) => authorized,
         Err(refused) => return refused.response(&id),
     };
+    let upstream = match servers.of(authorized.resource) {
+        Ok(upstream) => upstream,
+        Err(unserved) => return unserved.response(&id),
+    };
     let lists = tool_lists(&messages);
     let visible = authorized.viewer(&access);
     let exchange = Exchange {
@@ -102,7 +111,7 @@ async fn post(
     let result = upstream
         .forward(outbound, &authorized, lists, visible)
         .await;
-    exchange.answer(&upstream, result, &id)
+    exchange.answer(upstream, result, &id)
 }
 
 /// The body's messages and the revision they speak: the headers must agree with the
@@ -131,28 +140,28 @@ fn tool_lists(messages: &[Message]) -> Option<Lists> {
 /// answers (tool lists too) on resumption, so any tool list in it is filtered.
 async fn get(
     access: web::Data<Access>,
-    upstream: web::Data<Upstream>,
+    servers: web::Data<Servers>,
     binder: web::Data<SessionBinder>,
     req: HttpRequest,
 ) -> HttpResponse {
-    stream(access, upstream, binder, req, reqwest::Method::GET).await
+    stream(access, servers, binder, req, reqwest::Method::GET).await
 }
 
 /// DELETE: the end of a session (2025-03-26 to 2025-11-25).
 async fn delete(
     access: web::Data<Access>,
-    upstream: web::Data<Upstream>,
+    servers: web::Data<Servers>,
     binder: web::Data<SessionBinder>,
     req: HttpRequest,
 ) -> HttpResponse {
-    stream(access, upstream, binder, req, reqwest::Method::DELETE).await
+    stream(access, servers, binder, req, reqwest::Method::DELETE).await
 }
 
 /// GET or DELETE: 405 for a revision without sessions (before anything else: nothing
 /// of it reaches the MCP server); else the caller's own session only.
 async fn stream(
     access: web::Data<Access>,
-    upstream: web::Data<Upstream>,
+    servers: web::Data<Servers>,
     binder: web::Data<SessionBinder>,
     req: HttpRequest,
     method: reqwest::Method,
@@ -165,6 +174,10 @@ async fn stream(
     let authorized = match access::authorize(&access, &req, Intent::Stream).await {
         Ok(authorized) => authorized,
         Err(refused) => return refused.response(&Value::Null),
+    };
+    let upstream = match servers.of(authorized.resource) {
+        Ok(upstream) => upstream,
+        Err(unserved) => return unserved.response(&Value::Null),
     };
     let exchange = Exchange {
         req: &req,
@@ -181,7 +194,7 @@ async fn stream(
     let result = upstream
         .forward(outbound, &authorized, lists, visible)
         .await;
-    exchange.answer(&upstream, result, &Value::Null)
+    exchange.answer(upstream, result, &Value::Null)
 }
 
 /// One request on its way through: who sends it, in which revision, and the session
@@ -196,6 +209,7 @@ struct Exchange<'r> {
 impl Exchange<'_> {
     fn owner(&self) -> Owner<'_> {
         Owner {
+            resource: &self.authorized.resource.uri,
             path: self.req.path(),
             principal: self.authorized.principal.as_deref(),
         }
@@ -310,13 +324,4 @@ fn post_only() -> HttpResponse {
         .headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("POST"));
     response
-}
-
-async fn broken() -> HttpResponse {
-    jsonrpc::error_response(
-        StatusCode::BAD_GATEWAY,
-        &Value::Null,
-        SERVER_ERROR,
-        "the gateway is not available",
-    )
 }

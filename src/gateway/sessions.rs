@@ -5,7 +5,7 @@
 //! another caller presenting it could read or inject into the owner's session.
 //!
 //! So the client never sees the server's session id as it is: the gateway hands out
-//! `tag.id`, where the tag is an HMAC over the gateway path, the caller (subject and
+//! `tag.id`, where the tag is an HMAC over the resource and the gateway path, the caller (subject and
 //! client, or anonymous) and the server's id; it hands the server `id` only when the
 //! tag verifies for the caller presenting it. Nothing is stored: every replica with
 //! the key (the store's, see `LoginCookies::derived_key`) checks the binding, it
@@ -42,7 +42,9 @@ pub struct SessionBinder {
 
 /// Who a session belongs to: the verified caller, or nobody in particular.
 pub struct Owner<'a> {
-    /// The gateway path (each `[[gateway]]` fronts its own MCP server).
+    /// The resource the request was judged by (gateways on several hosts may share a
+    /// path) and the gateway path (each `[[gateway]]` fronts its own MCP server).
+    pub resource: &'a str,
     pub path: &'a str,
     /// `None` for a request let through without a token.
     pub principal: Option<&'a Principal>,
@@ -121,6 +123,7 @@ impl SessionBinder {
             context.update(&(bytes.len() as u64).to_be_bytes());
             context.update(bytes);
         };
+        part(owner.resource.as_bytes());
         part(owner.path.as_bytes());
         match owner.principal {
             Some(principal) => {

@@ -11,11 +11,11 @@ use crate::domain::invalidation::Invalidation;
 use crate::flows::grants::Grants;
 
 pub async fn invalidate(
-    _: Authorized,
+    Authorized(caller): Authorized,
     grants: web::Data<Grants>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let what = Invalidation::from_json(&body).map_err(ApiError::InvalidRequest)?;
-    grants.invalidate(what.clone()).await;
+    grants.invalidate_for_operator(what.clone(), caller).await;
     Ok(HttpResponse::Ok().json(json!({ "invalidated": what })))
 }

@@ -42,12 +42,12 @@ pub async fn show(
 }
 
 pub async fn reset(
-    _: Authorized,
+    Authorized(caller): Authorized,
     budgets: web::Data<Budgets>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let params = params(&req)?;
-    let report = budgets.reset(params.query()).await?;
+    let report = budgets.reset(params.query(), caller).await?;
     Ok(HttpResponse::Ok().json(report))
 }
 

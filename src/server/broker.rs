@@ -84,6 +84,15 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
     let metrics = Metrics::with_audit_subject_key(config.audit.subject_key.as_ref())?;
     let http = UpstreamHttp::new(config.upstream.timeout).map_err(StartError::Upstream)?;
     let upstream_http = http.clone();
+    // What can fail comes before the first actor starts: an actor left behind by a
+    // failed start panics as the runtime goes away, burying the reason.
+    let opened = crate::store::open_shared(&config.store)?;
+    let store: Arc<dyn Store> = opened.store;
+    let signing = Arc::new(SigningKeys::for_config(
+        &config,
+        store.clone(),
+        clock.unix(),
+    )?);
     let discovery = Discovery::start(
         http.clone(),
         config.upstream.issuer.clone(),
@@ -92,13 +101,6 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
         metrics.clone(),
     );
     let issuer = config.upstream.issuer.as_str().to_owned();
-    let opened = crate::store::open_shared(&config.store)?;
-    let store: Arc<dyn Store> = opened.store;
-    let signing = Arc::new(SigningKeys::for_config(
-        &config,
-        store.clone(),
-        clock.unix(),
-    )?);
     actix_web::rt::spawn(reload_periodically(signing.clone(), clock.clone()));
     let grants = ScopeCache::new(store.clone(), clock.clone(), &config.scope_cache);
     let introspector = config.verify.introspection.then(|| {
@@ -313,6 +315,7 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
         resources.clone(),
         opened.rate_limits.clone(),
         clock.clone(),
+        metrics.clone(),
     ));
     let access = Arc::new(crate::flows::access::Access::new(
         resources,

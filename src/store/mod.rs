@@ -83,7 +83,9 @@ pub struct OpenedStore {
 }
 
 /// [`open`], with the peers of a shared store. Synchronous: a Redis store connects
-/// lazily, and a broker started while Redis is down answers 503 until it is up.
+/// lazily, and a broker started while Redis is down answers 503 until it is up; one
+/// first contact (a few seconds at most) refuses a Redis that rejects the broker's
+/// TLS or credentials.
 pub fn open_shared(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
     let sealed = |backend: &str| match (&config.encryption, &config.key_file) {
         (Some(keys), _) => sealer(keys),
@@ -111,8 +113,15 @@ pub fn open_shared(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
             exchange_lock: None,
             refresh_lock: None,
         }),
-        StoreBackend::Redis { url, key_prefix } => {
-            let store = RedisStore::open(url.expose(), key_prefix, sealed("redis")?)?;
+        StoreBackend::Redis {
+            url,
+            password,
+            key_prefix,
+            tls,
+        } => {
+            let client = redis::client(url.expose(), password.as_ref(), tls.as_ref())?;
+            let store = RedisStore::with_client(client, key_prefix, sealed("redis")?)?;
+            store.first_contact()?;
             Ok(OpenedStore {
                 peers: Some(store.peers()),
                 login_state: Arc::new(store.clone()),

@@ -5,7 +5,7 @@
 //! event carries a token, code, secret or assertion; subjects are pseudonymised
 //! (`base64url(HMAC-SHA256(key, subject))`) when `[audit] pseudonymize_subjects` is on.
 //!
-//! Refusals (rate limits, address lists) are hot paths: the counters are resolved
+//! Refusals (rate limits, address lists, tokens) are hot paths: the counters are resolved
 //! once here, and an event's fields are formatted only when a subscriber takes the
 //! `audit` target, so with audit output off an event costs one atomic increment.
 
@@ -93,6 +93,15 @@ pub enum AuditEvent<'a> {
     },
     /// A request refused for its client address (`list`: `deny` or `allow`).
     AddressRefused { target: &'a str, list: &'a str },
+    /// A request to a protected resource (forward-auth, the gateway, the broker's own
+    /// routes) refused for its token: `reason` is the refusal's (`missing_token`,
+    /// `expired`, `bad_signature`, `revoked`, `insufficient_scope`, …).
+    TokenRefused { resource: &'a str, reason: &'a str },
+    /// A client registration removed by the broker itself: `reason` `unused` (never
+    /// used within `registration.unused_client_ttl`) or `idle` (not used within
+    /// `registration.idle_client_ttl`); its provider registration deleted first
+    /// (RFC 7592) in proxy mode.
+    ClientRemoved { client_id: &'a str, reason: &'a str },
     /// A login (`stage = "login"`), a refresh (`"refresh"`) or a request (`"request"`) refused by the
     /// resource's allow rule (`[resources.allow]`); `condition` is the first one unmet
     /// (`groups_any`, `groups_all`, `email_domains`, `subjects`).
@@ -111,10 +120,18 @@ pub enum AdminTarget<'a> {
     Grant(&'a str),
     Client(&'a str),
     Subject(&'a str),
+    /// Every cache entry (`{"all": true}`).
+    All,
+    /// A caller's rate-limit budgets on a resource (`key_kind`: what the caller was
+    /// named by).
+    Budget {
+        resource: &'a str,
+        key_kind: &'a str,
+    },
 }
 
 /// Every event name, in the order of [`AuditEvent::index`]: the metric's label values.
-const NAMES: [&str; 15] = [
+const NAMES: [&str; 17] = [
     "client_registered",
     "client_deleted",
     "consent_given",
@@ -129,6 +146,8 @@ const NAMES: [&str; 15] = [
     "admin_action",
     "rate_limited",
     "address_refused",
+    "token_refused",
+    "client_removed",
     "access_denied",
 ];
 
@@ -149,7 +168,9 @@ impl AuditEvent<'_> {
             Self::AdminAction { .. } => 11,
             Self::RateLimited { .. } => 12,
             Self::AddressRefused { .. } => 13,
-            Self::AccessDenied { .. } => 14,
+            Self::TokenRefused { .. } => 14,
+            Self::ClientRemoved { .. } => 15,
+            Self::AccessDenied { .. } => 16,
         }
     }
 
@@ -272,6 +293,12 @@ impl Audit {
                     let subject = self.subject(subject);
                     tracing::info!(target: "audit", event = name, caller, action, subject = %subject, count);
                 }
+                AdminTarget::All => {
+                    tracing::info!(target: "audit", event = name, caller, action, all = true, count);
+                }
+                AdminTarget::Budget { resource, key_kind } => {
+                    tracing::info!(target: "audit", event = name, caller, action, resource, key_kind, count);
+                }
             },
             AuditEvent::RateLimited {
                 resource,
@@ -282,6 +309,12 @@ impl Audit {
             }
             AuditEvent::AddressRefused { target, list } => {
                 tracing::info!(target: "audit", event = name, target, list);
+            }
+            AuditEvent::TokenRefused { resource, reason } => {
+                tracing::info!(target: "audit", event = name, resource, reason);
+            }
+            AuditEvent::ClientRemoved { client_id, reason } => {
+                tracing::info!(target: "audit", event = name, client_id, reason);
             }
             AuditEvent::AccessDenied {
                 client_id,

@@ -244,3 +244,90 @@ async fn pseudonymised_subjects_never_show_the_raw_subject() {
     );
     broker.stop().await;
 }
+
+/// The recorded events of `name` that carry `field` = `value`.
+fn events_named(name: &str, field: &str, value: &str) -> Vec<Event> {
+    recorded()
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e.get("event").map(String::as_str) == Some(name)
+                && e.get(field).map(String::as_str) == Some(value)
+        })
+        .cloned()
+        .collect()
+}
+
+#[actix_web::test]
+async fn operator_invalidations_budget_resets_and_refused_tokens_are_recorded() {
+    recorded();
+    let subject = format!("audit-{}", uuid::Uuid::new_v4());
+    let broker = broker_for(&subject, "[resources.rate_limit]\nupstream_token = 100\n").await;
+    let resource = broker.at("/mcp");
+
+    let response = crate::support::http()
+        .post(broker.at("/admin/invalidate"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({ "subject": subject }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        events_named("admin_action", "subject", &subject),
+        [event(&[
+            ("event", "admin_action"),
+            ("caller", "127.0.0.1"),
+            ("action", "invalidate"),
+            ("subject", &subject),
+            ("count", "0"),
+        ])]
+    );
+
+    let reset = format!(
+        "/admin/rate-limits/reset?resource={}&subject={subject}&client=app",
+        url::form_urlencoded::byte_serialize(resource.as_bytes()).collect::<String>()
+    );
+    let (status, body) = call(&broker, Method::POST, &reset, Some(ADMIN)).await;
+    assert_eq!(status, 200, "{body}");
+    let resets = events_named("admin_action", "resource", &resource);
+    assert_eq!(resets.len(), 1, "{resets:?}");
+    assert_eq!(resets[0]["action"], "reset_rate_limits");
+    assert_eq!(resets[0]["caller"], "127.0.0.1");
+
+    // A forged token at forward-auth: refused, and recorded with the reason only.
+    let forged = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
+    let response = crate::support::http()
+        .get(broker.at("/auth/verify"))
+        .header("x-original-uri", "/mcp")
+        .bearer_auth(forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let refused = events_named("token_refused", "resource", &resource);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(!refused[0]["reason"].is_empty());
+    assert!(refused[0].values().all(|v| !v.contains(forged)));
+    broker.stop().await;
+}
+
+#[actix_web::test]
+async fn a_registration_the_sweep_removes_is_recorded_with_why() {
+    recorded();
+    let subject = format!("audit-{}", uuid::Uuid::new_v4());
+    let broker = broker_for(&subject, "").await;
+    let client = register(&broker, "Never used").await;
+    broker.clock.advance(Duration::from_secs(24 * 3600 + 1));
+    assert_eq!(broker.state.registration.sweep().await.unwrap().removed, 1);
+    assert_eq!(
+        events_named("client_removed", "client_id", &client),
+        [event(&[
+            ("event", "client_removed"),
+            ("client_id", &client),
+            ("reason", "unused"),
+        ])]
+    );
+    broker.stop().await;
+}

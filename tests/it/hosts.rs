@@ -311,3 +311,90 @@ async fn envoy_appends_the_original_path_and_no_header_overrides_it() {
     assert_eq!(response.status(), 401);
     broker.stop().await;
 }
+
+/// A gateway tools/call to `/mcp` on `host`.
+async fn gateway_call(broker: &TestBroker, host: &str, token: &str) -> reqwest::Response {
+    http()
+        .post(broker.at("/mcp"))
+        .header("host", host)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .bearer_auth(token)
+        .body(
+            serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": { "name": "notes_read", "arguments": {} } })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn two_gateways_on_one_path_send_each_host_to_its_own_server() {
+    use crate::gateway::mcp_upstream::start_upstream;
+    let (server_a, url_a) = start_upstream();
+    let (server_b, url_b) = start_upstream();
+    let gateways = format!(
+        r#"
+[[gateway]]
+path = "/mcp"
+resource = "{A}"
+upstream = "{url_a}/json"
+
+[[gateway]]
+path = "/mcp"
+resource = "{B}"
+upstream = "{url_b}/json"
+"#
+    );
+    let broker = TestBroker::start_with(&two_hosts(&gateways), |_| {}).await;
+    let for_a = broker.idp.service_token(A, "notes:read").await;
+    let for_b = broker.idp.service_token(B, "notes:read").await;
+
+    assert_eq!(
+        gateway_call(&broker, "a.example", &for_a).await.status(),
+        200
+    );
+    assert_eq!((server_a.seen().len(), server_b.seen().len()), (1, 0));
+    assert_eq!(
+        gateway_call(&broker, "b.example:80", &for_b).await.status(),
+        200
+    );
+    assert_eq!((server_a.seen().len(), server_b.seen().len()), (1, 1));
+
+    // A token for a.example at b.example is judged by b.example's rules: refused, and
+    // neither server sees it; a host naming neither server reaches neither.
+    assert_eq!(
+        gateway_call(&broker, "b.example", &for_a).await.status(),
+        401
+    );
+    assert_eq!(
+        gateway_call(&broker, "c.example", &for_a).await.status(),
+        400
+    );
+    assert_eq!((server_a.seen().len(), server_b.seen().len()), (1, 1));
+    broker.stop().await;
+}
+
+#[actix_web::test]
+async fn a_gateway_serves_only_its_own_hosts_resource() {
+    use crate::gateway::mcp_upstream::start_upstream;
+    let (server_a, url_a) = start_upstream();
+    let gateway = format!(
+        "\n[[gateway]]\npath = \"/mcp\"\nresource = \"{A}\"\nupstream = \"{url_a}/json\"\n"
+    );
+    let broker = TestBroker::start_with(&two_hosts(&gateway), |_| {}).await;
+    let for_b = broker.idp.service_token(B, "notes:read").await;
+    // b.example's token passes b.example's rules, but no MCP server is b.example's here.
+    let response = gateway_call(&broker, "b.example", &for_b).await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("host"),
+        "{body}"
+    );
+    assert!(server_a.seen().is_empty());
+    broker.stop().await;
+}

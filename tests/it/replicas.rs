@@ -211,6 +211,12 @@ async fn a_login_moves_between_replicas_and_a_code_is_spent_for_both() {
     let redis = Redis::start();
     let idp = TestDevIdp::start().await;
     let replicas = Replicas::start(&idp, Shared::Redis(redis.url())).await;
+    a_login_moves_between(&replicas).await;
+}
+
+/// A login started on A continues on B, its code redeemed on A is a replay on B, and
+/// the replay's revocation reaches A (over the store's pub/sub).
+pub(crate) async fn a_login_moves_between(replicas: &Replicas) {
     let (a, b, issuer) = (replicas.a(), replicas.b(), replicas.a());
 
     // Registered and authorized on A; consent and callback on B.

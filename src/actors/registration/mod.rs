@@ -28,6 +28,7 @@ use crate::domain::client_metadata::TokenEndpointAuthMethod;
 use crate::domain::upstream_request::Profile;
 use crate::redact::Redacted;
 use crate::store::{ClientOrigin, RecentClients, Store, StoreError, StoredClient};
+use crate::telemetry::audit::AuditEvent;
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::http::UpstreamHttp;
 use crate::upstream::registration;
@@ -231,6 +232,7 @@ impl Handler<Sweep> for Registration {
         let now = self.clock.unix();
         let unused_before = now.saturating_sub(self.config.unused_ttl.as_secs());
         let idle_before = now.saturating_sub(self.config.idle_ttl.as_secs());
+        let metrics = self.metrics.clone();
         let work = async move {
             let mut report = SweepReport::default();
             for client in store.stale_clients(unused_before, idle_before).await? {
@@ -247,6 +249,15 @@ impl Handler<Sweep> for Registration {
                 }
                 if store.delete_client(&client.client_id).await? {
                     report.removed += 1;
+                    let reason = if client.last_used_at.is_some() {
+                        "idle"
+                    } else {
+                        "unused"
+                    };
+                    metrics.audit(AuditEvent::ClientRemoved {
+                        client_id: &client.client_id,
+                        reason,
+                    });
                 }
             }
             Ok(report)

@@ -5,7 +5,8 @@ use crate::config::{ConfigError, Environment, load_str};
 
 use super::*;
 
-const BASE: &str = r#"
+/// The sections every test configuration needs besides `[store]`.
+pub(super) const BASE: &str = r#"
 [server]
 public_url = "https://broker.example.com"
 
@@ -249,7 +250,13 @@ fn a_redis_store_reads_its_url_and_prefix() {
         )]),
     )
     .unwrap();
-    let StoreBackend::Redis { url, key_prefix } = &store.backend else {
+    let StoreBackend::Redis {
+        url,
+        key_prefix,
+        password: None,
+        tls: None,
+    } = &store.backend
+    else {
         panic!("{:?}", store.backend);
     };
     assert_eq!(
@@ -283,7 +290,7 @@ fn every_redis_problem_is_reported_with_its_key() {
     assert!(has(&found, "store.encryption.key_id"), "{found:?}");
     for (url, why) in [
         ("http://redis.internal", "not redis://"),
-        ("rediss://redis.internal", "TLS"),
+        ("rediss://redis.internal/#insecure", "certificate checks"),
         ("redis://", "no host"),
         ("not a url", "not a URL"),
         ("env:UNSET_REDIS_URL", "UNSET_REDIS_URL"),

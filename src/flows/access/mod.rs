@@ -303,6 +303,10 @@ impl Access {
             if rejection == Rejection::Unavailable {
                 return Denial::unavailable(rejection.reason());
             }
+            self.metrics.audit(AuditEvent::TokenRefused {
+                resource: &resource.uri,
+                reason: rejection.reason(),
+            });
             Denial::unauthenticated(
                 resource,
                 rejection.reason(),
@@ -340,6 +344,10 @@ impl Access {
         let missing = resource.required_scopes.missing_from(&principal.scopes);
         if !missing.is_empty() {
             self.metrics.auth_failure("insufficient_scope");
+            self.metrics.audit(AuditEvent::TokenRefused {
+                resource: &resource.uri,
+                reason: "insufficient_scope",
+            });
             tracing::info!(reason = "insufficient_scope", %missing, resource = %resource.uri, "request refused");
             // `scope` names everything needed, so a client that re-requests exactly it
             // keeps what it had; the description names what was missing of it.

@@ -13,6 +13,8 @@ use crate::clock::Clock;
 use crate::config::{KeyPart, Policy, ResourceConfig};
 use crate::domain::rate_limit::left;
 use crate::store::RateLimits;
+use crate::telemetry::audit::{AdminTarget, AuditEvent};
+use crate::telemetry::metrics::Metrics;
 
 /// How an API key's principal names its client (`tokens::api_keys`).
 const API_KEY_PREFIX: &str = "api-key:";
@@ -22,6 +24,7 @@ pub struct Budgets {
     resources: Arc<[ResourceConfig]>,
     counters: Arc<dyn RateLimits>,
     clock: Clock,
+    metrics: Metrics,
 }
 
 /// Whose budgets: the resource by its configured URI, and what the caller is known
@@ -80,11 +83,13 @@ impl Budgets {
         resources: Arc<[ResourceConfig]>,
         counters: Arc<dyn RateLimits>,
         clock: Clock,
+        metrics: Metrics,
     ) -> Self {
         Self {
             resources,
             counters,
             clock,
+            metrics,
         }
     }
 
@@ -115,8 +120,13 @@ impl Budgets {
     }
 
     /// Gives the caller every budget that applies to it back whole; idempotent. The
-    /// answer is the view afterwards.
-    pub async fn reset(&self, query: BudgetQuery<'_>) -> Result<BudgetReport, BudgetError> {
+    /// answer is the view afterwards. Recorded in the audit trail as an `admin_action`
+    /// by `caller` (the operator's address).
+    pub async fn reset(
+        &self,
+        query: BudgetQuery<'_>,
+        caller: Option<IpAddr>,
+    ) -> Result<BudgetReport, BudgetError> {
         let (_, key, key_kind, rules) = self.rules(query)?;
         for policy in &rules {
             self.counters
@@ -133,6 +143,16 @@ impl Budgets {
             rules = rules.len(),
             "rate-limit budgets reset by the operator"
         );
+        let caller = caller.map(|ip| ip.to_string()).unwrap_or_default();
+        self.metrics.audit(AuditEvent::AdminAction {
+            caller: &caller,
+            action: "reset_rate_limits",
+            target: AdminTarget::Budget {
+                resource: query.resource,
+                key_kind,
+            },
+            count: rules.len() as u64,
+        });
         self.show(query).await
     }
 

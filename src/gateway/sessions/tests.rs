@@ -32,6 +32,7 @@ fn a_session_is_its_opener_s_alone() {
     let binder = binder();
     let alice = principal("alice", Some("app"));
     let owner = |p| Owner {
+        resource: "https://a.example/mcp",
         path: "/mcp",
         principal: p,
     };
@@ -60,11 +61,22 @@ fn a_session_is_its_opener_s_alone() {
         Presented::Refused
     );
     let elsewhere = Owner {
+        resource: "https://a.example/mcp",
         path: "/mcp/sse",
         principal: Some(&alice),
     };
     assert_eq!(
         binder.presented(&headers, &elsewhere, false),
+        Presented::Refused
+    );
+    // The same path on another host is another server.
+    let other_host = Owner {
+        resource: "https://b.example/mcp",
+        path: "/mcp",
+        principal: Some(&alice),
+    };
+    assert_eq!(
+        binder.presented(&headers, &other_host, false),
         Presented::Refused
     );
     // Another key (another deployment) does not know it either.
@@ -80,6 +92,7 @@ fn ids_the_gateway_did_not_hand_out_are_refused_and_stateless_ones_ignored() {
     let binder = binder();
     let alice = principal("alice", None);
     let owner = Owner {
+        resource: "https://a.example/mcp",
         path: "/mcp",
         principal: Some(&alice),
     };
@@ -108,6 +121,7 @@ fn answers_carry_the_bound_id_or_none() {
     let binder = binder();
     let alice = principal("alice", None);
     let owner = Owner {
+        resource: "https://a.example/mcp",
         path: "/mcp",
         principal: Some(&alice),
     };

@@ -13,6 +13,8 @@
 //! - The provider's tokens and proxied clients' upstream credentials are sealed as
 //!   the sqlite backend seals them (same associated data), so a dump of Redis yields
 //!   no usable token; codes, refresh tokens and client secrets are only hashes.
+//! - Every connection comes from one client (`connect`): plain or TLS (`rediss://`,
+//!   `[store.tls]`), checked once at start-up (`first_contact`).
 //! - Connections come from a `ConnectionManager`, which reconnects with backoff when
 //!   Redis restarts; while Redis is away every call fails fast with
 //!   `StoreError::Unavailable` (answered 503). All Redis I/O runs on the store's own
@@ -27,6 +29,7 @@
 
 mod clients;
 mod codec;
+mod connect;
 mod exchange_lock;
 mod grants;
 mod keys;
@@ -51,6 +54,7 @@ use ::redis::Client;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use async_trait::async_trait;
 
+pub use self::connect::client;
 pub use self::peers::RedisPeers;
 
 use self::keys::Keys;
@@ -93,14 +97,20 @@ struct Inner {
 }
 
 impl RedisStore {
-    /// A store on the Redis at `url` (`redis://…`), its keys under `key_prefix`. Does
-    /// not connect: the first call does, so a broker starts (and answers 503) while
-    /// Redis is still coming up. Fails only on a malformed URL or when the store's
-    /// thread cannot start.
+    /// A store on the Redis at `url` (`redis://…`, no TLS settings), its keys under
+    /// `key_prefix`. Does not connect (see [`RedisStore::with_client`]).
     pub fn open(url: &str, key_prefix: &str, sealer: Sealer) -> Result<Self, StoreError> {
-        // The client's own message never includes the URL, which may hold a password.
-        let client = Client::open(url)
-            .map_err(|e| StoreError::Unavailable(format!("store.url is not usable: {e}")))?;
+        Self::with_client(client(url, None, None)?, key_prefix, sealer)
+    }
+
+    /// A store on `client`'s Redis (see [`client`]), its keys under `key_prefix`. Does
+    /// not connect: the first call does, so a broker starts (and answers 503) while
+    /// Redis is still coming up. Fails only when the store's thread cannot start.
+    pub fn with_client(
+        client: Client,
+        key_prefix: &str,
+        sealer: Sealer,
+    ) -> Result<Self, StoreError> {
         let io = Arc::new(IoThread::start()?);
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
@@ -126,6 +136,12 @@ impl RedisStore {
                 io,
             }),
         })
+    }
+
+    /// Connects once, at start-up: an error when Redis is there and refuses the
+    /// broker's TLS or credentials; `Ok` when it answers or is away (see `connect`).
+    pub fn first_contact(&self) -> Result<(), StoreError> {
+        connect::first_contact(&self.inner.io, &self.inner.client)
     }
 
     /// The prefix every key starts with.

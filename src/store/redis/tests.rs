@@ -17,6 +17,7 @@ mod rate_limits;
 mod recent_clients;
 mod refresh_lock;
 mod shared;
+mod tls;
 
 use std::sync::Arc;
 

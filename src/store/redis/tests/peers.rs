@@ -14,7 +14,7 @@ use crate::store::Peers;
 const WITHIN: Duration = Duration::from_secs(10);
 
 /// The next invalidation, or a failure after `WITHIN`.
-async fn next(stream: &mut BoxStream<'static, Invalidation>) -> Invalidation {
+pub(super) async fn next(stream: &mut BoxStream<'static, Invalidation>) -> Invalidation {
     tokio::time::timeout(WITHIN, stream.next())
         .await
         .expect("no invalidation arrived")
@@ -23,17 +23,13 @@ async fn next(stream: &mut BoxStream<'static, Invalidation>) -> Invalidation {
 
 /// Waits until `n` connections subscribe to `channel` (subscribing is asynchronous,
 /// and a message published before it would be lost).
-async fn subscribers(server: &RedisServer, channel: &str, n: u64) {
+pub(super) async fn subscribers(server: &RedisServer, channel: &str, n: u64) {
     let deadline = Instant::now() + WITHIN;
     loop {
-        let counted = ::redis::Client::open(server.url())
-            .and_then(|c| c.get_connection())
-            .and_then(|mut conn| {
-                ::redis::cmd("PUBSUB")
-                    .arg("NUMSUB")
-                    .arg(channel)
-                    .query::<(String, u64)>(&mut conn)
-            });
+        let counted = ::redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(channel)
+            .query::<(String, u64)>(&mut server.connection());
         if matches!(counted, Ok((_, found)) if found == n) {
             return;
         }

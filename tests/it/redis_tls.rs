@@ -1,0 +1,97 @@
+//! `token-broker serve` on Redis over TLS (`rediss://`, `[store.tls]`): two replicas
+//! on a `redis-server` that speaks TLS only and requires client certificates act as
+//! one broker (a login moves between them, a revocation reaches both over pub/sub),
+//! and `serve` refuses to start — exit code and reason — on a Redis whose
+//! certificate its CA did not sign, or that wants a client certificate it lacks.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::replicas::{Replicas, Shared, a_login_moves_between, replica_config};
+use crate::support::{TestDevIdp, binary};
+
+#[path = "../../src/store/redis/tests/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use self::harness::RedisServer;
+use self::harness::pki::Pki;
+
+#[actix_web::test]
+async fn replicas_on_a_tls_redis_act_as_one_broker() {
+    let redis = RedisServer::start_tls(true);
+    let idp = TestDevIdp::start().await;
+    let replicas = Replicas::start_with(
+        &idp,
+        Shared::Redis(redis.url()),
+        &format!("\n{}", redis.store_tls_section()),
+    )
+    .await;
+    a_login_moves_between(&replicas).await;
+    // What they shared is in the TLS Redis.
+    let keys: Vec<String> = ::redis::cmd("KEYS")
+        .arg("replicas:*")
+        .query(&mut redis.connection())
+        .unwrap();
+    assert!(keys.iter().any(|k| k.contains("grant")), "{keys:?}");
+}
+
+/// Runs `serve` on `config`; its exit code and output once it exits (bounded).
+fn serve_until_exit(config: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broker.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child: Child = binary()
+        .arg("serve")
+        .arg("--config")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "serve did not refuse to start: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn serve_refuses_a_redis_it_cannot_trust_or_that_refuses_it() {
+    let redis = RedisServer::start_tls(true);
+    let base = replica_config("http://127.0.0.1:9", "http://127.0.0.1:9", &redis.url());
+    let dir = tempfile::tempdir().unwrap();
+    let stranger = Pki::generate().write(dir.path());
+    let files = &redis.tls().files;
+
+    let wrong_ca = format!("{base}\n{}", redis.store_tls_section_trusting(&stranger.ca));
+    let (code, stderr) = serve_until_exit(&wrong_ca);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot open the store"), "{stderr}");
+    assert!(stderr.contains("TLS handshake"), "{stderr}");
+    assert!(stderr.contains("store.tls.ca"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let no_client_cert = format!(
+        "{base}\n[store.tls]\nca = \"file:{}\"\n",
+        files.ca.display()
+    );
+    let (code, stderr) = serve_until_exit(&no_client_cert);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("client_cert"), "{stderr}");
+    // Never a silent plain-text fallback: the plain port is closed (`--port 0`).
+    assert!(!stderr.contains("listening"), "{stderr}");
+}
