@@ -17,18 +17,24 @@ use super::GatewayError;
 use super::access::Authorized;
 use super::filter::{self, Lists, MAX_FILTERED_BYTES, SseFilter};
 use crate::config::GatewayConfig;
+use crate::telemetry::upstream::{Operation, UpstreamCalls};
 
-/// Request headers the MCP server gets from the client (Streamable HTTP and the
-/// 2026-07-28 request metadata). Everything else — cookies, the client's
+/// Request headers the MCP server gets from the client (Streamable HTTP, the
+/// 2026-07-28 request metadata, the request id — the caller's if well-formed, else the
+/// broker's, `http/middleware.rs` — and W3C Trace Context, which the gateway's own span
+/// replaces when tracing is on). Everything else — cookies, the client's
 /// `Authorization`, `X-Auth-*` a client made up, hop-by-hop headers — stays here. The
 /// session (`Outbound::session`) and `Last-Event-ID` (`Outbound::resume`) go on only
 /// as the revision allows.
-const REQUEST_HEADERS: [&str; 5] = [
+const REQUEST_HEADERS: [&str; 8] = [
     "accept",
     "content-type",
     "mcp-protocol-version",
     "mcp-method",
     "mcp-name",
+    "x-request-id",
+    "traceparent",
+    "tracestate",
 ];
 
 /// Resuming a stream (2025-03-26 to 2025-11-25; 2026-07-28 streams do not resume).
@@ -48,6 +54,7 @@ pub struct Upstream {
     client: reqwest::Client,
     url: Url,
     timeout: Duration,
+    calls: UpstreamCalls,
 }
 
 /// A request on its way to the MCP server.
@@ -63,7 +70,7 @@ pub struct Outbound<'r> {
 }
 
 impl Upstream {
-    pub fn new(config: &GatewayConfig) -> Result<Self, String> {
+    pub fn new(config: &GatewayConfig, calls: UpstreamCalls) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("token-broker-gateway/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
@@ -74,6 +81,7 @@ impl Upstream {
             client,
             url: config.upstream.clone(),
             timeout: config.timeout,
+            calls,
         })
     }
 
@@ -125,7 +133,8 @@ impl Upstream {
         if let Some(body) = outbound.body {
             request = request.body(body);
         }
-        let response = tokio::time::timeout(self.timeout, request.send())
+        let sent = self.calls.send(Operation::McpServer, request);
+        let response = tokio::time::timeout(self.timeout, sent)
             .await
             .map_err(|_| GatewayError::Timeout(self.timeout))?
             .map_err(GatewayError::Unreachable)?;

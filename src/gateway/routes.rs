@@ -19,6 +19,7 @@ use super::sessions::{self, Owner, Presented, SessionBinder};
 use super::version::{self, Version};
 use crate::config::GatewayConfig;
 use crate::flows::access::Access;
+use crate::telemetry::upstream::UpstreamCalls;
 
 /// The largest request body read (`server.max_body_bytes`).
 #[derive(Clone, Copy)]
@@ -33,10 +34,11 @@ pub fn routes(
     gateways: &[GatewayConfig],
     session_key: aws_lc_rs::hmac::Key,
     max_body_bytes: usize,
+    calls: &UpstreamCalls,
 ) -> impl FnOnce(&mut ServiceConfig) + use<> {
     let gateways: Vec<(String, Result<Upstream, String>)> = gateways
         .iter()
-        .map(|g| (g.path.clone(), Upstream::new(g)))
+        .map(|g| (g.path.clone(), Upstream::new(g, calls.clone())))
         .collect();
     let binder = web::Data::new(SessionBinder::new(session_key));
     let limit = web::Data::new(BodyLimit(max_body_bytes));

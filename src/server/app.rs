@@ -46,11 +46,13 @@ pub fn app(
         .app_data(web::Data::from(state.signing.clone()))
         .app_data(web::Data::new(state.clock.clone()))
         .app_data(web::Data::new(state.metrics.clone()))
+        .app_data(web::Data::new(state.upstream_calls.propagation()))
         .configure(routes::configure(&state.config))
         .configure(crate::gateway::routes(
             &state.config.gateways,
             gateway_key,
             state.config.server.max_body_bytes,
+            &state.upstream_calls,
         ))
         .default_service(web::to(routes::not_found))
         .wrap(from_fn(middleware::limit_body))

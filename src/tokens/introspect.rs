@@ -15,6 +15,7 @@ use super::principal::{CredentialKind, Principal};
 use super::rejection::Rejection;
 use crate::clock::Clock;
 use crate::domain::scope::Scopes;
+use crate::telemetry::upstream::Operation;
 use crate::upstream::http::UpstreamHttp;
 use crate::upstream::snapshot::SnapshotSource;
 use crate::upstream::token::ClientCredentials;
@@ -164,6 +165,7 @@ impl Introspector {
             .client
             .post(
                 &self.http,
+                Operation::Introspection,
                 &endpoint,
                 &[("token", token), ("token_type_hint", "access_token")],
             )

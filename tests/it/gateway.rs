@@ -4,7 +4,7 @@
 //! MCP server the downstream token — never the client's.
 
 mod limits;
-mod mcp_upstream;
+pub mod mcp_upstream;
 mod sessions;
 
 use std::sync::Arc;
