@@ -85,8 +85,10 @@ pub struct CallLog {
 }
 
 const KEPT_TIMESTAMPS: usize = 1000;
-/// `traceparent` headers kept per path, the most recent last.
+/// `traceparent` headers kept per path, the most recent last, for at most
+/// `TRACED_PATHS` paths (any caller can make up paths).
 const KEPT_TRACEPARENTS: usize = 100;
+const TRACED_PATHS: usize = 64;
 
 /// Knobs and counters, shared by every worker.
 pub struct Faults {
@@ -167,6 +169,9 @@ impl Faults {
     /// the broker sent its trace on.
     pub fn record_traceparent(&self, path: &str, traceparent: &str) {
         if let Ok(mut kept) = self.traceparents.lock() {
+            if kept.len() >= TRACED_PATHS && !kept.contains_key(path) {
+                return;
+            }
             let list = kept.entry(path.to_owned()).or_default();
             if list.len() == KEPT_TRACEPARENTS {
                 list.pop_front();

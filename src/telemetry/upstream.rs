@@ -96,13 +96,7 @@ impl UpstreamCalls {
         let (client, request) = request.build_split();
         let mut request = request?;
         let url = request.url();
-        // Without the query: a gateway's caller chooses it.
-        let target = format!(
-            "{}://{}{}",
-            url.scheme(),
-            url.host_str().unwrap_or(""),
-            url.port().map(|p| format!(":{p}")).unwrap_or_default()
-        );
+        // The path without the query: a gateway's caller chooses the query.
         let span = tracing::info_span!(
             "upstream call",
             otel.name = operation.as_str(),
@@ -110,8 +104,9 @@ impl UpstreamCalls {
             otel.status_code = Empty,
             upstream.operation = operation.as_str(),
             http.request.method = request.method().as_str(),
-            server.address = %target,
-            url.path = request.url().path(),
+            server.address = url.host_str().unwrap_or(""),
+            server.port = url.port_or_known_default(),
+            url.path = url.path(),
             http.response.status_code = Empty,
         );
         self.propagation.inject(&span, request.headers_mut());

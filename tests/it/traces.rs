@@ -248,6 +248,7 @@ async fn a_login_is_one_trace_from_the_caller_through_the_broker_to_the_provider
         Some("200")
     );
     assert_eq!(token_call.attribute("url.path"), Some("/token"));
+    assert_eq!(token_call.attribute("server.address"), Some("127.0.0.1"));
 
     // The provider received the trace: the broker's token call as the parent.
     let received = traceparents_at(&idp.url, "/token").await;
