@@ -250,15 +250,23 @@ fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
 }
 
 fn serve(config: Config) -> ExitCode {
-    if let Err(error) = telemetry::init_logging(&config.log) {
-        eprintln!("cannot set up logging: {error}");
-        return ExitCode::FAILURE;
-    }
+    let traces =
+        match telemetry::init_logging_and_traces(&config.log, config.telemetry.otlp.as_ref()) {
+            Ok(traces) => traces,
+            Err(error) => {
+                eprintln!("cannot set up logging: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
     tracing::debug!(?config, "configuration loaded");
     for line in config::where_state_lives(&config) {
         tracing::info!("{line}");
     }
     let result = actix_web::rt::System::new().block_on(run(Arc::new(config)));
+    // After the server: the spans of the last requests are queued by now.
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -10,7 +10,7 @@ use toml::Table;
 use super::{
     Config, ConfigError, Environment, Problem, TokenMode, admin, api_keys, clients, enterprise,
     exchange, forward_auth, gateway, introspection, login, raw, registration, resources, sections,
-    store,
+    store, telemetry,
 };
 
 /// Reads and validates the file at `path`, applying `TOKEN_BROKER__…` overrides from `env`.
@@ -89,6 +89,8 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
         .and_then(|raw| store::store(raw, env, dir, &mut problems));
     let log = take_section::<raw::RawLog>(&mut root, "log", &mut problems)
         .and_then(|raw| sections::log(raw, &mut problems));
+    let telemetry = take_section::<telemetry::RawTelemetry>(&mut root, "telemetry", &mut problems)
+        .and_then(|raw| telemetry::telemetry(raw, env, &mut problems));
     let gateways = take_list::<gateway::RawGateway>(&mut root, "gateway", &mut problems)
         .and_then(|raw| gateway::gateways(raw, resources.as_deref(), &mut problems));
     let enterprise =
@@ -111,7 +113,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
     for unknown in root.keys() {
         problems.push(Problem::new(
             unknown.clone(),
-            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, audit, forward_auth, introspection, scope_cache, store, log, gateway, enterprise, clients)",
+            "unknown section (expected server, upstream, verify, resources, api_keys, registration, sessions, consent, tokens, refresh, exchange, admin, audit, forward_auth, introspection, scope_cache, store, log, telemetry, gateway, enterprise, clients)",
         ));
     }
     if let (Some(resources), Some(exchange)) = (&resources, &exchange) {
@@ -174,6 +176,7 @@ fn load_text(text: &str, env: &Environment, dir: Option<&Path>) -> Result<Config
             gateways: gateways.unwrap_or_default(),
             enterprise: enterprise.unwrap_or_default(),
             clients: clients.unwrap_or_default(),
+            telemetry: telemetry.unwrap_or_default(),
         }),
         _ => Err(ConfigError::Invalid(problems)),
     }

@@ -26,6 +26,7 @@ mod resources;
 mod secret;
 mod sections;
 mod store;
+mod telemetry;
 mod upstream_key;
 
 use std::fmt;
@@ -56,6 +57,7 @@ pub use store::{
     ClientIdentity, DEFAULT_DATABASE, EncryptionConfig, KEY_FILE_SUFFIX, RedisTls, RedisUrl,
     STORE_KEY_ENV, StoreBackend, StoreConfig, StoreKey, where_state_lives,
 };
+pub use telemetry::{OtlpConfig, OtlpProtocol, TelemetryConfig};
 pub use upstream_key::{UpstreamClientAuth, UpstreamClientKey};
 
 /// The validated configuration. Built only by [`load_file`] or [`load_str`].
@@ -92,6 +94,8 @@ pub struct Config {
     /// configuration order.
     pub clients: Vec<ConfiguredClient>,
     pub log: LogConfig,
+    /// `[telemetry]`: OpenTelemetry traces (off unless `[telemetry.otlp]` is set).
+    pub telemetry: TelemetryConfig,
 }
 
 /// `[server]`

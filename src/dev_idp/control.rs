@@ -71,6 +71,11 @@ pub async fn calls(idp: web::Data<Idp>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "calls": idp.faults.calls() }))
 }
 
+/// The `traceparent` headers each path received (`Faults::record_traceparent`).
+pub async fn traceparents(idp: web::Data<Idp>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "traceparents": idp.faults.traceparents() }))
+}
+
 pub async fn add_fault(
     idp: web::Data<Idp>,
     spec: web::Json<FaultSpec>,

@@ -85,12 +85,17 @@ pub struct CallLog {
 }
 
 const KEPT_TIMESTAMPS: usize = 1000;
+/// `traceparent` headers kept per path, the most recent last, for at most
+/// `TRACED_PATHS` paths (any caller can make up paths).
+const KEPT_TRACEPARENTS: usize = 100;
+const TRACED_PATHS: usize = 64;
 
 /// Knobs and counters, shared by every worker.
 pub struct Faults {
     clock: Clock,
     state: Mutex<State>,
     calls: Mutex<BTreeMap<String, CallLog>>,
+    traceparents: Mutex<BTreeMap<String, VecDeque<String>>>,
 }
 
 impl Faults {
@@ -99,6 +104,7 @@ impl Faults {
             clock,
             state: Mutex::new(State::default()),
             calls: Mutex::new(BTreeMap::new()),
+            traceparents: Mutex::new(BTreeMap::new()),
         };
         for spec in initial {
             faults.set(spec)?;
@@ -154,6 +160,31 @@ impl Faults {
         if let Ok(mut calls) = self.calls.lock() {
             calls.clear();
         }
+        if let Ok(mut traceparents) = self.traceparents.lock() {
+            traceparents.clear();
+        }
+    }
+
+    /// Keeps the W3C `traceparent` a request to `path` carried, so a test can prove
+    /// the broker sent its trace on.
+    pub fn record_traceparent(&self, path: &str, traceparent: &str) {
+        if let Ok(mut kept) = self.traceparents.lock() {
+            if kept.len() >= TRACED_PATHS && !kept.contains_key(path) {
+                return;
+            }
+            let list = kept.entry(path.to_owned()).or_default();
+            if list.len() == KEPT_TRACEPARENTS {
+                list.pop_front();
+            }
+            list.push_back(traceparent.to_owned());
+        }
+    }
+
+    pub fn traceparents(&self) -> BTreeMap<String, VecDeque<String>> {
+        self.traceparents
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default()
     }
 
     /// Counts a call to `name` and decides what happens to it.

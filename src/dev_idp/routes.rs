@@ -1,5 +1,6 @@
 //! The dev IdP's route table, the extractor settings that turn bad input into its
-//! JSON errors, and its one observing middleware (an access log line per request).
+//! JSON errors, and its one observing middleware (an access log line per request, and
+//! the `traceparent` each request carried, kept for `/_dev/traceparents`).
 
 use std::time::Instant;
 
@@ -45,6 +46,14 @@ pub async fn log(
     let started = Instant::now();
     let method = req.method().to_string();
     let path = req.path().to_owned();
+    if let (Some(idp), Some(traceparent)) = (
+        req.app_data::<web::Data<super::idp::Idp>>(),
+        req.headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok()),
+    ) {
+        idp.faults.record_traceparent(&path, traceparent);
+    }
     let result = next.call(req).await;
     let status = match &result {
         Ok(response) => response.status(),
@@ -117,6 +126,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::scope("/_dev")
             .route("/calls", web::get().to(control::calls))
+            .route("/traceparents", web::get().to(control::traceparents))
             .route("/faults", web::post().to(control::add_fault))
             .route("/down", web::post().to(control::down))
             .route("/up", web::post().to(control::up))

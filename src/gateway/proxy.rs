@@ -17,18 +17,24 @@ use super::GatewayError;
 use super::access::Authorized;
 use super::filter::{self, Lists, MAX_FILTERED_BYTES, SseFilter};
 use crate::config::{GatewayConfig, IdentityHeaders};
+use crate::telemetry::upstream::{Operation, UpstreamCalls};
 
-/// Request headers the MCP server gets from the client (Streamable HTTP and the
-/// 2026-07-28 request metadata). Everything else — cookies, the client's
+/// Request headers the MCP server gets from the client (Streamable HTTP, the
+/// 2026-07-28 request metadata, the request id — the caller's if well-formed, else the
+/// broker's, `http/middleware.rs` — and W3C Trace Context, which the gateway's own span
+/// replaces when tracing is on). Everything else — cookies, the client's
 /// `Authorization`, `X-Auth-*` a client made up, hop-by-hop headers — stays here. The
 /// session (`Outbound::session`) and `Last-Event-ID` (`Outbound::resume`) go on only
 /// as the revision allows.
-const REQUEST_HEADERS: [&str; 5] = [
+const REQUEST_HEADERS: [&str; 8] = [
     "accept",
     "content-type",
     "mcp-protocol-version",
     "mcp-method",
     "mcp-name",
+    "x-request-id",
+    "traceparent",
+    "tracestate",
 ];
 
 /// Resuming a stream (2025-03-26 to 2025-11-25; 2026-07-28 streams do not resume).
@@ -50,6 +56,7 @@ pub struct Upstream {
     timeout: Duration,
     /// `[forward_auth]`'s identity header names, as the MCP server reads them.
     identity: [reqwest::header::HeaderName; 3],
+    calls: UpstreamCalls,
 }
 
 /// A request on its way to the MCP server.
@@ -65,7 +72,11 @@ pub struct Outbound<'r> {
 }
 
 impl Upstream {
-    pub fn new(config: &GatewayConfig, identity: &IdentityHeaders) -> Result<Self, String> {
+    pub fn new(
+        config: &GatewayConfig,
+        identity: &IdentityHeaders,
+        calls: UpstreamCalls,
+    ) -> Result<Self, String> {
         let name = |name: &actix_web::http::header::HeaderName| {
             reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes())
                 .map_err(|e| format!("the identity header `{name}` cannot be sent: {e}"))
@@ -86,6 +97,7 @@ impl Upstream {
             url: config.upstream.clone(),
             timeout: config.timeout,
             identity,
+            calls,
         })
     }
 
@@ -151,7 +163,8 @@ impl Upstream {
         if let Some(body) = outbound.body {
             request = request.body(body);
         }
-        let response = tokio::time::timeout(self.timeout, request.send())
+        let sent = self.calls.send(Operation::McpServer, request);
+        let response = tokio::time::timeout(self.timeout, sent)
             .await
             .map_err(|_| GatewayError::Timeout(self.timeout))?
             .map_err(GatewayError::Unreachable)?;

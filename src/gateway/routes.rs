@@ -20,6 +20,7 @@ use super::sessions::{self, Owner, Presented, SessionBinder};
 use super::version::{self, Version};
 use crate::config::{GatewayConfig, IdentityHeaders};
 use crate::flows::access::Access;
+use crate::telemetry::upstream::UpstreamCalls;
 
 /// The largest request body read (`server.max_body_bytes`).
 #[derive(Clone, Copy)]
@@ -35,6 +36,7 @@ pub fn routes(
     identity: &IdentityHeaders,
     session_key: aws_lc_rs::hmac::Key,
     max_body_bytes: usize,
+    calls: &UpstreamCalls,
 ) -> impl FnOnce(&mut ServiceConfig) + use<> {
     // One route per path, in configuration order, with every entry at that path.
     let mut paths: Vec<&str> = Vec::new();
@@ -47,7 +49,7 @@ pub fn routes(
         .into_iter()
         .map(|path| {
             let entries = gateways.iter().filter(|g| g.path == path);
-            (path.to_owned(), Servers::new(entries, identity))
+            (path.to_owned(), Servers::new(entries, identity, calls))
         })
         .collect();
     let binder = web::Data::new(SessionBinder::new(session_key));

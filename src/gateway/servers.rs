@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::jsonrpc::{self, SERVER_ERROR};
 use super::proxy::Upstream;
 use crate::config::{GatewayConfig, IdentityHeaders, ResourceConfig};
+use crate::telemetry::upstream::UpstreamCalls;
 
 /// The servers at one path, each with the URI of the resource it is.
 pub struct Servers {
@@ -22,11 +23,12 @@ impl Servers {
     pub fn new<'a>(
         entries: impl IntoIterator<Item = &'a GatewayConfig>,
         identity: &IdentityHeaders,
+        calls: &UpstreamCalls,
     ) -> Self {
         let by_resource = entries
             .into_iter()
             .map(|entry| {
-                let upstream = Upstream::new(entry, identity);
+                let upstream = Upstream::new(entry, identity, calls.clone());
                 if let Err(error) = &upstream {
                     tracing::error!(%error, path = %entry.path, resource = %entry.resource, "gateway route unavailable");
                 }

@@ -7,37 +7,76 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::web::Bytes;
 use actix_web::{Error, ResponseError, web};
 use tracing::Instrument;
+use tracing::field::Empty;
 
 use super::error::ApiError;
 use super::form::FormLimit;
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::propagation::Propagation;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Gives the request an id (a well-formed incoming `X-Request-Id` from the proxy in
-/// front is kept, so logs correlate across hops), runs it inside a span carrying that
-/// id so every log line it causes names it, and records metrics and an access log.
-/// The path is logged without its query string: queries can carry codes and state.
+/// front is kept, so logs correlate across hops; otherwise the broker's own replaces
+/// it in the request, where the gateway reads what it sends on), runs it inside a span
+/// carrying that id so every log line it causes names it, and records metrics and an
+/// access log. The path is logged without its query string: queries can carry codes
+/// and state. With tracing on, the span is the OpenTelemetry server span, its parent
+/// the caller's `traceparent`.
 pub async fn observe(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let id = incoming_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let incoming = incoming_request_id(&req);
+    let generated = incoming.is_none();
+    let id = incoming.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let method = method_label(req.method());
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-    let span = tracing::info_span!("request", request_id = %id, method, route = %route);
+    let propagation = req
+        .app_data::<web::Data<Propagation>>()
+        .map_or(Propagation::OFF, |p| *p.get_ref());
+    let span = if propagation.enabled() {
+        let span = tracing::info_span!(
+            "request",
+            request_id = %id,
+            method,
+            route = %route,
+            otel.name = %format_args!("{method} {route}"),
+            otel.kind = "server",
+            otel.status_code = Empty,
+            http.request.method = method,
+            http.route = %route,
+            http.response.status_code = Empty,
+        );
+        propagation.adopt(&span, req.headers());
+        span
+    } else {
+        tracing::info_span!("request", request_id = %id, method, route = %route)
+    };
+    // The span holds its own copy of the id; the header takes the string itself.
+    let id = HeaderValue::from_maybe_shared(Bytes::from(id)).ok();
+    if generated && let Some(id) = &id {
+        req.headers_mut().insert(REQUEST_ID, id.clone());
+    }
 
     let result = next.call(req).instrument(span.clone()).await;
     let status = match &result {
         Ok(response) => response.status(),
         Err(error) => error.as_response_error().status_code(),
     };
+    if propagation.enabled() {
+        span.record("http.response.status_code", status.as_u16());
+        if status.is_server_error() {
+            span.record("otel.status_code", "error");
+        }
+    }
     let seconds = started.elapsed().as_secs_f64();
     if let Some(metrics) = metrics {
         metrics.observe_request(method, &route, status.as_u16(), seconds);
@@ -51,8 +90,8 @@ pub async fn observe(
     });
 
     let mut response = result?;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
+    if let Some(id) = id {
+        response.headers_mut().insert(REQUEST_ID, id);
     }
     Ok(response)
 }

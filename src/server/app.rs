@@ -47,6 +47,7 @@ pub fn app(
         .app_data(web::Data::from(state.signing.clone()))
         .app_data(web::Data::new(state.clock.clone()))
         .app_data(web::Data::new(state.metrics.clone()))
+        .app_data(web::Data::new(state.upstream_calls.propagation()))
         .configure(routes::configure(&state.config, surface))
         .configure(gateways(&state, surface))
         .default_service(web::to(routes::not_found))
@@ -68,6 +69,7 @@ fn gateways(state: &Broker, surface: Surface) -> impl FnOnce(&mut web::ServiceCo
             &state.config.forward_auth.identity,
             state.cookies.derived_key(crate::gateway::SESSION_KEY_LABEL),
             state.config.server.max_body_bytes,
+            &state.upstream_calls,
         )
     });
     move |cfg: &mut web::ServiceConfig| {

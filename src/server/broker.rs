@@ -20,6 +20,8 @@ use crate::http::resource_metadata::ResourceDocuments;
 use crate::store::Store;
 use crate::telemetry::cache_metrics::CacheName;
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::propagation::Propagation;
+use crate::telemetry::upstream::UpstreamCalls;
 use crate::tokens::Verifier;
 use crate::tokens::api_keys::ApiKeys;
 use crate::tokens::introspect::Introspector;
@@ -58,6 +60,9 @@ pub struct Broker {
     pub grants: ScopeCache,
     /// The one HTTP client for the provider.
     pub upstream_http: UpstreamHttp,
+    /// Every upstream call's span, trace context and latency histogram (the gateway's
+    /// too); its `Propagation` says whether the broker traces at all.
+    pub upstream_calls: UpstreamCalls,
     /// Token exchange (RFC 8693): the cache and the exchange actor's handle.
     pub exchanger: crate::actors::exchange::Exchanger,
     /// Token exchange (RFC 8693): the flow.
@@ -83,7 +88,13 @@ pub struct Broker {
 /// actors (started, so this must run inside an actix `System`) and the flows over them.
 pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartError> {
     let metrics = Metrics::with_audit_subject_key(config.audit.subject_key.as_ref())?;
-    let http = UpstreamHttp::new(config.upstream.timeout).map_err(StartError::Upstream)?;
+    let upstream_calls = UpstreamCalls::new(
+        metrics.clone(),
+        Propagation::new(config.telemetry.otlp.is_some()),
+    );
+    let http = UpstreamHttp::new(config.upstream.timeout)
+        .map_err(StartError::Upstream)?
+        .with_calls(upstream_calls.clone());
     let upstream_http = http.clone();
     // What can fail comes before the first actor starts: an actor left behind by a
     // failed start panics as the runtime goes away, burying the reason.
@@ -184,7 +195,8 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
         },
         clock.clone(),
     )
-    .map_err(StartError::Upstream)?;
+    .map_err(StartError::Upstream)?
+    .with_calls(upstream_calls.clone());
     let metadata_documents = config
         .registration
         .metadata_documents
@@ -375,6 +387,7 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
         login,
         signing,
         upstream_http,
+        upstream_calls,
         sessions,
         cookies,
         metadata: Arc::new(ServerMetadata::from_config(&config)),

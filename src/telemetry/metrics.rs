@@ -35,6 +35,7 @@ pub struct Metrics {
     rate_limited: IntCounterVec,
     address_refused: IntCounterVec,
     caches: IntCounterVec,
+    upstream_latency: HistogramVec,
     audit: std::sync::Arc<Audit>,
 }
 
@@ -165,6 +166,16 @@ impl Metrics {
             &["target", "list"],
         )?;
         registry.register(Box::new(address_refused.clone()))?;
+        let upstream_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "upstream_request_duration_seconds",
+                "Time from sending an upstream call to its response's head, by operation (discovery, jwks, token, exchange, revocation, registration, metadata_document, client_jwks, mcp_server) and outcome (ok, client_error, server_error, unreachable)",
+            )
+            .namespace("token_broker")
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["operation", "outcome"],
+        )?;
+        registry.register(Box::new(upstream_latency.clone()))?;
         registry.register(Box::new(logins.clone()))?;
         registry.register(Box::new(tokens.clone()))?;
         registry.register(Box::new(login_state_expired.clone()))?;
@@ -198,6 +209,7 @@ impl Metrics {
             rate_limited,
             address_refused,
             caches,
+            upstream_latency,
             audit,
         })
     }
@@ -210,6 +222,13 @@ impl Metrics {
             .inc();
         self.latency
             .with_label_values(&[method, route])
+            .observe(seconds);
+    }
+
+    /// Records one upstream call (`telemetry::upstream`, the one place that calls it).
+    pub fn observe_upstream(&self, operation: &str, outcome: &str, seconds: f64) {
+        self.upstream_latency
+            .with_label_values(&[operation, outcome])
             .observe(seconds);
     }
 

@@ -16,6 +16,7 @@ use super::rejection::Rejection;
 use crate::clock::Clock;
 use crate::domain::scope::Scopes;
 use crate::telemetry::cache_metrics::CacheCounters;
+use crate::telemetry::upstream::Operation;
 use crate::upstream::http::UpstreamHttp;
 use crate::upstream::snapshot::SnapshotSource;
 use crate::upstream::token::ClientCredentials;
@@ -175,6 +176,7 @@ impl Introspector {
             .client
             .post(
                 &self.http,
+                Operation::Introspection,
                 &endpoint,
                 &[("token", token), ("token_type_hint", "access_token")],
             )

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::UpstreamError;
 use super::http::UpstreamHttp;
 use crate::config::Issuer;
+use crate::telemetry::upstream::Operation;
 
 /// Fields OpenID discovery does not define but RFC 8414 and its extensions do.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -106,13 +107,18 @@ pub fn oauth_url(issuer: &Issuer) -> String {
 /// Fetches and checks the provider's metadata.
 pub async fn discover(http: &UpstreamHttp, issuer: &Issuer) -> Result<ProviderInfo, UpstreamError> {
     let url = oidc_url(issuer);
-    match http.get_json::<OidcMetadata>(&url).await {
+    match http
+        .get_json::<OidcMetadata>(Operation::Discovery, &url)
+        .await
+    {
         Ok(doc) => from_oidc(issuer, doc),
         // Not an OpenID provider: try the plain OAuth document.
         Err(UpstreamError::Status { status: 404, .. })
         | Err(UpstreamError::OAuth { status: 404, .. }) => {
             let url = oauth_url(issuer);
-            let doc = http.get_json::<OAuthMetadata>(&url).await?;
+            let doc = http
+                .get_json::<OAuthMetadata>(Operation::Discovery, &url)
+                .await?;
             from_oauth(issuer, &url, doc)
         }
         Err(other) => Err(other),

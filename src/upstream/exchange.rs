@@ -4,6 +4,7 @@
 use super::UpstreamError;
 use super::http::UpstreamHttp;
 use super::token::{ClientCredentials, TokenResponse};
+use crate::telemetry::upstream::Operation;
 
 /// RFC 8693 token type of access tokens.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -35,7 +36,9 @@ pub async fn token_exchange(
     if !scope.is_empty() {
         form.push(("scope", scope));
     }
-    client.post(http, token_endpoint, &form).await
+    client
+        .post(http, Operation::Exchange, token_endpoint, &form)
+        .await
 }
 
 /// Entra ID's on-behalf-of grant: the user's token as a JWT-bearer assertion, the
@@ -53,7 +56,9 @@ pub async fn on_behalf_of(
         ("assertion", assertion),
         ("scope", scope),
     ];
-    client.post(http, token_endpoint, &form).await
+    client
+        .post(http, Operation::Exchange, token_endpoint, &form)
+        .await
 }
 
 /// A refresh-token grant asking for another resource (RFC 8707 §2.2), for providers
@@ -74,5 +79,7 @@ pub async fn refresh_for_resource(
     if !scope.is_empty() {
         form.push(("scope", scope));
     }
-    client.post(http, token_endpoint, &form).await
+    client
+        .post(http, Operation::Exchange, token_endpoint, &form)
+        .await
 }

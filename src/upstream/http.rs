@@ -8,6 +8,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 
 use super::UpstreamError;
+use crate::telemetry::upstream::{Operation, UpstreamCalls};
 
 /// Responses larger than this are refused: discovery documents and JWKS are small.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -19,10 +20,18 @@ const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// for the client out of nothing (found by the soak, benches/soak.sh).
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
-/// A shared, cheaply cloned client.
-#[derive(Clone, Debug)]
+/// A shared, cheaply cloned client. Every call goes through [`UpstreamCalls`] (its
+/// span, `traceparent` and latency histogram), named by the [`Operation`] it is for.
+#[derive(Clone)]
 pub struct UpstreamHttp {
     client: reqwest::Client,
+    calls: UpstreamCalls,
+}
+
+impl std::fmt::Debug for UpstreamHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamHttp").finish_non_exhaustive()
+    }
 }
 
 impl UpstreamHttp {
@@ -35,19 +44,33 @@ impl UpstreamHttp {
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            calls: UpstreamCalls::default(),
+        })
+    }
+
+    /// Calls recorded in `calls`' metrics, traced when it propagates.
+    pub fn with_calls(mut self, calls: UpstreamCalls) -> Self {
+        self.calls = calls;
+        self
     }
 
     /// GETs `url` and parses the JSON body.
-    pub async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, UpstreamError> {
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        operation: Operation,
+        url: &str,
+    ) -> Result<T, UpstreamError> {
         let request = self.client.get(url).header(ACCEPT, "application/json");
-        self.execute(url, request).await
+        self.execute(operation, url, request).await
     }
 
     /// POSTs a form, authenticating with HTTP Basic when `basic` is given, and parses
     /// the JSON answer. RFC 6749 error bodies become [`UpstreamError::OAuth`].
     pub async fn post_form<T: DeserializeOwned>(
         &self,
+        operation: Operation,
         url: &str,
         basic: Option<&str>,
         form: &[(&str, &str)],
@@ -60,13 +83,14 @@ impl UpstreamHttp {
         if let Some(header) = basic {
             request = request.header(AUTHORIZATION, header);
         }
-        self.execute(url, request).await
+        self.execute(operation, url, request).await
     }
 
     /// POSTs a form whose success has no body to read (RFC 7009 revocation): any 2xx
     /// is success.
     pub async fn post_form_unread(
         &self,
+        operation: Operation,
         url: &str,
         basic: Option<&str>,
         form: &[(&str, &str)],
@@ -75,13 +99,14 @@ impl UpstreamHttp {
         if let Some(header) = basic {
             request = request.header(AUTHORIZATION, header);
         }
-        let response = request.send().await.map_err(|e| unreachable(url, &e))?;
+        let response = self.send(operation, url, request).await?;
         read_body(url, response).await.map(|_| ())
     }
 
     /// POSTs a JSON body (dynamic client registration) and parses the JSON answer.
     pub async fn post_json<T: DeserializeOwned>(
         &self,
+        operation: Operation,
         url: &str,
         body: &serde_json::Value,
     ) -> Result<T, UpstreamError> {
@@ -90,32 +115,35 @@ impl UpstreamHttp {
             .post(url)
             .header(ACCEPT, "application/json")
             .json(body);
-        self.execute(url, request).await
+        self.execute(operation, url, request).await
     }
 
     /// DELETEs `url` with a bearer token (RFC 7592 §2.3); any 2xx or 404 is success.
     /// GETs `url` with a bearer token and answers only the status (RFC 7592 §2.1
     /// read: whether the provider still knows a client).
-    pub async fn status_of(&self, url: &str, bearer: &str) -> Result<u16, UpstreamError> {
-        let response = self
+    pub async fn status_of(
+        &self,
+        operation: Operation,
+        url: &str,
+        bearer: &str,
+    ) -> Result<u16, UpstreamError> {
+        let request = self
             .client
             .get(url)
             .bearer_auth(bearer)
-            .header(ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| unreachable(url, &e))?;
+            .header(ACCEPT, "application/json");
+        let response = self.send(operation, url, request).await?;
         Ok(response.status().as_u16())
     }
 
-    pub async fn delete(&self, url: &str, bearer: &str) -> Result<(), UpstreamError> {
-        let response = self
-            .client
-            .delete(url)
-            .bearer_auth(bearer)
-            .send()
-            .await
-            .map_err(|e| unreachable(url, &e))?;
+    pub async fn delete(
+        &self,
+        operation: Operation,
+        url: &str,
+        bearer: &str,
+    ) -> Result<(), UpstreamError> {
+        let request = self.client.delete(url).bearer_auth(bearer);
+        let response = self.send(operation, url, request).await?;
         if response.status().is_success() || response.status().as_u16() == 404 {
             return Ok(());
         }
@@ -124,15 +152,30 @@ impl UpstreamHttp {
 
     async fn execute<T: DeserializeOwned>(
         &self,
+        operation: Operation,
         url: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<T, UpstreamError> {
-        let response = request.send().await.map_err(|e| unreachable(url, &e))?;
+        let response = self.send(operation, url, request).await?;
         let body = read_body(url, response).await?;
         serde_json::from_slice(&body).map_err(|e| UpstreamError::Invalid {
             url: url.to_owned(),
             reason: e.to_string(),
         })
+    }
+}
+
+impl UpstreamHttp {
+    async fn send(
+        &self,
+        operation: Operation,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        self.calls
+            .send(operation, request)
+            .await
+            .map_err(|e| unreachable(url, &e))
     }
 }
 
@@ -238,12 +281,12 @@ mod pool_tests {
     async fn a_connection_idle_past_the_pool_timeout_is_not_reused() {
         let (url, accepted) = server();
         let http = UpstreamHttp::new(Duration::from_secs(5)).unwrap();
-        let _: serde_json::Value = http.get_json(&url).await.unwrap();
-        let _: serde_json::Value = http.get_json(&url).await.unwrap();
+        let _: serde_json::Value = http.get_json(Operation::Discovery, &url).await.unwrap();
+        let _: serde_json::Value = http.get_json(Operation::Discovery, &url).await.unwrap();
         assert_eq!(accepted.load(Ordering::SeqCst), 1, "kept alive while busy");
         // The pool's own idle clock (hyper's): no test clock reaches it.
         tokio::time::sleep(POOL_IDLE_TIMEOUT + Duration::from_millis(500)).await;
-        let _: serde_json::Value = http.get_json(&url).await.unwrap();
+        let _: serde_json::Value = http.get_json(Operation::Discovery, &url).await.unwrap();
         assert_eq!(
             accepted.load(Ordering::SeqCst),
             2,

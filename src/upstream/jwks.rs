@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::UpstreamError;
 use super::http::UpstreamHttp;
+use crate::telemetry::upstream::Operation;
 
 /// One usable verification key.
 #[derive(Clone)]
@@ -138,7 +139,7 @@ fn usable(jwk: &Jwk) -> Option<VerifyKey> {
 
 /// Fetches and parses the JWKS at `uri`.
 pub async fn fetch(http: &UpstreamHttp, uri: &str) -> Result<KeySet, UpstreamError> {
-    let doc: Value = http.get_json(uri).await?;
+    let doc: Value = http.get_json(Operation::Jwks, uri).await?;
     KeySet::parse(&doc).map_err(|reason| UpstreamError::Invalid {
         url: uri.to_owned(),
         reason,

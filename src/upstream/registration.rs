@@ -12,6 +12,7 @@ use super::UpstreamError;
 use super::http::UpstreamHttp;
 use crate::domain::backoff::{self, BackoffPolicy, Decision};
 use crate::redact::Redacted;
+use crate::telemetry::upstream::Operation;
 
 /// What the provider registered (RFC 7591 §3.2.1). `Debug` hides the secret and the
 /// registration access token.
@@ -65,7 +66,10 @@ pub async fn register(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let error = match http.post_json::<UpstreamClient>(endpoint, body).await {
+        let error = match http
+            .post_json::<UpstreamClient>(Operation::Registration, endpoint, body)
+            .await
+        {
             Ok(client) => return Ok(client),
             Err(error) => error,
         };
@@ -126,7 +130,7 @@ pub enum Known {
 
 /// Reads the registration at `uri` (RFC 7592 §2.1).
 pub async fn known(http: &UpstreamHttp, uri: &str, token: &str) -> Known {
-    match http.status_of(uri, token).await {
+    match http.status_of(Operation::Registration, uri, token).await {
         Ok(200..=299) => Known::Yes,
         Ok(401 | 403 | 404) => Known::No,
         Ok(status) => {
@@ -145,5 +149,5 @@ pub async fn known(http: &UpstreamHttp, uri: &str, token: &str) -> Known {
 
 /// Deletes an upstream registration (RFC 7592 §2.3).
 pub async fn delete(http: &UpstreamHttp, uri: &str, token: &str) -> Result<(), UpstreamError> {
-    http.delete(uri, token).await
+    http.delete(Operation::Registration, uri, token).await
 }

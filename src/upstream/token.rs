@@ -8,6 +8,7 @@ use super::http::UpstreamHttp;
 use crate::config::{Secret, UpstreamClientKey, UpstreamConfig};
 use crate::domain::client_auth::{JWT_CLIENT_ASSERTION, basic_header};
 use crate::domain::upstream_request::Profile;
+use crate::telemetry::upstream::Operation;
 
 /// A token endpoint's success response (RFC 6749 §5.1, RFC 8693 §2.2.1). Its
 /// `Display` (and `Debug`) never show the tokens.
@@ -130,11 +131,12 @@ impl ClientCredentials {
     pub async fn post<T: DeserializeOwned>(
         &self,
         http: &UpstreamHttp,
+        operation: Operation,
         endpoint: &str,
         form: &[(&str, &str)],
     ) -> Result<T, UpstreamError> {
         let auth = self.authentication(endpoint)?;
-        http.post_form(endpoint, auth.basic.as_deref(), &auth.form(form))
+        http.post_form(operation, endpoint, auth.basic.as_deref(), &auth.form(form))
             .await
     }
 
@@ -142,11 +144,12 @@ impl ClientCredentials {
     pub async fn post_unread(
         &self,
         http: &UpstreamHttp,
+        operation: Operation,
         endpoint: &str,
         form: &[(&str, &str)],
     ) -> Result<(), UpstreamError> {
         let auth = self.authentication(endpoint)?;
-        http.post_form_unread(endpoint, auth.basic.as_deref(), &auth.form(form))
+        http.post_form_unread(operation, endpoint, auth.basic.as_deref(), &auth.form(form))
             .await
     }
 }
@@ -162,7 +165,9 @@ pub async fn client_credentials(
     if let Some(scope) = scope {
         form.push(("scope", scope));
     }
-    client.post(http, token_endpoint, &form).await
+    client
+        .post(http, Operation::Token, token_endpoint, &form)
+        .await
 }
 
 /// RFC 6749 §4.1.3 with RFC 7636: redeems the provider's code with the broker's PKCE
@@ -184,7 +189,9 @@ pub async fn exchange_code(
         ("redirect_uri", redirect_uri),
         ("code_verifier", verifier),
     ];
-    let tokens = client.post(http, token_endpoint, &form).await?;
+    let tokens = client
+        .post(http, Operation::Token, token_endpoint, &form)
+        .await?;
     usable(token_endpoint, tokens)
 }
 
@@ -210,7 +217,9 @@ pub async fn revoke(
     hint: &str,
 ) -> Result<(), UpstreamError> {
     let form = [("token", token), ("token_type_hint", hint)];
-    client.post_unread(http, revocation_endpoint, &form).await
+    client
+        .post_unread(http, Operation::Revocation, revocation_endpoint, &form)
+        .await
 }
 
 /// The API a refreshed token is for, said the way the provider understands it.
@@ -234,7 +243,9 @@ pub async fn refresh_for(
 ) -> Result<TokenResponse, UpstreamError> {
     let form = refresh_form(refresh_token, scope, target);
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let tokens = client.post(http, token_endpoint, &pairs).await?;
+    let tokens = client
+        .post(http, Operation::Token, token_endpoint, &pairs)
+        .await?;
     usable(token_endpoint, tokens)
 }
 

@@ -35,6 +35,17 @@ pub async fn login_redirect(
     client_id: &str,
     extra: &[(&str, &str)],
 ) -> Url {
+    login_redirect_with(broker, client_id, extra, &[]).await
+}
+
+/// Like [`login_redirect`], the provider's redirect back to the broker sent with
+/// `callback_headers` too.
+pub async fn login_redirect_with(
+    broker: &(impl BaseUrl + ?Sized),
+    client_id: &str,
+    extra: &[(&str, &str)],
+    callback_headers: &[(&str, &str)],
+) -> Url {
     let consent = open_consent(&authorize_url(broker, client_id, extra)).await;
     let approved = answer(broker, &consent, "approve").await;
     assert_eq!(approved.status(), 303);
@@ -46,12 +57,13 @@ pub async fn login_redirect(
         callback.as_str().starts_with(&broker.at("/oauth/callback")),
         "{callback}"
     );
-    let back = http()
+    let mut back = http()
         .get(callback.as_str())
-        .header("cookie", &consent.cookie)
-        .send()
-        .await
-        .unwrap();
+        .header("cookie", &consent.cookie);
+    for (name, value) in callback_headers {
+        back = back.header(*name, *value);
+    }
+    let back = back.send().await.unwrap();
     assert_eq!(
         back.status(),
         303,

@@ -81,6 +81,7 @@ mod store_restart;
 mod surface;
 mod token_replay;
 mod tool_access;
+mod traces;
 mod upstream;
 mod upstream_id_token;
 mod upstream_login;

@@ -10,6 +10,7 @@ use actix::{
     WrapFuture,
 };
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use super::cache::ExchangeCache;
 use super::fetch::Fetcher;
@@ -99,7 +100,7 @@ impl Handler<Fetch> for ExchangeActor {
             fetcher.count_coalesced("local");
             return MessageResult(Waiting::Pending(answer));
         }
-        let fetch = fetcher.clone().fetch(msg.request);
+        let fetch = fetcher.clone().fetch(msg.request).instrument(msg.span);
         // Polled once this handler returns, so the miss below is recorded first.
         let call = ctx.spawn(
             fetch
@@ -148,6 +149,7 @@ impl Handler<Refresh> for ExchangeActor {
         ctx.spawn(
             refreshes
                 .fly(msg.grant_id.clone(), msg.provider)
+                .instrument(msg.span)
                 .into_actor(self)
                 .map(move |landed, actor, _| {
                     // Forgotten when it ends: a later caller starts afresh, reading

@@ -106,7 +106,15 @@ impl Exchanger {
             answer: None,
             armed: true,
         };
-        let answer = match self.addr.send(Fetch { request }).await.map_err(gone)? {
+        let answer = match self
+            .addr
+            .send(Fetch {
+                request,
+                span: tracing::Span::current(),
+            })
+            .await
+            .map_err(gone)?
+        {
             Waiting::Ready(answer) => answer,
             Waiting::Pending(answer) => {
                 let answer = waiting.answer.insert(answer);

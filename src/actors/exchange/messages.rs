@@ -12,6 +12,8 @@ use super::{Answer, ExchangeRequest};
 /// for, shared with every identical miss in flight (one provider call for all).
 pub struct Fetch {
     pub request: ExchangeRequest,
+    /// The first caller's span: the provider call is part of its trace.
+    pub span: tracing::Span,
 }
 
 impl Message for Fetch {
@@ -42,6 +44,8 @@ pub struct Abandon {
 pub struct Refresh {
     pub grant_id: String,
     pub provider: Provider,
+    /// The first caller's span: the provider call is part of its trace.
+    pub span: tracing::Span,
 }
 
 impl Message for Refresh {

@@ -179,6 +179,7 @@ impl RefreshOnce {
         let refresh = Refresh {
             grant_id: grant.grant_id,
             provider,
+            span: tracing::Span::current(),
         };
         let outcome = self.addr.send(refresh).await.map_err(gone)?;
         // Closed without an outcome: the actor stopped (its runtime shutting down).

@@ -35,6 +35,7 @@ use url::{Host, Url};
 
 use crate::clock::Clock;
 use crate::domain::client_metadata::RedirectPolicy;
+use crate::telemetry::upstream::{Operation, UpstreamCalls};
 
 /// Memory bound of the document cache, in bytes of document bodies.
 const CACHE_BYTES: u64 = 8 * 1024 * 1024;
@@ -215,6 +216,7 @@ pub struct CimdFetcher {
     /// memory; freshness is decided by `clock`.
     cache: Cache<String, Cached>,
     clock: Clock,
+    calls: UpstreamCalls,
 }
 
 impl CimdFetcher {
@@ -254,7 +256,14 @@ impl CimdFetcher {
             client,
             cache,
             clock,
+            calls: UpstreamCalls::default(),
         })
+    }
+
+    /// Fetches recorded in `calls`' metrics, traced when it propagates.
+    pub fn with_calls(mut self, calls: UpstreamCalls) -> Self {
+        self.calls = calls;
+        self
     }
 
     /// The client described at `client_id`, from the cache while fresh. Concurrent
@@ -290,11 +299,13 @@ impl CimdFetcher {
     /// caller keeps the keys (`tokens::client_assertion`).
     pub async fn fetch_jwks(&self, uri: &str) -> Result<Value, CimdError> {
         let url = self.target(uri)?;
-        let response = self
+        let request = self
             .client
             .get(url)
-            .header(ACCEPT, "application/json, application/jwk-set+json")
-            .send()
+            .header(ACCEPT, "application/json, application/jwk-set+json");
+        let response = self
+            .calls
+            .send(Operation::ClientJwks, request)
             .await
             .map_err(|e| request_error(uri, &e))?;
         let status = response.status();
@@ -339,11 +350,10 @@ impl CimdFetcher {
     }
 
     async fn download(&self, client_id: &str, url: Url) -> Result<Cached, CimdError> {
+        let request = self.client.get(url).header(ACCEPT, "application/json");
         let response = self
-            .client
-            .get(url)
-            .header(ACCEPT, "application/json")
-            .send()
+            .calls
+            .send(Operation::MetadataDocument, request)
             .await
             .map_err(|e| request_error(client_id, &e))?;
         let status = response.status();
