@@ -19,6 +19,8 @@
 #                    longer and cost far more to mint)
 #   DURATION=3 ROUNDS=3 THREADS=2 CONNECTIONS=64   the wrk runs of `cpu`
 #   REQUESTS=2000 WARMUP_REQUESTS=300              the callgrind runs of `instr`
+#   MEMORY_WRAP=""   a command the memory part's broker runs under, e.g.
+#                    "heaptrack -o /tmp/broker" (RSS then includes the tool's own)
 #   BUILD=1 (0: use the existing target/release/token-broker)  BIN=…  KEEP=0
 set -euo pipefail
 
@@ -91,8 +93,8 @@ cache_capacity = $(( COUNT * 2 ))
 cache_capacity = $(( COUNT * 2 ))
 
 [registration]
-rate_limit_per_minute = 100000000
-rate_limit_burst = 100000000
+rate_limit_per_minute = 100000
+rate_limit_burst = 100000
 
 [[resources]]
 uri = "$url/mcp"
@@ -130,12 +132,16 @@ $2
 
 [log]
 level = "warn"
-$3
+${3:-}
 EOF
 }
 urlencode() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
 machine_basic="Authorization: Basic $(printf '%s:%s' "$machine" "$machine_secret" | base64 -w0)"
 grant_body="grant_type=client_credentials&scope=notes%3Aread"
+
+echo "token-broker scale benchmark — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "machine: $(nproc) cores ($(uname -m)), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "release build; dev IdP $IDP_ALG; broker workers: one per core, log level warn; 127.0.0.1"
 
 # --- memory ---------------------------------------------------------------------------
 if part memory; then
@@ -143,7 +149,9 @@ if part memory; then
   broker=http://127.0.0.1:$port
   broker_toml "$port" '[store]
 backend = "memory"' >"$work/memory.toml"
+  read -ra run <<<"${MEMORY_WRAP:-}"
   start_broker "$work/memory.toml" "$broker"
+  run=()
   sleep 1
   rss_idle=$(rss_kb "$broker_pid")
   log "memory store at $broker: idle $(mb "$rss_idle") MB; $COUNT authorization requests"
@@ -173,6 +181,17 @@ print(calls.get("token:urn:ietf:params:oauth:grant-type:token-exchange", {}).get
   (( idp_exchanges == COUNT )) ||
     die "$idp_exchanges exchanges reached the dev IdP, not $COUNT: the cache did not fill as intended"
   stop_broker
+  echo
+  echo "memory store, RSS (VmRSS):"
+  printf '  %-46s %8s MB\n' "idle (ready, nothing stored)" "$(mb "$rss_idle")"
+  printf '  %-46s %8s MB  %+7.1f MB  %5s B/item  (%s)\n' "+ $COUNT login sessions (GET /oauth/authorize)" \
+    "$(mb "$rss_sessions")" "$(mb $(( rss_sessions - rss_idle )))" "$(per_item "$rss_idle" "$rss_sessions")" "$sessions_took"
+  printf '  %-46s %8s MB  %+7.1f MB  %5s B/item  (%s)\n' "+ $COUNT grants (client credentials)" \
+    "$(mb "$rss_grants")" "$(mb $(( rss_grants - rss_sessions )))" "$(per_item "$rss_sessions" "$rss_grants")" "$grants_took"
+  printf '  %-46s %8s MB  %+7.1f MB  %5s B/item  (%s)\n' "+ $COUNT cached exchanges (forward-auth)" \
+    "$(mb "$rss_exchanges")" "$(mb $(( rss_exchanges - rss_grants )))" "$(per_item "$rss_grants" "$rss_exchanges")" "$exchanges_took"
+  echo "  all three over idle: $(mb $(( rss_exchanges - rss_idle ))) MB   targets: idle <= 12 MB, growth <= 60 MB"
+  echo "  subject tokens: $minted (bytes = mean length); $idp_exchanges exchanges reached the dev IdP"
 fi
 
 # --- start ----------------------------------------------------------------------------
@@ -193,10 +212,14 @@ path = \"$db_dir/broker.db\"" >"$work/sqlite.toml"
   stop_broker
   db_bytes=$(du -cb "$db_dir"/broker.db* | tail -1 | cut -f1)
   log "$STARTS starts of a broker on it"
-  mapfile -t start_ms < <(fill ready "$broker/readyz" "$STARTS" "$bin" serve --config "$work/sqlite.toml")
-  (( ${#start_ms[@]} == STARTS )) || die "the timed starts failed"
+  mapfile -t start_ms < <(FILL_LOG=$work/starts.log fill ready "$broker/readyz" "$STARTS" "$bin" serve --config "$work/sqlite.toml")
+  (( ${#start_ms[@]} == STARTS )) || { tail -n 20 "$work/starts.log" >&2; die "the timed starts failed"; }
   rm -rf "$db_dir"
   db_dir=
+  echo
+  echo "sqlite store with $COUNT grants and $COUNT registered clients ($(( db_bytes / 1048576 )) MB on tmpfs;" \
+    "filled in ${sqlite_grants_took#*seconds=} s + ${sqlite_clients_took#*seconds=} s):"
+  echo "  spawn to /readyz 200: median $(median "${start_ms[@]}") ms of $STARTS starts (${start_ms[*]} ms)   target < 200 ms"
 fi
 
 # --- cpu and instr: one broker with every measured path --------------------------------
@@ -291,6 +314,17 @@ LUA
     done
   done
   stop_broker
+  echo
+  echo "broker CPU per request (user + system from /proc around wrk; $ROUNDS rounds of ${DURATION}s," \
+    "wrk $THREADS threads $CONNECTIONS connections on the same cores — noisy on a shared machine):"
+  per_req() { awk -v t="$1" -v hz="$clk_tck" -v n="$2" 'BEGIN { printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0) }'; }
+  base=$(per_req "${TICKS[healthz]}" "${REQ[healthz]}")
+  for c in "${cases[@]}"; do
+    us=$(per_req "${TICKS[$c]}" "${REQ[$c]}")
+    line=$(printf '  %-36s %9d req %8s us' "${LABEL[$c]}" "${REQ[$c]}" "$us")
+    [[ $c == healthz ]] || line+=$(printf '   %5sx  target <= %sx' "$(ratio "$us" "$base")" "${TARGET[$c]}")
+    echo "$line"
+  done
 fi
 
 # instr NAME N: N requests of case NAME, one after another over one connection.
@@ -345,46 +379,6 @@ if part instr; then
     IR[$c]=$(( total / REQUESTS ))
   done
   stop_broker
-fi
-
-# --- report ---------------------------------------------------------------------------
-echo
-echo "token-broker scale benchmark — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')"
-echo "machine: $(nproc) cores ($(uname -m)), load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "release build; dev IdP $IDP_ALG; broker workers: one per core, log level warn; 127.0.0.1"
-if part memory; then
-  echo
-  echo "memory store, RSS (VmRSS):"
-  printf '  %-46s %8s MB\n' "idle (ready, nothing stored)" "$(mb "$rss_idle")"
-  printf '  %-46s %8s MB  %+7.1f MB  %5s B/item  (%s)\n' "+ $COUNT login sessions (GET /oauth/authorize)" \
-    "$(mb "$rss_sessions")" "$(mb $(( rss_sessions - rss_idle )))" "$(per_item "$rss_idle" "$rss_sessions")" "$sessions_took"
-  printf '  %-46s %8s MB  %+7.1f MB  %5s B/item  (%s)\n' "+ $COUNT grants (client credentials)" \
-    "$(mb "$rss_grants")" "$(mb $(( rss_grants - rss_sessions )))" "$(per_item "$rss_sessions" "$rss_grants")" "$grants_took"
-  printf '  %-46s %8s MB  %+7.1f MB  %5s B/item  (%s)\n' "+ $COUNT cached exchanges (forward-auth)" \
-    "$(mb "$rss_exchanges")" "$(mb $(( rss_exchanges - rss_grants )))" "$(per_item "$rss_grants" "$rss_exchanges")" "$exchanges_took"
-  echo "  all three over idle: $(mb $(( rss_exchanges - rss_idle ))) MB   targets: idle <= 12 MB, growth <= 60 MB"
-  echo "  subject tokens: $minted (bytes = mean length); $idp_exchanges exchanges reached the dev IdP"
-fi
-if part start; then
-  echo
-  echo "sqlite store with $COUNT grants and $COUNT registered clients ($(( db_bytes / 1048576 )) MB on tmpfs;" \
-    "filled in ${sqlite_grants_took#*seconds=} s + ${sqlite_clients_took#*seconds=} s):"
-  echo "  spawn to /readyz 200: median $(median "${start_ms[@]}") ms of $STARTS starts (${start_ms[*]} ms)   target < 200 ms"
-fi
-if part cpu; then
-  echo
-  echo "broker CPU per request (user + system from /proc around wrk; $ROUNDS rounds of ${DURATION}s," \
-    "wrk $THREADS threads $CONNECTIONS connections on the same cores — noisy on a shared machine):"
-  per_req() { awk -v t="$1" -v hz="$clk_tck" -v n="$2" 'BEGIN { printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0) }'; }
-  base=$(per_req "${TICKS[healthz]}" "${REQ[healthz]}")
-  for c in "${cases[@]}"; do
-    us=$(per_req "${TICKS[$c]}" "${REQ[$c]}")
-    line=$(printf '  %-36s %9d req %8s us' "${LABEL[$c]}" "${REQ[$c]}" "$us")
-    [[ $c == healthz ]] || line+=$(printf '   %5sx  target <= %sx' "$(ratio "$us" "$base")" "${TARGET[$c]}")
-    echo "$line"
-  done
-fi
-if part instr; then
   echo
   echo "instructions per request under callgrind (broker process, every thread; $REQUESTS sequential requests" \
     "after $WARMUP_REQUESTS; stable whatever the load):"
@@ -394,4 +388,6 @@ if part instr; then
     echo "$line"
   done
 fi
-echo "script time: $(( $(date +%s) - started_at ))s"
+
+echo
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); script time: $(( $(date +%s) - started_at ))s"

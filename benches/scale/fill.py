@@ -137,7 +137,8 @@ def main(argv: list[str]) -> None:
         parsed = urllib.parse.urlsplit(url)
         for _ in range(starts):
             started = time.monotonic()
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with open(os.environ.get("FILL_LOG", os.devnull), "ab") as log:
+                proc = subprocess.Popen(cmd, stdout=log, stderr=log)
             ready = None
             while ready is None and time.monotonic() - started < 30:
                 if proc.poll() is not None:
