@@ -281,7 +281,7 @@ if part cpu; then
         "$broker/auth/verify" >/dev/null ;;
       exchange) curl -sf -H "$caller_basic" --data-raw "$exchange_form" "$broker/oauth/token" >/dev/null ;;
       gateway) curl -sf -H "Authorization: Bearer $gw_token" -H 'Content-Type: application/json' \
-        -H 'Accept: application/json, text/event-stream' -d "$call_body" "$broker/gw" | grep -q '"isError":false' ;;
+        -H 'Accept: application/json, text/event-stream' -d "$call_body" "$broker/gw" | grep -Eq '"isError": *false' ;;
     esac || die "the $c request failed (see $work/broker.err)"
   done
   cat >"$work/jsonrpc.lua" <<LUA
@@ -367,12 +367,12 @@ if part instr; then
   log "broker under callgrind: $REQUESTS requests of each case after $WARMUP_REQUESTS"
   declare -A IR
   for c in "${cases[@]}"; do
-    callgrind_control -i on "$broker_pid" >/dev/null
+    callgrind_control -i on "$broker_pid" >/dev/null 2>&1
     send_case "$c" "$WARMUP_REQUESTS" || die "$c failed under callgrind"
-    callgrind_control -z "$broker_pid" >/dev/null
+    callgrind_control -z "$broker_pid" >/dev/null 2>&1
     send_case "$c" "$REQUESTS" || die "$c failed under callgrind"
-    callgrind_control -d "$c" "$broker_pid" >/dev/null
-    callgrind_control -i off "$broker_pid" >/dev/null
+    callgrind_control -d "$c" "$broker_pid" >/dev/null 2>&1
+    callgrind_control -i off "$broker_pid" >/dev/null 2>&1
     total=$(grep -l -x "desc: Trigger: dump $c" "$work"/callgrind.*.* 2>/dev/null |
       xargs -r sed -n 's/^summary: //p' | head -1 || true)
     [[ -n $total ]] || die "no callgrind dump for $c (see $work)"
