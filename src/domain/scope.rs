@@ -44,7 +44,7 @@ impl Scopes {
         )
     }
 
-    fn from_sorted<'a>(set: BTreeSet<&'a str>) -> Self {
+    fn from_sorted(set: BTreeSet<&str>) -> Self {
         let mut text = String::with_capacity(set.iter().map(|t| t.len() + 1).sum());
         for token in set {
             if !text.is_empty() {
