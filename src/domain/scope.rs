@@ -1,10 +1,19 @@
 //! Scope strings (RFC 6749 §3.3): space-delimited, order-insensitive sets.
 
+use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 /// A set of scope tokens, kept sorted so equal sets print alike.
+///
+/// Held as its canonical text — the tokens sorted, without repeats, one space between
+/// them — in one allocation of exactly that size (none when empty): every login
+/// session, grant, refresh token, verified token and cached exchange carries one, and
+/// a `BTreeSet<String>` cost a 288-byte tree node plus a string per token (the scale
+/// bench, benches/README.md). Scope tokens never contain a space (§3.3), and a space
+/// sorts before every character a token may hold, so ordering the text orders the sets
+/// as their token sequences.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Scopes(BTreeSet<String>);
+pub struct Scopes(Box<str>);
 
 impl Scopes {
     /// Parses a `scope` parameter. Tokens must be printable ASCII without `"` or `\`
@@ -18,13 +27,36 @@ impl Scopes {
             if !valid {
                 return Err(format!("invalid scope token `{token}`"));
             }
-            set.insert(token.to_owned());
+            set.insert(token);
         }
-        Ok(Self(set))
+        Ok(Self::from_sorted(set))
     }
 
+    /// The set of `items`; an item holding spaces stands for the tokens between them.
     pub fn of<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Self {
-        Self(items.into_iter().map(Into::into).collect())
+        let items: Vec<String> = items.into_iter().map(Into::into).collect();
+        Self::from_sorted(
+            items
+                .iter()
+                .flat_map(|item| item.split(' '))
+                .filter(|t| !t.is_empty())
+                .collect(),
+        )
+    }
+
+    fn from_sorted(set: BTreeSet<&str>) -> Self {
+        let mut text = String::with_capacity(set.iter().map(|t| t.len() + 1).sum());
+        for token in set {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(token);
+        }
+        Self(text.into_boxed_str())
+    }
+
+    fn merged<'a>(pairs: impl Iterator<Item = &'a str>) -> Self {
+        Self::from_sorted(pairs.collect())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -32,44 +64,50 @@ impl Scopes {
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.iter().count()
     }
 
     pub fn contains(&self, scope: &str) -> bool {
-        self.0.contains(scope)
+        self.iter().any(|t| t == scope)
     }
 
+    /// Both sides sorted: one walk.
     pub fn is_subset(&self, other: &Scopes) -> bool {
-        self.0.is_subset(&other.0)
+        let mut theirs = other.iter();
+        'mine: for token in self.iter() {
+            for candidate in theirs.by_ref() {
+                match candidate.cmp(token) {
+                    Ordering::Less => continue,
+                    Ordering::Equal => continue 'mine,
+                    Ordering::Greater => return false,
+                }
+            }
+            return false;
+        }
+        true
     }
 
     /// The tokens of `self` not in `other`.
     pub fn missing_from(&self, other: &Scopes) -> Scopes {
-        Self(self.0.difference(&other.0).cloned().collect())
+        Self::merged(self.iter().filter(|t| !other.contains(t)))
     }
 
     pub fn union(&self, other: &Scopes) -> Scopes {
-        Self(self.0.union(&other.0).cloned().collect())
+        Self::merged(self.iter().chain(other.iter()))
     }
 
     pub fn intersection(&self, other: &Scopes) -> Scopes {
-        Self(self.0.intersection(&other.0).cloned().collect())
+        Self::merged(self.iter().filter(|t| other.contains(t)))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(String::as_str)
+        self.0.split(' ').filter(|t| !t.is_empty())
     }
 }
 
 impl std::fmt::Display for Scopes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, scope) in self.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            f.write_str(scope)?;
-        }
-        Ok(())
+        f.write_str(&self.0)
     }
 }
 
@@ -93,5 +131,29 @@ mod tests {
         assert!(!asked.is_subset(&granted));
         assert_eq!(asked.missing_from(&granted).to_string(), "d");
         assert_eq!(asked.intersection(&granted).to_string(), "a");
+    }
+
+    #[test]
+    fn set_rules_hold_on_the_compact_text() {
+        let granted = Scopes::parse("notes:write b a notes:read a").unwrap();
+        assert_eq!(granted.to_string(), "a b notes:read notes:write");
+        assert_eq!(granted.len(), 4);
+        assert!(granted.contains("notes:read") && !granted.contains("notes"));
+        assert!(Scopes::parse("notes:read a").unwrap().is_subset(&granted));
+        assert!(!Scopes::parse("notes").unwrap().is_subset(&granted));
+        assert!(!Scopes::parse("z").unwrap().is_subset(&granted));
+        assert!(Scopes::default().is_subset(&granted));
+        assert!(!granted.is_subset(&Scopes::default()));
+        assert_eq!(
+            Scopes::parse("c a")
+                .unwrap()
+                .union(&Scopes::parse("b a").unwrap()),
+            Scopes::parse("a b c").unwrap()
+        );
+        assert_eq!(Scopes::of(["b a", "a", ""]), Scopes::parse("a b").unwrap());
+        assert!(Scopes::parse("  ").unwrap().is_empty());
+        assert_eq!(Scopes::default().iter().count(), 0);
+        // Ordered as token sequences: "a b" < "ab" as ["a", "b"] < ["ab"].
+        assert!(Scopes::parse("a b").unwrap() < Scopes::parse("ab").unwrap());
     }
 }

@@ -1,12 +1,14 @@
 //! Login state in process memory: one broker process (the `memory` and `sqlite`
 //! backends). Each table sits behind its own lock, held for a whole step, which
-//! makes every step atomic.
+//! makes every step atomic. Sessions wait packed (`packed.rs`): a broker may hold
+//! 100 000 of them.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use super::packed::Packed;
 use super::poisoned;
 use crate::clock::UnixSeconds;
 use crate::config::constant_time_eq;
@@ -19,7 +21,7 @@ use crate::store::{Listing, Page, SessionFilter, SessionRow, StoreError};
 
 #[derive(Default)]
 pub struct MemoryLoginState {
-    sessions: Mutex<HashMap<[u8; 32], LoginSession>>,
+    sessions: Mutex<HashMap<[u8; 32], Packed>>,
     codes: Mutex<HashMap<[u8; 32], StoredCode>>,
 }
 
@@ -76,21 +78,21 @@ impl<T> From<Refusal> for SessionStep<T> {
 
 /// The live session under `id` whose CSRF token is `csrf`, or why not.
 fn checked<'a>(
-    sessions: &'a mut HashMap<[u8; 32], LoginSession>,
+    sessions: &'a mut HashMap<[u8; 32], Packed>,
     id: &str,
     csrf: &str,
     now: UnixSeconds,
-) -> Result<&'a mut LoginSession, Refusal> {
-    match sessions.get_mut(&key(id)) {
+) -> Result<Result<&'a mut Packed, Refusal>, StoreError> {
+    Ok(match sessions.get_mut(&key(id)) {
         Some(session) if now < session.expires_at => {
-            if constant_time_eq(session.csrf.as_bytes(), csrf.as_bytes()) {
+            if constant_time_eq(session.csrf()?, csrf.as_bytes()) {
                 Ok(session)
             } else {
                 Err(Refusal::Csrf)
             }
         }
         _ => Err(Refusal::Unknown),
-    }
+    })
 }
 
 #[async_trait]
@@ -102,8 +104,9 @@ impl LoginState for MemoryLoginState {
         now: UnixSeconds,
         max: usize,
     ) -> Result<Admission, StoreError> {
+        let packed = Packed::pack(&session)?;
         let mut sessions = self.sessions.lock().map_err(poisoned)?;
-        Ok(admit(&mut sessions, key(id), session, now, max, |s| {
+        Ok(admit(&mut sessions, key(id), packed, now, max, |s| {
             s.expires_at
         }))
     }
@@ -114,10 +117,11 @@ impl LoginState for MemoryLoginState {
         now: UnixSeconds,
     ) -> Result<Option<LoginSession>, StoreError> {
         let sessions = self.sessions.lock().map_err(poisoned)?;
-        Ok(sessions
+        sessions
             .get(&key(id))
             .filter(|s| now < s.expires_at)
-            .cloned())
+            .map(Packed::unpack)
+            .transpose()
     }
 
     async fn approve_session(
@@ -128,10 +132,17 @@ impl LoginState for MemoryLoginState {
         now: UnixSeconds,
     ) -> Result<SessionStep<UpstreamLeg>, StoreError> {
         let mut sessions = self.sessions.lock().map_err(poisoned)?;
-        Ok(match checked(&mut sessions, id, csrf, now) {
-            Ok(session) => SessionStep::Done(session.leg.get_or_insert(leg).clone()),
-            Err(refusal) => refusal.into(),
-        })
+        let packed = match checked(&mut sessions, id, csrf, now)? {
+            Ok(packed) => packed,
+            Err(refusal) => return Ok(refusal.into()),
+        };
+        let mut session = packed.unpack()?;
+        if let Some(approved) = session.leg {
+            return Ok(SessionStep::Done(approved));
+        }
+        session.leg = Some(leg.clone());
+        *packed = Packed::pack(&session)?;
+        Ok(SessionStep::Done(leg))
     }
 
     async fn deny_session(
@@ -141,11 +152,11 @@ impl LoginState for MemoryLoginState {
         now: UnixSeconds,
     ) -> Result<SessionStep<Authorization>, StoreError> {
         let mut sessions = self.sessions.lock().map_err(poisoned)?;
-        if let Err(refusal) = checked(&mut sessions, id, csrf, now) {
+        if let Err(refusal) = checked(&mut sessions, id, csrf, now)? {
             return Ok(refusal.into());
         }
         Ok(match sessions.remove(&key(id)) {
-            Some(session) => SessionStep::Done(session.request),
+            Some(packed) => SessionStep::Done(packed.unpack()?.request),
             None => SessionStep::Unknown,
         })
     }
@@ -157,12 +168,13 @@ impl LoginState for MemoryLoginState {
         now: UnixSeconds,
     ) -> Result<Listing<SessionRow>, StoreError> {
         let sessions = self.sessions.lock().map_err(poisoned)?;
-        let mut rows: Vec<SessionRow> = sessions
-            .iter()
-            .filter(|(_, s)| now < s.expires_at)
-            .map(|(hash, s)| s.row(hash))
-            .filter(|row| page.admits(&row.id) && filter.matches(row))
-            .collect();
+        let mut rows = Vec::new();
+        for (hash, packed) in sessions.iter().filter(|(_, s)| now < s.expires_at) {
+            let row = packed.unpack()?.row(hash);
+            if page.admits(&row.id) && filter.matches(&row) {
+                rows.push(row);
+            }
+        }
         rows.sort_by(|a, b| a.id.cmp(&b.id));
         rows.truncate(page.size() + 1);
         Ok(page.cut(rows, |r: &SessionRow| &r.id))
@@ -175,18 +187,20 @@ impl LoginState for MemoryLoginState {
         now: UnixSeconds,
     ) -> Result<SessionStep<(Authorization, UpstreamLeg)>, StoreError> {
         let mut sessions = self.sessions.lock().map_err(poisoned)?;
-        if let Err(refusal) = checked(&mut sessions, id, csrf, now) {
+        if let Err(refusal) = checked(&mut sessions, id, csrf, now)? {
             return Ok(refusal.into());
         }
-        Ok(match sessions.remove(&key(id)) {
-            Some(LoginSession {
-                request,
-                leg: Some(leg),
-                ..
-            }) => SessionStep::Done((request, leg)),
-            Some(_) => SessionStep::NotApproved,
-            None => SessionStep::Unknown,
-        })
+        Ok(
+            match sessions.remove(&key(id)).map(|p| p.unpack()).transpose()? {
+                Some(LoginSession {
+                    request,
+                    leg: Some(leg),
+                    ..
+                }) => SessionStep::Done((request, leg)),
+                Some(_) => SessionStep::NotApproved,
+                None => SessionStep::Unknown,
+            },
+        )
     }
 
     async fn put_code(
@@ -241,7 +255,7 @@ impl LoginState for MemoryLoginState {
         let sessions = drop_expired(
             &mut *self.sessions.lock().map_err(poisoned)?,
             now,
-            |s: &LoginSession| s.expires_at,
+            |s: &Packed| s.expires_at,
         );
         // Redeemed codes went on living as tombstones; they go with their expiry.
         let codes = drop_expired(

@@ -2,6 +2,7 @@
 
 mod grants;
 mod login_state;
+mod packed;
 mod rate_limits;
 mod recent_clients;
 

@@ -1,0 +1,393 @@
+#!/usr/bin/env bash
+# Memory and CPU at scale (issue #22), in one run against a release build on 127.0.0.1:
+#   memory  a broker on the memory store filled to COUNT live login sessions, COUNT
+#           grants and COUNT cached exchanges: RSS idle, after each fill, growth per item;
+#   start   a sqlite store holding COUNT grants and COUNT registered clients: the time
+#           from spawning `serve` to /readyz answering 200 (median of STARTS starts);
+#   cpu     broker CPU per request (from /proc, around wrk runs) of /healthz, a
+#           repeated-token /auth/verify, a token-exchange cache hit and a gateway
+#           tools/call, and the ratios to /healthz;
+#   instr   the same four requests' instructions per request under callgrind.
+# Informational: exit 0 whatever the figures, non-zero when something broke.
+#
+# Usage: bash benches/scale.sh          (see benches/README.md "Memory and CPU at scale")
+# Knobs (environment):
+#   PARTS="memory start cpu instr"   which parts run
+#   COUNT=100000     sessions, grants, exchanges (and the sqlite store's grants and clients)
+#   STARTS=7         starts timed for `start`
+#   IDP_ALG=EdDSA    the dev IdP's signing algorithm (RS256 tokens are about 300 bytes
+#                    longer and cost far more to mint)
+#   DURATION=3 ROUNDS=3 THREADS=2 CONNECTIONS=64   the wrk runs of `cpu`
+#   REQUESTS=2000 WARMUP_REQUESTS=300              the callgrind runs of `instr`
+#   MEMORY_WRAP=""   a command the memory part's broker runs under, e.g.
+#                    "heaptrack -o /tmp/broker" (RSS then includes the tool's own)
+#   BUILD=1 (0: use the existing target/release/token-broker)  BIN=…  KEEP=0
+set -euo pipefail
+
+started_at=$(date +%s)
+PARTS=${PARTS:-memory start cpu instr}
+COUNT=${COUNT:-100000}
+STARTS=${STARTS:-7}
+IDP_ALG=${IDP_ALG:-EdDSA}
+DURATION=${DURATION:-3}
+ROUNDS=${ROUNDS:-3}
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-64}
+REQUESTS=${REQUESTS:-2000}
+WARMUP_REQUESTS=${WARMUP_REQUESTS:-300}
+BUILD=${BUILD:-1}
+KEEP=${KEEP:-0}
+run=()
+
+BENCH_NAME=scale-bench
+# shellcheck source=benches/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+db_dir=
+# lib.sh's clean-up, and the sqlite store's directory on tmpfs.
+trap 'cleanup; [[ -z $db_dir ]] || rm -rf "$db_dir"' EXIT
+part() { [[ " $PARTS " == *" $1 "* ]]; }
+fill() { python3 "$benches/scale/fill.py" "$@"; }
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+per_item() { awk -v a="$1" -v b="$2" -v n="$COUNT" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }'; }
+stop_broker() {
+  kill -TERM "$broker_pid" 2>/dev/null || true
+  wait "$broker_pid" 2>/dev/null || true
+}
+
+start_dev_idp "signing_alg = \"$IDP_ALG\"
+access_token_ttl = \"2h\""
+
+# broker_toml PORT STORE-SECTION EXTRA: a broker with one resource for logins and
+# grants (/mcp), one whose forward-auth exchanges (/api), a machine client and an
+# exchange caller.
+machine=scale-machine
+machine_secret=scale-machine-secret-0123456789
+caller=scale-caller
+caller_secret=scale-caller-secret-0123456789
+audience=https://notes.example/api
+redirect=http://127.0.0.1:9/callback
+broker_toml() {
+  local port=$1 url=http://127.0.0.1:$1
+  cat <<EOF
+[server]
+listen = "127.0.0.1:$port"
+public_url = "$url"
+shutdown_timeout = "2s"
+
+[upstream]
+issuer = "$idp_url"
+client_id = "token-broker"
+client_secret = "token-broker-secret"
+
+# Room for the fill: a login session lives an hour, and the bounds and caches hold
+# more than COUNT, so that nothing is refused or evicted while the figures are taken.
+[sessions]
+ttl = "1h"
+max_sessions = $(( COUNT * 2 ))
+
+[verify]
+cache_capacity = $(( COUNT * 2 ))
+
+[exchange]
+cache_capacity = $(( COUNT * 2 ))
+
+[registration]
+rate_limit_per_minute = 100000
+rate_limit_burst = 100000
+
+[[resources]]
+uri = "$url/mcp"
+required_scopes = ["notes:read"]
+
+[resources.rate_limit]
+enabled = false
+
+[[resources]]
+uri = "$url/api"
+required_scopes = ["notes:read"]
+exchange_audience = "$audience"
+
+[resources.rate_limit]
+enabled = false
+
+[[exchange.audiences]]
+audience = "$audience"
+scopes = ["notes:read"]
+
+[[exchange.clients]]
+client_id = "$caller"
+client_secret = "$caller_secret"
+audiences = ["$audience"]
+
+[[clients]]
+client_id = "$machine"
+client_secret = "$machine_secret"
+grant_types = ["client_credentials", "authorization_code"]
+redirect_uris = ["$redirect"]
+resources = ["$url/mcp"]
+scopes = ["notes:read"]
+
+$2
+
+[log]
+level = "warn"
+${3:-}
+EOF
+}
+urlencode() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
+machine_basic="Authorization: Basic $(printf '%s:%s' "$machine" "$machine_secret" | base64 -w0)"
+grant_body="grant_type=client_credentials&scope=notes%3Aread"
+
+echo "token-broker scale benchmark — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "machine: $(nproc) cores ($(uname -m)), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "release build; dev IdP $IDP_ALG; broker workers: one per core, log level warn; 127.0.0.1"
+
+# --- memory ---------------------------------------------------------------------------
+if part memory; then
+  port=$(free_port)
+  broker=http://127.0.0.1:$port
+  broker_toml "$port" '[store]
+backend = "memory"' >"$work/memory.toml"
+  read -ra run <<<"${MEMORY_WRAP:-}"
+  start_broker "$work/memory.toml" "$broker"
+  run=()
+  sleep 1
+  rss_idle=$(rss_kb "$broker_pid")
+  log "memory store at $broker: idle $(mb "$rss_idle") MB; $COUNT authorization requests"
+
+  authorize="$broker/oauth/authorize?response_type=code&client_id=$machine"
+  authorize+="&redirect_uri=$(urlencode "$redirect")&scope=notes%3Aread&state=af0ifjsldkj"
+  authorize+="&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+  authorize+="&resource=$(urlencode "$broker/mcp")"
+  sessions_took=$(fill get "$authorize" "$COUNT" 200)
+  rss_sessions=$(rss_kb "$broker_pid")
+
+  log "$COUNT client-credentials grants"
+  grants_took=$(fill post "$broker/oauth/token" "$COUNT" 200 \
+    "$grant_body&resource=$(urlencode "$broker/mcp")" "$machine_basic")
+  rss_grants=$(rss_kb "$broker_pid")
+
+  log "minting $COUNT subject tokens at the dev IdP ($IDP_ALG)"
+  minted=$(fill mint "$idp_url/token" "$COUNT" "$broker/api" "$work/subjects")
+  log "$COUNT forward-auth checks at $broker/api, each exchanging a new subject ($minted)"
+  exchanges_took=$(fill verify "$broker/auth/verify" 200 "$work/subjects" \
+    "X-Original-URI: /api" "X-Original-Method: GET")
+  rss_exchanges=$(rss_kb "$broker_pid")
+  idp_exchanges=$(curl -sf "$idp_url/_dev/calls" | python3 -c '
+import json, sys
+calls = json.load(sys.stdin)["calls"]
+print(calls.get("token:urn:ietf:params:oauth:grant-type:token-exchange", {}).get("count", 0))')
+  (( idp_exchanges == COUNT )) ||
+    die "$idp_exchanges exchanges reached the dev IdP, not $COUNT: the cache did not fill as intended"
+  stop_broker
+  echo
+  echo "memory store, RSS (VmRSS):"
+  printf '  %-46s %8s MB\n' "idle (ready, nothing stored)" "$(mb "$rss_idle")"
+  printf '  %-46s %8s MB  %+7.1f MB  %5s B/item  (%s)\n' "+ $COUNT login sessions (GET /oauth/authorize)" \
+    "$(mb "$rss_sessions")" "$(mb $(( rss_sessions - rss_idle )))" "$(per_item "$rss_idle" "$rss_sessions")" "$sessions_took"
+  printf '  %-46s %8s MB  %+7.1f MB  %5s B/item  (%s)\n' "+ $COUNT grants (client credentials)" \
+    "$(mb "$rss_grants")" "$(mb $(( rss_grants - rss_sessions )))" "$(per_item "$rss_sessions" "$rss_grants")" "$grants_took"
+  printf '  %-46s %8s MB  %+7.1f MB  %5s B/item  (%s)\n' "+ $COUNT cached exchanges (forward-auth)" \
+    "$(mb "$rss_exchanges")" "$(mb $(( rss_exchanges - rss_grants )))" "$(per_item "$rss_grants" "$rss_exchanges")" "$exchanges_took"
+  echo "  all three over idle: $(mb $(( rss_exchanges - rss_idle ))) MB   targets: idle <= 12 MB, growth <= 60 MB"
+  echo "  subject tokens: $minted (bytes = mean length); $idp_exchanges exchanges reached the dev IdP"
+fi
+
+# --- start ----------------------------------------------------------------------------
+if part start; then
+  # On tmpfs: the store is filled through the broker's own API, and synchronous=FULL
+  # on a disk would make the fill take as many fsyncs as rows.
+  db_dir=$(mktemp -d /dev/shm/scale-bench.XXXXXX)
+  port=$(free_port)
+  broker=http://127.0.0.1:$port
+  broker_toml "$port" "[store]
+backend = \"sqlite\"
+path = \"$db_dir/broker.db\"" >"$work/sqlite.toml"
+  start_broker "$work/sqlite.toml" "$broker"
+  log "sqlite store at $broker ($db_dir): $COUNT grants, $COUNT registrations"
+  sqlite_grants_took=$(fill post "$broker/oauth/token" "$COUNT" 200 \
+    "$grant_body&resource=$(urlencode "$broker/mcp")" "$machine_basic")
+  sqlite_clients_took=$(fill register "$broker/oauth/register" "$COUNT")
+  stop_broker
+  db_bytes=$(du -cb "$db_dir"/broker.db* | tail -1 | cut -f1)
+  log "$STARTS starts of a broker on it"
+  mapfile -t start_ms < <(FILL_LOG=$work/starts.log fill ready "$broker/readyz" "$STARTS" "$bin" serve --config "$work/sqlite.toml")
+  (( ${#start_ms[@]} == STARTS )) || { tail -n 20 "$work/starts.log" >&2; die "the timed starts failed"; }
+  rm -rf "$db_dir"
+  db_dir=
+  echo
+  echo "sqlite store with $COUNT grants and $COUNT registered clients ($(( db_bytes / 1048576 )) MB on tmpfs;" \
+    "filled in ${sqlite_grants_took#*seconds=} s + ${sqlite_clients_took#*seconds=} s):"
+  echo "  spawn to /readyz 200: median $(median "${start_ms[@]}") ms of $STARTS starts (${start_ms[*]} ms)   target < 200 ms"
+fi
+
+# --- cpu and instr: one broker with every measured path --------------------------------
+if part cpu || part instr; then
+  mcp_port=$(free_port)
+  python3 "$benches/soak/driver.py" mcp "$mcp_port" >"$work/mcp.out" 2>"$work/mcp.err" &
+  pids+=("$!")
+  port=$(free_port)
+  broker=http://127.0.0.1:$port
+  broker_toml "$port" '[store]
+backend = "memory"' "
+[[resources]]
+uri = \"$broker/gw\"
+required_scopes = [\"notes:read\"]
+exchange_audience = \"$audience\"
+
+[resources.rate_limit]
+enabled = false
+
+[[resources.tools]]
+name = \"echo\"
+scopes = [\"notes:read\"]
+
+[[gateway]]
+path = \"/gw\"
+upstream = \"http://127.0.0.1:$mcp_port/mcp\"
+timeout = \"10s\"" >"$work/cpu.toml"
+  # The cases' requests: curl arguments, checked once before measuring.
+  token_for() {
+    curl -sf -u demo-service:demo-service-secret -d grant_type=client_credentials \
+      -d scope=notes:read --data-urlencode "resource=$1" "$idp_url/token" |
+      python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
+  }
+  verify_token=$(token_for "$broker/mcp") || die "no token from the dev IdP"
+  gw_token=$(token_for "$broker/gw") || die "no token from the dev IdP"
+  subject=$(token_for "$broker/mcp") || die "no token from the dev IdP"
+  exchange_form="grant_type=$(urlencode urn:ietf:params:oauth:grant-type:token-exchange)"
+  exchange_form+="&subject_token_type=$(urlencode urn:ietf:params:oauth:token-type:access_token)"
+  exchange_form+="&audience=$(urlencode "$audience")&subject_token=$subject"
+  caller_basic="Authorization: Basic $(printf '%s:%s' "$caller" "$caller_secret" | base64 -w0)"
+  call_body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"n":1}}}'
+  cases=(healthz verify exchange gateway)
+  declare -A LABEL=(
+    [healthz]="GET /healthz"
+    [verify]="GET /auth/verify, repeated token"
+    [exchange]="token exchange, cache hit"
+    [gateway]="gateway tools/call (echo)"
+  )
+  declare -A TARGET=([verify]=1.25 [exchange]=1.6 [gateway]=3)
+fi
+
+if part cpu; then
+  start_broker "$work/cpu.toml" "$broker"
+  log "broker for the CPU cases at $broker (MCP server on $mcp_port)"
+  for c in "${cases[@]}"; do
+    case $c in
+      healthz) curl -sf "$broker/healthz" >/dev/null ;;
+      verify) curl -sf -H "X-Original-URI: /mcp" -H "Authorization: Bearer $verify_token" \
+        "$broker/auth/verify" >/dev/null ;;
+      exchange) curl -sf -H "$caller_basic" --data-raw "$exchange_form" "$broker/oauth/token" >/dev/null ;;
+      gateway) curl -sf -H "Authorization: Bearer $gw_token" -H 'Content-Type: application/json' \
+        -H 'Accept: application/json, text/event-stream' -d "$call_body" "$broker/gw" | grep -Eq '"isError": *false' ;;
+    esac || die "the $c request failed (see $work/broker.err)"
+  done
+  cat >"$work/jsonrpc.lua" <<LUA
+dofile("$benches/wrk/report.lua")
+wrk.method = "POST"
+wrk.body = '$call_body'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+LUA
+  # wrk_case CASE NAME SECONDS
+  wrk_case() {
+    case $1 in
+      healthz) run_wrk "$2" "$3" "$broker/healthz" ;;
+      verify) run_wrk "$2" "$3" "$broker/auth/verify" -H "X-Original-URI: /mcp" \
+        -H "Authorization: Bearer $verify_token" ;;
+      exchange) BENCH_BODY=$exchange_form run_wrk "$2" "$3" "$broker/oauth/token" -H "$caller_basic" ;;
+      gateway) run_wrk "$2" "$3" "$broker/gw" -s "$work/jsonrpc.lua" -H "Authorization: Bearer $gw_token" ;;
+    esac
+  }
+  declare -A REQ TICKS
+  for c in "${cases[@]}"; do wrk_case "$c" "warm-$c" 1; done
+  for round in $(seq "$ROUNDS"); do
+    log "cpu round $round/$ROUNDS: ${cases[*]}, ${DURATION}s each"
+    order=("${cases[@]}")
+    (( round % 2 )) || order=(gateway exchange verify healthz)
+    for c in "${order[@]}"; do
+      wrk_case "$c" "$c.$round" "$DURATION"
+      REQ[$c]=$(( ${REQ[$c]:-0} + R_requests ))
+      TICKS[$c]=$(( ${TICKS[$c]:-0} + R_ticks ))
+    done
+  done
+  stop_broker
+  echo
+  echo "broker CPU per request (user + system from /proc around wrk; $ROUNDS rounds of ${DURATION}s," \
+    "wrk $THREADS threads $CONNECTIONS connections on the same cores — noisy on a shared machine):"
+  per_req() { awk -v t="$1" -v hz="$clk_tck" -v n="$2" 'BEGIN { printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0) }'; }
+  base=$(per_req "${TICKS[healthz]}" "${REQ[healthz]}")
+  for c in "${cases[@]}"; do
+    us=$(per_req "${TICKS[$c]}" "${REQ[$c]}")
+    line=$(printf '  %-36s %9d req %8s us' "${LABEL[$c]}" "${REQ[$c]}" "$us")
+    [[ $c == healthz ]] || line+=$(printf '   %5sx  target <= %sx' "$(ratio "$us" "$base")" "${TARGET[$c]}")
+    echo "$line"
+  done
+fi
+
+# instr NAME N: N requests of case NAME, one after another over one connection.
+send_case() {
+  python3 - "$port" "$1" "$2" "$verify_token" "$gw_token" "$exchange_form" "$caller_basic" "$call_body" <<'PY'
+import http.client, sys
+port, case, n, verify_token, gw_token, form, basic, body = sys.argv[1:]
+conn = http.client.HTTPConnection("127.0.0.1", int(port))
+name, _, value = basic.partition(": ")
+requests = {
+    "healthz": ("GET", "/healthz", None, {}),
+    "verify": ("GET", "/auth/verify", None,
+               {"X-Original-URI": "/mcp", "Authorization": "Bearer " + verify_token}),
+    "exchange": ("POST", "/oauth/token", form,
+                 {"Content-Type": "application/x-www-form-urlencoded", name: value}),
+    "gateway": ("POST", "/gw", body,
+                {"Authorization": "Bearer " + gw_token, "Content-Type": "application/json",
+                 "Accept": "application/json, text/event-stream"}),
+}
+method, path, data, headers = requests[case]
+for _ in range(int(n)):
+    conn.request(method, path, body=data, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    if response.status != 200:
+        sys.exit(f"{case}: {response.status}")
+PY
+}
+if part instr; then
+  command -v valgrind >/dev/null 2>&1 || die "valgrind is required for instr (Debian: valgrind)"
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/callgrind.%p" \
+    "$bin" serve --config "$work/cpu.toml" >"$work/broker.out" 2>"$work/broker.err" &
+  broker_pid=$!
+  pids+=("$broker_pid")
+  for _ in $(seq 600); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "$broker/readyz" || true) == 200 ]] && break
+    alive "$broker_pid" || { cat "$work/broker.err" >&2; die "broker exited"; }
+    sleep 0.5
+  done
+  log "broker under callgrind: $REQUESTS requests of each case after $WARMUP_REQUESTS"
+  declare -A IR
+  for c in "${cases[@]}"; do
+    callgrind_control -i on "$broker_pid" >/dev/null 2>&1
+    send_case "$c" "$WARMUP_REQUESTS" || die "$c failed under callgrind"
+    callgrind_control -z "$broker_pid" >/dev/null 2>&1
+    send_case "$c" "$REQUESTS" || die "$c failed under callgrind"
+    callgrind_control -d "$c" "$broker_pid" >/dev/null 2>&1
+    callgrind_control -i off "$broker_pid" >/dev/null 2>&1
+    total=$(grep -l -x "desc: Trigger: dump $c" "$work"/callgrind.*.* 2>/dev/null |
+      xargs -r sed -n 's/^summary: //p' | head -1 || true)
+    [[ -n $total ]] || die "no callgrind dump for $c (see $work)"
+    IR[$c]=$(( total / REQUESTS ))
+  done
+  stop_broker
+  echo
+  echo "instructions per request under callgrind (broker process, every thread; $REQUESTS sequential requests" \
+    "after $WARMUP_REQUESTS; stable whatever the load):"
+  for c in "${cases[@]}"; do
+    line=$(printf '  %-36s %9d' "${LABEL[$c]}" "${IR[$c]}")
+    [[ $c == healthz ]] || line+=$(printf '   %5sx' "$(ratio "${IR[$c]}" "${IR[healthz]}")")
+    echo "$line"
+  done
+fi
+
+echo
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); script time: $(( $(date +%s) - started_at ))s"
