@@ -37,6 +37,8 @@ pub struct RawClaims {
     pub email_verified: Option<String>,
     pub username: Option<String>,
     pub groups: Option<OneOrMany>,
+    /// Ask the provider's userinfo endpoint too (default false).
+    pub userinfo: Option<bool>,
 }
 
 /// `[resources.allow]` as written.
@@ -89,6 +91,7 @@ pub fn claims(raw: Option<RawClaims>, problems: &mut Vec<Problem>) -> Option<Cla
         username: username?,
         groups: groups?,
         ruled_groups: Vec::new(),
+        userinfo: raw.userinfo.unwrap_or(false),
     })
 }
 

@@ -15,6 +15,7 @@ use super::error::IdpError;
 use super::faults::{FaultSpec, Verdict};
 use super::idp::Idp;
 use super::keys::SigningAlg;
+use super::records::UserinfoAnswer;
 
 /// Which counted endpoint a path belongs to; `None` for the control API and 404s.
 fn endpoint_of(path: &str) -> Option<&'static str> {
@@ -164,6 +165,30 @@ pub async fn groups(
 ) -> Result<HttpResponse, IdpError> {
     let Groups { sub, groups } = body.into_inner();
     idp.store()?.groups.insert(sub, groups);
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /_dev/userinfo`: what userinfo answers for `sub` from now on — groups its
+/// ID tokens do not state, or another `sub`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Userinfo {
+    sub: String,
+    groups: Option<Vec<String>>,
+    answer_sub: Option<String>,
+}
+
+pub async fn userinfo(
+    idp: web::Data<Idp>,
+    body: web::Json<Userinfo>,
+) -> Result<HttpResponse, IdpError> {
+    let Userinfo {
+        sub,
+        groups,
+        answer_sub,
+    } = body.into_inner();
+    let answer = UserinfoAnswer { groups, answer_sub };
+    idp.store()?.userinfo.insert(sub, answer);
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -177,4 +177,15 @@ pub struct Store {
     pub opaque: HashMap<String, AccessClaims>,
     /// Users' groups as `POST /_dev/groups` set them, over the configured ones.
     pub groups: HashMap<String, Vec<String>>,
+    /// What userinfo says of a user instead, as `POST /_dev/userinfo` set it.
+    pub userinfo: HashMap<String, UserinfoAnswer>,
+}
+
+/// `POST /_dev/userinfo`: userinfo's answer for one user, unlike its ID tokens.
+#[derive(Debug, Clone, Default)]
+pub struct UserinfoAnswer {
+    /// The groups userinfo states (the ID token's are unchanged).
+    pub groups: Option<Vec<String>>,
+    /// The `sub` userinfo answers with (a misbehaving provider).
+    pub answer_sub: Option<String>,
 }

@@ -122,8 +122,16 @@ pub async fn userinfo(idp: web::Data<Idp>, req: HttpRequest) -> Result<HttpRespo
         );
         return Ok(response);
     }
-    let mut body = json!({ "sub": claims.sub });
+    let set = idp.store()?.userinfo.get(&claims.sub).cloned();
+    let set = set.unwrap_or_default();
+    let sub = set.answer_sub.clone().unwrap_or_else(|| claims.sub.clone());
+    let mut body = json!({ "sub": sub });
     if let Some(user) = idp.user(&claims.sub) {
+        // Groups only as `/_dev/userinfo` set them: by default, like many providers,
+        // userinfo leaves them to the ID token.
+        if let Some(groups) = set.groups {
+            body["groups"] = json!(groups);
+        }
         if scopes.contains("profile") {
             body["name"] = json!(user.name);
             body["preferred_username"] = json!(user.sub);

@@ -134,6 +134,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/keys/rotate", web::post().to(control::rotate))
             .route("/clock", web::post().to(control::clock))
             .route("/groups", web::post().to(control::groups))
+            .route("/userinfo", web::post().to(control::userinfo))
             .route("/reset", web::post().to(control::reset)),
     );
 }

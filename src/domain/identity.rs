@@ -64,6 +64,18 @@ impl Identity {
         out
     }
 
+    /// This identity (from the ID token) with what the userinfo endpoint said over it:
+    /// userinfo is the fresher word, so each of the email, username and groups it
+    /// states wins, and the ID token's fills those it does not state. Groups are taken
+    /// whole from one source, never mixed (a group the provider dropped stays dropped).
+    pub fn with_userinfo(self, userinfo: Identity) -> Identity {
+        Identity {
+            email: userinfo.email.or(self.email),
+            username: userinfo.username.or(self.username),
+            groups: userinfo.groups.or(self.groups),
+        }
+    }
+
     /// Whether the user is in `group` (exact, case-sensitive: providers' group names
     /// and ids are).
     pub fn in_group(&self, group: &str) -> bool {
@@ -89,6 +101,9 @@ pub struct ClaimNames {
     pub groups: Vec<String>,
     /// The groups allow rules name: kept before any other when the cap applies.
     pub ruled_groups: Vec<String>,
+    /// `userinfo = true`: the provider's userinfo endpoint is asked too, after a login
+    /// and a provider refresh, and its claims win ([`Identity::with_userinfo`]).
+    pub userinfo: bool,
 }
 
 impl Default for ClaimNames {
@@ -99,6 +114,7 @@ impl Default for ClaimNames {
             username: "preferred_username".to_owned(),
             groups: vec!["groups".to_owned()],
             ruled_groups: Vec::new(),
+            userinfo: false,
         }
     }
 }
@@ -297,6 +313,35 @@ mod tests {
             "whole groups only"
         );
         assert_eq!(header.split(',').count(), 20);
+    }
+
+    #[test]
+    fn userinfo_wins_for_what_it_states_and_the_id_token_fills_the_rest() {
+        let names = ClaimNames::default();
+        let id_token = names.identity(&claims(json!({
+            "email": "old@example.com", "email_verified": true,
+            "preferred_username": "alice", "groups": ["staff", "mcp-users"],
+        })));
+        let userinfo = names.identity(&claims(json!({
+            "sub": "alice", "email": "new@example.com", "email_verified": true,
+            "groups": ["staff"],
+        })));
+        let merged = id_token.clone().with_userinfo(userinfo);
+        assert_eq!(merged.email.as_deref(), Some("new@example.com"));
+        assert_eq!(merged.username.as_deref(), Some("alice"));
+        assert_eq!(merged.groups, Some(vec!["staff".into()]), "not a union");
+
+        let silent = names.identity(&claims(json!({"sub": "alice"})));
+        assert_eq!(id_token.clone().with_userinfo(silent), id_token);
+        // An unverified email at userinfo states nothing: the ID token's stays.
+        let unverified = names.identity(&claims(json!({"email": "x@evil.example"})));
+        assert_eq!(
+            id_token.clone().with_userinfo(unverified).email.as_deref(),
+            Some("old@example.com")
+        );
+        let only_userinfo = Identity::default()
+            .with_userinfo(names.identity(&claims(json!({"groups": ["admins"]}))));
+        assert_eq!(only_userinfo.groups, Some(vec!["admins".into()]));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The one instrumentation point of every call the broker makes to another server —
 //! the provider (discovery, JWKS, token, exchange, revocation, introspection,
-//! registration), a client's metadata document or `jwks_uri`, the gateway's MCP
+//! userinfo, registration), a client's metadata document or `jwks_uri`, the gateway's MCP
 //! server: a client span (its `traceparent` sent on when tracing is on) and
 //! `token_broker_upstream_request_duration_seconds{operation,outcome}`, both measured
 //! from sending the request to the response's head.
@@ -28,6 +28,8 @@ pub enum Operation {
     Revocation,
     /// RFC 7662 introspection at the provider.
     Introspection,
+    /// The provider's userinfo endpoint (OIDC Core §5.3), `upstream.claims.userinfo`.
+    Userinfo,
     /// Dynamic client registration at the provider (RFC 7591, RFC 7592).
     Registration,
     /// A Client ID Metadata Document.
@@ -47,6 +49,7 @@ impl Operation {
             Self::Exchange => "exchange",
             Self::Revocation => "revocation",
             Self::Introspection => "introspection",
+            Self::Userinfo => "userinfo",
             Self::Registration => "registration",
             Self::MetadataDocument => "metadata_document",
             Self::ClientJwks => "client_jwks",

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 
 use super::UpstreamError;
@@ -127,11 +127,7 @@ impl UpstreamHttp {
         url: &str,
         bearer: &str,
     ) -> Result<u16, UpstreamError> {
-        let request = self
-            .client
-            .get(url)
-            .bearer_auth(bearer)
-            .header(ACCEPT, "application/json");
+        let request = self.bearer_get(url, bearer);
         let response = self.send(operation, url, request).await?;
         Ok(response.status().as_u16())
     }
@@ -148,6 +144,35 @@ impl UpstreamHttp {
             return Ok(());
         }
         read_body(url, response).await.map(|_| ())
+    }
+
+    /// GETs `url` with a bearer token and answers its `Content-Type` and body (at most
+    /// `limit` bytes) when it is a success (OIDC userinfo).
+    pub async fn get_bearer(
+        &self,
+        operation: Operation,
+        url: &str,
+        bearer: &str,
+        limit: usize,
+    ) -> Result<(String, Vec<u8>), UpstreamError> {
+        let request = self.bearer_get(url, bearer);
+        let response = self.send(operation, url, request).await?;
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let body = read_at_most(url, response, limit).await?;
+        Ok((content_type, body))
+    }
+
+    /// A GET of `url` with a bearer token, asking for JSON.
+    fn bearer_get(&self, url: &str, bearer: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(url)
+            .bearer_auth(bearer)
+            .header(ACCEPT, "application/json")
     }
 
     async fn execute<T: DeserializeOwned>(
@@ -195,7 +220,16 @@ fn unreachable(url: &str, error: &reqwest::Error) -> UpstreamError {
 }
 
 /// Reads at most `MAX_RESPONSE_BYTES`; maps error statuses, keeping RFC 6749 errors.
-async fn read_body(url: &str, mut response: reqwest::Response) -> Result<Vec<u8>, UpstreamError> {
+async fn read_body(url: &str, response: reqwest::Response) -> Result<Vec<u8>, UpstreamError> {
+    read_at_most(url, response, MAX_RESPONSE_BYTES).await
+}
+
+/// Reads at most `limit` bytes; maps error statuses, keeping RFC 6749 errors.
+async fn read_at_most(
+    url: &str,
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, UpstreamError> {
     let status = response.status();
     let retry_after = response
         .headers()
@@ -204,10 +238,10 @@ async fn read_body(url: &str, mut response: reqwest::Response) -> Result<Vec<u8>
         .map(str::to_owned);
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| unreachable(url, &e))? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+        if body.len() + chunk.len() > limit {
             return Err(UpstreamError::Invalid {
                 url: url.to_owned(),
-                reason: format!("response larger than {MAX_RESPONSE_BYTES} bytes"),
+                reason: format!("response larger than {limit} bytes"),
             });
         }
         body.extend_from_slice(&chunk);

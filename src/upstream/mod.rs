@@ -11,6 +11,7 @@ pub mod jwks;
 pub mod registration;
 pub mod snapshot;
 pub mod token;
+pub mod userinfo;
 
 /// What can go wrong talking to the provider. Descriptions are for operators' logs;
 /// clients only ever see a generic error derived from these.

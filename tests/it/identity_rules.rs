@@ -72,16 +72,12 @@ async fn verify(broker: &TestBroker, token: &str) -> (u16, [String; 3], String) 
     (response.status().as_u16(), identity, challenge)
 }
 
-/// A login for the resource that must be refused: `access_denied` with the client's
-/// `state` and the broker's `iss`, no grant stored, the refusal audited.
-async fn assert_refused_at_login(broker: &TestBroker, condition: &str) {
+/// A login for the resource that must be refused with `error`, with the client's
+/// `state` and the broker's `iss` and no grant stored: the client.
+async fn refused_login(broker: &TestBroker, error: &str) -> String {
     let client = register(broker, "Ruled out").await;
     let to = login_redirect(broker, &client, &[("resource", &resource(broker))]).await;
-    assert_eq!(
-        query(&to, "error").as_deref(),
-        Some("access_denied"),
-        "{to}"
-    );
+    assert_eq!(query(&to, "error").as_deref(), Some(error), "{to}");
     assert_eq!(query(&to, "state").as_deref(), Some("client-state"));
     assert_eq!(query(&to, "iss").as_deref(), Some(broker.url.as_str()));
     assert!(query(&to, "code").is_none());
@@ -96,6 +92,13 @@ async fn assert_refused_at_login(broker: &TestBroker, condition: &str) {
         .await
         .unwrap();
     assert!(grants.items.is_empty(), "no grant for a refused login");
+    client
+}
+
+/// A login for the resource that must be refused by its rule: `access_denied`, no
+/// grant stored, the refusal audited.
+async fn assert_refused_at_login(broker: &TestBroker, condition: &str) {
+    let client = refused_login(broker, "access_denied").await;
     let audited = recorded().lock().unwrap().iter().any(|e| {
         e.get("event").map(String::as_str) == Some("access_denied")
             && e.get("client_id") == Some(&client)
@@ -166,13 +169,12 @@ async fn a_group_removed_at_the_provider_refuses_requests_after_the_next_refresh
     assert_eq!(status, 200, "{rotated}");
     let refresh_token = rotated["refresh_token"].as_str().unwrap().to_owned();
 
-    let removed = http()
-        .post(format!("{}/_dev/groups", broker.idp.url))
-        .json(&json!({"sub": "alice", "groups": ["staff"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(removed.status(), 204);
+    dev_knob(
+        &broker,
+        "groups",
+        json!({"sub": "alice", "groups": ["staff"]}),
+    )
+    .await;
     // The provider has not been asked since: the grant still says what it said.
     assert_eq!(verify(&broker, &access).await.0, 200);
 
@@ -303,4 +305,107 @@ fn the_configuration_refuses_rules_that_make_no_sense() {
             .unwrap_or_default();
         assert!(error.contains(key), "{rule}: {error}");
     }
+}
+
+/// A broker for `rule` logging everyone in as `user`, asking userinfo when `userinfo`.
+async fn broker_with_userinfo(rule: &str, user: &str, userinfo: bool) -> TestBroker {
+    recorded();
+    let extra = format!("[upstream.claims]\nuserinfo = {userinfo}\n");
+    TestBroker::start_live(&text(rule, &extra), as_user(user), |_| {}).await
+}
+
+/// What the dev IdP's userinfo answers for `sub` from now on.
+async fn userinfo_says(broker: &TestBroker, answer: Value) {
+    dev_knob(broker, "userinfo", answer).await;
+}
+
+/// Sets one of the dev IdP's `/_dev` knobs.
+async fn dev_knob(broker: &TestBroker, knob: &str, body: Value) {
+    let set = http()
+        .post(format!("{}/_dev/{knob}", broker.idp.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 204);
+}
+
+#[actix_web::test]
+async fn groups_only_userinfo_states_admit_when_userinfo_is_asked_and_only_then() {
+    // bob's ID tokens say `staff`; userinfo says `mcp-users`, and wins.
+    let asked = broker_with_userinfo("groups_any = [\"mcp-users\"]", "bob", true).await;
+    userinfo_says(&asked, json!({"sub": "bob", "groups": ["mcp-users"]})).await;
+    let (_, body) = logged_in(&asked).await;
+    let (status, identity, _) = verify(&asked, body["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        identity,
+        ["bob@example.com", "bob", "mcp-users"].map(String::from)
+    );
+    asked.stop().await;
+
+    let not_asked = broker_with_userinfo("groups_any = [\"mcp-users\"]", "bob", false).await;
+    userinfo_says(&not_asked, json!({"sub": "bob", "groups": ["mcp-users"]})).await;
+    assert_refused_at_login(&not_asked, "groups_any").await;
+    assert_eq!(not_asked.idp.calls("userinfo").await, 0);
+    not_asked.stop().await;
+}
+
+#[actix_web::test]
+async fn userinfo_about_another_subject_fails_the_login() {
+    let broker = broker_with_userinfo("groups_any = [\"mcp-users\"]", "alice", true).await;
+    userinfo_says(&broker, json!({"sub": "alice", "answer_sub": "mallory"})).await;
+    refused_login(&broker, "server_error").await;
+    assert_eq!(broker.idp.calls("userinfo").await, 1);
+    broker.stop().await;
+}
+
+#[actix_web::test]
+async fn userinfo_that_cannot_answer_fails_the_login_for_now() {
+    let broker = broker_with_userinfo("groups_any = [\"mcp-users\"]", "alice", true).await;
+    let fault = json!({"endpoint": "userinfo", "status": 503, "count": 1});
+    dev_knob(&broker, "faults", fault).await;
+    refused_login(&broker, "temporarily_unavailable").await;
+    // Once it answers again, the same login works.
+    let (_, body) = logged_in(&broker).await;
+    assert_eq!(
+        verify(&broker, body["access_token"].as_str().unwrap())
+            .await
+            .0,
+        200
+    );
+    broker.stop().await;
+}
+
+#[actix_web::test]
+async fn a_provider_refresh_asks_userinfo_again_and_keeps_the_identity_when_it_is_down() {
+    let broker = broker_with_userinfo("groups_any = [\"mcp-users\"]", "bob", true).await;
+    userinfo_says(&broker, json!({"sub": "bob", "groups": ["mcp-users"]})).await;
+    let (client, body) = logged_in(&broker).await;
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(verify(&broker, &access).await.0, 200);
+
+    // Userinfo down at a provider refresh: new tokens, the identity held stays.
+    let fault = json!({"endpoint": "userinfo", "status": 503, "count": 1});
+    dev_knob(&broker, "faults", fault).await;
+    broker.clock.advance(Duration::from_secs(301));
+    let (status, rotated) =
+        refresh(&broker, &client, body["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{rotated}");
+    assert_eq!(broker.idp.calls("userinfo").await, 2);
+    assert_eq!(verify(&broker, &access).await.0, 200);
+
+    // Userinfo no longer lists the group: refused after the next provider refresh.
+    userinfo_says(&broker, json!({"sub": "bob", "groups": ["staff"]})).await;
+    broker.clock.advance(Duration::from_secs(301));
+    let refresh_token = rotated["refresh_token"].as_str().unwrap();
+    let (status, refused) = refresh(&broker, &client, refresh_token).await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{refused}"
+    );
+    assert_eq!(broker.idp.calls("userinfo").await, 3);
+    assert_eq!(verify(&broker, &access).await.0, 403);
+    broker.stop().await;
 }

@@ -18,9 +18,11 @@ use crate::domain::invalidation::Invalidation;
 use crate::domain::provider_session::Standing;
 use crate::flows::clients::Clients;
 use crate::store::{Grant, Store, StoreError, UpstreamTokens};
+use crate::upstream::discovery::ProviderInfo;
 use crate::upstream::http::UpstreamHttp;
 use crate::upstream::id_token;
 use crate::upstream::token::{self as upstream_token, ClientCredentials};
+use crate::upstream::userinfo;
 
 /// What a call to the provider on a grant's behalf needs. Shared (`Arc`) with the
 /// tasks that outlive the request: a refresh runs to its end, a revocation at the
@@ -144,6 +146,9 @@ impl Provider {
                 let identity = self
                     .identity(&grant, &credentials.client_id, tokens.id_token.as_deref())
                     .await;
+                let identity = self
+                    .with_userinfo(&grant, &snapshot.info, &tokens.access_token, identity)
+                    .await;
                 let changed = identity != grant.upstream.identity;
                 let upstream = UpstreamTokens {
                     access_token: tokens.access_token.clone(),
@@ -217,6 +222,44 @@ impl Provider {
             }
             Err(error) => {
                 tracing::warn!(%error, "the refreshed ID token is not valid: the grant's identity is dropped");
+                None
+            }
+        }
+    }
+
+    /// `identity` with what the userinfo endpoint says over it, with the refreshed
+    /// access token, when `upstream.claims.userinfo` asks for it. An identity already
+    /// dropped stays dropped. A userinfo endpoint that cannot answer now leaves the
+    /// identity the grant held (as a refresh without an ID token does); one that
+    /// answers wrongly (another `sub`, not JSON) drops it: every identity rule refuses.
+    async fn with_userinfo(
+        &self,
+        grant: &Grant,
+        provider: &ProviderInfo,
+        access_token: &str,
+        identity: Option<Identity>,
+    ) -> Option<Identity> {
+        if !self.claims.userinfo {
+            return identity;
+        }
+        let base = identity?;
+        let said = userinfo::identity(
+            &self.http,
+            provider,
+            &self.claims,
+            access_token,
+            &grant.subject,
+            base,
+        )
+        .await;
+        match said {
+            Ok(identity) => Some(identity).filter(|i| !i.is_empty()),
+            Err(error) if error.is_transient() => {
+                tracing::warn!(%error, "userinfo cannot answer now: the grant keeps its identity");
+                grant.upstream.identity.clone()
+            }
+            Err(error) => {
+                tracing::warn!(%error, "userinfo answered wrongly: the grant's identity is dropped");
                 None
             }
         }

@@ -1,6 +1,6 @@
 //! The login's completion once the provider answered: its code redeemed with the
 //! broker's PKCE verifier, the ID token validated (signature, issuer, audience,
-//! nonce, expiry), the grant stored and a one-time proxy code minted.
+//! nonce, expiry), the userinfo endpoint asked when configured, the grant stored and a one-time proxy code minted.
 
 use super::{CallbackRequest, Login};
 use crate::actors::sessions::{CodeGrant, Remember, SessionError, UpstreamLeg};
@@ -11,8 +11,9 @@ use crate::domain::scope::Scopes;
 use crate::flows::clients::KnownClient;
 use crate::store::{Grant, StoreError, UpstreamTokens};
 use crate::telemetry::audit::AuditEvent;
-use crate::upstream::id_token;
 use crate::upstream::token::{self as upstream_token, TokenResponse};
+use crate::upstream::userinfo;
+use crate::upstream::{UpstreamError, id_token};
 
 /// How a login that reached the provider ends well.
 pub(super) enum Finished {
@@ -50,6 +51,15 @@ impl Refusal {
             error: "temporarily_unavailable",
             description: "the login cannot be completed right now; try again shortly".to_owned(),
             outcome: "failed",
+        }
+    }
+
+    /// A provider call's failure: temporary when it may work later, else failed.
+    fn upstream(error: UpstreamError) -> Self {
+        if error.is_transient() {
+            Self::unavailable(error)
+        } else {
+            Self::failed(error)
         }
     }
 
@@ -116,13 +126,7 @@ impl Login {
             &leg.verifier,
         )
         .await
-        .map_err(|e| {
-            if e.is_transient() {
-                Refusal::unavailable(e)
-            } else {
-                Refusal::failed(e)
-            }
-        })?;
+        .map_err(Refusal::upstream)?;
         let id_token = tokens
             .id_token
             .as_deref()
@@ -144,7 +148,18 @@ impl Login {
             tracing::info!("a remembered approval was given by another user: asking this one");
             return Ok(Finished::NotRemembered(Box::new(client)));
         }
-        let identity = self.settings.claims.identity(&claims.payload);
+        // `upstream.claims.userinfo`: a userinfo answer that fails or names another
+        // subject ends the login like any provider failure (fail closed).
+        let identity = userinfo::identity(
+            &self.upstream_http,
+            &snapshot.info,
+            &self.settings.claims,
+            &tokens.access_token,
+            &claims.subject,
+            self.settings.claims.identity(&claims.payload),
+        )
+        .await
+        .map_err(Refusal::upstream)?;
         self.admitted(request, &claims.subject, &identity)?;
         let grant_id = self
             .store_grant(request, &claims.subject, &tokens, identity)
