@@ -68,19 +68,21 @@ impl Default for ScopeCacheConfig {
     }
 }
 
+/// A secret a guess must not find (the admin token, the audit key): 32 bytes at least.
+fn long_secret(spec: &str, env: &Environment) -> Result<Secret, String> {
+    let secret = Secret::resolve(spec, env)?;
+    if secret.expose().len() < 32 {
+        return Err("must be at least 32 bytes (e.g. `openssl rand -hex 32`)".to_owned());
+    }
+    Ok(secret)
+}
+
 pub fn admin(raw: RawAdmin, env: &Environment, problems: &mut Vec<Problem>) -> Option<AdminConfig> {
     let mut c = Checker::new("admin", problems);
     let token = match raw.token {
         None => Some(None),
         some => c
-            .parse("token", some, |spec| {
-                let secret = Secret::resolve(&spec, env)?;
-                if secret.expose().len() < 32 {
-                    Err("must be at least 32 bytes (e.g. `openssl rand -hex 32`)".to_owned())
-                } else {
-                    Ok(secret)
-                }
-            })
+            .parse("token", some, |spec| long_secret(&spec, env))
             .map(Some),
     };
     if !c.ok() {
@@ -108,14 +110,7 @@ pub fn audit(raw: RawAudit, env: &Environment, problems: &mut Vec<Problem>) -> O
             None
         }
         (true, some) => c
-            .parse("subject_key", some, |spec| {
-                let secret = Secret::resolve(&spec, env)?;
-                if secret.expose().len() < 32 {
-                    Err("must be at least 32 bytes (e.g. `openssl rand -hex 32`)".to_owned())
-                } else {
-                    Ok(secret)
-                }
-            })
+            .parse("subject_key", some, |spec| long_secret(&spec, env))
             .map(Some),
     };
     if !c.ok() {

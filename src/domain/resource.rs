@@ -36,9 +36,11 @@ impl Authority {
         Some(Self {
             host: url.host_str()?.to_ascii_lowercase(),
             port: url.port_or_known_default()?,
-            default_port: url::Url::parse(&format!("{}://x", url.scheme()))
-                .ok()?
-                .port_or_known_default()?,
+            default_port: match url.scheme() {
+                "https" => 443,
+                "http" => 80,
+                _ => return None,
+            },
         })
     }
 
