@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::sections::{Checker, optional_duration};
 use super::{Environment, Problem, Secret};
+use crate::domain::digest::sha256;
 use crate::domain::scope::Scopes;
 
 /// `[exchange]` as written.
@@ -73,12 +74,25 @@ pub struct AudienceConfig {
 }
 
 /// A caller allowed to exchange (usually an MCP server), authenticated by its secret.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CallerConfig {
     pub client_id: String,
     pub client_secret: Secret,
     /// `audiences`: what it may exchange for.
     pub audiences: Vec<String>,
+    /// The secret's SHA-256, computed once: a presented secret's is compared with it.
+    secret_digest: [u8; 32],
+}
+
+impl std::fmt::Debug for CallerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallerConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("audiences", &self.audiences)
+            .field("secret_digest", &crate::redact::Redacted)
+            .finish()
+    }
 }
 
 impl CallerConfig {
@@ -86,16 +100,12 @@ impl CallerConfig {
     /// introspection both accept these callers). Digests are compared, in constant
     /// time: equal lengths, so the comparison leaks nothing about the secret's length.
     pub fn accepts(&self, presented: &crate::domain::client_auth::Presented) -> bool {
-        use sha2::{Digest, Sha256};
         let Some(secret) = presented.secret() else {
             return false;
         };
-        let (a, b): ([u8; 32], [u8; 32]) = (
-            Sha256::digest(secret.as_bytes()).into(),
-            Sha256::digest(self.client_secret.expose().as_bytes()).into(),
-        );
+        let (a, b) = (sha256(secret.as_bytes()), &self.secret_digest);
         presented.client_id() == self.client_id
-            && crate::domain::constant_time::constant_time_eq(&a, &b)
+            && crate::domain::constant_time::constant_time_eq(&a, b)
     }
 }
 
@@ -222,6 +232,7 @@ pub fn exchange(
         }
         clients.push(CallerConfig {
             client_id,
+            secret_digest: sha256(secret.expose().as_bytes()),
             client_secret: secret,
             audiences: allowed,
         });

@@ -2,7 +2,7 @@
 //! the audiences it is allowed, and the downstream token carries at most what the
 //! subject holds and the audience may receive.
 
-use sha2::{Digest, Sha256};
+use super::digest::Sha256;
 
 use super::scope::Scopes;
 
@@ -84,7 +84,7 @@ pub fn cache_key(
         }
         None => hasher.update([0]),
     }
-    hasher.finalize().into()
+    hasher.finish()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod client_auth;
 pub mod client_ip;
 pub mod client_metadata;
 pub mod constant_time;
+pub mod digest;
 pub mod display_text;
 pub mod exchange;
 pub mod id_jag;

@@ -22,7 +22,6 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
-use sha2::{Digest, Sha256};
 
 use crate::clock::UnixSeconds;
 
@@ -37,7 +36,7 @@ pub fn new_token() -> (String, [u8; 32]) {
 
 /// The storage key of a presented token.
 pub fn hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+    crate::domain::digest::sha256(token.as_bytes())
 }
 
 /// The state of a stored token that matters to a presentation.

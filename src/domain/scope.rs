@@ -55,8 +55,18 @@ impl Scopes {
         Self(text.into_boxed_str())
     }
 
-    fn merged<'a>(pairs: impl Iterator<Item = &'a str>) -> Self {
-        Self::from_sorted(pairs.collect())
+    /// The set of `tokens`, which come sorted and without repeats: joined as they are,
+    /// with no set built in between (the access checks call these on every request).
+    /// `room` bounds the text's length.
+    fn joined<'a>(tokens: impl Iterator<Item = &'a str>, room: usize) -> Self {
+        let mut text = String::with_capacity(room);
+        for token in tokens {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(token);
+        }
+        Self(text.into_boxed_str())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -87,21 +97,69 @@ impl Scopes {
         true
     }
 
-    /// The tokens of `self` not in `other`.
+    /// The tokens of `self` not in `other` (nothing allocated when there are none).
     pub fn missing_from(&self, other: &Scopes) -> Scopes {
-        Self::merged(self.iter().filter(|t| !other.contains(t)))
+        if self.is_subset(other) {
+            return Scopes::default();
+        }
+        Self::joined(self.iter().filter(|t| !other.contains(t)), self.0.len())
     }
 
+    /// Both sides sorted: one merging walk.
     pub fn union(&self, other: &Scopes) -> Scopes {
-        Self::merged(self.iter().chain(other.iter()))
+        if other.is_subset(self) {
+            return self.clone();
+        }
+        if self.is_subset(other) {
+            return other.clone();
+        }
+        let merged = Merged {
+            a: self.iter().peekable(),
+            b: other.iter().peekable(),
+        };
+        Self::joined(merged, self.0.len() + 1 + other.0.len())
     }
 
     pub fn intersection(&self, other: &Scopes) -> Scopes {
-        Self::merged(self.iter().filter(|t| other.contains(t)))
+        Self::joined(self.iter().filter(|t| other.contains(t)), self.0.len())
+    }
+
+    /// The canonical text: the tokens sorted, one space between them.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.split(' ').filter(|t| !t.is_empty())
+    }
+}
+
+/// Two sorted token sequences without repeats, merged into one.
+struct Merged<A: Iterator, B: Iterator> {
+    a: std::iter::Peekable<A>,
+    b: std::iter::Peekable<B>,
+}
+
+impl<'s, A, B> Iterator for Merged<A, B>
+where
+    A: Iterator<Item = &'s str>,
+    B: Iterator<Item = &'s str>,
+{
+    type Item = &'s str;
+
+    fn next(&mut self) -> Option<&'s str> {
+        match (self.a.peek(), self.b.peek()) {
+            (Some(a), Some(b)) => match a.cmp(b) {
+                Ordering::Less => self.a.next(),
+                Ordering::Greater => self.b.next(),
+                Ordering::Equal => {
+                    self.b.next();
+                    self.a.next()
+                }
+            },
+            (Some(_), None) => self.a.next(),
+            (None, _) => self.b.next(),
+        }
     }
 }
 
@@ -155,5 +213,34 @@ mod tests {
         assert_eq!(Scopes::default().iter().count(), 0);
         // Ordered as token sequences: "a b" < "ab" as ["a", "b"] < ["ab"].
         assert!(Scopes::parse("a b").unwrap() < Scopes::parse("ab").unwrap());
+    }
+
+    /// The merging set operations agree with a `BTreeSet` on every pair of subsets of a
+    /// small universe (prefixes and the space-sorting case included).
+    #[test]
+    fn set_operations_agree_with_btree_sets() {
+        let universe = ["a", "ab", "b", "notes:read", "notes:write", "z"];
+        let subset = |bits: u32| -> BTreeSet<&str> {
+            universe
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .map(|(_, t)| *t)
+                .collect()
+        };
+        let scopes = |set: &BTreeSet<&str>| Scopes::of(set.iter().copied());
+        for x in 0..64 {
+            for y in 0..64 {
+                let (a, b) = (subset(x), subset(y));
+                let (sa, sb) = (scopes(&a), scopes(&b));
+                let union: BTreeSet<&str> = a.union(&b).copied().collect();
+                let missing: BTreeSet<&str> = a.difference(&b).copied().collect();
+                let both: BTreeSet<&str> = a.intersection(&b).copied().collect();
+                assert_eq!(sa.union(&sb), scopes(&union), "{a:?} | {b:?}");
+                assert_eq!(sa.missing_from(&sb), scopes(&missing), "{a:?} - {b:?}");
+                assert_eq!(sa.intersection(&sb), scopes(&both), "{a:?} & {b:?}");
+                assert_eq!(sa.is_subset(&sb), a.is_subset(&b), "{a:?} <= {b:?}");
+            }
+        }
     }
 }

@@ -63,15 +63,23 @@ pub fn resources() -> Vec<AdminResource> {
     ]
 }
 
-/// Mounts every admin route; other methods on their paths get the JSON 405.
+/// Where every admin path starts.
+const PREFIX: &str = "/admin";
+
+/// Mounts every admin route; other methods on their paths get the JSON 405. They sit
+/// in one scope, so a request elsewhere (forward-auth, the gateway) passes them all
+/// with one prefix comparison instead of trying each path's pattern.
 pub fn mount(cfg: &mut ServiceConfig) {
+    let mut scope = web::scope(PREFIX);
     for resource in resources() {
-        let mut mounted = web::resource(resource.path);
+        let path = resource.path.strip_prefix(PREFIX).unwrap_or(resource.path);
+        let mut mounted = web::resource(path);
         for (_, route) in resource.routes {
             mounted = mounted.route(route);
         }
-        cfg.service(mounted.default_service(web::to(routes::method_not_allowed)));
+        scope = scope.service(mounted.default_service(web::to(routes::method_not_allowed)));
     }
+    cfg.service(scope);
 }
 
 #[cfg(test)]
@@ -91,5 +99,13 @@ mod tests {
             .collect();
         let documented = admin_openapi::operations(admin_openapi::DOCUMENT).unwrap();
         assert_eq!(mounted, documented);
+        // Mounted under one scope: every path must start with it.
+        for resource in resources() {
+            assert!(
+                resource.path.starts_with(&format!("{PREFIX}/")),
+                "{}",
+                resource.path
+            );
+        }
     }
 }

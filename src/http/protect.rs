@@ -28,6 +28,10 @@ pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 /// for 500 reads this to answer the client with the real one (README, "Rate limits").
 pub const X_AUTH_STATUS: HeaderName = HeaderName::from_static("x-auth-status");
 
+// Names built once, not parsed per request.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 /// What the access flow judges of a request to `uri` carrying `headers` from `peer`.
 pub fn request<'r>(
     headers: &'r HeaderMap,
@@ -40,11 +44,9 @@ pub fn request<'r>(
         token: bearer(headers),
         origin: Origin {
             peer,
-            forwarded_for: headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+            forwarded_for: headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()),
             host: headers.get(header::HOST).and_then(|v| v.to_str().ok()),
-            forwarded_host: headers
-                .get("x-forwarded-host")
-                .and_then(|v| v.to_str().ok()),
+            forwarded_host: headers.get(X_FORWARDED_HOST).and_then(|v| v.to_str().ok()),
         },
     }
 }

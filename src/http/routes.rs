@@ -68,9 +68,15 @@ pub fn configure(config: &Config, surface: Surface) -> impl FnOnce(&mut ServiceC
 /// metadata.
 fn public(cfg: &mut ServiceConfig, issuer_path: &str) {
     // The hot path. Proxies send the original method (nginx `auth_request`
-    // does), so any goes. Envoy's ext_authz (HTTP) appends the original path to
-    // the check URL.
-    cfg.service(web::resource(["/auth/verify", "/auth/verify/{tail:.*}"]).to(verify::verify));
+    // does), so any goes. An exact path is matched by comparing strings, and every
+    // request the router passes on its way to a later route (the gateway's, the
+    // token endpoint's) compares one more; a pattern would run a regular expression
+    // on each, twice (routing, and the metrics' route label). Envoy's ext_authz (HTTP)
+    // appends the original path to the check URL: those are matched under the prefix.
+    cfg.service(web::resource(verify::VERIFY_PATH).to(verify::verify));
+    cfg.service(
+        web::scope(verify::VERIFY_PATH).service(web::resource("/{tail:.*}").to(verify::verify)),
+    );
     // The OAuth endpoints, behind their address list (judged before anything is
     // read). Browser-based clients (the MCP Inspector) register, redeem and
     // revoke cross-origin.
@@ -93,14 +99,21 @@ fn public(cfg: &mut ServiceConfig, issuer_path: &str) {
             .route(web::get().to(jwks::jwks))
             .default_service(web::to(method_not_allowed)),
     );
+    // The bare document, and one per resource path under the prefix (as for
+    // verification: no pattern on the way to later routes).
     cfg.service(
-        web::resource([
-            resource_metadata::PREFIX.to_owned(),
-            format!("{}/{{path:.*}}", resource_metadata::PREFIX),
-        ])
-        .wrap(public_cors())
-        .route(web::get().to(resource_metadata::metadata))
-        .default_service(web::to(method_not_allowed)),
+        web::resource(resource_metadata::PREFIX)
+            .wrap(public_cors())
+            .route(web::get().to(resource_metadata::metadata))
+            .default_service(web::to(method_not_allowed)),
+    );
+    cfg.service(
+        web::scope(resource_metadata::PREFIX).service(
+            web::resource("/{path:.*}")
+                .wrap(public_cors())
+                .route(web::get().to(resource_metadata::metadata))
+                .default_service(web::to(method_not_allowed)),
+        ),
     );
 
     let mut metadata_paths = vec![AS_METADATA.to_owned(), OIDC_METADATA.to_owned()];

@@ -24,7 +24,7 @@ use crate::flows::limits::Budget;
 use crate::tokens::{Principal, Rejection};
 
 /// The check URL; Envoy appends the original path to it.
-const VERIFY_PATH: &str = "/auth/verify";
+pub const VERIFY_PATH: &str = "/auth/verify";
 const NOT_A_URI: (&str, &str) = ("ambiguous_path", "the original URI is not a request URI");
 
 // Names built once, not parsed per request.
@@ -32,6 +32,9 @@ const X_AUTH_SUBJECT: HeaderName = HeaderName::from_static("x-auth-subject");
 const X_AUTH_SCOPES: HeaderName = HeaderName::from_static("x-auth-scopes");
 const X_AUTH_CLIENT_ID: HeaderName = HeaderName::from_static("x-auth-client-id");
 const X_AUTH_ACCESS_TOKEN: HeaderName = HeaderName::from_static("x-auth-access-token");
+const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
+const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 
 pub async fn verify(
     access: web::Data<Access>,
@@ -213,14 +216,14 @@ fn original(
 
 /// The call `Mcp-Method` / `Mcp-Name` describe (the first of each).
 fn mcp_call<'a>(headers: &'a HeaderMap, scratch: &'a mut String) -> McpCall<'a> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    McpCall::from_headers(get("mcp-method"), get("mcp-name"), scratch)
+    let get = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    McpCall::from_headers(get(&MCP_METHOD), get(&MCP_NAME), scratch)
 }
 
 /// How often the request carried each header that says whether the MCP headers stand
 /// for the body.
 fn transport_headers(headers: &HeaderMap) -> TransportHeaders<'_> {
-    let once = |name: &str| {
+    let once = |name: &HeaderName| {
         let mut values = headers.get_all(name);
         match (values.next(), values.next()) {
             (Some(value), None) => Header::Once(value.to_str().ok()),
@@ -229,8 +232,8 @@ fn transport_headers(headers: &HeaderMap) -> TransportHeaders<'_> {
         }
     };
     TransportHeaders {
-        protocol_version: once("mcp-protocol-version"),
-        method: once("mcp-method"),
-        name: once("mcp-name"),
+        protocol_version: once(&MCP_PROTOCOL_VERSION),
+        method: once(&MCP_METHOD),
+        name: once(&MCP_NAME),
     }
 }

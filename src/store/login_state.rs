@@ -12,7 +12,6 @@
 //! passed in (the broker's clock), never read here.
 
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 
 use super::StoreError;
 use super::listing::{Listing, Page, SessionFilter, SessionRow};
@@ -182,7 +181,7 @@ impl LoginSession {
 
 /// How a session id or code is stored: its SHA-256.
 pub fn key(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
+    crate::domain::digest::sha256(secret.as_bytes())
 }
 
 /// Sessions and proxy codes. A record counts as gone once `now` reaches its

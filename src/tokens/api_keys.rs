@@ -47,7 +47,7 @@ impl ApiKeys {
 
     /// The key matching `presented`, checked against every configured hash.
     fn find(&self, presented: &str) -> Option<&ApiKeyConfig> {
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let digest = crate::domain::digest::sha256(presented.as_bytes());
         let mut found = None;
         for key in &self.keys {
             // No early exit: every hash is compared whatever matched before.

@@ -9,7 +9,6 @@ use crate::domain::invalidation::Invalidation;
 use moka::future::Cache;
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::principal::{CredentialKind, Principal};
 use super::rejection::Rejection;
@@ -117,7 +116,7 @@ impl Introspector {
     /// The provider's verdict on `token`, from the cache when possible (for the TTL,
     /// never past the token's `exp`). Concurrent lookups of one token share one call.
     pub async fn introspect(&self, token: &str) -> Result<Arc<Introspected>, Rejection> {
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let key = crate::domain::digest::sha256(token.as_bytes());
         if let Some(cached) = self.cache.get(&key).await {
             if self.clock.unix() < cached.valid_until {
                 self.counters.lookup(true);

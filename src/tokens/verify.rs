@@ -24,7 +24,6 @@ mod tests;
 mod verified;
 
 use moka::sync::Cache;
-use sha2::{Digest, Sha256};
 
 pub use verified::Verified;
 
@@ -379,5 +378,5 @@ impl Verifier {
 /// its SHA-256, so a cache never holds a usable token and two tokens never share an
 /// entry.
 pub fn token_digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+    crate::domain::digest::sha256(token.as_bytes())
 }

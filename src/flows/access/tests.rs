@@ -73,6 +73,25 @@ fn bearer_tokens_are_read_from_the_header_value() {
     assert_eq!(bearer(Some(b"Basic abc")), Err(Rejection::WrongScheme));
     assert_eq!(bearer(Some(b"Bearer")), Err(Rejection::WrongScheme));
     assert_eq!(bearer(Some(b"Bearer a b")), Err(Rejection::Malformed));
+    // Every byte outside 0x21..=0x7e is refused, wherever it sits in a long token.
+    for bad in [0x00u8, 0x09, 0x1f, 0x20, 0x7f, 0x80, 0xff] {
+        for at in [0, 31, 32, 600] {
+            let mut value = b"Bearer ".to_vec();
+            let mut token = vec![b'x'; 601];
+            token[at] = bad;
+            value.extend_from_slice(&token);
+            let trimmed = bad == 0x20 || bad == 0x09;
+            let edge = at == 0 || at == 600;
+            if !(trimmed && edge) {
+                assert_eq!(
+                    bearer(Some(&value)),
+                    Err(Rejection::Malformed),
+                    "{bad:#x} at {at}"
+                );
+            }
+        }
+    }
+    assert_eq!(bearer(Some(b"Bearer !~")), Ok("!~"));
 }
 
 #[test]

@@ -22,7 +22,6 @@ use std::sync::LazyLock;
 
 use ::redis::Script;
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 
 use super::RedisStore;
 use super::codec::{corrupt, redis_error};
@@ -41,7 +40,10 @@ impl RateLimits for RedisStore {
         rate: Rate,
         now_ms: u64,
     ) -> Result<RateDecision, StoreError> {
-        let key = self.inner.keys.rate(limit, &Sha256::digest(key.as_bytes()));
+        let key = self
+            .inner
+            .keys
+            .rate(limit, &crate::domain::digest::sha256(key.as_bytes()));
         self.call(move |s| async move {
             let (admitted, value): (i64, u64) = ADMIT
                 .key(key)
@@ -61,7 +63,10 @@ impl RateLimits for RedisStore {
     }
 
     async fn peek(&self, limit: &'static str, key: &str) -> Result<Option<u64>, StoreError> {
-        let key = self.inner.keys.rate(limit, &Sha256::digest(key.as_bytes()));
+        let key = self
+            .inner
+            .keys
+            .rate(limit, &crate::domain::digest::sha256(key.as_bytes()));
         self.call(move |s| async move {
             let value: Option<String> = ::redis::cmd("GET")
                 .arg(key)
@@ -79,7 +84,10 @@ impl RateLimits for RedisStore {
     }
 
     async fn reset(&self, limit: &'static str, key: &str) -> Result<(), StoreError> {
-        let key = self.inner.keys.rate(limit, &Sha256::digest(key.as_bytes()));
+        let key = self
+            .inner
+            .keys
+            .rate(limit, &crate::domain::digest::sha256(key.as_bytes()));
         self.call(move |s| async move {
             let _: i64 = ::redis::cmd("DEL")
                 .arg(key)
