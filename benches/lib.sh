@@ -111,6 +111,42 @@ start_broker() {
   [[ $ready == 1 ]] || { cat "$work/broker.err" >&2; die "broker not ready after 30 s"; }
 }
 
+# start_under_callgrind CONFIG URL: `serve` as start_broker does, under callgrind with
+# instrumentation off until the measured requests (start-up is not counted); each dump
+# is its own file, $work/callgrind.<pid>.<n>. Valgrind starts slowly: up to 5 minutes.
+start_under_callgrind() {
+  command -v valgrind >/dev/null 2>&1 || die "valgrind is required (Debian: valgrind)"
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/callgrind.%p" \
+    "$bin" serve --config "$1" >"$work/broker.out" 2>"$work/broker.err" &
+  broker_pid=$!
+  pids+=("$broker_pid")
+  for _ in $(seq 600); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "$2/readyz" || true) == 200 ]] && return 0
+    alive "$broker_pid" || { cat "$work/broker.err" >&2; die "broker exited"; }
+    sleep 0.5
+  done
+  die "the broker under callgrind was not ready after 5 minutes"
+}
+
+# callgrind_per_request NAME N SEND...: runs SEND (a command that makes requests) with
+# WARMUP_REQUESTS, counters zeroed, then with N; sets IR to the broker's instructions
+# (every thread) per request of the N, from the dump named NAME.
+callgrind_per_request() {
+  local name=$1 n=$2 total
+  shift 2
+  callgrind_control -i on "$broker_pid" >/dev/null 2>&1
+  "$@" "$WARMUP_REQUESTS" || die "$name failed under callgrind"
+  callgrind_control -z "$broker_pid" >/dev/null 2>&1
+  "$@" "$n" || die "$name failed under callgrind"
+  callgrind_control -d "$name" "$broker_pid" >/dev/null 2>&1
+  callgrind_control -i off "$broker_pid" >/dev/null 2>&1
+  # Each dump is its own file (callgrind.<pid>.<n>), named by its trigger inside.
+  total=$(grep -l -x "desc: Trigger: dump $name" "$work"/callgrind.*.* 2>/dev/null |
+    xargs -r sed -n 's/^summary: //p' | head -1 || true)
+  [[ -n $total ]] || die "no callgrind dump for $name (see $work)"
+  IR=$(( total / n ))
+}
+
 # --- measuring -------------------------------------------------------------------
 clk_tck=$(getconf CLK_TCK)
 # CPU time (user + system, in clock ticks) the broker has used so far.

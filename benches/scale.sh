@@ -6,7 +6,8 @@
 #           from spawning `serve` to /readyz answering 200 (median of STARTS starts);
 #   cpu     broker CPU per request (from /proc, around wrk runs) of /healthz, a
 #           repeated-token /auth/verify, a token-exchange cache hit and a gateway
-#           tools/call, and the ratios to /healthz;
+#           tools/call (to the soak's Python MCP server, and to nginx answering at once),
+#           and the ratios to /healthz;
 #   instr   the same four requests' instructions per request under callgrind.
 # Informational: exit 0 whatever the figures, non-zero when something broke.
 #
@@ -227,26 +228,66 @@ if part cpu || part instr; then
   mcp_port=$(free_port)
   python3 "$benches/soak/driver.py" mcp "$mcp_port" >"$work/mcp.out" 2>"$work/mcp.err" &
   pids+=("$!")
+  # The fast upstream: nginx answering every tool call with one fixed result, so the
+  # gateway runs at the rate of the other cases (batched like them), and its CPU per
+  # request is the hop's, not the wake-ups a slow server's pace forces on it.
+  bash "$repo/scripts/ensure-nginx.sh" >&2 || die "nginx is required (scripts/ensure-nginx.sh)"
+  fast_port=$(free_port)
+  mkdir -p "$work/nginx"
+  cat >"$work/nginx/nginx.conf" <<NGINX
+daemon off;
+master_process off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log off;
+    keepalive_requests 10000000;
+    client_body_temp_path $work/nginx/body;
+    proxy_temp_path $work/nginx/proxy;
+    fastcgi_temp_path $work/nginx/fastcgi;
+    uwsgi_temp_path $work/nginx/uwsgi;
+    scgi_temp_path $work/nginx/scgi;
+    server {
+        listen 127.0.0.1:$fast_port;
+        location = /mcp {
+            default_type application/json;
+            return 200 '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"1"}],"isError":false}}';
+        }
+    }
+}
+NGINX
+  /usr/sbin/nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" \
+    </dev/null >/dev/null 2>&1 &
+  pids+=("$!")
   port=$(free_port)
   broker=http://127.0.0.1:$port
-  broker_toml "$port" '[store]
-backend = "memory"' "
+  # gateway PATH UPSTREAM: a resource at PATH with an exchange and a tool rule, and the
+  # gateway in front of UPSTREAM for it.
+  gateway() {
+    cat <<TOML
 [[resources]]
-uri = \"$broker/gw\"
-required_scopes = [\"notes:read\"]
-exchange_audience = \"$audience\"
+uri = "$broker$1"
+required_scopes = ["notes:read"]
+exchange_audience = "$audience"
 
 [resources.rate_limit]
 enabled = false
 
 [[resources.tools]]
-name = \"echo\"
-scopes = [\"notes:read\"]
+name = "echo"
+scopes = ["notes:read"]
 
 [[gateway]]
-path = \"/gw\"
-upstream = \"http://127.0.0.1:$mcp_port/mcp\"
-timeout = \"10s\"" >"$work/cpu.toml"
+path = "$1"
+upstream = "$2"
+timeout = "10s"
+TOML
+  }
+  broker_toml "$port" '[store]
+backend = "memory"' "$(gateway /gw "http://127.0.0.1:$mcp_port/mcp")
+
+$(gateway /gwf "http://127.0.0.1:$fast_port/mcp")" >"$work/cpu.toml"
   # The cases' requests: curl arguments, checked once before measuring.
   token_for() {
     curl -sf -u demo-service:demo-service-secret -d grant_type=client_credentials \
@@ -255,20 +296,22 @@ timeout = \"10s\"" >"$work/cpu.toml"
   }
   verify_token=$(token_for "$broker/mcp") || die "no token from the dev IdP"
   gw_token=$(token_for "$broker/gw") || die "no token from the dev IdP"
+  gwf_token=$(token_for "$broker/gwf") || die "no token from the dev IdP"
   subject=$(token_for "$broker/mcp") || die "no token from the dev IdP"
   exchange_form="grant_type=$(urlencode urn:ietf:params:oauth:grant-type:token-exchange)"
   exchange_form+="&subject_token_type=$(urlencode urn:ietf:params:oauth:token-type:access_token)"
   exchange_form+="&audience=$(urlencode "$audience")&subject_token=$subject"
   caller_basic="Authorization: Basic $(printf '%s:%s' "$caller" "$caller_secret" | base64 -w0)"
   call_body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"n":1}}}'
-  cases=(healthz verify exchange gateway)
+  cases=(healthz verify exchange gateway gateway_fast)
   declare -A LABEL=(
     [healthz]="GET /healthz"
     [verify]="GET /auth/verify, repeated token"
     [exchange]="token exchange, cache hit"
-    [gateway]="gateway tools/call (echo)"
+    [gateway]="gateway tools/call (Python server)"
+    [gateway_fast]="gateway tools/call (nginx answer)"
   )
-  declare -A TARGET=([verify]=1.25 [exchange]=1.6 [gateway]=3)
+  declare -A TARGET=([verify]=1.25 [exchange]=1.6 [gateway]=3 [gateway_fast]=3)
 fi
 
 if part cpu; then
@@ -282,6 +325,8 @@ if part cpu; then
       exchange) curl -sf -H "$caller_basic" --data-raw "$exchange_form" "$broker/oauth/token" >/dev/null ;;
       gateway) curl -sf -H "Authorization: Bearer $gw_token" -H 'Content-Type: application/json' \
         -H 'Accept: application/json, text/event-stream' -d "$call_body" "$broker/gw" | grep -Eq '"isError": *false' ;;
+      gateway_fast) curl -sf -H "Authorization: Bearer $gwf_token" -H 'Content-Type: application/json' \
+        -H 'Accept: application/json, text/event-stream' -d "$call_body" "$broker/gwf" | grep -Eq '"isError": *false' ;;
     esac || die "the $c request failed (see $work/broker.err)"
   done
   cat >"$work/jsonrpc.lua" <<LUA
@@ -299,6 +344,7 @@ LUA
         -H "Authorization: Bearer $verify_token" ;;
       exchange) BENCH_BODY=$exchange_form run_wrk "$2" "$3" "$broker/oauth/token" -H "$caller_basic" ;;
       gateway) run_wrk "$2" "$3" "$broker/gw" -s "$work/jsonrpc.lua" -H "Authorization: Bearer $gw_token" ;;
+      gateway_fast) run_wrk "$2" "$3" "$broker/gwf" -s "$work/jsonrpc.lua" -H "Authorization: Bearer $gwf_token" ;;
     esac
   }
   declare -A REQ TICKS
@@ -306,7 +352,7 @@ LUA
   for round in $(seq "$ROUNDS"); do
     log "cpu round $round/$ROUNDS: ${cases[*]}, ${DURATION}s each"
     order=("${cases[@]}")
-    (( round % 2 )) || order=(gateway exchange verify healthz)
+    (( round % 2 )) || order=(gateway_fast gateway exchange verify healthz)
     for c in "${order[@]}"; do
       wrk_case "$c" "$c.$round" "$DURATION"
       REQ[$c]=$(( ${REQ[$c]:-0} + R_requests ))
@@ -329,9 +375,9 @@ fi
 
 # instr NAME N: N requests of case NAME, one after another over one connection.
 send_case() {
-  python3 - "$port" "$1" "$2" "$verify_token" "$gw_token" "$exchange_form" "$caller_basic" "$call_body" <<'PY'
+  python3 - "$port" "$1" "$2" "$verify_token" "$gw_token" "$exchange_form" "$caller_basic" "$call_body" "$gwf_token" <<'PY'
 import http.client, sys
-port, case, n, verify_token, gw_token, form, basic, body = sys.argv[1:]
+port, case, n, verify_token, gw_token, form, basic, body, gwf_token = sys.argv[1:]
 conn = http.client.HTTPConnection("127.0.0.1", int(port))
 name, _, value = basic.partition(": ")
 requests = {
@@ -343,6 +389,9 @@ requests = {
     "gateway": ("POST", "/gw", body,
                 {"Authorization": "Bearer " + gw_token, "Content-Type": "application/json",
                  "Accept": "application/json, text/event-stream"}),
+    "gateway_fast": ("POST", "/gwf", body,
+                     {"Authorization": "Bearer " + gwf_token, "Content-Type": "application/json",
+                      "Accept": "application/json, text/event-stream"}),
 }
 method, path, data, headers = requests[case]
 for _ in range(int(n)):
@@ -354,37 +403,20 @@ for _ in range(int(n)):
 PY
 }
 if part instr; then
-  command -v valgrind >/dev/null 2>&1 || die "valgrind is required for instr (Debian: valgrind)"
-  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/callgrind.%p" \
-    "$bin" serve --config "$work/cpu.toml" >"$work/broker.out" 2>"$work/broker.err" &
-  broker_pid=$!
-  pids+=("$broker_pid")
-  for _ in $(seq 600); do
-    [[ $(curl -s -o /dev/null -w '%{http_code}' "$broker/readyz" || true) == 200 ]] && break
-    alive "$broker_pid" || { cat "$work/broker.err" >&2; die "broker exited"; }
-    sleep 0.5
-  done
+  start_under_callgrind "$work/cpu.toml" "$broker"
   log "broker under callgrind: $REQUESTS requests of each case after $WARMUP_REQUESTS"
-  declare -A IR
+  declare -A INSTR
   for c in "${cases[@]}"; do
-    callgrind_control -i on "$broker_pid" >/dev/null 2>&1
-    send_case "$c" "$WARMUP_REQUESTS" || die "$c failed under callgrind"
-    callgrind_control -z "$broker_pid" >/dev/null 2>&1
-    send_case "$c" "$REQUESTS" || die "$c failed under callgrind"
-    callgrind_control -d "$c" "$broker_pid" >/dev/null 2>&1
-    callgrind_control -i off "$broker_pid" >/dev/null 2>&1
-    total=$(grep -l -x "desc: Trigger: dump $c" "$work"/callgrind.*.* 2>/dev/null |
-      xargs -r sed -n 's/^summary: //p' | head -1 || true)
-    [[ -n $total ]] || die "no callgrind dump for $c (see $work)"
-    IR[$c]=$(( total / REQUESTS ))
+    callgrind_per_request "$c" "$REQUESTS" send_case "$c"
+    INSTR[$c]=$IR
   done
   stop_broker
   echo
   echo "instructions per request under callgrind (broker process, every thread; $REQUESTS sequential requests" \
     "after $WARMUP_REQUESTS; stable whatever the load):"
   for c in "${cases[@]}"; do
-    line=$(printf '  %-36s %9d' "${LABEL[$c]}" "${IR[$c]}")
-    [[ $c == healthz ]] || line+=$(printf '   %5sx' "$(ratio "${IR[$c]}" "${IR[healthz]}")")
+    line=$(printf '  %-36s %9d' "${LABEL[$c]}" "${INSTR[$c]}")
+    [[ $c == healthz ]] || line+=$(printf '   %5sx' "$(ratio "${INSTR[$c]}" "${INSTR[healthz]}")")
     echo "$line"
   done
 fi

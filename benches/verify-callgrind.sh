@@ -86,16 +86,7 @@ PY
   printf '\n[telemetry.otlp]\nendpoint = "http://127.0.0.1:%s"\n' "$otlp_port" >>"$work/broker.toml"
   log "tracing on: spans to the sink on port $otlp_port"
 fi
-# Instrumentation off until the measured requests: start-up is not counted.
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/callgrind.%p" \
-  "$bin" serve --config "$work/broker.toml" >"$work/broker.out" 2>"$work/broker.err" &
-broker_pid=$!
-pids+=("$broker_pid")
-for _ in $(seq 600); do
-  [[ $(curl -s -o /dev/null -w '%{http_code}' "$broker/readyz" || true) == 200 ]] && break
-  alive "$broker_pid" || { cat "$work/broker.err" >&2; die "broker exited"; }
-  sleep 0.5
-done
+start_under_callgrind "$work/broker.toml" "$broker"
 log "broker under callgrind at $broker"
 
 resource_form=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$resource")
@@ -132,20 +123,7 @@ PY
 }
 
 # measure NAME PATH: sets IR to the instructions per request of PATH.
-measure() {
-  local name=$1 path=$2 total
-  callgrind_control -i on "$broker_pid" >/dev/null
-  send "$path" "$WARMUP_REQUESTS"
-  callgrind_control -z "$broker_pid" >/dev/null
-  send "$path" "$REQUESTS"
-  callgrind_control -d "$name" "$broker_pid" >/dev/null
-  callgrind_control -i off "$broker_pid" >/dev/null
-  # Each dump is its own file (callgrind.<pid>.<n>), named by its trigger inside.
-  total=$(grep -l -x "desc: Trigger: dump $name" "$work"/callgrind.*.* 2>/dev/null |
-    xargs -r sed -n 's/^summary: //p' | head -1 || true)
-  [[ -n $total ]] || die "no callgrind dump for $name (see $work)"
-  IR=$(( total / REQUESTS ))
-}
+measure() { callgrind_per_request "$1" "$REQUESTS" send "$2"; }
 
 measure unlimited /mcp; unlimited=$IR
 measure limited /mcp-limited; limited=$IR
