@@ -124,11 +124,6 @@ impl Scopes {
         Self::joined(self.iter().filter(|t| other.contains(t)), self.0.len())
     }
 
-    /// The canonical text: the tokens sorted, one space between them.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.split(' ').filter(|t| !t.is_empty())
     }
