@@ -72,9 +72,15 @@ fuzz_target!(|data: &[u8]| {
             let Some(value) = value.as_str() else {
                 continue;
             };
+            // A name that begins or ends with `_` cannot be spelled as a variable:
+            // `[client_] max` and `[client] _max` are both `CLIENT___MAX`, which the
+            // loader reads the second way (the long run's finding, 2026-12-05; the
+            // unit test `config::tests::an_override_whose_parts_run_together_is_refused`).
             let plain = |s: &str| {
                 !s.is_empty()
                     && !s.contains("__")
+                    && !s.starts_with('_')
+                    && !s.ends_with('_')
                     && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
             };
             if !plain(section) || !plain(key) || value.trim_start().starts_with('[') {

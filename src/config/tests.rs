@@ -435,3 +435,29 @@ fn resources_a_request_cannot_tell_apart_are_refused() {
         "{problems}"
     );
 }
+
+/// `___` in a variable's name cannot say which side its `_` belongs to: the loader
+/// reads `SERVER___LISTEN` as `server._listen` and `CLIENT___MAX` as `client._max`,
+/// never as `server_.listen` or `client_.max`. No section or key begins or ends with
+/// `_`, so such an override names nothing and is refused, never applied elsewhere
+/// (found by the config fuzz target's long run, whose property had assumed the other
+/// reading).
+#[test]
+fn an_override_whose_parts_run_together_is_refused() {
+    let env = env(&[
+        ("TOKEN_BROKER__SERVER___LISTEN", "127.0.0.1:9000"),
+        ("TOKEN_BROKER__CLIENT___MAX_UPSTREAM_STALENESS", "1h"),
+    ]);
+    let found = problems(VALID, &env);
+    assert!(
+        found.iter().any(|p| p.starts_with("server._listen:")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("client: unknown section")),
+        "{found:?}"
+    );
+    assert_eq!(found.len(), 2, "{found:?}");
+}
