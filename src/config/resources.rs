@@ -167,6 +167,19 @@ pub fn resources(
             problems.push(offline_access_problem(key("scopes_supported")));
             continue;
         }
+        // Each entry is one scope, as the metadata document lists it and a challenge's
+        // `scope` joins it: `"a b"` would be advertised as one scope and read back as two.
+        if let Some(not_one) = entry.scopes_supported.iter().flatten().find(|s| {
+            Scopes::parse(s).map(|scopes| scopes.len()) != Ok(1) || s.trim() != s.as_str()
+        }) {
+            problems.push(Problem::new(
+                key("scopes_supported"),
+                format!(
+                    "`{not_one}` is not one scope (RFC 6749 §3.3: printable ASCII, no spaces, `\"` or `\\`)"
+                ),
+            ));
+            continue;
+        }
         let mut scopes_supported = entry
             .scopes_supported
             .unwrap_or_else(|| required_scopes.iter().map(String::from).collect());

@@ -461,3 +461,40 @@ fn an_override_whose_parts_run_together_is_refused() {
     );
     assert_eq!(found.len(), 2, "{found:?}");
 }
+
+/// A `scopes_supported` entry is one scope: the metadata document lists it as one and a
+/// challenge's `scope` joins the entries with spaces, so `"notes:wri  te"` would be
+/// advertised as one scope and read back as two (found by the config fuzz target's
+/// long run). Empty, padded and invalid entries are refused too.
+#[test]
+fn scopes_supported_entries_are_single_scopes() {
+    let with = |listed: &str| {
+        format!(
+            "{VALID}\n[[resources]]\nuri = \"https://mcp.example.com/mcp\"\nrequired_scopes = [\"notes:read\"]\nscopes_supported = [{listed}]\n"
+        )
+    };
+    for bad in [
+        r#""notes:read", "notes:wri#     te""#,
+        r#""""#,
+        r#"" notes:read""#,
+        r#""notes\"read""#,
+    ] {
+        let found = problems(&with(bad), &Environment::default());
+        assert!(
+            found
+                .iter()
+                .any(|p| p.starts_with("resources[0].scopes_supported:")
+                    && p.contains("not one scope")),
+            "{bad}: {found:?}"
+        );
+    }
+    let config = load_str(
+        &with(r#""notes:read", "notes:write""#),
+        &Environment::default(),
+    )
+    .expect("two single scopes");
+    assert_eq!(
+        config.resources[0].scopes_supported,
+        ["notes:read", "notes:write"]
+    );
+}
