@@ -271,6 +271,58 @@ async fn a_login_is_one_trace_from_the_caller_through_the_broker_to_the_provider
     );
 }
 
+/// Forward-auth on a resource with an exchange: the miss's exchange at the provider is
+/// a client span under the check's server span, in the proxy's trace, and the provider
+/// receives that trace.
+#[actix_web::test]
+async fn a_forward_auth_exchange_is_one_trace_from_the_proxy_to_the_provider() {
+    use crate::exchange::NOTES;
+    let (receiver, endpoint) = Receiver::start();
+    let idp = TestDevIdp::start().await;
+    let config = crate::exchange::text().replacen(
+        "scopes_supported = [\"notes:read\", \"notes:write\"]\n",
+        &format!(
+            "scopes_supported = [\"notes:read\", \"notes:write\"]\nexchange_audience = \"{NOTES}\"\n"
+        ),
+        1,
+    );
+    let (broker, base) = serve(config, &idp.url, &otlp(&endpoint, "http/json")).await;
+    let token = idp
+        .service_token(&format!("{base}/mcp"), "notes:read")
+        .await;
+
+    let answer = http()
+        .get(format!("{base}/auth/verify"))
+        .header("x-original-uri", "/mcp")
+        .header("traceparent", traceparent())
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(answer.headers().contains_key("x-auth-access-token"));
+    let logs = stop(broker).await;
+
+    let spans = receiver.in_trace(TRACE_ID);
+    let server = spans
+        .iter()
+        .find(|s| s.kind == SERVER)
+        .unwrap_or_else(|| panic!("no server span in the proxy's trace: {spans:#?}\n{logs}"));
+    assert_eq!(server.name, "GET /auth/verify");
+    assert_eq!(server.parent_span_id, CALLER_SPAN);
+    let exchange = spans
+        .iter()
+        .find(|s| s.kind == CLIENT && s.name == "exchange")
+        .unwrap_or_else(|| panic!("no exchange call in the trace: {spans:#?}\n{logs}"));
+    assert_eq!(exchange.parent_span_id, server.span_id);
+    assert_eq!(exchange.attribute("http.response.status_code"), Some("200"));
+    let received = traceparents_at(&idp.url, "/token").await;
+    assert!(
+        received.contains(&format!("00-{TRACE_ID}-{}-01", exchange.span_id)),
+        "{received:?}"
+    );
+}
+
 /// A gateway in front of the test MCP server, opened by an API key.
 fn gateway_config(upstream: &str, key: &str) -> String {
     format!(
