@@ -33,10 +33,13 @@ impl Traces {
             .timeout(config.timeout)
             .build()
             .map_err(|e| format!("cannot build the OTLP HTTP client: {e}"))?;
+        // The exporter percent-decodes header values (the OTEL_EXPORTER_OTLP_HEADERS
+        // convention): every `%` is escaped first, so a collector key is sent exactly
+        // as configured, `%41` and all.
         let headers: HashMap<String, String> = config
             .headers
             .iter()
-            .map(|(name, value)| (name.clone(), value.expose().to_owned()))
+            .map(|(name, value)| (name.clone(), value.expose().replace('%', "%25")))
             .collect();
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()

@@ -57,6 +57,8 @@ impl Exported {
 struct Receiver {
     spans: Mutex<Vec<Exported>>,
     content_types: Mutex<Vec<String>>,
+    /// Each export's `x-api-key`, as received.
+    api_keys: Mutex<Vec<String>>,
 }
 
 impl Receiver {
@@ -129,6 +131,10 @@ async fn export(req: HttpRequest, body: Bytes, receiver: web::Data<Receiver>) ->
         }
     }
     receiver.content_types.lock().unwrap().push(content_type);
+    if let Some(key) = req.headers().get("x-api-key") {
+        let key = String::from_utf8_lossy(key.as_bytes()).into_owned();
+        receiver.api_keys.lock().unwrap().push(key);
+    }
     HttpResponse::Ok()
         .content_type("application/x-protobuf")
         .finish()
@@ -286,7 +292,11 @@ async fn a_forward_auth_exchange_is_one_trace_from_the_proxy_to_the_provider() {
         ),
         1,
     );
-    let (broker, base) = serve(config, &idp.url, &otlp(&endpoint, "http/json")).await;
+    // A collector key with `%` in it, sent as written (the OTLP crate would decode
+    // `%41` to `A` and `%25` to `%` if the broker did not escape them first).
+    let telemetry =
+        otlp(&endpoint, "http/json") + "[telemetry.otlp.headers]\nx-api-key = \"k%41y%25z\"\n";
+    let (broker, base) = serve(config, &idp.url, &telemetry).await;
     let token = idp
         .service_token(&format!("{base}/mcp"), "notes:read")
         .await;
@@ -320,6 +330,11 @@ async fn a_forward_auth_exchange_is_one_trace_from_the_proxy_to_the_provider() {
     assert!(
         received.contains(&format!("00-{TRACE_ID}-{}-01", exchange.span_id)),
         "{received:?}"
+    );
+    let keys = receiver.api_keys.lock().unwrap().clone();
+    assert!(
+        !keys.is_empty() && keys.iter().all(|k| k == "k%41y%25z"),
+        "{keys:?}"
     );
 }
 
