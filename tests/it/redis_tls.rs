@@ -95,3 +95,20 @@ fn serve_refuses_a_redis_it_cannot_trust_or_that_refuses_it() {
     // Never a silent plain-text fallback: the plain port is closed (`--port 0`).
     assert!(!stderr.contains("listening"), "{stderr}");
 }
+
+/// A `rediss://` url on Redis's plain-text port: the TLS greeting goes unanswered
+/// (Redis waits for the end of a "command"), which alone would look like an outage;
+/// `serve` asks the port a plain `PING`, and refuses to start naming the mistake.
+#[test]
+fn serve_refuses_a_rediss_url_on_a_plain_text_port() {
+    let redis = RedisServer::start();
+    let plain = redis.url();
+    let url = plain.replacen("redis://", "rediss://", 1);
+    assert_ne!(url, plain);
+    let config = replica_config("http://127.0.0.1:9", "http://127.0.0.1:9", &url);
+    let (code, stderr) = serve_until_exit(&config);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("answers plain-text Redis"), "{stderr}");
+    assert!(stderr.contains("tls-port"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

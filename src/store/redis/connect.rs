@@ -62,9 +62,10 @@ pub fn client(
 /// answered or could not be reached (the store reconnects later); an error when
 /// Redis was reached and refused the broker's TLS or credentials.
 pub fn first_contact(io: &IoThread, client: &Client) -> Result<(), StoreError> {
-    let client = client.clone();
+    let contacted = client.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     io.handle().spawn(async move {
+        let client = contacted;
         let contact = async {
             let config = AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(FIRST_CONNECTION_WITHIN))
@@ -79,7 +80,7 @@ pub fn first_contact(io: &IoThread, client: &Client) -> Result<(), StoreError> {
     // The task ends within its own timeout; the margin covers a busy thread.
     match rx.recv_timeout(FIRST_CONTACT_WITHIN + Duration::from_secs(1)) {
         Ok(Ok(Ok(_))) => Ok(()),
-        Ok(Ok(Err(error))) => match refusal(&error) {
+        Ok(Ok(Err(error))) => match refusal(&error).or_else(|| plain_text_port(client)) {
             Some(why) => Err(StoreError::Unavailable(why)),
             None => {
                 tracing::warn!(%error, "redis unreachable at start-up: requests that need the store get 503 until it is");
@@ -87,8 +88,12 @@ pub fn first_contact(io: &IoThread, client: &Client) -> Result<(), StoreError> {
             }
         },
         Ok(Err(_)) | Err(_) => {
-            // Also what a plain-text port behind a rediss:// url may look like: it
-            // waits for the end of a "command" that is a TLS greeting.
+            // Also what a plain-text port behind a rediss:// url looks like: Redis
+            // waits for the end of a "command" that is a TLS greeting. A plain PING
+            // tells the two apart.
+            if let Some(why) = plain_text_port(client) {
+                return Err(StoreError::Unavailable(why));
+            }
             tracing::warn!(
                 "redis did not answer at start-up: requests that need the store get 503 until it does \
                  (with a rediss:// url, check that the port is Redis's TLS port)"
@@ -96,6 +101,35 @@ pub fn first_contact(io: &IoThread, client: &Client) -> Result<(), StoreError> {
             Ok(())
         }
     }
+}
+
+/// For a `rediss://` url whose TLS greeting went unanswered: whether its port answers
+/// a plain-text `PING` as Redis does (`+PONG`, or an error such as `-NOAUTH` when it
+/// wants a password). Then the url names Redis's plain port, not its TLS port: a
+/// configuration error, not an outage. Only `PING` is sent, never credentials.
+fn plain_text_port(client: &Client) -> Option<String> {
+    use std::io::{Read, Write};
+    use std::net::{TcpStream, ToSocketAddrs};
+    let ::redis::ConnectionAddr::TcpTls { host, port, .. } = client.get_connection_info().addr()
+    else {
+        return None;
+    };
+    let within = Duration::from_secs(1);
+    let address = (host.as_str(), *port).to_socket_addrs().ok()?.next()?;
+    let mut stream = TcpStream::connect_timeout(&address, within).ok()?;
+    stream.set_read_timeout(Some(within)).ok()?;
+    stream.set_write_timeout(Some(within)).ok()?;
+    stream.write_all(b"PING\r\n").ok()?;
+    let mut reply = [0u8; 16];
+    let read = stream.read(&mut reply).ok()?;
+    let reply = reply.get(..read)?;
+    let redis =
+        reply.starts_with(b"+PONG") || reply.starts_with(b"-NOAUTH") || reply.starts_with(b"-ERR");
+    redis.then(|| {
+        format!(
+            "{host}:{port} answers plain-text Redis, not TLS: a rediss:// store.url needs Redis's TLS port (its tls-port)"
+        )
+    })
 }
 
 /// Why Redis refused the broker, when it did (rather than being away).
