@@ -110,13 +110,7 @@ async fn a_provider_that_cannot_redeem_the_code_now_is_temporarily_unavailable_t
         json!({"endpoint": "token", "status": 503, "count": 1, "retry_after": "2"}),
         json!({"endpoint": "token", "status": 429, "count": 1, "retry_after": "3"}),
     ] {
-        let set = http()
-            .post(format!("{}/_dev/faults", broker.idp.url))
-            .json(&fault)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(set.status(), 204);
+        broker.idp.fault(fault.clone()).await;
         let to = login_redirect(&broker, &client, &[]).await;
         assert_eq!(
             query(&to, "error").as_deref(),

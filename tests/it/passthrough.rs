@@ -192,3 +192,38 @@ async fn the_token_response_names_the_scope_the_provider_token_carries() {
     assert_eq!(status, 200, "{refreshed}");
     assert_eq!(refreshed["scope"], carried.to_string());
 }
+
+#[actix_web::test]
+async fn a_refresh_refused_while_the_provider_is_down_leaves_the_token_unspent_past_the_grace() {
+    let broker = broker("").await;
+    let client = register(&broker, "Outage").await;
+    let body = logged_in(&broker, &client).await;
+    let token = body["refresh_token"].as_str().unwrap();
+    // The provider's access token has expired, and its token endpoint fails: in
+    // passthrough mode there is nothing to hand the client.
+    broker.clock.advance(std::time::Duration::from_secs(301));
+    broker
+        .idp
+        .fault(json!({"endpoint": "token", "status": 503, "count": 1000}))
+        .await;
+    let (status, refused) = refresh(&broker, &client, token).await;
+    assert_eq!(status, 503, "{refused}");
+    assert_eq!(refused["error"], "temporarily_unavailable");
+
+    // The outage outlasts refresh.reuse_grace (10 s). The client was told nothing
+    // changed, so the token it holds is still its newest: not a replay.
+    broker.clock.advance(std::time::Duration::from_secs(60));
+    broker.idp.reset().await;
+    let (status, refreshed) = refresh(&broker, &client, token).await;
+    assert_eq!(status, 200, "{refreshed}");
+    let access = refreshed["access_token"].as_str().unwrap();
+    assert_eq!(verify(&broker, access).await.0, 200);
+    // And the chain goes on from the new token.
+    let (status, next) = refresh(
+        &broker,
+        &client,
+        refreshed["refresh_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{next}");
+}

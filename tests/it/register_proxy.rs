@@ -33,13 +33,7 @@ async fn register(broker: &TestBroker, body: &Value) -> reqwest::Response {
 }
 
 async fn fault(broker: &TestBroker, spec: Value) {
-    let response = http()
-        .post(format!("{}/_dev/faults", broker.idp.url))
-        .json(&spec)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    broker.idp.fault(spec).await;
 }
 
 async fn register_calls(broker: &TestBroker) -> (u64, Vec<u64>) {

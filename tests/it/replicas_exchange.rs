@@ -64,13 +64,8 @@ fn the_one_token(answers: &[(u16, Value)]) -> String {
 
 /// Makes the dev IdP's token endpoint slow, so misses on both replicas overlap.
 pub(crate) async fn slow_token_endpoint(idp: &TestDevIdp, ms: u64) {
-    let set = http()
-        .post(format!("{}/_dev/faults", idp.url))
-        .json(&json!({ "endpoint": "token", "latency_ms": ms }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(set.status(), 204);
+    idp.fault(json!({ "endpoint": "token", "latency_ms": ms }))
+        .await;
 }
 
 /// A provider token for the dev IdP's service account, for the resource at `issuer`:

@@ -394,6 +394,27 @@ impl TestDevIdp {
         body["calls"][name]["count"].as_u64().unwrap_or(0)
     }
 
+    /// Sets a fault knob (`dev_idp::faults::FaultSpec` as JSON) over `/_dev/faults`.
+    pub async fn fault(&self, spec: serde_json::Value) {
+        let set = http()
+            .post(format!("{}/_dev/faults", self.url))
+            .json(&spec)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(set.status(), 204, "{spec}");
+    }
+
+    /// Clears every fault knob (`/_dev/reset`): the provider is back.
+    pub async fn reset(&self) {
+        let reset = http()
+            .post(format!("{}/_dev/reset", self.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reset.status(), 204);
+    }
+
     /// A client-credentials access token from this IdP as `demo-service`, for
     /// `resource` with `scope` (none when empty).
     pub async fn service_token(&self, resource: &str, scope: &str) -> String {

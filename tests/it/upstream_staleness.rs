@@ -12,7 +12,7 @@ use token_broker::store::Grant;
 
 use crate::login_consent::register;
 use crate::login_flow::{login, redeem, refresh, verify};
-use crate::support::{TestBroker, config_text, http};
+use crate::support::{TestBroker, config_text};
 
 /// The provider token's life plus the default bound.
 const PROVIDER_TOKEN: u64 = 300;
@@ -89,15 +89,11 @@ async fn without_a_provider_refresh_token_the_grant_ends_once_the_bound_has_run(
 async fn a_failing_provider_is_tolerated_within_the_bound_and_refused_past_it_without_revoking() {
     let broker = TestBroker::start_live(&config_text(), Default::default(), |_| {}).await;
     let (client, body, grant_id) = logged_in(&broker).await;
-    let idp = broker.idp.url.clone();
     // The provider's token endpoint fails from now on.
-    let fault = http()
-        .post(format!("{idp}/_dev/faults"))
-        .json(&json!({"endpoint": "token", "status": 503, "count": 1000}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(fault.status(), 204);
+    broker
+        .idp
+        .fault(json!({"endpoint": "token", "status": 503, "count": 1000}))
+        .await;
 
     // Expired and not refreshable at the provider, but within the bound: issued.
     broker
@@ -116,12 +112,7 @@ async fn a_failing_provider_is_tolerated_within_the_bound_and_refused_past_it_wi
 
     // The provider is back: the same refresh token (left unspent) works, and the
     // provider's session is confirmed again.
-    let reset = http()
-        .post(format!("{idp}/_dev/reset"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reset.status(), 204);
+    broker.idp.reset().await;
     let (status, body) = refresh(&broker, &client, refresh_token(&body)).await;
     assert_eq!(status, 200, "{body}");
     let refreshed = grant(&broker, &grant_id).await;

@@ -116,6 +116,13 @@ impl Grants {
         scopes: &Scopes,
         refresh_token: Option<String>,
     ) -> Result<Issued, GrantError> {
+        let issued = self.unannounced(grant, scopes, refresh_token).await?;
+        self.announce(grant_type, grant, scopes);
+        Ok(issued)
+    }
+
+    /// The audit record of an access token with `scopes` going to `grant`'s client.
+    pub(super) fn announce(&self, grant_type: &str, grant: &Grant, scopes: &Scopes) {
         self.metrics.audit(AuditEvent::TokenIssued {
             grant_type,
             client_id: &grant.client_id,
@@ -123,6 +130,16 @@ impl Grants {
             resource: grant.resource.as_deref().unwrap_or(""),
             scopes: &scopes.to_string(),
         });
+    }
+
+    /// The answer [`Grants::access_token`] gives, without its audit record: for a
+    /// caller that builds the answer before the step that decides whether it is sent.
+    pub(super) async fn unannounced(
+        &self,
+        grant: &Grant,
+        scopes: &Scopes,
+        refresh_token: Option<String>,
+    ) -> Result<Issued, GrantError> {
         if self.settings.mode == TokenMode::Passthrough {
             return self.passthrough(grant, refresh_token).await;
         }

@@ -1,8 +1,8 @@
 //! The `refresh_token` grant (RFC 6749 §6, OAuth 2.1 §4.3.1): the refresh token
 //! rotates on every use; a rotated one presented again within `refresh.reuse_grace`
 //! gets a fresh pair (the client lost the answer), after it revokes the grant; the
-//! scope may only narrow; the provider's session is confirmed before and its tokens
-//! refreshed after.
+//! scope may only narrow; the provider's session is confirmed and its tokens
+//! refreshed before the rotation, so that a refusal leaves the token unspent.
 
 use super::{GrantError, Grants, Issued};
 use crate::config::allow_rule;
@@ -33,12 +33,19 @@ impl Grants {
             ));
         }
         let scopes = narrowed(record.scopes, scope)?;
-        // Before the rotation: a client refused because the provider cannot confirm the
-        // session keeps its refresh token unspent, and retries with it once the provider
-        // is back — past the reuse grace too.
+        // Everything that can fail runs before the rotation, the one step that spends
+        // the presented token: a client refused for any reason (the provider cannot
+        // confirm the session or refresh its tokens, the store is unreachable, the
+        // user no longer meets the allow rule) keeps its token unspent and retries
+        // with it whenever it likes — past the reuse grace too, which only covers an
+        // answer lost after the rotation. A replayed token reaches the provider only
+        // for the grant's own refresh there, and is caught by the rotation just after.
         let grant = self.confirmed(grant).await?;
-        let now = self.clock.unix();
+        let grant = self.refresh_upstream(grant).await?;
+        self.still_admitted(&grant)?;
         let (successor, successor_hash) = refresh_tokens::new_token();
+        let issued = self.unannounced(&grant, &scopes, Some(successor)).await?;
+        let now = self.clock.unix();
         let outcome = self
             .store
             .rotate_refresh(
@@ -76,14 +83,7 @@ impl Grants {
             }
             _ => return Err(unknown),
         }
-        // After the rotation, so a replayed token does not reach the provider (unless the
-        // session needed confirming, above: the replay is then caught just after); a
-        // client whose answer is lost to a provider outage retries within the reuse grace.
-        let grant = self.refresh_upstream(grant).await?;
-        self.still_admitted(&grant)?;
-        let issued = self
-            .access_token("refresh_token", &grant, &scopes, Some(successor))
-            .await?;
+        self.announce("refresh_token", &grant, &scopes);
         self.touch(&client.client_id).await;
         Ok(issued)
     }
