@@ -155,8 +155,10 @@ client_id = "$caller_id"
 client_secret = "$caller_secret"
 audiences = ["$audience"]
 
+# The audit trail too: a failed soak's report names the client, and its rotations,
+# reuses and revocations are in the brokers' logs with their times.
 [log]
-level = "warn"
+level = "warn,audit=info"
 EOF
 }
 replica_config "$port_a" >"$work/broker-a.toml"

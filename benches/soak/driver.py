@@ -208,6 +208,13 @@ class Window:
     note: str = ""
 
 
+def described(chain, answer) -> str:
+    """The client (to find in the brokers' audit log) and the broker's reason."""
+    body = answer.json()
+    reason = body.get("error_description") if isinstance(body, dict) else None
+    return f" [client {chain.client}: {reason or answer.body[:120]!r}]"
+
+
 @dataclass
 class Chain:
     """One login's grant as its client holds it."""
@@ -615,7 +622,8 @@ class Soak:
                             f"the newest refresh token of a live grant was refused (invalid_grant; "
                             f"an answer was lost {now() - chain.uncertain_since:.1f}s ago)"
                             if chain.uncertain_since is not None else
-                            "the newest refresh token of a live grant was refused (invalid_grant)")
+                            "the newest refresh token of a live grant was refused (invalid_grant)"
+                            + described(chain, answer))
                 chain.state = "lost"
         finally:
             chain.lock.release()
@@ -635,7 +643,8 @@ class Soak:
                     self.count("uncertain_refreshes")
                 elif kind == "invalid":
                     answer, b, t0 = answer
-                    self.record("refresh", b, t0, answer, "bad", "a live grant's refresh token refused")
+                    self.record("refresh", b, t0, answer, "bad",
+                                "a live grant's refresh token refused" + described(chain, answer))
                     chain.state = "lost"
                 return
             self.adopt(chain, answer, first)
@@ -652,7 +661,8 @@ class Soak:
             elif kind == "invalid":
                 answer, b, t0 = again
                 self.record("refresh_retry", b, t0, answer, "bad",
-                            "a retry inside refresh.reuse_grace was taken for a replay")
+                            "a retry inside refresh.reuse_grace was taken for a replay"
+                            + described(chain, answer))
                 chain.state = "lost"
         finally:
             chain.lock.release()
@@ -834,7 +844,8 @@ class Soak:
                 answer, b, t0 = answer
                 self.record("refresh", b, t0, answer, "bad",
                             f"a refresh token whose answer was lost {now() - chain.uncertain_since:.1f}s "
-                            "earlier was refused when presented again (invalid_grant): the grant is lost")
+                            "earlier was refused when presented again (invalid_grant): the grant is lost"
+                            + described(chain, answer))
                 chain.state = "lost"
         finally:
             chain.lock.release()

@@ -1,9 +1,11 @@
 //! Refresh-token rotation as one script (`lua/rotate_refresh.lua`): Redis runs
 //! scripts one at a time, so two replicas presenting the same token cannot both see
 //! it unspent. The script transcribes `domain::refresh::decide`; `tests/decide.rs`
-//! checks the two agree on every case.
+//! checks the two agree on every case. A rotation whose answer is lost is undone
+//! (`lua/undo_rotation.lua`) as soon as Redis answers again.
 
-use std::time::Duration;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use ::redis::Value;
 
@@ -14,8 +16,15 @@ use super::keys::hex;
 use crate::clock::UnixSeconds;
 use crate::store::{RefreshRecord, RotateOutcome, StoreError};
 
+/// How long a lost rotation is tried to be undone (Redis down that long: given up,
+/// and the client's token counts as spent from when the rotation ran).
+const UNDO_FOR: Duration = Duration::from_secs(600);
+/// Between two tries. Short: the client may present its token again as soon as Redis
+/// is back, and the undo must come first.
+const UNDO_EVERY: Duration = Duration::from_millis(200);
+
 pub async fn rotate(
-    s: &Inner,
+    s: &Arc<Inner>,
     presented: [u8; 32],
     successor: &RefreshRecord,
     now: UnixSeconds,
@@ -30,15 +39,20 @@ pub async fn rotate(
 /// rotation, and judges the presentation, by when it runs. Otherwise the client that
 /// presents its token again after the outage would be past the grace of a rotation it
 /// never saw, and lose its grant as a replay.
+///
+/// When the answer does not come (the call timed out, the connection broke), the
+/// rotation may have run or not, and the broker answers 503 either way: the undo is
+/// sent at once, behind the rotation on the same connection, and again until Redis
+/// answers it. The successor's text was never handed out, so nothing else changes.
 pub(super) async fn rotate_sent_at(
-    s: &Inner,
+    s: &Arc<Inner>,
     presented: [u8; 32],
     successor: &RefreshRecord,
     now: UnixSeconds,
     grace: Duration,
     sent_ms: u64,
 ) -> Result<RotateOutcome, StoreError> {
-    let reply: Value = s
+    let reply = s
         .scripts
         .rotate_refresh
         .key(s.keys.refresh(&presented))
@@ -52,10 +66,64 @@ pub(super) async fn rotate_sent_at(
         .arg(successor.issued_at)
         .arg(successor.expires_at)
         .arg(sent_ms)
+        .invoke_async::<Value>(&mut s.conn())
+        .await
+        .map_err(redis_error);
+    match reply {
+        Ok(reply) => outcome(presented, reply),
+        Err(error) => {
+            if matches!(error, StoreError::Unavailable(_)) {
+                let undo = undo_until_answered(Arc::downgrade(s), presented, successor.hash);
+                s.io.handle().spawn(undo);
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Sends the undo of the rotation of `presented` into `successor` until Redis answers
+/// it (or [`UNDO_FOR`] has passed, or the store is gone).
+async fn undo_until_answered(store: Weak<Inner>, presented: [u8; 32], successor: [u8; 32]) {
+    let started = Instant::now();
+    loop {
+        let Some(s) = store.upgrade() else { return };
+        match undo(&s, presented, successor).await {
+            Ok(true) => {
+                tracing::info!("a refresh-token rotation whose answer was lost is undone");
+                return;
+            }
+            Ok(false) => return,
+            Err(error) if started.elapsed() >= UNDO_FOR => {
+                tracing::warn!(
+                    %error,
+                    "gave up undoing a refresh-token rotation whose answer was lost: its client's token counts as spent"
+                );
+                return;
+            }
+            Err(_) => {}
+        }
+        drop(s);
+        tokio::time::sleep(UNDO_EVERY).await;
+    }
+}
+
+/// One try: whether the rotation was there to undo.
+pub(super) async fn undo(
+    s: &Inner,
+    presented: [u8; 32],
+    successor: [u8; 32],
+) -> Result<bool, StoreError> {
+    let undone: i64 = s
+        .scripts
+        .undo_rotation
+        .key(s.keys.refresh(&presented))
+        .key(s.keys.refresh(&successor))
+        .arg(s.keys.prefix())
+        .arg(hex(&successor))
         .invoke_async(&mut s.conn())
         .await
         .map_err(redis_error)?;
-    outcome(presented, reply)
+    Ok(undone == 1)
 }
 
 /// The wall clock in Unix milliseconds: only for measuring how long a call waited in

@@ -11,6 +11,7 @@ mod harness;
 mod late;
 mod listing;
 mod login_state;
+mod lost_reply;
 mod outage;
 mod peers;
 mod rate_limits;

@@ -55,6 +55,10 @@ redis.call('HSET', KEYS[1], 'rotated_at', record.rotated_at or at, 'successor', 
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'grant_id', grant, 'scopes', ARGV[6],
   'issued_at', ARGV[7], 'expires_at', ARGV[8])
+if retried == '1' then
+  -- What a retry superseded, so that undo_rotation.lua can put it back.
+  redis.call('HSET', KEYS[2], 'replaces', record.successor)
+end
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 redis.call('SADD', tokens_key(grant), ARGV[4])
 return {'rotated', retried, flat}
