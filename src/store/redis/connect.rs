@@ -65,12 +65,11 @@ pub fn first_contact(io: &IoThread, client: &Client) -> Result<(), StoreError> {
     let contacted = client.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     io.handle().spawn(async move {
-        let client = contacted;
         let contact = async {
             let config = AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(FIRST_CONNECTION_WITHIN))
                 .set_response_timeout(Some(FIRST_CONTACT_WITHIN));
-            let mut conn = client
+            let mut conn = contacted
                 .get_multiplexed_async_connection_with_config(&config)
                 .await?;
             ::redis::cmd("PING").query_async::<String>(&mut conn).await

@@ -116,6 +116,19 @@ async fn scripts_loaded(store: &RedisStore) {
         .unwrap();
 }
 
+/// Whether the token `hash` reads as rotated within the store's 2 s wait for a reply.
+async fn until_rotated(store: &RedisStore, hash: &[u8; 32]) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1_500) {
+        let record = store.find_refresh(hash).await.unwrap().unwrap();
+        if record.rotated.is_some() {
+            return true;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
 /// Waits (at most 15 s) until the token `hash` reads as never rotated.
 async fn until_unrotated(store: &RedisStore, hash: &[u8; 32]) {
     let started = Instant::now();
@@ -137,6 +150,7 @@ const NOW: u64 = 1_000;
 /// A store through the relay (the broker's), one straight to Redis (to look), and
 /// grant `g1` with one refresh token issued at [`NOW`].
 struct Rig {
+    /// Kept: the shared server stops when its last holder goes.
     _server: Arc<RedisServer>,
     relay: Relay,
     broker: RedisStore,
@@ -172,25 +186,22 @@ fn revoked(grant: Option<crate::store::Grant>) -> bool {
 
 #[actix_web::test]
 async fn a_rotation_whose_answer_is_lost_is_undone_and_the_token_works_after_the_grace() {
-    let Rig {
-        _server,
-        relay,
-        broker,
-        direct,
-        presented,
-    } = Rig::start().await;
-    let now = NOW;
+    let rig = Rig::start().await;
+    let (broker, direct, presented, now) = (&rig.broker, &rig.direct, rig.presented, NOW);
 
     // Redis runs the rotation; its reply comes only after the broker gave up waiting
     // and answered 503.
-    relay.hold(true);
+    // While the broker still waits, Redis has rotated the token: the rotation ran.
+    rig.relay.hold(true);
     let successor = record("g1", now);
-    let lost = broker
-        .rotate_refresh(presented, successor.clone(), now, GRACE)
-        .await;
+    let (lost, ran) = tokio::join!(
+        broker.rotate_refresh(presented, successor.clone(), now, GRACE),
+        until_rotated(direct, &presented),
+    );
     assert!(matches!(lost, Err(StoreError::Unavailable(_))), "{lost:?}");
-    relay.hold(false);
-    until_unrotated(&direct, &presented).await;
+    assert!(ran, "the rotation never ran: the test would prove nothing");
+    rig.relay.hold(false);
+    until_unrotated(direct, &presented).await;
     assert!(
         direct
             .find_refresh(&successor.hash)
@@ -214,14 +225,8 @@ async fn a_rotation_whose_answer_is_lost_is_undone_and_the_token_works_after_the
 
 #[actix_web::test]
 async fn a_lost_retry_is_undone_and_the_successor_it_superseded_works_again() {
-    let Rig {
-        _server,
-        relay,
-        broker,
-        direct,
-        presented,
-    } = Rig::start().await;
-    let now = NOW;
+    let rig = Rig::start().await;
+    let (broker, direct, presented, now) = (&rig.broker, &rig.direct, rig.presented, NOW);
     // The client rotates and keeps the successor.
     let kept = record("g1", now);
     let rotated = broker
@@ -235,13 +240,13 @@ async fn a_lost_retry_is_undone_and_the_successor_it_superseded_works_again() {
 
     // The first token again within the grace (a retry, which supersedes the kept
     // successor), and that answer comes too late: the broker answers 503.
-    relay.hold(true);
+    rig.relay.hold(true);
     let retry = record("g1", now + 1);
     let lost = broker
         .rotate_refresh(presented, retry.clone(), now + 1, GRACE)
         .await;
     assert!(matches!(lost, Err(StoreError::Unavailable(_))), "{lost:?}");
-    relay.hold(false);
+    rig.relay.hold(false);
     let started = Instant::now();
     while direct.find_refresh(&retry.hash).await.unwrap().is_some() {
         assert!(started.elapsed() < Duration::from_secs(15), "not undone");
