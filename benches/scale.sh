@@ -23,6 +23,9 @@
 #   MEMORY_WRAP=""   a command the memory part's broker runs under, e.g.
 #                    "heaptrack -o /tmp/broker" (RSS then includes the tool's own)
 #   BUILD=1 (0: use the existing target/release/token-broker)  BIN=…  KEEP=0
+#   PERF=0           1: `perf record -e cpu-clock` samples the broker through each
+#                    case's first timed run, kept as $work/perf.<case> (implies KEEP=1;
+#                    read with `perf report -i …`): where the real CPU goes, kernel too
 set -euo pipefail
 
 started_at=$(date +%s)
@@ -38,6 +41,8 @@ REQUESTS=${REQUESTS:-2000}
 WARMUP_REQUESTS=${WARMUP_REQUESTS:-300}
 BUILD=${BUILD:-1}
 KEEP=${KEEP:-0}
+PERF=${PERF:-0}
+(( PERF == 0 )) || KEEP=1
 run=()
 
 BENCH_NAME=scale-bench
@@ -354,7 +359,14 @@ LUA
     order=("${cases[@]}")
     (( round % 2 )) || order=(gateway_fast gateway exchange verify healthz)
     for c in "${order[@]}"; do
+      sampler=
+      if (( PERF && round == 1 )); then
+        perf record -q -e cpu-clock -F 4999 -g -p "$broker_pid" -o "$work/perf.$c" \
+          -- sleep "$DURATION" >/dev/null 2>&1 &
+        sampler=$!
+      fi
       wrk_case "$c" "$c.$round" "$DURATION"
+      [[ -z $sampler ]] || wait "$sampler" || true
       REQ[$c]=$(( ${REQ[$c]:-0} + R_requests ))
       TICKS[$c]=$(( ${TICKS[$c]:-0} + R_ticks ))
     done

@@ -27,9 +27,10 @@ pub use sessions::KEY_LABEL as SESSION_KEY_LABEL;
 /// Why a forwarded exchange failed; logged, answered with a generic JSON-RPC error.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    /// The MCP server could not be reached or broke off its answer.
+    /// The MCP server could not be reached or broke off its answer: the error with
+    /// its causes (a bare "client error (Connect)" would not say why).
     #[error("MCP server unreachable: {0}")]
-    Unreachable(#[source] reqwest::Error),
+    Unreachable(String),
     /// It did not start answering within `[[gateway]] timeout`.
     #[error("MCP server did not answer within {0:?}")]
     Timeout(std::time::Duration),
@@ -40,4 +41,17 @@ pub enum GatewayError {
     /// than passed on unfiltered.
     #[error("the answer to tools/list cannot be filtered: {0}")]
     Unfilterable(&'static str),
+}
+
+impl GatewayError {
+    fn unreachable(error: impl std::error::Error) -> Self {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Self::Unreachable(text)
+    }
 }

@@ -3,6 +3,7 @@
 //! passed on both ways and nothing else, the client's token never, and answers
 //! streamed back as they arrive — a tool list filtered on the way.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::HttpResponse;
@@ -11,6 +12,13 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderName};
 use actix_web::web::Bytes;
 use futures_util::Stream;
+use http::header::{HeaderName as HopName, HeaderValue as HopValue};
+use http::uri::{PathAndQuery, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Incoming};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use url::Url;
 
 use super::GatewayError;
@@ -18,6 +26,7 @@ use super::access::Authorized;
 use super::filter::{self, Lists, MAX_FILTERED_BYTES, SseFilter};
 use crate::config::{GatewayConfig, IdentityHeaders};
 use crate::telemetry::upstream::{Operation, UpstreamCalls};
+use crate::upstream::http::POOL_IDLE_TIMEOUT;
 
 /// Request headers the MCP server gets from the client (Streamable HTTP, the
 /// 2026-07-28 request metadata, the request id — the caller's if well-formed, else the
@@ -45,23 +54,37 @@ const LAST_EVENT_ID: [&str; 1] = ["last-event-id"];
 /// are about the downstream token, not the client's.
 const RESPONSE_HEADERS: [&str; 4] = ["content-type", "mcp-session-id", "retry-after", "allow"];
 
-const X_AUTH_SUBJECT: &str = "x-auth-subject";
-const X_AUTH_SCOPES: &str = "x-auth-scopes";
-const X_AUTH_CLIENT_ID: &str = "x-auth-client-id";
+const X_AUTH_SUBJECT: HopName = HopName::from_static("x-auth-subject");
+const X_AUTH_SCOPES: HopName = HopName::from_static("x-auth-scopes");
+const X_AUTH_CLIENT_ID: HopName = HopName::from_static("x-auth-client-id");
+const MCP_SESSION_ID: HopName = HopName::from_static("mcp-session-id");
+
+/// How often TCP probes a connection that stays quiet (a long event stream), as
+/// reqwest does. An idle one is kept for the next request only as long as the
+/// provider's client keeps one ([`POOL_IDLE_TIMEOUT`]: MCP servers on uvicorn, Node or
+/// actix-web close theirs after 5 s, and a request sent as one closes fails).
+const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// One `[[gateway]]` entry's MCP server.
 pub struct Upstream {
-    client: reqwest::Client,
+    /// HTTP/1.1, or HTTP/2 where TLS negotiates it; no redirects followed, no proxy
+    /// from the environment: the hop goes to the configured server and nowhere else.
+    client: Client<Connector, Full<Bytes>>,
     url: Url,
+    /// `url` as the request line's target (the configured URL has no query).
+    uri: Uri,
     timeout: Duration,
+    user_agent: HopValue,
     /// `[forward_auth]`'s identity header names, as the MCP server reads them.
-    identity: [reqwest::header::HeaderName; 3],
+    identity: [HopName; 3],
     calls: UpstreamCalls,
 }
 
 /// A request on its way to the MCP server.
 pub struct Outbound<'r> {
-    pub method: reqwest::Method,
+    pub method: http::Method,
     pub headers: &'r HeaderMap,
     pub query: Option<&'r str>,
     pub body: Option<Bytes>,
@@ -78,7 +101,7 @@ impl Upstream {
         calls: UpstreamCalls,
     ) -> Result<Self, String> {
         let name = |name: &actix_web::http::header::HeaderName| {
-            reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes())
+            HopName::from_bytes(name.as_str().as_bytes())
                 .map_err(|e| format!("the identity header `{name}` cannot be sent: {e}"))
         };
         let identity = [
@@ -86,16 +109,20 @@ impl Upstream {
             name(&identity.user)?,
             name(&identity.groups)?,
         ];
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("token-broker-gateway/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.timeout.min(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| format!("cannot build the gateway's HTTP client: {e}"))?;
+        let uri = config
+            .upstream
+            .as_str()
+            .parse::<Uri>()
+            .map_err(|e| format!("`{}` cannot be requested: {e}", config.upstream))?;
         Ok(Self {
-            client,
+            client: hop_client(config.timeout.min(Duration::from_secs(5)))?,
             url: config.upstream.clone(),
+            uri,
             timeout: config.timeout,
+            user_agent: HopValue::from_static(concat!(
+                "token-broker-gateway/",
+                env!("CARGO_PKG_VERSION")
+            )),
             identity,
             calls,
         })
@@ -117,19 +144,16 @@ impl Upstream {
     where
         F: Fn(&str) -> bool + 'static,
     {
-        let mut url = self.url.clone();
-        if outbound.query.is_some() {
-            url.set_query(outbound.query);
-        }
-        let mut request = self
-            .client
-            .request(outbound.method, url)
-            .headers(pass_on(outbound.headers, &REQUEST_HEADERS));
+        let mut headers = http::HeaderMap::with_capacity(16);
+        pass_on(outbound.headers, &REQUEST_HEADERS, &mut headers);
         if outbound.resume {
-            request = request.headers(pass_on(outbound.headers, &LAST_EVENT_ID));
+            pass_on(outbound.headers, &LAST_EVENT_ID, &mut headers);
         }
-        if let Some(session) = outbound.session {
-            request = request.header("mcp-session-id", session);
+        headers.insert(http::header::USER_AGENT, self.user_agent.clone());
+        if let Some(session) = outbound.session
+            && let Ok(value) = HopValue::try_from(session)
+        {
+            headers.insert(MCP_SESSION_ID, value);
         }
         if let Some(principal) = &authorized.principal {
             let client_id = principal.client_id.as_deref().unwrap_or("");
@@ -138,8 +162,8 @@ impl Upstream {
                 (X_AUTH_SCOPES, &principal.scopes.to_string()),
                 (X_AUTH_CLIENT_ID, client_id),
             ] {
-                if let Ok(value) = reqwest::header::HeaderValue::from_str(value) {
-                    request = request.header(name, value);
+                if let Ok(value) = HopValue::from_str(value) {
+                    headers.insert(name, value);
                 }
             }
             // Only these names reach the MCP server: a client's own `X-Auth-Groups`
@@ -152,28 +176,55 @@ impl Upstream {
                 (groups, identity.map(|i| i.groups_header())),
             ] {
                 let value = value.unwrap_or_default();
-                if let Ok(value) = reqwest::header::HeaderValue::from_str(&value) {
-                    request = request.header(name.clone(), value);
+                if let Ok(value) = HopValue::try_from(value) {
+                    headers.insert(name.clone(), value);
                 }
             }
         }
-        if let Some(downstream) = &authorized.downstream {
-            request = request.bearer_auth(&downstream.access_token);
+        if let Some(downstream) = &authorized.downstream
+            && let Ok(mut value) = HopValue::try_from(format!("Bearer {}", downstream.access_token))
+        {
+            value.set_sensitive(true);
+            headers.insert(http::header::AUTHORIZATION, value);
         }
-        if let Some(body) = outbound.body {
-            request = request.body(body);
-        }
-        let sent = self.calls.send(Operation::McpServer, request);
+        let mut request = http::Request::new(Full::new(outbound.body.unwrap_or_default()));
+        *request.method_mut() = outbound.method;
+        *request.uri_mut() = self.target(outbound.query)?;
+        *request.headers_mut() = headers;
+        let sent = self
+            .calls
+            .send_hop(Operation::McpServer, &self.client, request);
         let response = tokio::time::timeout(self.timeout, sent)
             .await
             .map_err(|_| GatewayError::Timeout(self.timeout))?
-            .map_err(GatewayError::Unreachable)?;
+            .map_err(GatewayError::unreachable)?;
         self.respond(response, lists, visible).await
+    }
+
+    /// The request target: the configured URL with the client's query, if any.
+    fn target(&self, query: Option<&str>) -> Result<Uri, GatewayError> {
+        let Some(query) = query else {
+            return Ok(self.uri.clone());
+        };
+        let mut parts = self.uri.clone().into_parts();
+        let path_and_query =
+            PathAndQuery::from_maybe_shared(format!("{}?{query}", self.uri.path()))
+                .or_else(|_| {
+                    // A query the request line let through but `http` does not take (a
+                    // character to escape): escaped as the URL standard does.
+                    let mut url = self.url.clone();
+                    url.set_query(Some(query));
+                    let escaped = url.query().unwrap_or_default();
+                    PathAndQuery::from_maybe_shared(format!("{}?{escaped}", url.path()))
+                })
+                .map_err(GatewayError::unreachable)?;
+        parts.path_and_query = Some(path_and_query);
+        Uri::from_parts(parts).map_err(GatewayError::unreachable)
     }
 
     async fn respond<F>(
         &self,
-        response: reqwest::Response,
+        response: http::Response<Incoming>,
         lists: Option<Lists>,
         visible: F,
     ) -> Result<HttpResponse, GatewayError>
@@ -188,7 +239,7 @@ impl Upstream {
         }
         let content_type = response
             .headers()
-            .get(reqwest::header::CONTENT_TYPE)
+            .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
@@ -196,15 +247,16 @@ impl Upstream {
             // Streamable HTTP: a proxy in front (nginx) must not hold events back.
             builder.insert_header(("x-accel-buffering", "no"));
         }
+        let body = response.into_body();
         let Some(mut lists) = lists.filter(|_| status.is_success()) else {
-            return Ok(streamed(builder, response));
+            return Ok(streamed(builder, body));
         };
         if content_type.starts_with("text/event-stream") {
             let filter = SseFilter::new(lists, visible, MAX_FILTERED_BYTES);
-            return Ok(builder.streaming(filtered(response, filter)));
+            return Ok(builder.streaming(filtered(body, filter)));
         }
         if content_type.starts_with("application/json") {
-            let body = tokio::time::timeout(self.timeout, read_bounded(response))
+            let body = tokio::time::timeout(self.timeout, read_bounded(body))
                 .await
                 .map_err(|_| GatewayError::Timeout(self.timeout))??;
             return Ok(match filter::filter_json(&body, &mut lists, &visible)? {
@@ -218,40 +270,68 @@ impl Upstream {
                 "neither JSON nor an event stream",
             ));
         }
-        Ok(streamed(builder, response))
+        Ok(streamed(builder, body))
     }
 }
 
-/// The allow-listed headers of `headers`, less any the `Connection` header names
-/// (hop-by-hop, RFC 9110 §7.6.1).
-fn pass_on(headers: &HeaderMap, allowed: &[&str]) -> reqwest::header::HeaderMap {
+/// The hop's client: connecting bounded by `connect_timeout`, TLS checked against the
+/// platform's roots (as reqwest does), idle connections kept for the next request.
+fn hop_client(connect_timeout: Duration) -> Result<Client<Connector, Full<Bytes>>, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(rustls_platform_verifier::BuilderVerifierExt::with_platform_verifier)
+        .map_err(|e| format!("cannot set up TLS for the gateway's HTTP client: {e}"))?
+        .with_no_client_auth();
+    Ok(client_with(tls, connect_timeout))
+}
+
+/// A hop client trusting what `tls` trusts.
+fn client_with(
+    tls: rustls::ClientConfig,
+    connect_timeout: Duration,
+) -> Client<Connector, Full<Bytes>> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    http.set_keepalive(Some(TCP_KEEPALIVE));
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_all_versions()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_timer(TokioTimer::new())
+        .build(connector)
+}
+
+/// Copies the allow-listed headers of `headers` into `out`, less any the `Connection`
+/// header names (hop-by-hop, RFC 9110 §7.6.1).
+fn pass_on(headers: &HeaderMap, allowed: &[&'static str], out: &mut http::HeaderMap) {
     let hop = connection_names(
         headers
             .get(header::CONNECTION)
             .and_then(|v| v.to_str().ok()),
     );
-    let mut out = reqwest::header::HeaderMap::new();
     for name in allowed {
         if hop.iter().any(|h| h.eq_ignore_ascii_case(name)) {
             continue;
         }
         for value in headers.get_all(*name) {
-            // actix and reqwest use different versions of the `http` types.
-            if let (Ok(name), Ok(value)) = (
-                reqwest::header::HeaderName::from_bytes(name.as_bytes()),
-                reqwest::header::HeaderValue::from_bytes(value.as_bytes()),
-            ) {
-                out.append(name, value);
+            // actix and hyper use different versions of the `http` types.
+            if let Ok(value) = HopValue::from_bytes(value.as_bytes()) {
+                out.append(HopName::from_static(name), value);
             }
         }
     }
-    out
 }
 
-fn pass_back(headers: &reqwest::header::HeaderMap) -> Vec<(HeaderName, header::HeaderValue)> {
+fn pass_back(headers: &http::HeaderMap) -> Vec<(HeaderName, header::HeaderValue)> {
     let hop = connection_names(
         headers
-            .get(reqwest::header::CONNECTION)
+            .get(http::header::CONNECTION)
             .and_then(|v| v.to_str().ok()),
     );
     RESPONSE_HEADERS
@@ -260,7 +340,7 @@ fn pass_back(headers: &reqwest::header::HeaderMap) -> Vec<(HeaderName, header::H
         .filter_map(|name| {
             let value = headers.get(*name)?;
             Some((
-                HeaderName::from_bytes(name.as_bytes()).ok()?,
+                HeaderName::from_static(name),
                 header::HeaderValue::from_bytes(value.as_bytes()).ok()?,
             ))
         })
@@ -273,26 +353,35 @@ fn connection_names(value: Option<&str>) -> Vec<&str> {
         .unwrap_or_default()
 }
 
+/// The next piece of the body, `None` at its end (trailers are not passed on).
+async fn chunk(body: &mut Incoming) -> Result<Option<Bytes>, hyper::Error> {
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data()
+            && !data.is_empty()
+        {
+            return Ok(Some(data));
+        }
+    }
+    Ok(None)
+}
+
 /// The body as it comes, chunk by chunk; with its length when the server gave one.
-fn streamed(
-    mut builder: actix_web::HttpResponseBuilder,
-    response: reqwest::Response,
-) -> HttpResponse {
-    match response.content_length() {
-        Some(length) => builder.body(SizedStream::new(length, chunks(response))),
-        None => builder.body(BodyStream::new(chunks(response))),
+fn streamed(mut builder: actix_web::HttpResponseBuilder, body: Incoming) -> HttpResponse {
+    match body.size_hint().exact() {
+        Some(length) => builder.body(SizedStream::new(length, chunks(body))),
+        None => builder.body(BodyStream::new(chunks(body))),
     }
 }
 
-fn chunks(response: reqwest::Response) -> impl Stream<Item = Result<Bytes, GatewayError>> {
-    futures_util::stream::unfold(Some(response), |state| async move {
-        let mut response = state?;
-        match response.chunk().await {
-            Ok(Some(chunk)) => Some((Ok(chunk), Some(response))),
+fn chunks(body: Incoming) -> impl Stream<Item = Result<Bytes, GatewayError>> {
+    futures_util::stream::unfold(Some(body), |state| async move {
+        let mut body = state?;
+        match chunk(&mut body).await {
+            Ok(Some(chunk)) => Some((Ok(chunk), Some(body))),
             Ok(None) => None,
             Err(error) => {
                 tracing::warn!(%error, "the MCP server broke off its answer");
-                Some((Err(GatewayError::Unreachable(error)), None))
+                Some((Err(GatewayError::unreachable(error)), None))
             }
         }
     })
@@ -300,26 +389,26 @@ fn chunks(response: reqwest::Response) -> impl Stream<Item = Result<Bytes, Gatew
 
 /// An event stream with its tool lists filtered; each event goes on once complete.
 fn filtered<F>(
-    response: reqwest::Response,
+    body: Incoming,
     filter: SseFilter<F>,
 ) -> impl Stream<Item = Result<Bytes, GatewayError>>
 where
     F: Fn(&str) -> bool + 'static,
 {
-    futures_util::stream::unfold(Some((response, filter)), |state| async move {
-        let (mut response, mut filter) = state?;
+    futures_util::stream::unfold(Some((body, filter)), |state| async move {
+        let (mut body, mut filter) = state?;
         loop {
-            let result = match response.chunk().await {
+            let result = match chunk(&mut body).await {
                 Ok(Some(chunk)) => filter.push(chunk),
                 Ok(None) => {
                     let rest = filter.finish();
                     return (!rest.is_empty()).then(|| (Ok(rest), None));
                 }
-                Err(error) => Err(GatewayError::Unreachable(error)),
+                Err(error) => Err(GatewayError::unreachable(error)),
             };
             match result {
                 Ok(out) if out.is_empty() => continue,
-                Ok(out) => return Some((Ok(out), Some((response, filter)))),
+                Ok(out) => return Some((Ok(out), Some((body, filter)))),
                 Err(error) => {
                     tracing::warn!(%error, "event stream from the MCP server ended");
                     return Some((Err(error), None));
@@ -330,13 +419,16 @@ where
 }
 
 /// A JSON body to filter, at most [`MAX_FILTERED_BYTES`].
-async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, GatewayError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(GatewayError::Unreachable)? {
-        if body.len() + chunk.len() > MAX_FILTERED_BYTES {
+async fn read_bounded(mut body: Incoming) -> Result<Vec<u8>, GatewayError> {
+    let mut read = Vec::new();
+    while let Some(chunk) = chunk(&mut body).await.map_err(GatewayError::unreachable)? {
+        if read.len() + chunk.len() > MAX_FILTERED_BYTES {
             return Err(GatewayError::TooLarge(MAX_FILTERED_BYTES));
         }
-        body.extend_from_slice(&chunk);
+        read.extend_from_slice(&chunk);
     }
-    Ok(body)
+    Ok(read)
 }
+
+#[cfg(test)]
+mod tests;

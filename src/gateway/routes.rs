@@ -107,7 +107,7 @@ async fn post(
         authorized: &authorized,
         binder: &binder,
     };
-    let Some(outbound) = exchange.outbound(reqwest::Method::POST, Some(body)) else {
+    let Some(outbound) = exchange.outbound(http::Method::POST, Some(body)) else {
         return sessions::not_found(&id);
     };
     let result = upstream
@@ -146,7 +146,7 @@ async fn get(
     binder: web::Data<SessionBinder>,
     req: HttpRequest,
 ) -> HttpResponse {
-    stream(access, servers, binder, req, reqwest::Method::GET).await
+    stream(access, servers, binder, req, http::Method::GET).await
 }
 
 /// DELETE: the end of a session (2025-03-26 to 2025-11-25).
@@ -156,7 +156,7 @@ async fn delete(
     binder: web::Data<SessionBinder>,
     req: HttpRequest,
 ) -> HttpResponse {
-    stream(access, servers, binder, req, reqwest::Method::DELETE).await
+    stream(access, servers, binder, req, http::Method::DELETE).await
 }
 
 /// GET or DELETE: 405 for a revision without sessions (before anything else: nothing
@@ -166,7 +166,7 @@ async fn stream(
     servers: web::Data<Servers>,
     binder: web::Data<SessionBinder>,
     req: HttpRequest,
-    method: reqwest::Method,
+    method: http::Method,
 ) -> HttpResponse {
     let version = match version::of(req.headers()) {
         Ok(version) if version.stateless => return post_only(),
@@ -188,7 +188,7 @@ async fn stream(
         binder: &binder,
     };
     // A stream may replay tool lists; a session's end answers none.
-    let lists = (method == reqwest::Method::GET).then_some(Lists::Any);
+    let lists = (method == http::Method::GET).then_some(Lists::Any);
     let Some(outbound) = exchange.outbound(method, None) else {
         return sessions::not_found(&Value::Null);
     };
@@ -219,7 +219,7 @@ impl Exchange<'_> {
 
     /// The request for the MCP server; `None` when it presents a session that is not
     /// the caller's.
-    fn outbound(&self, method: reqwest::Method, body: Option<Bytes>) -> Option<Outbound<'_>> {
+    fn outbound(&self, method: http::Method, body: Option<Bytes>) -> Option<Outbound<'_>> {
         let stateless = self.version.stateless;
         let session = match self
             .binder

@@ -58,15 +58,19 @@ impl Operation {
     }
 }
 
-/// How an upstream call ended, for the histogram's `outcome` label.
-fn outcome(result: &Result<reqwest::Response, reqwest::Error>) -> &'static str {
-    match result {
-        Ok(response) if response.status().is_server_error() => "server_error",
-        Ok(response) if response.status().is_client_error() => "client_error",
-        Ok(_) => "ok",
-        Err(_) => "unreachable",
+/// How an upstream call ended, for the histogram's `outcome` label: its status, or
+/// `None` when no answer came.
+fn outcome(status: Option<u16>) -> &'static str {
+    match status {
+        Some(500..) => "server_error",
+        Some(400..) => "client_error",
+        Some(_) => "ok",
+        None => "unreachable",
     }
 }
+
+/// A hyper client of the kind the gateway's hop uses (`send_hop`).
+pub type HopClient<C, B> = hyper_util::client::legacy::Client<C, B>;
 
 /// Sends upstream requests with their span and histogram. Cheap to clone. The
 /// default records nothing and sends no trace context (the `check-upstream` command).
@@ -99,6 +103,52 @@ impl UpstreamCalls {
         let (client, request) = request.build_split();
         let mut request = request?;
         let url = request.url();
+        let target = Target {
+            method: request.method().as_str(),
+            host: url.host_str().unwrap_or(""),
+            port: url.port_or_known_default(),
+            path: url.path(),
+        };
+        let (span, mut timing) = self.begin(operation, &target);
+        self.propagation.inject(&span, request.headers_mut());
+        let result = client.execute(request).instrument(span.clone()).await;
+        let status = result.as_ref().ok().map(|r| r.status().as_u16());
+        timing.end(&span, status);
+        result
+    }
+
+    /// Sends `request` for `operation` with a hyper `client` (the gateway's hop), as
+    /// [`send`](Self::send) does with reqwest.
+    pub async fn send_hop<C, B>(
+        &self,
+        operation: Operation,
+        client: &HopClient<C, B>,
+        mut request: http::Request<B>,
+    ) -> Result<http::Response<hyper::body::Incoming>, hyper_util::client::legacy::Error>
+    where
+        C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+        B: hyper::body::Body + Send + Unpin + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let uri = request.uri();
+        let secure = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let target = Target {
+            method: request.method().as_str(),
+            host: uri.host().unwrap_or(""),
+            port: uri.port_u16().or(Some(if secure { 443 } else { 80 })),
+            path: uri.path(),
+        };
+        let (span, mut timing) = self.begin(operation, &target);
+        self.propagation.inject(&span, request.headers_mut());
+        let result = client.request(request).instrument(span.clone()).await;
+        let status = result.as_ref().ok().map(|r| r.status().as_u16());
+        timing.end(&span, status);
+        result
+    }
+
+    /// The call's span and its timing, started now.
+    fn begin(&self, operation: Operation, target: &Target<'_>) -> (tracing::Span, Timing<'_>) {
         // The path without the query: a gateway's caller chooses the query.
         let span = tracing::info_span!(
             "upstream call",
@@ -106,30 +156,28 @@ impl UpstreamCalls {
             otel.kind = "client",
             otel.status_code = Empty,
             upstream.operation = operation.as_str(),
-            http.request.method = request.method().as_str(),
-            server.address = url.host_str().unwrap_or(""),
-            server.port = url.port_or_known_default(),
-            url.path = url.path(),
+            http.request.method = target.method,
+            server.address = target.host,
+            server.port = target.port,
+            url.path = target.path,
             http.response.status_code = Empty,
         );
-        self.propagation.inject(&span, request.headers_mut());
-        let mut timing = Timing {
+        let timing = Timing {
             metrics: self.metrics.as_ref(),
             operation,
             started: Instant::now(),
             outcome: None,
         };
-        let result = client.execute(request).instrument(span.clone()).await;
-        let outcome = outcome(&result);
-        if let Ok(response) = &result {
-            span.record("http.response.status_code", response.status().as_u16());
-        }
-        if matches!(outcome, "server_error" | "unreachable") {
-            span.record("otel.status_code", "error");
-        }
-        timing.outcome = Some(outcome);
-        result
+        (span, timing)
     }
+}
+
+/// Where a call goes, as its span names it.
+struct Target<'a> {
+    method: &'a str,
+    host: &'a str,
+    port: Option<u16>,
+    path: &'a str,
 }
 
 /// Records the call's duration when it ends, however it ends.
@@ -138,6 +186,20 @@ struct Timing<'a> {
     operation: Operation,
     started: Instant,
     outcome: Option<&'static str>,
+}
+
+impl Timing<'_> {
+    /// The call answered with `status`, or not at all (`None`).
+    fn end(&mut self, span: &tracing::Span, status: Option<u16>) {
+        let outcome = outcome(status);
+        if let Some(status) = status {
+            span.record("http.response.status_code", status);
+        }
+        if matches!(outcome, "server_error" | "unreachable") {
+            span.record("otel.status_code", "error");
+        }
+        self.outcome = Some(outcome);
+    }
 }
 
 impl Drop for Timing<'_> {
@@ -226,6 +288,39 @@ mod tests {
                 .is_err()
         );
         assert_eq!(count(&metrics, "mcp_server", "cancelled"), 1);
+    }
+
+    #[actix_web::test]
+    async fn a_hop_is_counted_as_a_call_is() {
+        use http_body_util::Empty;
+        use hyper_util::client::legacy::connect::HttpConnector;
+        let metrics = Metrics::new().unwrap();
+        let calls = UpstreamCalls::new(metrics.clone(), Propagation::OFF);
+        let client: HopClient<HttpConnector, Empty<actix_web::web::Bytes>> =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(HttpConnector::new());
+        let get = |url: &str| {
+            http::Request::get(url)
+                .body(Empty::<actix_web::web::Bytes>::new())
+                .unwrap()
+        };
+        for status in [200, 404, 502] {
+            let answer = calls
+                .send_hop(Operation::McpServer, &client, get(&server(status)))
+                .await
+                .unwrap();
+            assert_eq!(answer.status().as_u16(), status);
+        }
+        let closed = format!("http://{}/", closed_port());
+        assert!(
+            calls
+                .send_hop(Operation::McpServer, &client, get(&closed))
+                .await
+                .is_err()
+        );
+        for outcome in ["ok", "client_error", "server_error", "unreachable"] {
+            assert_eq!(count(&metrics, "mcp_server", outcome), 1, "{outcome}");
+        }
     }
 
     fn closed_port() -> std::net::SocketAddr {

@@ -18,7 +18,7 @@ const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// Node's default, oidc-provider's among them), and a request sent on one the moment
 /// the server closes it fails ("connection closed before message completed"), a 503
 /// for the client out of nothing (found by the soak, benches/soak.sh).
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// A shared, cheaply cloned client. Every call goes through [`UpstreamCalls`] (its
 /// span, `traceparent` and latency histogram), named by the [`Operation`] it is for.

@@ -1,0 +1,108 @@
+//! The hop's TLS against a real TLS server: a certificate the client trusts carries
+//! the request; one the platform does not know stops it before a byte is sent.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use http_body_util::{BodyExt, Full};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{client_with, hop_client};
+
+// The Redis tests' certificate maker, included again: it is private to them.
+#[path = "../../store/redis/tests/pki.rs"]
+#[allow(dead_code, clippy::duplicate_mod)]
+mod pki;
+
+/// A TLS server on 127.0.0.1 with the test CA's certificate, answering every request
+/// `200 ok`; counts the requests it read.
+async fn tls_server(pki: &pki::Pki) -> (String, Arc<AtomicUsize>) {
+    let certs = vec![CertificateDer::from_pem_slice(pki.server_cert.as_bytes()).unwrap()];
+    let key = PrivateKeyDer::from_pem_slice(pki.server_key.as_bytes()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://127.0.0.1:{}/mcp",
+        listener.local_addr().unwrap().port()
+    );
+    let requests = Arc::new(AtomicUsize::new(0));
+    let seen = requests.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, seen) = (acceptor.clone(), seen.clone());
+            tokio::spawn(async move {
+                let Ok(mut stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                seen.fetch_add(1, Ordering::SeqCst);
+                let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                let _ = stream.write_all(answer.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    (url, requests)
+}
+
+fn get(url: &str) -> http::Request<Full<Bytes>> {
+    http::Request::get(url).body(Full::default()).unwrap()
+}
+
+#[tokio::test]
+async fn an_https_mcp_server_with_a_trusted_certificate_gets_the_request() {
+    let pki = pki::Pki::generate();
+    let (url, requests) = tls_server(&pki).await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(pki.ca.as_bytes()).unwrap())
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let client = client_with(tls, Duration::from_secs(5));
+    let response = client.request(get(&url)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"ok");
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_certificate_the_platform_does_not_trust_stops_the_hop_before_the_request() {
+    let pki = pki::Pki::generate();
+    let (url, requests) = tls_server(&pki).await;
+    let client = hop_client(Duration::from_secs(5)).unwrap();
+    let error = client.request(get(&url)).await.unwrap_err();
+    let refused = super::GatewayError::unreachable(error).to_string();
+    assert!(
+        refused.contains("certificate"),
+        "the refusal should name the certificate: {refused}"
+    );
+    assert_eq!(requests.load(Ordering::SeqCst), 0, "a request went out");
+}
