@@ -207,6 +207,9 @@ pub fn screen(flow: &Access, req: &HttpRequest) -> Result<(), Refused> {
     flow.screen(request(req)).map_err(Refused::Denied)
 }
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 /// What the access flow judges of a gateway request.
 fn request(req: &HttpRequest) -> Request<'_> {
     let authorization = req.headers().get(header::AUTHORIZATION);
@@ -218,7 +221,7 @@ fn request(req: &HttpRequest) -> Request<'_> {
             peer: req.peer_addr().map(|a| a.ip()),
             forwarded_for: req
                 .headers()
-                .get("x-forwarded-for")
+                .get(X_FORWARDED_FOR)
                 .and_then(|v| v.to_str().ok()),
             host: req
                 .headers()
@@ -226,7 +229,7 @@ fn request(req: &HttpRequest) -> Request<'_> {
                 .and_then(|v| v.to_str().ok()),
             forwarded_host: req
                 .headers()
-                .get("x-forwarded-host")
+                .get(X_FORWARDED_HOST)
                 .and_then(|v| v.to_str().ok()),
         },
     }

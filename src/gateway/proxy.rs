@@ -35,24 +35,45 @@ use crate::upstream::http::POOL_IDLE_TIMEOUT;
 /// `Authorization`, `X-Auth-*` a client made up, hop-by-hop headers — stays here. The
 /// session (`Outbound::session`) and `Last-Event-ID` (`Outbound::resume`) go on only
 /// as the revision allows.
-const REQUEST_HEADERS: [&str; 8] = [
-    "accept",
-    "content-type",
-    "mcp-protocol-version",
-    "mcp-method",
-    "mcp-name",
-    "x-request-id",
-    "traceparent",
-    "tracestate",
+const REQUEST_HEADERS: [Passed; 8] = [
+    Passed::both("accept"),
+    Passed::both("content-type"),
+    Passed::both("mcp-protocol-version"),
+    Passed::both("mcp-method"),
+    Passed::both("mcp-name"),
+    Passed::both("x-request-id"),
+    Passed::both("traceparent"),
+    Passed::both("tracestate"),
 ];
 
 /// Resuming a stream (2025-03-26 to 2025-11-25; 2026-07-28 streams do not resume).
-const LAST_EVENT_ID: [&str; 1] = ["last-event-id"];
+const LAST_EVENT_ID: [Passed; 1] = [Passed::both("last-event-id")];
 
 /// Response headers the client gets from the MCP server (the session id as the
 /// gateway's `sessions` rewrites it). Not `WWW-Authenticate`: the server's challenges
 /// are about the downstream token, not the client's.
-const RESPONSE_HEADERS: [&str; 4] = ["content-type", "mcp-session-id", "retry-after", "allow"];
+const RESPONSE_HEADERS: [Passed; 4] = [
+    Passed::both("content-type"),
+    Passed::both("mcp-session-id"),
+    Passed::both("retry-after"),
+    Passed::both("allow"),
+];
+
+/// A header passed between the client (actix's `http` 0.2 types) and the MCP server
+/// (hyper's `http` 1): its name in both, built at compile time, not per request.
+struct Passed {
+    client: HeaderName,
+    server: HopName,
+}
+
+impl Passed {
+    const fn both(name: &'static str) -> Self {
+        Self {
+            client: HeaderName::from_static(name),
+            server: HopName::from_static(name),
+        }
+    }
+}
 
 const X_AUTH_SUBJECT: HopName = HopName::from_static("x-auth-subject");
 const X_AUTH_SCOPES: HopName = HopName::from_static("x-auth-scopes");
@@ -309,20 +330,22 @@ fn client_with(
 
 /// Copies the allow-listed headers of `headers` into `out`, less any the `Connection`
 /// header names (hop-by-hop, RFC 9110 §7.6.1).
-fn pass_on(headers: &HeaderMap, allowed: &[&'static str], out: &mut http::HeaderMap) {
+fn pass_on(headers: &HeaderMap, allowed: &[Passed], out: &mut http::HeaderMap) {
     let hop = connection_names(
         headers
             .get(header::CONNECTION)
             .and_then(|v| v.to_str().ok()),
     );
     for name in allowed {
-        if hop.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+        if hop
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name.client.as_str()))
+        {
             continue;
         }
-        for value in headers.get_all(*name) {
-            // actix and hyper use different versions of the `http` types.
+        for value in headers.get_all(&name.client) {
             if let Ok(value) = HopValue::from_bytes(value.as_bytes()) {
-                out.append(HopName::from_static(name), value);
+                out.append(name.server.clone(), value);
             }
         }
     }
@@ -336,11 +359,14 @@ fn pass_back(headers: &http::HeaderMap) -> Vec<(HeaderName, header::HeaderValue)
     );
     RESPONSE_HEADERS
         .iter()
-        .filter(|name| !hop.iter().any(|h| h.eq_ignore_ascii_case(name)))
+        .filter(|name| {
+            !hop.iter()
+                .any(|h| h.eq_ignore_ascii_case(name.server.as_str()))
+        })
         .filter_map(|name| {
-            let value = headers.get(*name)?;
+            let value = headers.get(&name.server)?;
             Some((
-                HeaderName::from_static(name),
+                name.client.clone(),
                 header::HeaderValue::from_bytes(value.as_bytes()).ok()?,
             ))
         })

@@ -4,7 +4,7 @@
 //! before it, sessions bound to their opener (`sessions`).
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::web::{self, Bytes, BytesMut, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -21,6 +21,9 @@ use super::version::{self, Version};
 use crate::config::{GatewayConfig, IdentityHeaders};
 use crate::flows::access::Access;
 use crate::telemetry::upstream::UpstreamCalls;
+
+const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 
 /// The largest request body read (`server.max_body_bytes`).
 #[derive(Clone, Copy)]
@@ -120,10 +123,10 @@ async fn post(
 /// body, so what is authorized is what is sent on.
 fn read_messages(req: &HttpRequest, body: &Bytes) -> Result<(Version, Vec<Message>), Invalid> {
     // An unreadable header can match nothing.
-    let header = |name: &str| req.headers().get(name).map(|v| v.to_str().unwrap_or("\0"));
+    let header = |name: &HeaderName| req.headers().get(name).map(|v| v.to_str().unwrap_or("\0"));
     let version = version::of(req.headers())?;
     let messages = jsonrpc::parse(body)?;
-    jsonrpc::check_headers(&messages, header("mcp-method"), header("mcp-name"))?;
+    jsonrpc::check_headers(&messages, header(&MCP_METHOD), header(&MCP_NAME))?;
     version.check_body(&messages)?;
     Ok((version, messages))
 }

@@ -6,14 +6,14 @@
 //! a date names no revision: refused, since the gateway could not tell which rules
 //! hold.
 
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{HeaderMap, HeaderName};
 
 use crate::domain::protocol_version;
 
 use super::jsonrpc::{HEADER_MISMATCH, Invalid, Message, answer_id};
 
 /// The header, as the transport names it.
-pub const HEADER: &str = "mcp-protocol-version";
+pub const HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
 /// The revision a request without the header is taken to speak.
 const DEFAULT: &str = "2025-03-26";
 
@@ -75,7 +75,7 @@ fn malformed(message: &str) -> Invalid {
 
 #[cfg(test)]
 mod tests {
-    use actix_web::http::header::{HeaderName, HeaderValue};
+    use actix_web::http::header::HeaderValue;
 
     use super::*;
     use crate::gateway::jsonrpc::parse;
@@ -83,10 +83,7 @@ mod tests {
     fn headers(values: &[&str]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for value in values {
-            map.append(
-                HeaderName::from_static(HEADER),
-                HeaderValue::from_str(value).unwrap(),
-            );
+            map.append(HEADER, HeaderValue::from_str(value).unwrap());
         }
         map
     }
@@ -129,7 +126,7 @@ mod tests {
         ] {
             let mut map = HeaderMap::new();
             if let Ok(value) = HeaderValue::from_str(bad) {
-                map.insert(HeaderName::from_static(HEADER), value);
+                map.insert(HEADER, value);
                 assert_eq!(of(&map).unwrap_err().code, HEADER_MISMATCH, "{bad:?}");
             }
         }
