@@ -26,7 +26,9 @@
 #   BUILD=1 (0: use the existing target/release/token-broker)  BIN=…  KEEP=0
 #   PERF=0           1: `perf record -e cpu-clock` samples the broker through each
 #                    case's first timed run, kept as $work/perf.<case> (implies KEEP=1;
-#                    read with `perf report -i …`): where the real CPU goes, kernel too
+#                    read with `perf report -i …`): where the real CPU goes, kernel too;
+#                    PERF_GRAPH="--call-graph dwarf,8192 -F 999" for call stacks (the
+#                    release build has no frame pointers)
 set -euo pipefail
 
 started_at=$(date +%s)
@@ -367,7 +369,7 @@ LUA
     for c in "${order[@]}"; do
       sampler=
       if (( PERF && round == 1 )); then
-        perf record -q -e cpu-clock -F 4999 -g -p "$broker_pid" -o "$work/perf.$c" \
+        perf record -q -e cpu-clock -F 4999 ${PERF_GRAPH:--g} -p "$broker_pid" -o "$work/perf.$c" \
           -- sleep "$DURATION" >/dev/null 2>&1 &
         sampler=$!
       fi
