@@ -171,9 +171,10 @@ impl Upstream {
             pass_on(outbound.headers, &LAST_EVENT_ID, &mut headers);
         }
         headers.insert(http::header::USER_AGENT, self.user_agent.clone());
-        if let Some(session) = outbound.session
-            && let Ok(value) = HopValue::try_from(session)
-        {
+        if let Some(session) = outbound.session {
+            // The server's own id, as it sent it; one that cannot go back is not
+            // dropped (the request would reach the server outside its session).
+            let value = HopValue::try_from(session).map_err(GatewayError::unreachable)?;
             headers.insert(MCP_SESSION_ID, value);
         }
         if let Some(principal) = &authorized.principal {
@@ -202,9 +203,11 @@ impl Upstream {
                 }
             }
         }
-        if let Some(downstream) = &authorized.downstream
-            && let Ok(mut value) = HopValue::try_from(format!("Bearer {}", downstream.access_token))
-        {
+        if let Some(downstream) = &authorized.downstream {
+            // A downstream token that is no header value fails the call (502), as an
+            // unsendable request does; it never goes on without its token.
+            let mut value = HopValue::try_from(format!("Bearer {}", downstream.access_token))
+                .map_err(GatewayError::unreachable)?;
             value.set_sensitive(true);
             headers.insert(http::header::AUTHORIZATION, value);
         }
