@@ -1,5 +1,6 @@
 //! The hop's TLS against a real TLS server: a certificate the client trusts carries
-//! the request; one the platform does not know stops it before a byte is sent.
+//! the request, in HTTP/2 where the server offers it; one the platform does not know
+//! stops it before a byte is sent.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,25 +19,10 @@ use super::{client_with, hop_client};
 #[allow(dead_code, clippy::duplicate_mod)]
 mod pki;
 
-/// A TLS server on 127.0.0.1 with the test CA's certificate, answering every request
-/// `200 ok`; counts the requests it read.
+/// A TLS server on 127.0.0.1 with the test CA's certificate, HTTP/1.1 only, answering
+/// every request `200 ok`; counts the requests it read.
 async fn tls_server(pki: &pki::Pki) -> (String, Arc<AtomicUsize>) {
-    let certs = vec![CertificateDer::from_pem_slice(pki.server_cert.as_bytes()).unwrap()];
-    let key = PrivateKeyDer::from_pem_slice(pki.server_key.as_bytes()).unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "https://127.0.0.1:{}/mcp",
-        listener.local_addr().unwrap().port()
-    );
+    let (acceptor, listener, url) = tls_listener(pki, b"http/1.1").await;
     let requests = Arc::new(AtomicUsize::new(0));
     let seen = requests.clone();
     tokio::spawn(async move {
@@ -67,14 +53,57 @@ async fn tls_server(pki: &pki::Pki) -> (String, Arc<AtomicUsize>) {
     (url, requests)
 }
 
-fn get(url: &str) -> http::Request<Full<Bytes>> {
-    http::Request::get(url).body(Full::default()).unwrap()
+/// A TLS listener with the test CA's server certificate, offering `alpn` alone.
+async fn tls_listener(
+    pki: &pki::Pki,
+    alpn: &[u8],
+) -> (tokio_rustls::TlsAcceptor, tokio::net::TcpListener, String) {
+    let certs = vec![CertificateDer::from_pem_slice(pki.server_cert.as_bytes()).unwrap()];
+    let key = PrivateKeyDer::from_pem_slice(pki.server_key.as_bytes()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://127.0.0.1:{}/mcp",
+        listener.local_addr().unwrap().port()
+    );
+    (acceptor, listener, url)
 }
 
-#[tokio::test]
-async fn an_https_mcp_server_with_a_trusted_certificate_gets_the_request() {
-    let pki = pki::Pki::generate();
-    let (url, requests) = tls_server(&pki).await;
+/// The same, speaking HTTP/2 alone (ALPN `h2`): every request answered `200 h2`.
+async fn h2_server(pki: &pki::Pki) -> String {
+    let (acceptor, listener, url) = tls_listener(pki, b"h2").await;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let Ok(mut connection) = h2::server::handshake(stream).await else {
+                    return;
+                };
+                while let Some(Ok((_request, mut respond))) = connection.accept().await {
+                    let answer = http::Response::builder().status(200).body(()).unwrap();
+                    if let Ok(mut body) = respond.send_response(answer, false) {
+                        let _ = body.send_data(Bytes::from_static(b"h2"), true);
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// A client trusting the test CA alone.
+fn trusting(pki: &pki::Pki) -> super::Client<super::Connector, Full<Bytes>> {
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_slice(pki.ca.as_bytes()).unwrap())
@@ -85,12 +114,37 @@ async fn an_https_mcp_server_with_a_trusted_certificate_gets_the_request() {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let client = client_with(tls, Duration::from_secs(5));
-    let response = client.request(get(&url)).await.unwrap();
+    client_with(tls, Duration::from_secs(5))
+}
+
+fn get(url: &str) -> http::Request<Full<Bytes>> {
+    http::Request::get(url).body(Full::default()).unwrap()
+}
+
+#[tokio::test]
+async fn an_https_mcp_server_with_a_trusted_certificate_gets_the_request() {
+    let pki = pki::Pki::generate();
+    let (url, requests) = tls_server(&pki).await;
+    let response = trusting(&pki).request(get(&url)).await.unwrap();
     assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), http::Version::HTTP_11);
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"ok");
     assert_eq!(requests.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_https_mcp_server_that_offers_http2_is_spoken_to_in_http2() {
+    let pki = pki::Pki::generate();
+    let url = h2_server(&pki).await;
+    let client = trusting(&pki);
+    for _ in 0..2 {
+        let response = client.request(get(&url)).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"h2");
+    }
 }
 
 #[tokio::test]
