@@ -98,7 +98,7 @@ pub fn build(config: Arc<Config>, clock: Clock) -> Result<Arc<Broker>, StartErro
     let upstream_http = http.clone();
     // What can fail comes before the first actor starts: an actor left behind by a
     // failed start panics as the runtime goes away, burying the reason.
-    let opened = crate::store::open_shared(&config.store)?;
+    let opened = crate::store::open_shared(&config.store, Some(&metrics))?;
     let store: Arc<dyn Store> = opened.store;
     let signing = Arc::new(SigningKeys::for_config(
         &config,

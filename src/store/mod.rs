@@ -57,7 +57,7 @@ use crate::redact::Redacted;
 /// start-up; fails — with the reason — on an unreadable file, a newer schema or
 /// missing keys. Redis is not contacted until the first call (see [`open_shared`]).
 pub fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
-    open_shared(config).map(|opened| opened.store)
+    open_shared(config, None).map(|opened| opened.store)
 }
 
 /// The configured store and, when replicas share it, their invalidation channel.
@@ -82,11 +82,14 @@ pub struct OpenedStore {
     pub refresh_lock: Option<Arc<dyn RefreshLock>>,
 }
 
-/// [`open`], with the peers of a shared store. Synchronous: a Redis store connects
+/// [`open`], with the peers of a shared store (and its counters in `metrics`). Synchronous: a Redis store connects
 /// lazily, and a broker started while Redis is down answers 503 until it is up; one
 /// first contact (a few seconds at most) refuses a Redis that rejects the broker's
 /// TLS or credentials.
-pub fn open_shared(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
+pub fn open_shared(
+    config: &StoreConfig,
+    metrics: Option<&crate::telemetry::metrics::Metrics>,
+) -> Result<OpenedStore, StoreError> {
     let sealed = |backend: &str| match (&config.encryption, &config.key_file) {
         (Some(keys), _) => sealer(keys),
         (None, Some(path)) => generated_sealer(path),
@@ -121,6 +124,9 @@ pub fn open_shared(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
         } => {
             let client = redis::client(url.expose(), password.as_ref(), tls.as_ref())?;
             let store = RedisStore::with_client(client, key_prefix, sealed("redis")?)?;
+            if let Some(metrics) = metrics {
+                store.count_with(metrics.clone());
+            }
             store.first_contact()?;
             Ok(OpenedStore {
                 peers: Some(store.peers()),

@@ -32,6 +32,7 @@ pub struct Metrics {
     tool_denials: IntCounterVec,
     exchange_coalesced: IntCounterVec,
     exchange_lock_failures: prometheus::IntCounter,
+    refresh_undos: IntCounterVec,
     rate_limited: IntCounterVec,
     address_refused: IntCounterVec,
     caches: IntCounterVec,
@@ -148,6 +149,18 @@ impl Metrics {
             .namespace("token_broker"),
         )?;
         registry.register(Box::new(exchange_lock_failures.clone()))?;
+        let refresh_undos = IntCounterVec::new(
+            Opts::new(
+                "refresh_rotation_undos_total",
+                "Refresh-token rotations whose answer Redis never sent, by what became of the undo: undone (the presented token put back), not_needed (the rotation had not run, or a retry or replay acted since) or given_up (Redis away past 10 minutes: the client's token counts as spent)",
+            )
+            .namespace("token_broker"),
+            &["outcome"],
+        )?;
+        for outcome in ["undone", "not_needed", "given_up"] {
+            refresh_undos.with_label_values(&[outcome]);
+        }
+        registry.register(Box::new(refresh_undos.clone()))?;
         let rate_limited = IntCounterVec::new(
             Opts::new(
                 "rate_limited_total",
@@ -206,6 +219,7 @@ impl Metrics {
             tool_denials,
             exchange_coalesced,
             exchange_lock_failures,
+            refresh_undos,
             rate_limited,
             address_refused,
             caches,
@@ -298,6 +312,12 @@ impl Metrics {
     /// Counts an exchange miss that went without the replicas' lock.
     pub fn exchange_lock_failure(&self) {
         self.exchange_lock_failures.inc();
+    }
+
+    /// Counts the end of one undo of a refresh-token rotation whose answer was lost:
+    /// `undone`, `not_needed` or `given_up`.
+    pub fn refresh_undo(&self, outcome: &'static str) {
+        self.refresh_undos.with_label_values(&[outcome]).inc();
     }
 
     /// The hit and miss counters of `cache`, resolved now: the cache keeps them, so a

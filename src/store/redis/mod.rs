@@ -92,6 +92,8 @@ struct Inner {
     scripts: Scripts,
     /// The admin listing's indexes are known backfilled (`listing::ensure_indexed`).
     indexed: std::sync::atomic::AtomicBool,
+    /// Where undone rotations are counted (`count_with`); none in most tests.
+    metrics: std::sync::OnceLock<crate::telemetry::metrics::Metrics>,
     /// Last: the connection is dropped before its runtime stops.
     io: Arc<IoThread>,
 }
@@ -133,9 +135,16 @@ impl RedisStore {
                 sealer,
                 scripts: Scripts::new(),
                 indexed: std::sync::atomic::AtomicBool::new(false),
+                metrics: std::sync::OnceLock::new(),
                 io,
             }),
         })
+    }
+
+    /// Counts what becomes of undone rotations in `metrics`
+    /// (`token_broker_refresh_rotation_undos_total`). The first call sticks.
+    pub fn count_with(&self, metrics: crate::telemetry::metrics::Metrics) {
+        let _ = self.inner.metrics.set(metrics);
     }
 
     /// Connects once, at start-up: an error when Redis is there and refuses the

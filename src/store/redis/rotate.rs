@@ -87,17 +87,27 @@ async fn undo_until_answered(store: Weak<Inner>, presented: [u8; 32], successor:
     let started = Instant::now();
     loop {
         let Some(s) = store.upgrade() else { return };
+        let count = |outcome| {
+            if let Some(metrics) = s.metrics.get() {
+                metrics.refresh_undo(outcome);
+            }
+        };
         match undo(&s, presented, successor).await {
             Ok(true) => {
                 tracing::info!("a refresh-token rotation whose answer was lost is undone");
+                count("undone");
                 return;
             }
-            Ok(false) => return,
+            Ok(false) => {
+                count("not_needed");
+                return;
+            }
             Err(error) if started.elapsed() >= UNDO_FOR => {
                 tracing::warn!(
                     %error,
                     "gave up undoing a refresh-token rotation whose answer was lost: its client's token counts as spent"
                 );
+                count("given_up");
                 return;
             }
             Err(_) => {}

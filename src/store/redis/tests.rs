@@ -67,7 +67,7 @@ async fn the_configured_backend_opens_with_its_peers() {
     );
     let env = Environment::from_pairs([("REDIS_URL".to_owned(), server.url())]);
     let config = load_str(&text, &env).unwrap();
-    let opened = crate::store::open_shared(&config.store).unwrap();
+    let opened = crate::store::open_shared(&config.store, None).unwrap();
     assert!(opened.peers.is_some());
     assert!(opened.exchange_lock.is_some());
     opened
@@ -79,7 +79,7 @@ async fn the_configured_backend_opens_with_its_peers() {
     let by_hand = store_on(&server, &prefix);
     assert!(by_hand.get_grant("g1").await.unwrap().is_some());
 
-    let memory = crate::store::open_shared(&crate::config::StoreConfig::default()).unwrap();
+    let memory = crate::store::open_shared(&crate::config::StoreConfig::default(), None).unwrap();
     assert!(memory.peers.is_none());
     assert!(memory.exchange_lock.is_none());
 }

@@ -16,6 +16,7 @@ use super::harness::RedisServer;
 use super::{prefix, sealer, store_on};
 use crate::store::suite::{grant, record};
 use crate::store::{RedisStore, RotateOutcome, Store, StoreError};
+use crate::telemetry::metrics::Metrics;
 
 const GRACE: Duration = Duration::from_secs(10);
 
@@ -180,6 +181,20 @@ impl Rig {
     }
 }
 
+/// `token_broker_refresh_rotation_undos_total{outcome}` as `metrics` renders it.
+fn undos(metrics: &Metrics, outcome: &str) -> u64 {
+    let series = format!("token_broker_refresh_rotation_undos_total{{outcome=\"{outcome}\"}} ");
+    let text = metrics.render().unwrap();
+    let value = text
+        .lines()
+        .find_map(|line| line.strip_prefix(series.as_str()));
+    value
+        .expect("the series is rendered from the start")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 fn revoked(grant: Option<crate::store::Grant>) -> bool {
     grant.unwrap().revoked_at.is_some()
 }
@@ -188,6 +203,9 @@ fn revoked(grant: Option<crate::store::Grant>) -> bool {
 async fn a_rotation_whose_answer_is_lost_is_undone_and_the_token_works_after_the_grace() {
     let rig = Rig::start().await;
     let (broker, direct, presented, now) = (&rig.broker, &rig.direct, rig.presented, NOW);
+    let metrics = Metrics::new().unwrap();
+    broker.count_with(metrics.clone());
+    assert_eq!(undos(&metrics, "undone"), 0);
 
     // Redis runs the rotation; its reply comes only after the broker gave up waiting
     // and answered 503.
@@ -208,6 +226,20 @@ async fn a_rotation_whose_answer_is_lost_is_undone_and_the_token_works_after_the
             .await
             .unwrap()
             .is_none()
+    );
+    // Operators see it: counted once, as undone.
+    let started = Instant::now();
+    while undos(&metrics, "undone") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the undo was not counted"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(undos(&metrics, "undone"), 1);
+    assert_eq!(
+        undos(&metrics, "not_needed") + undos(&metrics, "given_up"),
+        0
     );
 
     // The client comes back a minute later with the token it holds: a rotation, not

@@ -36,12 +36,12 @@ fn store_config_with(url: &str, prefix: &str, store: &str, tls: &str) -> StoreCo
 /// The store on the shared mutual-TLS server, opened from its configuration.
 fn opened(server: &RedisServer, prefix: &str) -> OpenedStore {
     let config = store_config(&server.url(), prefix, &server.store_tls_section());
-    open_shared(&config).unwrap()
+    open_shared(&config, None).unwrap()
 }
 
 /// Why opening `config` failed.
 fn refusal(config: &StoreConfig) -> String {
-    match open_shared(config) {
+    match open_shared(config, None) {
         Ok(_) => panic!("opened a store that should have been refused"),
         Err(StoreError::Unavailable(why) | StoreError::Corrupt(why)) => why,
     }
@@ -144,7 +144,7 @@ async fn client_certificates_are_optional_where_the_server_says_so() {
         "[store.tls]\nca = \"file:{}\"\n",
         server.tls().files.ca.display()
     );
-    let opened = open_shared(&store_config(&server.url(), &prefix(), &tls)).unwrap();
+    let opened = open_shared(&store_config(&server.url(), &prefix(), &tls), None).unwrap();
     let grant = crate::store::suite::grant("g1");
     opened.store.put_grant(grant.clone()).await.unwrap();
     assert_eq!(opened.store.get_grant("g1").await.unwrap(), Some(grant));
@@ -159,7 +159,7 @@ async fn a_rediss_url_on_a_plain_text_port_never_falls_back_to_plain_text() {
     let tls_server = RedisServer::shared_tls();
     let own = prefix();
     let config = store_config(&url, &own, &tls_server.store_tls_section());
-    let opened = match open_shared(&config) {
+    let opened = match open_shared(&config, None) {
         Ok(opened) => opened,
         Err(StoreError::Unavailable(why)) => {
             assert!(why.contains("TLS port"), "{why}");
@@ -186,7 +186,7 @@ async fn a_tls_redis_that_is_away_at_start_is_not_a_refusal() {
     let server = RedisServer::start_tls(true);
     let (url, tls) = (server.url(), server.store_tls_section());
     server.stop();
-    let opened = open_shared(&store_config(&url, &prefix(), &tls)).unwrap();
+    let opened = open_shared(&store_config(&url, &prefix(), &tls), None).unwrap();
     assert!(matches!(
         opened.store.get_grant("g1").await,
         Err(StoreError::Unavailable(_))
@@ -220,7 +220,7 @@ async fn credentials_redis_rejects_are_refused_at_start_and_the_password_may_sta
     );
     // The password as its own secret reference, the url free of it.
     let apart = store_config_with(&server.url(), &prefix(), "password = \"s3cret-pw\"\n", &tls);
-    let opened = open_shared(&apart).unwrap();
+    let opened = open_shared(&apart, None).unwrap();
     opened
         .store
         .put_grant(crate::store::suite::grant("g1"))
