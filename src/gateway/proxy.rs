@@ -19,7 +19,6 @@ use hyper::body::{Body, Incoming};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use url::Url;
 
 use super::GatewayError;
 use super::access::Authorized;
@@ -93,8 +92,7 @@ pub struct Upstream {
     /// HTTP/1.1, or HTTP/2 where TLS negotiates it; no redirects followed, no proxy
     /// from the environment: the hop goes to the configured server and nowhere else.
     client: Client<Connector, Full<Bytes>>,
-    url: Url,
-    /// `url` as the request line's target (the configured URL has no query).
+    /// The configured URL as the request line's target (it has no query).
     uri: Uri,
     timeout: Duration,
     user_agent: HopValue,
@@ -137,7 +135,6 @@ impl Upstream {
             .map_err(|e| format!("`{}` cannot be requested: {e}", config.upstream))?;
         Ok(Self {
             client: hop_client(config.timeout.min(Duration::from_secs(5)))?,
-            url: config.upstream.clone(),
             uri,
             timeout: config.timeout,
             user_agent: HopValue::from_static(concat!(
@@ -149,8 +146,8 @@ impl Upstream {
         })
     }
 
-    pub fn url(&self) -> &Url {
-        &self.url
+    pub fn url(&self) -> &Uri {
+        &self.uri
     }
 
     /// Sends the request on for `authorized` and answers with the MCP server's
@@ -230,17 +227,11 @@ impl Upstream {
         let Some(query) = query else {
             return Ok(self.uri.clone());
         };
+        // The query came through actix's request line (`http` 0.2), whose characters
+        // `http` 1 takes too: this does not fail for a query the broker accepted.
         let mut parts = self.uri.clone().into_parts();
         let path_and_query =
             PathAndQuery::from_maybe_shared(format!("{}?{query}", self.uri.path()))
-                .or_else(|_| {
-                    // A query the request line let through but `http` does not take (a
-                    // character to escape): escaped as the URL standard does.
-                    let mut url = self.url.clone();
-                    url.set_query(Some(query));
-                    let escaped = url.query().unwrap_or_default();
-                    PathAndQuery::from_maybe_shared(format!("{}?{escaped}", url.path()))
-                })
                 .map_err(GatewayError::unreachable)?;
         parts.path_and_query = Some(path_and_query);
         Uri::from_parts(parts).map_err(GatewayError::unreachable)

@@ -1,6 +1,6 @@
 //! The hop's TLS against a real TLS server: a certificate the client trusts carries
 //! the request, in HTTP/2 where the server offers it; one the platform does not know
-//! stops it before a byte is sent.
+//! stops it before a byte is sent. The request target, and idle connections let go.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -159,4 +159,79 @@ async fn a_certificate_the_platform_does_not_trust_stops_the_hop_before_the_requ
         "the refusal should name the certificate: {refused}"
     );
     assert_eq!(requests.load(Ordering::SeqCst), 0, "a request went out");
+}
+
+fn upstream(url: &str) -> super::Upstream {
+    let config = crate::config::GatewayConfig {
+        path: "/mcp".to_owned(),
+        resource: "https://mcp.example/mcp".to_owned(),
+        upstream: url.parse().unwrap(),
+        timeout: Duration::from_secs(5),
+    };
+    let identity = crate::config::IdentityHeaders::default();
+    super::Upstream::new(&config, &identity, Default::default()).unwrap()
+}
+
+#[test]
+fn the_clients_query_goes_on_to_the_configured_path() {
+    let server = upstream("http://127.0.0.1:3000/mcp/v1");
+    assert_eq!(server.target(None).unwrap(), "http://127.0.0.1:3000/mcp/v1");
+    let sent = server.target(Some("session=a%20b&x={1}|2")).unwrap();
+    assert_eq!(sent, "http://127.0.0.1:3000/mcp/v1?session=a%20b&x={1}|2");
+}
+
+/// A plain-HTTP keep-alive server answering `200 ok`; counts the connections it
+/// accepted.
+async fn keep_alive_server() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/mcp",
+        listener.local_addr().unwrap().port()
+    );
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counted = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                let mut head = Vec::new();
+                loop {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+                    }
+                    while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                        head.drain(..end + 4);
+                        let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn a_hop_connection_idle_past_the_pool_timeout_is_not_reused() {
+    let (url, accepted) = keep_alive_server().await;
+    let client = hop_client(Duration::from_secs(5)).unwrap();
+    for _ in 0..2 {
+        let response = client.request(get(&url)).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "kept alive while busy");
+    // The pool's own idle clock (hyper's): no test clock reaches it.
+    let idle = crate::upstream::http::POOL_IDLE_TIMEOUT + Duration::from_millis(500);
+    tokio::time::sleep(idle).await;
+    let response = client.request(get(&url)).await.unwrap();
+    response.into_body().collect().await.unwrap();
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        2,
+        "a connection idle past POOL_IDLE_TIMEOUT was reused"
+    );
 }
