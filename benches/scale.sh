@@ -9,12 +9,14 @@
 #           tools/call (to the soak's Python MCP server, and to nginx answering at once),
 #           and the ratios to /healthz; beside them /healthz sent verify's request headers
 #           (its 530-byte Authorization), which it ignores: what the request alone costs;
-#   instr   the same four requests' instructions per request under callgrind.
+#   instr   the same four requests' instructions per request under callgrind;
+#   syscalls the same requests' system calls per request, by name (strace -c), one
+#           after another over one connection (not part of the default run).
 # Informational: exit 0 whatever the figures, non-zero when something broke.
 #
 # Usage: bash benches/scale.sh          (see benches/README.md "Memory and CPU at scale")
 # Knobs (environment):
-#   PARTS="memory start cpu instr"   which parts run
+#   PARTS="memory start cpu instr"   which parts run (also: syscalls)
 #   COUNT=100000     sessions, grants, exchanges (and the sqlite store's grants and clients)
 #   STARTS=7         starts timed for `start`
 #   IDP_ALG=EdDSA    the dev IdP's signing algorithm (RS256 tokens are about 300 bytes
@@ -232,7 +234,7 @@ path = \"$db_dir/broker.db\"" >"$work/sqlite.toml"
 fi
 
 # --- cpu and instr: one broker with every measured path --------------------------------
-if part cpu || part instr; then
+if part cpu || part instr || part syscalls; then
   mcp_port=$(free_port)
   python3 "$benches/soak/driver.py" mcp "$mcp_port" >"$work/mcp.out" 2>"$work/mcp.err" &
   pids+=("$!")
@@ -445,6 +447,33 @@ if part instr; then
     [[ $c == healthz ]] || line+=$(printf '   %5sx' "$(ratio "${INSTR[$c]}" "${INSTR[healthz]}")")
     echo "$line"
   done
+fi
+
+if part syscalls; then
+  command -v strace >/dev/null 2>&1 || die "strace is required (Debian: strace)"
+  start_broker "$work/cpu.toml" "$broker"
+  log "broker's system calls: $REQUESTS requests of each case after $WARMUP_REQUESTS"
+  echo
+  echo "system calls per request (strace -c -f on the broker, $REQUESTS sequential requests over" \
+    "one connection after $WARMUP_REQUESTS: no batching, so every request wakes the broker):"
+  for c in "${cases[@]}"; do
+    send_case "$c" "$WARMUP_REQUESTS" || die "$c failed before strace"
+    strace -c -f -q -p "$broker_pid" -o "$work/strace.$c" &
+    tracer=$!
+    sleep 1
+    send_case "$c" "$REQUESTS" || die "$c failed under strace"
+    kill -INT "$tracer"
+    wait "$tracer" || true
+    # strace -c: "% time seconds usecs/call calls errors syscall"; errors may be empty.
+    awk -v n="$REQUESTS" -v label="${LABEL[$c]}" '
+      $1 ~ /^[0-9.]+$/ && NF >= 5 { calls[$NF] = $4; errs[$NF] = (NF == 6 ? $5 : 0) }
+      END {
+        line = sprintf("  %-36s %5.1f:", label, calls["total"] / n)
+        for (s in calls) if (s != "total" && calls[s] / n >= 0.05) line = line sprintf(" %s %.2f", s, calls[s] / n) (errs[s] > 0 ? sprintf(" (%.2f failed)", errs[s] / n) : "")
+        print line
+      }' "$work/strace.$c"
+  done
+  stop_broker
 fi
 
 echo
