@@ -146,6 +146,38 @@ pub enum SessionStep<T> {
     NotApproved,
 }
 
+/// Who redeemed a code: one token request's random mark, kept on the spent code, so
+/// that only that request can put its redemption back ([`LoginState::unredeem_code`])
+/// when it could not hand out the tokens.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Redeemer([u8; 16]);
+
+impl Redeemer {
+    pub fn new() -> Self {
+        use rand::Rng;
+        let mut mark = [0u8; 16];
+        rand::rng().fill_bytes(&mut mark);
+        Self(mark)
+    }
+
+    /// As stored (Redis): lowercase hex.
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl Default for Redeemer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Redeemer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Redeemer(..)")
+    }
+}
+
 /// The outcome of redeeming a code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redemption {
@@ -252,9 +284,24 @@ pub trait LoginState: Send + Sync + 'static {
         now: UnixSeconds,
     ) -> Result<Option<StoredCode>, StoreError>;
 
-    /// Redeems `code`: the first time answers what it stands for and marks it
-    /// redeemed, atomically; every later time answers `Replayed`.
-    async fn redeem_code(&self, code: &str, now: UnixSeconds) -> Result<Redemption, StoreError>;
+    /// Redeems `code` for `by`: the first time answers what it stands for and marks
+    /// it redeemed, atomically; every later time answers `Replayed`. When the answer
+    /// is lost (Redis ran the redemption, then never replied), the redemption is put
+    /// back as [`unredeem_code`](Self::unredeem_code) does, as soon as the store
+    /// answers again: the caller answered 503 and issued nothing.
+    async fn redeem_code(
+        &self,
+        code: &str,
+        by: Redeemer,
+        now: UnixSeconds,
+    ) -> Result<Redemption, StoreError>;
+
+    /// Puts back `by`'s redemption of `code`, whose tokens were never handed out: the
+    /// code is unspent again, so the client presenting it once more gets its tokens
+    /// rather than being taken for a replay that revokes its grant. Nothing happens
+    /// unless `by` is what spent the code (answers whether it did). A store that
+    /// cannot answer now (`Unavailable`) puts it back when it answers again.
+    async fn unredeem_code(&self, code: &str, by: Redeemer) -> Result<bool, StoreError>;
 
     /// Sessions live at `now` matching `filter`, in stored-key order, a page after the
     /// cursor (`listing`): what the operator sees of logins in progress.

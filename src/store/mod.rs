@@ -35,8 +35,8 @@ pub use listing::{
     DEFAULT_PAGE, GrantFilter, GrantRow, Listing, MAX_PAGE, Page, SessionFilter, SessionRow,
 };
 pub use login_state::{
-    Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redemption, Remember, SessionStep,
-    StoredCode, UpstreamLeg,
+    Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redeemer, Redemption, Remember,
+    SessionStep, StoredCode, UpstreamLeg,
 };
 pub use memory::{MemoryLoginState, MemoryRateLimits, MemoryRecentClients, MemoryStore};
 pub use peers::Peers;

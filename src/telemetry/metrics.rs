@@ -33,6 +33,7 @@ pub struct Metrics {
     exchange_coalesced: IntCounterVec,
     exchange_lock_failures: prometheus::IntCounter,
     refresh_undos: IntCounterVec,
+    redemption_undos: IntCounterVec,
     rate_limited: IntCounterVec,
     address_refused: IntCounterVec,
     caches: IntCounterVec,
@@ -161,6 +162,18 @@ impl Metrics {
             refresh_undos.with_label_values(&[outcome]);
         }
         registry.register(Box::new(refresh_undos.clone()))?;
+        let redemption_undos = IntCounterVec::new(
+            Opts::new(
+                "code_redemption_undos_total",
+                "Authorization-code redemptions put back because their tokens were never handed out (Redis never answered the redemption, or the tokens could not be issued after it), by what became of it: undone (the code is unspent again), not_needed (the redemption had not run, or was put back already) or given_up (Redis away past 10 minutes: the client must log in again)",
+            )
+            .namespace("token_broker"),
+            &["outcome"],
+        )?;
+        for outcome in ["undone", "not_needed", "given_up"] {
+            redemption_undos.with_label_values(&[outcome]);
+        }
+        registry.register(Box::new(redemption_undos.clone()))?;
         let rate_limited = IntCounterVec::new(
             Opts::new(
                 "rate_limited_total",
@@ -220,6 +233,7 @@ impl Metrics {
             exchange_coalesced,
             exchange_lock_failures,
             refresh_undos,
+            redemption_undos,
             rate_limited,
             address_refused,
             caches,
@@ -318,6 +332,12 @@ impl Metrics {
     /// `undone`, `not_needed` or `given_up`.
     pub fn refresh_undo(&self, outcome: &'static str) {
         self.refresh_undos.with_label_values(&[outcome]).inc();
+    }
+
+    /// Counts the end of one put-back of a code redemption whose tokens were never
+    /// handed out: `undone`, `not_needed` or `given_up`.
+    pub fn redemption_undo(&self, outcome: &'static str) {
+        self.redemption_undos.with_label_values(&[outcome]).inc();
     }
 
     /// The hit and miss counters of `cache`, resolved now: the cache keeps them, so a

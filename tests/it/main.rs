@@ -60,6 +60,7 @@ mod process;
 mod proxy_examples;
 mod rate_limits;
 mod readiness;
+mod redis_lost_answers;
 mod redis_outage;
 mod redis_tls;
 mod register;

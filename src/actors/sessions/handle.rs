@@ -6,11 +6,12 @@
 use actix::prelude::*;
 
 use super::messages::{
-    ApproveSession, DenySession, MintProxyCode, ReadSession, RedeemProxyCode, StartSession,
-    SweepCounts, SweepSessions, TakeSession,
+    ApproveSession, DenySession, MintProxyCode, PutBackCode, ReadSession, RedeemProxyCode,
+    RedeemedCode, StartSession, SweepCounts, SweepSessions, TakeSession,
 };
 use super::{CodeGrant, Remember, SessionError, SessionTicket, Sessions, UpstreamLeg};
 use crate::domain::authorize::Authorization;
+use crate::store::Redeemer;
 
 /// A cheap, cloneable handle to the running sessions actor.
 #[derive(Clone)]
@@ -101,8 +102,17 @@ impl SessionsHandle {
 
     /// Redeems a proxy code once, bound to client, redirect URI and PKCE
     /// ([`RedeemProxyCode`]).
-    pub async fn redeem_code(&self, redeem: RedeemProxyCode) -> Result<CodeGrant, SessionError> {
+    pub async fn redeem_code(&self, redeem: RedeemProxyCode) -> Result<RedeemedCode, SessionError> {
         self.ask(redeem).await
+    }
+
+    /// Puts back a redemption whose tokens were not issued ([`PutBackCode`]).
+    pub async fn put_back_code(&self, code: &str, by: Redeemer) -> Result<bool, SessionError> {
+        self.ask(PutBackCode {
+            code: code.to_owned(),
+            by,
+        })
+        .await
     }
 
     /// Drops expired sessions and codes now ([`SweepSessions`]); nothing when the

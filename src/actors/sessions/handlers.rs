@@ -7,13 +7,13 @@ use actix::prelude::*;
 use rand::Rng;
 
 use super::messages::{
-    ApproveSession, DenySession, MintProxyCode, ReadSession, RedeemProxyCode, StartSession,
-    SweepCounts, SweepSessions, TakeSession,
+    ApproveSession, DenySession, MintProxyCode, PutBackCode, ReadSession, RedeemProxyCode,
+    RedeemedCode, StartSession, SweepCounts, SweepSessions, TakeSession,
 };
 use super::{CodeGrant, SessionError, SessionTicket, Sessions, UpstreamLeg, sweep};
 use crate::domain::authorize::Authorization;
 use crate::domain::pkce;
-use crate::store::{Admission, LoginSession, Redemption, SessionStep, StoreError};
+use crate::store::{Admission, LoginSession, Redeemer, Redemption, SessionStep, StoreError};
 
 fn random() -> String {
     let mut bytes = [0u8; 32];
@@ -171,7 +171,7 @@ fn check_bindings(grant: &CodeGrant, message: &RedeemProxyCode) -> Result<(), Se
 }
 
 impl Handler<RedeemProxyCode> for Sessions {
-    type Result = ResponseFuture<Result<CodeGrant, SessionError>>;
+    type Result = ResponseFuture<Result<RedeemedCode, SessionError>>;
 
     fn handle(&mut self, message: RedeemProxyCode, _: &mut Self::Context) -> Self::Result {
         let (state, now) = (self.state.clone(), self.clock.unix());
@@ -203,15 +203,30 @@ impl Handler<RedeemProxyCode> for Sessions {
                     grant_id: stored.grant.grant_id,
                 });
             }
+            let by = Redeemer::new();
             match state
-                .redeem_code(&message.code, now)
+                .redeem_code(&message.code, by, now)
                 .await
                 .map_err(unavailable)?
             {
-                Redemption::Redeemed(grant) => Ok(grant),
+                Redemption::Redeemed(grant) => Ok(RedeemedCode { grant, by }),
                 Redemption::Replayed { grant_id } => Err(SessionError::Replayed { grant_id }),
                 Redemption::Invalid => Err(SessionError::InvalidCode),
             }
+        })
+    }
+}
+
+impl Handler<PutBackCode> for Sessions {
+    type Result = ResponseFuture<Result<bool, SessionError>>;
+
+    fn handle(&mut self, message: PutBackCode, _: &mut Self::Context) -> Self::Result {
+        let state = self.state.clone();
+        Box::pin(async move {
+            state
+                .unredeem_code(&message.code, message.by)
+                .await
+                .map_err(unavailable)
         })
     }
 }

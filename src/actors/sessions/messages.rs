@@ -4,6 +4,7 @@ use actix::Message;
 
 use super::{CodeGrant, Remember, SessionError, SessionTicket, UpstreamLeg};
 use crate::domain::authorize::Authorization;
+use crate::store::Redeemer;
 
 /// Sent by `GET /oauth/authorize` once the request is valid: remember it while the
 /// user decides. Replies with the session id and its CSRF token (for the consent page).
@@ -63,12 +64,29 @@ pub struct MintProxyCode {
 /// again answers `Replayed` (the caller revokes the grant) only when every binding
 /// matches; otherwise `Mismatch`, and nothing changes.
 #[derive(Message)]
-#[rtype(result = "Result<CodeGrant, SessionError>")]
+#[rtype(result = "Result<RedeemedCode, SessionError>")]
 pub struct RedeemProxyCode {
     pub code: String,
     pub client_id: String,
     pub redirect_uri: String,
     pub verifier: String,
+}
+
+/// A code redeemed: what it stands for, and who spent it (to put it back with).
+#[derive(Debug)]
+pub struct RedeemedCode {
+    pub grant: CodeGrant,
+    pub by: Redeemer,
+}
+
+/// Sent by `POST /oauth/token` when the tokens for a redeemed code could not be
+/// issued: the code is unspent again, so the client's next try is not a replay.
+/// Replies whether the redemption was there to put back.
+#[derive(Message)]
+#[rtype(result = "Result<bool, SessionError>")]
+pub struct PutBackCode {
+    pub code: String,
+    pub by: Redeemer,
 }
 
 /// Sent by the actor's timer (and tests): drops expired sessions and codes.

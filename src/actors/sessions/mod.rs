@@ -28,8 +28,8 @@ use actix::prelude::*;
 pub use crate::store::{CodeGrant, Remember, UpstreamLeg};
 pub use handle::SessionsHandle;
 pub use messages::{
-    ApproveSession, DenySession, MintProxyCode, ReadSession, RedeemProxyCode, StartSession,
-    SweepCounts, SweepSessions, TakeSession,
+    ApproveSession, DenySession, MintProxyCode, PutBackCode, ReadSession, RedeemProxyCode,
+    RedeemedCode, StartSession, SweepCounts, SweepSessions, TakeSession,
 };
 
 use crate::clock::{Clock, UnixSeconds};

@@ -201,17 +201,26 @@ async fn a_code_is_redeemed_once_and_a_replay_names_the_grant() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        addr.send(redeem(&code, VERIFIER)).await.unwrap(),
+        addr.send(redeem(&code, VERIFIER))
+            .await
+            .unwrap()
+            .map(|r| r.grant),
         Ok(grant())
     );
     assert_eq!(
-        addr.send(redeem(&code, VERIFIER)).await.unwrap(),
+        addr.send(redeem(&code, VERIFIER))
+            .await
+            .unwrap()
+            .map(|r| r.grant),
         Err(SessionError::Replayed {
             grant_id: "g1".into()
         })
     );
     assert_eq!(
-        addr.send(redeem("unknown", VERIFIER)).await.unwrap(),
+        addr.send(redeem("unknown", VERIFIER))
+            .await
+            .unwrap()
+            .map(|r| r.grant),
         Err(SessionError::InvalidCode)
     );
 }
@@ -227,7 +236,10 @@ async fn mismatched_redemptions_do_not_spend_the_code() {
         .unwrap();
     let wrong_verifier = "x".repeat(43);
     assert!(matches!(
-        addr.send(redeem(&code, &wrong_verifier)).await.unwrap(),
+        addr.send(redeem(&code, &wrong_verifier))
+            .await
+            .unwrap()
+            .map(|r| r.grant),
         Err(SessionError::Mismatch(_))
     ));
     let mut other_client = redeem(&code, VERIFIER);
@@ -250,7 +262,10 @@ async fn mismatched_redemptions_do_not_spend_the_code() {
         .unwrap();
     clock.advance(Duration::from_secs(61));
     assert_eq!(
-        addr.send(redeem(&expired, VERIFIER)).await.unwrap(),
+        addr.send(redeem(&expired, VERIFIER))
+            .await
+            .unwrap()
+            .map(|r| r.grant),
         Err(SessionError::InvalidCode)
     );
 }
@@ -277,7 +292,10 @@ async fn a_spent_code_without_its_binding_is_a_mismatch_not_a_replay() {
     }
     // The client it was minted for, with its verifier, replaying: the grant must go.
     assert_eq!(
-        addr.send(redeem(&code, VERIFIER)).await.unwrap(),
+        addr.send(redeem(&code, VERIFIER))
+            .await
+            .unwrap()
+            .map(|r| r.grant),
         Err(SessionError::Replayed {
             grant_id: "g1".into()
         })
@@ -320,11 +338,17 @@ async fn the_handle_runs_a_login_to_its_code_and_the_code_once() {
     assert_eq!((taken, same), (request(), leg));
     let code = sessions.mint_code(grant()).await.unwrap();
     assert_eq!(
-        sessions.redeem_code(redeem(&code, VERIFIER)).await,
+        sessions
+            .redeem_code(redeem(&code, VERIFIER))
+            .await
+            .map(|r| r.grant),
         Ok(grant())
     );
     assert_eq!(
-        sessions.redeem_code(redeem(&code, VERIFIER)).await,
+        sessions
+            .redeem_code(redeem(&code, VERIFIER))
+            .await
+            .map(|r| r.grant),
         Err(SessionError::Replayed {
             grant_id: "g1".into()
         })
@@ -346,7 +370,10 @@ async fn a_stopped_actor_answers_stopped_through_the_handle() {
         Err(SessionError::Stopped)
     );
     assert_eq!(
-        sessions.redeem_code(redeem("code", VERIFIER)).await,
+        sessions
+            .redeem_code(redeem("code", VERIFIER))
+            .await
+            .map(|r| r.grant),
         Err(SessionError::Stopped)
     );
     assert_eq!(sessions.sweep().await, SweepCounts::default());

@@ -1,10 +1,13 @@
 //! Tokens for a grant: the answer to a redeemed authorization code (RFC 6749 §4.1.3:
 //! one-time; a replay by the client the code was issued to, with its redirect URI and
 //! verifier, revokes everything the code produced) and the access token every answer
-//! carries — the broker's own (RFC 9068), or in passthrough mode the provider's.
+//! carries — the broker's own (RFC 9068), or in passthrough mode the provider's. A
+//! code whose tokens could not be issued after it was redeemed (the store or the keys
+//! failing: a 5xx) is put back, so the client's next try gets them instead of being
+//! taken for a replay.
 
 use super::{GrantError, Grants, Issued};
-use crate::actors::sessions::{RedeemProxyCode, SessionError};
+use crate::actors::sessions::{RedeemProxyCode, RedeemedCode, SessionError};
 use crate::config::TokenMode;
 use crate::domain::passthrough as passthrough_rules;
 use crate::domain::refresh as refresh_tokens;
@@ -42,8 +45,11 @@ impl Grants {
                 verifier: presented.verifier.to_owned(),
             })
             .await;
-        let code_grant = match redeemed {
-            Ok(grant) => grant,
+        let RedeemedCode {
+            grant: code_grant,
+            by,
+        } = match redeemed {
+            Ok(redeemed) => redeemed,
             Err(SessionError::Replayed { grant_id }) => {
                 self.revoke_grant(&grant_id).await?;
                 tracing::warn!(
@@ -62,16 +68,37 @@ impl Grants {
                 ));
             }
         };
-        let grant = self.live_grant(&code_grant.grant_id).await?;
-        let refresh = client.gets_refresh_tokens(&code_grant.scopes);
-        self.first_tokens(
-            "authorization_code",
-            client,
-            &grant,
-            &code_grant.scopes,
-            refresh,
-        )
-        .await
+        let issued = async {
+            let grant = self.live_grant(&code_grant.grant_id).await?;
+            let refresh = client.gets_refresh_tokens(&code_grant.scopes);
+            self.first_tokens(
+                "authorization_code",
+                client,
+                &grant,
+                &code_grant.scopes,
+                refresh,
+            )
+            .await
+        }
+        .await;
+        if let Err(error) = &issued {
+            // Nothing was handed out: the code is the client's to present again.
+            match self.sessions.put_back_code(presented.code, by).await {
+                Ok(true) => tracing::info!(
+                    client_id = %client.client_id,
+                    %error,
+                    "no tokens issued for a redeemed code: the code is unspent again"
+                ),
+                Ok(false) => {}
+                Err(put_back) => tracing::warn!(
+                    client_id = %client.client_id,
+                    %error,
+                    ?put_back,
+                    "no tokens issued for a redeemed code, and the code could not be put back now"
+                ),
+            }
+        }
+        issued
     }
 
     /// The answer for a new grant: an access token and, when the client may have

@@ -14,7 +14,7 @@ use crate::clock::UnixSeconds;
 use crate::config::constant_time_eq;
 use crate::domain::authorize::Authorization;
 use crate::store::login_state::{
-    Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redemption, SessionStep,
+    Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redeemer, Redemption, SessionStep,
     StoredCode, UpstreamLeg, key,
 };
 use crate::store::{Listing, Page, SessionFilter, SessionRow, StoreError};
@@ -22,7 +22,13 @@ use crate::store::{Listing, Page, SessionFilter, SessionRow, StoreError};
 #[derive(Default)]
 pub struct MemoryLoginState {
     sessions: Mutex<HashMap<[u8; 32], Packed>>,
-    codes: Mutex<HashMap<[u8; 32], StoredCode>>,
+    codes: Mutex<HashMap<[u8; 32], Code>>,
+}
+
+/// A code and, once spent, who spent it.
+struct Code {
+    stored: StoredCode,
+    by: Option<Redeemer>,
 }
 
 impl MemoryLoginState {
@@ -217,8 +223,9 @@ impl LoginState for MemoryLoginState {
             redeemed: false,
         };
         let mut codes = self.codes.lock().map_err(poisoned)?;
-        Ok(admit(&mut codes, key(code), stored, now, max, |c| {
-            c.expires_at
+        let code_entry = Code { stored, by: None };
+        Ok(admit(&mut codes, key(code), code_entry, now, max, |c| {
+            c.stored.expires_at
         }))
     }
 
@@ -230,24 +237,42 @@ impl LoginState for MemoryLoginState {
         let codes = self.codes.lock().map_err(poisoned)?;
         Ok(codes
             .get(&key(code))
-            .filter(|c| now < c.expires_at)
-            .cloned())
+            .filter(|c| now < c.stored.expires_at)
+            .map(|c| c.stored.clone()))
     }
 
-    async fn redeem_code(&self, code: &str, now: UnixSeconds) -> Result<Redemption, StoreError> {
+    async fn redeem_code(
+        &self,
+        code: &str,
+        by: Redeemer,
+        now: UnixSeconds,
+    ) -> Result<Redemption, StoreError> {
         let mut codes = self.codes.lock().map_err(poisoned)?;
         Ok(match codes.get_mut(&key(code)) {
-            Some(stored) if now < stored.expires_at => {
+            Some(Code { stored, by: spent }) if now < stored.expires_at => {
                 if stored.redeemed {
                     Redemption::Replayed {
                         grant_id: stored.grant.grant_id.clone(),
                     }
                 } else {
                     stored.redeemed = true;
+                    *spent = Some(by);
                     Redemption::Redeemed(stored.grant.clone())
                 }
             }
             _ => Redemption::Invalid,
+        })
+    }
+
+    async fn unredeem_code(&self, code: &str, by: Redeemer) -> Result<bool, StoreError> {
+        let mut codes = self.codes.lock().map_err(poisoned)?;
+        Ok(match codes.get_mut(&key(code)) {
+            Some(Code { stored, by: spent }) if *spent == Some(by) => {
+                stored.redeemed = false;
+                *spent = None;
+                true
+            }
+            _ => false,
         })
     }
 
@@ -261,7 +286,7 @@ impl LoginState for MemoryLoginState {
         let codes = drop_expired(
             &mut *self.codes.lock().map_err(poisoned)?,
             now,
-            |c: &StoredCode| c.expires_at,
+            |c: &Code| c.stored.expires_at,
         );
         Ok(LoginSweep { sessions, codes })
     }

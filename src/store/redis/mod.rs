@@ -45,6 +45,7 @@ mod runtime;
 mod scripts;
 mod secrets;
 mod signing_keys;
+mod undo;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -2,10 +2,10 @@
 //! scripts one at a time, so two replicas presenting the same token cannot both see
 //! it unspent. The script transcribes `domain::refresh::decide`; `tests/decide.rs`
 //! checks the two agree on every case. A rotation whose answer is lost is undone
-//! (`lua/undo_rotation.lua`) as soon as Redis answers again.
+//! (`lua/undo_rotation.lua`, through `undo.rs`) as soon as Redis answers again.
 
-use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use ::redis::Value;
 
@@ -13,15 +13,9 @@ use super::Inner;
 use super::codec::{Fields, corrupt, redis_error, ttl, word};
 use super::grants::decode_refresh;
 use super::keys::hex;
+use super::undo::{self as undoing, Undo};
 use crate::clock::UnixSeconds;
 use crate::store::{RefreshRecord, RotateOutcome, StoreError};
-
-/// How long a lost rotation is tried to be undone (Redis down that long: given up,
-/// and the client's token counts as spent from when the rotation ran).
-const UNDO_FOR: Duration = Duration::from_secs(600);
-/// Between two tries. Short: the client may present its token again as soon as Redis
-/// is back, and the undo must come first.
-const UNDO_EVERY: Duration = Duration::from_millis(200);
 
 pub async fn rotate(
     s: &Arc<Inner>,
@@ -73,47 +67,14 @@ pub(super) async fn rotate_sent_at(
         Ok(reply) => outcome(presented, reply),
         Err(error) => {
             if matches!(error, StoreError::Unavailable(_)) {
-                let undo = undo_until_answered(Arc::downgrade(s), presented, successor.hash);
-                s.io.handle().spawn(undo);
+                let undo = Undo::Rotation {
+                    presented,
+                    successor: successor.hash,
+                };
+                undoing::until_answered(s, undo);
             }
             Err(error)
         }
-    }
-}
-
-/// Sends the undo of the rotation of `presented` into `successor` until Redis answers
-/// it (or [`UNDO_FOR`] has passed, or the store is gone).
-async fn undo_until_answered(store: Weak<Inner>, presented: [u8; 32], successor: [u8; 32]) {
-    let started = Instant::now();
-    loop {
-        let Some(s) = store.upgrade() else { return };
-        let count = |outcome| {
-            if let Some(metrics) = s.metrics.get() {
-                metrics.refresh_undo(outcome);
-            }
-        };
-        match undo(&s, presented, successor).await {
-            Ok(true) => {
-                tracing::info!("a refresh-token rotation whose answer was lost is undone");
-                count("undone");
-                return;
-            }
-            Ok(false) => {
-                count("not_needed");
-                return;
-            }
-            Err(error) if started.elapsed() >= UNDO_FOR => {
-                tracing::warn!(
-                    %error,
-                    "gave up undoing a refresh-token rotation whose answer was lost: its client's token counts as spent"
-                );
-                count("given_up");
-                return;
-            }
-            Err(_) => {}
-        }
-        drop(s);
-        tokio::time::sleep(UNDO_EVERY).await;
     }
 }
 

@@ -17,6 +17,8 @@ mod peers;
 mod rate_limits;
 mod recent_clients;
 mod refresh_lock;
+#[allow(dead_code)] // `hold_from` and `holding`: for the integration tests
+mod relay;
 mod shared;
 mod tls;
 

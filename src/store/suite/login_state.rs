@@ -9,8 +9,8 @@ use std::sync::{Arc, Barrier};
 use crate::domain::authorize::Authorization;
 use crate::domain::scope::Scopes;
 use crate::store::{
-    Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redemption, Remember, SessionStep,
-    StoredCode, UpstreamLeg,
+    Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redeemer, Redemption, Remember,
+    SessionStep, StoredCode, UpstreamLeg,
 };
 
 /// An implementation under test, with whatever must outlive it (a Redis server).
@@ -223,7 +223,7 @@ pub async fn a_code_is_redeemed_once_and_a_replay_names_the_grant(state: &dyn Lo
     assert_eq!(state.find_code("k1", 1).await.unwrap(), Some(fresh.clone()));
     assert_eq!(state.find_code("k2", 1).await.unwrap(), None);
 
-    let first = state.redeem_code("k1", 2).await.unwrap();
+    let first = state.redeem_code("k1", Redeemer::new(), 2).await.unwrap();
     assert_eq!(first, Redemption::Redeemed(code_grant("g1")));
     let spent = state.find_code("k1", 3).await.unwrap();
     assert_eq!(
@@ -233,7 +233,7 @@ pub async fn a_code_is_redeemed_once_and_a_replay_names_the_grant(state: &dyn Lo
             ..fresh
         })
     );
-    let again = state.redeem_code("k1", 3).await.unwrap();
+    let again = state.redeem_code("k1", Redeemer::new(), 3).await.unwrap();
     assert_eq!(
         again,
         Redemption::Replayed {
@@ -241,8 +241,45 @@ pub async fn a_code_is_redeemed_once_and_a_replay_names_the_grant(state: &dyn Lo
         }
     );
     assert_eq!(
-        state.redeem_code("k2", 3).await.unwrap(),
+        state.redeem_code("k2", Redeemer::new(), 3).await.unwrap(),
         Redemption::Invalid
+    );
+}
+
+/// A redemption whose tokens were never handed out is put back by the request that
+/// made it, and by nothing else: the code is then redeemed as if for the first time.
+pub async fn only_its_redeemer_puts_a_redemption_back(state: &dyn LoginState) {
+    state
+        .put_code("k1", code_grant("g1"), 60, 0, ROOMY)
+        .await
+        .unwrap();
+    // Nothing to put back before the code is spent, nor for an unknown code.
+    let first = Redeemer::new();
+    assert!(!state.unredeem_code("k1", first).await.unwrap());
+    assert!(!state.unredeem_code("k2", first).await.unwrap());
+
+    let redeemed = state.redeem_code("k1", first, 2).await.unwrap();
+    assert_eq!(redeemed, Redemption::Redeemed(code_grant("g1")));
+    // Another request (a replay's, say) cannot unspend it.
+    let other = Redeemer::new();
+    assert!(!state.unredeem_code("k1", other).await.unwrap());
+    assert!(state.find_code("k1", 3).await.unwrap().unwrap().redeemed);
+
+    assert!(state.unredeem_code("k1", first).await.unwrap());
+    assert!(!state.find_code("k1", 3).await.unwrap().unwrap().redeemed);
+    // Once only: the put-back is done.
+    assert!(!state.unredeem_code("k1", first).await.unwrap());
+
+    // The client's next try redeems it, and what follows is a replay as before.
+    let again = Redeemer::new();
+    let second = state.redeem_code("k1", again, 4).await.unwrap();
+    assert_eq!(second, Redemption::Redeemed(code_grant("g1")));
+    assert!(!state.unredeem_code("k1", first).await.unwrap());
+    assert_eq!(
+        state.redeem_code("k1", Redeemer::new(), 5).await.unwrap(),
+        Redemption::Replayed {
+            grant_id: "g1".into()
+        }
     );
 }
 
@@ -251,7 +288,7 @@ pub async fn a_code_is_redeemed_once_and_a_replay_names_the_grant(state: &dyn Lo
 pub async fn a_spent_codes_binding_stays_readable_until_it_expires(state: &dyn LoginState) {
     let put = state.put_code("k1", code_grant("g1"), 60, 0, ROOMY).await;
     assert_eq!(put.unwrap(), Admission::Stored);
-    state.redeem_code("k1", 2).await.unwrap();
+    state.redeem_code("k1", Redeemer::new(), 2).await.unwrap();
     let spent = state.find_code("k1", 59).await.unwrap();
     assert_eq!(
         spent,
@@ -277,16 +314,16 @@ pub async fn codes_expire_by_the_time_passed_in(state: &dyn LoginState) {
         .put_code("k3", code_grant("g3"), 120, 0, ROOMY)
         .await
         .unwrap();
-    let redeemed = state.redeem_code("k2", 10).await.unwrap();
+    let redeemed = state.redeem_code("k2", Redeemer::new(), 10).await.unwrap();
     assert_eq!(redeemed, Redemption::Redeemed(code_grant("g2")));
     assert_eq!(state.find_code("k1", 60).await.unwrap(), None);
     assert_eq!(
-        state.redeem_code("k1", 60).await.unwrap(),
+        state.redeem_code("k1", Redeemer::new(), 60).await.unwrap(),
         Redemption::Invalid
     );
     // A spent code's tombstone goes with its expiry: then it is merely unknown.
     assert_eq!(
-        state.redeem_code("k2", 60).await.unwrap(),
+        state.redeem_code("k2", Redeemer::new(), 60).await.unwrap(),
         Redemption::Invalid
     );
     let swept = state.sweep_login_state(60).await.unwrap();
@@ -298,7 +335,7 @@ pub async fn codes_expire_by_the_time_passed_in(state: &dyn LoginState) {
         }
     );
     assert_eq!(
-        state.redeem_code("k3", 61).await.unwrap(),
+        state.redeem_code("k3", Redeemer::new(), 61).await.unwrap(),
         Redemption::Redeemed(code_grant("g3"))
     );
 }
@@ -313,12 +350,12 @@ pub async fn the_code_bound_refuses_without_evicting(state: &dyn LoginState) {
     let full = state.put_code("k3", code_grant("k3"), 60, 0, 2).await;
     assert_eq!(full.unwrap(), Admission::Full);
     assert_eq!(
-        state.redeem_code("k3", 1).await.unwrap(),
+        state.redeem_code("k3", Redeemer::new(), 1).await.unwrap(),
         Redemption::Invalid
     );
     // A redeemed code still counts (its tombstone catches replays); an expired one
     // makes room.
-    state.redeem_code("k1", 1).await.unwrap();
+    state.redeem_code("k1", Redeemer::new(), 1).await.unwrap();
     let full = state.put_code("k3", code_grant("k3"), 90, 1, 2).await;
     assert_eq!(full.unwrap(), Admission::Full);
     let room = state.put_code("k3", code_grant("k3"), 180, 60, 2).await;
@@ -363,7 +400,7 @@ pub fn concurrent_redemptions_redeem_once(states: &[Arc<dyn LoginState>]) {
         .block_on(states[0].put_code("k1", code_grant("g1"), 60, 0, ROOMY))
         .unwrap();
     let outcomes = at_once(states, 16, |state| async move {
-        state.redeem_code("k1", 5).await.unwrap()
+        state.redeem_code("k1", Redeemer::new(), 5).await.unwrap()
     });
     let redeemed = outcomes
         .iter()
@@ -484,6 +521,7 @@ macro_rules! login_state_behaviour {
             live_sessions_are_listed_without_their_secrets,
             the_session_bound_refuses_without_evicting,
             a_code_is_redeemed_once_and_a_replay_names_the_grant,
+            only_its_redeemer_puts_a_redemption_back,
             a_spent_codes_binding_stays_readable_until_it_expires,
             codes_expire_by_the_time_passed_in,
             the_code_bound_refuses_without_evicting,

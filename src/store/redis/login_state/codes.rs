@@ -1,15 +1,20 @@
 //! Proxy codes on Redis: stored bound to their grant, read for the binding check,
-//! redeemed once by one script (a second redemption learns the grant to revoke).
+//! redeemed once by one script (a second redemption learns the grant to revoke), put
+//! back by another when the redemption's tokens were never handed out — also when
+//! Redis ran the redemption and its answer was lost (`super::super::undo`).
+
+use std::sync::Arc;
 
 use ::redis::Value;
 
 use super::{Entry, SCRIPTS, admit, code_key, codes_index, hash, next, reply};
 use crate::clock::UnixSeconds;
 use crate::store::StoreError;
-use crate::store::login_state::{Admission, CodeGrant, Redemption, StoredCode, key};
+use crate::store::login_state::{Admission, CodeGrant, Redeemer, Redemption, StoredCode, key};
 use crate::store::redis::Inner;
 use crate::store::redis::codec::{Fields, Record, corrupt, redis_error, word};
 use crate::store::redis::keys::hex;
+use crate::store::redis::undo::{self, Undo};
 
 pub(super) async fn put_code(
     s: &Inner,
@@ -69,18 +74,32 @@ pub(super) async fn find_code(
 }
 
 pub(super) async fn redeem_code(
-    s: &Inner,
+    s: &Arc<Inner>,
     code: &str,
+    by: Redeemer,
     now: UnixSeconds,
 ) -> Result<Redemption, StoreError> {
-    let value: Value = SCRIPTS
+    let key = code_key(s, &hex(&key(code)));
+    let value: Value = match SCRIPTS
         .redeem_code
-        .key(code_key(s, &hex(&key(code))))
+        .key(&key)
         .arg(s.keys.prefix())
         .arg(now)
+        .arg(by.hex())
         .invoke_async(&mut s.conn())
         .await
-        .map_err(redis_error)?;
+        .map_err(redis_error)
+    {
+        Ok(value) => value,
+        Err(error) => {
+            // The redemption may have run: put it back once Redis answers (the
+            // broker answers 503, and issues nothing).
+            if matches!(error, StoreError::Unavailable(_)) {
+                undo::until_answered(s, Undo::Redemption { key, by });
+            }
+            return Err(error);
+        }
+    };
     let what = "redeeming a code";
     let (decision, mut items) = reply(value, what)?;
     match decision.as_str() {
@@ -94,4 +113,38 @@ pub(super) async fn redeem_code(
         }
         other => Err(corrupt(format!("{what} replied `{other}`"))),
     }
+}
+
+/// Puts back `by`'s redemption of `code` (see `LoginState::unredeem_code`); when
+/// Redis cannot answer now, again until it does.
+pub(super) async fn unredeem_code(
+    s: &Arc<Inner>,
+    code: &str,
+    by: Redeemer,
+) -> Result<bool, StoreError> {
+    let key = code_key(s, &hex(&key(code)));
+    match unredeem(s, &key, by).await {
+        Err(error @ StoreError::Unavailable(_)) => {
+            undo::until_answered(s, Undo::Redemption { key, by });
+            Err(error)
+        }
+        answered => answered,
+    }
+}
+
+/// One try: whether `by`'s redemption of the code at `key` was there to put back.
+pub(in crate::store::redis) async fn unredeem(
+    s: &Inner,
+    key: &str,
+    by: Redeemer,
+) -> Result<bool, StoreError> {
+    let undone: i64 = SCRIPTS
+        .unredeem_code
+        .key(key)
+        .arg(s.keys.prefix())
+        .arg(by.hex())
+        .invoke_async(&mut s.conn())
+        .await
+        .map_err(redis_error)?;
+    Ok(undone == 1)
 }

@@ -21,7 +21,7 @@
 //! `sessions.rs` holds the session steps, `codes.rs` the code steps; here are the
 //! scripts, the keys and what both share.
 
-mod codes;
+pub(super) mod codes;
 mod sessions;
 
 use std::sync::LazyLock;
@@ -34,7 +34,7 @@ use super::{Inner, RedisStore};
 use crate::clock::UnixSeconds;
 use crate::domain::authorize::Authorization;
 use crate::store::login_state::{
-    Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redemption, SessionStep,
+    Admission, CodeGrant, LoginSession, LoginState, LoginSweep, Redeemer, Redemption, SessionStep,
     StoredCode, UpstreamLeg,
 };
 use crate::store::{Listing, Page, SessionFilter, SessionRow, StoreError};
@@ -55,6 +55,7 @@ pub(super) struct Scripts {
     pub end_session: Script,
     pub put_code: Script,
     pub redeem_code: Script,
+    pub unredeem_code: Script,
     pub sweep: Script,
 }
 
@@ -64,6 +65,7 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     end_session: script!("end_session.lua"),
     put_code: script!("put_code.lua"),
     redeem_code: script!("redeem_code.lua"),
+    unredeem_code: script!("unredeem_code.lua"),
     sweep: script!("sweep_login_state.lua"),
 });
 
@@ -272,9 +274,20 @@ impl LoginState for RedisStore {
             .await
     }
 
-    async fn redeem_code(&self, code: &str, now: UnixSeconds) -> Result<Redemption, StoreError> {
+    async fn redeem_code(
+        &self,
+        code: &str,
+        by: Redeemer,
+        now: UnixSeconds,
+    ) -> Result<Redemption, StoreError> {
         let code = code.to_owned();
-        self.call(move |s| async move { codes::redeem_code(&s, &code, now).await })
+        self.call(move |s| async move { codes::redeem_code(&s, &code, by, now).await })
+            .await
+    }
+
+    async fn unredeem_code(&self, code: &str, by: Redeemer) -> Result<bool, StoreError> {
+        let code = code.to_owned();
+        self.call(move |s| async move { codes::unredeem_code(&s, &code, by).await })
             .await
     }
 

@@ -8,7 +8,7 @@ use super::{prefix, store_on};
 use crate::store::suite::login_state::{
     self as suite, LoginSubject, ROOMY, code_grant, leg, login_state_behaviour, request, session,
 };
-use crate::store::{LoginState, Redemption, SessionStep};
+use crate::store::{LoginState, Redeemer, Redemption, SessionStep};
 
 fn open() -> LoginSubject {
     let server = RedisServer::shared();
@@ -51,11 +51,11 @@ async fn a_code_redeemed_on_one_replica_is_a_replay_on_another() {
         .await
         .unwrap();
     assert_eq!(
-        a.redeem_code("k1", 1).await.unwrap(),
+        a.redeem_code("k1", Redeemer::new(), 1).await.unwrap(),
         Redemption::Redeemed(code_grant("g1"))
     );
     assert_eq!(
-        b.redeem_code("k1", 2).await.unwrap(),
+        b.redeem_code("k1", Redeemer::new(), 2).await.unwrap(),
         Redemption::Replayed {
             grant_id: "g1".into()
         }
@@ -102,7 +102,10 @@ async fn sessions_and_codes_expire_natively_and_are_stored_only_hashed() {
         .put_code(secret_code, code_grant("g1"), 1_060, 1_000, ROOMY)
         .await
         .unwrap();
-    store.redeem_code(secret_code, 1_001).await.unwrap();
+    store
+        .redeem_code(secret_code, Redeemer::new(), 1_001)
+        .await
+        .unwrap();
     let mut conn = server.connection();
     let keys: Vec<String> = ::redis::cmd("KEYS")
         .arg(format!("{prefix}*"))

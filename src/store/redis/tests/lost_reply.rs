@@ -1,4 +1,4 @@
-//! A rotation whose answer never reaches the broker — Redis ran it, then stalled or
+//! A rotation (or a code's redemption) whose answer never reaches the broker — Redis ran it, then stalled or
 //! went away before replying, or ran it late — is undone as soon as Redis answers
 //! again: the broker said 503 (nothing changed) and never handed the successor to
 //! anyone, so the client's token must still work when it comes back, past
@@ -6,104 +6,46 @@
 //! between running a rotation and sending its reply, and the client presenting its
 //! token after the 14 s pause was taken for a replay.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::harness::RedisServer;
+use super::relay::Relay;
 use super::{prefix, sealer, store_on};
+use crate::store::suite::login_state::{ROOMY, code_grant};
 use crate::store::suite::{grant, record};
-use crate::store::{RedisStore, RotateOutcome, Store, StoreError};
+use crate::store::{
+    LoginState, Redeemer, Redemption, RedisStore, RotateOutcome, Store, StoreError,
+};
 use crate::telemetry::metrics::Metrics;
 
 const GRACE: Duration = Duration::from_secs(10);
 
-/// A TCP relay in front of Redis that can hold Redis's replies back: commands still
-/// reach Redis and run, their replies come only when released — as when Redis is
-/// stopped between running a command and writing its reply — long after the store
-/// gave up waiting.
-struct Relay {
-    port: u16,
-    hold: Arc<AtomicBool>,
-}
-
-impl Relay {
-    fn start(server: &RedisServer) -> Self {
-        let url = server.url();
-        let target: u16 = url
-            .trim_end_matches('/')
-            .rsplit(':')
-            .next()
-            .and_then(|port| port.parse().ok())
-            .unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let hold = Arc::new(AtomicBool::new(false));
-        let flag = hold.clone();
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { return };
-                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
-                    continue;
-                };
-                let (mut from_client, mut to_server) =
-                    (client.try_clone().unwrap(), server.try_clone().unwrap());
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut from_client, &mut to_server);
-                });
-                let flag = flag.clone();
-                std::thread::spawn(move || relay_replies(server, client, &flag));
-            }
-        });
-        Self { port, hold }
-    }
-
-    fn hold(&self, on: bool) {
-        self.hold.store(on, Ordering::SeqCst);
-    }
-
-    fn store(&self, prefix: &str) -> RedisStore {
-        RedisStore::open(
-            &format!("redis://127.0.0.1:{}/", self.port),
-            prefix,
-            sealer(),
-        )
+fn redis_port(server: &RedisServer) -> u16 {
+    server
+        .url()
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
         .unwrap()
-    }
 }
 
-/// Copies Redis's replies to the store, keeping them back while `hold` is set.
-fn relay_replies(mut from_server: TcpStream, mut to_client: TcpStream, hold: &AtomicBool) {
-    from_server
-        .set_read_timeout(Some(Duration::from_millis(20)))
-        .unwrap();
-    let mut held = Vec::new();
-    let mut buffer = [0u8; 16 * 1024];
-    loop {
-        match from_server.read(&mut buffer) {
-            Ok(0) => return,
-            Ok(n) => held.extend_from_slice(&buffer[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return,
-        }
-        if !hold.load(Ordering::SeqCst) && !held.is_empty() {
-            if to_client.write_all(&held).is_err() {
-                return;
-            }
-            held.clear();
-        }
-    }
+/// The broker's store, through `relay`.
+fn through(relay: &Relay, prefix: &str) -> RedisStore {
+    RedisStore::open(&relay.url(), prefix, sealer()).unwrap()
 }
 
-/// Loads the two scripts (a first call's `EVALSHA` is answered `NOSCRIPT`, and the
+/// Loads the scripts (a first call's `EVALSHA` is answered `NOSCRIPT`, and the
 /// script is sent only then: held back, it would never run).
 async fn scripts_loaded(store: &RedisStore) {
+    let warm = Redeemer::new();
+    store
+        .put_code("warm-up", code_grant("warm-up"), 1_060, 1_000, ROOMY)
+        .await
+        .unwrap();
+    store.redeem_code("warm-up", warm, 1_000).await.unwrap();
+    store.unredeem_code("warm-up", warm).await.unwrap();
     crate::store::redis::rotate::undo(&store.inner, [0; 32], [0; 32])
         .await
         .unwrap();
@@ -162,9 +104,9 @@ struct Rig {
 impl Rig {
     async fn start() -> Self {
         let server = RedisServer::shared();
-        let relay = Relay::start(&server);
+        let relay = Relay::start(redis_port(&server));
         let prefix = prefix();
-        let broker = relay.store(&prefix);
+        let broker = through(&relay, &prefix);
         let direct = store_on(&server, &prefix);
         scripts_loaded(&broker).await;
         broker.put_grant(grant("g1")).await.unwrap();
@@ -183,7 +125,12 @@ impl Rig {
 
 /// `token_broker_refresh_rotation_undos_total{outcome}` as `metrics` renders it.
 fn undos(metrics: &Metrics, outcome: &str) -> u64 {
-    let series = format!("token_broker_refresh_rotation_undos_total{{outcome=\"{outcome}\"}} ");
+    counted(metrics, "refresh_rotation_undos_total", outcome)
+}
+
+/// `token_broker_<name>{outcome}` as `metrics` renders it.
+fn counted(metrics: &Metrics, name: &str, outcome: &str) -> u64 {
+    let series = format!("token_broker_{name}{{outcome=\"{outcome}\"}} ");
     let text = metrics.render().unwrap();
     let value = text
         .lines()
@@ -296,4 +243,119 @@ async fn a_lost_retry_is_undone_and_the_successor_it_superseded_works_again() {
         "{next:?}"
     );
     assert!(!revoked(direct.get_grant("g1").await.unwrap()));
+}
+
+/// Whether code `code` reads as spent (`spent`) within 1.5 s.
+async fn until_spent(store: &RedisStore, code: &str, spent: bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1_500) {
+        let stored = store.find_code(code, NOW).await.unwrap().unwrap();
+        if stored.redeemed == spent {
+            return true;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// Waits (at most 15 s) until code `code` reads as unspent again.
+async fn until_unspent(store: &RedisStore, code: &str) {
+    let started = Instant::now();
+    while !until_spent(store, code, false).await {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the lost redemption was not put back"
+        );
+    }
+}
+
+/// Waits (at most 5 s) until one put-back is counted as `undone`, and checks it is
+/// the only one counted.
+async fn one_redemption_undone(metrics: &Metrics) {
+    let name = "code_redemption_undos_total";
+    let started = Instant::now();
+    while counted(metrics, name, "undone") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the put-back was not counted"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(counted(metrics, name, "undone"), 1);
+    assert_eq!(
+        counted(metrics, name, "not_needed") + counted(metrics, name, "given_up"),
+        0
+    );
+}
+
+/// The rig with code `k1` (grant `g1`) stored, the broker's undos counted.
+async fn code_rig() -> (Rig, Metrics) {
+    let rig = Rig::start().await;
+    let metrics = Metrics::new().unwrap();
+    rig.broker.count_with(metrics.clone());
+    rig.broker
+        .put_code("k1", code_grant("g1"), NOW + 60, NOW, ROOMY)
+        .await
+        .unwrap();
+    (rig, metrics)
+}
+
+/// The client presents code `k1` again: its tokens, not a replay that would revoke
+/// the grant.
+async fn redeems_again(store: &RedisStore) {
+    let again = store
+        .redeem_code("k1", Redeemer::new(), NOW + 5)
+        .await
+        .unwrap();
+    assert_eq!(again, Redemption::Redeemed(code_grant("g1")));
+}
+
+#[actix_web::test]
+async fn a_redemption_whose_answer_is_lost_is_put_back_and_the_code_redeems_again() {
+    let (rig, metrics) = code_rig().await;
+    let (broker, direct) = (&rig.broker, &rig.direct);
+
+    // Redis redeems the code; its reply comes only after the broker gave up waiting
+    // and answered 503 (no tokens).
+    rig.relay.hold(true);
+    let (lost, ran) = tokio::join!(
+        broker.redeem_code("k1", Redeemer::new(), NOW + 1),
+        until_spent(direct, "k1", true),
+    );
+    assert!(matches!(lost, Err(StoreError::Unavailable(_))), "{lost:?}");
+    assert!(
+        ran,
+        "the redemption never ran: the test would prove nothing"
+    );
+    rig.relay.hold(false);
+    until_unspent(direct, "k1").await;
+    one_redemption_undone(&metrics).await;
+
+    redeems_again(direct).await;
+}
+
+#[actix_web::test]
+async fn a_put_back_redis_cannot_answer_now_happens_when_it_can() {
+    let (rig, metrics) = code_rig().await;
+    let (broker, direct) = (&rig.broker, &rig.direct);
+    let by = Redeemer::new();
+    let redeemed = broker.redeem_code("k1", by, NOW + 1).await.unwrap();
+    assert_eq!(redeemed, Redemption::Redeemed(code_grant("g1")));
+
+    // The tokens could not be issued (Redis stalled), and neither does the put-back
+    // get its answer now.
+    rig.relay.hold(true);
+    let lost = broker.unredeem_code("k1", by).await;
+    assert!(matches!(lost, Err(StoreError::Unavailable(_))), "{lost:?}");
+    rig.relay.hold(false);
+    until_unspent(direct, "k1").await;
+    // The first try ran (its answer held back), so the retry found it done: the
+    // code is unspent either way, counted once.
+    let name = "code_redemption_undos_total";
+    let started = Instant::now();
+    while counted(&metrics, name, "undone") + counted(&metrics, name, "not_needed") == 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "not counted");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    redeems_again(direct).await;
 }
