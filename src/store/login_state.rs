@@ -153,22 +153,16 @@ pub enum SessionStep<T> {
 pub struct Redeemer([u8; 16]);
 
 impl Redeemer {
-    pub fn new() -> Self {
+    /// A fresh random mark.
+    pub fn random() -> Self {
         use rand::Rng;
         let mut mark = [0u8; 16];
         rand::rng().fill_bytes(&mut mark);
         Self(mark)
     }
 
-    /// As stored (Redis): lowercase hex.
-    pub fn hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
-    }
-}
-
-impl Default for Redeemer {
-    fn default() -> Self {
-        Self::new()
+    pub fn bytes(&self) -> &[u8; 16] {
+        &self.0
     }
 }
 

@@ -203,7 +203,7 @@ impl Handler<RedeemProxyCode> for Sessions {
                     grant_id: stored.grant.grant_id,
                 });
             }
-            let by = Redeemer::new();
+            let by = Redeemer::random();
             match state
                 .redeem_code(&message.code, by, now)
                 .await

@@ -25,10 +25,11 @@ pub struct MemoryLoginState {
     codes: Mutex<HashMap<[u8; 32], Code>>,
 }
 
-/// A code and, once spent, who spent it.
+/// A code: what it stands for, until when, and, once spent, who spent it.
 struct Code {
-    stored: StoredCode,
-    by: Option<Redeemer>,
+    grant: CodeGrant,
+    expires_at: UnixSeconds,
+    spent_by: Option<Redeemer>,
 }
 
 impl MemoryLoginState {
@@ -217,15 +218,14 @@ impl LoginState for MemoryLoginState {
         now: UnixSeconds,
         max: usize,
     ) -> Result<Admission, StoreError> {
-        let stored = StoredCode {
+        let mut codes = self.codes.lock().map_err(poisoned)?;
+        let stored = Code {
             grant,
             expires_at,
-            redeemed: false,
+            spent_by: None,
         };
-        let mut codes = self.codes.lock().map_err(poisoned)?;
-        let code_entry = Code { stored, by: None };
-        Ok(admit(&mut codes, key(code), code_entry, now, max, |c| {
-            c.stored.expires_at
+        Ok(admit(&mut codes, key(code), stored, now, max, |c| {
+            c.expires_at
         }))
     }
 
@@ -237,8 +237,12 @@ impl LoginState for MemoryLoginState {
         let codes = self.codes.lock().map_err(poisoned)?;
         Ok(codes
             .get(&key(code))
-            .filter(|c| now < c.stored.expires_at)
-            .map(|c| c.stored.clone()))
+            .filter(|c| now < c.expires_at)
+            .map(|c| StoredCode {
+                grant: c.grant.clone(),
+                expires_at: c.expires_at,
+                redeemed: c.spent_by.is_some(),
+            }))
     }
 
     async fn redeem_code(
@@ -249,17 +253,15 @@ impl LoginState for MemoryLoginState {
     ) -> Result<Redemption, StoreError> {
         let mut codes = self.codes.lock().map_err(poisoned)?;
         Ok(match codes.get_mut(&key(code)) {
-            Some(Code { stored, by: spent }) if now < stored.expires_at => {
-                if stored.redeemed {
-                    Redemption::Replayed {
-                        grant_id: stored.grant.grant_id.clone(),
-                    }
-                } else {
-                    stored.redeemed = true;
-                    *spent = Some(by);
+            Some(stored) if now < stored.expires_at => match stored.spent_by {
+                Some(_) => Redemption::Replayed {
+                    grant_id: stored.grant.grant_id.clone(),
+                },
+                None => {
+                    stored.spent_by = Some(by);
                     Redemption::Redeemed(stored.grant.clone())
                 }
-            }
+            },
             _ => Redemption::Invalid,
         })
     }
@@ -267,9 +269,8 @@ impl LoginState for MemoryLoginState {
     async fn unredeem_code(&self, code: &str, by: Redeemer) -> Result<bool, StoreError> {
         let mut codes = self.codes.lock().map_err(poisoned)?;
         Ok(match codes.get_mut(&key(code)) {
-            Some(Code { stored, by: spent }) if *spent == Some(by) => {
-                stored.redeemed = false;
-                *spent = None;
+            Some(stored) if stored.spent_by == Some(by) => {
+                stored.spent_by = None;
                 true
             }
             _ => false,
@@ -286,7 +287,7 @@ impl LoginState for MemoryLoginState {
         let codes = drop_expired(
             &mut *self.codes.lock().map_err(poisoned)?,
             now,
-            |c: &Code| c.stored.expires_at,
+            |c: &Code| c.expires_at,
         );
         Ok(LoginSweep { sessions, codes })
     }

@@ -46,53 +46,49 @@ async fn run(store: Weak<Inner>, undo: Undo) {
     let started = Instant::now();
     loop {
         let Some(s) = store.upgrade() else { return };
-        let count = |outcome| {
-            if let Some(metrics) = s.metrics.get() {
-                match undo {
-                    Undo::Rotation { .. } => metrics.refresh_undo(outcome),
-                    Undo::Redemption { .. } => metrics.redemption_undo(outcome),
-                }
+        let outcome = match undo.once(&s).await {
+            Ok(true) => {
+                tracing::info!("{} is undone", undo.what());
+                "undone"
+            }
+            Ok(false) => "not_needed",
+            Err(error) if started.elapsed() >= UNDO_FOR => {
+                tracing::warn!(%error, "gave up undoing {}: {}", undo.what(), undo.given_up());
+                "given_up"
+            }
+            Err(_) => {
+                drop(s);
+                tokio::time::sleep(UNDO_EVERY).await;
+                continue;
             }
         };
-        match undo.once(&s).await {
-            Ok(true) => {
-                match undo {
-                    Undo::Rotation { .. } => {
-                        tracing::info!("a refresh-token rotation whose answer was lost is undone")
-                    }
-                    Undo::Redemption { .. } => tracing::info!(
-                        "a code redemption whose tokens were never handed out is put back"
-                    ),
-                }
-                count("undone");
-                return;
+        if let Some(metrics) = s.metrics.get() {
+            match undo {
+                Undo::Rotation { .. } => metrics.refresh_undo(outcome),
+                Undo::Redemption { .. } => metrics.redemption_undo(outcome),
             }
-            Ok(false) => {
-                count("not_needed");
-                return;
-            }
-            Err(error) if started.elapsed() >= UNDO_FOR => {
-                match undo {
-                    Undo::Rotation { .. } => tracing::warn!(
-                        %error,
-                        "gave up undoing a refresh-token rotation whose answer was lost: its client's token counts as spent"
-                    ),
-                    Undo::Redemption { .. } => tracing::warn!(
-                        %error,
-                        "gave up putting back a code redemption whose tokens were never handed out: its client must log in again"
-                    ),
-                }
-                count("given_up");
-                return;
-            }
-            Err(_) => {}
         }
-        drop(s);
-        tokio::time::sleep(UNDO_EVERY).await;
+        return;
     }
 }
 
 impl Undo {
+    /// What was undone, for the log.
+    fn what(&self) -> &'static str {
+        match self {
+            Self::Rotation { .. } => "a refresh-token rotation whose answer was lost",
+            Self::Redemption { .. } => "a code redemption whose tokens were never handed out",
+        }
+    }
+
+    /// What giving up costs the client, for the log.
+    fn given_up(&self) -> &'static str {
+        match self {
+            Self::Rotation { .. } => "its client's token counts as spent",
+            Self::Redemption { .. } => "its client must log in again",
+        }
+    }
+
     /// One try: whether the change was there to undo.
     async fn once(&self, s: &Inner) -> Result<bool, StoreError> {
         match self {

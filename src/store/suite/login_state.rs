@@ -223,7 +223,10 @@ pub async fn a_code_is_redeemed_once_and_a_replay_names_the_grant(state: &dyn Lo
     assert_eq!(state.find_code("k1", 1).await.unwrap(), Some(fresh.clone()));
     assert_eq!(state.find_code("k2", 1).await.unwrap(), None);
 
-    let first = state.redeem_code("k1", Redeemer::new(), 2).await.unwrap();
+    let first = state
+        .redeem_code("k1", Redeemer::random(), 2)
+        .await
+        .unwrap();
     assert_eq!(first, Redemption::Redeemed(code_grant("g1")));
     let spent = state.find_code("k1", 3).await.unwrap();
     assert_eq!(
@@ -233,7 +236,10 @@ pub async fn a_code_is_redeemed_once_and_a_replay_names_the_grant(state: &dyn Lo
             ..fresh
         })
     );
-    let again = state.redeem_code("k1", Redeemer::new(), 3).await.unwrap();
+    let again = state
+        .redeem_code("k1", Redeemer::random(), 3)
+        .await
+        .unwrap();
     assert_eq!(
         again,
         Redemption::Replayed {
@@ -241,7 +247,10 @@ pub async fn a_code_is_redeemed_once_and_a_replay_names_the_grant(state: &dyn Lo
         }
     );
     assert_eq!(
-        state.redeem_code("k2", Redeemer::new(), 3).await.unwrap(),
+        state
+            .redeem_code("k2", Redeemer::random(), 3)
+            .await
+            .unwrap(),
         Redemption::Invalid
     );
 }
@@ -254,14 +263,14 @@ pub async fn only_its_redeemer_puts_a_redemption_back(state: &dyn LoginState) {
         .await
         .unwrap();
     // Nothing to put back before the code is spent, nor for an unknown code.
-    let first = Redeemer::new();
+    let first = Redeemer::random();
     assert!(!state.unredeem_code("k1", first).await.unwrap());
     assert!(!state.unredeem_code("k2", first).await.unwrap());
 
     let redeemed = state.redeem_code("k1", first, 2).await.unwrap();
     assert_eq!(redeemed, Redemption::Redeemed(code_grant("g1")));
     // Another request (a replay's, say) cannot unspend it.
-    let other = Redeemer::new();
+    let other = Redeemer::random();
     assert!(!state.unredeem_code("k1", other).await.unwrap());
     assert!(state.find_code("k1", 3).await.unwrap().unwrap().redeemed);
 
@@ -271,12 +280,15 @@ pub async fn only_its_redeemer_puts_a_redemption_back(state: &dyn LoginState) {
     assert!(!state.unredeem_code("k1", first).await.unwrap());
 
     // The client's next try redeems it, and what follows is a replay as before.
-    let again = Redeemer::new();
+    let again = Redeemer::random();
     let second = state.redeem_code("k1", again, 4).await.unwrap();
     assert_eq!(second, Redemption::Redeemed(code_grant("g1")));
     assert!(!state.unredeem_code("k1", first).await.unwrap());
     assert_eq!(
-        state.redeem_code("k1", Redeemer::new(), 5).await.unwrap(),
+        state
+            .redeem_code("k1", Redeemer::random(), 5)
+            .await
+            .unwrap(),
         Redemption::Replayed {
             grant_id: "g1".into()
         }
@@ -288,7 +300,10 @@ pub async fn only_its_redeemer_puts_a_redemption_back(state: &dyn LoginState) {
 pub async fn a_spent_codes_binding_stays_readable_until_it_expires(state: &dyn LoginState) {
     let put = state.put_code("k1", code_grant("g1"), 60, 0, ROOMY).await;
     assert_eq!(put.unwrap(), Admission::Stored);
-    state.redeem_code("k1", Redeemer::new(), 2).await.unwrap();
+    state
+        .redeem_code("k1", Redeemer::random(), 2)
+        .await
+        .unwrap();
     let spent = state.find_code("k1", 59).await.unwrap();
     assert_eq!(
         spent,
@@ -314,16 +329,25 @@ pub async fn codes_expire_by_the_time_passed_in(state: &dyn LoginState) {
         .put_code("k3", code_grant("g3"), 120, 0, ROOMY)
         .await
         .unwrap();
-    let redeemed = state.redeem_code("k2", Redeemer::new(), 10).await.unwrap();
+    let redeemed = state
+        .redeem_code("k2", Redeemer::random(), 10)
+        .await
+        .unwrap();
     assert_eq!(redeemed, Redemption::Redeemed(code_grant("g2")));
     assert_eq!(state.find_code("k1", 60).await.unwrap(), None);
     assert_eq!(
-        state.redeem_code("k1", Redeemer::new(), 60).await.unwrap(),
+        state
+            .redeem_code("k1", Redeemer::random(), 60)
+            .await
+            .unwrap(),
         Redemption::Invalid
     );
     // A spent code's tombstone goes with its expiry: then it is merely unknown.
     assert_eq!(
-        state.redeem_code("k2", Redeemer::new(), 60).await.unwrap(),
+        state
+            .redeem_code("k2", Redeemer::random(), 60)
+            .await
+            .unwrap(),
         Redemption::Invalid
     );
     let swept = state.sweep_login_state(60).await.unwrap();
@@ -335,7 +359,10 @@ pub async fn codes_expire_by_the_time_passed_in(state: &dyn LoginState) {
         }
     );
     assert_eq!(
-        state.redeem_code("k3", Redeemer::new(), 61).await.unwrap(),
+        state
+            .redeem_code("k3", Redeemer::random(), 61)
+            .await
+            .unwrap(),
         Redemption::Redeemed(code_grant("g3"))
     );
 }
@@ -350,12 +377,18 @@ pub async fn the_code_bound_refuses_without_evicting(state: &dyn LoginState) {
     let full = state.put_code("k3", code_grant("k3"), 60, 0, 2).await;
     assert_eq!(full.unwrap(), Admission::Full);
     assert_eq!(
-        state.redeem_code("k3", Redeemer::new(), 1).await.unwrap(),
+        state
+            .redeem_code("k3", Redeemer::random(), 1)
+            .await
+            .unwrap(),
         Redemption::Invalid
     );
     // A redeemed code still counts (its tombstone catches replays); an expired one
     // makes room.
-    state.redeem_code("k1", Redeemer::new(), 1).await.unwrap();
+    state
+        .redeem_code("k1", Redeemer::random(), 1)
+        .await
+        .unwrap();
     let full = state.put_code("k3", code_grant("k3"), 90, 1, 2).await;
     assert_eq!(full.unwrap(), Admission::Full);
     let room = state.put_code("k3", code_grant("k3"), 180, 60, 2).await;
@@ -400,7 +433,10 @@ pub fn concurrent_redemptions_redeem_once(states: &[Arc<dyn LoginState>]) {
         .block_on(states[0].put_code("k1", code_grant("g1"), 60, 0, ROOMY))
         .unwrap();
     let outcomes = at_once(states, 16, |state| async move {
-        state.redeem_code("k1", Redeemer::new(), 5).await.unwrap()
+        state
+            .redeem_code("k1", Redeemer::random(), 5)
+            .await
+            .unwrap()
     });
     let redeemed = outcomes
         .iter()

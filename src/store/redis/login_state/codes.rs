@@ -85,7 +85,7 @@ pub(super) async fn redeem_code(
         .key(&key)
         .arg(s.keys.prefix())
         .arg(now)
-        .arg(by.hex())
+        .arg(hex(by.bytes()))
         .invoke_async(&mut s.conn())
         .await
         .map_err(redis_error)
@@ -142,7 +142,7 @@ pub(in crate::store::redis) async fn unredeem(
         .unredeem_code
         .key(key)
         .arg(s.keys.prefix())
-        .arg(by.hex())
+        .arg(hex(by.bytes()))
         .invoke_async(&mut s.conn())
         .await
         .map_err(redis_error)?;

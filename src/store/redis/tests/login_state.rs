@@ -51,11 +51,11 @@ async fn a_code_redeemed_on_one_replica_is_a_replay_on_another() {
         .await
         .unwrap();
     assert_eq!(
-        a.redeem_code("k1", Redeemer::new(), 1).await.unwrap(),
+        a.redeem_code("k1", Redeemer::random(), 1).await.unwrap(),
         Redemption::Redeemed(code_grant("g1"))
     );
     assert_eq!(
-        b.redeem_code("k1", Redeemer::new(), 2).await.unwrap(),
+        b.redeem_code("k1", Redeemer::random(), 2).await.unwrap(),
         Redemption::Replayed {
             grant_id: "g1".into()
         }
@@ -103,7 +103,7 @@ async fn sessions_and_codes_expire_natively_and_are_stored_only_hashed() {
         .await
         .unwrap();
     store
-        .redeem_code(secret_code, Redeemer::new(), 1_001)
+        .redeem_code(secret_code, Redeemer::random(), 1_001)
         .await
         .unwrap();
     let mut conn = server.connection();

@@ -39,7 +39,7 @@ fn through(relay: &Relay, prefix: &str) -> RedisStore {
 /// Loads the scripts (a first call's `EVALSHA` is answered `NOSCRIPT`, and the
 /// script is sent only then: held back, it would never run).
 async fn scripts_loaded(store: &RedisStore) {
-    let warm = Redeemer::new();
+    let warm = Redeemer::random();
     store
         .put_code("warm-up", code_grant("warm-up"), 1_060, 1_000, ROOMY)
         .await
@@ -304,7 +304,7 @@ async fn code_rig() -> (Rig, Metrics) {
 /// the grant.
 async fn redeems_again(store: &RedisStore) {
     let again = store
-        .redeem_code("k1", Redeemer::new(), NOW + 5)
+        .redeem_code("k1", Redeemer::random(), NOW + 5)
         .await
         .unwrap();
     assert_eq!(again, Redemption::Redeemed(code_grant("g1")));
@@ -319,7 +319,7 @@ async fn a_redemption_whose_answer_is_lost_is_put_back_and_the_code_redeems_agai
     // and answered 503 (no tokens).
     rig.relay.hold(true);
     let (lost, ran) = tokio::join!(
-        broker.redeem_code("k1", Redeemer::new(), NOW + 1),
+        broker.redeem_code("k1", Redeemer::random(), NOW + 1),
         until_spent(direct, "k1", true),
     );
     assert!(matches!(lost, Err(StoreError::Unavailable(_))), "{lost:?}");
@@ -338,7 +338,7 @@ async fn a_redemption_whose_answer_is_lost_is_put_back_and_the_code_redeems_agai
 async fn a_put_back_redis_cannot_answer_now_happens_when_it_can() {
     let (rig, metrics) = code_rig().await;
     let (broker, direct) = (&rig.broker, &rig.direct);
-    let by = Redeemer::new();
+    let by = Redeemer::random();
     let redeemed = broker.redeem_code("k1", by, NOW + 1).await.unwrap();
     assert_eq!(redeemed, Redemption::Redeemed(code_grant("g1")));
 
@@ -357,5 +357,9 @@ async fn a_put_back_redis_cannot_answer_now_happens_when_it_can() {
         assert!(started.elapsed() < Duration::from_secs(5), "not counted");
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
+    // Once: the background retry ended there.
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    let ends = ["undone", "not_needed", "given_up"].map(|o| counted(&metrics, name, o));
+    assert_eq!(ends.iter().sum::<u64>(), 1, "{ends:?}");
     redeems_again(direct).await;
 }
