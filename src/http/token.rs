@@ -3,6 +3,8 @@
 //! (`http/exchange.rs`). Every answer is `no-store`. Also the one mapping of the grant
 //! lifecycle's errors to RFC 6749 answers, shared with revoke, introspect and admin.
 
+use std::sync::Arc;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
@@ -57,7 +59,7 @@ fn label(grant_type: &str) -> &str {
 }
 
 async fn authorization_code(
-    grants: &Grants,
+    grants: &Arc<Grants>,
     clients: &Clients,
     req: &HttpRequest,
     params: &Params,

@@ -34,6 +34,7 @@ pub struct Metrics {
     exchange_lock_failures: prometheus::IntCounter,
     refresh_undos: IntCounterVec,
     redemption_undos: IntCounterVec,
+    code_put_backs: IntCounterVec,
     rate_limited: IntCounterVec,
     address_refused: IntCounterVec,
     caches: IntCounterVec,
@@ -174,6 +175,18 @@ impl Metrics {
             redemption_undos.with_label_values(&[outcome]);
         }
         registry.register(Box::new(redemption_undos.clone()))?;
+        let code_put_backs = IntCounterVec::new(
+            Opts::new(
+                "code_put_backs_total",
+                "Redeemed authorization codes whose tokens never reached the client, put back so that the client may present them again, by reason: not_issued (issuing failed after the redemption: the client got a 5xx) or not_delivered (the request went away first: its connection reset, the server stopping). On Redis, a put-back Redis did not answer is retried in the background (code_redemption_undos_total)",
+            )
+            .namespace("token_broker"),
+            &["reason"],
+        )?;
+        for reason in ["not_issued", "not_delivered"] {
+            code_put_backs.with_label_values(&[reason]);
+        }
+        registry.register(Box::new(code_put_backs.clone()))?;
         let rate_limited = IntCounterVec::new(
             Opts::new(
                 "rate_limited_total",
@@ -234,6 +247,7 @@ impl Metrics {
             exchange_lock_failures,
             refresh_undos,
             redemption_undos,
+            code_put_backs,
             rate_limited,
             address_refused,
             caches,
@@ -338,6 +352,12 @@ impl Metrics {
     /// handed out: `undone`, `not_needed` or `given_up`.
     pub fn redemption_undo(&self, outcome: &'static str) {
         self.redemption_undos.with_label_values(&[outcome]).inc();
+    }
+
+    /// Counts a redeemed code put back (tried, done or not) because its tokens never
+    /// reached the client: `not_issued` or `not_delivered`.
+    pub fn code_put_back(&self, reason: &'static str) {
+        self.code_put_backs.with_label_values(&[reason]).inc();
     }
 
     /// The hit and miss counters of `cache`, resolved now: the cache keeps them, so a

@@ -2,9 +2,14 @@
 //! one-time; a replay by the client the code was issued to, with its redirect URI and
 //! verifier, revokes everything the code produced) and the access token every answer
 //! carries — the broker's own (RFC 9068), or in passthrough mode the provider's. A
-//! code whose tokens could not be issued after it was redeemed (the store or the keys
-//! failing: a 5xx) is put back, so the client's next try gets them instead of being
-//! taken for a replay.
+//! code whose tokens never reach the request that redeemed it — they could not be
+//! issued (the store or the keys failing: a 5xx), or the request went away meanwhile
+//! (its connection reset, the server stopping) — is put back, so the client's next
+//! try gets them instead of being taken for a replay.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
 
 use super::{GrantError, Grants, Issued};
 use crate::actors::sessions::{RedeemProxyCode, RedeemedCode, SessionError};
@@ -13,7 +18,7 @@ use crate::domain::passthrough as passthrough_rules;
 use crate::domain::refresh as refresh_tokens;
 use crate::domain::scope::Scopes;
 use crate::flows::clients::KnownClient;
-use crate::store::{Grant, PassthroughToken, RefreshRecord};
+use crate::store::{Grant, PassthroughToken, Redeemer, RefreshRecord};
 use crate::telemetry::audit::AuditEvent;
 use crate::tokens::issue::{Minting, mint};
 use crate::tokens::signing::SigningError;
@@ -27,45 +32,103 @@ pub struct CodeRedemption<'a> {
     pub verifier: &'a str,
 }
 
+/// Why a redeemed code is put back: its tokens never reached the client.
+#[derive(Debug, Clone, Copy)]
+enum NotHandedOut {
+    /// Issuing them failed after the redemption.
+    NotIssued,
+    /// They were issued, but the request had gone away.
+    NotDelivered,
+}
+
+impl NotHandedOut {
+    /// The `reason` label of `token_broker_code_put_backs_total`.
+    fn label(self) -> &'static str {
+        match self {
+            Self::NotIssued => "not_issued",
+            Self::NotDelivered => "not_delivered",
+        }
+    }
+}
+
 impl Grants {
     /// The tokens for a code the login minted for `client` (authenticated): redeemed
     /// once, bound to its redirect URI and PKCE challenge — or, when it was redeemed
     /// before, the grant revoked (RFC 6749 §4.1.2).
+    ///
+    /// The redemption and the issuing run in a task of their own, to their end,
+    /// whatever becomes of the request: actix drops a request's handler when its
+    /// connection is reset or the server stops, and a code spent by a dropped handler
+    /// would make the client's retry a replay. A code this request spent whose tokens
+    /// do not reach it is put back, before the error is answered.
     pub async fn redeem(
-        &self,
+        self: &Arc<Self>,
         client: &KnownClient,
         presented: CodeRedemption<'_>,
     ) -> Result<Issued, GrantError> {
-        let redeemed = self
-            .sessions
-            .redeem_code(RedeemProxyCode {
-                code: presented.code.to_owned(),
-                client_id: client.client_id.clone(),
-                redirect_uri: presented.redirect_uri.to_owned(),
-                verifier: presented.verifier.to_owned(),
-            })
-            .await;
+        let grants = Arc::clone(self);
+        let client = client.clone();
+        let presented = RedeemProxyCode {
+            code: presented.code.to_owned(),
+            client_id: client.client_id.clone(),
+            redirect_uri: presented.redirect_uri.to_owned(),
+            verifier: presented.verifier.to_owned(),
+        };
+        let (answer, answered) = oneshot::channel();
+        actix::spawn(async move {
+            let code = presented.code.clone();
+            let (issued, spent_by) = grants.redeem_and_issue(&client, presented).await;
+            let Some(by) = spent_by else {
+                let _ = answer.send(issued);
+                return;
+            };
+            if issued.is_err() {
+                grants
+                    .put_back(&client, &code, by, NotHandedOut::NotIssued)
+                    .await;
+            }
+            if let Err(Ok(undelivered)) = answer.send(issued) {
+                grants.forget(undelivered).await;
+                grants
+                    .put_back(&client, &code, by, NotHandedOut::NotDelivered)
+                    .await;
+            }
+        });
+        answered.await.unwrap_or(Err(GrantError::ShuttingDown))
+    }
+
+    /// Redeems the code and issues its tokens; beside the outcome, the mark of the
+    /// redemption when this call spent the code.
+    async fn redeem_and_issue(
+        &self,
+        client: &KnownClient,
+        presented: RedeemProxyCode,
+    ) -> (Result<Issued, GrantError>, Option<Redeemer>) {
         let RedeemedCode {
             grant: code_grant,
             by,
-        } = match redeemed {
+        } = match self.sessions.redeem_code(presented).await {
             Ok(redeemed) => redeemed,
             Err(SessionError::Replayed { grant_id }) => {
-                self.revoke_grant(&grant_id).await?;
+                if let Err(error) = self.revoke_grant(&grant_id).await {
+                    return (Err(error), None);
+                }
                 tracing::warn!(
                     client_id = %client.client_id,
                     "authorization code replayed: every token issued from it is revoked"
                 );
-                return Err(GrantError::InvalidGrant(
+                let refused = GrantError::InvalidGrant(
                     "authorization code already used; the tokens issued from it are revoked",
-                ));
+                );
+                return (Err(refused), None);
             }
-            Err(SessionError::Mismatch(what)) => return Err(GrantError::InvalidGrant(what)),
-            Err(SessionError::Stopped) => return Err(GrantError::ShuttingDown),
+            Err(SessionError::Mismatch(what)) => {
+                return (Err(GrantError::InvalidGrant(what)), None);
+            }
+            Err(SessionError::Stopped) => return (Err(GrantError::ShuttingDown), None),
             Err(_) => {
-                return Err(GrantError::InvalidGrant(
-                    "unknown, expired or already used code",
-                ));
+                let refused = GrantError::InvalidGrant("unknown, expired or already used code");
+                return (Err(refused), None);
             }
         };
         let issued = async {
@@ -81,24 +144,45 @@ impl Grants {
             .await
         }
         .await;
-        if let Err(error) = &issued {
-            // Nothing was handed out: the code is the client's to present again.
-            match self.sessions.put_back_code(presented.code, by).await {
-                Ok(true) => tracing::info!(
-                    client_id = %client.client_id,
-                    %error,
-                    "no tokens issued for a redeemed code: the code is unspent again"
-                ),
-                Ok(false) => {}
-                Err(put_back) => tracing::warn!(
-                    client_id = %client.client_id,
-                    %error,
-                    ?put_back,
-                    "no tokens issued for a redeemed code, and the code could not be put back now"
-                ),
-            }
+        (issued, Some(by))
+    }
+
+    /// Makes the code redeemed under `by` the client's to present again, and counts
+    /// it once that is done or failed: on Redis a put-back whose answer was lost is
+    /// retried in the background (`token_broker_code_redemption_undos_total`).
+    async fn put_back(&self, client: &KnownClient, code: &str, by: Redeemer, why: NotHandedOut) {
+        let put_back = self.sessions.put_back_code(code, by).await;
+        self.metrics.code_put_back(why.label());
+        match put_back {
+            Ok(true) => tracing::info!(
+                client_id = %client.client_id,
+                reason = why.label(),
+                "no tokens handed out for a redeemed code: the code is unspent again"
+            ),
+            // Expired meanwhile: nothing left to present.
+            Ok(false) => {}
+            Err(put_back) => tracing::warn!(
+                client_id = %client.client_id,
+                reason = why.label(),
+                ?put_back,
+                "no tokens handed out for a redeemed code, and the code could not be put back now"
+            ),
         }
-        issued
+    }
+
+    /// Drops the refresh token of an answer nobody received: no one holds it, and the
+    /// retry gets a chain of its own. (The access token dies with its short life.)
+    async fn forget(&self, undelivered: Issued) {
+        let Some(refresh) = undelivered.refresh_token else {
+            return;
+        };
+        if let Err(error) = self
+            .store
+            .delete_refresh(&refresh_tokens::hash(&refresh))
+            .await
+        {
+            tracing::warn!(%error, "could not drop the refresh token of an undelivered answer");
+        }
     }
 
     /// The answer for a new grant: an access token and, when the client may have
