@@ -15,6 +15,7 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use token_broker::tokens::keypair::{KeyPair, SigningAlg};
 use token_broker::tokens::verify::fuzzing::{issuer, upstream};
+use token_broker::upstream::jws::Alg;
 use token_broker_fuzz::parts;
 
 const ISSUER: &str = "https://idp.example.com";
@@ -36,18 +37,18 @@ fn signed(header: &[u8], payload: &[u8]) -> String {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let allowed = [Algorithm::EdDSA];
+    let allowed = [Alg::EdDSA];
     // Arbitrary text as a token: refused or not, never a crash.
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = issuer(text);
-        let _ = upstream(text, KEY.decoding(), &allowed, ISSUER, NOW, LEEWAY);
+        let _ = upstream(text, KEY.public(), &allowed, ISSUER, NOW, LEEWAY);
     }
     let pieces = parts(data);
     let (Some(header), Some(payload)) = (pieces.first(), pieces.get(1)) else {
         return;
     };
     let token = signed(header, payload);
-    let outcome = upstream(&token, KEY.decoding(), &allowed, ISSUER, NOW, LEEWAY);
+    let outcome = upstream(&token, KEY.public(), &allowed, ISSUER, NOW, LEEWAY);
     let header: Option<Value> = serde_json::from_slice(header).ok();
     let claims: Option<Value> = serde_json::from_slice(payload).ok();
     if let Ok(verified) = &outcome {
@@ -91,7 +92,7 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(tampered) = String::from_utf8(bytes) {
             if tampered != token {
                 assert!(
-                    upstream(&tampered, KEY.decoding(), &allowed, ISSUER, NOW, LEEWAY).is_err(),
+                    upstream(&tampered, KEY.public(), &allowed, ISSUER, NOW, LEEWAY).is_err(),
                     "a changed token passes: {tampered}"
                 );
             }

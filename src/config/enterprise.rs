@@ -7,13 +7,13 @@
 
 use std::time::Duration;
 
-use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use url::Url;
 
 use super::Problem;
 use super::issuer::Issuer;
 use super::sections::{Checker, optional_duration};
+use crate::domain::jws::Alg;
 use crate::domain::scope::Scopes;
 
 /// The longest an ID-JAG may live (`exp - iat`) unless an issuer says otherwise: the
@@ -89,7 +89,7 @@ pub struct TrustedIssuer {
     pub max_scopes: Scopes,
     /// `algorithms`: the signature algorithms accepted from it (default RS256, PS256,
     /// ES256, EdDSA; never `none` or an HMAC).
-    pub algorithms: Vec<Algorithm>,
+    pub algorithms: Vec<Alg>,
     /// `max_lifetime`: the longest `exp - iat` accepted (default 10 min, at most 1 h).
     pub max_lifetime: Duration,
 }
@@ -181,12 +181,12 @@ fn trusted_issuer(
         |names| {
             let mut out = Vec::new();
             for name in names {
-                let alg: Algorithm = name
-                    .parse()
-                    .map_err(|_| format!("`{name}` is not a JWS algorithm"))?;
-                if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+                if name.starts_with("HS") {
                     return Err(format!("`{name}`: HMAC algorithms are never accepted"));
                 }
+                let alg: Alg = name.parse().map_err(|_| {
+                    format!("`{name}` is not an asymmetric JWS algorithm (RS256, PS256, ES256, ES384, ES512, EdDSA, …)")
+                })?;
                 out.push(alg);
             }
             if out.is_empty() {
@@ -271,6 +271,36 @@ mod tests {
     }
 
     #[test]
+    fn es512_may_be_named_and_unknown_names_are_refused() {
+        let mut es512 = entry();
+        es512.algorithms = Some(vec!["ES512".into(), "EdDSA".into()]);
+        let config = enterprise(
+            RawEnterprise {
+                issuers: Some(vec![es512]),
+            },
+            &mut Vec::new(),
+        )
+        .unwrap();
+        let issuer = config.issuer("https://idp.example").unwrap();
+        assert_eq!(issuer.algorithms, [Alg::ES512, Alg::EdDSA]);
+        for name in ["es512", "none", "XS256"] {
+            let mut odd = entry();
+            odd.algorithms = Some(vec![name.into()]);
+            let mut problems = Vec::new();
+            let raw = RawEnterprise {
+                issuers: Some(vec![odd]),
+            };
+            assert!(enterprise(raw, &mut problems).is_none(), "{name}");
+            assert!(
+                problems[0]
+                    .to_string()
+                    .contains("not an asymmetric JWS algorithm"),
+                "{problems:?}"
+            );
+        }
+    }
+
+    #[test]
     fn defaults_are_sub_no_prefix_and_ten_minutes() {
         let config = enterprise(
             RawEnterprise {
@@ -282,7 +312,7 @@ mod tests {
         let issuer = config.issuer("https://idp.example").unwrap();
         assert_eq!(issuer.subject_claim, SubjectClaim::Sub);
         assert_eq!(issuer.max_lifetime, DEFAULT_MAX_LIFETIME);
-        assert!(issuer.algorithms.contains(&Algorithm::RS256));
+        assert!(issuer.algorithms.contains(&Alg::RS256));
         assert!(config.issuer("https://idp.example/").is_none());
     }
 }

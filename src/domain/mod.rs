@@ -16,6 +16,7 @@ pub mod id_jag;
 pub mod identity;
 pub mod identity_rule;
 pub mod invalidation;
+pub mod jws;
 pub mod passthrough;
 pub mod pkce;
 pub mod protocol_version;

@@ -10,8 +10,6 @@ mod keys;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::{Validation, decode};
-
 use self::keys::KeySource;
 use super::rejection::Rejection;
 use super::verify::jws::{read_header, unverified_issuer};
@@ -19,6 +17,7 @@ use crate::clock::Clock;
 use crate::config::{EnterpriseConfig, Issuer, TrustedIssuer};
 use crate::domain::id_jag::{Claims, is_id_jag_type};
 use crate::upstream::http::UpstreamHttp;
+use crate::upstream::jws::{ClaimsError, JwsError, verified_claims};
 use crate::upstream::snapshot::SnapshotSource;
 
 /// Why an assertion's signature or header is not accepted. All but
@@ -134,19 +133,10 @@ impl AssertionVerifier {
         if !key.algorithms.contains(&header.alg) {
             return Err(AssertionError::AlgorithmNotAllowed);
         }
-        let mut validation = Validation::new(header.alg);
-        // Time, audience and the rest are judged by `domain::id_jag` against the
-        // broker's clock, with our own reasons.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
-        let claims = decode::<Claims>(assertion, &key.key, &validation)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => AssertionError::BadSignature,
-                _ => AssertionError::Malformed,
-            })?
-            .claims;
+        let claims = verified_claims(assertion, header.alg, &key.key).map_err(|e| match e {
+            ClaimsError::Jws(JwsError::BadSignature) => AssertionError::BadSignature,
+            _ => AssertionError::Malformed,
+        })?;
         Ok(Signed { issuer, claims })
     }
 }

@@ -14,6 +14,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use crate::upstream::jws::{Alg, PublicKey};
+
 /// The algorithm of a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum SigningAlg {
@@ -31,6 +33,15 @@ impl SigningAlg {
             Self::Rs256 => Algorithm::RS256,
             Self::Es256 => Algorithm::ES256,
             Self::EdDsa => Algorithm::EdDSA,
+        }
+    }
+
+    /// The algorithm verification knows it as.
+    pub fn jws(self) -> Alg {
+        match self {
+            Self::Rs256 => Alg::RS256,
+            Self::Es256 => Alg::ES256,
+            Self::EdDsa => Alg::EdDSA,
         }
     }
 
@@ -69,6 +80,7 @@ pub struct KeyPair {
     pub jwk: Jwk,
     encoding: EncodingKey,
     decoding: DecodingKey,
+    public: PublicKey,
     pkcs8: Zeroizing<Vec<u8>>,
 }
 
@@ -135,12 +147,14 @@ impl KeyPair {
             SigningAlg::EdDsa => KeyAlgorithm::EdDSA,
         });
         let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| fail(e.to_string()))?;
+        let public = PublicKey::Jwt(decoding.clone());
         Ok(Self {
             kid,
             alg,
             jwk,
             encoding,
             decoding,
+            public,
             pkcs8,
         })
     }
@@ -164,6 +178,11 @@ impl KeyPair {
 
     pub fn decoding(&self) -> &DecodingKey {
         &self.decoding
+    }
+
+    /// The public key, as verification takes it.
+    pub fn public(&self) -> &PublicKey {
+        &self.public
     }
 }
 

@@ -348,7 +348,7 @@ impl Verifier {
             .and_then(|kid| keys.find(kid, self.clock.unix()))
             .ok_or(Rejection::UnknownKid)?;
         // The key's own algorithm, never the header's choice.
-        if key.alg.algorithm() != header.alg {
+        if key.alg.jws() != header.alg {
             return Err(Rejection::AlgNotAllowed);
         }
         // The broker signs nothing else with these keys, but a token of another type
@@ -356,7 +356,7 @@ impl Verifier {
         if !header.typ.as_deref().is_some_and(is_access_token_type) {
             return Err(Rejection::WrongType);
         }
-        let claims = decode_claims(token, header.alg, key.decoding())?;
+        let claims = decode_claims(token, header.alg, key.public())?;
         if claims.sid.is_none() {
             return Err(Rejection::MissingClaims);
         }

@@ -193,7 +193,7 @@ pub fn check(
         )));
     }
     if let (Some(access_token), Some(at_hash)) = (expected.access_token, claims.access_token_hash())
-        && signature::access_token_hash(alg, access_token).as_deref() != Some(at_hash.as_str())
+        && signature::access_token_hash(alg, access_token) != at_hash.as_str()
     {
         return Err(IdTokenError::AccessTokenHash(
             "at_hash differs from the access token's hash".to_owned(),

@@ -6,20 +6,20 @@
 use std::collections::HashMap;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
 use super::UpstreamError;
 use super::http::UpstreamHttp;
+use super::jws::{Alg, PublicKey};
 use crate::telemetry::upstream::Operation;
 
 /// One usable verification key.
 #[derive(Clone)]
 pub struct VerifyKey {
     pub kid: Option<String>,
-    pub key: DecodingKey,
+    pub key: PublicKey,
     /// The algorithms a token signed by this key may declare.
-    pub algorithms: Vec<Algorithm>,
+    pub algorithms: Vec<Alg>,
 }
 
 /// The usable keys of one JWKS.
@@ -48,7 +48,7 @@ impl KeySet {
         for raw in keys {
             match serde_json::from_value::<Jwk>(raw.clone())
                 .ok()
-                .and_then(|jwk| usable(&jwk))
+                .and_then(|jwk| usable(&jwk, raw.get("alg").and_then(Value::as_str)))
             {
                 Some(key) => match key.kid.clone() {
                     Some(kid) => {
@@ -98,41 +98,43 @@ impl KeySet {
     }
 }
 
-fn usable(jwk: &Jwk) -> Option<VerifyKey> {
+/// The key `jwk` publishes, with what it may verify; `alg` is its `alg` member as
+/// published (jsonwebtoken reads names it does not know, ES512 among them, as unknown).
+fn usable(jwk: &Jwk, alg: Option<&str>) -> Option<VerifyKey> {
     if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
         return None;
     }
-    let by_type: Vec<Algorithm> = match &jwk.algorithm {
+    let by_type: Vec<Alg> = match &jwk.algorithm {
         AlgorithmParameters::RSA(_) => vec![
-            Algorithm::RS256,
-            Algorithm::RS384,
-            Algorithm::RS512,
-            Algorithm::PS256,
-            Algorithm::PS384,
-            Algorithm::PS512,
+            Alg::RS256,
+            Alg::RS384,
+            Alg::RS512,
+            Alg::PS256,
+            Alg::PS384,
+            Alg::PS512,
         ],
         AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
-            EllipticCurve::P256 => vec![Algorithm::ES256],
-            EllipticCurve::P384 => vec![Algorithm::ES384],
+            EllipticCurve::P256 => vec![Alg::ES256],
+            EllipticCurve::P384 => vec![Alg::ES384],
+            EllipticCurve::P521 => vec![Alg::ES512],
             _ => return None,
         },
         AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
-            vec![Algorithm::EdDSA]
+            vec![Alg::EdDSA]
         }
         // Symmetric keys are never accepted from a JWKS.
         _ => return None,
     };
-    let algorithms = match jwk.common.key_algorithm {
+    let algorithms = match alg {
         None => by_type,
         Some(named) => {
-            let name = serde_json::to_value(named).ok()?;
-            let named: Algorithm = name.as_str()?.parse().ok()?;
+            let named: Alg = named.parse().ok()?;
             by_type.contains(&named).then(|| vec![named])?
         }
     };
     Some(VerifyKey {
         kid: jwk.common.key_id.clone(),
-        key: DecodingKey::from_jwk(jwk).ok()?,
+        key: PublicKey::from_jwk(jwk)?,
         algorithms,
     })
 }
@@ -164,7 +166,7 @@ mod tests {
         let set = KeySet::parse(&doc).unwrap();
         assert_eq!(set.kids(), ["ec"]);
         assert_eq!(set.skipped, 3);
-        assert_eq!(set.find(Some("ec")).unwrap().algorithms, [Algorithm::ES256]);
+        assert_eq!(set.find(Some("ec")).unwrap().algorithms, [Alg::ES256]);
         assert!(set.find(Some("hmac")).is_none());
     }
 
@@ -174,7 +176,7 @@ mod tests {
             "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
             "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
         let set = KeySet::parse(&doc).unwrap();
-        assert_eq!(set.find(Some("k")).unwrap().algorithms, [Algorithm::ES256]);
+        assert_eq!(set.find(Some("k")).unwrap().algorithms, [Alg::ES256]);
         assert!(KeySet::parse(&json!({"nokeys": []})).is_err());
     }
 }

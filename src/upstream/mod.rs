@@ -8,6 +8,7 @@ pub mod exchange;
 pub mod http;
 pub mod id_token;
 pub mod jwks;
+pub mod jws;
 pub mod registration;
 pub mod snapshot;
 pub mod token;

@@ -132,23 +132,7 @@ fn claims(token: &str) -> Value {
 
 /// The provider tokens the broker holds for the grant behind a broker token.
 async fn upstream_tokens(broker: &TestBroker, access: &str) -> (String, String) {
-    let grant_id = broker
-        .state
-        .verifier
-        .verify_broker(access)
-        .await
-        .unwrap()
-        .principal
-        .grant_id
-        .clone()
-        .unwrap();
-    let grant = broker
-        .state
-        .store
-        .get_grant(&grant_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let grant = broker.grant_behind(access).await;
     (
         grant.upstream.access_token,
         grant.upstream.refresh_token.unwrap(),

@@ -8,7 +8,7 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::Value;
 use url::Url;
 
-use crate::e2e_oidc_provider::{Rig, start_rig};
+use crate::e2e_oidc_provider::{Rig, alg_of, start_es512_rig, start_rig};
 use crate::login_consent::{REDIRECT, answer, authorize_url, open_consent, query, register};
 use crate::login_flow::{redeem, token};
 use crate::support::{TestBroker, UPSTREAM_PLACEHOLDER, config_text, http};
@@ -165,23 +165,7 @@ async fn a_client_logs_in_through_oidc_provider_refreshes_and_revokes() {
     assert_eq!(ok.headers()["x-auth-client-id"], client.as_str());
 
     // The grant holds the provider's real tokens.
-    let grant_id = broker
-        .state
-        .verifier
-        .verify_broker(&access)
-        .await
-        .unwrap()
-        .principal
-        .grant_id
-        .clone()
-        .unwrap();
-    let grant = broker
-        .state
-        .store
-        .get_grant(&grant_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let grant = broker.grant_behind(&access).await;
     assert_eq!(grant.subject, "alice");
     assert!(grant.upstream.refresh_token.is_some());
 
@@ -217,4 +201,26 @@ async fn a_client_logs_in_through_oidc_provider_refreshes_and_revokes() {
         (status, body["error"].as_str()),
         (400, Some("invalid_grant"))
     );
+}
+
+#[actix_web::test]
+async fn a_login_through_an_es512_provider_gets_tokens() {
+    let rig = start_es512_rig();
+    let text = config_text().replace(UPSTREAM_PLACEHOLDER, &rig.issuer);
+    let broker = TestBroker::start_live(&text, Default::default(), |_| {}).await;
+    // The callback verified the provider's ES512 ID token, else there is no code.
+    let tokens = broker_token_from_provider_login(&broker, &rig, "openid notes:read").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let grant = broker.grant_behind(access).await;
+    assert_eq!(grant.subject, "alice");
+    assert_eq!(alg_of(&grant.upstream.access_token), "ES512");
+    let ok = http()
+        .get(broker.at("/auth/verify"))
+        .header("x-original-uri", "/mcp")
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["x-auth-subject"], "alice");
 }

@@ -36,23 +36,7 @@ fn claims(token: &str) -> Value {
 }
 
 async fn provider_tokens(broker: &TestBroker, access: &str) -> (String, Option<u64>) {
-    let grant_id = broker
-        .state
-        .verifier
-        .verify_broker(access)
-        .await
-        .unwrap()
-        .principal
-        .grant_id
-        .clone()
-        .unwrap();
-    let grant = broker
-        .state
-        .store
-        .get_grant(&grant_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let grant = broker.grant_behind(access).await;
     (grant.upstream.access_token, grant.upstream.expires_at)
 }
 

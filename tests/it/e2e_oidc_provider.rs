@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use token_broker::server;
 
@@ -61,9 +63,22 @@ pub fn start_rig_with(env: &[(&str, &str)]) -> Rig {
     }
 }
 
-#[actix_web::test]
-async fn check_upstream_passes_against_oidc_provider() {
-    let rig = start_rig();
+/// An oidc-provider that signs ID tokens and JWT access tokens with ES512 (ECDSA
+/// P-521, as a Keycloak realm or ORY Hydra can be set to), with a P-521 key published
+/// beside its RSA key. jsonwebtoken does not verify ES512; `upstream::jws` does.
+pub fn start_es512_rig() -> Rig {
+    start_rig_with(&[("OIDC_PROVIDER_SIGNING_ALG", "ES512")])
+}
+
+/// The `alg` a compact JWS's header names.
+pub(crate) fn alg_of(token: &str) -> String {
+    let header = token.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    header["alg"].as_str().unwrap().to_owned()
+}
+
+/// `check-upstream` against `rig`, which publishes `keys` signing keys, all usable.
+async fn check_upstream_passes(rig: &Rig, keys: usize) {
     let (_dir, path) = broker_config_file(&rig.issuer, "token-broker-secret");
     let out = run_binary(vec![
         "check-upstream".into(),
@@ -77,7 +92,11 @@ async fn check_upstream_passes_against_oidc_provider() {
         stdout.contains("ok    discovery: OpenidConfiguration document"),
         "{stdout}"
     );
-    assert!(stdout.contains("ok    jwks: 1 signing key(s)"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("ok    jwks: {keys} signing key(s)"))
+            && stdout.contains(", 0 skipped"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("ok    client credentials accepted: Bearer token"),
         "{stdout}"
@@ -89,8 +108,41 @@ async fn check_upstream_passes_against_oidc_provider() {
 }
 
 #[actix_web::test]
-async fn the_broker_verifies_tokens_issued_by_oidc_provider() {
-    let rig = start_rig();
+async fn check_upstream_passes_against_oidc_provider() {
+    check_upstream_passes(&start_rig(), 1).await;
+}
+
+#[actix_web::test]
+async fn check_upstream_verifies_an_es512_token() {
+    check_upstream_passes(&start_es512_rig(), 2).await;
+}
+
+/// A client-credentials access token of `rig` for `resource`, signed with `alg`.
+async fn provider_token(rig: &Rig, resource: &str, alg: &str) -> String {
+    let token: Value = http()
+        .post(format!("{}/token", rig.issuer))
+        .basic_auth("token-broker", Some("token-broker-secret"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("resource", resource),
+            ("scope", "notes:read"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = token["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {token}"));
+    assert_eq!(alg_of(access), alg);
+    access.to_owned()
+}
+
+/// A broker in front of `rig` accepts `rig`'s `alg` access tokens for its resource,
+/// and refuses one for another resource and one with a changed signature.
+async fn the_broker_verifies_tokens_of(rig: &Rig, alg: &str) {
     let text = config_text()
         .replace(UPSTREAM_PLACEHOLDER, &rig.issuer)
         .replace("\"test-secret\"", "\"token-broker-secret\"");
@@ -115,58 +167,38 @@ async fn the_broker_verifies_tokens_issued_by_oidc_provider() {
             .status(),
         200
     );
-
-    let token: Value = http()
-        .post(format!("{}/token", rig.issuer))
-        .basic_auth("token-broker", Some("token-broker-secret"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("resource", "http://127.0.0.1:9/mcp"),
-            ("scope", "notes:read"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let access = token["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no token: {token}"));
-    let verify = |authorization: String| {
+    let verify = |token: String| {
         http()
             .get(format!("{url}/auth/verify"))
             .header("X-Original-URI", "/mcp")
-            .header("Authorization", authorization)
+            .bearer_auth(token)
             .send()
     };
-    let ok = verify(format!("Bearer {access}")).await.unwrap();
+    let access = provider_token(rig, "http://127.0.0.1:9/mcp", alg).await;
+    let ok = verify(access.clone()).await.unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.headers()["x-auth-subject"], "token-broker");
     assert_eq!(ok.headers()["x-auth-scopes"], "notes:read");
     // A token of the same provider for another resource is refused.
-    let other: Value = http()
-        .post(format!("{}/token", rig.issuer))
-        .basic_auth("token-broker", Some("token-broker-secret"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("resource", "https://other.example/api"),
-            ("scope", "notes:read"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let refused = verify(format!(
-        "Bearer {}",
-        other["access_token"].as_str().unwrap()
-    ))
-    .await
-    .unwrap();
-    assert_eq!(refused.status(), 401);
+    let other = provider_token(rig, "https://other.example/api", alg).await;
+    assert_eq!(verify(other).await.unwrap().status(), 401);
+    // So is the token with its signature changed.
+    let mut forged = access.into_bytes();
+    let at = forged.len() - 3;
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert_eq!(verify(forged).await.unwrap().status(), 401);
     handle.stop(false).await;
+}
+
+#[actix_web::test]
+async fn the_broker_verifies_tokens_issued_by_oidc_provider() {
+    the_broker_verifies_tokens_of(&start_rig(), "RS256").await;
+}
+
+#[actix_web::test]
+async fn the_broker_verifies_es512_tokens_issued_by_oidc_provider() {
+    the_broker_verifies_tokens_of(&start_es512_rig(), "ES512").await;
 }
 
 #[actix_web::test]

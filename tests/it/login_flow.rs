@@ -438,23 +438,7 @@ async fn an_expired_upstream_token_is_refreshed_at_the_provider_on_refresh() {
     let code = login(&broker, &client, &[]).await;
     let (_, body) = redeem(&broker, &client, &code).await;
     let access = body["access_token"].as_str().unwrap().to_owned();
-    let grant_id = broker
-        .state
-        .verifier
-        .verify_broker(&access)
-        .await
-        .unwrap()
-        .principal
-        .grant_id
-        .clone()
-        .unwrap();
-    let before = broker
-        .state
-        .store
-        .get_grant(&grant_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let before = broker.grant_behind(&access).await;
     let calls = broker.idp.calls("token").await;
     // Within the provider token's life nothing goes upstream.
     let (status, body) = refresh(&broker, &client, body["refresh_token"].as_str().unwrap()).await;
@@ -468,7 +452,7 @@ async fn an_expired_upstream_token_is_refreshed_at_the_provider_on_refresh() {
     let after = broker
         .state
         .store
-        .get_grant(&grant_id)
+        .get_grant(&before.grant_id)
         .await
         .unwrap()
         .unwrap();

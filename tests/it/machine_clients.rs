@@ -19,7 +19,7 @@ use token_broker::tokens::keypair::{KeyPair, SigningAlg};
 
 use crate::support::{TestBroker, config_text, http};
 
-const RESOURCE: &str = "http://127.0.0.1:9/mcp";
+pub(crate) const RESOURCE: &str = "http://127.0.0.1:9/mcp";
 const ISSUER: &str = "http://127.0.0.1:9";
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const BOT_SECRET: &str = "ci-bot-secret-0123456789";
@@ -73,7 +73,7 @@ fn jti() -> String {
 }
 
 /// Good claims for `client`, to change one at a time.
-fn claims(broker: &TestBroker, client: &str) -> Value {
+pub(crate) fn claims(broker: &TestBroker, client: &str) -> Value {
     let now = broker.clock.unix();
     json!({
         "iss": client, "sub": client, "aud": ISSUER,
@@ -104,8 +104,8 @@ async fn token(
     (status, response.json().await.unwrap(), challenge)
 }
 
-/// client_credentials for key-bot with `assertion`.
-async fn with_assertion(broker: &TestBroker, assertion: &str) -> (u16, Value) {
+/// client_credentials with `assertion` (which names the client).
+pub(crate) async fn with_assertion(broker: &TestBroker, assertion: &str) -> (u16, Value) {
     let (status, body, _) = token(
         broker,
         None,
@@ -125,7 +125,7 @@ fn payload(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
 
-async fn forward(broker: &TestBroker, token: &str) -> reqwest::Response {
+pub(crate) async fn forward(broker: &TestBroker, token: &str) -> reqwest::Response {
     http()
         .get(broker.at("/auth/verify"))
         .header("X-Original-Method", "POST")
@@ -138,7 +138,7 @@ async fn forward(broker: &TestBroker, token: &str) -> reqwest::Response {
 
 /// Asserts a refusal is `invalid_client` with 401, for the reason `why` names (a
 /// part of its description).
-fn refused_client(answer: (u16, Value), why: &str) {
+pub(crate) fn refused_client(answer: (u16, Value), why: &str) {
     assert_eq!(answer.0, 401, "{why}: {}", answer.1);
     assert_eq!(answer.1["error"], "invalid_client", "{why}");
     let description = answer.1["error_description"].as_str().unwrap_or_default();

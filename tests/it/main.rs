@@ -45,6 +45,7 @@ mod login_flow;
 mod login_remember;
 mod login_sdk;
 mod machine_clients;
+mod machine_es512;
 mod machine_replicas;
 mod machine_sdk;
 mod management_port;

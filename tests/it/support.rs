@@ -59,6 +59,13 @@ pub struct TestBroker {
 }
 
 impl TestBroker {
+    /// The stored grant behind a broker access token.
+    pub async fn grant_behind(&self, access: &str) -> token_broker::store::Grant {
+        let verified = self.state.verifier.verify_broker(access).await.unwrap();
+        let grant_id = verified.principal.grant_id.as_deref().unwrap();
+        self.state.store.get_grant(grant_id).await.unwrap().unwrap()
+    }
+
     pub async fn start() -> Self {
         Self::start_with(&config_text(), |_| {}).await
     }

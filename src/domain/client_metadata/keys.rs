@@ -9,9 +9,10 @@ use serde_json::Value;
 const MAX_KEYS: usize = 10;
 /// JWK members that only a private or symmetric key has (RFC 7518 §6.2.2, §6.3.2, §6.4).
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
-/// The signature algorithms a client assertion may use (`none` and HMAC never).
+/// The signature algorithms a client assertion may use: every one the broker verifies
+/// (`domain::jws::Alg`; `none` and HMAC never).
 pub const CLIENT_ASSERTION_ALGS: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
 ];
 
 /// Whether `jwks` is a JWK Set of public signing keys the broker can verify with.
@@ -56,7 +57,7 @@ fn check_key(key: &Value) -> Result<(), String> {
     };
     match (text("kty"), text("crv")) {
         (Some("RSA"), _) => needs(&["n", "e"]),
-        (Some("EC"), Some("P-256" | "P-384")) => needs(&["x", "y"]),
+        (Some("EC"), Some("P-256" | "P-384" | "P-521")) => needs(&["x", "y"]),
         (Some("OKP"), Some("Ed25519")) => needs(&["x"]),
         (Some(kty @ ("EC" | "OKP")), crv) => Err(format!(
             "{kty} curve `{}` is not supported",
@@ -72,6 +73,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::domain::jws::Alg;
 
     const X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
     const Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
@@ -81,9 +83,16 @@ mod tests {
         let jwks = json!({"keys": [
             {"kty": "EC", "crv": "P-256", "x": X, "y": Y, "kid": "a", "alg": "ES256", "use": "sig"},
             {"kty": "RSA", "n": "sXch", "e": "AQAB"},
-            {"kty": "OKP", "crv": "Ed25519", "x": X}
+            {"kty": "OKP", "crv": "Ed25519", "x": X},
+            {"kty": "EC", "crv": "P-521", "x": X, "y": Y, "alg": "ES512"}
         ]});
         assert_eq!(check_public_jwks(&jwks), Ok(()));
+    }
+
+    #[test]
+    fn the_listed_algorithms_are_those_verified() {
+        let names: Vec<&str> = Alg::ALL.iter().map(|alg| alg.as_str()).collect();
+        assert_eq!(CLIENT_ASSERTION_ALGS, names);
     }
 
     #[test]

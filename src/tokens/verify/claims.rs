@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, Validation, decode};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -16,6 +15,7 @@ use super::Verified;
 use crate::clock::UnixSeconds;
 use crate::domain::identity::ClaimNames;
 use crate::domain::passthrough::scopes_of;
+use crate::upstream::jws::{Alg, ClaimsError, JwsError, PublicKey, verified_claims};
 
 /// The payload claims verification looks at.
 #[derive(Deserialize)]
@@ -38,11 +38,7 @@ pub(super) struct Claims {
 
 /// Checks the signature with `key` and reads the claims; the time claims are checked
 /// afterwards, against the broker's clock and with our own reasons.
-pub(super) fn decode_claims(
-    token: &str,
-    alg: Algorithm,
-    key: &jsonwebtoken::DecodingKey,
-) -> Result<Claims, Rejection> {
+pub(super) fn decode_claims(token: &str, alg: Alg, key: &PublicKey) -> Result<Claims, Rejection> {
     // RFC 7519 §7.2: the claims are UTF-8 JSON. serde skips members it does not read
     // without looking at their text, so that is checked here.
     let payload = token.split('.').nth(1).unwrap_or_default();
@@ -52,18 +48,11 @@ pub(super) fn decode_claims(
     if !is_text {
         return Err(Rejection::Malformed);
     }
-    let mut validation = Validation::new(alg);
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    decode::<Claims>(token, key, &validation)
-        .map(|data| data.claims)
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => Rejection::BadSignature,
-            jsonwebtoken::errors::ErrorKind::Json(_) => Rejection::MissingClaims,
-            _ => Rejection::Malformed,
-        })
+    verified_claims(token, alg, key).map_err(|e| match e {
+        ClaimsError::Jws(JwsError::BadSignature) => Rejection::BadSignature,
+        ClaimsError::Jws(JwsError::Malformed) => Rejection::Malformed,
+        ClaimsError::Claims => Rejection::MissingClaims,
+    })
 }
 
 /// The claims of a token whose signature held, checked against `issuer` and, with

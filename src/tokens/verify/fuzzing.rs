@@ -2,21 +2,20 @@
 //! only under `cfg(fuzzing)` (set by `cargo fuzz`), never part of the product. The
 //! steps are the ones `Verifier` takes once its key set has named the key.
 
-use jsonwebtoken::{Algorithm, DecodingKey};
-
 use super::super::principal::CredentialKind;
 use super::super::rejection::Rejection;
 use super::Verified;
 use super::claims::{check, decode_claims};
 use super::jws::{is_jws, read_header, unverified_issuer};
 use crate::clock::UnixSeconds;
+use crate::upstream::jws::{Alg, PublicKey};
 
 /// A provider token checked against `key`, which allows `algorithms`: header, algorithm,
 /// signature, then the claims at `now` with `leeway` (`Verifier::verify_signed`).
 pub fn upstream(
     token: &str,
-    key: &DecodingKey,
-    algorithms: &[Algorithm],
+    key: &PublicKey,
+    algorithms: &[Alg],
     issuer: &str,
     now: UnixSeconds,
     leeway: u64,

@@ -1,5 +1,6 @@
 //! An ID token's signature, checked the way the broker checks the provider's access
-//! tokens: jsonwebtoken over aws-lc-rs, with the keys of the discovery snapshot's JWKS
+//! tokens (`upstream::jws`: jsonwebtoken over aws-lc-rs, and aws-lc directly for
+//! ES512), with the keys of the discovery snapshot's JWKS
 //! ([`KeySet`]: each key with the algorithms its type allows, or only the one its
 //! `alg` names). openidconnect still reads and judges the claims, but never the
 //! signature, so its `rsa` dependency (RUSTSEC-2023-0071, see deny.toml) is not on
@@ -7,46 +8,34 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::Algorithm;
 use serde_json::Value;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use super::IdTokenError;
 use crate::upstream::jwks::KeySet;
-
-/// Every asymmetric JWS algorithm jsonwebtoken verifies. A provider's advertised list
-/// is cut down to these; HMAC and `none` are never among them (the broker verifies as
-/// a public client: an HMAC token could be signed with any secret it was given).
-pub(super) const ASYMMETRIC: [Algorithm; 9] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
+use crate::upstream::jws::Alg;
 
 /// The provider's advertised algorithms (`id_token_signing_alg_values_supported`)
 /// that are asymmetric and known; all of those when it advertises none (the RFC 8414
 /// fallback has no such field).
-pub fn allowed_algs(advertised: &[String]) -> Vec<Algorithm> {
+///
+/// [`Alg`] holds every asymmetric algorithm the broker verifies; HMAC and `none` are
+/// never among them (the broker verifies as a public client: an HMAC token could be
+/// signed with any secret it was given).
+pub fn allowed_algs(advertised: &[String]) -> Vec<Alg> {
     if advertised.is_empty() {
-        return ASYMMETRIC.to_vec();
+        return Alg::ALL.to_vec();
     }
     advertised
         .iter()
-        .filter_map(|name| name.parse::<Algorithm>().ok())
-        .filter(|alg| ASYMMETRIC.contains(alg))
+        .filter_map(|name| name.parse::<Alg>().ok())
         .collect()
 }
 
 /// What the header says, trusted for nothing but the choice of key.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Header {
-    pub(super) alg: Algorithm,
+    pub(super) alg: Alg,
     pub(super) kid: Option<String>,
 }
 
@@ -71,9 +60,9 @@ pub(super) fn read_header(token: &str) -> Result<Header, IdTokenError> {
     if alg == "none" {
         return Err(IdTokenError::Algorithm("the token is unsigned".to_owned()));
     }
-    let alg: Algorithm = alg
-        .parse()
-        .map_err(|_| IdTokenError::Algorithm(format!("`{alg}` is not a known algorithm")))?;
+    let alg: Alg = alg.parse().map_err(|_| {
+        IdTokenError::Algorithm(format!("`{alg}` is not a known asymmetric algorithm"))
+    })?;
     let kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);
     Ok(Header { alg, kid })
 }
@@ -82,15 +71,11 @@ pub(super) fn read_header(token: &str) -> Result<Header, IdTokenError> {
 /// algorithm in `allowed` that the key may sign with; the algorithm, once it holds.
 /// [`IdTokenError::UnknownKey`] when no usable key has that `kid` (the caller may
 /// refetch the JWKS once).
-pub(super) fn verify(
-    keys: &KeySet,
-    allowed: &[Algorithm],
-    token: &str,
-) -> Result<Algorithm, IdTokenError> {
+pub(super) fn verify(keys: &KeySet, allowed: &[Alg], token: &str) -> Result<Alg, IdTokenError> {
     let Header { alg, kid } = read_header(token)?;
     if !allowed.contains(&alg) {
         return Err(IdTokenError::Algorithm(format!(
-            "{alg:?} is not one of the provider's asymmetric ID token algorithms"
+            "{alg} is not one of the provider's asymmetric ID token algorithms"
         )));
     }
     let Some(key) = keys.find(kid.as_deref()) else {
@@ -100,41 +85,32 @@ pub(super) fn verify(
     // never checks an ES256 signature, an EC key never an RS256 one.
     if !key.algorithms.contains(&alg) {
         return Err(IdTokenError::Algorithm(format!(
-            "the key {} does not sign with {alg:?}",
+            "the key {} does not sign with {alg}",
             kid.as_deref().unwrap_or("without kid")
         )));
     }
     let (message, signature) = token
         .rsplit_once('.')
         .ok_or_else(|| IdTokenError::Malformed("no signature".to_owned()))?;
-    match jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key.key, alg) {
-        Ok(true) => Ok(alg),
-        Ok(false) => Err(IdTokenError::Signature(format!(
+    if key.key.verifies(alg, message.as_bytes(), signature) {
+        Ok(alg)
+    } else {
+        Err(IdTokenError::Signature(format!(
             "it does not verify with the key {}",
             kid.as_deref().unwrap_or("without kid")
-        ))),
-        Err(e) => Err(IdTokenError::Signature(e.to_string())),
+        )))
     }
 }
 
 /// `at_hash` for `access_token` under `alg` (OIDC Core §3.1.3.6): the left half of its
 /// hash with the algorithm's hash function, base64url. Ed25519 (the only EdDSA curve a
 /// [`KeySet`] accepts) hashes with SHA-512, as OpenID Connect settled for EdDSA.
-/// `None` for an algorithm without a known hash.
-pub(super) fn access_token_hash(alg: Algorithm, access_token: &str) -> Option<String> {
+pub(super) fn access_token_hash(alg: Alg, access_token: &str) -> String {
     let bytes = access_token.as_bytes();
     let digest: Vec<u8> = match alg {
-        Algorithm::RS256 | Algorithm::PS256 | Algorithm::ES256 | Algorithm::HS256 => {
-            Sha256::digest(bytes).to_vec()
-        }
-        Algorithm::RS384 | Algorithm::PS384 | Algorithm::ES384 | Algorithm::HS384 => {
-            Sha384::digest(bytes).to_vec()
-        }
-        Algorithm::RS512 | Algorithm::PS512 | Algorithm::HS512 | Algorithm::EdDSA => {
-            Sha512::digest(bytes).to_vec()
-        }
-        // An algorithm a later jsonwebtoken adds: no hash is known, so no at_hash matches.
-        _ => return None,
+        Alg::RS256 | Alg::PS256 | Alg::ES256 => Sha256::digest(bytes).to_vec(),
+        Alg::RS384 | Alg::PS384 | Alg::ES384 => Sha384::digest(bytes).to_vec(),
+        Alg::RS512 | Alg::PS512 | Alg::ES512 | Alg::EdDSA => Sha512::digest(bytes).to_vec(),
     };
-    Some(URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2]))
+    URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
