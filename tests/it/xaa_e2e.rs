@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::e2e_oidc_login::{Jar, follow};
-use crate::e2e_oidc_provider::{Rig, start_rig};
+use crate::e2e_oidc_provider::{Rig, start_es512_rig, start_rig};
 use crate::id_jag::{JWT_BEARER, confidential};
 use crate::login_sdk::run_node;
 use crate::support::{TestBroker, config_text, http};
@@ -35,6 +35,11 @@ const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 /// discovery document unless it is the upstream IdP), with `client` registered as a
 /// confidential client.
 async fn broker_trusting(issuer: &str, client: (&str, &str)) -> TestBroker {
+    broker_trusting_algs(issuer, client, "").await
+}
+
+/// [`broker_trusting`] with `algorithms` (a TOML line) for the issuer's entry.
+async fn broker_trusting_algs(issuer: &str, client: (&str, &str), algorithms: &str) -> TestBroker {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mcp = listener.local_addr().unwrap();
     let server = token_broker::demo::mcp::serve_behind_gateway(listener).unwrap();
@@ -50,6 +55,7 @@ issuer = "{issuer}"
 clients = ["{}"]
 max_scopes = ["notes:read", "notes:write"]
 allow_insecure_http = true
+{algorithms}
 "#,
         config_text(),
         client.0
@@ -171,12 +177,45 @@ async fn call_tool(broker: &TestBroker, token: &str, tool: &str) -> Value {
 async fn an_oidc_provider_id_jag_buys_a_tool_call_through_the_gateway() {
     let rig = start_rig();
     let broker = broker_trusting(&rig.issuer, AT_BROKER).await;
+    id_jag_buys_a_tool_call(&rig, &broker, "RS256").await;
+}
+
+#[actix_web::test]
+async fn an_es512_id_jag_buys_a_tool_call_where_the_issuer_is_trusted_for_es512() {
+    let rig = start_es512_rig();
+    let broker = broker_trusting_algs(&rig.issuer, AT_BROKER, r#"algorithms = ["ES512"]"#).await;
+    id_jag_buys_a_tool_call(&rig, &broker, "ES512").await;
+    // Trusted for the default algorithms only, the issuer's ES512 ID-JAG is refused.
+    let strict = broker_trusting(&rig.issuer, AT_BROKER).await;
     let signed_in = sign_in_at_rig(&rig).await;
+    let (_, answer) = ask_rig_for_id_jag(
+        &rig,
+        &[
+            ("subject_token", signed_in["id_token"].as_str().unwrap()),
+            ("audience", &strict.url),
+            ("scope", "notes:read"),
+        ],
+    )
+    .await;
+    let (status, refused) =
+        present(&strict, AT_BROKER, answer["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"], "invalid_grant", "{refused}");
+    assert_eq!(
+        refused["error_description"],
+        "the assertion's signature algorithm is not allowed"
+    );
+}
+
+/// The user signs in at `rig`, its MCP client trades the ID token for an ID-JAG (signed
+/// with `alg`) for `broker`, the ID-JAG for an access token, and that for a tool call.
+async fn id_jag_buys_a_tool_call(rig: &Rig, broker: &TestBroker, alg: &str) {
+    let signed_in = sign_in_at_rig(rig).await;
     let id_token = signed_in["id_token"].as_str().unwrap();
     let mcp = broker.at("/mcp");
 
     let (status, answer) = ask_rig_for_id_jag(
-        &rig,
+        rig,
         &[
             ("subject_token", id_token),
             ("audience", &broker.url),
@@ -193,7 +232,7 @@ async fn an_oidc_provider_id_jag_buys_a_tool_call_through_the_gateway() {
     let id_jag = answer["access_token"].as_str().unwrap();
     let (header, claims) = jwt_parts(id_jag);
     assert_eq!(header["typ"], "oauth-id-jag+jwt");
-    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["alg"], alg);
     assert_eq!(claims["iss"], rig.issuer.as_str());
     assert_eq!(claims["aud"], broker.url.as_str());
     assert_eq!(claims["sub"], "alice");
@@ -202,18 +241,18 @@ async fn an_oidc_provider_id_jag_buys_a_tool_call_through_the_gateway() {
     assert_eq!(claims["email"], "alice@example.com");
 
     // The broker found the rig's keys through its discovery document.
-    let (status, token) = present(&broker, AT_BROKER, id_jag).await;
+    let (status, token) = present(broker, AT_BROKER, id_jag).await;
     assert_eq!(status, 200, "{token}");
     assert_eq!(token["scope"], "notes:read");
     let access = token["access_token"].as_str().unwrap();
-    let answer = call_tool(&broker, access, "whoami").await;
+    let answer = call_tool(broker, access, "whoami").await;
     let who = &answer["result"]["structuredContent"];
     assert_eq!(who["subject"], "alice", "{answer}");
     assert_eq!(who["client_id"], AT_BROKER.0, "{answer}");
     assert_eq!(who["scope"], "notes:read", "{answer}");
 
     // Spent: the same ID-JAG buys nothing more.
-    let (status, again) = present(&broker, AT_BROKER, id_jag).await;
+    let (status, again) = present(broker, AT_BROKER, id_jag).await;
     assert_eq!(
         (status, again["error"].as_str()),
         (400, Some("invalid_grant"))
