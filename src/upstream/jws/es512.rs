@@ -54,10 +54,13 @@ impl Es512 {
             URL_SAFE_NO_PAD.encode(header.to_string()),
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
-        let signature = self
-            .pair
-            .sign(&SystemRandom::new(), input.as_bytes())
-            .unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+        let signature = self.signature(input.as_bytes());
+        format!("{input}.{signature}")
+    }
+
+    /// The ES512 signature of `input` (a JWS's first two parts), base64url.
+    pub fn signature(&self, input: &[u8]) -> String {
+        let signature = self.pair.sign(&SystemRandom::new(), input).unwrap();
+        URL_SAFE_NO_PAD.encode(signature.as_ref())
     }
 }
