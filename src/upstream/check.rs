@@ -76,8 +76,13 @@ pub async fn check(config: &Config) -> Report {
         "jwks: {} signing key(s) [{}], {} skipped",
         keys.len(),
         keys.kids().join(", "),
-        keys.skipped
+        keys.skipped.len()
     ));
+    for skipped in &keys.skipped {
+        report.note(format!(
+            "jwks: key {skipped}: tokens it signs will be refused"
+        ));
+    }
     check_credentials(&http, config, &info, &keys, &mut report).await;
     report
 }

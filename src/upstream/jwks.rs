@@ -22,13 +22,30 @@ pub struct VerifyKey {
     pub algorithms: Vec<Alg>,
 }
 
+/// A published signing key the broker cannot use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub kid: Option<String>,
+    pub why: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kid {
+            Some(kid) => write!(f, "{kid}: {}", self.why),
+            None => write!(f, "(no kid): {}", self.why),
+        }
+    }
+}
+
 /// The usable keys of one JWKS.
 #[derive(Clone, Default)]
 pub struct KeySet {
     by_kid: HashMap<String, VerifyKey>,
     without_kid: Vec<VerifyKey>,
-    /// How many published keys were skipped, for logs.
-    pub skipped: usize,
+    /// The published keys that cannot verify anything, and why (encryption keys are
+    /// not among them: they are meant for something else).
+    pub skipped: Vec<Skipped>,
     /// The document as published (whether a `kid` is published at all, usable or
     /// not, decides whether a refetch can help).
     pub document: Value,
@@ -46,17 +63,22 @@ impl KeySet {
             ..Self::default()
         };
         for raw in keys {
-            match serde_json::from_value::<Jwk>(raw.clone())
-                .ok()
-                .and_then(|jwk| usable(&jwk, raw.get("alg").and_then(Value::as_str)))
-            {
-                Some(key) => match key.kid.clone() {
+            let named = raw.get("alg").and_then(Value::as_str);
+            let key = serde_json::from_value::<Jwk>(raw.clone())
+                .map_err(|_| Unusable::Other("not a JWK the broker reads".to_owned()))
+                .and_then(|jwk| usable(&jwk, named));
+            match key {
+                Ok(key) => match key.kid.clone() {
                     Some(kid) => {
                         set.by_kid.insert(kid, key);
                     }
                     None => set.without_kid.push(key),
                 },
-                None => set.skipped += 1,
+                Err(Unusable::Encryption) => {}
+                Err(Unusable::Other(why)) => set.skipped.push(Skipped {
+                    kid: raw.get("kid").and_then(Value::as_str).map(str::to_owned),
+                    why,
+                }),
             }
         }
         Ok(set)
@@ -98,12 +120,20 @@ impl KeySet {
     }
 }
 
+/// Why a published key is not used.
+enum Unusable {
+    /// `use: enc`: not a signing key at all.
+    Encryption,
+    Other(String),
+}
+
 /// The key `jwk` publishes, with what it may verify; `alg` is its `alg` member as
 /// published (jsonwebtoken reads names it does not know, ES512 among them, as unknown).
-fn usable(jwk: &Jwk, alg: Option<&str>) -> Option<VerifyKey> {
+fn usable(jwk: &Jwk, alg: Option<&str>) -> Result<VerifyKey, Unusable> {
     if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
-        return None;
+        return Err(Unusable::Encryption);
     }
+    let unusable = |why: String| Err(Unusable::Other(why));
     let by_type: Vec<Alg> = match &jwk.algorithm {
         AlgorithmParameters::RSA(_) => vec![
             Alg::RS256,
@@ -117,24 +147,34 @@ fn usable(jwk: &Jwk, alg: Option<&str>) -> Option<VerifyKey> {
             EllipticCurve::P256 => vec![Alg::ES256],
             EllipticCurve::P384 => vec![Alg::ES384],
             EllipticCurve::P521 => vec![Alg::ES512],
-            _ => return None,
+            ref other => return unusable(format!("EC curve {other:?} is not supported")),
         },
         AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
             vec![Alg::EdDSA]
         }
+        AlgorithmParameters::OctetKeyPair(okp) => {
+            return unusable(format!("OKP curve {:?} is not supported", okp.curve));
+        }
         // Symmetric keys are never accepted from a JWKS.
-        _ => return None,
+        AlgorithmParameters::OctetKey(_) => {
+            return unusable("a symmetric key, never accepted from a JWKS".to_owned());
+        }
+        _ => return unusable("its kty is not supported".to_owned()),
     };
     let algorithms = match alg {
         None => by_type,
-        Some(named) => {
-            let named: Alg = named.parse().ok()?;
-            by_type.contains(&named).then(|| vec![named])?
-        }
+        Some(named) => match named.parse::<Alg>() {
+            Ok(named) if by_type.contains(&named) => vec![named],
+            Ok(named) => return unusable(format!("its alg {named} does not fit its key type")),
+            Err(_) => return unusable(format!("its alg `{named}` is not one the broker verifies")),
+        },
     };
-    Some(VerifyKey {
+    let Some(key) = PublicKey::from_jwk(jwk) else {
+        return unusable("its key material is not valid".to_owned());
+    };
+    Ok(VerifyKey {
         kid: jwk.common.key_id.clone(),
-        key: PublicKey::from_jwk(jwk)?,
+        key,
         algorithms,
     })
 }
@@ -165,7 +205,15 @@ mod tests {
         ]});
         let set = KeySet::parse(&doc).unwrap();
         assert_eq!(set.kids(), ["ec"]);
-        assert_eq!(set.skipped, 3);
+        // The encryption key is meant for something else: not reported.
+        let skipped: Vec<String> = set.skipped.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            skipped,
+            [
+                "hmac: a symmetric key, never accepted from a JWKS",
+                "x: its kty is not supported"
+            ]
+        );
         assert_eq!(set.find(Some("ec")).unwrap().algorithms, [Alg::ES256]);
         assert!(set.find(Some("hmac")).is_none());
     }

@@ -232,9 +232,25 @@ impl Discovery {
                 tracing::info!(
                     issuer = %snapshot.info.issuer,
                     keys = snapshot.keys.len(),
-                    skipped = snapshot.keys.skipped,
+                    skipped = snapshot.keys.skipped.len(),
                     "upstream discovery refreshed"
                 );
+                // Once per change, not per refresh: a signing key the provider
+                // publishes and the broker cannot use fails every token it signs.
+                let before = self.shared.load_full();
+                let skipped = &snapshot.keys.skipped;
+                if !skipped.is_empty()
+                    && before
+                        .as_ref()
+                        .is_none_or(|before| before.keys.skipped != *skipped)
+                {
+                    let keys: Vec<String> = skipped.iter().map(ToString::to_string).collect();
+                    tracing::warn!(
+                        issuer = %snapshot.info.issuer,
+                        skipped = %keys.join("; "),
+                        "the provider publishes signing keys the broker cannot use: tokens they sign will be refused"
+                    );
+                }
                 self.metrics.discovery_refresh("ok");
                 let snapshot = Arc::new(snapshot);
                 self.shared.store(Some(snapshot.clone()));

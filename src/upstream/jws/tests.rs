@@ -103,19 +103,29 @@ fn p521_keys_that_cannot_be_used_are_skipped() {
     off_curve["y"] = json!(URL_SAFE_NO_PAD.encode(&y));
     let mut named_otherwise = jwk.clone();
     named_otherwise["alg"] = json!("ES256");
-    let mut encryption = jwk.clone();
-    encryption["use"] = json!("enc");
-    for bad in [
-        short("x"),
-        short("y"),
-        off_curve,
-        named_otherwise,
-        encryption,
+    let mut named_unknown = jwk.clone();
+    named_unknown["alg"] = json!("ES521");
+    for (bad, why) in [
+        (short("x"), "its key material is not valid"),
+        (short("y"), "its key material is not valid"),
+        (off_curve, "its key material is not valid"),
+        (named_otherwise, "its alg ES256 does not fit its key type"),
+        (
+            named_unknown,
+            "its alg `ES521` is not one the broker verifies",
+        ),
     ] {
         let set = KeySet::parse(&json!({"keys": [bad]})).unwrap();
         assert!(set.is_empty(), "{bad}");
-        assert_eq!(set.skipped, 1);
+        assert_eq!(set.skipped.len(), 1);
+        assert_eq!(set.skipped[0].why, why);
+        assert_eq!(set.skipped[0].kid.as_deref(), Some("k"));
     }
+    // An encryption key is meant for something else: not usable, not reported.
+    let mut encryption = jwk.clone();
+    encryption["use"] = json!("enc");
+    let set = KeySet::parse(&json!({"keys": [encryption]})).unwrap();
+    assert!(set.is_empty() && set.skipped.is_empty());
     // Without `alg`, the curve decides.
     let set = KeySet::parse(&json!({"keys": [jwk]})).unwrap();
     assert_eq!(set.find(Some("k")).unwrap().algorithms, [Alg::ES512]);
