@@ -63,10 +63,9 @@ impl KeySet {
             ..Self::default()
         };
         for raw in keys {
-            let named = raw.get("alg").and_then(Value::as_str);
             let key = serde_json::from_value::<Jwk>(raw.clone())
                 .map_err(|_| Unusable::Other("not a JWK the broker reads".to_owned()))
-                .and_then(|jwk| usable(&jwk, named));
+                .and_then(|jwk| usable(&jwk, raw));
             match key {
                 Ok(key) => match key.kid.clone() {
                     Some(kid) => {
@@ -127,9 +126,11 @@ enum Unusable {
     Other(String),
 }
 
-/// The key `jwk` publishes, with what it may verify; `alg` is its `alg` member as
-/// published (jsonwebtoken reads names it does not know, ES512 among them, as unknown).
-fn usable(jwk: &Jwk, alg: Option<&str>) -> Result<VerifyKey, Unusable> {
+/// The key `jwk` publishes, with what it may verify. `raw` is the JWK as published:
+/// jsonwebtoken reads names it does not know (ES512, curves, key types) as unknown.
+fn usable(jwk: &Jwk, raw: &Value) -> Result<VerifyKey, Unusable> {
+    let member = |name: &str| raw.get(name).and_then(Value::as_str);
+    let alg = member("alg");
     if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
         return Err(Unusable::Encryption);
     }
@@ -147,19 +148,19 @@ fn usable(jwk: &Jwk, alg: Option<&str>) -> Result<VerifyKey, Unusable> {
             EllipticCurve::P256 => vec![Alg::ES256],
             EllipticCurve::P384 => vec![Alg::ES384],
             EllipticCurve::P521 => vec![Alg::ES512],
-            ref other => return unusable(format!("EC curve {other:?} is not supported")),
+            _ => return unusable(not_supported(member("kty"), member("crv"))),
         },
         AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
             vec![Alg::EdDSA]
         }
-        AlgorithmParameters::OctetKeyPair(okp) => {
-            return unusable(format!("OKP curve {:?} is not supported", okp.curve));
+        AlgorithmParameters::OctetKeyPair(_) => {
+            return unusable(not_supported(member("kty"), member("crv")));
         }
         // Symmetric keys are never accepted from a JWKS.
         AlgorithmParameters::OctetKey(_) => {
             return unusable("a symmetric key, never accepted from a JWKS".to_owned());
         }
-        _ => return unusable("its kty is not supported".to_owned()),
+        _ => return unusable(not_supported(member("kty"), member("crv"))),
     };
     let algorithms = match alg {
         None => by_type,
@@ -177,6 +178,15 @@ fn usable(jwk: &Jwk, alg: Option<&str>) -> Result<VerifyKey, Unusable> {
         key,
         algorithms,
     })
+}
+
+/// The reason for a key of a type or curve the broker does not verify with.
+fn not_supported(kty: Option<&str>, crv: Option<&str>) -> String {
+    let kty = kty.unwrap_or("(none)");
+    match crv {
+        Some(crv) => format!("its key type {kty} with curve {crv} is not supported"),
+        None => format!("its key type {kty} is not supported"),
+    }
 }
 
 /// Fetches and parses the JWKS at `uri`.
@@ -211,7 +221,7 @@ mod tests {
             skipped,
             [
                 "hmac: a symmetric key, never accepted from a JWKS",
-                "x: its kty is not supported"
+                "x: its key type weird is not supported"
             ]
         );
         assert_eq!(set.find(Some("ec")).unwrap().algorithms, [Alg::ES256]);

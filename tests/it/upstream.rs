@@ -80,3 +80,72 @@ async fn an_unreachable_provider_is_reported() {
     assert!(!ok);
     assert!(out.contains("FAIL  discovery: cannot reach"), "{out}");
 }
+
+#[actix_web::test]
+async fn signing_keys_the_broker_cannot_use_are_named_with_why() {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    use serde_json::json;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let discovery = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/auth"),
+        "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+    });
+    let (x, y) = (
+        "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+    );
+    let jwks = json!({"keys": [
+        {"kty": "EC", "crv": "P-256", "kid": "good", "x": x, "y": y},
+        {"kty": "EC", "crv": "secp256k1", "kid": "k256", "x": x, "y": y},
+        {"kty": "EC", "crv": "P-256", "kid": "named-rs", "alg": "RS256", "x": x, "y": y},
+        {"kty": "RSA", "use": "enc", "kid": "enc", "n": "sXch", "e": "AQAB"},
+    ]});
+    let server = HttpServer::new(move || {
+        let (discovery, jwks) = (discovery.clone(), jwks.clone());
+        App::new()
+            .route(
+                "/.well-known/openid-configuration",
+                web::get().to(move || {
+                    let discovery = discovery.clone();
+                    async move { HttpResponse::Ok().json(discovery) }
+                }),
+            )
+            .route(
+                "/jwks",
+                web::get().to(move || {
+                    let jwks = jwks.clone();
+                    async move { HttpResponse::Ok().json(jwks) }
+                }),
+            )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let (_, out) = check(&issuer, "x").await;
+    assert!(
+        out.contains("ok    jwks: 1 signing key(s) [good], 2 skipped"),
+        "{out}"
+    );
+    for note in [
+        "jwks: key k256: its key type EC with curve secp256k1 is not supported: tokens it signs will be refused",
+        "jwks: key named-rs: its alg RS256 does not fit its key type: tokens it signs will be refused",
+    ] {
+        assert!(out.contains(note), "{note}: {out}");
+    }
+    assert!(
+        !out.contains("key enc"),
+        "an encryption key is not a problem: {out}"
+    );
+    handle.stop(false).await;
+}
