@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use crate::e2e_oidc_login::broker_token_from_provider_login;
-use crate::e2e_oidc_provider::{Rig, start_rig};
+use crate::e2e_oidc_provider::{Rig, rig_service_token, start_rig};
 use crate::support::{TestBroker, UPSTREAM_PLACEHOLDER, config_text, http};
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -89,29 +89,6 @@ async fn at_rig(rig: &Rig, form: &[(&str, &str)]) -> (u16, Value) {
         .await
         .unwrap();
     (response.status().as_u16(), response.json().await.unwrap())
-}
-
-/// A client-credentials access token of the rig for `client_id` (its secret is
-/// `<client_id>-secret`), for the broker's resource.
-async fn rig_service_token(rig: &Rig, client_id: &str, resource: &str, scope: &str) -> String {
-    let body: Value = http()
-        .post(format!("{}/token", rig.issuer))
-        .basic_auth(client_id, Some(format!("{client_id}-secret")))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("resource", resource),
-            ("scope", scope),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no token: {body}"))
-        .to_owned()
 }
 
 /// A token exchange straight at the rig as `token-broker`.

@@ -117,15 +117,21 @@ async fn check_upstream_verifies_an_es512_token() {
     check_upstream_passes(&start_es512_rig(), 2).await;
 }
 
-/// A client-credentials access token of `rig` for `resource`, signed with `alg`.
-async fn provider_token(rig: &Rig, resource: &str, alg: &str) -> String {
-    let token: Value = http()
+/// A client-credentials access token of the rig for `client_id` (its secret is
+/// `<client_id>-secret`), for the broker's resource.
+pub(crate) async fn rig_service_token(
+    rig: &Rig,
+    client_id: &str,
+    resource: &str,
+    scope: &str,
+) -> String {
+    let body: Value = http()
         .post(format!("{}/token", rig.issuer))
-        .basic_auth("token-broker", Some("token-broker-secret"))
+        .basic_auth(client_id, Some(format!("{client_id}-secret")))
         .form(&[
             ("grant_type", "client_credentials"),
             ("resource", resource),
-            ("scope", "notes:read"),
+            ("scope", scope),
         ])
         .send()
         .await
@@ -133,11 +139,17 @@ async fn provider_token(rig: &Rig, resource: &str, alg: &str) -> String {
         .json()
         .await
         .unwrap();
-    let access = token["access_token"]
+    body["access_token"]
         .as_str()
-        .unwrap_or_else(|| panic!("no token: {token}"));
-    assert_eq!(alg_of(access), alg);
-    access.to_owned()
+        .unwrap_or_else(|| panic!("no token: {body}"))
+        .to_owned()
+}
+
+/// The broker's own client-credentials token at `rig` for `resource`, signed with `alg`.
+async fn provider_token(rig: &Rig, resource: &str, alg: &str) -> String {
+    let access = rig_service_token(rig, "token-broker", resource, "notes:read").await;
+    assert_eq!(alg_of(&access), alg);
+    access
 }
 
 /// A broker in front of `rig` accepts `rig`'s `alg` access tokens for its resource,
