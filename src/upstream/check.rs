@@ -4,16 +4,13 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::UpstreamError;
 use super::discovery::{self, ProviderInfo};
 use super::http::UpstreamHttp;
 use super::jwks::{self, KeySet};
-use super::jws::{Alg, verified_claims};
+use super::jws::{HeaderError, read_header, verified_claims};
 use super::token::{self, ClientCredentials};
 use crate::config::Config;
 
@@ -128,25 +125,12 @@ async fn check_credentials(
 /// `Ok(None)` for a token that is not a JWT. Its signature, then its issuer: the
 /// broker judges time against its own clock when it verifies, not here.
 fn verify_signature(token: &str, keys: &KeySet, issuer: &str) -> Result<Option<String>, String> {
-    #[derive(Deserialize)]
-    struct Header {
-        alg: String,
-        kid: Option<String>,
-    }
-    let header = token
-        .split('.')
-        .next()
-        .and_then(|part| URL_SAFE_NO_PAD.decode(part).ok())
-        .and_then(|bytes| serde_json::from_slice::<Header>(&bytes).ok());
-    let Some(header) = header.filter(|_| token.split('.').count() == 3) else {
-        return Ok(None);
+    let header = match read_header(token) {
+        Ok(header) => header,
+        Err(HeaderError::Malformed(_)) => return Ok(None),
+        Err(HeaderError::Algorithm(why)) => return Err(why),
     };
-    let alg: Alg = header.alg.parse().map_err(|_| {
-        format!(
-            "alg {} is not an asymmetric algorithm the broker verifies",
-            header.alg
-        )
-    })?;
+    let alg = header.alg;
     let key = keys
         .find(header.kid.as_deref())
         .ok_or_else(|| format!("no published key has kid {:?}", header.kid))?;

@@ -4,10 +4,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::super::rejection::Rejection;
-use crate::upstream::jws::Alg;
+use crate::upstream::jws::{self, HeaderError};
 
 /// Whether `token` has a JWS's three dot-separated parts (else it is an API key or an
 /// opaque token). memchr: a token is a kilobyte, and this runs on every request.
@@ -33,35 +32,12 @@ pub(in crate::tokens) fn unverified_issuer(token: &str) -> Option<String> {
 }
 
 /// The parts of a JWS header verification looks at.
-#[derive(Debug, PartialEq, Eq)]
-pub(in crate::tokens) struct JwtHeader {
-    pub(in crate::tokens) alg: Alg,
-    pub(in crate::tokens) kid: Option<String>,
-    pub(in crate::tokens) typ: Option<String>,
-}
+pub(in crate::tokens) use crate::upstream::jws::Header as JwtHeader;
 
-/// Reads `alg`, `kid` and `typ` from a compact JWS without trusting anything else in it.
+/// [`jws::read_header`](crate::upstream::jws::read_header) with the verifier's reasons.
 pub(in crate::tokens) fn read_header(token: &str) -> Result<JwtHeader, Rejection> {
-    let mut parts = token.split('.');
-    let (Some(header), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(Rejection::Malformed);
-    };
-    let bytes = URL_SAFE_NO_PAD
-        .decode(header)
-        .map_err(|_| Rejection::Malformed)?;
-    let header: Value = serde_json::from_slice(&bytes).map_err(|_| Rejection::Malformed)?;
-    let alg = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .ok_or(Rejection::Malformed)?;
-    // `none`, an HMAC or an unknown name.
-    let alg: Alg = alg.parse().map_err(|_| Rejection::AlgNotAllowed)?;
-    let text = |name: &str| header.get(name).and_then(Value::as_str).map(String::from);
-    Ok(JwtHeader {
-        alg,
-        kid: text("kid"),
-        typ: text("typ"),
+    jws::read_header(token).map_err(|e| match e {
+        HeaderError::Malformed(_) => Rejection::Malformed,
+        HeaderError::Algorithm(_) => Rejection::AlgNotAllowed,
     })
 }

@@ -4,6 +4,8 @@
 
 use openidconnect::ClaimsVerificationError;
 
+use crate::upstream::jws::HeaderError;
+
 /// Why an ID token was refused. The texts are for operators' logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdTokenError {
@@ -36,6 +38,15 @@ pub enum IdTokenError {
     AccessTokenHash(String),
     #[error("the ID token failed validation: {0}")]
     Invalid(String),
+}
+
+impl From<HeaderError> for IdTokenError {
+    fn from(error: HeaderError) -> Self {
+        match error {
+            HeaderError::Malformed(why) => Self::Malformed(why.to_owned()),
+            HeaderError::Algorithm(why) => Self::Algorithm(why),
+        }
+    }
 }
 
 impl IdTokenError {

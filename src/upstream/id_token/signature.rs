@@ -8,12 +8,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::Value;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use super::IdTokenError;
 use crate::upstream::jwks::KeySet;
-use crate::upstream::jws::Alg;
+use crate::upstream::jws::{Alg, Header, read_header};
 
 /// The provider's advertised algorithms (`id_token_signing_alg_values_supported`)
 /// that are asymmetric and known; all of those when it advertises none (the RFC 8414
@@ -32,47 +31,12 @@ pub fn allowed_algs(advertised: &[String]) -> Vec<Alg> {
         .collect()
 }
 
-/// What the header says, trusted for nothing but the choice of key.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) struct Header {
-    pub(super) alg: Alg,
-    pub(super) kid: Option<String>,
-}
-
-/// Reads `alg` and `kid` from a compact JWS of exactly three parts.
-pub(super) fn read_header(token: &str) -> Result<Header, IdTokenError> {
-    let malformed = |why: &str| IdTokenError::Malformed(why.to_owned());
-    let mut parts = token.split('.');
-    let (Some(header), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(malformed("not three dot-separated parts"));
-    };
-    let bytes = URL_SAFE_NO_PAD
-        .decode(header)
-        .map_err(|_| malformed("the header is not base64url"))?;
-    let header: Value =
-        serde_json::from_slice(&bytes).map_err(|_| malformed("the header is not JSON"))?;
-    let alg = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .ok_or_else(|| malformed("the header has no alg"))?;
-    if alg == "none" {
-        return Err(IdTokenError::Algorithm("the token is unsigned".to_owned()));
-    }
-    let alg: Alg = alg.parse().map_err(|_| {
-        IdTokenError::Algorithm(format!("`{alg}` is not a known asymmetric algorithm"))
-    })?;
-    let kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);
-    Ok(Header { alg, kid })
-}
-
 /// Checks the signature of `token` with the key its `kid` names in `keys`, for an
 /// algorithm in `allowed` that the key may sign with; the algorithm, once it holds.
 /// [`IdTokenError::UnknownKey`] when no usable key has that `kid` (the caller may
 /// refetch the JWKS once).
 pub(super) fn verify(keys: &KeySet, allowed: &[Alg], token: &str) -> Result<Alg, IdTokenError> {
-    let Header { alg, kid } = read_header(token)?;
+    let Header { alg, kid, .. } = read_header(token).map_err(IdTokenError::from)?;
     if !allowed.contains(&alg) {
         return Err(IdTokenError::Algorithm(format!(
             "{alg} is not one of the provider's asymmetric ID token algorithms"
