@@ -26,6 +26,8 @@
 #   MEMORY_WRAP=""   a command the memory part's broker runs under, e.g.
 #                    "heaptrack -o /tmp/broker" (RSS then includes the tool's own)
 #   BUILD=1 (0: use the existing target/release/token-broker)  BIN=…  KEEP=0
+#   FLOOR=0          1: also the floor cases (`/floor/*`), which only the scratch build
+#                    of `benches/floor.sh` serves: run that script, not this knob
 #   PERF=0           1: `perf record -e cpu-clock` samples the broker through each
 #                    case's first timed run, kept as $work/perf.<case> (implies KEEP=1;
 #                    read with `perf report -i …`): where the real CPU goes, kernel too;
@@ -47,6 +49,7 @@ WARMUP_REQUESTS=${WARMUP_REQUESTS:-300}
 BUILD=${BUILD:-1}
 KEEP=${KEEP:-0}
 PERF=${PERF:-0}
+FLOOR=${FLOOR:-0}
 (( PERF == 0 )) || KEEP=1
 run=()
 
@@ -243,6 +246,7 @@ if part cpu || part instr || part syscalls; then
   # request is the hop's, not the wake-ups a slow server's pace forces on it.
   bash "$repo/scripts/ensure-nginx.sh" >&2 || die "nginx is required (scripts/ensure-nginx.sh)"
   fast_port=$(free_port)
+  export TOKEN_BROKER_FLOOR_UPSTREAM="http://127.0.0.1:$fast_port/mcp"
   mkdir -p "$work/nginx"
   cat >"$work/nginx/nginx.conf" <<NGINX
 daemon off;
@@ -314,6 +318,9 @@ $(gateway /gwf "http://127.0.0.1:$fast_port/mcp")" >"$work/cpu.toml"
   caller_basic="Authorization: Basic $(printf '%s:%s' "$caller" "$caller_secret" | base64 -w0)"
   call_body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"n":1}}}'
   cases=(healthz healthz_token verify exchange gateway gateway_fast)
+  # The floors (benches/floor.sh) each beside its case.
+  (( ! FLOOR )) || cases=(healthz healthz_token floor_verify_token floor_verify verify
+    floor_exchange exchange floor_hop floor_gateway gateway_fast)
   declare -A LABEL=(
     [healthz]="GET /healthz"
     [healthz_token]="GET /healthz, verify's headers"
@@ -321,8 +328,15 @@ $(gateway /gwf "http://127.0.0.1:$fast_port/mcp")" >"$work/cpu.toml"
     [exchange]="token exchange, cache hit"
     [gateway]="gateway tools/call (Python server)"
     [gateway_fast]="gateway tools/call (nginx answer)"
+    [floor_verify_token]="floor: verify, keyed by the token"
+    [floor_verify]="floor: verify, keyed by its SHA-256"
+    [floor_exchange]="floor: exchange hit"
+    [floor_hop]="floor: hop, no check"
+    [floor_gateway]="floor: gateway, SHA-256 lookup + hop"
   )
-  declare -A TARGET=([verify]=1.25 [exchange]=1.6 [gateway]=3 [gateway_fast]=3)
+  declare -A TARGET=([verify]=1.25 [exchange]=1.6 [gateway]=3 [gateway_fast]=3
+    [floor_verify_token]=1.25 [floor_verify]=1.25 [floor_exchange]=1.6 [floor_hop]=3
+    [floor_gateway]=3)
 fi
 
 if part cpu; then
@@ -340,6 +354,15 @@ if part cpu; then
         -H 'Accept: application/json, text/event-stream' -d "$call_body" "$broker/gw" | grep -Eq '"isError": *false' ;;
       gateway_fast) curl -sf -H "Authorization: Bearer $gwf_token" -H 'Content-Type: application/json' \
         -H 'Accept: application/json, text/event-stream' -d "$call_body" "$broker/gwf" | grep -Eq '"isError": *false' ;;
+      floor_verify) curl -sf -H "X-Original-URI: /mcp" -H "Authorization: Bearer $verify_token" \
+        "$broker/floor/verify" >/dev/null ;;
+      floor_verify_token) curl -sf -H "X-Original-URI: /mcp" -H "Authorization: Bearer $verify_token" \
+        "$broker/floor/verify-token" >/dev/null ;;
+      floor_exchange) curl -sf -H "$caller_basic" --data-raw "$exchange_form" "$broker/floor/exchange" |
+        grep -q access_token ;;
+      floor_hop) curl -sf -d "$call_body" "$broker/floor/hop" | grep -Eq '"isError": *false' ;;
+      floor_gateway) curl -sf -H "Authorization: Bearer $gwf_token" -d "$call_body" \
+        "$broker/floor/gateway" | grep -Eq '"isError": *false' ;;
     esac || die "the $c request failed (see $work/broker.err)"
   done
   cat >"$work/jsonrpc.lua" <<LUA
@@ -360,6 +383,14 @@ LUA
       exchange) BENCH_BODY=$exchange_form run_wrk "$2" "$3" "$broker/oauth/token" -H "$caller_basic" ;;
       gateway) run_wrk "$2" "$3" "$broker/gw" -s "$work/jsonrpc.lua" -H "Authorization: Bearer $gw_token" ;;
       gateway_fast) run_wrk "$2" "$3" "$broker/gwf" -s "$work/jsonrpc.lua" -H "Authorization: Bearer $gwf_token" ;;
+      floor_verify) run_wrk "$2" "$3" "$broker/floor/verify" -H "X-Original-URI: /mcp" \
+        -H "Authorization: Bearer $verify_token" ;;
+      floor_verify_token) run_wrk "$2" "$3" "$broker/floor/verify-token" -H "X-Original-URI: /mcp" \
+        -H "Authorization: Bearer $verify_token" ;;
+      floor_exchange) BENCH_BODY=$exchange_form run_wrk "$2" "$3" "$broker/floor/exchange" -H "$caller_basic" ;;
+      floor_hop) run_wrk "$2" "$3" "$broker/floor/hop" -s "$work/jsonrpc.lua" ;;
+      floor_gateway) run_wrk "$2" "$3" "$broker/floor/gateway" -s "$work/jsonrpc.lua" \
+        -H "Authorization: Bearer $gwf_token" ;;
     esac
   }
   declare -A REQ TICKS
@@ -367,7 +398,7 @@ LUA
   for round in $(seq "$ROUNDS"); do
     log "cpu round $round/$ROUNDS: ${cases[*]}, ${DURATION}s each"
     order=("${cases[@]}")
-    (( round % 2 )) || order=(gateway_fast gateway exchange verify healthz_token healthz)
+    (( round % 2 )) || order=($(printf '%s\n' "${cases[@]}" | tac))
     for c in "${order[@]}"; do
       sampler=
       if (( PERF && round == 1 )); then
