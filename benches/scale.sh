@@ -316,15 +316,23 @@ $(gateway /gwf "http://127.0.0.1:$fast_port/mcp")" >"$work/cpu.toml"
   exchange_form+="&subject_token_type=$(urlencode urn:ietf:params:oauth:token-type:access_token)"
   exchange_form+="&audience=$(urlencode "$audience")&subject_token=$subject"
   caller_basic="Authorization: Basic $(printf '%s:%s' "$caller" "$caller_secret" | base64 -w0)"
+  # A token the broker issued (a machine client's grant), as MCP clients present: its
+  # verification also reads the grant's standing. Minted after each broker starts (the
+  # memory store's signing key is the process's own).
+  broker_token() {
+    curl -sf -H "$machine_basic" --data-raw "$grant_body&resource=$(urlencode "$broker/mcp")" \
+      "$broker/oauth/token" | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
+  }
   call_body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"n":1}}}'
-  cases=(healthz healthz_token verify exchange gateway gateway_fast)
+  cases=(healthz healthz_token verify verify_grant exchange gateway gateway_fast)
   # The floors (benches/floor.sh) each beside its case.
   (( ! FLOOR )) || cases=(healthz healthz_token floor_verify_token floor_verify verify
-    floor_exchange exchange floor_hop floor_gateway gateway_fast)
+    verify_grant floor_exchange exchange floor_hop floor_gateway gateway_fast)
   declare -A LABEL=(
     [healthz]="GET /healthz"
     [healthz_token]="GET /healthz, verify's headers"
     [verify]="GET /auth/verify, repeated token"
+    [verify_grant]="GET /auth/verify, broker's token"
     [exchange]="token exchange, cache hit"
     [gateway]="gateway tools/call (Python server)"
     [gateway_fast]="gateway tools/call (nginx answer)"
@@ -334,20 +342,24 @@ $(gateway /gwf "http://127.0.0.1:$fast_port/mcp")" >"$work/cpu.toml"
     [floor_hop]="floor: hop, no check"
     [floor_gateway]="floor: gateway, SHA-256 lookup + hop"
   )
-  declare -A TARGET=([verify]=1.25 [exchange]=1.6 [gateway]=3 [gateway_fast]=3
+  declare -A TARGET=([verify]=1.25 [verify_grant]=1.25 [exchange]=1.6 [gateway]=3 [gateway_fast]=3
     [floor_verify_token]=1.25 [floor_verify]=1.25 [floor_exchange]=1.6 [floor_hop]=3
     [floor_gateway]=3)
 fi
 
 if part cpu; then
   start_broker "$work/cpu.toml" "$broker"
-  log "broker for the CPU cases at $broker (MCP server on $mcp_port)"
+  grant_token=$(broker_token) || die "no token from the broker (see $work/broker.err)"
+  log "broker for the CPU cases at $broker (MCP server on $mcp_port); tokens: the IdP's" \
+    "${#verify_token} bytes, the broker's ${#grant_token}"
   for c in "${cases[@]}"; do
     case $c in
       healthz) curl -sf "$broker/healthz" >/dev/null ;;
       healthz_token) curl -sf -H "X-Original-URI: /mcp" -H "Authorization: Bearer $verify_token" \
         "$broker/healthz" >/dev/null ;;
       verify) curl -sf -H "X-Original-URI: /mcp" -H "Authorization: Bearer $verify_token" \
+        "$broker/auth/verify" >/dev/null ;;
+      verify_grant) curl -sf -H "X-Original-URI: /mcp" -H "Authorization: Bearer $grant_token" \
         "$broker/auth/verify" >/dev/null ;;
       exchange) curl -sf -H "$caller_basic" --data-raw "$exchange_form" "$broker/oauth/token" >/dev/null ;;
       gateway) curl -sf -H "Authorization: Bearer $gw_token" -H 'Content-Type: application/json' \
@@ -380,6 +392,8 @@ LUA
         -H "Authorization: Bearer $verify_token" ;;
       verify) run_wrk "$2" "$3" "$broker/auth/verify" -H "X-Original-URI: /mcp" \
         -H "Authorization: Bearer $verify_token" ;;
+      verify_grant) run_wrk "$2" "$3" "$broker/auth/verify" -H "X-Original-URI: /mcp" \
+        -H "Authorization: Bearer $grant_token" ;;
       exchange) BENCH_BODY=$exchange_form run_wrk "$2" "$3" "$broker/oauth/token" -H "$caller_basic" ;;
       gateway) run_wrk "$2" "$3" "$broker/gw" -s "$work/jsonrpc.lua" -H "Authorization: Bearer $gw_token" ;;
       gateway_fast) run_wrk "$2" "$3" "$broker/gwf" -s "$work/jsonrpc.lua" -H "Authorization: Bearer $gwf_token" ;;
@@ -432,9 +446,9 @@ fi
 
 # instr NAME N: N requests of case NAME, one after another over one connection.
 send_case() {
-  python3 - "$port" "$1" "$2" "$verify_token" "$gw_token" "$exchange_form" "$caller_basic" "$call_body" "$gwf_token" <<'PY'
+  python3 - "$port" "$1" "$2" "$verify_token" "$gw_token" "$exchange_form" "$caller_basic" "$call_body" "$gwf_token" "$grant_token" <<'PY'
 import http.client, sys
-port, case, n, verify_token, gw_token, form, basic, body, gwf_token = sys.argv[1:]
+port, case, n, verify_token, gw_token, form, basic, body, gwf_token, grant_token = sys.argv[1:]
 conn = http.client.HTTPConnection("127.0.0.1", int(port))
 name, _, value = basic.partition(": ")
 requests = {
@@ -443,6 +457,8 @@ requests = {
                       {"X-Original-URI": "/mcp", "Authorization": "Bearer " + verify_token}),
     "verify": ("GET", "/auth/verify", None,
                {"X-Original-URI": "/mcp", "Authorization": "Bearer " + verify_token}),
+    "verify_grant": ("GET", "/auth/verify", None,
+                     {"X-Original-URI": "/mcp", "Authorization": "Bearer " + grant_token}),
     "exchange": ("POST", "/oauth/token", form,
                  {"Content-Type": "application/x-www-form-urlencoded", name: value}),
     "gateway": ("POST", "/gw", body,
@@ -463,6 +479,7 @@ PY
 }
 if part instr; then
   start_under_callgrind "$work/cpu.toml" "$broker"
+  grant_token=$(broker_token) || die "no token from the broker (see $work/broker.err)"
   log "broker under callgrind: $REQUESTS requests of each case after $WARMUP_REQUESTS"
   declare -A INSTR
   for c in "${cases[@]}"; do
@@ -483,6 +500,7 @@ fi
 if part syscalls; then
   command -v strace >/dev/null 2>&1 || die "strace is required (Debian: strace)"
   start_broker "$work/cpu.toml" "$broker"
+  grant_token=$(broker_token) || die "no token from the broker (see $work/broker.err)"
   log "broker's system calls: $REQUESTS requests of each case after $WARMUP_REQUESTS"
   echo
   echo "system calls per request (strace -c -f on the broker, $REQUESTS sequential requests over" \
