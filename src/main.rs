@@ -21,6 +21,10 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::CheckConfig { config } => match load(&config) {
             Ok(config) => {
+                if let Err(error) = store_environment(&config) {
+                    eprintln!("{error}");
+                    return ExitCode::FAILURE;
+                }
                 println!("ok");
                 for line in config::where_state_lives(&config) {
                     println!("{line}");
@@ -239,6 +243,17 @@ fn dev_idp(listen: std::net::SocketAddr, path: Option<&std::path::Path>) -> Exit
             eprintln!("{error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What the store needs from the machine rather than from the file: a `rediss://`
+/// store's client reads the system's CA store on every connection.
+fn store_environment(config: &Config) -> Result<(), String> {
+    match &config.store.backend {
+        config::StoreBackend::Redis { tls: Some(_), .. } => {
+            token_broker::store::system_roots_readable().map_err(|error| format!("store: {error}"))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -42,7 +42,7 @@ pub use memory::{MemoryLoginState, MemoryRateLimits, MemoryRecentClients, Memory
 pub use peers::Peers;
 pub use rate_limits::{RateDecision, RateLimits};
 pub use recent_clients::RecentClients;
-pub use redis::{RedisPeers, RedisStore};
+pub use redis::{RedisPeers, RedisStore, system_roots_readable};
 pub use refresh_lock::RefreshLock;
 pub use seal::{SealError, Sealer};
 pub use signing_keys::StoredSigningKey;

@@ -38,10 +38,16 @@ async fn replicas_on_a_tls_redis_act_as_one_broker() {
 
 /// Runs `serve` on `config`; its exit code and output once it exits (bounded).
 fn serve_until_exit(config: &str) -> (Option<i32>, String) {
+    serve_until_exit_with(config, &[])
+}
+
+/// [`serve_until_exit`] with `env` set for the broker.
+fn serve_until_exit_with(config: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broker.toml");
     std::fs::write(&path, config).unwrap();
     let mut child: Child = binary()
+        .envs(env.iter().copied())
         .arg("serve")
         .arg("--config")
         .arg(&path)
@@ -111,4 +117,48 @@ fn serve_refuses_a_rediss_url_on_a_plain_text_port() {
     assert!(stderr.contains("answers plain-text Redis"), "{stderr}");
     assert!(stderr.contains("tls-port"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// The redis client reads the system's CA store on every TLS connection, even with
+/// `store.tls.ca` set, and fails the connection when it cannot: `serve` refuses to
+/// start naming that, instead of running with a store that never connects, and
+/// `check-config` says the same before a deployment.
+#[test]
+fn a_system_ca_store_the_redis_client_cannot_read_is_reported() {
+    let redis = RedisServer::start_tls(true);
+    let base = replica_config("http://127.0.0.1:9", "http://127.0.0.1:9", &redis.url());
+    let config = format!("{base}\n{}", redis.store_tls_section());
+    let missing = [("SSL_CERT_FILE", "/nonexistent/ca.pem")];
+    let (code, stderr) = serve_until_exit_with(&config, &missing);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot open the store"), "{stderr}");
+    let named = |text: &str| {
+        text.contains("the system's CA certificates cannot be read")
+            && text.contains("/nonexistent/ca.pem")
+            && text.contains("SSL_CERT_FILE")
+    };
+    assert!(named(&stderr), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broker.toml");
+    std::fs::write(&path, &config).unwrap();
+    let check = |env: &[(&str, &str)]| {
+        binary()
+            .envs(env.iter().copied())
+            .arg("check-config")
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let refused = check(&missing);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(named(&stderr), "{stderr}");
+    assert!(refused.stdout.is_empty(), "no `ok`");
+    // The same file with the machine's own store is fine.
+    let passed = check(&[]);
+    assert!(passed.status.success(), "{passed:?}");
+    assert!(String::from_utf8_lossy(&passed.stdout).starts_with("ok"));
 }

@@ -6,7 +6,8 @@
 //! when Redis is there and refuses it: a TLS handshake that fails (wrong CA, a
 //! client certificate Redis requires and did not get, a plain-text port behind a
 //! `rediss://` url) or credentials Redis rejects are configuration errors, reported
-//! at start-up instead of as 503s forever. Nothing ever falls back to plain text.
+//! at start-up instead of as 503s forever, as is a system CA store the Redis client
+//! cannot read. Nothing ever falls back to plain text.
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub fn client(
     let Some(tls) = tls else {
         return Client::open(info).map_err(unusable);
     };
+    system_roots_readable()?;
     let certificates = TlsCertificates {
         client_tls: tls.client.as_ref().map(|identity| ClientTlsConfig {
             client_cert: identity.cert.expose().as_bytes().to_vec(),
@@ -56,6 +58,23 @@ pub fn client(
     };
     Client::build_with_tls(info, certificates)
         .map_err(|e| StoreError::Unavailable(format!("store.tls is not usable: {e}")))
+}
+
+/// The redis crate reads the system's CA store for every TLS connection, even when
+/// `store.tls.ca` replaces those roots, and fails the connection when any of it cannot
+/// be read (`SSL_CERT_FILE` naming a missing file, an unreadable `SSL_CERT_DIR`). The
+/// store would then never connect, with nothing wrong in its own configuration: read
+/// the same store once here (and in `check-config`), and refuse to start naming what
+/// to fix.
+pub fn system_roots_readable() -> Result<(), StoreError> {
+    match rustls_native_certs::load_native_certs().errors.first() {
+        None => Ok(()),
+        Some(error) => Err(StoreError::Unavailable(format!(
+            "the system's CA certificates cannot be read ({error}); the redis client reads them \
+             on every TLS connection, even with store.tls.ca set: fix or unset SSL_CERT_FILE \
+             and SSL_CERT_DIR"
+        ))),
+    }
 }
 
 /// Connects once and sends `PING`, waiting at most a few seconds. `Ok` when Redis

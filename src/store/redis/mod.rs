@@ -55,7 +55,7 @@ use ::redis::Client;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use async_trait::async_trait;
 
-pub use self::connect::client;
+pub use self::connect::{client, system_roots_readable};
 pub use self::peers::RedisPeers;
 
 use self::keys::Keys;
