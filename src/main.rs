@@ -19,10 +19,10 @@ const EXIT_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::CheckConfig { config } => match load(&config) {
+        Command::CheckConfig { config: path } => match load(&path) {
             Ok(config) => {
                 if let Err(error) = store_environment(&config) {
-                    eprintln!("{error}");
+                    eprintln!("{}: {error}", path.display());
                     return ExitCode::FAILURE;
                 }
                 println!("ok");
@@ -248,10 +248,10 @@ fn dev_idp(listen: std::net::SocketAddr, path: Option<&std::path::Path>) -> Exit
 
 /// What the store needs from the machine rather than from the file: a `rediss://`
 /// store's client reads the system's CA store on every connection.
-fn store_environment(config: &Config) -> Result<(), String> {
+fn store_environment(config: &Config) -> Result<(), token_broker::store::StoreError> {
     match &config.store.backend {
         config::StoreBackend::Redis { tls: Some(_), .. } => {
-            token_broker::store::system_roots_readable().map_err(|error| format!("store: {error}"))
+            token_broker::store::system_roots_readable()
         }
         _ => Ok(()),
     }
