@@ -11,7 +11,8 @@
 # that exists, so only this crate is compiled); the broker's own build is untouched.
 # Informational, like scale.sh: exit 0 whatever the figures.
 #
-# Usage: bash benches/floor.sh   (knobs: scale.sh's DURATION, ROUNDS, PERF, …)
+# Usage: bash benches/floor.sh   (knobs: scale.sh's DURATION, ROUNDS, PERF, …; PARTS=cpu
+#        by default, "cpu instr" adds the instructions per request under callgrind)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,4 +47,4 @@ log "cargo build --release (scratch copy with /floor/*)"
 (cd "$scratch" && CARGO_TARGET_DIR=$target cargo build --release --quiet >&2) ||
   die "the scratch build failed"
 
-BUILD=0 BIN=$target/release/token-broker FLOOR=1 PARTS=cpu bash "$repo/benches/scale.sh"
+BUILD=0 BIN=$target/release/token-broker FLOOR=1 PARTS=${PARTS:-cpu} bash "$repo/benches/scale.sh"

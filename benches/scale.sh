@@ -467,6 +467,16 @@ requests = {
     "gateway_fast": ("POST", "/gwf", body,
                      {"Authorization": "Bearer " + gwf_token, "Content-Type": "application/json",
                       "Accept": "application/json, text/event-stream"}),
+    # The floors (benches/floor.sh): only its scratch build serves them.
+    "floor_verify": ("GET", "/floor/verify", None,
+                     {"X-Original-URI": "/mcp", "Authorization": "Bearer " + verify_token}),
+    "floor_verify_token": ("GET", "/floor/verify-token", None,
+                           {"X-Original-URI": "/mcp", "Authorization": "Bearer " + verify_token}),
+    "floor_exchange": ("POST", "/floor/exchange", form,
+                       {"Content-Type": "application/x-www-form-urlencoded", name: value}),
+    "floor_hop": ("POST", "/floor/hop", body, {"Content-Type": "application/json"}),
+    "floor_gateway": ("POST", "/floor/gateway", body,
+                      {"Authorization": "Bearer " + gwf_token, "Content-Type": "application/json"}),
 }
 method, path, data, headers = requests[case]
 for _ in range(int(n)):
