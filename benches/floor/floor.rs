@@ -10,7 +10,8 @@
 //!
 //! - `GET /floor/verify`: the bearer token's SHA-256 (as the verified-token cache's
 //!   key) looked up in a per-worker map, and the six `X-Auth-*` headers of a 200 from
-//!   values built once: what forward-auth must do for a cached token, and nothing else.
+//!   values built once: the part of any forward-auth answer for a cached token that
+//!   comes before its checks (the original URI, the resource, the token's times).
 //! - `GET /floor/verify-token`: the same keyed by the token itself (no digest).
 //! - `POST /floor/exchange`: the form read by the broker's own extractor, Basic
 //!   credentials read and the secret's digest compared, the subject token's digest
