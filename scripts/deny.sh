@@ -17,7 +17,15 @@ date="$(sed -n 's/^date = "\(.*\)"$/\1/p' "$snapshot/SNAPSHOT")"
 dbs=target/advisory-dbs
 db="$dbs/advisory-db-3157b0e258782691"
 rm -rf "$db"
-mkdir -p "$db/.git"
+# A repository of its own (empty: no commit), so that git run inside it (cargo-deny
+# run by hand, online, fetches and resets its database) stops here: a bare `.git`
+# directory is not a repository to git, which would walk up to this checkout and
+# reset it, uncommitted work and all.
+git init --quiet "$db"
+[[ "$(git -C "$db" rev-parse --show-toplevel)" == "$(cd "$db" && pwd -P)" ]] || {
+  echo "deny: git in $db reaches another repository; refusing to lay the snapshot out there" >&2
+  exit 1
+}
 cp -R "$snapshot/crates" "$db/crates"
 touch -d "$date" "$db/.git/FETCH_HEAD"
 
