@@ -35,6 +35,14 @@ impl Alg {
         Alg::EdDSA,
     ];
 
+    /// RSASSA (PKCS#1 v1.5 or PSS): what an RSA key verifies.
+    pub fn is_rsa(self) -> bool {
+        matches!(
+            self,
+            Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512
+        )
+    }
+
     /// Its `alg` name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -77,6 +85,16 @@ impl FromStr for Alg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_rsa_key_verifies_the_rs_and_ps_families_only() {
+        let rsa: Vec<&str> = Alg::ALL
+            .into_iter()
+            .filter(|a| a.is_rsa())
+            .map(Alg::as_str)
+            .collect();
+        assert_eq!(rsa, ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]);
+    }
 
     #[test]
     fn names_round_trip_and_nothing_symmetric_or_unsigned_parses() {

@@ -136,14 +136,7 @@ fn usable(jwk: &Jwk, raw: &Value) -> Result<VerifyKey, Unusable> {
     }
     let unusable = |why: String| Err(Unusable::Other(why));
     let by_type: Vec<Alg> = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => vec![
-            Alg::RS256,
-            Alg::RS384,
-            Alg::RS512,
-            Alg::PS256,
-            Alg::PS384,
-            Alg::PS512,
-        ],
+        AlgorithmParameters::RSA(_) => Alg::ALL.into_iter().filter(|a| a.is_rsa()).collect(),
         AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
             vec![Alg::ES256]
         }
