@@ -14,7 +14,8 @@ use serde_json::Value;
 use token_broker::server;
 
 use crate::support::{
-    UPSTREAM_PLACEHOLDER, broker_config_file, config_text, http, load, run_binary,
+    UPSTREAM_PLACEHOLDER, broker_config_file, client_credentials, config_text, http, load,
+    run_binary,
 };
 
 /// The oidc-provider process; killed on drop.
@@ -125,24 +126,9 @@ pub(crate) async fn rig_service_token(
     resource: &str,
     scope: &str,
 ) -> String {
-    let body: Value = http()
-        .post(format!("{}/token", rig.issuer))
-        .basic_auth(client_id, Some(format!("{client_id}-secret")))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("resource", resource),
-            ("scope", scope),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no token: {body}"))
-        .to_owned()
+    let token_url = format!("{}/token", rig.issuer);
+    let secret = format!("{client_id}-secret");
+    client_credentials(&token_url, client_id, &secret, resource, scope).await
 }
 
 /// The broker's own client-credentials token at `rig` for `resource`, signed with `alg`.

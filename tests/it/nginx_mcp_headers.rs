@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::nginx::{Example, Stack, all};
-use crate::support::{config_text, http};
+use crate::support::{client_credentials, config_text, http};
 
 const RESOURCE: &str = "http://127.0.0.1:9/mcp";
 const METADATA: &str = "http://127.0.0.1:9/.well-known/oauth-protected-resource/mcp";
@@ -35,21 +35,8 @@ tools = ["notes_read", "health"]
 
 /// A client-credentials token from the dev IdP for `client`, with `scope`.
 async fn token(stack: &Stack, client: &str, secret: &str, scope: &str) -> String {
-    let body: Value = http()
-        .post(format!("{}/token", stack.broker.idp.url))
-        .basic_auth(client, Some(secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("resource", RESOURCE),
-            ("scope", scope),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
+    let token_url = format!("{}/token", stack.broker.idp.url);
+    client_credentials(&token_url, client, secret, RESOURCE, scope).await
 }
 
 /// A POST of `tools/call` for `tool` (the body) through nginx, with exactly the MCP

@@ -425,26 +425,49 @@ impl TestDevIdp {
     /// A client-credentials access token from this IdP as `demo-service`, for
     /// `resource` with `scope` (none when empty).
     pub async fn service_token(&self, resource: &str, scope: &str) -> String {
-        let mut form = vec![("grant_type", "client_credentials"), ("resource", resource)];
-        if !scope.is_empty() {
-            form.push(("scope", scope));
-        }
-        let body: serde_json::Value = http()
-            .post(format!("{}/token", self.url))
-            .basic_auth("demo-service", Some("demo-service-secret"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["access_token"].as_str().unwrap().to_owned()
+        let token_url = format!("{}/token", self.url);
+        client_credentials(
+            &token_url,
+            "demo-service",
+            "demo-service-secret",
+            resource,
+            scope,
+        )
+        .await
     }
 
     pub async fn stop(self) {
         self.handle.stop(false).await;
     }
+}
+
+/// A client-credentials access token from the token endpoint `token_url` for `client`
+/// (Basic with `secret`), for `resource` with `scope` (none when empty).
+pub async fn client_credentials(
+    token_url: &str,
+    client: &str,
+    secret: &str,
+    resource: &str,
+    scope: &str,
+) -> String {
+    let mut form = vec![("grant_type", "client_credentials"), ("resource", resource)];
+    if !scope.is_empty() {
+        form.push(("scope", scope));
+    }
+    let body: serde_json::Value = http()
+        .post(token_url)
+        .basic_auth(client, Some(secret))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {body}"))
+        .to_owned()
 }
 
 /// Runs the binary with `args` without blocking the test's runtime.

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
 use token_broker::dev_idp::DevIdpConfig;
 use token_broker::tokens::api_keys::{generate_key, hash_key};
 
@@ -134,21 +133,10 @@ fn hash_key_prints_the_configured_form() {
 }
 
 pub(crate) async fn opaque_token(broker: &TestBroker, scope: &str) -> String {
-    let body: Value = http()
-        .post(format!("{}/token", broker.idp.url))
-        .basic_auth("demo-service", Some("demo-service-secret"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("resource", "http://127.0.0.1:9/mcp"),
-            ("scope", scope),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = body["access_token"].as_str().unwrap().to_owned();
+    let token = broker
+        .idp
+        .service_token("http://127.0.0.1:9/mcp", scope)
+        .await;
     assert!(!token.contains('.'), "expected an opaque token");
     token
 }
